@@ -1,0 +1,225 @@
+//! The API's one error type and its RFC 9457 rendering.
+//!
+//! Handlers return [`ApiError`]; it travels in the response's extensions and the outermost middleware
+//! renders it with the request id. Responses that other layers produce with an error status and no body
+//! (timeouts, …) are rendered there too, so no client ever sees a non-problem error.
+
+use std::sync::Arc;
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde_json::{Value, json};
+use vantage_app::AppError;
+use vantage_domain::DomainError;
+
+/// One invalid field of a request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    pub field: String,
+    pub reason: String,
+}
+
+/// Everything an API call can fail with. Each variant's status is in its doc.
+#[derive(Debug, Clone)]
+pub enum ApiError {
+    /// 400: the body is not JSON, or a header is malformed.
+    BadRequest { code: &'static str, detail: String },
+    /// 401: no credentials, or they are not valid.
+    Unauthorized,
+    /// 403: the key lacks the scope this route needs.
+    Forbidden { scope: &'static str },
+    /// 404: no such resource (or another tenant's).
+    NotFound { detail: String },
+    /// 405
+    MethodNotAllowed,
+    /// 409: the command conflicts with the resource's state.
+    Conflict { code: &'static str, detail: String },
+    /// 413
+    PayloadTooLarge,
+    /// 415
+    UnsupportedMediaType,
+    /// 422: the body is JSON but its content is invalid.
+    Unprocessable {
+        code: &'static str,
+        detail: String,
+        errors: Vec<FieldError>,
+    },
+    /// 503: a dependency (the store) is unavailable, or the request timed out.
+    Unavailable { detail: String },
+    /// 500: something failed that the client cannot fix. Details are logged, not returned.
+    Internal,
+}
+
+impl ApiError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::Forbidden { .. } => StatusCode::FORBIDDEN,
+            Self::NotFound { .. } => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::Conflict { .. } => StatusCode::CONFLICT,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The stable, documented machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::BadRequest { code, .. }
+            | Self::Conflict { code, .. }
+            | Self::Unprocessable { code, .. } => code,
+            Self::Unauthorized => "unauthorized",
+            Self::Forbidden { .. } => "insufficient_scope",
+            Self::NotFound { .. } => "not_found",
+            Self::MethodNotAllowed => "method_not_allowed",
+            Self::PayloadTooLarge => "payload_too_large",
+            Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::Unavailable { .. } => "unavailable",
+            Self::Internal => "internal_error",
+        }
+    }
+
+    fn detail(&self) -> String {
+        match self {
+            Self::BadRequest { detail, .. }
+            | Self::NotFound { detail }
+            | Self::Conflict { detail, .. }
+            | Self::Unprocessable { detail, .. }
+            | Self::Unavailable { detail } => detail.clone(),
+            Self::Unauthorized => {
+                "send a valid API key as 'Authorization: Bearer <key>' or 'X-API-Key: <key>'".into()
+            }
+            Self::Forbidden { scope } => format!("this API key lacks the '{scope}' scope"),
+            Self::MethodNotAllowed => "this route does not support that method".into(),
+            Self::PayloadTooLarge => {
+                format!(
+                    "request bodies are limited to {} bytes",
+                    crate::MAX_BODY_BYTES
+                )
+            }
+            Self::UnsupportedMediaType => {
+                "send the body as 'Content-Type: application/json'".into()
+            }
+            Self::Internal => "an internal error occurred; it has been logged".into(),
+        }
+    }
+
+    pub fn not_found(what: &str) -> Self {
+        Self::NotFound {
+            detail: format!("{what} not found"),
+        }
+    }
+
+    /// The problem document, without the request id (added by the middleware).
+    pub(crate) fn problem(&self) -> Value {
+        let status = self.status();
+        let mut problem = json!({
+            "type": format!("/docs/problems#{}", self.code()),
+            "title": status.canonical_reason().unwrap_or("Error"),
+            "status": status.as_u16(),
+            "code": self.code(),
+            "detail": self.detail(),
+        });
+        if let Self::Unprocessable { errors, .. } = self
+            && !errors.is_empty()
+        {
+            problem["errors"] = json!(errors);
+        }
+        problem
+    }
+
+    /// The error a bare error status stands for (responses made by layers, not handlers).
+    pub(crate) fn for_status(status: StatusCode) -> Self {
+        match status {
+            StatusCode::NOT_FOUND => Self::not_found("resource"),
+            StatusCode::METHOD_NOT_ALLOWED => Self::MethodNotAllowed,
+            StatusCode::PAYLOAD_TOO_LARGE => Self::PayloadTooLarge,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => Self::UnsupportedMediaType,
+            StatusCode::SERVICE_UNAVAILABLE | StatusCode::REQUEST_TIMEOUT => Self::Unavailable {
+                detail: "the request took too long or a dependency is unavailable".into(),
+            },
+            status if status.is_client_error() => Self::BadRequest {
+                code: "bad_request",
+                detail: status.canonical_reason().unwrap_or("bad request").into(),
+            },
+            _ => Self::Internal,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response = self.status().into_response();
+        if matches!(self, Self::Unauthorized) {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response.extensions_mut().insert(Arc::new(self));
+        response
+    }
+}
+
+impl From<AppError> for ApiError {
+    fn from(error: AppError) -> Self {
+        match error {
+            AppError::Contention(stream) => Self::Conflict {
+                code: "concurrent_modification",
+                detail: format!("{stream} changed concurrently; retry the request"),
+            },
+            AppError::Store(vantage_store::StoreError::Backend(reason)) => {
+                tracing::error!(%reason, "event store unavailable");
+                Self::Unavailable {
+                    detail: "the event store is unavailable; retry later".into(),
+                }
+            }
+            other => {
+                tracing::error!(error = %other, "internal error");
+                Self::Internal
+            }
+        }
+    }
+}
+
+impl From<DomainError> for ApiError {
+    fn from(error: DomainError) -> Self {
+        let detail = error.to_string();
+        match error {
+            DomainError::NotFound(what) => Self::not_found(what),
+            DomainError::TargetRefused { reason } => Self::Unprocessable {
+                code: "target_refused",
+                detail,
+                errors: vec![FieldError {
+                    field: "target".to_owned(),
+                    reason,
+                }],
+            },
+            DomainError::Invalid { field, reason } => Self::Unprocessable {
+                code: "validation_failed",
+                detail,
+                errors: vec![FieldError {
+                    field: field.to_owned(),
+                    reason,
+                }],
+            },
+            other => Self::Conflict {
+                code: other.code(),
+                detail,
+            },
+        }
+    }
+}
+
+pub(crate) async fn not_found() -> ApiError {
+    ApiError::not_found("route")
+}
+
+pub(crate) async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
+}

@@ -1,0 +1,135 @@
+//! Request body extraction: JSON only, bounded, unknown fields refused, and every failure a problem.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::header::CONTENT_TYPE;
+use serde::de::DeserializeOwned;
+
+use crate::error::{ApiError, FieldError};
+
+/// A JSON body parsed into `T`, with its raw bytes (for idempotency fingerprints).
+#[derive(Debug)]
+pub struct JsonBody<T> {
+    pub value: T,
+    pub raw: Bytes,
+}
+
+fn is_json(content_type: &str) -> bool {
+    let essence = content_type.split(';').next().unwrap_or("").trim();
+    essence.eq_ignore_ascii_case("application/json")
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        let json = request
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(is_json);
+        if !json {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+        let raw = Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| {
+                if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::PayloadTooLarge
+                } else {
+                    ApiError::BadRequest {
+                        code: "unreadable_body",
+                        detail: rejection.body_text(),
+                    }
+                }
+            })?;
+        let value = parse(&raw)?;
+        Ok(Self { value, raw })
+    }
+}
+
+/// Parses JSON: a syntax error is 400 `malformed_json`; a shape error (unknown or missing field, wrong
+/// type) is 422 `invalid_body` naming the field by its path (`ports[2]`).
+pub fn parse<T: DeserializeOwned>(raw: &[u8]) -> Result<T, ApiError> {
+    let mut deserializer = serde_json::Deserializer::from_slice(raw);
+    let value: T = serde_path_to_error::deserialize(&mut deserializer)
+        .map_err(|error| classify(&error.path().to_string(), error.into_inner()))?;
+    deserializer.end().map_err(|error| classify(".", error))?;
+    Ok(value)
+}
+
+fn classify(path: &str, error: serde_json::Error) -> ApiError {
+    if !error.is_data() {
+        return ApiError::BadRequest {
+            code: "malformed_json",
+            detail: format!("the body is not valid JSON: {error}"),
+        };
+    }
+    let reason = error.to_string();
+    // serde names an unknown field in its message, not in the path.
+    let field = match (path, reason.split('`').nth(1)) {
+        (".", Some(unknown)) if reason.starts_with("unknown field") => unknown.to_owned(),
+        (".", _) => "body".to_owned(),
+        (path, _) => path.to_owned(),
+    };
+    ApiError::Unprocessable {
+        code: "invalid_body",
+        detail: reason.clone(),
+        errors: vec![FieldError { field, reason }],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scans::CreateScanRequest;
+    use proptest::prelude::*;
+
+    fn client_error(error: &ApiError) -> bool {
+        error.status().is_client_error()
+    }
+
+    proptest! {
+        /// Arbitrary bytes as a scan request body: never a panic, never a server error.
+        #[test]
+        fn any_body_is_accepted_or_a_client_error(body in proptest::collection::vec(any::<u8>(), 0..512)) {
+            if let Err(error) = parse::<CreateScanRequest>(&body) {
+                prop_assert!(client_error(&error), "{error:?}");
+            }
+        }
+
+        /// JSON-shaped bodies with arbitrary fields and values: the same.
+        #[test]
+        fn any_json_object_is_accepted_or_a_client_error(
+            fields in proptest::collection::btree_map("[a-z_]{1,12}", prop_oneof![
+                Just(serde_json::Value::Null),
+                any::<bool>().prop_map(serde_json::Value::from),
+                any::<i64>().prop_map(serde_json::Value::from),
+                "\\PC{0,40}".prop_map(serde_json::Value::from),
+                proptest::collection::vec(any::<u16>(), 0..40).prop_map(|v| serde_json::json!(v)),
+            ], 0..8)
+        ) {
+            let body = serde_json::to_vec(&fields).unwrap();
+            if let Err(error) = parse::<CreateScanRequest>(&body) {
+                prop_assert!(client_error(&error), "{error:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let Err(ApiError::Unprocessable { errors, .. }) =
+            parse::<CreateScanRequest>(br#"{"target": "a.example", "ports": [80, "x"]}"#)
+        else {
+            panic!("expected a 422");
+        };
+        assert_eq!(errors[0].field, "ports[1]");
+        let Err(ApiError::BadRequest { code, .. }) =
+            parse::<CreateScanRequest>(br#"{"target": "a.example"} trailing"#)
+        else {
+            panic!("expected a 400");
+        };
+        assert_eq!(code, "malformed_json");
+    }
+}

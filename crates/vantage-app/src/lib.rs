@@ -1,0 +1,55 @@
+//! The application layer: runs commands against the event log and answers the few reads that need
+//! no projection. It owns the seams the domain must not touch — the clock, id generation and secrets —
+//! and the command pipeline: load stream → fold → decide → append with the expected version, retrying a
+//! version conflict and reporting it if it persists.
+//!
+//! It knows no HTTP and no SQL: it speaks to the [`vantage_store::EventStore`] trait.
+
+mod keys;
+mod pipeline;
+mod scans;
+mod seams;
+
+pub use keys::{ApiKeyToken, IssuedKey, Principal};
+pub use pipeline::{AppError, CommandContext, Executed, Pipeline};
+pub use scans::{ScanView, scan_stream};
+pub use seams::{Clock, SystemClock, new_id};
+
+use std::sync::Arc;
+
+use vantage_probes::ssrf::SsrfGuard;
+use vantage_store::{EventStore, IdempotencyStore};
+
+/// Everything the API and the CLI call: one value, cheap to clone.
+#[derive(Clone)]
+pub struct Services {
+    pub pipeline: Pipeline,
+    pub idempotency: Arc<dyn IdempotencyStore>,
+    /// Decides which targets may be scanned at all.
+    pub guard: SsrfGuard,
+}
+
+impl std::fmt::Debug for Services {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Services").finish_non_exhaustive()
+    }
+}
+
+impl Services {
+    pub fn new(
+        store: Arc<dyn EventStore>,
+        idempotency: Arc<dyn IdempotencyStore>,
+        clock: Arc<dyn Clock>,
+        guard: SsrfGuard,
+    ) -> Self {
+        Self {
+            pipeline: Pipeline::new(store, clock),
+            idempotency,
+            guard,
+        }
+    }
+
+    pub fn store(&self) -> &Arc<dyn EventStore> {
+        self.pipeline.store()
+    }
+}

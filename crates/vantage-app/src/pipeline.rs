@@ -1,0 +1,196 @@
+//! The command pipeline. A store failure is `Err(AppError)`; a command the domain refused is
+//! `Ok(Err(DomainError))` — callers can never mistake one for the other.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use vantage_domain::{Aggregate, DomainError, DomainEvent, UpcastError};
+use vantage_store::{
+    EventMetadata, EventStore, ExpectedVersion, JsonPayload, NewEvent, StoreError, StreamName,
+};
+
+use crate::seams::{Clock, new_id};
+
+/// How often a command is re-decided after losing a version race before the conflict is reported.
+const CONFLICT_RETRIES: u32 = 10;
+/// Upper bound of the first back-off before deciding again; it doubles per retry (full jitter).
+const FIRST_BACKOFF: Duration = Duration::from_millis(2);
+/// Longest back-off between two decisions.
+const MAX_BACKOFF: Duration = Duration::from_millis(200);
+
+/// A random wait in `[0, min(MAX_BACKOFF, FIRST_BACKOFF · 2^attempt))` ("full jitter"), so commands
+/// that lost a race do not collide again in lock-step.
+fn backoff(attempt: u32) -> Duration {
+    use rand::RngExt;
+    let ceiling = FIRST_BACKOFF
+        .saturating_mul(1 << attempt.min(16))
+        .min(MAX_BACKOFF);
+    let micros = u64::try_from(ceiling.as_micros())
+        .unwrap_or(u64::MAX)
+        .max(1);
+    Duration::from_micros(rand::rng().random_range(0..micros))
+}
+
+/// A technical failure of the application layer.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The stream kept changing under the command; the client may retry.
+    #[error("stream {0} kept changing concurrently; retry the request")]
+    Contention(String),
+    /// A stored event could not be decoded.
+    #[error("stored event cannot be decoded: {0}")]
+    Decode(#[from] UpcastError),
+}
+
+/// Who runs a command, and the ids that tie its events to the request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommandContext {
+    pub tenant: vantage_domain::tenant::TenantId,
+    pub actor: String,
+    pub request_id: Option<String>,
+    pub correlation_id: uuid::Uuid,
+    pub causation_id: Option<uuid::Uuid>,
+}
+
+impl CommandContext {
+    pub fn system(tenant: vantage_domain::tenant::TenantId) -> Self {
+        Self {
+            tenant,
+            actor: "system".into(),
+            request_id: None,
+            correlation_id: new_id(),
+            causation_id: None,
+        }
+    }
+
+    fn metadata(&self) -> EventMetadata {
+        EventMetadata {
+            tenant: self.tenant.to_string(),
+            actor: self.actor.clone(),
+            request_id: self.request_id.clone(),
+            correlation_id: self.correlation_id,
+            causation_id: self.causation_id,
+        }
+    }
+}
+
+/// What an accepted command did.
+#[derive(Debug, Clone)]
+pub struct Executed<A: Aggregate> {
+    pub events: Vec<A::Event>,
+    /// The state after the new events.
+    pub state: A,
+    pub stream_version: u64,
+}
+
+/// Runs commands against the event log.
+#[derive(Clone)]
+pub struct Pipeline {
+    store: Arc<dyn EventStore>,
+    clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for Pipeline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pipeline").finish_non_exhaustive()
+    }
+}
+
+impl Pipeline {
+    pub fn new(store: Arc<dyn EventStore>, clock: Arc<dyn Clock>) -> Self {
+        Self { store, clock }
+    }
+
+    pub fn store(&self) -> &Arc<dyn EventStore> {
+        &self.store
+    }
+
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    /// Reads a stream and folds it into the aggregate's state, with the stream's version.
+    pub async fn load<A: Aggregate>(&self, stream: &StreamName) -> Result<(A, u64), AppError> {
+        let stored = self.store.read_stream(stream).await?;
+        let version = stored.last().map_or(0, |e| e.stream_version);
+        let mut state = A::default();
+        for event in stored {
+            let decoded = A::Event::decode(
+                &event.event_type,
+                event.schema_version,
+                event.payload.as_str(),
+            )?;
+            state.apply(&decoded);
+        }
+        Ok((state, version))
+    }
+
+    /// Load → fold → decide → append with the expected version. On a version conflict the command is
+    /// decided again against the new state after a jittered back-off, up to [`CONFLICT_RETRIES`]
+    /// times; then the conflict is reported as [`AppError::Contention`]. Nothing is ever lost: a
+    /// command either lands exactly once or its caller is told it did not.
+    pub async fn execute<A: Aggregate>(
+        &self,
+        stream: &StreamName,
+        context: &CommandContext,
+        command: A::Command,
+    ) -> Result<Result<Executed<A>, DomainError>, AppError>
+    where
+        A::Command: Clone,
+    {
+        for attempt in 0..=CONFLICT_RETRIES {
+            let (mut state, version) = self.load::<A>(stream).await?;
+            let events = match state.handle(command.clone()) {
+                Ok(events) => events,
+                Err(rejected) => return Ok(Err(rejected)),
+            };
+            if events.is_empty() {
+                return Ok(Ok(Executed {
+                    events,
+                    state,
+                    stream_version: version,
+                }));
+            }
+            let expected = if version == 0 {
+                ExpectedVersion::NoStream
+            } else {
+                ExpectedVersion::Exact(version)
+            };
+            let now = self.clock.now();
+            let metadata = context.metadata();
+            let new_events = events
+                .iter()
+                .map(|event| {
+                    Ok(NewEvent {
+                        event_id: new_id(),
+                        event_type: event.event_type().to_owned(),
+                        schema_version: event.schema_version(),
+                        occurred_at: now,
+                        payload: JsonPayload::from_text(event.payload_json())?,
+                        metadata: metadata.clone(),
+                    })
+                })
+                .collect::<Result<Vec<_>, StoreError>>()?;
+            match self.store.append(stream, expected, new_events).await {
+                Ok(outcome) => {
+                    for event in &events {
+                        state.apply(event);
+                    }
+                    return Ok(Ok(Executed {
+                        events,
+                        state,
+                        stream_version: outcome.stream_version,
+                    }));
+                }
+                Err(error) if error.is_conflict() => {
+                    tracing::debug!(%stream, attempt, "version conflict; deciding again");
+                    tokio::time::sleep(backoff(attempt)).await;
+                }
+                Err(error) => return Err(error.into()),
+            }
+        }
+        Err(AppError::Contention(stream.to_string()))
+    }
+}

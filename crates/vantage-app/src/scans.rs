@@ -1,0 +1,138 @@
+//! Scan commands and the read-back of one scan folded from its stream (the scans projection of a later
+//! slice replaces the read for lists and filters).
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use vantage_domain::DomainError;
+use vantage_domain::DomainEvent;
+use vantage_domain::ids::ScanId;
+use vantage_domain::scan::{Scan, ScanCommand, ScanEvent, ScanSpec, ScanStatus};
+use vantage_domain::tenant::TenantId;
+use vantage_store::StreamName;
+
+use crate::Services;
+use crate::pipeline::{AppError, CommandContext};
+use crate::seams::new_id;
+
+/// The stream of one scan.
+pub fn scan_stream(id: ScanId) -> StreamName {
+    StreamName::new(format!("scan-{id}")).expect("scan stream names are valid")
+}
+
+/// One scan as its stream tells it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ScanView {
+    pub id: ScanId,
+    pub tenant: TenantId,
+    pub status: ScanStatus,
+    #[serde(flatten)]
+    pub spec: ScanSpec,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub observation_count: usize,
+    pub failure_reason: Option<String>,
+    /// The ruleset the scan was completed with (findings are derived with exactly it).
+    pub ruleset_version: Option<String>,
+    /// The headers and TLS grades of a completed scan, each naming its algorithm version.
+    pub grades: Option<vantage_rules::grade::ScanGrades>,
+}
+
+impl Services {
+    /// StartScan: the target must pass the SSRF guard (resolved and checked) before anything is
+    /// appended; then ScanRequested is recorded.
+    pub async fn start_scan(
+        &self,
+        context: &CommandContext,
+        spec: ScanSpec,
+    ) -> Result<Result<ScanId, DomainError>, AppError> {
+        if let Err(refusal) = self.guard.vet_host(spec.target.host()).await {
+            return Ok(Err(DomainError::TargetRefused {
+                reason: refusal.to_string(),
+            }));
+        }
+        let id = ScanId(new_id());
+        let command = ScanCommand::Start {
+            scan_id: id,
+            tenant: context.tenant.clone(),
+            spec,
+        };
+        Ok(self
+            .pipeline
+            .execute::<Scan>(&scan_stream(id), context, command)
+            .await?
+            .map(|_| id))
+    }
+
+    /// Any command on an existing scan of the context's tenant (another tenant's scan is not found).
+    pub async fn command_scan(
+        &self,
+        context: &CommandContext,
+        id: ScanId,
+        command: ScanCommand,
+    ) -> Result<Result<(), DomainError>, AppError> {
+        if self.scan(&context.tenant, id).await?.is_none() {
+            return Ok(Err(DomainError::NotFound("scan")));
+        }
+        Ok(self
+            .pipeline
+            .execute::<Scan>(&scan_stream(id), context, command)
+            .await?
+            .map(|_| ()))
+    }
+
+    /// One scan of `tenant`, or `None` if it does not exist, was deleted, or belongs to another tenant.
+    pub async fn scan(&self, tenant: &TenantId, id: ScanId) -> Result<Option<ScanView>, AppError> {
+        let stored = self.store().read_stream(&scan_stream(id)).await?;
+        let mut view: Option<ScanView> = None;
+        let mut state = Scan::default();
+        let mut observations = Vec::new();
+        for event in stored {
+            let at = event.occurred_at;
+            let decoded = ScanEvent::decode(
+                &event.event_type,
+                event.schema_version,
+                event.payload.as_str(),
+            )?;
+            use vantage_domain::Aggregate;
+            state.apply(&decoded);
+            match (&decoded, view.as_mut()) {
+                (ScanEvent::ScanRequested(requested), _) => {
+                    view = Some(ScanView {
+                        id,
+                        tenant: requested.tenant.clone(),
+                        status: ScanStatus::Queued,
+                        spec: ScanSpec {
+                            target: requested.target.clone(),
+                            ports: requested.ports.clone(),
+                            paths: requested.paths.clone(),
+                            profile: requested.profile,
+                            trigger: requested.trigger,
+                            vantage_point: requested.vantage_point.clone(),
+                        },
+                        created_at: at,
+                        updated_at: at,
+                        observation_count: 0,
+                        failure_reason: None,
+                        ruleset_version: None,
+                        grades: None,
+                    });
+                }
+                (ScanEvent::ScanFailed(failed), Some(view)) => {
+                    view.failure_reason = Some(failed.reason.clone());
+                }
+                (ScanEvent::ProbeObserved(observed), _) => observations.push(observed.clone()),
+                (ScanEvent::ScanCompleted(completed), Some(view)) => {
+                    view.ruleset_version = Some(completed.ruleset_version.clone());
+                    view.grades = Some(vantage_rules::grade::grade_scan(&observations));
+                }
+                _ => {}
+            }
+            if let (Some(view), Some(status)) = (view.as_mut(), state.status) {
+                view.status = status;
+                view.updated_at = at;
+                view.observation_count = state.observations.len();
+            }
+        }
+        Ok(view.filter(|v| &v.tenant == tenant && !state.deleted))
+    }
+}

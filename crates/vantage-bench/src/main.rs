@@ -1,0 +1,304 @@
+//! `vantage-bench`: the benchmarks behind BENCHMARKS.md. `store` measures the event store — append
+//! throughput at 1, 10 and 200 events per command with 1 and 8 concurrent writers, and `read_all`
+//! throughput (events fully deserialised) — on the embedded SQLite store and on PostgreSQL; `scan`
+//! (in `scan.rs`) measures whole scans of local HTTPS targets. Both print Markdown tables.
+//!
+//! Every store run uses a fresh store (a temporary SQLite file; a new PostgreSQL schema, dropped
+//! afterwards) and sends traffic only to the database URL given, which must be on loopback.
+
+#![allow(
+    clippy::print_stdout,
+    clippy::disallowed_methods,
+    reason = "a benchmark prints its table and stamps its own events"
+)]
+
+use std::sync::Arc;
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::{Parser, ValueEnum};
+use serde_json::json;
+use uuid::Uuid;
+use vantage_store::{
+    EventMetadata, EventStore, ExpectedVersion, JsonPayload, NewEvent, StreamName,
+};
+use vantage_store_postgres::{PgEventStore, PgStoreOptions};
+use vantage_store_sqlite::SqliteEventStore;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+mod scan;
+
+/// Benchmarks behind BENCHMARKS.md.
+#[derive(Debug, Parser)]
+enum Bench {
+    /// Event store append and read throughput.
+    Store(Args),
+    /// Scans of local HTTPS targets end to end.
+    Scan(scan::ScanBenchArgs),
+}
+
+/// Event store throughput benchmark.
+#[derive(Debug, clap::Args)]
+struct Args {
+    /// Which stores to measure.
+    #[arg(long, value_enum, num_args = 1.., default_values = ["sqlite", "postgres"])]
+    backend: Vec<Backend>,
+    /// PostgreSQL URL (loopback only).
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/postgres"
+    )]
+    database_url: String,
+    /// Events per command to measure.
+    #[arg(long, value_delimiter = ',', default_value = "1,10,200")]
+    events_per_command: Vec<usize>,
+    /// Concurrent writers to measure.
+    #[arg(long, value_delimiter = ',', default_value = "1,8")]
+    writers: Vec<usize>,
+    /// How long each append measurement runs.
+    #[arg(long, default_value_t = 5.0)]
+    seconds: f64,
+    /// How many events the read measurement reads (appended first if the log is shorter).
+    #[arg(long, default_value_t = 200_000)]
+    read_events: usize,
+    /// How many times the read measurement reads the log from the start.
+    #[arg(long, default_value_t = 1)]
+    read_passes: usize,
+}
+
+fn event(n: usize) -> NewEvent {
+    NewEvent {
+        event_id: Uuid::now_v7(),
+        event_type: "ProbeObserved".into(),
+        schema_version: 1,
+        occurred_at: chrono::Utc::now(),
+        // About the size of a real observation.
+        payload: JsonPayload::from_value(&json!({
+            "observation_id": Uuid::now_v7(),
+            "probe": "http",
+            "asset": format!("https://bench-{n}.example.com/"),
+            "data": {
+                "status": 200, "http_version": "HTTP/1.1", "content_type": "text/html",
+                "headers": { "server": "nginx", "strict-transport-security": "max-age=63072000" },
+                "redirects": [], "elapsed_ms": 42
+            }
+        }))
+        .expect("a JSON object is a valid payload"),
+        metadata: EventMetadata {
+            tenant: "bench".into(),
+            actor: "worker:bench".into(),
+            request_id: None,
+            correlation_id: Uuid::now_v7(),
+            causation_id: None,
+        },
+    }
+}
+
+struct Opened {
+    store: Arc<dyn EventStore>,
+    postgres: Option<PgEventStore>,
+    cleanup: Option<(String, String)>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+async fn open(backend: Backend, url: &str) -> anyhow::Result<Opened> {
+    match backend {
+        Backend::Sqlite => {
+            let dir = tempfile::tempdir()?;
+            let store = SqliteEventStore::open(&dir.path().join("bench.db")).await?;
+            Ok(Opened {
+                store: Arc::new(store),
+                postgres: None,
+                cleanup: None,
+                _dir: Some(dir),
+            })
+        }
+        Backend::Postgres => {
+            let schema = format!("vantage_bench_{}", Uuid::now_v7().simple());
+            let admin = sqlx::PgPool::connect(url)
+                .await
+                .context("connecting to PostgreSQL")?;
+            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+                .execute(&admin)
+                .await?;
+            admin.close().await;
+            let mut options = PgStoreOptions::new(url);
+            options.schema = Some(schema.clone());
+            options.max_connections = 24;
+            let store = PgEventStore::connect(options).await?;
+            Ok(Opened {
+                store: Arc::new(store.clone()),
+                postgres: Some(store),
+                cleanup: Some((url.to_owned(), schema)),
+                _dir: None,
+            })
+        }
+    }
+}
+
+async fn close(opened: Opened) -> anyhow::Result<()> {
+    if let Some(pg) = &opened.postgres {
+        pg.pool().close().await;
+    }
+    if let Some((url, schema)) = opened.cleanup {
+        let admin = sqlx::PgPool::connect(&url).await?;
+        sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
+            .execute(&admin)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Appends for `seconds` with `writers` tasks; returns (events, elapsed, time until all were ordered).
+async fn measure_append(
+    opened: &Opened,
+    writers: usize,
+    per_command: usize,
+    seconds: f64,
+) -> anyhow::Result<(usize, Duration, Duration)> {
+    let start_head = opened.store.head_position().await?;
+    let deadline = Instant::now() + Duration::from_secs_f64(seconds);
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..writers)
+        .map(|w| {
+            let store = opened.store.clone();
+            tokio::spawn(async move {
+                let mut written = 0usize;
+                let mut command = 0usize;
+                while Instant::now() < deadline {
+                    let batch: Vec<NewEvent> =
+                        (0..per_command).map(|i| event(written + i)).collect();
+                    let stream = StreamName::new(format!("bench-{w}-{}", Uuid::now_v7().simple()))?;
+                    store
+                        .append(&stream, ExpectedVersion::NoStream, batch)
+                        .await?;
+                    written += per_command;
+                    command += 1;
+                }
+                anyhow::Ok((written, command))
+            })
+        })
+        .collect();
+    let mut total = 0;
+    for task in tasks {
+        total += task.await??.0;
+    }
+    let elapsed = start.elapsed();
+    // Wait until every appended event is readable in the global order.
+    let target = start_head + total as u64;
+    while opened.store.head_position().await? < target {
+        if let Some(pg) = &opened.postgres {
+            pg.sequence_now().await?;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    Ok((total, elapsed, start.elapsed()))
+}
+
+async fn measure_read(
+    opened: &Opened,
+    events: usize,
+    passes: usize,
+) -> anyhow::Result<(usize, Duration)> {
+    let head = opened.store.head_position().await? as usize;
+    if head < events {
+        let missing = events - head;
+        let per_command = 200;
+        for chunk in 0..missing.div_ceil(per_command) {
+            let n = per_command.min(missing - chunk * per_command);
+            let stream = StreamName::new(format!("fill-{}", Uuid::now_v7().simple()))?;
+            opened
+                .store
+                .append(
+                    &stream,
+                    ExpectedVersion::NoStream,
+                    (0..n).map(event).collect(),
+                )
+                .await?;
+        }
+        while (opened.store.head_position().await? as usize) < events {
+            if let Some(pg) = &opened.postgres {
+                pg.sequence_now().await?;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+    let start = Instant::now();
+    let mut read = 0usize;
+    for _ in 0..passes {
+        let mut position = 0u64;
+        let mut this_pass = 0usize;
+        while this_pass < events {
+            let batch = opened.store.read_all(position, 1000).await?;
+            let Some(last) = batch.last() else { break };
+            position = last.global_position;
+            this_pass += batch.len();
+        }
+        read += this_pass;
+    }
+    Ok((read, start.elapsed()))
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    match Bench::parse() {
+        Bench::Store(args) => store(args).await,
+        Bench::Scan(args) => scan::run(args).await,
+    }
+}
+
+async fn store(args: Args) -> anyhow::Result<()> {
+    let host = args
+        .database_url
+        .split('@')
+        .nth(1)
+        .unwrap_or(&args.database_url);
+    if args.backend.contains(&Backend::Postgres)
+        && !(host.starts_with("127.") || host.starts_with("localhost") || host.starts_with("[::1]"))
+    {
+        bail!("the benchmark only talks to a PostgreSQL on loopback");
+    }
+    println!(
+        "| store | events/command | writers | events | seconds | appended events/s | ordered events/s |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|");
+    let mut reads = Vec::new();
+    for &backend in &args.backend {
+        for &per_command in &args.events_per_command {
+            for &writers in &args.writers {
+                let opened = open(backend, &args.database_url).await?;
+                let (events, elapsed, ordered) =
+                    measure_append(&opened, writers, per_command, args.seconds).await?;
+                println!(
+                    "| {backend:?} | {per_command} | {writers} | {events} | {:.1} | {:.0} | {:.0} |",
+                    elapsed.as_secs_f64(),
+                    events as f64 / elapsed.as_secs_f64(),
+                    events as f64 / ordered.as_secs_f64(),
+                );
+                close(opened).await?;
+            }
+        }
+        let opened = open(backend, &args.database_url).await?;
+        let (read, elapsed) = measure_read(&opened, args.read_events, args.read_passes).await?;
+        reads.push((backend, read, elapsed));
+        close(opened).await?;
+    }
+    println!();
+    println!("| store | read_all events | seconds | events/s (deserialised) |");
+    println!("|---|---:|---:|---:|");
+    for (backend, read, elapsed) in reads {
+        println!(
+            "| {backend:?} | {read} | {:.2} | {:.0} |",
+            elapsed.as_secs_f64(),
+            read as f64 / elapsed.as_secs_f64()
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,203 @@
+//! Domain events as stored data: their type names, schema versions, JSON encoding and upcasting.
+//!
+//! Every aggregate's event enum is declared with [`domain_events!`], which gives each variant a payload
+//! struct of the same name (`ScanEvent::ScanRequested(ScanRequested)`), so the stored `event_type` is the
+//! Rust type name and each payload has its own JSON Schema. Old payload versions are upcast here, on read,
+//! by pure functions on JSON; stored events are never rewritten.
+
+use serde::{Serialize, de::DeserializeOwned};
+use serde_json::Value;
+
+/// One entry of an event enum's catalog: the stored name, its current version, its JSON Schema.
+#[derive(Debug, Clone, Copy)]
+pub struct EventTypeInfo {
+    pub event_type: &'static str,
+    pub schema_version: u32,
+    pub schema: fn() -> schemars::Schema,
+}
+
+/// A decoding failure: unknown type, a version from the future, or a payload that does not fit.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UpcastError {
+    #[error("unknown event type {0}")]
+    UnknownType(String),
+    #[error("{event_type} v{version} is newer than this build understands (v{current})")]
+    FutureVersion {
+        event_type: String,
+        version: u32,
+        current: u32,
+    },
+    #[error("{event_type} v{version}: {reason}")]
+    BadPayload {
+        event_type: String,
+        version: u32,
+        reason: String,
+    },
+}
+
+/// An aggregate's event enum, encoded as (`event_type`, `schema_version`, JSON payload).
+pub trait DomainEvent:
+    Serialize + DeserializeOwned + Clone + std::fmt::Debug + Send + Sync
+{
+    /// Every event type of this enum, with its current version and schema.
+    const CATALOG: &'static [EventTypeInfo];
+
+    /// The stored name of this event, e.g. `ScanRequested`.
+    fn event_type(&self) -> &'static str;
+
+    /// The current schema version of this event's type.
+    fn schema_version(&self) -> u32 {
+        let event_type = self.event_type();
+        Self::CATALOG
+            .iter()
+            .find(|info| info.event_type == event_type)
+            .map_or(1, |info| info.schema_version)
+    }
+
+    /// The payload as JSON text, without the type tag.
+    fn payload_json(&self) -> String;
+
+    /// The payload as a JSON value, without the type tag.
+    fn to_payload(&self) -> Value;
+
+    /// Decodes a payload of the current version of `event_type` straight from its text.
+    fn from_current(event_type: &str, payload: &str) -> Result<Self, serde_json::Error>;
+
+    /// Decodes an (upcast) payload value of `event_type`.
+    fn from_value(event_type: &str, payload: Value) -> Result<Self, serde_json::Error>;
+
+    /// Decodes a stored event. The current version is read straight from its text; an older one is
+    /// upcast first.
+    fn decode(event_type: &str, version: u32, payload: &str) -> Result<Self, UpcastError> {
+        let info = Self::CATALOG
+            .iter()
+            .find(|info| info.event_type == event_type)
+            .ok_or_else(|| UpcastError::UnknownType(event_type.to_owned()))?;
+        let bad = |reason: String| UpcastError::BadPayload {
+            event_type: event_type.to_owned(),
+            version,
+            reason,
+        };
+        if version > info.schema_version {
+            return Err(UpcastError::FutureVersion {
+                event_type: event_type.to_owned(),
+                version,
+                current: info.schema_version,
+            });
+        }
+        if version == info.schema_version {
+            return Self::from_current(event_type, payload).map_err(|e| bad(e.to_string()));
+        }
+        let value: Value = serde_json::from_str(payload).map_err(|e| bad(e.to_string()))?;
+        let value = upcast(event_type, version, value)?;
+        Self::from_value(event_type, value).map_err(|e| bad(e.to_string()))
+    }
+}
+
+/// Brings a payload of `version` up to the current version of `event_type`, one step at a time.
+///
+/// Each step is a pure function and is never changed once released; a new shape is a new step.
+pub fn upcast(event_type: &str, version: u32, mut payload: Value) -> Result<Value, UpcastError> {
+    let mut version = version;
+    loop {
+        payload = match (event_type, version) {
+            // v1 predates vantage points and scan profiles: every scan ran on the default pool with
+            // the standard profile.
+            ("ScanRequested", 1) => {
+                let Value::Object(mut fields) = payload else {
+                    return Err(UpcastError::BadPayload {
+                        event_type: event_type.to_owned(),
+                        version,
+                        reason: "payload is not an object".into(),
+                    });
+                };
+                fields
+                    .entry("vantage_point")
+                    .or_insert_with(|| Value::from("default"));
+                fields
+                    .entry("profile")
+                    .or_insert_with(|| Value::from("standard"));
+                Value::Object(fields)
+            }
+            _ => return Ok(payload),
+        };
+        version += 1;
+    }
+}
+
+/// Declares an aggregate's event enum: one variant per payload struct of the same name, with versions.
+#[macro_export]
+macro_rules! domain_events {
+    ($(#[$meta:meta])* pub enum $name:ident { $($variant:ident = $version:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+        #[serde(tag = "event_type", content = "payload")]
+        pub enum $name {
+            $($variant($variant)),+
+        }
+
+        impl $crate::event::DomainEvent for $name {
+            const CATALOG: &'static [$crate::event::EventTypeInfo] = &[
+                $($crate::event::EventTypeInfo {
+                    event_type: stringify!($variant),
+                    schema_version: $version,
+                    schema: || schemars::schema_for!($variant),
+                }),+
+            ];
+
+            fn event_type(&self) -> &'static str {
+                match self {
+                    $(Self::$variant(_) => stringify!($variant)),+
+                }
+            }
+
+            fn payload_json(&self) -> String {
+                // Serialising plain data structs to a string cannot fail.
+                match self {
+                    $(Self::$variant(payload) => serde_json::to_string(payload).unwrap_or_default()),+
+                }
+            }
+
+            fn to_payload(&self) -> serde_json::Value {
+                match self {
+                    $(Self::$variant(payload) => serde_json::to_value(payload).unwrap_or_default()),+
+                }
+            }
+
+            fn from_current(event_type: &str, payload: &str) -> Result<Self, serde_json::Error> {
+                match event_type {
+                    $(stringify!($variant) => serde_json::from_str::<$variant>(payload).map(Self::$variant),)+
+                    other => Err(<serde_json::Error as serde::de::Error>::custom(format!("unknown event type {other}"))),
+                }
+            }
+
+            fn from_value(event_type: &str, payload: serde_json::Value) -> Result<Self, serde_json::Error> {
+                match event_type {
+                    $(stringify!($variant) => serde_json::from_value::<$variant>(payload).map(Self::$variant),)+
+                    other => Err(<serde_json::Error as serde::de::Error>::custom(format!("unknown event type {other}"))),
+                }
+            }
+        }
+
+        $(impl From<$variant> for $name {
+            fn from(event: $variant) -> Self {
+                Self::$variant(event)
+            }
+        })+
+    };
+}
+
+/// Every event type of every aggregate, for schema generation and validation.
+pub fn catalog() -> impl Iterator<Item = &'static EventTypeInfo> {
+    use crate::{
+        apikey::ApiKeyEvent, notification::NotificationEvent, scan::ScanEvent,
+        schedule::ScheduleEvent, triage::TriageEvent, webhook::WebhookEvent,
+    };
+    ScanEvent::CATALOG
+        .iter()
+        .chain(TriageEvent::CATALOG)
+        .chain(ApiKeyEvent::CATALOG)
+        .chain(WebhookEvent::CATALOG)
+        .chain(ScheduleEvent::CATALOG)
+        .chain(NotificationEvent::CATALOG)
+}

@@ -1,0 +1,623 @@
+//! Given/when/then tests for every command rule, and a proptest state machine over random command
+//! sequences checking the scan lifecycle invariants.
+
+use proptest::prelude::*;
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::apikey::*;
+use crate::ids::*;
+use crate::notification::*;
+use crate::scan::*;
+use crate::schedule::*;
+use crate::scope::{Scope, Scopes};
+use crate::target::*;
+use crate::tenant::TenantId;
+use crate::triage::*;
+use crate::webhook::*;
+use crate::{Aggregate, DomainError, DomainEvent};
+
+/// `given(history).when(command)` returns what `handle` decided.
+struct Given<A: Aggregate>(A);
+
+fn given<A: Aggregate>(history: impl IntoIterator<Item = A::Event>) -> Given<A> {
+    let events: Vec<A::Event> = history.into_iter().collect();
+    Given(A::from_history(&events))
+}
+
+impl<A: Aggregate> Given<A> {
+    fn when(self, command: A::Command) -> Result<Vec<A::Event>, DomainError> {
+        self.0.handle(command)
+    }
+}
+
+fn id(n: u128) -> Uuid {
+    Uuid::from_u128(n)
+}
+
+fn spec() -> ScanSpec {
+    ScanSpec {
+        target: ScanTarget::parse("https://example.com/").unwrap(),
+        ports: Ports::default(),
+        paths: Paths::default(),
+        profile: Profile::Standard,
+        trigger: Trigger::Manual,
+        vantage_point: VantagePoint::default(),
+    }
+}
+
+fn requested() -> ScanEvent {
+    ScanRequested {
+        scan_id: ScanId(id(1)),
+        tenant: TenantId::default_tenant(),
+        target: spec().target,
+        ports: spec().ports,
+        paths: spec().paths,
+        profile: spec().profile,
+        trigger: spec().trigger,
+        vantage_point: spec().vantage_point,
+    }
+    .into()
+}
+
+fn started(worker: &str) -> ScanEvent {
+    ScanStarted {
+        worker_id: worker.into(),
+    }
+    .into()
+}
+
+fn observation(n: u128) -> ProbeObserved {
+    ProbeObserved {
+        observation_id: ObservationId(id(n)),
+        probe: ProbeKind::Tcp,
+        asset: "example.com:443".into(),
+        data: json!({"state": "open"}),
+    }
+}
+
+fn terminal_events() -> Vec<(ScanEvent, &'static str)> {
+    vec![
+        (
+            ScanCompleted {
+                ruleset_version: "1".into(),
+                observation_count: 0,
+            }
+            .into(),
+            "completed",
+        ),
+        (ScanFailed { reason: "x".into() }.into(), "failed"),
+        (ScanCancelled { reason: None }.into(), "cancelled"),
+    ]
+}
+
+#[test]
+fn start_records_the_request_once() {
+    let start = ScanCommand::Start {
+        scan_id: ScanId(id(1)),
+        tenant: TenantId::default_tenant(),
+        spec: spec(),
+    };
+    assert_eq!(given::<Scan>([]).when(start.clone()), Ok(vec![requested()]));
+    assert_eq!(
+        given::<Scan>([requested()]).when(start),
+        Err(DomainError::AlreadyExists("scan"))
+    );
+}
+
+#[test]
+fn cancelling_a_terminal_scan_is_rejected() {
+    for (end, status) in terminal_events() {
+        let result = given::<Scan>([requested(), started("w"), end])
+            .when(ScanCommand::Cancel { reason: None });
+        assert_eq!(result, Err(DomainError::ScanTerminal { status }));
+    }
+}
+
+#[test]
+fn cancelling_a_queued_or_running_scan_is_accepted() {
+    let cancel = || ScanCommand::Cancel {
+        reason: Some(" no longer needed ".into()),
+    };
+    let expected: Vec<ScanEvent> = vec![
+        ScanCancelled {
+            reason: Some("no longer needed".into()),
+        }
+        .into(),
+    ];
+    assert_eq!(
+        given::<Scan>([requested()]).when(cancel()),
+        Ok(expected.clone())
+    );
+    assert_eq!(
+        given::<Scan>([requested(), started("w")]).when(cancel()),
+        Ok(expected)
+    );
+}
+
+#[test]
+fn cancelling_or_deleting_an_unknown_scan_is_not_found() {
+    assert_eq!(
+        given::<Scan>([]).when(ScanCommand::Cancel { reason: None }),
+        Err(DomainError::NotFound("scan"))
+    );
+    assert_eq!(
+        given::<Scan>([]).when(ScanCommand::Delete),
+        Err(DomainError::NotFound("scan"))
+    );
+}
+
+#[test]
+fn deleting_an_active_scan_is_rejected_and_a_deleted_scan_is_gone() {
+    assert_eq!(
+        given::<Scan>([requested()]).when(ScanCommand::Delete),
+        Err(DomainError::ScanActive { status: "queued" })
+    );
+    assert_eq!(
+        given::<Scan>([requested(), started("w")]).when(ScanCommand::Delete),
+        Err(DomainError::ScanActive { status: "running" })
+    );
+    let done = || {
+        vec![
+            requested(),
+            started("w"),
+            ScanFailed { reason: "x".into() }.into(),
+        ]
+    };
+    assert_eq!(
+        given::<Scan>(done()).when(ScanCommand::Delete),
+        Ok(vec![ScanDeleted {}.into()])
+    );
+    let mut deleted = done();
+    deleted.push(ScanDeleted {}.into());
+    assert_eq!(
+        given::<Scan>(deleted).when(ScanCommand::Delete),
+        Err(DomainError::NotFound("scan"))
+    );
+}
+
+#[test]
+fn worker_events_for_a_cancelled_or_terminal_scan_are_rejected() {
+    for (end, status) in terminal_events() {
+        let history = vec![requested(), started("w"), end];
+        for command in [
+            ScanCommand::Begin {
+                worker_id: "w2".into(),
+            },
+            ScanCommand::Observe(observation(7)),
+            ScanCommand::Finalize,
+            ScanCommand::Complete {
+                ruleset_version: "1".into(),
+            },
+            ScanCommand::Fail {
+                reason: "late".into(),
+            },
+        ] {
+            assert_eq!(
+                given::<Scan>(history.clone()).when(command),
+                Err(DomainError::ScanTerminal { status })
+            );
+        }
+    }
+}
+
+#[test]
+fn observations_need_a_running_scan_and_are_idempotent() {
+    assert_eq!(
+        given::<Scan>([requested()]).when(ScanCommand::Observe(observation(7))),
+        Err(DomainError::OutOfOrder {
+            event: "ProbeObserved",
+            status: "queued"
+        })
+    );
+    let running = vec![requested(), started("w")];
+    assert_eq!(
+        given::<Scan>(running.clone()).when(ScanCommand::Observe(observation(7))),
+        Ok(vec![observation(7).into()])
+    );
+    let mut seen = running;
+    seen.push(observation(7).into());
+    assert_eq!(
+        given::<Scan>(seen).when(ScanCommand::Observe(observation(7))),
+        Ok(vec![]),
+        "a redelivered observation must not be recorded twice"
+    );
+}
+
+#[test]
+fn oversized_observations_are_refused() {
+    let mut big = observation(9);
+    big.data = json!({ "blob": "x".repeat(MAX_OBSERVATION_BYTES) });
+    let result = given::<Scan>([requested(), started("w")]).when(ScanCommand::Observe(big));
+    assert!(matches!(
+        result,
+        Err(DomainError::Invalid { field: "data", .. })
+    ));
+}
+
+#[test]
+fn the_same_worker_beginning_twice_is_a_no_op_and_another_worker_takes_over() {
+    let running = vec![requested(), started("w1")];
+    assert_eq!(
+        given::<Scan>(running.clone()).when(ScanCommand::Begin {
+            worker_id: "w1".into()
+        }),
+        Ok(vec![])
+    );
+    assert_eq!(
+        given::<Scan>(running).when(ScanCommand::Begin {
+            worker_id: "w2".into()
+        }),
+        Ok(vec![started("w2")])
+    );
+}
+
+#[test]
+fn completion_counts_observations_and_records_the_ruleset() {
+    let history = vec![
+        requested(),
+        started("w"),
+        observation(1).into(),
+        observation(2).into(),
+        ScanFinalizing {
+            observation_count: 2,
+        }
+        .into(),
+    ];
+    assert_eq!(
+        given::<Scan>(history).when(ScanCommand::Complete {
+            ruleset_version: "2026.11.1".into()
+        }),
+        Ok(vec![
+            ScanCompleted {
+                ruleset_version: "2026.11.1".into(),
+                observation_count: 2
+            }
+            .into()
+        ])
+    );
+    assert_eq!(
+        given::<Scan>([requested()]).when(ScanCommand::Complete {
+            ruleset_version: "1".into()
+        }),
+        Err(DomainError::OutOfOrder {
+            event: "ScanCompleted",
+            status: "queued"
+        })
+    );
+}
+
+fn issued(n: u128, scopes: Scopes) -> ApiKeyEvent {
+    ApiKeyIssued {
+        key_id: ApiKeyId(id(n)),
+        tenant: TenantId::default_tenant(),
+        name: format!("key {n}"),
+        scopes,
+        secret_sha256: "a".repeat(64),
+    }
+    .into()
+}
+
+#[test]
+fn revoking_the_last_admin_key_is_rejected() {
+    let revoke = |n| ApiKeyCommand::Revoke {
+        key_id: ApiKeyId(id(n)),
+    };
+    let reader = Scopes::new([Scope::ScanRead]).unwrap();
+    assert_eq!(
+        given::<ApiKeys>([issued(1, Scopes::admin()), issued(2, reader.clone())]).when(revoke(1)),
+        Err(DomainError::LastAdminKey)
+    );
+    assert_eq!(
+        given::<ApiKeys>([issued(1, Scopes::admin()), issued(2, Scopes::admin())]).when(revoke(1)),
+        Ok(vec![
+            ApiKeyRevoked {
+                key_id: ApiKeyId(id(1))
+            }
+            .into()
+        ])
+    );
+    // A non-admin key can always go, even when only one admin remains.
+    assert!(
+        given::<ApiKeys>([issued(1, Scopes::admin()), issued(2, reader)])
+            .when(revoke(2))
+            .is_ok()
+    );
+}
+
+#[test]
+fn revoking_twice_or_an_unknown_key_is_rejected() {
+    let history = vec![
+        issued(1, Scopes::admin()),
+        issued(2, Scopes::admin()),
+        ApiKeyRevoked {
+            key_id: ApiKeyId(id(2)),
+        }
+        .into(),
+    ];
+    assert_eq!(
+        given::<ApiKeys>(history.clone()).when(ApiKeyCommand::Revoke {
+            key_id: ApiKeyId(id(2))
+        }),
+        Err(DomainError::KeyAlreadyRevoked)
+    );
+    assert_eq!(
+        given::<ApiKeys>(history).when(ApiKeyCommand::Revoke {
+            key_id: ApiKeyId(id(3))
+        }),
+        Err(DomainError::NotFound("api key"))
+    );
+}
+
+#[test]
+fn issuing_checks_name_and_hash_and_never_reuses_an_id() {
+    let issue = |name: &str, hash: String| ApiKeyCommand::Issue {
+        key_id: ApiKeyId(id(1)),
+        tenant: TenantId::default_tenant(),
+        name: name.into(),
+        scopes: Scopes::admin(),
+        secret_sha256: hash,
+    };
+    assert!(matches!(
+        given::<ApiKeys>([]).when(issue(" ", "a".repeat(64))),
+        Err(DomainError::Invalid { field: "name", .. })
+    ));
+    assert!(matches!(
+        given::<ApiKeys>([]).when(issue("ci", "not-a-hash".into())),
+        Err(DomainError::Invalid {
+            field: "secret_sha256",
+            ..
+        })
+    ));
+    assert_eq!(
+        given::<ApiKeys>([issued(1, Scopes::admin())]).when(issue("ci", "a".repeat(64))),
+        Err(DomainError::AlreadyExists("api key"))
+    );
+}
+
+fn fingerprint() -> Fingerprint {
+    Fingerprint::parse("0123456789abcdef0123456789abcdef").unwrap()
+}
+
+#[test]
+fn triage_records_the_previous_state() {
+    let set = |state| TriageCommand::Set {
+        fingerprint: fingerprint(),
+        state,
+        note: Some("  ".into()),
+    };
+    let first = TriageSet {
+        fingerprint: fingerprint(),
+        state: TriageState::Acknowledged,
+        previous: TriageState::Open,
+        note: None,
+    };
+    assert_eq!(
+        given::<Triage>([]).when(set(TriageState::Acknowledged)),
+        Ok(vec![first.clone().into()])
+    );
+    assert_eq!(
+        given::<Triage>([first.into()]).when(set(TriageState::Fixed)),
+        Ok(vec![
+            TriageSet {
+                fingerprint: fingerprint(),
+                state: TriageState::Fixed,
+                previous: TriageState::Acknowledged,
+                note: None,
+            }
+            .into()
+        ])
+    );
+}
+
+#[test]
+fn comments_must_exist_to_be_deleted_and_are_not_empty() {
+    let added: TriageEvent = CommentAdded {
+        fingerprint: fingerprint(),
+        comment_id: CommentId(id(5)),
+        body: "seen".into(),
+    }
+    .into();
+    let delete = TriageCommand::DeleteComment {
+        fingerprint: fingerprint(),
+        comment_id: CommentId(id(5)),
+    };
+    assert_eq!(
+        given::<Triage>([]).when(delete.clone()),
+        Err(DomainError::NotFound("comment"))
+    );
+    let deleted: TriageEvent = CommentDeleted {
+        fingerprint: fingerprint(),
+        comment_id: CommentId(id(5)),
+    }
+    .into();
+    assert_eq!(
+        given::<Triage>([added.clone()]).when(delete.clone()),
+        Ok(vec![deleted.clone()])
+    );
+    assert_eq!(
+        given::<Triage>([added, deleted]).when(delete),
+        Err(DomainError::NotFound("comment"))
+    );
+    assert!(matches!(
+        given::<Triage>([]).when(TriageCommand::AddComment {
+            fingerprint: fingerprint(),
+            comment_id: CommentId(id(6)),
+            body: "   ".into(),
+        }),
+        Err(DomainError::Invalid { field: "body", .. })
+    ));
+}
+
+#[test]
+fn webhooks_validate_events_and_must_exist() {
+    let create = |events: Vec<&str>| WebhookCommand::Create {
+        webhook_id: WebhookId(id(1)),
+        tenant: TenantId::default_tenant(),
+        url: WebhookUrl::parse("https://hooks.example.com/v").unwrap(),
+        events: events.into_iter().map(String::from).collect(),
+        secret_sha256: "b".repeat(64),
+    };
+    assert!(matches!(
+        given::<Webhook>([]).when(create(vec!["scan.exploded"])),
+        Err(DomainError::Invalid {
+            field: "events",
+            ..
+        })
+    ));
+    let created = given::<Webhook>([])
+        .when(create(vec!["scan.completed"]))
+        .unwrap();
+    assert_eq!(
+        given::<Webhook>(created.clone()).when(create(vec!["scan.completed"])),
+        Err(DomainError::AlreadyExists("webhook"))
+    );
+    let mut gone = created;
+    gone.push(WebhookDeleted {}.into());
+    assert_eq!(
+        given::<Webhook>(gone).when(WebhookCommand::Update {
+            url: None,
+            events: None,
+            active: Some(false)
+        }),
+        Err(DomainError::NotFound("webhook"))
+    );
+    assert!(WebhookUrl::parse("ftp://x.example").is_err());
+}
+
+#[test]
+fn schedules_bound_their_interval_and_force_the_scheduled_trigger() {
+    let create = |interval_seconds| ScheduleCommand::Create {
+        schedule_id: ScheduleId(id(1)),
+        tenant: TenantId::default_tenant(),
+        spec: spec(),
+        interval_seconds,
+    };
+    assert!(given::<Schedule>([]).when(create(60)).is_err());
+    let events = given::<Schedule>([]).when(create(3600)).unwrap();
+    let ScheduleEvent::ScheduleCreated(created) = &events[0] else {
+        panic!("expected ScheduleCreated, got {events:?}");
+    };
+    assert_eq!(created.spec.trigger, Trigger::Scheduled);
+    assert_eq!(
+        given::<Schedule>([]).when(ScheduleCommand::Delete),
+        Err(DomainError::NotFound("schedule"))
+    );
+}
+
+#[test]
+fn notifications_record_read_receipts() {
+    assert_eq!(
+        given::<Notifications>([]).when(NotificationCommand::MarkAllRead { up_to_position: 42 }),
+        Ok(vec![
+            NotificationRead {
+                notification_id: None,
+                up_to_position: Some(42)
+            }
+            .into()
+        ])
+    );
+}
+
+#[test]
+fn events_round_trip_through_their_stored_form() {
+    let event = requested();
+    let decoded = ScanEvent::decode(
+        event.event_type(),
+        event.schema_version(),
+        &event.payload_json(),
+    )
+    .unwrap();
+    assert_eq!(decoded, event);
+    assert_eq!(event.schema_version(), 2);
+}
+
+#[test]
+fn scan_requested_v1_is_upcast_on_read() {
+    let mut v1 = requested().to_payload();
+    let fields = v1.as_object_mut().unwrap();
+    fields.remove("vantage_point");
+    fields.remove("profile");
+    let decoded = ScanEvent::decode("ScanRequested", 1, &v1.to_string()).unwrap();
+    assert_eq!(decoded, requested());
+}
+
+#[test]
+fn unknown_and_future_events_are_typed_errors() {
+    assert!(matches!(
+        ScanEvent::decode("ScanExploded", 1, "{}"),
+        Err(crate::UpcastError::UnknownType(_))
+    ));
+    assert!(matches!(
+        ScanEvent::decode("ScanDeleted", 9, "{}"),
+        Err(crate::UpcastError::FutureVersion { .. })
+    ));
+}
+
+// ---- state machine over random command sequences -------------------------------------------------
+
+fn arb_command() -> impl Strategy<Value = ScanCommand> {
+    prop_oneof![
+        Just(ScanCommand::Start {
+            scan_id: ScanId(id(1)),
+            tenant: TenantId::default_tenant(),
+            spec: spec(),
+        }),
+        Just(ScanCommand::Cancel { reason: None }),
+        Just(ScanCommand::Delete),
+        (0u8..3).prop_map(|w| ScanCommand::Begin {
+            worker_id: format!("w{w}")
+        }),
+        (0u128..6).prop_map(|n| ScanCommand::Observe(observation(n))),
+        Just(ScanCommand::Finalize),
+        Just(ScanCommand::Complete {
+            ruleset_version: "1".into()
+        }),
+        Just(ScanCommand::Fail {
+            reason: "boom".into()
+        }),
+    ]
+}
+
+proptest! {
+    /// Whatever commands arrive in whatever order: a terminal status never changes again, observation
+    /// ids are recorded at most once, nothing happens before the scan exists, and nothing happens to a
+    /// deleted scan.
+    #[test]
+    fn scan_lifecycle_invariants_hold(commands in proptest::collection::vec(arb_command(), 0..40)) {
+        let mut state = Scan::default();
+        let mut recorded: Vec<ScanEvent> = Vec::new();
+        for command in commands {
+            let before = state.clone();
+            match state.handle(command) {
+                Ok(events) => {
+                    for event in &events {
+                        if let Some(status) = before.status {
+                            if status.is_terminal() {
+                                prop_assert!(
+                                    matches!(event, ScanEvent::ScanDeleted(_)),
+                                    "{event:?} after terminal {status:?}"
+                                );
+                            }
+                        } else {
+                            prop_assert!(matches!(event, ScanEvent::ScanRequested(_)));
+                        }
+                        prop_assert!(!before.deleted, "{event:?} after deletion");
+                        state.apply(event);
+                    }
+                    recorded.extend(events);
+                }
+                Err(_) => prop_assert_eq!(&state, &before, "a rejected command changed state"),
+            }
+        }
+        let mut ids: Vec<_> = recorded.iter().filter_map(|e| match e {
+            ScanEvent::ProbeObserved(o) => Some(o.observation_id),
+            _ => None,
+        }).collect();
+        let total = ids.len();
+        ids.sort();
+        ids.dedup();
+        prop_assert_eq!(ids.len(), total, "an observation id was recorded twice");
+        prop_assert_eq!(Scan::from_history(&recorded), state);
+    }
+}

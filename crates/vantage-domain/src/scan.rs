@@ -1,0 +1,415 @@
+//! The scan aggregate (stream `scan-<id>`): its lifecycle `queued → running → finalizing →
+//! completed | failed | cancelled`, the worker's observations, cancellation and deletion.
+
+use std::collections::HashSet;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::domain_events;
+use crate::ids::{ObservationId, ScanId};
+use crate::target::{Paths, Ports, Profile, ScanTarget, Trigger, VantagePoint};
+use crate::tenant::TenantId;
+use crate::{Aggregate, DomainError};
+
+/// Largest observation payload a worker may record, in bytes of JSON.
+pub const MAX_OBSERVATION_BYTES: usize = 16 * 1024;
+/// Longest failure or cancellation reason kept, in characters.
+pub const MAX_REASON_CHARS: usize = 512;
+
+/// Where a scan is in its lifecycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ScanStatus {
+    Queued,
+    Running,
+    Finalizing,
+    Completed,
+    Failed,
+    Cancelled,
+}
+
+impl ScanStatus {
+    pub fn is_terminal(self) -> bool {
+        matches!(self, Self::Completed | Self::Failed | Self::Cancelled)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Running => "running",
+            Self::Finalizing => "finalizing",
+            Self::Completed => "completed",
+            Self::Failed => "failed",
+            Self::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// Which probe produced an observation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ProbeKind {
+    Dns,
+    Tcp,
+    Tls,
+    Http,
+    Exposure,
+    Classification,
+}
+
+impl ProbeKind {
+    /// The stored name (also part of deterministic observation ids: never change it).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Dns => "dns",
+            Self::Tcp => "tcp",
+            Self::Tls => "tls",
+            Self::Http => "http",
+            Self::Exposure => "exposure",
+            Self::Classification => "classification",
+        }
+    }
+}
+
+/// Everything a scan request fixes: the target and how to look at it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ScanSpec {
+    pub target: ScanTarget,
+    pub ports: Ports,
+    pub paths: Paths,
+    pub profile: Profile,
+    pub trigger: Trigger,
+    pub vantage_point: VantagePoint,
+}
+
+domain_events! {
+    /// Everything that can happen to a scan.
+    pub enum ScanEvent {
+        ScanRequested = 2,
+        ScanStarted = 1,
+        ProbeObserved = 1,
+        ProbeFailed = 1,
+        ScanFinalizing = 1,
+        ScanCompleted = 1,
+        ScanFailed = 1,
+        ScanCancelled = 1,
+        ScanDeleted = 1,
+    }
+}
+
+/// A scan was accepted and queued.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ScanRequested {
+    pub scan_id: ScanId,
+    pub tenant: TenantId,
+    pub target: ScanTarget,
+    pub ports: Ports,
+    pub paths: Paths,
+    pub profile: Profile,
+    pub trigger: Trigger,
+    pub vantage_point: VantagePoint,
+}
+
+/// A worker picked the scan up (again, after a redelivery, with another worker id).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ScanStarted {
+    pub worker_id: String,
+}
+
+/// One public-safe observation of one probe.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ProbeObserved {
+    pub observation_id: ObservationId,
+    pub probe: ProbeKind,
+    /// What was looked at: `host:port`, a URL, a DNS name.
+    pub asset: String,
+    /// Probe-specific structured data, already public-safe.
+    pub data: Value,
+}
+
+/// A probe could not run to completion; the scan goes on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ProbeFailed {
+    pub observation_id: ObservationId,
+    pub probe: ProbeKind,
+    pub asset: String,
+    pub reason: String,
+}
+
+/// The worker has sent everything; findings are being derived.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ScanFinalizing {
+    pub observation_count: u32,
+}
+
+/// The scan ended normally. Findings are derived with exactly this ruleset version.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ScanCompleted {
+    pub ruleset_version: String,
+    pub observation_count: u32,
+}
+
+/// The scan could not be carried out.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ScanFailed {
+    pub reason: String,
+}
+
+/// Somebody cancelled the scan.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ScanCancelled {
+    pub reason: Option<String>,
+}
+
+/// The scan was deleted: read models drop it, the log keeps it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ScanDeleted {}
+
+/// What can be asked of a scan.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ScanCommand {
+    Start {
+        scan_id: ScanId,
+        tenant: TenantId,
+        spec: ScanSpec,
+    },
+    Cancel {
+        reason: Option<String>,
+    },
+    Delete,
+    /// Worker: the job was picked up.
+    Begin {
+        worker_id: String,
+    },
+    /// Worker: one observation.
+    Observe(ProbeObserved),
+    /// Worker: one probe failed.
+    ReportProbeFailure(ProbeFailed),
+    /// Worker: all observations are in.
+    Finalize,
+    /// Worker: findings derived with this ruleset.
+    Complete {
+        ruleset_version: String,
+    },
+    /// Worker or system: the scan cannot be carried out.
+    Fail {
+        reason: String,
+    },
+}
+
+/// The folded state of one scan.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Scan {
+    pub requested: Option<ScanRequested>,
+    pub status: Option<ScanStatus>,
+    pub deleted: bool,
+    pub worker_id: Option<String>,
+    pub observations: HashSet<ObservationId>,
+}
+
+impl Scan {
+    fn live_status(&self) -> Result<ScanStatus, DomainError> {
+        match self.status {
+            Some(status) if !self.deleted => Ok(status),
+            _ => Err(DomainError::NotFound("scan")),
+        }
+    }
+
+    /// The status of a scan that exists and has not ended; an ended scan refuses every change but
+    /// deletion.
+    fn unfinished_status(&self) -> Result<ScanStatus, DomainError> {
+        let status = self.live_status()?;
+        if status.is_terminal() {
+            return Err(DomainError::ScanTerminal {
+                status: status.as_str(),
+            });
+        }
+        Ok(status)
+    }
+
+    /// Status check for worker events: only a scan that is running (or queued, for `Begin`) may
+    /// receive them; a cancelled or ended scan rejects them all.
+    fn require_running(&self, event: &'static str) -> Result<(), DomainError> {
+        match self.live_status()? {
+            ScanStatus::Running => Ok(()),
+            status if status.is_terminal() => Err(DomainError::ScanTerminal {
+                status: status.as_str(),
+            }),
+            status => Err(DomainError::OutOfOrder {
+                event,
+                status: status.as_str(),
+            }),
+        }
+    }
+}
+
+fn bounded_reason(field: &'static str, reason: &str) -> Result<String, DomainError> {
+    let trimmed = reason.trim();
+    if trimmed.chars().count() > MAX_REASON_CHARS {
+        return Err(DomainError::invalid(
+            field,
+            format!("must be at most {MAX_REASON_CHARS} characters"),
+        ));
+    }
+    Ok(trimmed.to_owned())
+}
+
+fn check_observation_size(data: &Value) -> Result<(), DomainError> {
+    let size = serde_json::to_vec(data).map_or(usize::MAX, |bytes| bytes.len());
+    if size > MAX_OBSERVATION_BYTES {
+        return Err(DomainError::invalid(
+            "data",
+            format!("observation is {size} bytes; at most {MAX_OBSERVATION_BYTES} are kept"),
+        ));
+    }
+    Ok(())
+}
+
+impl Aggregate for Scan {
+    type Command = ScanCommand;
+    type Event = ScanEvent;
+
+    fn handle(&self, command: ScanCommand) -> Result<Vec<ScanEvent>, DomainError> {
+        use ScanCommand as C;
+        let event: ScanEvent = match command {
+            C::Start {
+                scan_id,
+                tenant,
+                spec,
+            } => {
+                if self.status.is_some() {
+                    return Err(DomainError::AlreadyExists("scan"));
+                }
+                ScanRequested {
+                    scan_id,
+                    tenant,
+                    target: spec.target,
+                    ports: spec.ports,
+                    paths: spec.paths,
+                    profile: spec.profile,
+                    trigger: spec.trigger,
+                    vantage_point: spec.vantage_point,
+                }
+                .into()
+            }
+            C::Cancel { reason } => {
+                self.unfinished_status()?;
+                let reason = reason.map(|r| bounded_reason("reason", &r)).transpose()?;
+                ScanCancelled { reason }.into()
+            }
+            C::Delete => {
+                let status = self.live_status()?;
+                if !status.is_terminal() {
+                    return Err(DomainError::ScanActive {
+                        status: status.as_str(),
+                    });
+                }
+                ScanDeleted {}.into()
+            }
+            C::Begin { worker_id } => {
+                let status = self.unfinished_status()?;
+                if status == ScanStatus::Finalizing {
+                    return Err(DomainError::OutOfOrder {
+                        event: "ScanStarted",
+                        status: status.as_str(),
+                    });
+                }
+                if worker_id.is_empty() || worker_id.len() > 128 {
+                    return Err(DomainError::invalid("worker_id", "must be 1-128 bytes"));
+                }
+                // The same worker repeating itself (a retried publish) changes nothing.
+                if self.worker_id.as_deref() == Some(worker_id.as_str()) {
+                    return Ok(vec![]);
+                }
+                ScanStarted { worker_id }.into()
+            }
+            C::Observe(observation) => {
+                self.require_running("ProbeObserved")?;
+                if self.observations.contains(&observation.observation_id) {
+                    return Ok(vec![]);
+                }
+                check_observation_size(&observation.data)?;
+                observation.into()
+            }
+            C::ReportProbeFailure(failure) => {
+                self.require_running("ProbeFailed")?;
+                if self.observations.contains(&failure.observation_id) {
+                    return Ok(vec![]);
+                }
+                let reason = bounded_reason("reason", &failure.reason)?;
+                ProbeFailed { reason, ..failure }.into()
+            }
+            C::Finalize => {
+                self.require_running("ScanFinalizing")?;
+                ScanFinalizing {
+                    observation_count: self.observation_count(),
+                }
+                .into()
+            }
+            C::Complete { ruleset_version } => {
+                match self.live_status()? {
+                    ScanStatus::Running | ScanStatus::Finalizing => {}
+                    status if status.is_terminal() => {
+                        return Err(DomainError::ScanTerminal {
+                            status: status.as_str(),
+                        });
+                    }
+                    status => {
+                        return Err(DomainError::OutOfOrder {
+                            event: "ScanCompleted",
+                            status: status.as_str(),
+                        });
+                    }
+                }
+                if ruleset_version.is_empty() {
+                    return Err(DomainError::invalid("ruleset_version", "must not be empty"));
+                }
+                ScanCompleted {
+                    ruleset_version,
+                    observation_count: self.observation_count(),
+                }
+                .into()
+            }
+            C::Fail { reason } => {
+                self.unfinished_status()?;
+                ScanFailed {
+                    reason: bounded_reason("reason", &reason)?,
+                }
+                .into()
+            }
+        };
+        Ok(vec![event])
+    }
+
+    fn apply(&mut self, event: &ScanEvent) {
+        match event {
+            ScanEvent::ScanRequested(requested) => {
+                self.requested = Some(requested.clone());
+                self.status = Some(ScanStatus::Queued);
+            }
+            ScanEvent::ScanStarted(started) => {
+                self.status = Some(ScanStatus::Running);
+                self.worker_id = Some(started.worker_id.clone());
+            }
+            ScanEvent::ProbeObserved(observed) => {
+                self.observations.insert(observed.observation_id);
+            }
+            ScanEvent::ProbeFailed(failed) => {
+                self.observations.insert(failed.observation_id);
+            }
+            ScanEvent::ScanFinalizing(_) => self.status = Some(ScanStatus::Finalizing),
+            ScanEvent::ScanCompleted(_) => self.status = Some(ScanStatus::Completed),
+            ScanEvent::ScanFailed(_) => self.status = Some(ScanStatus::Failed),
+            ScanEvent::ScanCancelled(_) => self.status = Some(ScanStatus::Cancelled),
+            ScanEvent::ScanDeleted(_) => self.deleted = true,
+        }
+    }
+}
+
+impl Scan {
+    fn observation_count(&self) -> u32 {
+        u32::try_from(self.observations.len()).unwrap_or(u32::MAX)
+    }
+}

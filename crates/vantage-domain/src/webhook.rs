@@ -1,0 +1,217 @@
+//! The webhook aggregate (stream `webhook-<id>`): a tenant's subscription of an HTTPS endpoint to
+//! outbound events.
+//!
+//! The signing secret is shown once and kept outside the event log (the log is exported in compliance
+//! packages); events carry only its SHA-256 so an auditor can tell rotations apart.
+
+use std::collections::BTreeSet;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::domain_events;
+use crate::ids::WebhookId;
+use crate::tenant::TenantId;
+use crate::{Aggregate, DomainError};
+
+/// The outbound event types a webhook can subscribe to.
+pub const WEBHOOK_EVENT_TYPES: [&str; 5] = [
+    "scan.completed",
+    "scan.failed",
+    "finding.new",
+    "finding.regressed",
+    "certificate.expiring",
+];
+
+/// A validated webhook endpoint: an absolute `https://` (or, for labs, `http://`) URL without user info.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(try_from = "String", into = "String")]
+pub struct WebhookUrl(String);
+
+impl WebhookUrl {
+    pub fn parse(raw: &str) -> Result<Self, DomainError> {
+        let url = url::Url::parse(raw.trim())
+            .map_err(|e| DomainError::invalid("url", format!("is not a valid URL: {e}")))?;
+        if !matches!(url.scheme(), "https" | "http")
+            || url.host_str().is_none()
+            || !url.username().is_empty()
+            || url.password().is_some()
+            || raw.len() > 2048
+        {
+            return Err(DomainError::invalid(
+                "url",
+                "must be an http(s) URL with a host, no credentials, at most 2048 bytes",
+            ));
+        }
+        Ok(Self(url.into()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for WebhookUrl {
+    type Error = DomainError;
+    fn try_from(raw: String) -> Result<Self, Self::Error> {
+        Self::parse(&raw)
+    }
+}
+
+impl From<WebhookUrl> for String {
+    fn from(url: WebhookUrl) -> Self {
+        url.0
+    }
+}
+
+fn event_set(events: Vec<String>) -> Result<BTreeSet<String>, DomainError> {
+    let set: BTreeSet<String> = events.into_iter().collect();
+    if set.is_empty() {
+        return Err(DomainError::invalid(
+            "events",
+            "subscribe to at least one event type",
+        ));
+    }
+    if let Some(unknown) = set
+        .iter()
+        .find(|e| !WEBHOOK_EVENT_TYPES.contains(&e.as_str()))
+    {
+        return Err(DomainError::invalid(
+            "events",
+            format!(
+                "unknown event type {unknown:?}; expected some of {}",
+                WEBHOOK_EVENT_TYPES.join(", ")
+            ),
+        ));
+    }
+    Ok(set)
+}
+
+domain_events! {
+    /// Everything that can happen to a webhook.
+    pub enum WebhookEvent {
+        WebhookCreated = 1,
+        WebhookUpdated = 1,
+        WebhookDeleted = 1,
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct WebhookCreated {
+    pub webhook_id: WebhookId,
+    pub tenant: TenantId,
+    pub url: WebhookUrl,
+    pub events: BTreeSet<String>,
+    pub active: bool,
+    pub secret_sha256: String,
+}
+
+/// Fields that changed; absent fields kept their value.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct WebhookUpdated {
+    pub url: Option<WebhookUrl>,
+    pub events: Option<BTreeSet<String>>,
+    pub active: Option<bool>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct WebhookDeleted {}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum WebhookCommand {
+    Create {
+        webhook_id: WebhookId,
+        tenant: TenantId,
+        url: WebhookUrl,
+        events: Vec<String>,
+        secret_sha256: String,
+    },
+    Update {
+        url: Option<WebhookUrl>,
+        events: Option<Vec<String>>,
+        active: Option<bool>,
+    },
+    Delete,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Webhook {
+    pub created: Option<WebhookCreated>,
+    pub deleted: bool,
+}
+
+impl Aggregate for Webhook {
+    type Command = WebhookCommand;
+    type Event = WebhookEvent;
+
+    fn handle(&self, command: WebhookCommand) -> Result<Vec<WebhookEvent>, DomainError> {
+        let exists = self.created.is_some() && !self.deleted;
+        let event: WebhookEvent = match command {
+            WebhookCommand::Create {
+                webhook_id,
+                tenant,
+                url,
+                events,
+                secret_sha256,
+            } => {
+                if self.created.is_some() {
+                    return Err(DomainError::AlreadyExists("webhook"));
+                }
+                WebhookCreated {
+                    webhook_id,
+                    tenant,
+                    url,
+                    events: event_set(events)?,
+                    active: true,
+                    secret_sha256,
+                }
+                .into()
+            }
+            WebhookCommand::Update {
+                url,
+                events,
+                active,
+            } => {
+                if !exists {
+                    return Err(DomainError::NotFound("webhook"));
+                }
+                if url.is_none() && events.is_none() && active.is_none() {
+                    return Ok(vec![]);
+                }
+                WebhookUpdated {
+                    url,
+                    events: events.map(event_set).transpose()?,
+                    active,
+                }
+                .into()
+            }
+            WebhookCommand::Delete => {
+                if !exists {
+                    return Err(DomainError::NotFound("webhook"));
+                }
+                WebhookDeleted {}.into()
+            }
+        };
+        Ok(vec![event])
+    }
+
+    fn apply(&mut self, event: &WebhookEvent) {
+        match event {
+            WebhookEvent::WebhookCreated(created) => self.created = Some(created.clone()),
+            WebhookEvent::WebhookUpdated(update) => {
+                if let Some(created) = self.created.as_mut() {
+                    if let Some(url) = &update.url {
+                        created.url = url.clone();
+                    }
+                    if let Some(events) = &update.events {
+                        created.events = events.clone();
+                    }
+                    if let Some(active) = update.active {
+                        created.active = active;
+                    }
+                }
+            }
+            WebhookEvent::WebhookDeleted(_) => self.deleted = true,
+        }
+    }
+}

@@ -1,0 +1,304 @@
+//! The exposure probe: well-known files and pages that should, or should not, be public.
+//!
+//! Each check fetches one path on the target's origin (no redirects followed) and inspects the body
+//! in memory. Nothing of a body is stored except facts about it: a `.env` file is reported by the
+//! *kinds* of secrets it holds and their line numbers, never by a value.
+
+use std::net::SocketAddr;
+
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use crate::http::fetch;
+
+/// One check and what it found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExposureObservation {
+    pub check: ExposureCheck,
+    pub url: String,
+    pub status: Option<u16>,
+    /// The thing checked for is there (for security.txt: present; for the others: exposed).
+    pub found: bool,
+    pub details: serde_json::Value,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExposureCheck {
+    SecurityTxt,
+    GitHead,
+    EnvFile,
+    ServerStatus,
+    DirectoryListing,
+    OpenApi,
+    Swagger,
+    ApiDocsPage,
+    RobotsTxt,
+}
+
+impl ExposureCheck {
+    pub const ALL: [ExposureCheck; 9] = [
+        Self::SecurityTxt,
+        Self::GitHead,
+        Self::EnvFile,
+        Self::ServerStatus,
+        Self::DirectoryListing,
+        Self::OpenApi,
+        Self::Swagger,
+        Self::ApiDocsPage,
+        Self::RobotsTxt,
+    ];
+
+    pub fn path(self) -> &'static str {
+        match self {
+            Self::SecurityTxt => "/.well-known/security.txt",
+            Self::GitHead => "/.git/HEAD",
+            Self::EnvFile => "/.env",
+            Self::ServerStatus => "/server-status",
+            Self::DirectoryListing => "/",
+            Self::OpenApi => "/openapi.json",
+            Self::Swagger => "/swagger.json",
+            Self::ApiDocsPage => "/docs",
+            Self::RobotsTxt => "/robots.txt",
+        }
+    }
+}
+
+/// Key names whose values are secrets, by kind.
+const SECRET_KINDS: [(&str, &str); 8] = [
+    ("AWS_SECRET_ACCESS_KEY", "aws_secret_key"),
+    ("DATABASE_URL", "database_url"),
+    ("PASSWORD", "password"),
+    ("PASSWD", "password"),
+    ("SECRET", "secret"),
+    ("TOKEN", "token"),
+    ("API_KEY", "api_key"),
+    ("PRIVATE_KEY", "private_key"),
+];
+
+/// What a `.env` body holds, without its values: (kind, 1-based line) of every secret-looking key.
+pub fn env_secrets(body: &str) -> (usize, Vec<(String, usize)>) {
+    let mut assignments = 0;
+    let mut secrets = Vec::new();
+    for (index, line) in body.lines().enumerate() {
+        let line = line.trim().trim_start_matches("export ");
+        let Some((key, value)) = line.split_once('=') else {
+            continue;
+        };
+        let key = key.trim();
+        let is_key = !key.is_empty()
+            && key
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+            && !key.starts_with(|c: char| c.is_ascii_digit());
+        if !is_key {
+            continue;
+        }
+        assignments += 1;
+        if value.trim().is_empty() {
+            continue;
+        }
+        if let Some((_, kind)) = SECRET_KINDS.iter().find(|(needle, _)| key.contains(needle)) {
+            secrets.push(((*kind).to_owned(), index + 1));
+        }
+    }
+    (assignments, secrets)
+}
+
+/// RFC 9116 fields of a security.txt: Contact values and the Expires date, as written.
+fn security_txt(body: &str) -> serde_json::Value {
+    let mut contacts = Vec::new();
+    let mut expires = None;
+    for line in body.lines() {
+        let Some((field, value)) = line.split_once(':') else {
+            continue;
+        };
+        match field.trim().to_ascii_lowercase().as_str() {
+            "contact" if contacts.len() < 5 => {
+                contacts.push(value.trim().chars().take(200).collect::<String>())
+            }
+            "expires" => expires = Some(value.trim().chars().take(64).collect::<String>()),
+            _ => {}
+        }
+    }
+    // RFC 9116: Expires is required; past it, the file must not be trusted. Judged now, like a
+    // certificate's days left.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    let expired = expires
+        .as_deref()
+        .and_then(|e| chrono::DateTime::parse_from_rfc3339(e).ok())
+        .map(|e| e.timestamp() < now);
+    serde_json::json!({ "contacts": contacts, "expires": expires, "expired": expired })
+}
+
+fn inspect(
+    check: ExposureCheck,
+    status: u16,
+    content_type: &str,
+    body: &str,
+) -> (bool, serde_json::Value) {
+    let ok = status == 200;
+    let lower = body.to_ascii_lowercase();
+    match check {
+        ExposureCheck::SecurityTxt => {
+            let found = ok && lower.contains("contact:");
+            (
+                found,
+                if found {
+                    security_txt(body)
+                } else {
+                    serde_json::Value::Null
+                },
+            )
+        }
+        ExposureCheck::GitHead => {
+            let head = body.trim();
+            let found = ok
+                && (head.starts_with("ref: refs/")
+                    || (head.len() == 40 && head.bytes().all(|b| b.is_ascii_hexdigit())));
+            (found, serde_json::Value::Null)
+        }
+        ExposureCheck::EnvFile => {
+            let (assignments, secrets) = env_secrets(body);
+            let found = ok && !content_type.contains("html") && assignments > 0;
+            let secrets: Vec<serde_json::Value> = secrets
+                .into_iter()
+                .take(20)
+                .map(|(kind, line)| serde_json::json!({ "kind": kind, "line": line }))
+                .collect();
+            (
+                found,
+                if found {
+                    serde_json::json!({ "variables": assignments, "secrets": secrets })
+                } else {
+                    serde_json::Value::Null
+                },
+            )
+        }
+        ExposureCheck::ServerStatus => (
+            ok && (lower.contains("apache server status") || lower.contains("server uptime")),
+            serde_json::Value::Null,
+        ),
+        ExposureCheck::DirectoryListing => (
+            ok && (lower.contains("<title>index of /") || lower.contains("<h1>index of /")),
+            serde_json::Value::Null,
+        ),
+        ExposureCheck::OpenApi | ExposureCheck::Swagger => {
+            let document: Option<serde_json::Value> = serde_json::from_str(body).ok();
+            let version = document.as_ref().and_then(|d| {
+                d.get("openapi")
+                    .or_else(|| d.get("swagger"))
+                    .and_then(|v| v.as_str())
+                    .map(str::to_owned)
+            });
+            (
+                ok && version.is_some(),
+                serde_json::json!({ "spec_version": version }),
+            )
+        }
+        ExposureCheck::ApiDocsPage => (
+            ok && (lower.contains("swagger-ui")
+                || lower.contains("redoc")
+                || lower.contains("scalar")),
+            serde_json::Value::Null,
+        ),
+        ExposureCheck::RobotsTxt => {
+            let disallow: Vec<String> = body
+                .lines()
+                .filter_map(|l| {
+                    l.trim()
+                        .strip_prefix("Disallow:")
+                        .map(|p| p.trim().chars().take(200).collect())
+                })
+                .filter(|p: &String| !p.is_empty())
+                .take(20)
+                .collect();
+            let found = ok && lower.contains("user-agent");
+            (
+                found,
+                if found {
+                    serde_json::json!({ "disallow": disallow })
+                } else {
+                    serde_json::Value::Null
+                },
+            )
+        }
+    }
+}
+
+/// Runs every check against `origin` (scheme, host and port), connecting to `address`.
+pub async fn probe_exposure(origin: &Url, address: SocketAddr) -> Vec<ExposureObservation> {
+    let host = origin.host_str().unwrap_or_default().to_owned();
+    let checks = ExposureCheck::ALL.iter().map(|check| {
+        let host = host.clone();
+        async move {
+            let url = origin.join(check.path()).unwrap_or_else(|_| origin.clone());
+            match fetch(&host, address, &url).await {
+                Ok(response) => {
+                    let content_type = response
+                        .headers
+                        .get("content-type")
+                        .cloned()
+                        .unwrap_or_default();
+                    let body = String::from_utf8_lossy(&response.body);
+                    let (found, details) = inspect(*check, response.status, &content_type, &body);
+                    ExposureObservation {
+                        check: *check,
+                        url: url.to_string(),
+                        status: Some(response.status),
+                        found,
+                        details,
+                    }
+                }
+                Err(error) => ExposureObservation {
+                    check: *check,
+                    url: url.to_string(),
+                    status: None,
+                    found: false,
+                    details: serde_json::json!({ "error": error }),
+                },
+            }
+        }
+    });
+    futures::future::join_all(checks).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_secrets_are_kinds_and_lines_never_values() {
+        let body = "# comment\nAPP_NAME=shop\nDB_PASSWORD=hunter2\nexport STRIPE_API_KEY=sk_live_123\nEMPTY_TOKEN=\nnot a line\n";
+        let (assignments, secrets) = env_secrets(body);
+        assert_eq!(assignments, 4);
+        assert_eq!(
+            secrets,
+            vec![("password".to_owned(), 3), ("api_key".to_owned(), 4)]
+        );
+        let (found, details) = inspect(ExposureCheck::EnvFile, 200, "text/plain", body);
+        assert!(found);
+        let text = details.to_string();
+        assert!(
+            !text.contains("hunter2") && !text.contains("sk_live_123"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn soft_404_pages_are_not_exposures() {
+        let page = "<html><head><title>Not found</title></head><body>nothing here</body></html>";
+        for check in ExposureCheck::ALL {
+            if check == ExposureCheck::DirectoryListing {
+                continue;
+            }
+            let (found, _) = inspect(check, 200, "text/html", page);
+            assert!(
+                !found,
+                "{check:?} fired on an HTML 'not found' page served with 200"
+            );
+        }
+    }
+}

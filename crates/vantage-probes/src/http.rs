@@ -1,0 +1,461 @@
+//! The HTTP probe: fetch one URL (http or https) as a browser would reach it, following redirects by
+//! hand (at most [`MAX_REDIRECTS`]) so that every hop passes the SSRF guard first; a hop the guard
+//! refuses is
+//! recorded, never fetched.
+//!
+//! Public-safe at the source: only security-relevant header values are kept (capped), cookies are
+//! reported by name and attributes (never their values), and no body is stored — only its size.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use crate::ssrf::SsrfGuard;
+
+/// Most redirects followed.
+pub const MAX_REDIRECTS: usize = 10;
+/// Longest header value kept, in characters.
+pub const MAX_HEADER_CHARS: usize = 1024;
+/// Most body bytes read (to measure and, later, to parse HTML); the body is never stored.
+pub const MAX_BODY_BYTES: usize = 256 * 1024;
+/// How long one request may take.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// What Vantage calls itself on the wire.
+pub const USER_AGENT: &str = concat!(
+    "Vantage/",
+    env!("CARGO_PKG_VERSION"),
+    " (external attack-surface scanner)"
+);
+
+/// Most HTTP requests in flight to one address, across every scan of this process (politeness).
+pub const REQUESTS_PER_HOST: usize = 4;
+/// After this many timeouts in a row, an address that stopped answering is skipped for a while.
+const GIVE_UP_AFTER_TIMEOUTS: u32 = 2;
+/// How long a host that stopped answering is skipped.
+const UNRESPONSIVE_FOR: Duration = Duration::from_secs(60);
+/// Why a request was not sent.
+const SKIPPED: &str = "skipped: the host stopped answering";
+
+/// Per-address state shared by every scan in the process: request slots (politeness) and a circuit
+/// breaker, so a host that accepts connections and never answers costs one timeout, not one per
+/// request.
+#[derive(Debug)]
+struct HostState {
+    slots: std::sync::Arc<tokio::sync::Semaphore>,
+    timeouts_in_a_row: u32,
+    last_timeout: Option<Instant>,
+}
+
+impl HostState {
+    fn unresponsive(&self) -> bool {
+        self.timeouts_in_a_row >= GIVE_UP_AFTER_TIMEOUTS
+            && self
+                .last_timeout
+                .is_some_and(|t| t.elapsed() < UNRESPONSIVE_FOR)
+    }
+}
+
+static HOSTS: std::sync::LazyLock<
+    std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, HostState>>,
+> = std::sync::LazyLock::new(Default::default);
+
+/// Waits for a request slot to `address`, or refuses at once if the host stopped answering.
+async fn host_slot(address: std::net::IpAddr) -> Result<tokio::sync::OwnedSemaphorePermit, String> {
+    let slots = {
+        let mut hosts = HOSTS.lock().map_err(|_| SKIPPED.to_owned())?;
+        hosts.retain(|_, state| {
+            std::sync::Arc::strong_count(&state.slots) > 1
+                || state
+                    .last_timeout
+                    .is_some_and(|t| t.elapsed() < UNRESPONSIVE_FOR)
+        });
+        let state = hosts.entry(address).or_insert_with(|| HostState {
+            slots: std::sync::Arc::new(tokio::sync::Semaphore::new(REQUESTS_PER_HOST)),
+            timeouts_in_a_row: 0,
+            last_timeout: None,
+        });
+        if state.unresponsive() {
+            return Err(SKIPPED.to_owned());
+        }
+        state.slots.clone()
+    };
+    let permit = slots
+        .acquire_owned()
+        .await
+        .map_err(|_| SKIPPED.to_owned())?;
+    // The breaker may have tripped while this request waited for its slot.
+    let tripped = HOSTS
+        .lock()
+        .map(|hosts| hosts.get(&address).is_some_and(HostState::unresponsive))
+        .unwrap_or(false);
+    if tripped {
+        return Err(SKIPPED.to_owned());
+    }
+    Ok(permit)
+}
+
+/// Records whether a request to `address` timed out.
+fn record_outcome(address: std::net::IpAddr, timed_out: bool) {
+    if let Ok(mut hosts) = HOSTS.lock()
+        && let Some(state) = hosts.get_mut(&address)
+    {
+        if timed_out {
+            state.timeouts_in_a_row += 1;
+            state.last_timeout = Some(Instant::now());
+        } else {
+            state.timeouts_in_a_row = 0;
+        }
+    }
+}
+
+/// The Origin every request carries, so that a server reflecting arbitrary origins (CORS) shows it.
+/// `.invalid` can never be a real site (RFC 2606).
+pub const FOREIGN_ORIGIN: &str = "https://cors-check.vantage.invalid";
+
+/// Headers whose values are kept; every other header is reported by name only.
+const KEPT_HEADERS: [&str; 18] = [
+    "access-control-allow-credentials",
+    "access-control-allow-origin",
+    "content-security-policy",
+    "content-security-policy-report-only",
+    "content-type",
+    "cross-origin-embedder-policy",
+    "cross-origin-opener-policy",
+    "cross-origin-resource-policy",
+    "location",
+    "permissions-policy",
+    "referrer-policy",
+    "server",
+    "strict-transport-security",
+    "x-content-type-options",
+    "x-frame-options",
+    "x-powered-by",
+    "x-xss-protection",
+    "www-authenticate",
+];
+
+/// A cookie as set by the server, without its value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CookieSummary {
+    pub name: String,
+    pub secure: bool,
+    pub http_only: bool,
+    pub same_site: Option<String>,
+    pub path: Option<String>,
+    pub domain: Option<String>,
+    pub persistent: bool,
+}
+
+/// One response in the redirect chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HttpHop {
+    pub url: String,
+    pub address: SocketAddr,
+    pub status: u16,
+    pub location: Option<String>,
+}
+
+/// What fetching one URL showed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HttpObservation {
+    pub url: String,
+    /// Every response, in order; the last is the final one unless the chain was cut.
+    pub hops: Vec<HttpHop>,
+    pub final_url: Option<String>,
+    pub status: Option<u16>,
+    /// Kept header values of the final response (lower-case names).
+    pub headers: BTreeMap<String, String>,
+    /// Names of every header of the final response.
+    pub header_names: Vec<String>,
+    pub cookies: Vec<CookieSummary>,
+    pub body_bytes: Option<usize>,
+    /// Facts about the final page when it is HTML.
+    pub html: Option<crate::html::HtmlSummary>,
+    /// The CORS preflight sent to the final URL.
+    pub cors_preflight: Option<CorsPreflight>,
+    pub elapsed_ms: u64,
+    /// A redirect the SSRF guard refused: the target and why. It was not fetched.
+    pub refused_redirect: Option<RefusedRedirect>,
+    /// Why the chain ended early (timeout, too many redirects, connection refused…).
+    pub error: Option<String>,
+}
+
+/// What a CORS preflight (`OPTIONS` with a foreign Origin) was answered with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CorsPreflight {
+    pub status: u16,
+    pub allow_origin: Option<String>,
+    pub allow_credentials: Option<String>,
+    pub allow_methods: Option<String>,
+    pub allow_headers: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefusedRedirect {
+    pub url: String,
+    pub reason: String,
+}
+
+fn cap(value: &str) -> String {
+    value.chars().take(MAX_HEADER_CHARS).collect()
+}
+
+/// Parses a `Set-Cookie` header into its attributes, dropping the value.
+pub fn summarize_cookie(header: &str) -> Option<CookieSummary> {
+    let mut parts = header.split(';');
+    let (name, _value) = parts.next()?.split_once('=')?;
+    let name = name.trim();
+    if name.is_empty() {
+        return None;
+    }
+    let mut cookie = CookieSummary {
+        name: cap(name),
+        secure: false,
+        http_only: false,
+        same_site: None,
+        path: None,
+        domain: None,
+        persistent: false,
+    };
+    for attribute in parts {
+        let (key, value) = attribute
+            .split_once('=')
+            .map_or((attribute.trim(), ""), |(k, v)| (k.trim(), v.trim()));
+        match key.to_ascii_lowercase().as_str() {
+            "secure" => cookie.secure = true,
+            "httponly" => cookie.http_only = true,
+            "samesite" => cookie.same_site = Some(cap(value)),
+            "path" => cookie.path = Some(cap(value)),
+            "domain" => cookie.domain = Some(cap(value)),
+            "expires" | "max-age" => cookie.persistent = true,
+            _ => {}
+        }
+    }
+    Some(cookie)
+}
+
+fn default_port(url: &Url) -> u16 {
+    url.port_or_known_default().unwrap_or(80)
+}
+
+/// Fetches `url`, whose host the guard has vetted to `addresses`, following redirects by hand.
+pub async fn probe_url(guard: &SsrfGuard, url: Url, addresses: &[IpAddr]) -> HttpObservation {
+    let started = Instant::now();
+    let mut seen = HttpObservation {
+        url: url.to_string(),
+        hops: vec![],
+        final_url: None,
+        status: None,
+        headers: BTreeMap::new(),
+        header_names: vec![],
+        cookies: vec![],
+        body_bytes: None,
+        html: None,
+        cors_preflight: None,
+        elapsed_ms: 0,
+        refused_redirect: None,
+        error: None,
+    };
+    let mut current = url;
+    let mut vetted: Vec<IpAddr> = addresses.to_vec();
+    for hop in 0..=MAX_REDIRECTS {
+        let Some(host) = current.host_str().map(str::to_owned) else {
+            seen.error = Some("URL without a host".into());
+            break;
+        };
+        let Some(ip) = vetted.first().copied() else {
+            seen.error = Some("no vetted address".into());
+            break;
+        };
+        let address = SocketAddr::new(ip, default_port(&current));
+        match fetch(&host, address, &current).await {
+            Err(error) => {
+                seen.error = Some(error);
+                break;
+            }
+            Ok(response) => {
+                let location = response.location.clone();
+                seen.hops.push(HttpHop {
+                    url: current.to_string(),
+                    address,
+                    status: response.status,
+                    location: location.clone(),
+                });
+                let is_redirect = (300..400).contains(&response.status) && location.is_some();
+                if !is_redirect {
+                    seen.final_url = Some(current.to_string());
+                    seen.status = Some(response.status);
+                    seen.headers = response.headers;
+                    seen.header_names = response.header_names;
+                    seen.cookies = response.cookies;
+                    seen.body_bytes = Some(response.body_bytes);
+                    let is_html = seen
+                        .headers
+                        .get("content-type")
+                        .is_some_and(|t| t.to_ascii_lowercase().starts_with("text/html"));
+                    if is_html {
+                        seen.html = Some(crate::html::summarize_html(&String::from_utf8_lossy(
+                            &response.body,
+                        )));
+                    }
+                    seen.cors_preflight = preflight(&host, address, &current).await;
+                    break;
+                }
+                if hop == MAX_REDIRECTS {
+                    seen.error = Some(format!("more than {MAX_REDIRECTS} redirects"));
+                    break;
+                }
+                let next = match location.as_deref().map(|l| current.join(l)) {
+                    Some(Ok(next)) if matches!(next.scheme(), "http" | "https") => next,
+                    _ => {
+                        seen.error = Some("redirect to an unusable location".into());
+                        break;
+                    }
+                };
+                let next_host = next.host_str().unwrap_or_default().to_owned();
+                match guard.vet_host(&next_host).await {
+                    Ok(addresses) => vetted = addresses,
+                    Err(refusal) => {
+                        seen.refused_redirect = Some(RefusedRedirect {
+                            url: next.to_string(),
+                            reason: refusal.to_string(),
+                        });
+                        break;
+                    }
+                }
+                current = next;
+            }
+        }
+    }
+    seen.elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    seen
+}
+
+fn client(host: &str, address: SocketAddr) -> Result<reqwest::Client, String> {
+    reqwest::Client::builder()
+        .tls_backend_preconfigured(crate::tls::observing_client_config())
+        .redirect(reqwest::redirect::Policy::none())
+        .resolve(host, address)
+        .timeout(REQUEST_TIMEOUT)
+        .user_agent(USER_AGENT)
+        .no_proxy()
+        .build()
+        .map_err(|e| format!("cannot build the HTTP client: {e}"))
+}
+
+/// Asks, as a browser would before a credentialed cross-origin request, what a foreign origin may do.
+async fn preflight(host: &str, address: SocketAddr, url: &Url) -> Option<CorsPreflight> {
+    let _slot = host_slot(address.ip()).await.ok()?;
+    let response = client(host, address)
+        .ok()?
+        .request(reqwest::Method::OPTIONS, url.clone())
+        .header("origin", FOREIGN_ORIGIN)
+        .header("access-control-request-method", "GET")
+        .header("access-control-request-headers", "authorization")
+        .send()
+        .await
+        .ok()?;
+    let header = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .map(|v| cap(&String::from_utf8_lossy(v.as_bytes())))
+    };
+    Some(CorsPreflight {
+        status: response.status().as_u16(),
+        allow_origin: header("access-control-allow-origin"),
+        allow_credentials: header("access-control-allow-credentials"),
+        allow_methods: header("access-control-allow-methods"),
+        allow_headers: header("access-control-allow-headers"),
+    })
+}
+
+/// One response. The body prefix is for in-memory inspection only and is never stored.
+pub(crate) struct Fetched {
+    pub(crate) status: u16,
+    pub(crate) location: Option<String>,
+    pub(crate) headers: BTreeMap<String, String>,
+    pub(crate) header_names: Vec<String>,
+    pub(crate) cookies: Vec<CookieSummary>,
+    pub(crate) body_bytes: usize,
+    pub(crate) body: Vec<u8>,
+}
+
+/// One request to `url`, connecting to `address` (the vetted one) whatever DNS would say.
+pub(crate) async fn fetch(host: &str, address: SocketAddr, url: &Url) -> Result<Fetched, String> {
+    let _slot = host_slot(address.ip()).await?;
+    let sent = client(host, address)?
+        .get(url.clone())
+        .header("origin", FOREIGN_ORIGIN)
+        .send()
+        .await;
+    record_outcome(
+        address.ip(),
+        matches!(&sent, Err(error) if error.is_timeout()),
+    );
+    let mut response = sent.map_err(|e| {
+        if e.is_timeout() {
+            "timeout".to_owned()
+        } else if e.is_connect() {
+            "connection failed".to_owned()
+        } else {
+            "request failed".to_owned()
+        }
+    })?;
+    let status = response.status().as_u16();
+    let mut headers = BTreeMap::new();
+    let mut header_names: Vec<String> = Vec::new();
+    let mut cookies = Vec::new();
+    for (name, value) in response.headers() {
+        let name = name.as_str().to_ascii_lowercase();
+        let value = String::from_utf8_lossy(value.as_bytes());
+        if name == "set-cookie" {
+            cookies.extend(summarize_cookie(&value));
+        } else if KEPT_HEADERS.contains(&name.as_str()) {
+            headers.entry(name.clone()).or_insert_with(|| cap(&value));
+        }
+        if !header_names.contains(&name) {
+            header_names.push(name);
+        }
+    }
+    header_names.sort();
+    let location = headers.get("location").cloned();
+    let mut body: Vec<u8> = Vec::new();
+    while body.len() < MAX_BODY_BYTES {
+        match response.chunk().await {
+            Ok(Some(chunk)) => body.extend_from_slice(&chunk),
+            Ok(None) | Err(_) => break,
+        }
+    }
+    body.truncate(MAX_BODY_BYTES);
+    Ok(Fetched {
+        status,
+        location,
+        headers,
+        header_names,
+        cookies,
+        body_bytes: body.len(),
+        body,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cookies_lose_their_values() {
+        let cookie = summarize_cookie(
+            "session=s3cr3t-v4lue; Path=/; HttpOnly; Secure; SameSite=Lax; Max-Age=60",
+        )
+        .unwrap();
+        assert_eq!(cookie.name, "session");
+        assert!(cookie.secure && cookie.http_only && cookie.persistent);
+        assert_eq!(cookie.same_site.as_deref(), Some("Lax"));
+        assert!(!format!("{cookie:?}").contains("s3cr3t"));
+        assert_eq!(summarize_cookie("no-equals-sign"), None);
+    }
+}

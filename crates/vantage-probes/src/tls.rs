@@ -1,0 +1,551 @@
+//! The TLS probe: one handshake with everything offered, to see what the server negotiates and which
+//! certificate chain it sends; one handshake per protocol version, to see which it accepts; then the
+//! chain judged against the web PKI roots (plus any extra CAs a lab names) and the server name.
+//!
+//! The handshakes accept any certificate so that a broken one can still be observed; trust is decided
+//! afterwards, by rustls's own WebPKI verifier, from the recorded chain.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rustls::client::WebPkiServerVerifier;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::{CryptoProvider, ring};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{
+    CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
+};
+use serde::{Deserialize, Serialize};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+use x509_parser::prelude::{FromDer, GeneralName, X509Certificate};
+use x509_parser::public_key::PublicKey;
+
+/// How long one handshake may take.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Most certificates of a chain described.
+const MAX_CHAIN: usize = 5;
+
+/// One certificate, described.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CertificateSummary {
+    pub subject: String,
+    pub issuer: String,
+    pub sans: Vec<String>,
+    pub not_before: String,
+    pub not_after: String,
+    pub days_left: i64,
+    pub key_type: String,
+    pub key_bits: Option<usize>,
+    pub signature_algorithm: String,
+    pub self_signed: bool,
+}
+
+/// What the TLS probe saw at one address.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TlsObservation {
+    pub address: SocketAddr,
+    pub server_name: String,
+    pub handshake: bool,
+    pub error: Option<String>,
+    pub protocol: Option<String>,
+    pub cipher_suite: Option<String>,
+    /// Legacy versions, detected with a hand-built ClientHello (rustls does not speak them).
+    pub tls10: bool,
+    pub tls11: bool,
+    pub tls12: bool,
+    pub tls13: bool,
+    pub chain: Vec<CertificateSummary>,
+    /// The chain leads to a trusted root and is valid now (the name aside).
+    pub trusted: Option<bool>,
+    /// The leaf certificate covers the server name.
+    pub hostname_match: Option<bool>,
+    /// Why verification failed, if it did.
+    pub verification_error: Option<String>,
+    pub ocsp_stapled: bool,
+}
+
+/// Accepts any chain, but keeps it (and the stapled OCSP response) for judging afterwards.
+#[derive(Debug)]
+struct Recorder {
+    provider: Arc<CryptoProvider>,
+    seen: Mutex<Option<(Vec<CertificateDer<'static>>, bool)>>,
+}
+
+impl ServerCertVerifier for Recorder {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let chain = std::iter::once(end_entity)
+            .chain(intermediates)
+            .map(|c| c.clone().into_owned())
+            .collect();
+        if let Ok(mut seen) = self.seen.lock() {
+            *seen = Some((chain, !ocsp_response.is_empty()));
+        }
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
+
+/// Trust anchors: the web PKI, plus CAs a lab adds.
+#[derive(Debug, Clone)]
+pub struct TlsRoots {
+    extra: Vec<CertificateDer<'static>>,
+}
+
+impl TlsRoots {
+    pub fn web_pki() -> Self {
+        Self { extra: vec![] }
+    }
+
+    pub fn with_extra(extra: Vec<CertificateDer<'static>>) -> Self {
+        Self { extra }
+    }
+
+    /// The web PKI plus every certificate in the PEM files at `paths`.
+    pub fn with_pem_files(paths: &[std::path::PathBuf]) -> Result<Self, String> {
+        use rustls::pki_types::pem::PemObject;
+        let mut extra = Vec::new();
+        for path in paths {
+            let certificates = CertificateDer::pem_file_iter(path)
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| format!("{} is not a PEM certificate file: {e}", path.display()))?;
+            if certificates.is_empty() {
+                return Err(format!("{} holds no certificate", path.display()));
+            }
+            extra.extend(certificates);
+        }
+        Ok(Self { extra })
+    }
+
+    fn store(&self) -> RootCertStore {
+        let mut roots = RootCertStore {
+            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+        };
+        for ca in &self.extra {
+            let _ = roots.add(ca.clone());
+        }
+        roots
+    }
+}
+
+/// A client configuration that completes handshakes whatever the certificate (the TLS probe judges
+/// certificates; the HTTP probe only needs to read the response behind them). HTTP/1.1 only.
+pub(crate) fn observing_client_config() -> ClientConfig {
+    let provider = Arc::new(ring::default_provider());
+    let recorder = Arc::new(Recorder {
+        provider: provider.clone(),
+        seen: Mutex::new(None),
+    });
+    let mut config = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap_or_else(|_| unreachable!("the ring provider supports the default versions"))
+        .dangerous()
+        .with_custom_certificate_verifier(recorder)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    config
+}
+
+struct Handshake {
+    protocol: String,
+    cipher_suite: String,
+    chain: Vec<CertificateDer<'static>>,
+    ocsp_stapled: bool,
+}
+
+async fn handshake(
+    address: SocketAddr,
+    server_name: &ServerName<'static>,
+    versions: &[&'static rustls::SupportedProtocolVersion],
+) -> Result<Handshake, String> {
+    let provider = Arc::new(ring::default_provider());
+    let recorder = Arc::new(Recorder {
+        provider: provider.clone(),
+        seen: Mutex::new(None),
+    });
+    let config = ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(versions)
+        .map_err(|e| e.to_string())?
+        .dangerous()
+        .with_custom_certificate_verifier(recorder.clone())
+        .with_no_client_auth();
+    let attempt = async {
+        let tcp = TcpStream::connect(address)
+            .await
+            .map_err(|_| "connection failed".to_owned())?;
+        TlsConnector::from(Arc::new(config))
+            .connect(server_name.clone(), tcp)
+            .await
+            .map_err(|e| format!("handshake failed: {e}"))
+    };
+    let stream = tokio::time::timeout(HANDSHAKE_TIMEOUT, attempt)
+        .await
+        .map_err(|_| "handshake timed out".to_owned())??;
+    let (_, connection) = stream.get_ref();
+    let protocol = connection
+        .protocol_version()
+        .map(|v| v.as_str().unwrap_or("unknown").to_owned())
+        .unwrap_or_default();
+    let cipher_suite = connection
+        .negotiated_cipher_suite()
+        .map(|s| s.suite().as_str().unwrap_or("unknown").to_owned())
+        .unwrap_or_default();
+    let (chain, ocsp_stapled) = recorder
+        .seen
+        .lock()
+        .ok()
+        .and_then(|mut seen| seen.take())
+        .unwrap_or_default();
+    Ok(Handshake {
+        protocol,
+        cipher_suite,
+        chain,
+        ocsp_stapled,
+    })
+}
+
+/// A protocol version rustls will not speak.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LegacyVersion {
+    Tls10,
+    Tls11,
+}
+
+impl LegacyVersion {
+    fn wire(self) -> [u8; 2] {
+        match self {
+            Self::Tls10 => [0x03, 0x01],
+            Self::Tls11 => [0x03, 0x02],
+        }
+    }
+}
+
+fn with_u16_length(bytes: &[u8]) -> Vec<u8> {
+    let mut out = u16::try_from(bytes.len())
+        .unwrap_or(u16::MAX)
+        .to_be_bytes()
+        .to_vec();
+    out.extend_from_slice(bytes);
+    out
+}
+
+/// A minimal, standard ClientHello offering only `version`, with SNI (for names), the usual curves
+/// and the cipher suites legacy servers speak.
+pub fn legacy_client_hello(version: LegacyVersion, server_name: &str) -> Vec<u8> {
+    let mut body = version.wire().to_vec();
+    body.extend_from_slice(&[0x56; 32]); // client random; nothing secret is negotiated on it
+    body.push(0); // no session id
+    let suites: [u16; 10] = [
+        0xc014, 0xc013, 0xc00a, 0xc009, 0x0039, 0x0033, 0x0035, 0x002f, 0x000a, 0x00ff,
+    ];
+    let suites: Vec<u8> = suites.iter().flat_map(|s| s.to_be_bytes()).collect();
+    body.extend(with_u16_length(&suites));
+    body.extend_from_slice(&[1, 0]); // compression: null only
+    let mut extensions = Vec::new();
+    if server_name.parse::<std::net::IpAddr>().is_err() {
+        let mut entry = vec![0u8]; // host_name
+        entry.extend(with_u16_length(server_name.as_bytes()));
+        extensions.extend_from_slice(&[0x00, 0x00]);
+        extensions.extend(with_u16_length(&with_u16_length(&entry)));
+    }
+    extensions.extend_from_slice(&[0x00, 0x0a]); // supported_groups: P-256, P-384, P-521
+    extensions.extend(with_u16_length(&with_u16_length(&[
+        0x00, 0x17, 0x00, 0x18, 0x00, 0x19,
+    ])));
+    extensions.extend_from_slice(&[0x00, 0x0b, 0x00, 0x02, 0x01, 0x00]); // ec_point_formats
+    body.extend(with_u16_length(&extensions));
+    let length = u32::try_from(body.len()).unwrap_or(0).to_be_bytes();
+    let mut handshake = vec![0x01, length[1], length[2], length[3]];
+    handshake.extend(body);
+    let mut record = vec![0x16, 0x03, 0x01];
+    record.extend(with_u16_length(&handshake));
+    record
+}
+
+/// Whether the server answers a ClientHello for `version` with a ServerHello of that version.
+pub async fn legacy_version_accepted(
+    address: SocketAddr,
+    server_name: &str,
+    version: LegacyVersion,
+) -> bool {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let attempt = async {
+        let mut tcp = TcpStream::connect(address).await.ok()?;
+        tcp.write_all(&legacy_client_hello(version, server_name))
+            .await
+            .ok()?;
+        let mut header = [0u8; 5];
+        tcp.read_exact(&mut header).await.ok()?;
+        if header[0] != 0x16 {
+            return Some(false); // an alert, or something else entirely
+        }
+        let length = usize::from(u16::from_be_bytes([header[3], header[4]])).min(16 * 1024);
+        let mut fragment = vec![0u8; length];
+        tcp.read_exact(&mut fragment).await.ok()?;
+        // handshake type 2 (ServerHello), 3 length bytes, then server_version.
+        Some(fragment.len() >= 6 && fragment[0] == 0x02 && fragment[4..6] == version.wire())
+    };
+    tokio::time::timeout(HANDSHAKE_TIMEOUT, attempt)
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or(false)
+}
+
+fn signature_name(oid: &str) -> String {
+    match oid {
+        "1.2.840.113549.1.1.5" => "sha1WithRSAEncryption",
+        "1.2.840.113549.1.1.11" => "sha256WithRSAEncryption",
+        "1.2.840.113549.1.1.12" => "sha384WithRSAEncryption",
+        "1.2.840.113549.1.1.13" => "sha512WithRSAEncryption",
+        "1.2.840.113549.1.1.10" => "rsassaPss",
+        "1.2.840.10045.4.3.2" => "ecdsa-with-SHA256",
+        "1.2.840.10045.4.3.3" => "ecdsa-with-SHA384",
+        "1.2.840.10045.4.3.4" => "ecdsa-with-SHA512",
+        "1.3.101.112" => "ed25519",
+        other => other,
+    }
+    .to_owned()
+}
+
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+fn rfc3339(timestamp: i64) -> String {
+    chrono::DateTime::from_timestamp(timestamp, 0)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .unwrap_or_default()
+}
+
+/// Describes one DER certificate (public facts only).
+pub fn describe(der: &[u8]) -> Option<CertificateSummary> {
+    let (_, cert) = X509Certificate::from_der(der).ok()?;
+    let not_before = cert.validity().not_before.timestamp();
+    let not_after = cert.validity().not_after.timestamp();
+    let sans = cert
+        .subject_alternative_name()
+        .ok()
+        .flatten()
+        .map(|ext| {
+            ext.value
+                .general_names
+                .iter()
+                .filter_map(|name| match name {
+                    GeneralName::DNSName(dns) => Some((*dns).to_owned()),
+                    GeneralName::IPAddress(bytes) => match bytes.len() {
+                        4 => <[u8; 4]>::try_from(*bytes)
+                            .ok()
+                            .map(|b| std::net::Ipv4Addr::from(b).to_string()),
+                        16 => <[u8; 16]>::try_from(*bytes)
+                            .ok()
+                            .map(|b| std::net::Ipv6Addr::from(b).to_string()),
+                        _ => None,
+                    },
+                    _ => None,
+                })
+                .take(50)
+                .collect()
+        })
+        .unwrap_or_default();
+    let (key_type, key_bits) = match cert.public_key().parsed() {
+        Ok(PublicKey::RSA(rsa)) => ("RSA".to_owned(), Some(rsa.key_size())),
+        Ok(PublicKey::EC(ec)) => ("EC".to_owned(), Some(ec.key_size())),
+        Ok(PublicKey::DSA(_)) => ("DSA".to_owned(), None),
+        Ok(PublicKey::GostR3410(_) | PublicKey::GostR3410_2012(_)) => ("GOST".to_owned(), None),
+        Ok(PublicKey::Unknown(_)) | Err(_) => {
+            let oid = cert.public_key().algorithm.algorithm.to_id_string();
+            (
+                if oid == "1.3.101.112" {
+                    "Ed25519".to_owned()
+                } else {
+                    oid
+                },
+                None,
+            )
+        }
+    };
+    Some(CertificateSummary {
+        subject: cert.subject().to_string(),
+        issuer: cert.issuer().to_string(),
+        self_signed: cert.subject() == cert.issuer(),
+        sans,
+        not_before: rfc3339(not_before),
+        not_after: rfc3339(not_after),
+        days_left: (not_after - unix_now()).div_euclid(86_400),
+        key_type,
+        key_bits,
+        signature_algorithm: signature_name(&cert.signature_algorithm.algorithm.to_id_string()),
+    })
+}
+
+/// Whether `name` (a DNS name or IP literal) is covered by `sans` (one-label wildcards allowed).
+pub fn covers(sans: &[String], name: &str) -> bool {
+    let name = name.trim_end_matches('.').to_ascii_lowercase();
+    sans.iter().any(|san| {
+        let san = san.to_ascii_lowercase();
+        if let Some(suffix) = san.strip_prefix("*.") {
+            name.split_once('.')
+                .is_some_and(|(label, rest)| !label.is_empty() && rest == suffix)
+        } else {
+            san == name
+        }
+    })
+}
+
+/// Probes TLS at `address` (vetted), presenting `server_name` (SNI and name checks).
+pub async fn probe_tls(address: SocketAddr, server_name: &str, roots: &TlsRoots) -> TlsObservation {
+    let mut seen = TlsObservation {
+        address,
+        server_name: server_name.to_owned(),
+        handshake: false,
+        error: None,
+        protocol: None,
+        cipher_suite: None,
+        tls10: false,
+        tls11: false,
+        tls12: false,
+        tls13: false,
+        chain: vec![],
+        trusted: None,
+        hostname_match: None,
+        verification_error: None,
+        ocsp_stapled: false,
+    };
+    let Ok(name) = ServerName::try_from(server_name.to_owned()) else {
+        seen.error = Some("not a valid TLS server name".into());
+        return seen;
+    };
+    let only13 = [&rustls::version::TLS13];
+    let only12 = [&rustls::version::TLS12];
+    let (all, tls13, tls12, tls11, tls10) = tokio::join!(
+        handshake(address, &name, rustls::ALL_VERSIONS),
+        handshake(address, &name, &only13),
+        handshake(address, &name, &only12),
+        legacy_version_accepted(address, server_name, LegacyVersion::Tls11),
+        legacy_version_accepted(address, server_name, LegacyVersion::Tls10),
+    );
+    seen.tls13 = tls13.is_ok();
+    seen.tls12 = tls12.is_ok();
+    seen.tls11 = tls11;
+    seen.tls10 = tls10;
+    let done = match all {
+        Ok(done) => done,
+        Err(error) => {
+            seen.error = Some(error);
+            return seen;
+        }
+    };
+    seen.handshake = true;
+    seen.protocol = Some(done.protocol);
+    seen.cipher_suite = Some(done.cipher_suite);
+    seen.ocsp_stapled = done.ocsp_stapled;
+    seen.chain = done
+        .chain
+        .iter()
+        .take(MAX_CHAIN)
+        .filter_map(|c| describe(c))
+        .collect();
+    seen.hostname_match = seen
+        .chain
+        .first()
+        .map(|leaf| covers(&leaf.sans, server_name));
+    let Some((leaf, intermediates)) = done.chain.split_first() else {
+        seen.verification_error = Some("no certificate was sent".into());
+        seen.trusted = Some(false);
+        return seen;
+    };
+    let provider = Arc::new(ring::default_provider());
+    let verifier =
+        WebPkiServerVerifier::builder_with_provider(Arc::new(roots.store()), provider).build();
+    let verdict = match verifier {
+        Ok(verifier) => {
+            verifier.verify_server_cert(leaf, intermediates, &name, &[], UnixTime::now())
+        }
+        Err(error) => Err(rustls::Error::General(error.to_string())),
+    };
+    match verdict {
+        Ok(_) => seen.trusted = Some(true),
+        Err(rustls::Error::InvalidCertificate(
+            CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
+        )) => {
+            // The chain is good; only the name is wrong.
+            seen.trusted = Some(true);
+            seen.hostname_match = Some(false);
+            seen.verification_error = Some("the certificate is not valid for this name".into());
+        }
+        Err(error) => {
+            seen.trusted = Some(false);
+            seen.verification_error = Some(match error {
+                rustls::Error::InvalidCertificate(
+                    CertificateError::Expired | CertificateError::ExpiredContext { .. },
+                ) => "the certificate has expired".to_owned(),
+                rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer) => {
+                    "the certificate is not issued by a trusted authority".to_owned()
+                }
+                other => other.to_string(),
+            });
+        }
+    }
+    seen
+}
+
+#[cfg(test)]
+mod tests {
+    use super::covers;
+
+    #[test]
+    fn names_and_wildcards() {
+        let sans = vec!["shop.example".to_owned(), "*.cdn.example".to_owned()];
+        assert!(covers(&sans, "shop.example"));
+        assert!(covers(&sans, "SHOP.example."));
+        assert!(covers(&sans, "img.cdn.example"));
+        assert!(!covers(&sans, "cdn.example"));
+        assert!(!covers(&sans, "a.img.cdn.example"));
+        assert!(!covers(&sans, "other.example"));
+    }
+}

@@ -1,0 +1,126 @@
+//! The finding model of SPEC §6 and how priority and fingerprints are computed.
+//!
+//! **Priority.** `impact` (1–5, how bad if exploited) and `effort` (1–5, how much work the fix is) are
+//! set per rule. `risk` = severity weight (critical 10, high 7, medium 5, low 2, info 0) × confidence.
+//! `score` (0–100) = round(risk × 8 + impact × 4 − effort × 2), clamped: severe, likely, cheap-to-fix
+//! findings first.
+//!
+//! **Fingerprint.** SHA-256 over tenant, target, rule id and asset (length-prefixed), hex: stable
+//! across scans of the same target, so triage decisions carry over.
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// Evidence is capped to this many bytes of JSON.
+pub const MAX_EVIDENCE_BYTES: usize = 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    Info,
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl Severity {
+    pub fn weight(self) -> f64 {
+        match self {
+            Self::Critical => 10.0,
+            Self::High => 7.0,
+            Self::Medium => 5.0,
+            Self::Low => 2.0,
+            Self::Info => 0.0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Category {
+    Tls,
+    Headers,
+    Cookies,
+    Dns,
+    Exposure,
+    Email,
+    Availability,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Priority {
+    pub impact: u8,
+    pub effort: u8,
+    pub risk: f64,
+    pub score: u8,
+}
+
+/// The priority of a finding (see the module documentation).
+pub fn priority(severity: Severity, confidence: f64, impact: u8, effort: u8) -> Priority {
+    let risk = (severity.weight() * confidence * 100.0).round() / 100.0;
+    let score = (risk * 8.0 + f64::from(impact) * 4.0 - f64::from(effort) * 2.0)
+        .round()
+        .clamp(0.0, 100.0);
+    Priority {
+        impact,
+        effort,
+        risk,
+        // Clamped to 0..=100 above.
+        score: score as u8,
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecommendedFix {
+    pub summary: String,
+    pub steps: Vec<String>,
+    pub estimated_minutes: u32,
+}
+
+/// One finding.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Finding {
+    pub rule_id: String,
+    pub rule_version: u32,
+    pub fingerprint: String,
+    pub title: String,
+    pub category: Category,
+    pub severity: Severity,
+    pub confidence: f64,
+    pub priority: Priority,
+    pub asset: String,
+    /// What was seen, public-safe, at most [`MAX_EVIDENCE_BYTES`] of JSON.
+    pub evidence: serde_json::Value,
+    pub recommended_fix: RecommendedFix,
+    pub references: Vec<String>,
+    /// Control ids, e.g. `OWASP-ASVS-4.0.3:V14.4.3`.
+    pub compliance: Vec<String>,
+}
+
+fn field(hasher: &mut Sha256, bytes: &[u8]) {
+    hasher.update((bytes.len() as u64).to_le_bytes());
+    hasher.update(bytes);
+}
+
+/// The stable identity of "this rule on this asset of this target of this tenant".
+pub fn fingerprint(tenant: &str, target: &str, rule_id: &str, asset: &str) -> String {
+    let mut hasher = Sha256::new();
+    for part in [tenant, target, rule_id, asset] {
+        field(&mut hasher, part.as_bytes());
+    }
+    hex::encode(hasher.finalize())
+}
+
+/// Caps evidence: if its JSON exceeds [`MAX_EVIDENCE_BYTES`], keep a truncated summary string.
+pub(crate) fn capped(evidence: serde_json::Value) -> serde_json::Value {
+    let text = evidence.to_string();
+    if text.len() <= MAX_EVIDENCE_BYTES {
+        return evidence;
+    }
+    let mut cut = MAX_EVIDENCE_BYTES - 64;
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    serde_json::json!({ "truncated": true, "summary": &text[..cut] })
+}

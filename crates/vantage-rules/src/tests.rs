@@ -1,0 +1,637 @@
+//! Ruleset 1 over observations built from the probes' own types.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use proptest::prelude::*;
+use uuid::Uuid;
+use vantage_domain::ids::ObservationId;
+use vantage_domain::scan::{ProbeKind, ProbeObserved};
+use vantage_probes::dns::{DnsObservation, DnsStatus};
+use vantage_probes::http::{CookieSummary, HttpHop, HttpObservation, RefusedRedirect};
+use vantage_probes::tcp::{PortState, TcpObservation};
+
+use crate::{Finding, MAX_EVIDENCE_BYTES, ScanFacts, evaluate};
+
+fn observed(n: u128, probe: ProbeKind, asset: &str, data: impl serde::Serialize) -> ProbeObserved {
+    ProbeObserved {
+        observation_id: ObservationId(Uuid::from_u128(n)),
+        probe,
+        asset: asset.to_owned(),
+        data: serde_json::to_value(data).unwrap(),
+    }
+}
+
+fn page(headers: &[(&str, &str)], cookies: Vec<CookieSummary>) -> HttpObservation {
+    let url = "http://shop.example/";
+    HttpObservation {
+        url: url.into(),
+        hops: vec![HttpHop {
+            url: url.into(),
+            address: "93.184.215.14:80".parse().unwrap(),
+            status: 200,
+            location: None,
+        }],
+        final_url: Some(url.into()),
+        status: Some(200),
+        headers: headers
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect::<BTreeMap<_, _>>(),
+        header_names: headers.iter().map(|(k, _)| (*k).to_owned()).collect(),
+        cookies,
+        body_bytes: Some(120),
+        html: None,
+        cors_preflight: None,
+        elapsed_ms: 12,
+        refused_redirect: None,
+        error: None,
+    }
+}
+
+fn cookie(secure: bool, http_only: bool, same_site: Option<&str>) -> CookieSummary {
+    CookieSummary {
+        name: "session".into(),
+        secure,
+        http_only,
+        same_site: same_site.map(str::to_owned),
+        path: Some("/".into()),
+        domain: None,
+        persistent: false,
+    }
+}
+
+fn dns(name: &str, record_type: &str, status: DnsStatus, records: &[&str]) -> DnsObservation {
+    DnsObservation {
+        name: name.into(),
+        record_type: record_type.into(),
+        status,
+        records: records.iter().map(|r| (*r).to_owned()).collect(),
+        truncated: false,
+    }
+}
+
+fn run(observations: &[ProbeObserved]) -> Vec<Finding> {
+    evaluate(
+        "1",
+        &ScanFacts {
+            tenant: "acme",
+            target: "http://shop.example/",
+            observations,
+        },
+    )
+    .unwrap()
+}
+
+fn rule_ids(findings: &[Finding]) -> BTreeSet<&str> {
+    findings.iter().map(|f| f.rule_id.as_str()).collect()
+}
+
+#[test]
+fn an_unhardened_page_fires_every_header_and_cookie_rule() {
+    let observations = [observed(
+        1,
+        ProbeKind::Http,
+        "http://shop.example/",
+        page(
+            &[
+                ("content-type", "text/html; charset=utf-8"),
+                ("server", "nginx/1.18.0"),
+            ],
+            vec![cookie(false, false, None)],
+        ),
+    )];
+    let findings = run(&observations);
+    assert_eq!(
+        rule_ids(&findings),
+        BTreeSet::from([
+            "cookies.httponly-missing",
+            "cookies.samesite-missing",
+            "cookies.secure-missing",
+            "http.clickjacking-unprotected",
+            "http.csp-missing",
+            "http.https-not-enforced",
+            "http.referrer-policy-missing",
+            "http.version-disclosure",
+            "http.x-content-type-options-missing",
+        ])
+    );
+    let disclosure = findings
+        .iter()
+        .find(|f| f.rule_id == "http.version-disclosure")
+        .unwrap();
+    assert_eq!(disclosure.evidence["server"], "nginx/1.18.0");
+    assert!(!disclosure.recommended_fix.steps.is_empty());
+    assert!(
+        disclosure
+            .compliance
+            .contains(&"OWASP-ASVS-4.0.3:V14.3.3".to_owned())
+    );
+}
+
+#[test]
+fn a_hardened_page_only_misses_https() {
+    let observations = [observed(
+        1,
+        ProbeKind::Http,
+        "http://shop.example/",
+        page(
+            &[
+                ("content-type", "text/html"),
+                (
+                    "content-security-policy",
+                    "default-src 'self'; frame-ancestors 'none'",
+                ),
+                ("x-content-type-options", "nosniff"),
+                ("referrer-policy", "no-referrer"),
+                ("server", "nginx"),
+            ],
+            vec![cookie(true, true, Some("Lax"))],
+        ),
+    )];
+    assert_eq!(
+        rule_ids(&run(&observations)),
+        BTreeSet::from(["http.https-not-enforced"])
+    );
+}
+
+#[test]
+fn a_redirect_into_private_space_is_high() {
+    let mut redirecting = page(&[], vec![]);
+    redirecting.status = None;
+    redirecting.final_url = None;
+    redirecting.refused_redirect = Some(RefusedRedirect {
+        url: "http://169.254.169.254/latest/meta-data/".into(),
+        reason: "169.254.169.254 resolves to 169.254.169.254, which is the cloud metadata address"
+            .into(),
+    });
+    let findings = run(&[observed(
+        1,
+        ProbeKind::Http,
+        "http://shop.example/go",
+        redirecting,
+    )]);
+    assert_eq!(
+        rule_ids(&findings),
+        BTreeSet::from(["http.redirect-to-private-address"])
+    );
+    assert_eq!(findings[0].severity, crate::Severity::High);
+}
+
+#[test]
+fn mail_policy_and_caa_rules() {
+    let weak = [
+        observed(
+            1,
+            ProbeKind::Dns,
+            "a",
+            dns(
+                "shop.example",
+                "TXT",
+                DnsStatus::Ok,
+                &["google-site-verification=x"],
+            ),
+        ),
+        observed(
+            2,
+            ProbeKind::Dns,
+            "b",
+            dns(
+                "_dmarc.shop.example",
+                "TXT",
+                DnsStatus::Ok,
+                &["v=DMARC1; p=none; rua=mailto:d@shop.example"],
+            ),
+        ),
+        observed(
+            3,
+            ProbeKind::Dns,
+            "c",
+            dns("shop.example", "CAA", DnsStatus::NoRecords, &[]),
+        ),
+    ];
+    assert_eq!(
+        rule_ids(&run(&weak)),
+        BTreeSet::from([
+            "dns.caa-missing",
+            "email.dmarc-not-enforced",
+            "email.spf-missing"
+        ])
+    );
+    let open_spf = [
+        observed(
+            1,
+            ProbeKind::Dns,
+            "a",
+            dns("shop.example", "TXT", DnsStatus::Ok, &["v=spf1 a mx +all"]),
+        ),
+        observed(
+            2,
+            ProbeKind::Dns,
+            "b",
+            dns("_dmarc.shop.example", "TXT", DnsStatus::Nxdomain, &[]),
+        ),
+    ];
+    assert_eq!(
+        rule_ids(&run(&open_spf)),
+        BTreeSet::from(["email.dmarc-missing", "email.spf-allows-all"])
+    );
+    let strong = [
+        observed(
+            1,
+            ProbeKind::Dns,
+            "a",
+            dns(
+                "shop.example",
+                "TXT",
+                DnsStatus::Ok,
+                &["v=spf1 include:_spf.mail.example -all"],
+            ),
+        ),
+        observed(
+            2,
+            ProbeKind::Dns,
+            "b",
+            dns(
+                "_dmarc.shop.example",
+                "TXT",
+                DnsStatus::Ok,
+                &["v=DMARC1; p=reject"],
+            ),
+        ),
+        observed(
+            3,
+            ProbeKind::Dns,
+            "c",
+            dns(
+                "shop.example",
+                "CAA",
+                DnsStatus::Ok,
+                &["0 issue \"letsencrypt.org\""],
+            ),
+        ),
+        // A resolver failure is not evidence of absence.
+        observed(
+            4,
+            ProbeKind::Dns,
+            "d",
+            dns("other.example", "TXT", DnsStatus::Error, &[]),
+        ),
+    ];
+    assert!(run(&strong).is_empty());
+}
+
+#[test]
+fn risky_open_ports_are_high_and_web_ports_are_not() {
+    let tcp = |n, port, state| {
+        observed(
+            n,
+            ProbeKind::Tcp,
+            &format!("93.184.215.14:{port}"),
+            TcpObservation {
+                address: format!("93.184.215.14:{port}").parse().unwrap(),
+                port,
+                state,
+                latency_ms: Some(3),
+            },
+        )
+    };
+    let findings = run(&[
+        tcp(1, 6379, PortState::Open),
+        tcp(2, 443, PortState::Open),
+        tcp(3, 5432, PortState::Closed),
+    ]);
+    assert_eq!(
+        rule_ids(&findings),
+        BTreeSet::from(["exposure.risky-service"])
+    );
+    assert_eq!(findings[0].evidence["service"], "redis");
+}
+
+#[test]
+fn fingerprints_are_stable_and_scoped() {
+    let a = crate::fingerprint(
+        "acme",
+        "http://shop.example/",
+        "http.csp-missing",
+        "http://shop.example/",
+    );
+    let b = crate::fingerprint(
+        "acme",
+        "http://shop.example/",
+        "http.csp-missing",
+        "http://shop.example/",
+    );
+    let other_tenant = crate::fingerprint(
+        "globex",
+        "http://shop.example/",
+        "http.csp-missing",
+        "http://shop.example/",
+    );
+    assert_eq!(a, b);
+    assert_ne!(a, other_tenant);
+    assert_eq!(a.len(), 64);
+    // A triage fingerprint accepts it.
+    assert!(vantage_domain::triage::Fingerprint::parse(&a).is_ok());
+}
+
+#[test]
+fn evidence_is_capped() {
+    let long = "x".repeat(4000);
+    let findings = run(&[observed(
+        1,
+        ProbeKind::Http,
+        "http://shop.example/",
+        page(&[("server", &format!("nginx/1.0 {long}"))], vec![]),
+    )]);
+    for finding in findings {
+        assert!(
+            finding.evidence.to_string().len() <= MAX_EVIDENCE_BYTES,
+            "{}",
+            finding.rule_id
+        );
+    }
+}
+
+#[test]
+fn rulesets_are_versioned() {
+    let facts = ScanFacts {
+        tenant: "acme",
+        target: "x",
+        observations: &[],
+    };
+    assert_eq!(evaluate("0", &facts).unwrap(), vec![]);
+    assert!(evaluate("99", &facts).is_err());
+}
+
+proptest! {
+    /// Same observations in any order: byte-identical findings.
+    #[test]
+    fn evaluation_is_deterministic(seed in any::<u64>(), xcto in any::<bool>(), spf_ok in any::<bool>()) {
+        let mut headers = vec![("content-type", "text/html")];
+        if xcto { headers.push(("x-content-type-options", "nosniff")); }
+        let spf = if spf_ok { "v=spf1 -all" } else { "v=spf1 +all" };
+        let mut observations = vec![
+            observed(1, ProbeKind::Http, "http://shop.example/", page(&headers, vec![cookie(false, true, None)])),
+            observed(2, ProbeKind::Dns, "a", dns("shop.example", "TXT", DnsStatus::Ok, &[spf])),
+            observed(3, ProbeKind::Dns, "b", dns("shop.example", "CAA", DnsStatus::NoRecords, &[])),
+        ];
+        let first = serde_json::to_string(&run(&observations)).unwrap();
+        let rotate = usize::try_from(seed % 3).unwrap();
+        observations.rotate_left(rotate);
+        let again = serde_json::to_string(&run(&observations)).unwrap();
+        prop_assert_eq!(first, again);
+    }
+}
+
+mod grading {
+    use super::*;
+    use crate::grade::{FOREIGN_ORIGIN, grade_headers, letter};
+
+    fn graded(observation: &HttpObservation) -> crate::grade::HeaderGrade {
+        grade_headers(&serde_json::to_value(observation).unwrap()).unwrap()
+    }
+
+    fn result(grade: &crate::grade::HeaderGrade, test: &str) -> (String, i32) {
+        let t = grade.tests.iter().find(|t| t.test == test).unwrap();
+        (t.result.clone(), t.modifier)
+    }
+
+    fn https(headers: &[(&str, &str)], cookies: Vec<CookieSummary>) -> HttpObservation {
+        let mut page = page(headers, cookies);
+        page.url = "https://shop.example/".into();
+        page.final_url = Some("https://shop.example/".into());
+        page
+    }
+
+    #[test]
+    fn the_probe_and_the_grade_agree_on_the_foreign_origin() {
+        assert_eq!(FOREIGN_ORIGIN, vantage_probes::http::FOREIGN_ORIGIN);
+    }
+
+    #[test]
+    fn an_unhardened_http_page_fails() {
+        let grade = graded(&page(&[("content-type", "text/html")], vec![]));
+        assert_eq!(
+            result(&grade, "content-security-policy"),
+            ("csp-not-implemented".into(), -25)
+        );
+        assert_eq!(
+            result(&grade, "redirection"),
+            ("redirection-missing".into(), -20)
+        );
+        assert_eq!(
+            result(&grade, "strict-transport-security"),
+            ("hsts-not-implemented-no-https".into(), -20)
+        );
+        assert_eq!(
+            result(&grade, "x-frame-options"),
+            ("x-frame-options-not-implemented".into(), -20)
+        );
+        assert_eq!(
+            result(&grade, "x-content-type-options"),
+            ("x-content-type-options-not-implemented".into(), -5)
+        );
+        assert_eq!(grade.score, 10);
+        assert_eq!(grade.grade, "F");
+        assert_eq!(grade.algorithm, crate::grade::HEADERS_ALGORITHM);
+    }
+
+    #[test]
+    fn a_fully_hardened_https_page_earns_its_bonuses() {
+        let grade = graded(&https(
+            &[
+                ("content-type", "text/html"),
+                (
+                    "content-security-policy",
+                    "default-src 'none'; frame-ancestors 'none'",
+                ),
+                (
+                    "strict-transport-security",
+                    "max-age=31536000; includeSubDomains",
+                ),
+                ("x-content-type-options", "nosniff"),
+                ("referrer-policy", "no-referrer"),
+            ],
+            vec![cookie(true, true, Some("Strict"))],
+        ));
+        assert_eq!(result(&grade, "content-security-policy").1, 10);
+        assert_eq!(
+            result(&grade, "x-frame-options"),
+            ("x-frame-options-implemented-via-csp".into(), 5)
+        );
+        assert_eq!(result(&grade, "cookies").1, 5);
+        assert_eq!(result(&grade, "referrer-policy").1, 5);
+        assert_eq!(grade.score, 125);
+        assert_eq!(grade.grade, "A+");
+    }
+
+    #[test]
+    fn bonuses_only_count_from_ninety() {
+        // -5 (nosniff missing) -10 (short HSTS) = 85 before bonuses: the +10 CSP bonus is not added.
+        let grade = graded(&https(
+            &[
+                ("content-security-policy", "default-src 'none'"),
+                ("strict-transport-security", "max-age=600"),
+                ("x-frame-options", "DENY"),
+            ],
+            vec![],
+        ));
+        assert_eq!(result(&grade, "content-security-policy").1, 10);
+        assert_eq!(grade.score, 85);
+        assert_eq!(grade.grade, "A-");
+    }
+
+    #[test]
+    fn a_reflected_origin_with_credentials_costs_fifty() {
+        let hardened = [
+            ("content-type", "text/html"),
+            (
+                "content-security-policy",
+                "default-src 'none'; frame-ancestors 'none'",
+            ),
+            ("strict-transport-security", "max-age=31536000"),
+            ("x-content-type-options", "nosniff"),
+            ("referrer-policy", "no-referrer"),
+        ];
+        let mut with_reflection = hardened.to_vec();
+        with_reflection.push(("access-control-allow-origin", FOREIGN_ORIGIN));
+        with_reflection.push(("access-control-allow-credentials", "true"));
+        let reflected = graded(&https(&with_reflection, vec![]));
+        assert_eq!(
+            result(&reflected, "cross-origin-resource-sharing"),
+            (
+                "cross-origin-resource-sharing-implemented-with-universal-access".into(),
+                -50
+            )
+        );
+        // 100 - 50 is below 90, so the bonuses no longer count: 50, a C, instead of 120.
+        assert_eq!(reflected.score, 50);
+        assert_eq!(reflected.grade, "C");
+        let mut public = hardened.to_vec();
+        public.push(("access-control-allow-origin", "*"));
+        let public = graded(&https(&public, vec![]));
+        assert_eq!(result(&public, "cross-origin-resource-sharing").1, 0);
+        assert_eq!(public.score, 120);
+    }
+
+    #[test]
+    fn unsafe_inline_and_session_cookies_cost_what_the_table_says() {
+        let grade = graded(&https(
+            &[(
+                "content-security-policy",
+                "script-src 'self' 'unsafe-inline'",
+            )],
+            vec![cookie(true, false, None)],
+        ));
+        assert_eq!(result(&grade, "content-security-policy").1, -20);
+        assert_eq!(
+            result(&grade, "cookies"),
+            ("cookies-session-without-httponly-flag".into(), -30)
+        );
+    }
+
+    #[test]
+    fn the_chart() {
+        for (score, grade) in [
+            (135, "A+"),
+            (100, "A+"),
+            (99, "A"),
+            (90, "A"),
+            (89, "A-"),
+            (85, "A-"),
+            (84, "B+"),
+            (70, "B"),
+            (65, "B-"),
+            (60, "C+"),
+            (50, "C"),
+            (45, "C-"),
+            (40, "D+"),
+            (30, "D"),
+            (25, "D-"),
+            (24, "F"),
+            (0, "F"),
+        ] {
+            assert_eq!(letter(score), grade, "{score}");
+        }
+    }
+}
+
+mod tls_grading {
+    use vantage_probes::tls::{CertificateSummary, TlsObservation};
+
+    use crate::grade::{TLS_ALGORITHM, grade_tls};
+
+    fn tls() -> TlsObservation {
+        TlsObservation {
+            address: "93.184.215.14:443".parse().unwrap(),
+            server_name: "shop.example".into(),
+            handshake: true,
+            error: None,
+            protocol: Some("TLSv1_3".into()),
+            cipher_suite: Some("TLS13_AES_256_GCM_SHA384".into()),
+            tls10: false,
+            tls11: false,
+            tls12: true,
+            tls13: true,
+            chain: vec![CertificateSummary {
+                subject: "CN=shop.example".into(),
+                issuer: "CN=Some CA".into(),
+                sans: vec!["shop.example".into()],
+                not_before: "2026-01-01T00:00:00Z".into(),
+                not_after: "2027-01-01T00:00:00Z".into(),
+                days_left: 100,
+                key_type: "RSA".into(),
+                key_bits: Some(2048),
+                signature_algorithm: "sha256WithRSAEncryption".into(),
+                self_signed: false,
+            }],
+            trusted: Some(true),
+            hostname_match: Some(true),
+            verification_error: None,
+            ocsp_stapled: false,
+        }
+    }
+
+    fn graded(seen: &TlsObservation, hsts: bool) -> (String, usize) {
+        let grade = grade_tls(&serde_json::to_value(seen).unwrap(), hsts).unwrap();
+        assert_eq!(grade.algorithm, TLS_ALGORITHM);
+        (grade.grade, grade.caps.len())
+    }
+
+    #[test]
+    fn caps_follow_the_rating_guide() {
+        assert_eq!(graded(&tls(), true), ("A+".into(), 0));
+        assert_eq!(graded(&tls(), false), ("A".into(), 0), "A+ needs HSTS");
+        let mut untrusted = tls();
+        untrusted.trusted = Some(false);
+        assert_eq!(graded(&untrusted, true).0, "T");
+        let mut mismatch = tls();
+        mismatch.hostname_match = Some(false);
+        assert_eq!(graded(&mismatch, true).0, "M");
+        let mut legacy = tls();
+        legacy.tls10 = true;
+        assert_eq!(graded(&legacy, true), ("B".into(), 1));
+        let mut short_key = tls();
+        short_key.chain[0].key_bits = Some(1024);
+        assert_eq!(graded(&short_key, true).0, "B");
+        short_key.chain[0].key_bits = Some(512);
+        assert_eq!(graded(&short_key, true).0, "F");
+        let mut no_fs = tls();
+        no_fs.protocol = Some("TLSv1_2".into());
+        no_fs.cipher_suite = Some("TLS_RSA_WITH_AES_128_GCM_SHA256".into());
+        no_fs.tls13 = false;
+        assert_eq!(graded(&no_fs, true).0, "B");
+        let mut only_legacy = tls();
+        only_legacy.handshake = false;
+        only_legacy.tls12 = false;
+        only_legacy.tls13 = false;
+        only_legacy.tls10 = true;
+        only_legacy.chain.clear();
+        only_legacy.trusted = None;
+        only_legacy.hostname_match = None;
+        assert_eq!(graded(&only_legacy, true), ("C".into(), 2));
+        let mut nothing = tls();
+        nothing.handshake = false;
+        assert!(grade_tls(&serde_json::to_value(&nothing).unwrap(), true).is_none());
+    }
+}

@@ -1,0 +1,15 @@
+//! Scanner workers: take a scan job, run the probes against the addresses the SSRF guard vetted, and
+//! report what they saw as scan commands (ScanStarted, ProbeObserved, ScanFinalizing, ScanCompleted or
+//! ScanFailed).
+//!
+//! [`run_scan`] is the same whatever carries the commands: [`ScanEventSink`] is implemented in-process
+//! ([`embedded`], for `vantage serve`'s default mode) and will be over NATS JetStream for
+//! `vantage worker`. A worker needs no database credentials; only the in-process sink writes through
+//! the application services.
+
+pub mod embedded;
+pub mod feed;
+pub mod nats;
+mod run;
+
+pub use run::{RULESET_VERSION, ScanEventSink, ScanJob, Scanner, Submitted, WorkerError, run_scan};

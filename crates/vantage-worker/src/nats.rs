@@ -1,0 +1,470 @@
+//! Distributed mode: scan jobs and worker events over NATS JetStream.
+//!
+//! - **Jobs**: stream `<prefix>_jobs` (work-queue retention) on `<prefix>.jobs.<vantage point>`. The
+//!   core's bridge publishes each requested scan with the scan id as message id, so a job is enqueued
+//!   once. Workers pull from the durable consumer `workers-<vantage point>` with explicit acks, an ack
+//!   wait they extend with progress acks while scanning, and `max_deliver`: the last delivery is not
+//!   run but dead-lettered (kept on `<prefix>.dead.<scan id>`) and the scan failed with a reason.
+//! - **Results**: stream `<prefix>_results` on `<prefix>.results.<scan id>`: every command a worker
+//!   issues, with a deterministic message id (an observation's is its observation id). The bridge
+//!   applies them through the command pipeline, where redelivered observations change nothing.
+//! - **Cancellation**: plain NATS `<prefix>.cancel.<scan id>`, heard by every worker.
+//!
+//! A worker needs only NATS: no database credentials ever reach it.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_nats::jetstream::{self, AckKind, consumer::pull, stream};
+use async_trait::async_trait;
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+use vantage_app::{CommandContext, Services, scan_stream};
+use vantage_domain::ids::ScanId;
+use vantage_domain::scan::{ProbeFailed, ProbeObserved, Scan, ScanCommand};
+use vantage_domain::tenant::TenantId;
+
+use crate::feed::{Dispatch, ScanFeed};
+use crate::run::{ScanEventSink, ScanJob, Scanner, Submitted, WorkerError, run_scan};
+
+/// A NATS failure.
+#[derive(Debug, thiserror::Error)]
+#[error("NATS: {0}")]
+pub struct NatsError(pub String);
+
+fn nats(error: impl std::fmt::Display) -> NatsError {
+    NatsError(error.to_string())
+}
+
+/// Subject and stream names under one prefix (so several installations or test runs share a server).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NatsTopology {
+    prefix: String,
+}
+
+impl NatsTopology {
+    /// `prefix`: 1–32 characters of `a-z`, `0-9`, `_`.
+    pub fn new(prefix: &str) -> Result<Self, String> {
+        let ok = (1..=32).contains(&prefix.len())
+            && prefix
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+        if ok {
+            Ok(Self {
+                prefix: prefix.to_owned(),
+            })
+        } else {
+            Err(format!(
+                "NATS prefix {prefix:?} must be 1-32 characters of a-z, 0-9 and _"
+            ))
+        }
+    }
+
+    pub fn jobs_stream(&self) -> String {
+        format!("{}_jobs", self.prefix)
+    }
+
+    pub fn results_stream(&self) -> String {
+        format!("{}_results", self.prefix)
+    }
+
+    fn jobs_subject(&self, vantage_point: &str) -> String {
+        format!("{}.jobs.{vantage_point}", self.prefix)
+    }
+
+    fn results_subject(&self, scan: ScanId) -> String {
+        format!("{}.results.{scan}", self.prefix)
+    }
+
+    fn dead_subject(&self, scan: ScanId) -> String {
+        format!("{}.dead.{scan}", self.prefix)
+    }
+
+    fn cancel_subject(&self, scan: ScanId) -> String {
+        format!("{}.cancel.{scan}", self.prefix)
+    }
+
+    /// Creates the two streams if they do not exist.
+    pub async fn ensure_streams(&self, js: &jetstream::Context) -> Result<(), NatsError> {
+        js.get_or_create_stream(stream::Config {
+            name: self.jobs_stream(),
+            subjects: vec![format!("{}.jobs.>", self.prefix)],
+            retention: stream::RetentionPolicy::WorkQueue,
+            duplicate_window: Duration::from_secs(24 * 3600),
+            ..Default::default()
+        })
+        .await
+        .map_err(nats)?;
+        js.get_or_create_stream(stream::Config {
+            name: self.results_stream(),
+            subjects: vec![
+                format!("{}.results.>", self.prefix),
+                format!("{}.dead.>", self.prefix),
+            ],
+            max_age: Duration::from_secs(7 * 24 * 3600),
+            duplicate_window: Duration::from_secs(2 * 3600),
+            ..Default::default()
+        })
+        .await
+        .map_err(nats)?;
+        Ok(())
+    }
+}
+
+/// A worker's command on the wire.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+enum WireCommand {
+    Begin,
+    Observe { observation: ProbeObserved },
+    ProbeFailed { failure: ProbeFailed },
+    Finalize,
+    Complete { ruleset_version: String },
+    Fail { reason: String },
+}
+
+/// What a worker sends about one scan.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct WorkerMessage {
+    scan_id: ScanId,
+    tenant: TenantId,
+    worker_id: String,
+    command: WireCommand,
+}
+
+impl WireCommand {
+    fn from_command(command: ScanCommand) -> Option<Self> {
+        Some(match command {
+            ScanCommand::Begin { .. } => Self::Begin,
+            ScanCommand::Observe(observation) => Self::Observe { observation },
+            ScanCommand::ReportProbeFailure(failure) => Self::ProbeFailed { failure },
+            ScanCommand::Finalize => Self::Finalize,
+            ScanCommand::Complete { ruleset_version } => Self::Complete { ruleset_version },
+            ScanCommand::Fail { reason } => Self::Fail { reason },
+            ScanCommand::Start { .. } | ScanCommand::Cancel { .. } | ScanCommand::Delete => {
+                return None;
+            }
+        })
+    }
+
+    fn into_command(self, worker_id: &str) -> ScanCommand {
+        match self {
+            Self::Begin => ScanCommand::Begin {
+                worker_id: worker_id.to_owned(),
+            },
+            Self::Observe { observation } => ScanCommand::Observe(observation),
+            Self::ProbeFailed { failure } => ScanCommand::ReportProbeFailure(failure),
+            Self::Finalize => ScanCommand::Finalize,
+            Self::Complete { ruleset_version } => ScanCommand::Complete { ruleset_version },
+            Self::Fail { reason } => ScanCommand::Fail { reason },
+        }
+    }
+
+    /// A message id that is the same for the same fact, so JetStream drops repeats.
+    fn message_id(&self, scan: ScanId, worker_id: &str) -> String {
+        match self {
+            Self::Observe { observation } => observation.observation_id.to_string(),
+            Self::ProbeFailed { failure } => failure.observation_id.to_string(),
+            Self::Begin => format!("{scan}:begin:{worker_id}"),
+            Self::Finalize => format!("{scan}:finalize:{worker_id}"),
+            Self::Complete { .. } => format!("{scan}:complete:{worker_id}"),
+            Self::Fail { .. } => format!("{scan}:fail:{worker_id}"),
+        }
+    }
+}
+
+async fn publish(
+    js: &jetstream::Context,
+    subject: String,
+    id: String,
+    payload: Vec<u8>,
+) -> Result<(), NatsError> {
+    js.send_publish(
+        subject,
+        jetstream::message::PublishMessage::build()
+            .payload(payload.into())
+            .message_id(id),
+    )
+    .await
+    .map_err(nats)?
+    .await
+    .map_err(nats)?;
+    Ok(())
+}
+
+/// Worker side: commands become messages on the results stream.
+struct NatsSink {
+    js: jetstream::Context,
+    topology: NatsTopology,
+    worker_id: String,
+}
+
+#[async_trait]
+impl ScanEventSink for NatsSink {
+    async fn submit(&self, job: &ScanJob, command: ScanCommand) -> Result<Submitted, WorkerError> {
+        let Some(command) = WireCommand::from_command(command) else {
+            return Err(WorkerError::Sink("not a worker command".into()));
+        };
+        let id = command.message_id(job.scan_id, &self.worker_id);
+        let message = WorkerMessage {
+            scan_id: job.scan_id,
+            tenant: job.tenant.clone(),
+            worker_id: self.worker_id.clone(),
+            command,
+        };
+        let payload = serde_json::to_vec(&message).map_err(|e| WorkerError::Sink(e.to_string()))?;
+        publish(
+            &self.js,
+            self.topology.results_subject(job.scan_id),
+            id,
+            payload,
+        )
+        .await
+        .map_err(|e| WorkerError::Sink(e.to_string()))?;
+        // The worker cannot see the log; a scan that ended meanwhile is told by a cancel message.
+        Ok(Submitted::Accepted)
+    }
+}
+
+/// How a worker takes jobs.
+#[derive(Debug, Clone)]
+pub struct WorkerOptions {
+    pub vantage_point: String,
+    pub ack_wait: Duration,
+    pub max_deliver: i64,
+}
+
+impl Default for WorkerOptions {
+    fn default() -> Self {
+        Self {
+            vantage_point: "default".into(),
+            ack_wait: Duration::from_secs(30),
+            max_deliver: 5,
+        }
+    }
+}
+
+type Cancels = Arc<Mutex<HashMap<ScanId, watch::Sender<bool>>>>;
+
+/// `vantage worker`: takes jobs of one vantage point until `shutdown`, one scan at a time.
+pub async fn run_worker(
+    client: async_nats::Client,
+    topology: NatsTopology,
+    scanner: Scanner,
+    worker_id: String,
+    options: WorkerOptions,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), NatsError> {
+    let js = jetstream::new(client.clone());
+    topology.ensure_streams(&js).await?;
+    let jobs = js.get_stream(topology.jobs_stream()).await.map_err(nats)?;
+    let consumer: jetstream::consumer::Consumer<pull::Config> = jobs
+        .get_or_create_consumer(
+            &format!("workers-{}", options.vantage_point),
+            pull::Config {
+                durable_name: Some(format!("workers-{}", options.vantage_point)),
+                ack_policy: jetstream::consumer::AckPolicy::Explicit,
+                ack_wait: options.ack_wait,
+                max_deliver: options.max_deliver,
+                filter_subject: topology.jobs_subject(&options.vantage_point),
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(nats)?;
+    let cancels: Cancels = Arc::default();
+    let mut cancel_messages = client
+        .subscribe(format!("{}.cancel.>", topology.prefix))
+        .await
+        .map_err(nats)?;
+    let listener = {
+        let cancels = cancels.clone();
+        tokio::spawn(async move {
+            while let Some(message) = cancel_messages.next().await {
+                let scan = message
+                    .subject
+                    .rsplit('.')
+                    .next()
+                    .and_then(|id| id.parse::<ScanId>().ok());
+                if let Some(scan) = scan
+                    && let Ok(cancels) = cancels.lock()
+                    && let Some(cancel) = cancels.get(&scan)
+                {
+                    let _ = cancel.send(true);
+                }
+            }
+        })
+    };
+    let sink = NatsSink {
+        js: js.clone(),
+        topology: topology.clone(),
+        worker_id: worker_id.clone(),
+    };
+    let mut messages = consumer.messages().await.map_err(nats)?;
+    tokio::pin!(shutdown);
+    tracing::info!(worker = %worker_id, vantage_point = %options.vantage_point, "NATS worker started");
+    let outcome = loop {
+        let message = tokio::select! {
+            message = messages.next() => message,
+            () = &mut shutdown => break Ok(()),
+        };
+        let Some(message) = message else {
+            break Err(NatsError("the job subscription ended".into()));
+        };
+        let message = Arc::new(message.map_err(nats)?);
+        let Ok(job) = serde_json::from_slice::<ScanJob>(&message.payload) else {
+            tracing::warn!("dropping an unreadable job");
+            let _ = message.ack_with(AckKind::Term).await;
+            continue;
+        };
+        let delivered = message.info().map_or(1, |info| info.delivered);
+        if delivered >= options.max_deliver {
+            // The last delivery: no worker finished it before. Dead-letter it and fail the scan.
+            let reason = format!("no worker completed the scan in {} attempts", delivered - 1);
+            let _ = publish(
+                &js,
+                topology.dead_subject(job.scan_id),
+                job.scan_id.to_string(),
+                message.payload.to_vec(),
+            )
+            .await;
+            let _ = sink.submit(&job, ScanCommand::Fail { reason }).await;
+            let _ = message.ack().await;
+            continue;
+        }
+        let (cancel, cancelled) = watch::channel(false);
+        if let Ok(mut cancels) = cancels.lock() {
+            cancels.insert(job.scan_id, cancel);
+        }
+        // Keep the job ours while it runs.
+        let ticker = {
+            let message = message.clone();
+            let every = options.ack_wait / 3;
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(every).await;
+                    let _ = message.ack_with(AckKind::Progress).await;
+                }
+            })
+        };
+        let result = run_scan(&job, &worker_id, &scanner, &sink, cancelled).await;
+        ticker.abort();
+        if let Ok(mut cancels) = cancels.lock() {
+            cancels.remove(&job.scan_id);
+        }
+        match result {
+            Ok(()) => {
+                let _ = message.double_ack().await;
+            }
+            Err(error) => {
+                tracing::warn!(scan = %job.scan_id, %error, "scan interrupted; it will be redelivered");
+                let _ = message
+                    .ack_with(AckKind::Nak(Some(Duration::from_secs(1))))
+                    .await;
+            }
+        }
+    };
+    listener.abort();
+    outcome
+}
+
+/// Core side (`vantage serve --nats-url`): publishes jobs and cancellations from the log, and applies
+/// the workers' results through the pipeline. Runs until `shutdown`.
+pub async fn run_bridge(
+    services: Services,
+    client: async_nats::Client,
+    topology: NatsTopology,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), NatsError> {
+    let js = jetstream::new(client.clone());
+    topology.ensure_streams(&js).await?;
+    let results = js
+        .get_stream(topology.results_stream())
+        .await
+        .map_err(nats)?;
+    let consumer: jetstream::consumer::Consumer<pull::Config> = results
+        .get_or_create_consumer(
+            "core",
+            pull::Config {
+                durable_name: Some("core".into()),
+                ack_policy: jetstream::consumer::AckPolicy::Explicit,
+                filter_subject: format!("{}.results.>", topology.prefix),
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(nats)?;
+    let publisher = {
+        let services = services.clone();
+        let js = js.clone();
+        let client = client.clone();
+        let topology = topology.clone();
+        async move {
+            let mut feed = ScanFeed::start(services.store().clone())
+                .await
+                .map_err(nats)?;
+            loop {
+                match feed.next().await.map_err(nats)? {
+                    Dispatch::Run(job) => {
+                        let payload = serde_json::to_vec(&job).map_err(nats)?;
+                        let subject = topology.jobs_subject(job.spec.vantage_point.as_str());
+                        publish(&js, subject, job.scan_id.to_string(), payload).await?;
+                    }
+                    Dispatch::Stop(scan) => {
+                        client
+                            .publish(topology.cancel_subject(scan), Vec::new().into())
+                            .await
+                            .map_err(nats)?;
+                    }
+                    Dispatch::Ended(_) => {}
+                }
+            }
+            #[allow(unreachable_code, reason = "the loop only ends on an error")]
+            Ok::<(), NatsError>(())
+        }
+    };
+    let applier = async move {
+        let mut messages = consumer.messages().await.map_err(nats)?;
+        while let Some(message) = messages.next().await {
+            let message = message.map_err(nats)?;
+            let Ok(result) = serde_json::from_slice::<WorkerMessage>(&message.payload) else {
+                tracing::warn!("dropping an unreadable worker message");
+                let _ = message.ack_with(AckKind::Term).await;
+                continue;
+            };
+            let context = CommandContext {
+                tenant: result.tenant.clone(),
+                actor: format!("worker:{}", result.worker_id),
+                request_id: None,
+                correlation_id: result.scan_id.as_uuid(),
+                causation_id: None,
+            };
+            let command = result.command.into_command(&result.worker_id);
+            match services
+                .pipeline
+                .execute::<Scan>(&scan_stream(result.scan_id), &context, command)
+                .await
+            {
+                // Accepted, or refused by the scan (already ended, cancelled): either way handled.
+                Ok(_) => {
+                    let _ = message.ack().await;
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "cannot apply a worker result yet; retrying");
+                    let _ = message
+                        .ack_with(AckKind::Nak(Some(Duration::from_secs(1))))
+                        .await;
+                }
+            }
+        }
+        Ok::<(), NatsError>(())
+    };
+    tokio::select! {
+        outcome = publisher => outcome,
+        outcome = applier => outcome,
+        () = shutdown => Ok(()),
+    }
+}

@@ -1,0 +1,327 @@
+//! One scan, start to end.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures::StreamExt;
+use tokio::sync::watch;
+use uuid::Uuid;
+use vantage_domain::DomainError;
+use vantage_domain::ids::{ObservationId, ScanId};
+use vantage_domain::scan::{ProbeKind, ProbeObserved, ScanCommand, ScanSpec};
+use vantage_domain::target::Profile;
+use vantage_domain::target::TargetKind;
+use vantage_domain::tenant::TenantId;
+use vantage_probes::classify::classify;
+use vantage_probes::dns::probe_dns;
+use vantage_probes::exposure::probe_exposure;
+use vantage_probes::http::probe_url;
+use vantage_probes::mta_sts::probe_mta_sts;
+use vantage_probes::ssrf::SsrfGuard;
+use vantage_probes::tcp::probe_port;
+use vantage_probes::tls::{TlsRoots, probe_tls};
+
+/// The ruleset recorded on completion: findings of the scan are derived with exactly these rules.
+pub use vantage_rules::RULESET_VERSION;
+
+/// Connection attempts in flight per scan.
+const PROBES_PER_SCAN: usize = 8;
+/// How long one TCP connection attempt may take.
+const TCP_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// How long a whole scan may take, by profile; at the deadline it completes with what it saw.
+pub fn scan_deadline(profile: Profile) -> Duration {
+    match profile {
+        Profile::Quick => Duration::from_secs(30),
+        Profile::Standard => Duration::from_secs(60),
+        Profile::Deep => Duration::from_secs(180),
+    }
+}
+
+/// What a worker scans with: the SSRF guard (and its resolver) and the TLS trust anchors.
+#[derive(Debug, Clone)]
+pub struct Scanner {
+    pub guard: SsrfGuard,
+    pub tls_roots: TlsRoots,
+    /// Where MTA-STS policies are fetched: 443 on the Internet; labs serve them elsewhere.
+    pub mta_sts_port: u16,
+}
+
+impl Scanner {
+    /// A scanner for the Internet: MTA-STS policies on port 443.
+    pub fn new(guard: SsrfGuard, tls_roots: TlsRoots) -> Self {
+        Self {
+            guard,
+            tls_roots,
+            mta_sts_port: 443,
+        }
+    }
+}
+
+/// A scan to run.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ScanJob {
+    pub scan_id: ScanId,
+    pub tenant: TenantId,
+    pub spec: ScanSpec,
+}
+
+/// What became of a submitted command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Submitted {
+    Accepted,
+    /// The scan refused it (cancelled, already ended, deleted): stop working on it.
+    Refused(DomainError),
+}
+
+/// A transport failure carrying worker commands.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    #[error("cannot submit worker events: {0}")]
+    Sink(String),
+}
+
+/// Where a worker's commands go.
+#[async_trait]
+pub trait ScanEventSink: Send + Sync {
+    async fn submit(&self, job: &ScanJob, command: ScanCommand) -> Result<Submitted, WorkerError>;
+}
+
+/// The same observation always gets the same id, so a redelivered job cannot record it twice.
+fn observation_id(scan: ScanId, key: &str) -> ObservationId {
+    ObservationId(Uuid::new_v5(&scan.as_uuid(), key.as_bytes()))
+}
+
+/// Runs `job`: begin, vet the target again (DNS may have changed since it was accepted), probe, and
+/// finish. `cancelled` flips to true when the scan is cancelled; probing stops at once.
+pub async fn run_scan(
+    job: &ScanJob,
+    worker_id: &str,
+    scanner: &Scanner,
+    sink: &dyn ScanEventSink,
+    mut cancelled: watch::Receiver<bool>,
+) -> Result<(), WorkerError> {
+    let guard = &scanner.guard;
+    let begin = ScanCommand::Begin {
+        worker_id: worker_id.to_owned(),
+    };
+    if let Submitted::Refused(reason) = sink.submit(job, begin).await? {
+        tracing::info!(scan = %job.scan_id, %reason, "not starting scan");
+        return Ok(());
+    }
+    let addresses = match guard.vet_host(job.spec.target.host()).await {
+        Ok(addresses) => addresses,
+        Err(refusal) => {
+            let fail = ScanCommand::Fail {
+                reason: format!("target refused at scan time: {refusal}"),
+            };
+            sink.submit(job, fail).await?;
+            return Ok(());
+        }
+    };
+    let probing = probe_all(job, scanner, &addresses, sink);
+    let deadline = scan_deadline(job.spec.profile);
+    tokio::select! {
+        finished = tokio::time::timeout(deadline, probing) => match finished {
+            Ok(Ok(ProbeOutcome::Done)) => {}
+            Ok(Ok(ProbeOutcome::Refused)) => return Ok(()),
+            Ok(Err(error)) => return Err(error),
+            Err(_) => tracing::warn!(scan = %job.scan_id, "scan deadline reached; completing with what was seen"),
+        },
+        _ = cancelled.wait_for(|c| *c) => {
+            tracing::info!(scan = %job.scan_id, "cancelled; probes stopped");
+            return Ok(());
+        }
+    }
+    for command in [
+        ScanCommand::Finalize,
+        ScanCommand::Complete {
+            ruleset_version: RULESET_VERSION.to_owned(),
+        },
+    ] {
+        if let Submitted::Refused(reason) = sink.submit(job, command).await? {
+            tracing::info!(scan = %job.scan_id, %reason, "scan ended elsewhere");
+            return Ok(());
+        }
+    }
+    Ok(())
+}
+
+enum ProbeOutcome {
+    Done,
+    Refused,
+}
+
+/// Records one observation; `false` when the scan refused it (it ended meanwhile).
+async fn observe(
+    job: &ScanJob,
+    sink: &dyn ScanEventSink,
+    probe: ProbeKind,
+    asset: String,
+    data: serde_json::Value,
+) -> Result<bool, WorkerError> {
+    let key = format!("{}|{asset}", probe.as_str());
+    let observed = ProbeObserved {
+        observation_id: observation_id(job.scan_id, &key),
+        probe,
+        asset,
+        data,
+    };
+    match sink.submit(job, ScanCommand::Observe(observed)).await? {
+        Submitted::Accepted => Ok(true),
+        Submitted::Refused(reason) => {
+            tracing::info!(scan = %job.scan_id, %reason, "observation refused; stopping");
+            Ok(false)
+        }
+    }
+}
+
+/// DNS (when the target is a name), then TCP on every port of the first vetted address of each
+/// family.
+async fn probe_all(
+    job: &ScanJob,
+    scanner: &Scanner,
+    addresses: &[IpAddr],
+    sink: &dyn ScanEventSink,
+) -> Result<ProbeOutcome, WorkerError> {
+    let guard = &scanner.guard;
+    let host = job.spec.target.host();
+    if host.parse::<IpAddr>().is_err() {
+        let mut advertises_mta_sts = false;
+        for seen in probe_dns(guard.resolver(), host).await {
+            advertises_mta_sts |= seen.name.starts_with("_mta-sts.")
+                && seen
+                    .records
+                    .iter()
+                    .any(|r| r.to_ascii_lowercase().starts_with("v=stsv1"));
+            let asset = format!("{} {}", seen.name, seen.record_type);
+            let data = serde_json::to_value(&seen).unwrap_or_default();
+            if !observe(job, sink, ProbeKind::Dns, asset, data).await? {
+                return Ok(ProbeOutcome::Refused);
+            }
+        }
+        if advertises_mta_sts {
+            let seen = probe_mta_sts(guard, host, scanner.mta_sts_port).await;
+            let asset = seen.policy_url.clone();
+            let data = serde_json::to_value(&seen).unwrap_or_default();
+            if !observe(job, sink, ProbeKind::Dns, asset, data).await? {
+                return Ok(ProbeOutcome::Refused);
+            }
+        }
+    }
+    let mut targets: Vec<SocketAddr> = Vec::new();
+    for family_v4 in [true, false] {
+        if let Some(ip) = addresses.iter().find(|ip| ip.is_ipv4() == family_v4) {
+            targets.extend(
+                job.spec
+                    .ports
+                    .as_slice()
+                    .iter()
+                    .map(|port| SocketAddr::new(*ip, *port)),
+            );
+        }
+    }
+    let mut observations = futures::stream::iter(targets)
+        .map(|address| probe_port(address, TCP_TIMEOUT))
+        .buffer_unordered(PROBES_PER_SCAN);
+    while let Some(seen) = observations.next().await {
+        let data = serde_json::to_value(&seen).unwrap_or_default();
+        if !observe(job, sink, ProbeKind::Tcp, seen.address.to_string(), data).await? {
+            return Ok(ProbeOutcome::Refused);
+        }
+    }
+    for port in tls_ports(&job.spec) {
+        for ip in first_of_each_family(addresses) {
+            let seen = probe_tls(SocketAddr::new(ip, port), host, &scanner.tls_roots).await;
+            let data = serde_json::to_value(&seen).unwrap_or_default();
+            if !observe(job, sink, ProbeKind::Tls, seen.address.to_string(), data).await? {
+                return Ok(ProbeOutcome::Refused);
+            }
+        }
+    }
+    let urls = http_urls(&job.spec);
+    let fetched = !urls.is_empty();
+    // The exposure checks and the page fetches are independent: run them at the same time, so a slow
+    // target costs one timeout, not two. Observations are then recorded in a fixed order.
+    let exposure = async {
+        match (urls.first(), addresses.first()) {
+            (Some(first), Some(ip)) => {
+                let origin = first.join("/").unwrap_or_else(|_| first.clone());
+                let address = SocketAddr::new(*ip, first.port_or_known_default().unwrap_or(80));
+                probe_exposure(&origin, address).await
+            }
+            _ => Vec::new(),
+        }
+    };
+    let pages = futures::stream::iter(urls.clone())
+        .map(|url| probe_url(guard, url, addresses))
+        .buffered(PROBES_PER_SCAN)
+        .collect::<Vec<_>>();
+    let (exposures, pages) = tokio::join!(exposure, pages);
+    for seen in &exposures {
+        let data = serde_json::to_value(seen).unwrap_or_default();
+        if !observe(job, sink, ProbeKind::Exposure, seen.url.clone(), data).await? {
+            return Ok(ProbeOutcome::Refused);
+        }
+    }
+    for seen in &pages {
+        let data = serde_json::to_value(seen).unwrap_or_default();
+        if !observe(job, sink, ProbeKind::Http, seen.url.clone(), data).await? {
+            return Ok(ProbeOutcome::Refused);
+        }
+    }
+    if fetched {
+        let classification = classify(&pages, &exposures);
+        let data = serde_json::to_value(&classification).unwrap_or_default();
+        let asset = job.spec.target.to_string();
+        if !observe(job, sink, ProbeKind::Classification, asset, data).await? {
+            return Ok(ProbeOutcome::Refused);
+        }
+    }
+    Ok(ProbeOutcome::Done)
+}
+
+fn first_of_each_family(addresses: &[IpAddr]) -> Vec<IpAddr> {
+    [true, false]
+        .into_iter()
+        .filter_map(|v4| addresses.iter().find(|ip| ip.is_ipv4() == v4).copied())
+        .collect()
+}
+
+/// Where TLS is probed: the port of an `https://` target, and 443 / 8443 when they are scanned.
+fn tls_ports(spec: &ScanSpec) -> Vec<u16> {
+    let mut ports: Vec<u16> = spec
+        .ports
+        .as_slice()
+        .iter()
+        .copied()
+        .filter(|p| matches!(p, 443 | 8443))
+        .collect();
+    if let Ok(url) = url::Url::parse(spec.target.as_str())
+        && url.scheme() == "https"
+    {
+        ports.push(url.port_or_known_default().unwrap_or(443));
+    }
+    ports.sort_unstable();
+    ports.dedup();
+    ports
+}
+
+/// The URLs the HTTP probe fetches: every configured path on the target's origin. A domain target is
+/// reached over `http://`, as a browser typing the name would (its redirects, to HTTPS or not, are
+/// what is observed).
+fn http_urls(spec: &ScanSpec) -> Vec<url::Url> {
+    let origin = match spec.target.kind() {
+        TargetKind::Domain => format!("http://{}", spec.target.as_str()),
+        TargetKind::Url => match url::Url::parse(spec.target.as_str()) {
+            Ok(url) => url.origin().ascii_serialization(),
+            Err(_) => return vec![],
+        },
+    };
+    spec.paths
+        .as_slice()
+        .iter()
+        .filter_map(|path| url::Url::parse(&format!("{origin}{path}")).ok())
+        .collect()
+}

@@ -1,0 +1,530 @@
+//! Commands, their arguments and what each one does.
+
+#![allow(clippy::print_stdout, reason = "a CLI prints its results to stdout")]
+
+use std::io::IsTerminal;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Args, Parser, Subcommand};
+use vantage_app::{CommandContext, Services, SystemClock};
+use vantage_domain::scope::{Scope, Scopes};
+use vantage_domain::tenant::TenantId;
+use vantage_probes::ssrf::{AllowList, ResolverChoice, SsrfGuard, SsrfPolicy};
+use vantage_probes::tls::TlsRoots;
+use vantage_store::{EventStore, IdempotencyStore, verify_chain};
+use vantage_store_postgres::{PgEventStore, PgStoreOptions};
+use vantage_store_sqlite::SqliteEventStore;
+use vantage_worker::embedded::EmbeddedWorkers;
+use vantage_worker::nats::NatsTopology;
+
+use crate::config::{DEFAULT_DATA_DIR, DEFAULT_LISTEN, FileConfig};
+
+/// Vantage: watch an organisation's public web surface from the outside.
+#[derive(Debug, Parser)]
+#[command(name = "vantage", version, about)]
+pub struct Cli {
+    /// A TOML configuration file (keys: listen, data_dir, database_url, tenant, log_format).
+    #[arg(long, global = true, env = "VANTAGE_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Log as JSON lines instead of text.
+    #[arg(long, global = true, env = "VANTAGE_LOG_JSON")]
+    pub log_json: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the API server (embedded SQLite by default; PostgreSQL with --database-url).
+    Serve(ServeArgs),
+    /// Create or upgrade the database schema, then exit.
+    Migrate(StoreArgs),
+    /// Walk the event log's hash chain and report the first break (non-zero exit if there is one).
+    Verify(StoreArgs),
+    /// Manage API keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Scan one target now, in this process, and print its findings.
+    Scan(crate::scan::ScanArgs),
+    /// Take scan jobs from NATS JetStream and run them (distributed mode; needs no database).
+    Worker(WorkerArgs),
+}
+
+/// Where NATS is.
+#[derive(Debug, Clone, Args)]
+pub struct NatsArgs {
+    /// NATS server URL (nats://…); with it, scans run on `vantage worker` processes.
+    #[arg(long, env = "VANTAGE_NATS_URL")]
+    pub nats_url: Option<String>,
+    /// Prefix of Vantage's NATS subjects and streams.
+    #[arg(long, env = "VANTAGE_NATS_PREFIX", default_value = "vantage")]
+    pub nats_prefix: String,
+}
+
+#[derive(Debug, Args)]
+pub struct WorkerArgs {
+    #[command(flatten)]
+    pub nats: NatsArgs,
+    /// The worker pool (vantage point) whose jobs to take.
+    #[arg(long, env = "VANTAGE_VANTAGE_POINT", default_value = "default")]
+    pub vantage_point: String,
+    /// This worker's name in the audit trail [default: a new id].
+    #[arg(long, env = "VANTAGE_WORKER_ID")]
+    pub worker_id: Option<String>,
+    /// Seconds without a progress report before a job goes to another worker.
+    #[arg(long, default_value_t = 30)]
+    pub ack_wait_seconds: u64,
+    /// Deliveries of one job before it is dead-lettered and its scan failed.
+    #[arg(long, default_value_t = 5)]
+    pub max_deliver: i64,
+    #[command(flatten)]
+    pub scanning: ScanningArgs,
+}
+
+/// Where the event log lives.
+#[derive(Debug, Clone, Args)]
+pub struct StoreArgs {
+    /// Directory of the embedded SQLite database [default: ./vantage-data].
+    #[arg(long, env = "VANTAGE_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// PostgreSQL URL (postgres://…); switches from the embedded store to PostgreSQL.
+    #[arg(long, env = "VANTAGE_DATABASE_URL")]
+    pub database_url: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, env = "VANTAGE_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// Tenant whose first admin key is created on first start [default: default].
+    #[arg(long, env = "VANTAGE_TENANT")]
+    pub tenant: Option<String>,
+    #[command(flatten)]
+    pub scanning: ScanningArgs,
+    /// Scans run at once by in-process workers [default: 4 with the embedded store and no NATS,
+    /// else 0].
+    #[arg(long, env = "VANTAGE_SCAN_WORKERS")]
+    pub scan_workers: Option<usize>,
+    #[command(flatten)]
+    pub nats: NatsArgs,
+}
+
+/// What the scanner may reach and how it resolves names.
+#[derive(Debug, Clone, Args)]
+pub struct ScanningArgs {
+    /// Non-public CIDRs that may be scanned anyway, for labs (repeatable or comma-separated), e.g.
+    /// 127.0.0.0/8. The SSRF guard has no off switch.
+    #[arg(long = "allow-cidr", env = "VANTAGE_ALLOW_CIDR", value_delimiter = ',')]
+    pub allow_cidr: Vec<String>,
+    /// DNS resolver: `system` or IP[:PORT] of one server [default: system].
+    #[arg(long, env = "VANTAGE_RESOLVER")]
+    pub resolver: Option<String>,
+    /// A PEM file of extra CA certificates to trust besides the web PKI (repeatable), for labs.
+    #[arg(long = "extra-ca", env = "VANTAGE_EXTRA_CA", value_delimiter = ',')]
+    pub extra_ca: Vec<PathBuf>,
+}
+
+/// The TLS trust anchors: the web PKI plus `--extra-ca` files.
+pub(crate) fn tls_roots(args: &ScanningArgs) -> Result<TlsRoots, CliError> {
+    TlsRoots::with_pem_files(&args.extra_ca).map_err(|e| CliError(format!("--extra-ca: {e}")))
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Issue an API key and print it once.
+    Create(KeysCreateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct KeysCreateArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Give the key the admin scope (everything).
+    #[arg(long)]
+    pub admin: bool,
+    /// A scope to grant (repeatable): scan:read, scan:write, triage:write, audit:read, admin.
+    #[arg(long = "scope", value_name = "SCOPE")]
+    pub scopes: Vec<String>,
+    /// A name to recognise the key by.
+    #[arg(long, default_value = "cli")]
+    pub name: String,
+    /// The tenant the key belongs to [default: default].
+    #[arg(long, env = "VANTAGE_TENANT")]
+    pub tenant: Option<String>,
+}
+
+/// A failure the user can act on, in one sentence.
+#[derive(Debug)]
+pub struct CliError(pub String);
+
+impl<E: std::fmt::Display> From<E> for CliError {
+    fn from(error: E) -> Self {
+        Self(error.to_string())
+    }
+}
+
+/// Parses the command line, runs the command, and turns failures into one sentence and exit code 1.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // One crypto provider for every TLS client in the process (probes bring their own configuration,
+    // but anything else that builds a client relies on the process default).
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(CliError(message)) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
+    let file = FileConfig::load(cli.config.as_deref()).map_err(CliError)?;
+    let json_logs = cli.log_json || file.log_format.as_deref() == Some("json");
+    let _telemetry = crate::telemetry::init(json_logs).map_err(CliError)?;
+    match cli.command {
+        Command::Serve(args) => serve(args, &file).await,
+        Command::Migrate(args) => {
+            let opened = open_store(&args, &file).await?;
+            println!("schema of the {} event store is up to date", opened.kind);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Verify(args) => verify(&args, &file).await,
+        Command::Keys(KeysCommand::Create(args)) => create_key(args, &file).await,
+        Command::Worker(args) => worker(args, &file).await,
+        Command::Scan(args) => {
+            let scanner = vantage_worker::Scanner::new(
+                guard(&args.scanning, &file)?,
+                tls_roots(&args.scanning)?,
+            );
+            crate::scan::scan(args, scanner).await
+        }
+    }
+}
+
+const EMBEDDED: &str = "embedded SQLite";
+
+/// An opened event store, both of its faces, and which kind it is.
+struct OpenedStore {
+    events: Arc<dyn EventStore>,
+    idempotency: Arc<dyn IdempotencyStore>,
+    kind: &'static str,
+}
+
+async fn open_store(args: &StoreArgs, file: &FileConfig) -> Result<OpenedStore, CliError> {
+    let url = args
+        .database_url
+        .clone()
+        .or_else(|| file.database_url.clone());
+    if let Some(url) = url {
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            return Err(CliError(
+                "--database-url must be a postgres:// URL; omit it for the embedded store".into(),
+            ));
+        }
+        let store = PgEventStore::connect(PgStoreOptions::new(url))
+            .await
+            .map_err(|e| CliError(format!("cannot open the PostgreSQL event store: {e}")))?;
+        return Ok(OpenedStore {
+            events: Arc::new(store.clone()),
+            idempotency: Arc::new(store),
+            kind: "PostgreSQL",
+        });
+    }
+    let dir = args
+        .data_dir
+        .clone()
+        .or_else(|| file.data_dir.clone())
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+    std::fs::create_dir_all(&dir).map_err(|e| {
+        CliError(format!(
+            "cannot create data directory {}: {e}",
+            dir.display()
+        ))
+    })?;
+    let store = SqliteEventStore::open(&dir.join("vantage.db"))
+        .await
+        .map_err(|e| CliError(format!("cannot open the embedded event store: {e}")))?;
+    Ok(OpenedStore {
+        events: Arc::new(store.clone()),
+        idempotency: Arc::new(store),
+        kind: EMBEDDED,
+    })
+}
+
+/// The SSRF guard from flags, environment or file.
+fn guard(args: &ScanningArgs, file: &FileConfig) -> Result<SsrfGuard, CliError> {
+    let cidrs = if args.allow_cidr.is_empty() {
+        file.allow_cidr.clone().unwrap_or_default()
+    } else {
+        args.allow_cidr.clone()
+    };
+    let allow =
+        AllowList::parse(&cidrs.join(",")).map_err(|e| CliError(format!("--allow-cidr: {e}")))?;
+    if !allow.is_empty() {
+        tracing::warn!(allow = %allow, "the SSRF guard admits these non-public ranges");
+    }
+    let resolver = args
+        .resolver
+        .as_deref()
+        .or(file.resolver.as_deref())
+        .unwrap_or("system");
+    let resolver = ResolverChoice::parse(resolver).map_err(CliError)?;
+    SsrfGuard::new(SsrfPolicy::new(allow), resolver).map_err(CliError)
+}
+
+fn services(opened: &OpenedStore, guard: SsrfGuard) -> Services {
+    Services::new(
+        opened.events.clone(),
+        opened.idempotency.clone(),
+        Arc::new(SystemClock),
+        guard,
+    )
+}
+
+fn tenant(flag: Option<&str>, file: &FileConfig) -> Result<TenantId, CliError> {
+    let raw = flag.or(file.tenant.as_deref()).unwrap_or("default");
+    TenantId::parse(raw).map_err(|e| CliError(format!("invalid tenant {raw:?}: {e}")))
+}
+
+async fn serve(args: ServeArgs, file: &FileConfig) -> Result<ExitCode, CliError> {
+    let guard = guard(&args.scanning, file)?;
+    let roots = tls_roots(&args.scanning)?;
+    let opened = open_store(&args.store, file).await?;
+    let services = services(&opened, guard);
+    let tenant = tenant(args.tenant.as_deref(), file)?;
+    let preset = std::env::var("VANTAGE_BOOTSTRAP_ADMIN_KEY").ok();
+    match services
+        .bootstrap_admin_key(&tenant, preset.as_deref())
+        .await
+        .map_err(|e| CliError(format!("cannot create the bootstrap admin key: {e}")))?
+    {
+        Ok(Some(issued)) if preset.is_none() => {
+            println!(
+                "Bootstrap admin API key for tenant {tenant} (shown once, store it now):\n{}",
+                issued.token.expose()
+            );
+        }
+        Ok(Some(_)) => println!(
+            "Bootstrap admin API key for tenant {tenant} taken from VANTAGE_BOOTSTRAP_ADMIN_KEY."
+        ),
+        Ok(None) => {}
+        Err(rejected) => return Err(CliError(format!("bootstrap admin key refused: {rejected}"))),
+    }
+    let listen = args
+        .listen
+        .or(file.listen)
+        .unwrap_or_else(|| DEFAULT_LISTEN.parse().expect("default address parses"));
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| CliError(format!("cannot listen on {listen}: {e}")))?;
+    let local = listener.local_addr()?;
+    tracing::info!(address = %local, store = opened.kind, "vantage is serving");
+    println!(
+        "Vantage listening on http://{local} ({} event store)",
+        opened.kind
+    );
+    // One signal stops both the server (after draining requests) and the workers.
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop.send(true);
+    });
+    let until_stopped = |mut stopped: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = stopped.wait_for(|s| *s).await;
+    };
+    let embedded = opened.kind == EMBEDDED && args.nats.nats_url.is_none();
+    let scan_workers = args.scan_workers.unwrap_or(if embedded { 4 } else { 0 });
+    let workers = (scan_workers > 0).then(|| {
+        let pool = EmbeddedWorkers::new(services.clone(), scan_workers).with_tls_roots(roots);
+        tokio::spawn(pool.run(until_stopped(stopped.clone())))
+    });
+    let bridge = match &args.nats.nats_url {
+        Some(url) => {
+            let topology = NatsTopology::new(&args.nats.nats_prefix).map_err(CliError)?;
+            let client = async_nats::connect(url)
+                .await
+                .map_err(|e| CliError(format!("cannot connect to NATS at {url}: {e}")))?;
+            Some(tokio::spawn(vantage_worker::nats::run_bridge(
+                services.clone(),
+                client,
+                topology,
+                until_stopped(stopped.clone()),
+            )))
+        }
+        None => None,
+    };
+    vantage_api::serve(
+        listener,
+        vantage_api::AppState { services },
+        until_stopped(stopped),
+    )
+    .await
+    .map_err(|e| CliError(format!("server failed: {e}")))?;
+    if let Some(bridge) = bridge {
+        match bridge.await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => tracing::error!(%error, "the NATS bridge stopped on an error"),
+            Err(error) => tracing::error!(%error, "the NATS bridge panicked"),
+        }
+    }
+    if let Some(workers) = workers {
+        match workers.await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => tracing::error!(%error, "scan workers stopped on an error"),
+            Err(error) => tracing::error!(%error, "scan workers panicked"),
+        }
+    }
+    tracing::info!("shut down cleanly");
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn worker(args: WorkerArgs, file: &FileConfig) -> Result<ExitCode, CliError> {
+    let url =
+        args.nats.nats_url.clone().ok_or_else(|| {
+            CliError("vantage worker needs --nats-url (or VANTAGE_NATS_URL)".into())
+        })?;
+    let topology = NatsTopology::new(&args.nats.nats_prefix).map_err(CliError)?;
+    let scanner =
+        vantage_worker::Scanner::new(guard(&args.scanning, file)?, tls_roots(&args.scanning)?);
+    let worker_id = args
+        .worker_id
+        .clone()
+        .unwrap_or_else(|| format!("nats-{}", vantage_app::new_id().simple()));
+    let client = async_nats::connect(&url)
+        .await
+        .map_err(|e| CliError(format!("cannot connect to NATS at {url}: {e}")))?;
+    println!(
+        "worker {worker_id} taking jobs for vantage point {}",
+        args.vantage_point
+    );
+    let options = vantage_worker::nats::WorkerOptions {
+        vantage_point: args.vantage_point.clone(),
+        ack_wait: std::time::Duration::from_secs(args.ack_wait_seconds.max(1)),
+        max_deliver: args.max_deliver.max(2),
+    };
+    vantage_worker::nats::run_worker(
+        client,
+        topology,
+        scanner,
+        worker_id,
+        options,
+        shutdown_signal(),
+    )
+    .await
+    .map_err(|e| CliError(e.to_string()))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutdown requested; draining requests");
+}
+
+async fn verify(args: &StoreArgs, file: &FileConfig) -> Result<ExitCode, CliError> {
+    let opened = open_store(args, file).await?;
+    let head = opened.events.head_position().await?;
+    let show_progress = head > 0 && std::io::stderr().is_terminal();
+    let report = verify_chain(opened.events.as_ref(), |checked| {
+        if show_progress {
+            eprint!("\rverifying: {checked}/{head} events");
+        }
+    })
+    .await
+    .map_err(|e| CliError(format!("cannot read the event log: {e}")))?;
+    if show_progress {
+        eprintln!();
+    }
+    match report.first_break {
+        None => {
+            println!(
+                "ok: {} events verified; chain head {}",
+                report.events_checked, report.head_hash
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(chain_break) => {
+            eprintln!("error: the event log has been tampered with at {chain_break}");
+            println!(
+                "broken: {} events verified before {}",
+                report.events_checked, chain_break.event_id
+            );
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+async fn create_key(args: KeysCreateArgs, file: &FileConfig) -> Result<ExitCode, CliError> {
+    let mut scopes: Vec<Scope> = args
+        .scopes
+        .iter()
+        .map(|raw| raw.parse::<Scope>())
+        .collect::<Result<_, _>>()?;
+    if args.admin {
+        scopes.push(Scope::Admin);
+    }
+    if scopes.is_empty() {
+        return Err(CliError(
+            "give the key --admin or at least one --scope".into(),
+        ));
+    }
+    let scopes = Scopes::new(scopes)?;
+    let tenant = tenant(args.tenant.as_deref(), file)?;
+    let opened = open_store(&args.store, file).await?;
+    let context = CommandContext {
+        actor: "cli".into(),
+        ..CommandContext::system(tenant.clone())
+    };
+    // Issuing a key scans nothing; the guard is only required to build the services.
+    let no_scans = ScanningArgs {
+        allow_cidr: vec![],
+        resolver: None,
+        extra_ca: vec![],
+    };
+    let issued = services(&opened, guard(&no_scans, file)?)
+        .issue_api_key(&context, &args.name, scopes)
+        .await
+        .map_err(|e| CliError(format!("cannot issue the key: {e}")))??;
+    let scope_list: Vec<&str> = issued.scopes.iter().map(Scope::as_str).collect();
+    eprintln!(
+        "Issued key {} for tenant {tenant} with scopes {} (the key is shown once):",
+        issued.token.key_id,
+        scope_list.join(", ")
+    );
+    println!("{}", issued.token.expose());
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,252 @@
+//! `vantage scan <target>`: one scan, in this process, against a throw-away store; then the findings.
+
+#![allow(clippy::print_stdout, reason = "a CLI prints its results to stdout")]
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use indicatif::{ProgressBar, ProgressStyle};
+use vantage_app::{CommandContext, Services, SystemClock};
+use vantage_domain::scan::{ProbeObserved, ScanCommand, ScanEvent, ScanSpec};
+use vantage_domain::target::{Paths, Ports, Profile, ScanTarget, Trigger, VantagePoint};
+use vantage_domain::tenant::TenantId;
+use vantage_domain::{DomainError, DomainEvent};
+use vantage_rules::{Finding, RULESET_VERSION, ScanFacts, evaluate};
+use vantage_store_sqlite::SqliteEventStore;
+use vantage_worker::embedded::PipelineSink;
+use vantage_worker::{ScanEventSink, ScanJob, Scanner, Submitted, WorkerError, run_scan};
+
+use crate::cli::CliError;
+
+/// What to scan and how.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ScanArgs {
+    /// A URL (http:// or https://) or a domain name.
+    pub target: String,
+    /// Ports to probe (comma-separated) [default: 80,443].
+    #[arg(long, value_delimiter = ',')]
+    pub ports: Vec<u16>,
+    /// Paths to fetch (comma-separated) [default: /].
+    #[arg(long, value_delimiter = ',')]
+    pub paths: Vec<String>,
+    /// quick, standard or deep.
+    #[arg(long, value_enum, default_value = "standard")]
+    pub profile: ProfileArg,
+    /// Print the result as JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub scanning: crate::cli::ScanningArgs,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum ProfileArg {
+    Quick,
+    Standard,
+    Deep,
+}
+
+impl From<ProfileArg> for Profile {
+    fn from(profile: ProfileArg) -> Self {
+        match profile {
+            ProfileArg::Quick => Profile::Quick,
+            ProfileArg::Standard => Profile::Standard,
+            ProfileArg::Deep => Profile::Deep,
+        }
+    }
+}
+
+/// Counts observations for the progress line, then passes commands on.
+struct Progress {
+    inner: PipelineSink,
+    bar: ProgressBar,
+    observations: AtomicUsize,
+}
+
+#[async_trait]
+impl ScanEventSink for Progress {
+    async fn submit(&self, job: &ScanJob, command: ScanCommand) -> Result<Submitted, WorkerError> {
+        let message = match &command {
+            ScanCommand::Observe(observed) => {
+                let n = self.observations.fetch_add(1, Ordering::Relaxed) + 1;
+                Some(format!(
+                    "{n} observations (last: {} {})",
+                    observed.probe.as_str(),
+                    observed.asset
+                ))
+            }
+            ScanCommand::Finalize => Some("deriving findings".to_owned()),
+            _ => None,
+        };
+        if let Some(message) = message {
+            self.bar.set_message(message);
+        }
+        self.inner.submit(job, command).await
+    }
+}
+
+fn spec(args: &ScanArgs) -> Result<ScanSpec, DomainError> {
+    Ok(ScanSpec {
+        target: ScanTarget::parse(&args.target)?,
+        ports: if args.ports.is_empty() {
+            Ports::default()
+        } else {
+            Ports::new(args.ports.clone())?
+        },
+        paths: if args.paths.is_empty() {
+            Paths::default()
+        } else {
+            Paths::new(args.paths.clone())?
+        },
+        profile: args.profile.into(),
+        trigger: Trigger::Manual,
+        vantage_point: VantagePoint::default(),
+    })
+}
+
+pub async fn scan(args: ScanArgs, scanner: Scanner) -> Result<ExitCode, CliError> {
+    let spec = spec(&args).map_err(|e| CliError(format!("invalid scan request: {e}")))?;
+    let dir = tempfile::tempdir()
+        .map_err(|e| CliError(format!("cannot create a scratch directory: {e}")))?;
+    let store = SqliteEventStore::open(&dir.path().join("scan.db")).await?;
+    let services = Services::new(
+        Arc::new(store.clone()),
+        Arc::new(store),
+        Arc::new(SystemClock),
+        scanner.guard.clone(),
+    );
+    let tenant = TenantId::default_tenant();
+    let context = CommandContext {
+        actor: "cli".into(),
+        ..CommandContext::system(tenant.clone())
+    };
+    let scan_id = services
+        .start_scan(&context, spec.clone())
+        .await?
+        .map_err(|refused| CliError(refused.to_string()))?;
+    let bar = ProgressBar::new_spinner();
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {elapsed} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    bar.enable_steady_tick(Duration::from_millis(120));
+    bar.set_message(format!("scanning {}", spec.target));
+    let sink = Progress {
+        inner: PipelineSink::new(services.clone(), "cli"),
+        bar: bar.clone(),
+        observations: AtomicUsize::new(0),
+    };
+    let job = ScanJob {
+        scan_id,
+        tenant: tenant.clone(),
+        spec: spec.clone(),
+    };
+    let (_cancel, cancelled) = tokio::sync::watch::channel(false);
+    run_scan(&job, "cli", &scanner, &sink, cancelled).await?;
+    bar.finish_and_clear();
+
+    let view = services
+        .scan(&tenant, scan_id)
+        .await?
+        .ok_or_else(|| CliError("the scan disappeared".into()))?;
+    let stream = vantage_app::scan_stream(scan_id);
+    let mut observations: Vec<ProbeObserved> = Vec::new();
+    for event in services.store().read_stream(&stream).await? {
+        if let Ok(ScanEvent::ProbeObserved(observed)) = ScanEvent::decode(
+            &event.event_type,
+            event.schema_version,
+            event.payload.as_str(),
+        ) {
+            observations.push(observed);
+        }
+    }
+    let facts = ScanFacts {
+        tenant: tenant.as_str(),
+        target: spec.target.as_str(),
+        observations: &observations,
+    };
+    let mut findings = evaluate(RULESET_VERSION, &facts).map_err(|e| CliError(e.to_string()))?;
+    findings.sort_by(|a, b| {
+        b.priority
+            .score
+            .cmp(&a.priority.score)
+            .then_with(|| a.rule_id.cmp(&b.rule_id))
+            .then_with(|| a.asset.cmp(&b.asset))
+    });
+    let vantage_rules::grade::ScanGrades {
+        headers: headers_grade,
+        tls: tls_grade,
+    } = vantage_rules::grade::grade_scan(&observations);
+    if args.json {
+        let report = serde_json::json!({
+            "headers_grade": headers_grade,
+            "tls_grade": tls_grade,
+            "scan_id": scan_id,
+            "target": spec.target,
+            "status": view.status,
+            "failure_reason": view.failure_reason,
+            "ruleset_version": RULESET_VERSION,
+            "observations": observations,
+            "findings": findings,
+        });
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).unwrap_or_default()
+        );
+    } else {
+        if let Some(grade) = &tls_grade {
+            println!("TLS grade: {} ({})", grade.grade, grade.algorithm);
+            for cap in &grade.caps {
+                println!("  - {cap}");
+            }
+        }
+        if let Some(grade) = &headers_grade {
+            println!(
+                "headers grade: {} ({} / 100, {})",
+                grade.grade, grade.score, grade.algorithm
+            );
+        }
+        print_table(&spec, &view, observations.len(), &findings);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_table(
+    spec: &ScanSpec,
+    view: &vantage_app::ScanView,
+    observations: usize,
+    findings: &[Finding],
+) {
+    println!(
+        "{}: {} ({} observations, {} findings, ruleset {RULESET_VERSION})",
+        spec.target,
+        view.status.as_str(),
+        observations,
+        findings.len()
+    );
+    if let Some(reason) = &view.failure_reason {
+        println!("failed: {reason}");
+    }
+    if findings.is_empty() {
+        return;
+    }
+    println!();
+    println!(
+        "{:<9} {:>5}  {:<36} {:<40} TITLE",
+        "SEVERITY", "SCORE", "RULE", "ASSET"
+    );
+    for finding in findings {
+        let severity = serde_json::to_value(finding.severity)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        let asset: String = finding.asset.chars().take(40).collect();
+        println!(
+            "{:<9} {:>5}  {:<36} {:<40} {}",
+            severity, finding.priority.score, finding.rule_id, asset, finding.title
+        );
+    }
+}

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs what building and testing Vantage needs on Debian 12, idempotently: a second run changes
+# nothing. Used by deploy/run-embedded.sh (the README's first command) and by .ci/run.
+#   --with-services   also PostgreSQL and NATS (only the test suite needs them)
+set -euo pipefail
+
+with_services=false
+[[ "${1:-}" == "--with-services" ]] && with_services=true
+
+sudo_if_needed() { if [[ $(id -u) -eq 0 ]]; then "$@"; else sudo "$@"; fi; }
+
+missing=()
+have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
+for pkg in build-essential pkg-config curl ca-certificates openssl; do
+    have_pkg "$pkg" || missing+=("$pkg")
+done
+if $with_services; then
+    ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
+    command -v nats-server >/dev/null 2>&1 || missing+=(nats-server)
+fi
+if ((${#missing[@]})); then
+    echo "installing: ${missing[*]}"
+    sudo_if_needed apt-get update -qq
+    sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+fi
+
+if ! command -v cargo >/dev/null 2>&1 && [[ -x "$HOME/.cargo/bin/cargo" ]]; then
+    export PATH="$HOME/.cargo/bin:$PATH"
+fi
+if ! command -v cargo >/dev/null 2>&1; then
+    echo "installing the Rust toolchain (rustup, stable)"
+    curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal \
+        --component clippy,rustfmt
+    export PATH="$HOME/.cargo/bin:$PATH"
+fi

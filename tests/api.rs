@@ -1,0 +1,412 @@
+//! The HTTP API end to end: the real router over a real socket, on SQLite and on PostgreSQL.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use vantage_app::CommandContext;
+use vantage_domain::scope::{Scope, Scopes};
+use vantage_domain::tenant::TenantId;
+use vantage_store::StreamName;
+use vantage_tests::TestApp;
+
+async fn problem(response: reqwest::Response, status: StatusCode, code: &str) -> Value {
+    assert_eq!(response.status(), status);
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json",
+        "errors are RFC 9457 problems"
+    );
+    assert!(response.headers().contains_key("x-request-id"));
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["code"], code, "{body}");
+    assert_eq!(body["status"], status.as_u16());
+    assert!(body["request_id"].as_str().is_some_and(|id| !id.is_empty()));
+    assert!(body["type"].as_str().unwrap().contains(code));
+    body
+}
+
+async fn head(app: &TestApp) -> u64 {
+    // Let the PostgreSQL sequencer order anything that was (wrongly) appended.
+    tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    app.services.store().head_position().await.unwrap()
+}
+
+async fn health_and_ready(app: TestApp) {
+    let health = app.client.get(app.url("/health")).send().await.unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
+    let ready: Value = app
+        .client
+        .get(app.url("/ready"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ready["status"], "ready");
+    assert_eq!(ready["store"], "ok");
+    app.stop().await;
+}
+
+async fn a_scan_is_accepted_recorded_and_read_back(app: TestApp) {
+    let response = app
+        .client
+        .post(app.url("/api/v1/scans"))
+        .bearer_auth(&app.admin_key)
+        .header("x-request-id", "client-req-42")
+        .json(&json!({ "target": "HTTPS://Example.com:443/login#top", "ports": [443, 80, 443], "profile": "deep" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    assert_eq!(response.headers()["x-request-id"], "client-req-42");
+    assert_eq!(response.headers()["retry-after"], "2");
+    let location = response.headers()["location"].to_str().unwrap().to_owned();
+    let created: Value = response.json().await.unwrap();
+    assert_eq!(created["status"], "queued");
+    assert_eq!(created["target"], "https://example.com/login");
+    assert_eq!(created["ports"], json!([80, 443]));
+    assert_eq!(created["paths"], json!(["/"]));
+    assert_eq!(created["profile"], "deep");
+    assert_eq!(created["trigger"], "api");
+    assert_eq!(created["kind"], "url");
+    let id = created["id"].as_str().unwrap();
+    assert_eq!(location, format!("/api/v1/scans/{id}"));
+
+    let read: Value = app
+        .client
+        .get(app.url(&location))
+        .header("x-api-key", &app.admin_key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(read, created);
+
+    let events = app
+        .services
+        .store()
+        .read_stream(&StreamName::new(format!("scan-{id}")).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].event_type, "ScanRequested");
+    assert_eq!(events[0].schema_version, 2);
+    assert_eq!(
+        events[0].metadata.request_id.as_deref(),
+        Some("client-req-42")
+    );
+    assert!(events[0].metadata.actor.starts_with("apikey:"));
+    app.stop().await;
+}
+
+async fn bad_input_is_a_problem_and_appends_nothing(app: TestApp) {
+    let before = head(&app).await;
+    let post = |body: String, content_type: &'static str| {
+        app.client
+            .post(app.url("/api/v1/scans"))
+            .bearer_auth(&app.admin_key)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+    };
+    problem(
+        post("{\"target\": ".into(), "application/json")
+            .await
+            .unwrap(),
+        StatusCode::BAD_REQUEST,
+        "malformed_json",
+    )
+    .await;
+    let unknown = problem(
+        post(
+            json!({"target": "example.com", "colour": "red"}).to_string(),
+            "application/json",
+        )
+        .await
+        .unwrap(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_body",
+    )
+    .await;
+    assert_eq!(unknown["errors"][0]["field"], "colour");
+    problem(
+        post(json!({"ports": [80]}).to_string(), "application/json")
+            .await
+            .unwrap(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_body",
+    )
+    .await;
+    let invalid = problem(
+        post(
+            json!({"target": "gopher://example.com", "paths": ["no-slash"]}).to_string(),
+            "application/json",
+        )
+        .await
+        .unwrap(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    )
+    .await;
+    let fields: Vec<&str> = invalid["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["target", "paths"]);
+    let huge = json!({"target": "example.com", "paths": ["/".repeat(100_000)]}).to_string();
+    problem(
+        post(huge, "application/json").await.unwrap(),
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+    )
+    .await;
+    problem(
+        post(json!({"target": "example.com"}).to_string(), "text/plain")
+            .await
+            .unwrap(),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+    )
+    .await;
+    problem(
+        app.client
+            .get(app.url("/api/v1/nothing-here"))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+    problem(
+        app.client
+            .put(app.url("/api/v1/scans"))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+    )
+    .await;
+    problem(
+        app.client
+            .get(app.url("/api/v1/scans/not-a-uuid"))
+            .bearer_auth(&app.admin_key)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+    assert_eq!(
+        head(&app).await,
+        before,
+        "a refused request appended events"
+    );
+    app.stop().await;
+}
+
+async fn keys_scopes_and_tenants_are_enforced(app: TestApp) {
+    let create = |key: Option<&str>| {
+        let request = app
+            .client
+            .post(app.url("/api/v1/scans"))
+            .json(&json!({"target": "example.com"}));
+        match key {
+            Some(key) => request.bearer_auth(key),
+            None => request,
+        }
+        .send()
+    };
+    let missing = create(None).await.unwrap();
+    assert_eq!(missing.headers()["www-authenticate"], "Bearer");
+    problem(missing, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    // The real key with its secret's last digit changed (always to a different digit).
+    let (head, last) = app.admin_key.split_at(app.admin_key.len() - 1);
+    let forged = format!("{head}{}", if last == "0" { "1" } else { "0" });
+    assert_ne!(forged, app.admin_key);
+    problem(
+        create(Some(&forged)).await.unwrap(),
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+    )
+    .await;
+    problem(
+        create(Some("garbage")).await.unwrap(),
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+    )
+    .await;
+
+    let default = TenantId::default_tenant();
+    let reader = app
+        .services
+        .issue_api_key(
+            &CommandContext::system(default.clone()),
+            "reader",
+            Scopes::new([Scope::ScanRead]).unwrap(),
+        )
+        .await
+        .unwrap()
+        .unwrap()
+        .token
+        .expose();
+    let denied = problem(
+        create(Some(&reader)).await.unwrap(),
+        StatusCode::FORBIDDEN,
+        "insufficient_scope",
+    )
+    .await;
+    assert!(denied["detail"].as_str().unwrap().contains("scan:write"));
+
+    let created: Value = create(Some(&app.admin_key))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let path = format!("/api/v1/scans/{}", created["id"].as_str().unwrap());
+    let as_reader = app
+        .client
+        .get(app.url(&path))
+        .bearer_auth(&reader)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(as_reader.status(), StatusCode::OK);
+
+    let other = TenantId::parse("other-org").unwrap();
+    let outsider = app
+        .services
+        .bootstrap_admin_key(&other, None)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap()
+        .token
+        .expose();
+    problem(
+        app.client
+            .get(app.url(&path))
+            .bearer_auth(&outsider)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+
+    // A revoked key authenticates nothing.
+    let reader_id = reader.parse::<vantage_app::ApiKeyToken>().unwrap().key_id;
+    app.services
+        .revoke_api_key(&CommandContext::system(default), reader_id)
+        .await
+        .unwrap()
+        .unwrap();
+    problem(
+        app.client
+            .get(app.url(&path))
+            .bearer_auth(&reader)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+    )
+    .await;
+    app.stop().await;
+}
+
+async fn idempotency_key_returns_the_first_result(app: TestApp) {
+    let post = |key: &'static str, target: &'static str| {
+        app.client
+            .post(app.url("/api/v1/scans"))
+            .bearer_auth(&app.admin_key)
+            .header("idempotency-key", key)
+            .json(&json!({ "target": target }))
+            .send()
+    };
+    let first = post("deploy-7", "example.com").await.unwrap();
+    assert_eq!(first.status(), StatusCode::ACCEPTED);
+    let first_location = first.headers()["location"].clone();
+    let first: Value = first.json().await.unwrap();
+    let again = post("deploy-7", "example.com").await.unwrap();
+    assert_eq!(again.status(), StatusCode::ACCEPTED);
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    assert_eq!(again.headers()["location"], first_location);
+    let again: Value = again.json().await.unwrap();
+    assert_eq!(again["id"], first["id"]);
+    problem(
+        post("deploy-7", "example.org").await.unwrap(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "idempotency_key_reused",
+    )
+    .await;
+    let other: Value = post("deploy-8", "example.com")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_ne!(other["id"], first["id"]);
+    // Exactly two scans were requested, not three.
+    let mut subscription = vantage_store::subscribe_all(
+        app.services.store().clone(),
+        0,
+        vantage_store::SubscriptionOptions::default(),
+    );
+    let mut requested = 0;
+    let head = head(&app).await;
+    while subscription.position() < head {
+        let event = subscription.next().await.unwrap();
+        requested += usize::from(event.event.event_type == "ScanRequested");
+    }
+    assert_eq!(requested, 2);
+    app.stop().await;
+}
+
+async fn non_public_targets_are_refused_before_anything_is_appended(app: TestApp) {
+    let before = head(&app).await;
+    for (target, fragment) in [
+        ("http://127.0.0.1:8080/", "loopback"),
+        ("http://169.254.169.254/latest/meta-data/", "cloud metadata"),
+        ("http://[::ffff:10.0.0.1]/", "private"),
+        ("http://2130706433/", "loopback"),
+        ("intranet-app.example", "10.20.30.40"),
+        ("localhost", "not a public host name"),
+        ("does-not-exist.example", "does not resolve"),
+    ] {
+        let refused = problem(
+            app.client
+                .post(app.url("/api/v1/scans"))
+                .bearer_auth(&app.admin_key)
+                .json(&json!({ "target": target }))
+                .send()
+                .await
+                .unwrap(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "target_refused",
+        )
+        .await;
+        assert_eq!(refused["errors"][0]["field"], "target");
+        let reason = refused["errors"][0]["reason"].as_str().unwrap();
+        assert!(reason.contains(fragment), "{target}: {reason}");
+    }
+    assert_eq!(head(&app).await, before, "a refused target appended events");
+    app.stop().await;
+}
+
+vantage_tests::app_test_per_store!(spawn;
+    health_and_ready,
+    a_scan_is_accepted_recorded_and_read_back,
+    bad_input_is_a_problem_and_appends_nothing,
+    keys_scopes_and_tenants_are_enforced,
+    idempotency_key_returns_the_first_result,
+    non_public_targets_are_refused_before_anything_is_appended,
+);

@@ -1,0 +1,346 @@
+//! The `vantage` binary as users run it: exit codes, one-sentence errors, `keys create`, `verify`
+//! catching a tampered event and naming it.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The `vantage` binary built beside this test binary (`target/<profile>/vantage`).
+fn vantage_binary() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().and_then(Path::parent).unwrap();
+    let binary = dir.join("vantage");
+    assert!(
+        binary.exists(),
+        "{} is missing: build the workspace (cargo build --workspace) before the tests",
+        binary.display()
+    );
+    binary
+}
+
+fn vantage(args: &[&str], data_dir: &Path) -> Output {
+    Command::new(vantage_binary())
+        .args(args)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .env_remove("VANTAGE_DATABASE_URL")
+        .env("VANTAGE_LOG", "error")
+        .output()
+        .unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[tokio::test]
+async fn verify_fails_and_names_the_event_that_was_edited() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["first", "second", "third"] {
+        let out = vantage(&["keys", "create", "--admin", "--name", name], dir.path());
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        assert!(text(&out.stdout).trim().starts_with("vtg_default_"));
+    }
+    let ok = vantage(&["verify"], dir.path());
+    assert!(ok.status.success(), "{}", text(&ok.stderr));
+    assert!(text(&ok.stdout).starts_with("ok: 3 events verified"));
+
+    // Tamper: edit the second event's payload directly in the database file.
+    let pool = sqlx::SqlitePool::connect(&format!(
+        "sqlite://{}",
+        dir.path().join("vantage.db").display()
+    ))
+    .await
+    .unwrap();
+    let victim: String =
+        sqlx::query_scalar("SELECT event_id FROM events WHERE global_position = 2")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    sqlx::query("DROP TRIGGER events_are_append_only_update")
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query(
+        "UPDATE events SET payload = replace(payload, '\"second\"', '\"sec0nd\"') \
+         WHERE global_position = 2",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+
+    let broken = vantage(&["verify"], dir.path());
+    assert_eq!(broken.status.code(), Some(1));
+    let stderr = text(&broken.stderr);
+    assert!(
+        stderr.contains(&victim),
+        "verify must name {victim}: {stderr}"
+    );
+    assert!(stderr.contains("global position 2"), "{stderr}");
+}
+
+#[test]
+fn bad_input_exits_non_zero_with_one_sentence() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: [(&[&str], &str); 4] = [
+        (
+            &["keys", "create"],
+            "give the key --admin or at least one --scope",
+        ),
+        (&["keys", "create", "--scope", "root"], "unknown scope"),
+        (
+            &["keys", "create", "--admin", "--tenant", "Bad_Tenant"],
+            "invalid tenant",
+        ),
+        (
+            &["migrate", "--database-url", "mysql://localhost/x"],
+            "must be a postgres:// URL",
+        ),
+    ];
+    for (args, expected) in cases {
+        let out = vantage(args, dir.path());
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let stderr = text(&out.stderr);
+        assert!(stderr.starts_with("error: "), "{args:?}: {stderr}");
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{args:?}: {stderr}");
+    }
+    let usage = vantage(&["serve", "--listen", "not-an-address"], dir.path());
+    assert_eq!(
+        usage.status.code(),
+        Some(2),
+        "clap reports usage errors with 2"
+    );
+}
+
+#[test]
+fn configuration_file_is_read_and_validated() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("vantage.toml");
+    std::fs::write(&config, "tenant = \"acme\"\n").unwrap();
+    let out = Command::new(vantage_binary())
+        .args(["keys", "create", "--admin", "--config"])
+        .arg(&config)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).starts_with("vtg_acme_"),
+        "the file's tenant is used"
+    );
+    std::fs::write(&config, "tennant = \"acme\"\n").unwrap();
+    let typo = Command::new(vantage_binary())
+        .args(["migrate", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert_eq!(typo.status.code(), Some(1));
+    assert!(text(&typo.stderr).contains("unknown field"));
+}
+
+/// `vantage serve` end to end as a process: prints its bootstrap key and address, serves, exports
+/// traces over OTLP/HTTP when `OTEL_EXPORTER_OTLP_ENDPOINT` is set, and on SIGTERM drains and exits 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_exports_traces_and_shuts_down_gracefully() {
+    use std::io::{BufRead, BufReader};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    // A stand-in OTLP collector on loopback that counts trace exports.
+    let exports = Arc::new(AtomicUsize::new(0));
+    let counter = exports.clone();
+    let collector = axum::Router::new().route(
+        "/v1/traces",
+        axum::routing::post(move |body: axum::body::Bytes| {
+            let counter = counter.clone();
+            async move {
+                if !body.is_empty() {
+                    counter.fetch_add(1, Ordering::SeqCst);
+                }
+                axum::http::StatusCode::OK
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, collector).await });
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(vantage_binary())
+        // A lab set-up: loopback allowed explicitly, and a resolver no question can leave through.
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--allow-cidr",
+            "127.0.0.0/8",
+            "--resolver",
+            "127.0.0.1:9",
+            "--data-dir",
+        ])
+        .arg(dir.path())
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint)
+        .env("VANTAGE_LOG", "info")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (key, address) = tokio::task::spawn_blocking(move || {
+        let mut key = None;
+        for line in BufReader::new(stdout).lines() {
+            let line = line.unwrap();
+            if line.starts_with("vtg_") {
+                key = Some(line);
+            } else if let Some(rest) = line.strip_prefix("Vantage listening on ") {
+                let address = rest.split_whitespace().next().unwrap().to_owned();
+                return (key.expect("the bootstrap key is printed first"), address);
+            }
+        }
+        panic!("vantage serve never said where it listens");
+    })
+    .await
+    .unwrap();
+
+    let created = vantage_tests::http_client()
+        .post(format!("{address}/api/v1/scans"))
+        .bearer_auth(&key)
+        .json(&serde_json::json!({ "target": "http://127.0.0.1:9/" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), reqwest::StatusCode::ACCEPTED);
+    let refused = vantage_tests::http_client()
+        .post(format!("{address}/api/v1/scans"))
+        .bearer_auth(&key)
+        .json(&serde_json::json!({ "target": "http://10.0.0.1/" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), reqwest::StatusCode::UNPROCESSABLE_ENTITY);
+
+    let pid = child.id().to_string();
+    let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(killed.success());
+    let status = tokio::task::spawn_blocking(move || child.wait().unwrap())
+        .await
+        .unwrap();
+    assert!(
+        status.success(),
+        "SIGTERM must end serve cleanly, got {status}"
+    );
+    assert!(
+        exports.load(Ordering::SeqCst) > 0,
+        "no trace export reached the OTLP endpoint"
+    );
+
+    // The log holds the bootstrap key, the scan and whatever its worker recorded before the stop
+    // (one refused request appended nothing), and its chain verifies.
+    let again = Command::new(vantage_binary())
+        .args(["verify", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(again.status.success(), "{}", text(&again.stderr));
+    let verified: u64 = text(&again.stdout)
+        .strip_prefix("ok: ")
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .expect("verify reports a count");
+    assert!(verified >= 2, "{verified} events");
+}
+
+/// `vantage scan` against a real server on loopback: findings as JSON, and a refused target as one
+/// sentence with exit 1.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scan_prints_findings_and_refuses_private_targets() {
+    let site = vantage_tests::serve_http(axum::Router::new().route(
+        "/",
+        axum::routing::get(|| async {
+            (
+                [
+                    ("content-type", "text/html"),
+                    ("server", "Apache/2.4.41"),
+                    ("set-cookie", "sid=abc123secret; Path=/"),
+                ],
+                "<html></html>",
+            )
+        }),
+    ))
+    .await;
+    let target = format!("http://{site}/");
+    let port = site.port().to_string();
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new(vantage_binary())
+            .args([
+                "scan",
+                &target,
+                "--ports",
+                &port,
+                "--json",
+                "--allow-cidr",
+                "127.0.0.0/8",
+            ])
+            .args(["--resolver", "127.0.0.1:9", "--profile", "quick"])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["status"], "completed");
+    assert_eq!(report["ruleset_version"], vantage_rules::RULESET_VERSION);
+    // No CSP (-25), no HTTPS redirect (-20), no HTTPS so no HSTS (-20), no framing protection (-20),
+    // no nosniff (-5), a session cookie without Secure (-40): floored at 0.
+    assert_eq!(report["headers_grade"]["grade"], "F");
+    assert_eq!(report["headers_grade"]["score"], 0);
+    assert_eq!(
+        report["headers_grade"]["algorithm"],
+        vantage_rules::grade::HEADERS_ALGORITHM
+    );
+    let rules: Vec<&str> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["rule_id"].as_str().unwrap())
+        .collect();
+    for expected in [
+        "http.csp-missing",
+        "http.version-disclosure",
+        "cookies.secure-missing",
+        "cookies.httponly-missing",
+    ] {
+        assert!(
+            rules.contains(&expected),
+            "{expected} missing from {rules:?}"
+        );
+    }
+    let scores: Vec<u64> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["priority"]["score"].as_u64().unwrap())
+        .collect();
+    assert!(
+        scores.windows(2).all(|w| w[0] >= w[1]),
+        "sorted by priority: {scores:?}"
+    );
+    assert!(
+        !text(&output.stdout).contains("abc123secret"),
+        "a cookie value leaked"
+    );
+
+    let refused = Command::new(vantage_binary())
+        .args(["scan", "http://10.1.2.3/", "--resolver", "127.0.0.1:9"])
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(1));
+    let stderr = text(&refused.stderr);
+    assert_eq!(
+        stderr.trim_end(),
+        "error: target refused: 10.1.2.3 is a private (RFC 1918) address"
+    );
+}

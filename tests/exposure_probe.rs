@@ -1,0 +1,143 @@
+//! The exposure probe against a deliberately leaky site on loopback, and the findings ruleset 2
+//! derives from it: what is exposed is reported, what it contained is not.
+
+use axum::Router;
+use axum::routing::get;
+use vantage_domain::scan::{ProbeKind, ProbeObserved};
+use vantage_probes::exposure::{ExposureCheck, probe_exposure};
+use vantage_rules::{ScanFacts, evaluate};
+
+async fn leaky_site() -> std::net::SocketAddr {
+    let app = Router::new()
+        .route("/", get(|| async { ([("content-type", "text/html")], "<html><head><title>Index of /</title></head></html>") }))
+        .route("/.git/HEAD", get(|| async { "ref: refs/heads/main\n" }))
+        .route(
+            "/.env",
+            get(|| async { "APP_ENV=production\nDB_PASSWORD=hunter2-do-not-leak\nAWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI\n" }),
+        )
+        .route("/server-status", get(|| async { "<html><h1>Apache Server Status for shop</h1></html>" }))
+        .route("/openapi.json", get(|| async { r#"{"openapi":"3.1.0","info":{"title":"shop"}}"# }))
+        .route("/robots.txt", get(|| async { "User-agent: *\nDisallow: /admin\n" }));
+    vantage_tests::serve_http(app).await
+}
+
+#[tokio::test]
+async fn every_exposure_is_observed_and_becomes_a_finding() {
+    let address = leaky_site().await;
+    let origin = url::Url::parse(&format!("http://{address}/")).unwrap();
+    let seen = probe_exposure(&origin, address).await;
+    let found = |check: ExposureCheck| seen.iter().find(|o| o.check == check).unwrap();
+    for check in [
+        ExposureCheck::GitHead,
+        ExposureCheck::EnvFile,
+        ExposureCheck::ServerStatus,
+        ExposureCheck::DirectoryListing,
+        ExposureCheck::OpenApi,
+        ExposureCheck::RobotsTxt,
+    ] {
+        assert!(found(check).found, "{check:?} not detected");
+    }
+    for check in [
+        ExposureCheck::SecurityTxt,
+        ExposureCheck::Swagger,
+        ExposureCheck::ApiDocsPage,
+    ] {
+        assert!(!found(check).found, "{check:?} detected on a 404");
+        assert_eq!(found(check).status, Some(404));
+    }
+    let env = &found(ExposureCheck::EnvFile).details;
+    assert_eq!(env["variables"], 3);
+    let kinds: Vec<&str> = env["secrets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["password", "aws_secret_key"]);
+    assert_eq!(
+        found(ExposureCheck::RobotsTxt).details["disallow"][0],
+        "/admin"
+    );
+
+    let observations: Vec<ProbeObserved> = seen
+        .iter()
+        .enumerate()
+        .map(|(i, o)| vantage_tests::observation(i as u128, ProbeKind::Exposure, &o.url, o))
+        .collect();
+    let facts = ScanFacts {
+        tenant: "acme",
+        target: origin.as_str(),
+        observations: &observations,
+    };
+    let findings = evaluate("2", &facts).unwrap();
+    let mut rules: Vec<&str> = findings.iter().map(|f| f.rule_id.as_str()).collect();
+    rules.sort();
+    assert_eq!(
+        rules,
+        [
+            "exposure.api-docs-public",
+            "exposure.directory-listing",
+            "exposure.env-file",
+            "exposure.git-repository",
+            "exposure.security-txt-missing",
+            "exposure.server-status",
+        ]
+    );
+    assert!(
+        evaluate("1", &facts).unwrap().is_empty(),
+        "ruleset 1 has no exposure rules"
+    );
+    let everything = format!(
+        "{}{}",
+        serde_json::to_string(&seen).unwrap(),
+        serde_json::to_string(&findings).unwrap()
+    );
+    for secret in ["hunter2-do-not-leak", "wJalrXUtnFEMI"] {
+        assert!(!everything.contains(secret), "{secret} leaked");
+    }
+}
+
+#[tokio::test]
+async fn security_txt_expiry_is_judged() {
+    let site = |body: &'static str| {
+        vantage_tests::serve_http(Router::new().route(
+            "/.well-known/security.txt",
+            get(move || async move { body }),
+        ))
+    };
+    let run = |address: std::net::SocketAddr| async move {
+        let origin = url::Url::parse(&format!("http://{address}/")).unwrap();
+        let seen = probe_exposure(&origin, address).await;
+        let observations: Vec<ProbeObserved> = seen
+            .iter()
+            .enumerate()
+            .map(|(i, o)| vantage_tests::observation(i as u128, ProbeKind::Exposure, &o.url, o))
+            .collect();
+        vantage_tests::rule_ids("2", origin.as_str(), &observations)
+    };
+    let current =
+        site("Contact: mailto:security@shop.example\nExpires: 2999-01-01T00:00:00Z\n").await;
+    let expired =
+        site("Contact: mailto:security@shop.example\nExpires: 2020-01-01T00:00:00Z\n").await;
+    let no_expiry = site("Contact: mailto:security@shop.example\n").await;
+    assert!(
+        !run(current)
+            .await
+            .contains(&"exposure.security-txt-invalid".to_owned())
+    );
+    assert!(
+        run(expired)
+            .await
+            .contains(&"exposure.security-txt-invalid".to_owned())
+    );
+    assert!(
+        run(no_expiry)
+            .await
+            .contains(&"exposure.security-txt-invalid".to_owned())
+    );
+    assert!(
+        !run(current)
+            .await
+            .contains(&"exposure.security-txt-missing".to_owned())
+    );
+}

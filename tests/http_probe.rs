@@ -1,0 +1,276 @@
+//! The HTTP probe against a real server on loopback: redirects followed by hand with every hop
+//! vetted, a redirect into the metadata address refused (not fetched), loops cut, and nothing secret in
+//! what is kept.
+
+use axum::Router;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::routing::get;
+use vantage_probes::http::{MAX_REDIRECTS, probe_url};
+use vantage_probes::ssrf::{AllowList, ResolverChoice, SsrfGuard, SsrfPolicy};
+
+fn lab_guard() -> SsrfGuard {
+    SsrfGuard::new(
+        SsrfPolicy::new(AllowList::parse("127.0.0.0/8").unwrap()),
+        ResolverChoice::Named("127.0.0.1:9".parse().unwrap()),
+    )
+    .unwrap()
+}
+
+async fn site() -> std::net::SocketAddr {
+    let redirect = |to: &'static str, status: StatusCode| {
+        move || async move { (status, [(header::LOCATION, to)]) }
+    };
+    let app = Router::new()
+        .route(
+            "/",
+            get(|| async {
+                let mut headers = HeaderMap::new();
+                headers.insert(
+                    "strict-transport-security",
+                    "max-age=63072000".parse().unwrap(),
+                );
+                headers.insert(
+                    "content-security-policy",
+                    "default-src 'self'".parse().unwrap(),
+                );
+                headers.insert("x-powered-by", "PHP/8.1.2".parse().unwrap());
+                headers.insert(
+                    "x-internal-token",
+                    "internal-token-value-9f8e".parse().unwrap(),
+                );
+                headers.insert(
+                    header::SET_COOKIE,
+                    "session=TOPSECRET123; HttpOnly; Secure; SameSite=Strict"
+                        .parse()
+                        .unwrap(),
+                );
+                (headers, "<html><body>hello</body></html>")
+            }),
+        )
+        .route(
+            "/start",
+            get(redirect("/middle", StatusCode::MOVED_PERMANENTLY)),
+        )
+        .route("/middle", get(redirect("/", StatusCode::FOUND)))
+        .route(
+            "/to-metadata",
+            get(redirect(
+                "http://169.254.169.254/latest/meta-data/",
+                StatusCode::FOUND,
+            )),
+        )
+        .route("/loop", get(redirect("/loop", StatusCode::FOUND)));
+    vantage_tests::serve_http(app).await
+}
+
+fn url(address: std::net::SocketAddr, path: &str) -> url::Url {
+    url::Url::parse(&format!("http://{address}{path}")).unwrap()
+}
+
+#[tokio::test]
+async fn follows_redirects_and_keeps_only_what_is_public() {
+    let address = site().await;
+    let guard = lab_guard();
+    let seen = probe_url(&guard, url(address, "/start"), &[address.ip()]).await;
+    let statuses: Vec<u16> = seen.hops.iter().map(|h| h.status).collect();
+    assert_eq!(statuses, [301, 302, 200]);
+    assert_eq!(seen.status, Some(200));
+    assert_eq!(seen.final_url.as_deref(), Some(url(address, "/").as_str()));
+    assert_eq!(
+        seen.headers["strict-transport-security"],
+        "max-age=63072000"
+    );
+    assert_eq!(
+        seen.headers["content-security-policy"],
+        "default-src 'self'"
+    );
+    assert_eq!(seen.headers["x-powered-by"], "PHP/8.1.2");
+    assert!(seen.header_names.contains(&"x-internal-token".to_owned()));
+    assert!(!seen.headers.contains_key("x-internal-token"));
+    assert_eq!(seen.cookies.len(), 1);
+    let cookie = &seen.cookies[0];
+    assert_eq!(cookie.name, "session");
+    assert!(cookie.http_only && cookie.secure);
+    assert_eq!(cookie.same_site.as_deref(), Some("Strict"));
+    assert_eq!(
+        seen.body_bytes,
+        Some("<html><body>hello</body></html>".len())
+    );
+    let stored = serde_json::to_string(&seen).unwrap();
+    for secret in ["TOPSECRET123", "internal-token-value-9f8e", "hello"] {
+        assert!(
+            !stored.contains(secret),
+            "{secret} leaked into the observation"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_redirect_into_the_metadata_address_is_recorded_not_fetched() {
+    let address = site().await;
+    let seen = probe_url(&lab_guard(), url(address, "/to-metadata"), &[address.ip()]).await;
+    assert_eq!(seen.hops.len(), 1, "only the first response was fetched");
+    assert_eq!(seen.hops[0].status, 302);
+    let refused = seen.refused_redirect.expect("the hop is refused");
+    assert!(refused.url.starts_with("http://169.254.169.254/"));
+    assert!(
+        refused.reason.contains("cloud metadata"),
+        "{}",
+        refused.reason
+    );
+    assert_eq!(seen.status, None);
+}
+
+#[tokio::test]
+async fn redirect_loops_are_cut() {
+    let address = site().await;
+    let seen = probe_url(&lab_guard(), url(address, "/loop"), &[address.ip()]).await;
+    assert_eq!(seen.hops.len(), MAX_REDIRECTS + 1);
+    assert!(seen.error.unwrap().contains("redirects"));
+}
+
+#[tokio::test]
+async fn nothing_listening_is_an_observation_not_a_failure() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let seen = probe_url(&lab_guard(), url(closed, "/"), &[closed.ip()]).await;
+    assert_eq!(seen.error.as_deref(), Some("connection failed"));
+    assert!(seen.hops.is_empty());
+}
+
+/// An HTTP site that redirects to its HTTPS twin (same host name, test CA): the chain crosses to
+/// HTTPS, is followed there, and ruleset 2 judges the HTTPS response's HSTS.
+#[tokio::test]
+async fn redirects_to_https_are_followed_and_hsts_is_judged() {
+    let ca = vantage_tests::tls::TestCa::new();
+    let https = vantage_tests::tls::serve_https(
+        Router::new().route(
+            "/",
+            get(|| async { ([("strict-transport-security", "max-age=300")], "secure") }),
+        ),
+        ca.leaf(&["127.0.0.1"], None),
+    )
+    .await;
+    let target = format!("https://127.0.0.1:{}/", https.port());
+    let http = vantage_tests::serve_http(Router::new().route(
+        "/",
+        get(move || {
+            let target = target.clone();
+            async move { (StatusCode::MOVED_PERMANENTLY, [(header::LOCATION, target)]) }
+        }),
+    ))
+    .await;
+    let seen = probe_url(&lab_guard(), url(http, "/"), &[http.ip()]).await;
+    let statuses: Vec<u16> = seen.hops.iter().map(|h| h.status).collect();
+    assert_eq!(statuses, [301, 200], "{:?}", seen.error);
+    assert!(seen.final_url.as_deref().unwrap().starts_with("https://"));
+    assert_eq!(seen.headers["strict-transport-security"], "max-age=300");
+
+    let observed =
+        vantage_tests::observation(0, vantage_domain::scan::ProbeKind::Http, &seen.url, &seen);
+    let rules = vantage_tests::rule_ids("2", &seen.url, &[observed]);
+    assert!(
+        rules.contains(&"http.hsts-short-max-age".to_owned()),
+        "{rules:?}"
+    );
+    assert!(
+        !rules.contains(&"http.https-not-enforced".to_owned()),
+        "{rules:?}"
+    );
+    assert!(
+        !rules.contains(&"http.hsts-missing".to_owned()),
+        "{rules:?}"
+    );
+}
+
+/// A server that answers CORS preflights by reflecting any Origin with credentials: the preflight is
+/// recorded, the rule fires, and the headers grade loses its 50 points.
+#[tokio::test]
+async fn a_preflight_that_reflects_any_origin_is_caught() {
+    let app = Router::new().route(
+        "/",
+        get(|| async { "hello" }).options(|headers: HeaderMap| async move {
+            let origin = headers
+                .get("origin")
+                .and_then(|o| o.to_str().ok())
+                .unwrap_or("")
+                .to_owned();
+            (
+                StatusCode::NO_CONTENT,
+                [
+                    ("access-control-allow-origin", origin),
+                    ("access-control-allow-credentials", "true".to_owned()),
+                    ("access-control-allow-methods", "GET, POST".to_owned()),
+                ],
+            )
+        }),
+    );
+    let address = vantage_tests::serve_http(app).await;
+    let seen = probe_url(&lab_guard(), url(address, "/"), &[address.ip()]).await;
+    let preflight = seen.cors_preflight.clone().expect("a preflight was sent");
+    assert_eq!(preflight.status, 204);
+    assert_eq!(
+        preflight.allow_origin.as_deref(),
+        Some(vantage_probes::http::FOREIGN_ORIGIN)
+    );
+    assert_eq!(preflight.allow_credentials.as_deref(), Some("true"));
+    let data = serde_json::to_value(&seen).unwrap();
+    assert!(vantage_rules::grade::reflects_origin_with_credentials(
+        &data
+    ));
+    let grade = vantage_rules::grade::grade_headers(&data).unwrap();
+    let cors = grade
+        .tests
+        .iter()
+        .find(|t| t.test == "cross-origin-resource-sharing")
+        .unwrap();
+    assert_eq!(cors.modifier, -50);
+    let observed =
+        vantage_tests::observation(0, vantage_domain::scan::ProbeKind::Http, &seen.url, &data);
+    let rules = vantage_tests::rule_ids("2", &seen.url, &[observed]);
+    assert!(
+        rules.contains(&"http.cors-reflects-any-origin".to_owned()),
+        "{rules:?}"
+    );
+}
+
+/// Politeness: however many fetches a scan (or several) wants at once, at most
+/// `REQUESTS_PER_HOST` are in flight to one address.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn requests_to_one_host_are_capped() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let in_flight = Arc::new(AtomicUsize::new(0));
+    let peak = Arc::new(AtomicUsize::new(0));
+    let (now, max) = (in_flight.clone(), peak.clone());
+    let app = Router::new().fallback(move || {
+        let (now, max) = (now.clone(), max.clone());
+        async move {
+            let current = now.fetch_add(1, Ordering::SeqCst) + 1;
+            max.fetch_max(current, Ordering::SeqCst);
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            now.fetch_sub(1, Ordering::SeqCst);
+            "ok"
+        }
+    });
+    let address = vantage_tests::serve_http(app).await;
+    let origin = url(address, "/");
+    let guard = lab_guard();
+    // Two scans' worth of fetches at once: the exposure checks of two origins-to-be and ten pages.
+    let ips = [address.ip()];
+    let pages = (0..10).map(|i| probe_url(&guard, url(address, &format!("/p{i}")), &ips));
+    let (_, _, pages) = tokio::join!(
+        vantage_probes::exposure::probe_exposure(&origin, address),
+        vantage_probes::exposure::probe_exposure(&origin, address),
+        futures::future::join_all(pages),
+    );
+    assert!(pages.iter().all(|p| p.status == Some(200)));
+    let peak = peak.load(Ordering::SeqCst);
+    assert!(
+        peak <= vantage_probes::http::REQUESTS_PER_HOST,
+        "{peak} requests at once"
+    );
+    assert!(peak > 1, "requests still run in parallel up to the cap");
+}

@@ -1,0 +1,18 @@
+//! The one integration test binary. Modules only; support code lives in `support/`.
+#![allow(
+    clippy::unwrap_used,
+    clippy::disallowed_methods,
+    reason = "tests fail loudly and make their own ids and times"
+)]
+
+mod api;
+mod cli;
+mod event_schemas;
+mod exposure_probe;
+mod http_probe;
+mod nats;
+mod pipeline;
+mod ssrf;
+mod store_contract;
+mod tls_probe;
+mod worker;

@@ -1,0 +1,384 @@
+//! Test support shared by every module of the one test binary: real stores on a temporary SQLite file
+//! or a fresh PostgreSQL schema, event builders, and the real application served on a loopback port.
+#![allow(
+    clippy::disallowed_methods,
+    clippy::unwrap_used,
+    reason = "test support makes its own ids and times, and fails loudly"
+)]
+
+pub mod dns;
+pub mod tarpit;
+pub mod tls;
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use serde_json::json;
+use uuid::Uuid;
+use vantage_store::{EventMetadata, EventStore, NewEvent};
+use vantage_store_postgres::{PgEventStore, PgStoreOptions};
+use vantage_store_sqlite::SqliteEventStore;
+
+/// The PostgreSQL server the tests use (`DATABASE_URL`, default: the machine's own on loopback).
+pub fn database_url() -> String {
+    std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+/// A SQLite store in a temporary directory that lives as long as this value.
+#[derive(Debug)]
+pub struct SqliteTestStore {
+    pub store: SqliteEventStore,
+    pub dir: tempfile::TempDir,
+}
+
+impl SqliteTestStore {
+    pub async fn new() -> Self {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let store = SqliteEventStore::open(&dir.path().join("vantage.db"))
+            .await
+            .expect("open SQLite store");
+        Self { store, dir }
+    }
+
+    pub fn path(&self) -> std::path::PathBuf {
+        self.dir.path().join("vantage.db")
+    }
+}
+
+/// A PostgreSQL store in a schema of its own, dropped by [`PgTestStore::drop_schema`].
+#[derive(Debug)]
+pub struct PgTestStore {
+    pub store: PgEventStore,
+    pub schema: String,
+}
+
+impl PgTestStore {
+    pub async fn new() -> Self {
+        let schema = format!("vt_{}", Uuid::now_v7().simple());
+        let admin = sqlx::PgPool::connect(&database_url())
+            .await
+            .expect("PostgreSQL must be reachable at DATABASE_URL for the store tests");
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+            .execute(&admin)
+            .await
+            .expect("create test schema");
+        admin.close().await;
+        let mut options = PgStoreOptions::new(database_url());
+        options.schema = Some(schema.clone());
+        let store = PgEventStore::connect(options)
+            .await
+            .expect("connect PostgreSQL store");
+        Self { store, schema }
+    }
+
+    /// Drops the schema (call at the end of a test; a failed test leaves it for inspection).
+    pub async fn drop_schema(self) {
+        let schema = self.schema.clone();
+        self.store.pool().close().await;
+        drop(self.store);
+        let admin = sqlx::PgPool::connect(&database_url())
+            .await
+            .expect("connect");
+        sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
+            .execute(&admin)
+            .await
+            .expect("drop test schema");
+        admin.close().await;
+    }
+}
+
+pub fn metadata() -> EventMetadata {
+    EventMetadata {
+        tenant: "default".into(),
+        actor: "test".into(),
+        request_id: Some("req-1".into()),
+        correlation_id: Uuid::now_v7(),
+        causation_id: None,
+    }
+}
+
+/// `n` events of type `TestEvent`, numbered from `start` in their payload.
+pub fn events(start: usize, n: usize) -> Vec<NewEvent> {
+    let meta = metadata();
+    (start..start + n)
+        .map(|i| NewEvent {
+            event_id: Uuid::now_v7(),
+            event_type: "TestEvent".into(),
+            schema_version: 1,
+            occurred_at: Utc::now(),
+            payload: vantage_store::JsonPayload::from_value(
+                &json!({ "n": i, "text": format!("event number {i}"), "nested": { "b": 1, "a": [1, 2.5, null] } }),
+            )
+            .unwrap(),
+            metadata: meta.clone(),
+        })
+        .collect()
+}
+
+pub fn shared(store: impl EventStore) -> Arc<dyn EventStore> {
+    Arc::new(store)
+}
+
+/// The real application served on a loopback port, with its bootstrap admin key.
+pub struct TestApp {
+    pub base: String,
+    /// Answers the names the tests scan (`example.com`, `example.org` → public addresses,
+    /// `intranet-app.example` → 10.20.30.40); nothing is ever sent to these addresses.
+    pub dns: dns::TestDns,
+    pub admin_key: String,
+    pub services: vantage_app::Services,
+    pub client: reqwest::Client,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    workers: Option<WorkerPool>,
+}
+
+/// In-process scan workers of a lab app: their stop signal and their task.
+type WorkerPool = (
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<Result<(), vantage_store::StoreError>>,
+);
+
+impl std::fmt::Debug for TestApp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestApp").field("base", &self.base).finish()
+    }
+}
+
+impl TestApp {
+    /// Serves the real router over a real socket on top of `events`/`idempotency`.
+    pub async fn spawn(
+        events: Arc<dyn EventStore>,
+        idempotency: Arc<dyn vantage_store::IdempotencyStore>,
+    ) -> Self {
+        Self::spawn_with(events, idempotency, "", false).await
+    }
+
+    /// A lab: loopback is allow-listed for scanning and in-process scan workers run.
+    pub async fn spawn_lab(
+        events: Arc<dyn EventStore>,
+        idempotency: Arc<dyn vantage_store::IdempotencyStore>,
+    ) -> Self {
+        Self::spawn_with(events, idempotency, "127.0.0.0/8", true).await
+    }
+
+    async fn spawn_with(
+        events: Arc<dyn EventStore>,
+        idempotency: Arc<dyn vantage_store::IdempotencyStore>,
+        allow: &str,
+        workers: bool,
+    ) -> Self {
+        use hickory_proto::rr::RData;
+        use hickory_proto::rr::rdata::A;
+        let dns = dns::TestDns::start(vec![
+            ("example.com", RData::A(A([93, 184, 215, 14].into()))),
+            ("example.org", RData::A(A([93, 184, 215, 15].into()))),
+            ("intranet-app.example", RData::A(A([10, 20, 30, 40].into()))),
+        ])
+        .await;
+        let guard = vantage_probes::ssrf::SsrfGuard::new(
+            vantage_probes::ssrf::SsrfPolicy::new(
+                vantage_probes::ssrf::AllowList::parse(allow).unwrap(),
+            ),
+            vantage_probes::ssrf::ResolverChoice::Named(dns.address),
+        )
+        .unwrap();
+        let services = vantage_app::Services::new(
+            events,
+            idempotency,
+            Arc::new(vantage_app::SystemClock),
+            guard,
+        );
+        let admin_key = services
+            .bootstrap_admin_key(&vantage_domain::tenant::TenantId::default_tenant(), None)
+            .await
+            .unwrap()
+            .unwrap()
+            .expect("a fresh store issues a bootstrap key")
+            .token
+            .expose();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (shutdown, stop) = tokio::sync::oneshot::channel::<()>();
+        let state = vantage_api::AppState {
+            services: services.clone(),
+        };
+        let server = tokio::spawn(vantage_api::serve(listener, state, async {
+            let _ = stop.await;
+        }));
+        let workers = workers.then(|| {
+            let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+            let pool = vantage_worker::embedded::EmbeddedWorkers::new(services.clone(), 4);
+            let task = tokio::spawn(pool.run(async {
+                let _ = stopped.await;
+            }));
+            (stop, task)
+        });
+        Self {
+            workers,
+            base,
+            dns,
+            admin_key,
+            services,
+            client: http_client(),
+            shutdown: Some(shutdown),
+            server: Some(server),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Stops the server gracefully and waits for it.
+    pub async fn stop(mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await.unwrap().unwrap();
+        }
+        if let Some((stop, task)) = self.workers.take() {
+            let _ = stop.send(());
+            task.await.unwrap().unwrap();
+        }
+    }
+}
+
+/// A guard for tests that start no scans: its resolver is a closed loopback port, so no DNS question
+/// can ever leave the machine.
+pub fn offline_guard() -> vantage_probes::ssrf::SsrfGuard {
+    vantage_probes::ssrf::SsrfGuard::new(
+        vantage_probes::ssrf::SsrfPolicy::default(),
+        vantage_probes::ssrf::ResolverChoice::Named("127.0.0.1:9".parse().unwrap()),
+    )
+    .unwrap()
+}
+
+/// Services over `store` whose guard admits loopback (a lab) and resolves nothing off the machine.
+pub fn lab_services<S>(store: S) -> vantage_app::Services
+where
+    S: EventStore + vantage_store::IdempotencyStore + Clone,
+{
+    lab_services_with_dns(store, "127.0.0.1:9".parse().unwrap())
+}
+
+/// Lab services that resolve names through the test DNS server at `dns`.
+pub fn lab_services_with_dns<S>(store: S, dns: std::net::SocketAddr) -> vantage_app::Services
+where
+    S: EventStore + vantage_store::IdempotencyStore + Clone,
+{
+    let guard = vantage_probes::ssrf::SsrfGuard::new(
+        vantage_probes::ssrf::SsrfPolicy::new(
+            vantage_probes::ssrf::AllowList::parse("127.0.0.0/8").unwrap(),
+        ),
+        vantage_probes::ssrf::ResolverChoice::Named(dns),
+    )
+    .unwrap();
+    vantage_app::Services::new(
+        Arc::new(store.clone()),
+        Arc::new(store),
+        Arc::new(vantage_app::SystemClock),
+        guard,
+    )
+}
+
+/// A scan spec for the loopback lab target `http://127.0.0.1:<target_port>/`.
+pub fn lab_spec(target_port: u16, ports: Vec<u16>) -> vantage_domain::scan::ScanSpec {
+    use vantage_domain::target::{Paths, Ports, Profile, ScanTarget, Trigger, VantagePoint};
+    vantage_domain::scan::ScanSpec {
+        target: ScanTarget::parse(&format!("http://127.0.0.1:{target_port}/")).unwrap(),
+        ports: Ports::new(ports).unwrap(),
+        paths: Paths::default(),
+        profile: Profile::Quick,
+        trigger: Trigger::Manual,
+        vantage_point: VantagePoint::default(),
+    }
+}
+
+/// Serves `router` on a loopback port for as long as the test runs; returns its address.
+pub async fn serve_http(router: axum::Router) -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    address
+}
+
+/// An HTTP client for tests. Installs the process-wide rustls provider first (reqwest is built
+/// without one, as the binary installs ring at start).
+pub fn http_client() -> reqwest::Client {
+    static INSTALL: std::sync::Once = std::sync::Once::new();
+    INSTALL.call_once(|| {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+    reqwest::Client::new()
+}
+
+/// Declares each `async fn name(app: TestApp)` test twice, in `mod sqlite` and `mod postgres`, with
+/// the app built by `TestApp::$constructor` on a fresh store of each kind.
+#[macro_export]
+macro_rules! app_test_per_store {
+    ($constructor:ident; $($name:ident),+ $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let t = $crate::SqliteTestStore::new().await;
+                let app = $crate::TestApp::$constructor(
+                    std::sync::Arc::new(t.store.clone()),
+                    std::sync::Arc::new(t.store.clone()),
+                )
+                .await;
+                super::$name(app).await;
+            })+
+        }
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let t = $crate::PgTestStore::new().await;
+                let app = $crate::TestApp::$constructor(
+                    std::sync::Arc::new(t.store.clone()),
+                    std::sync::Arc::new(t.store.clone()),
+                )
+                .await;
+                super::$name(app).await;
+                t.drop_schema().await;
+            })+
+        }
+    };
+}
+
+/// An observation of `probe` on `asset` with `data`, as a worker would record it (id from `n`).
+pub fn observation(
+    n: u128,
+    probe: vantage_domain::scan::ProbeKind,
+    asset: &str,
+    data: &impl serde::Serialize,
+) -> vantage_domain::scan::ProbeObserved {
+    vantage_domain::scan::ProbeObserved {
+        observation_id: vantage_domain::ids::ObservationId(Uuid::from_u128(n)),
+        probe,
+        asset: asset.to_owned(),
+        data: serde_json::to_value(data).unwrap(),
+    }
+}
+
+/// The rule ids `ruleset` derives from `observations` of `target` (tenant `acme`), sorted.
+pub fn rule_ids(
+    ruleset: &str,
+    target: &str,
+    observations: &[vantage_domain::scan::ProbeObserved],
+) -> Vec<String> {
+    let facts = vantage_rules::ScanFacts {
+        tenant: "acme",
+        target,
+        observations,
+    };
+    let mut ids: Vec<String> = vantage_rules::evaluate(ruleset, &facts)
+        .unwrap()
+        .into_iter()
+        .map(|f| f.rule_id)
+        .collect();
+    ids.sort();
+    ids
+}

@@ -1,0 +1,240 @@
+//! The TLS probe against real TLS servers on loopback with certificates from a test CA: a good
+//! chain, an expired one, a name mismatch, a self-signed one, and a TLS-1.3-only server.
+
+use vantage_probes::tls::{TlsRoots, probe_tls};
+use vantage_tests::tls::{TestCa, self_signed, tls_server};
+
+const BOTH: &[&rustls::SupportedProtocolVersion] =
+    &[&rustls::version::TLS13, &rustls::version::TLS12];
+
+#[tokio::test]
+async fn a_good_chain_is_trusted_and_described() {
+    let ca = TestCa::new();
+    let address = tls_server(ca.leaf(&["shop.test"], None), BOTH).await;
+    let roots = TlsRoots::with_extra(vec![ca.certificate.clone()]);
+    let seen = probe_tls(address, "shop.test", &roots).await;
+    assert!(seen.handshake, "{:?}", seen.error);
+    assert_eq!(seen.protocol.as_deref(), Some("TLSv1_3"));
+    assert!(seen.cipher_suite.as_deref().unwrap().starts_with("TLS13_"));
+    assert!(seen.tls12 && seen.tls13);
+    assert_eq!(seen.trusted, Some(true), "{:?}", seen.verification_error);
+    assert_eq!(seen.hostname_match, Some(true));
+    let leaf = &seen.chain[0];
+    assert_eq!(leaf.sans, ["shop.test"]);
+    assert!(leaf.subject.contains("shop.test"));
+    assert!(leaf.issuer.contains("Vantage Test CA"));
+    assert_eq!(leaf.key_type, "EC");
+    assert_eq!(leaf.key_bits, Some(256));
+    assert_eq!(leaf.signature_algorithm, "ecdsa-with-SHA256");
+    assert!(leaf.days_left > 0);
+    assert!(!leaf.self_signed);
+    assert_eq!(seen.chain.len(), 2);
+    // Without the lab CA, the same chain is not trusted.
+    let web_only = probe_tls(address, "shop.test", &TlsRoots::web_pki()).await;
+    assert_eq!(web_only.trusted, Some(false));
+}
+
+#[tokio::test]
+async fn an_expired_certificate_is_not_trusted() {
+    let ca = TestCa::new();
+    let address = tls_server(ca.leaf(&["shop.test"], Some((2020, 2021))), BOTH).await;
+    let seen = probe_tls(
+        address,
+        "shop.test",
+        &TlsRoots::with_extra(vec![ca.certificate.clone()]),
+    )
+    .await;
+    assert!(
+        seen.handshake,
+        "the handshake still completes so the certificate can be seen"
+    );
+    assert_eq!(seen.trusted, Some(false));
+    assert_eq!(
+        seen.verification_error.as_deref(),
+        Some("the certificate has expired")
+    );
+    assert!(seen.chain[0].days_left < 0);
+    assert!(seen.chain[0].not_after.starts_with("2021-01-01"));
+}
+
+#[tokio::test]
+async fn a_name_mismatch_is_told_apart_from_trust() {
+    let ca = TestCa::new();
+    let address = tls_server(ca.leaf(&["other.test"], None), BOTH).await;
+    let seen = probe_tls(
+        address,
+        "shop.test",
+        &TlsRoots::with_extra(vec![ca.certificate.clone()]),
+    )
+    .await;
+    assert_eq!(seen.trusted, Some(true));
+    assert_eq!(seen.hostname_match, Some(false));
+}
+
+#[tokio::test]
+async fn a_self_signed_certificate_is_not_trusted() {
+    let address = tls_server(self_signed(&["shop.test"]), BOTH).await;
+    let seen = probe_tls(address, "shop.test", &TlsRoots::web_pki()).await;
+    assert_eq!(seen.trusted, Some(false));
+    assert_eq!(
+        seen.verification_error.as_deref(),
+        Some("the certificate is not issued by a trusted authority")
+    );
+    assert!(seen.chain[0].self_signed);
+    assert_eq!(seen.hostname_match, Some(true));
+}
+
+#[tokio::test]
+async fn accepted_versions_are_probed_one_by_one() {
+    let ca = TestCa::new();
+    let address = tls_server(ca.leaf(&["shop.test"], None), &[&rustls::version::TLS13]).await;
+    let seen = probe_tls(
+        address,
+        "shop.test",
+        &TlsRoots::with_extra(vec![ca.certificate.clone()]),
+    )
+    .await;
+    assert!(seen.tls13);
+    assert!(!seen.tls12);
+}
+
+#[tokio::test]
+async fn no_tls_at_all_is_an_observation() {
+    let plain = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = plain.local_addr().unwrap();
+    drop(plain);
+    let seen = probe_tls(address, "shop.test", &TlsRoots::web_pki()).await;
+    assert!(!seen.handshake);
+    assert_eq!(seen.error.as_deref(), Some("connection failed"));
+}
+
+/// What ruleset 2 makes of the TLS observations above.
+#[tokio::test]
+async fn tls_findings_follow_the_observations() {
+    use vantage_domain::scan::ProbeKind;
+    let ca = TestCa::new();
+    let roots = TlsRoots::with_extra(vec![ca.certificate.clone()]);
+    let good = tls_server(ca.leaf(&["shop.test"], None), BOTH).await;
+    let expired = tls_server(
+        ca.leaf(&["shop.test"], Some((2020, 2021))),
+        &[&rustls::version::TLS12],
+    )
+    .await;
+    let mismatched = tls_server(ca.leaf(&["other.test"], None), BOTH).await;
+    let rules_for = |seen: vantage_probes::tls::TlsObservation| {
+        let observed =
+            vantage_tests::observation(0, ProbeKind::Tls, &seen.address.to_string(), &seen);
+        vantage_tests::rule_ids("2", "https://shop.test/", &[observed])
+    };
+    let grade_of = |seen: &vantage_probes::tls::TlsObservation| {
+        vantage_rules::grade::grade_tls(&serde_json::to_value(seen).unwrap(), false)
+            .unwrap()
+            .grade
+    };
+    assert_eq!(grade_of(&probe_tls(good, "shop.test", &roots).await), "A");
+    assert_eq!(
+        grade_of(&probe_tls(expired, "shop.test", &roots).await),
+        "T"
+    );
+    assert_eq!(
+        grade_of(&probe_tls(mismatched, "shop.test", &roots).await),
+        "M"
+    );
+    assert_eq!(
+        grade_of(&probe_tls(good, "shop.test", &TlsRoots::web_pki()).await),
+        "T"
+    );
+    assert!(rules_for(probe_tls(good, "shop.test", &roots).await).is_empty());
+    assert_eq!(
+        rules_for(probe_tls(expired, "shop.test", &roots).await),
+        ["tls.certificate-expired", "tls.no-tls13"]
+    );
+    assert_eq!(
+        rules_for(probe_tls(mismatched, "shop.test", &roots).await),
+        ["tls.hostname-mismatch"]
+    );
+    assert_eq!(
+        rules_for(probe_tls(good, "shop.test", &TlsRoots::web_pki()).await),
+        ["tls.certificate-untrusted"]
+    );
+}
+
+/// A TLS-1.0-only server (OpenSSL at security level 0, as old servers run): rustls cannot talk to
+/// it, the hand-built ClientHello can, and only TLS 1.0 is reported.
+#[tokio::test]
+async fn a_tls_1_0_only_server_is_detected() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_RSA_SHA256)
+        .unwrap_or_else(|_| rcgen::KeyPair::generate().unwrap());
+    let cert = rcgen::CertificateParams::new(vec!["legacy.test".to_owned()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    std::fs::write(dir.path().join("cert.pem"), cert.pem()).unwrap();
+    std::fs::write(dir.path().join("key.pem"), key.serialize_pem()).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut server = std::process::Command::new("openssl")
+        .args([
+            "s_server",
+            "-accept",
+            &format!("127.0.0.1:{port}"),
+            "-tls1",
+            "-quiet",
+        ])
+        .args(["-cipher", "DEFAULT:@SECLEVEL=0", "-cert"])
+        .arg(dir.path().join("cert.pem"))
+        .arg("-key")
+        .arg(dir.path().join("key.pem"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("openssl is installed by .ci/run");
+    let address: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    for _ in 0..100 {
+        if tokio::net::TcpStream::connect(address).await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let seen = probe_tls(address, "legacy.test", &TlsRoots::web_pki()).await;
+    let _ = server.kill();
+    let _ = server.wait();
+    assert!(seen.tls10, "TLS 1.0 must be detected: {seen:?}");
+    assert!(!seen.tls11 && !seen.tls12 && !seen.tls13, "{seen:?}");
+    assert!(!seen.handshake, "rustls does not speak TLS 1.0");
+    let data = serde_json::to_value(&seen).unwrap();
+    let grade = vantage_rules::grade::grade_tls(&data, false).unwrap();
+    assert_eq!(grade.grade, "C", "{:?}", grade.caps);
+}
+
+#[tokio::test]
+async fn modern_servers_refuse_legacy_versions() {
+    let ca = TestCa::new();
+    let address = tls_server(ca.leaf(&["shop.test"], None), BOTH).await;
+    let seen = probe_tls(
+        address,
+        "shop.test",
+        &TlsRoots::with_extra(vec![ca.certificate.clone()]),
+    )
+    .await;
+    assert!(!seen.tls10 && !seen.tls11);
+    assert!(seen.tls12 && seen.tls13);
+}
+
+#[tokio::test]
+async fn ocsp_stapling_is_recorded() {
+    let ca = TestCa::new();
+    let roots = TlsRoots::with_extra(vec![ca.certificate.clone()]);
+    let stapling = vantage_tests::tls::tls_server_stapling(
+        ca.leaf(&["shop.test"], None),
+        vec![0x30, 0x03, 0x0a, 0x01, 0x00],
+    )
+    .await;
+    assert!(probe_tls(stapling, "shop.test", &roots).await.ocsp_stapled);
+    let plain = tls_server(ca.leaf(&["shop.test"], None), BOTH).await;
+    assert!(!probe_tls(plain, "shop.test", &roots).await.ocsp_stapled);
+}

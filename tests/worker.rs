@@ -1,0 +1,507 @@
+//! Scans run by the in-process workers, end to end: a request over HTTP, probes against real servers
+//! on loopback (allow-listed explicitly), observations in the log, the scan completed.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use vantage_store::StreamName;
+use vantage_tests::TestApp;
+
+/// Polls the scan until it reaches one of `states` (at most 20 s).
+async fn wait_for(app: &TestApp, id: &str, states: &[&str]) -> Value {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let scan: Value = app
+            .client
+            .get(app.url(&format!("/api/v1/scans/{id}")))
+            .bearer_auth(&app.admin_key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if states.contains(&scan["status"].as_str().unwrap_or_default()) {
+            return scan;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "scan stuck in {}",
+            scan["status"]
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Requests a scan of `spec` and runs it right here with `scanner` (no dispatcher); returns its id.
+async fn scan_directly(
+    services: &vantage_app::Services,
+    spec: vantage_domain::scan::ScanSpec,
+    scanner: &vantage_worker::Scanner,
+) -> vantage_domain::ids::ScanId {
+    let tenant = vantage_domain::tenant::TenantId::default_tenant();
+    let context = vantage_app::CommandContext::system(tenant.clone());
+    let scan_id = services
+        .start_scan(&context, spec.clone())
+        .await
+        .unwrap()
+        .unwrap();
+    let job = vantage_worker::ScanJob {
+        scan_id,
+        tenant,
+        spec,
+    };
+    let sink = vantage_worker::embedded::PipelineSink::new(services.clone(), "w-direct");
+    let (_cancel, cancelled) = tokio::sync::watch::channel(false);
+    vantage_worker::run_scan(&job, "w-direct", scanner, &sink, cancelled)
+        .await
+        .unwrap();
+    scan_id
+}
+
+/// A scanner trusting only the web PKI, with the services' guard.
+fn scanner_for(services: &vantage_app::Services) -> vantage_worker::Scanner {
+    vantage_worker::Scanner::new(
+        services.guard.clone(),
+        vantage_probes::tls::TlsRoots::web_pki(),
+    )
+}
+
+async fn a_scan_runs_to_completion_with_tcp_observations(app: TestApp) {
+    let site = vantage_tests::serve_http(axum::Router::new().route(
+        "/",
+        axum::routing::get(|| async { ([("server", "lab/1.0")], "hello") }),
+    ))
+    .await;
+    let open = site.port();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let created: Value = app
+        .client
+        .post(app.url("/api/v1/scans"))
+        .bearer_auth(&app.admin_key)
+        .json(&json!({ "target": format!("http://127.0.0.1:{open}/"), "ports": [open, closed] }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = created["id"].as_str().unwrap();
+    let done = wait_for(&app, id, &["completed", "failed"]).await;
+    assert_eq!(done["status"], "completed", "{done}");
+    // The API returns the grades, each with its algorithm version.
+    assert_eq!(done["ruleset_version"], vantage_rules::RULESET_VERSION);
+    assert_eq!(
+        done["grades"]["headers"]["algorithm"],
+        vantage_rules::grade::HEADERS_ALGORITHM
+    );
+    assert_eq!(done["grades"]["headers"]["grade"], "F");
+    assert!(
+        done["grades"]["tls"].is_null(),
+        "no TLS was probed on this plain HTTP target"
+    );
+    // Two TCP ports, one HTTP fetch, the nine exposure checks of the origin, one classification.
+    assert_eq!(done["observation_count"], 13);
+
+    let events = app
+        .services
+        .store()
+        .read_stream(&StreamName::new(format!("scan-{id}")).unwrap())
+        .await
+        .unwrap();
+    let types: Vec<&str> = events.iter().map(|e| e.event_type.as_str()).collect();
+    assert_eq!(types[..2], ["ScanRequested", "ScanStarted"]);
+    assert_eq!(
+        types[types.len() - 2..],
+        ["ScanFinalizing", "ScanCompleted"]
+    );
+    assert!(
+        types[2..types.len() - 2]
+            .iter()
+            .all(|t| *t == "ProbeObserved")
+    );
+    assert_eq!(types.len(), 17);
+    assert!(events[1].metadata.actor.starts_with("worker:embedded-"));
+    let completed = events.last().unwrap().payload.to_value().unwrap();
+    assert_eq!(completed["ruleset_version"], vantage_rules::RULESET_VERSION);
+    assert_eq!(completed["ruleset_version"], "2");
+    let observed: Vec<Value> = events
+        .iter()
+        .filter(|e| e.event_type == "ProbeObserved")
+        .map(|e| e.payload.to_value().unwrap())
+        .collect();
+    let classified: Vec<&Value> = observed
+        .iter()
+        .filter(|o| o["probe"] == "classification")
+        .collect();
+    assert_eq!(classified.len(), 1);
+    // A plain-text page without cookies, forms or API documents.
+    assert_eq!(classified[0]["data"]["kind"], "unknown");
+    assert_eq!(classified[0]["data"]["auth"], "none");
+    assert_eq!(classified[0]["data"]["api_docs"], false);
+    let http: Vec<&Value> = observed.iter().filter(|o| o["probe"] == "http").collect();
+    assert_eq!(http.len(), 1);
+    assert_eq!(http[0]["data"]["status"], 200);
+    assert_eq!(http[0]["data"]["headers"]["server"], "lab/1.0");
+    let mut states: Vec<(u64, String)> = observed
+        .iter()
+        .filter(|o| o["probe"] == "tcp")
+        .map(|observed| {
+            (
+                observed["data"]["port"].as_u64().unwrap(),
+                observed["data"]["state"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    states.sort();
+    let mut expected = vec![
+        (u64::from(open), "open".to_owned()),
+        (u64::from(closed), "closed".to_owned()),
+    ];
+    expected.sort();
+    assert_eq!(states, expected);
+    app.stop().await;
+}
+
+/// A scan whose only probe hangs (a tarpit) is cancelled: the worker returns at once, long before the
+/// probe's own 3 s timeout, and nothing more is recorded.
+async fn cancelling_stops_a_scan_whose_probes_hang<S>(store: S)
+where
+    S: vantage_store::EventStore + vantage_store::IdempotencyStore + Clone,
+{
+    use vantage_worker::{ScanJob, run_scan};
+    let tarpit = vantage_tests::tarpit::Tarpit::start();
+    let services = vantage_tests::lab_services(store);
+    let tenant = vantage_domain::tenant::TenantId::default_tenant();
+    let context = vantage_app::CommandContext::system(tenant.clone());
+    let spec = vantage_tests::lab_spec(tarpit.address.port(), vec![tarpit.address.port()]);
+    let scan_id = services
+        .start_scan(&context, spec.clone())
+        .await
+        .unwrap()
+        .unwrap();
+    let job = ScanJob {
+        scan_id,
+        tenant,
+        spec,
+    };
+    let sink = vantage_worker::embedded::PipelineSink::new(services.clone(), "w-test");
+    let (cancel, cancelled) = tokio::sync::watch::channel(false);
+    let scanner = vantage_worker::Scanner::new(
+        services.guard.clone(),
+        vantage_probes::tls::TlsRoots::web_pki(),
+    );
+    let worker =
+        tokio::spawn(async move { run_scan(&job, "w-test", &scanner, &sink, cancelled).await });
+    // Let the worker begin and get stuck in the tarpit.
+    let stream = StreamName::new(format!("scan-{scan_id}")).unwrap();
+    while services.store().read_stream(&stream).await.unwrap().len() < 2 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    services
+        .command_scan(
+            &context,
+            scan_id,
+            vantage_domain::scan::ScanCommand::Cancel {
+                reason: Some("test".into()),
+            },
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    cancel.send(true).unwrap();
+    tokio::time::timeout(Duration::from_millis(1500), worker)
+        .await
+        .expect("the worker must stop at once, not when the hanging probe times out")
+        .unwrap()
+        .unwrap();
+    let types: Vec<String> = services
+        .store()
+        .read_stream(&stream)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.event_type)
+        .collect();
+    assert_eq!(types, ["ScanRequested", "ScanStarted", "ScanCancelled"]);
+    drop(tarpit);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_cancelling_stops_a_scan_whose_probes_hang() {
+    let t = vantage_tests::SqliteTestStore::new().await;
+    cancelling_stops_a_scan_whose_probes_hang(t.store.clone()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_cancelling_stops_a_scan_whose_probes_hang() {
+    let t = vantage_tests::PgTestStore::new().await;
+    cancelling_stops_a_scan_whose_probes_hang(t.store.clone()).await;
+    t.drop_schema().await;
+}
+
+vantage_tests::app_test_per_store!(spawn_lab; a_scan_runs_to_completion_with_tcp_observations);
+
+/// Scans requested while no worker ran (a restart) are run when the workers start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workers_pick_up_scans_requested_before_they_started() {
+    let t = vantage_tests::SqliteTestStore::new().await;
+    let app = TestApp::spawn(
+        std::sync::Arc::new(t.store.clone()),
+        std::sync::Arc::new(t.store.clone()),
+    )
+    .await;
+    // The app serves reads and runs no workers. The scan is requested through services that allow
+    // loopback, and nothing runs it until a worker pool starts on the same store.
+    let site = vantage_tests::serve_http(
+        axum::Router::new().route("/", axum::routing::get(|| async { "ok" })),
+    )
+    .await;
+    let port = site.port();
+    let lab_services = vantage_tests::lab_services(t.store.clone());
+    let context =
+        vantage_app::CommandContext::system(vantage_domain::tenant::TenantId::default_tenant());
+    let spec = vantage_tests::lab_spec(port, vec![port]);
+    let id = lab_services
+        .start_scan(&context, spec)
+        .await
+        .unwrap()
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        wait_for(&app, &id.to_string(), &["queued"]).await["status"],
+        "queued"
+    );
+    // Now a worker pool starts and finds the queued scan in the log.
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let pool = vantage_worker::embedded::EmbeddedWorkers::new(lab_services, 2);
+    let workers = tokio::spawn(pool.run(async {
+        let _ = stopped.await;
+    }));
+    let done = wait_for(&app, &id.to_string(), &["completed", "failed"]).await;
+    assert_eq!(done["status"], "completed", "{done}");
+    assert_eq!(
+        done["observation_count"], 12,
+        "one TCP, one HTTP, nine exposure and one classification observation"
+    );
+    let _ = stop.send(());
+    workers.await.unwrap().unwrap();
+    app.stop().await;
+}
+
+/// The DNS probe against a real DNS server on loopback: every record type of SPEC §6, the mail-policy
+/// names, CAA found at the closest ancestor, and NXDOMAIN told apart from "no records".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dns_observations_cover_addresses_mail_policy_and_caa() {
+    use hickory_proto::rr::rdata::{A, CAA, MX, NS, TXT};
+    use hickory_proto::rr::{Name, RData};
+    let name = |n: &str| Name::from_ascii(n).unwrap();
+    let dns = vantage_tests::dns::TestDns::start(vec![
+        ("www.shop.example", RData::A(A([127, 0, 0, 1].into()))),
+        (
+            "www.shop.example",
+            RData::TXT(TXT::new(vec![
+                "v=spf1 include:_spf.mail.example -all".into(),
+            ])),
+        ),
+        (
+            "www.shop.example",
+            RData::MX(MX::new(10, name("mx1.mail.example."))),
+        ),
+        ("www.shop.example", RData::NS(NS(name("ns1.shop.example.")))),
+        (
+            "_dmarc.www.shop.example",
+            RData::TXT(TXT::new(vec![
+                "v=DMARC1; p=reject; rua=mailto:d@shop.example".into(),
+            ])),
+        ),
+        (
+            "_smtp._tls.www.shop.example",
+            RData::TXT(TXT::new(vec![
+                "v=TLSRPTv1; rua=mailto:t@shop.example".into(),
+            ])),
+        ),
+        (
+            "shop.example",
+            RData::CAA(CAA::new_issue(
+                false,
+                Some(name("letsencrypt.org.")),
+                vec![],
+            )),
+        ),
+    ])
+    .await;
+    let t = vantage_tests::SqliteTestStore::new().await;
+    let services = vantage_tests::lab_services_with_dns(t.store.clone(), dns.address);
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut spec = vantage_tests::lab_spec(closed, vec![closed]);
+    spec.target = vantage_domain::target::ScanTarget::parse("https://www.shop.example/").unwrap();
+    let scan_id = scan_directly(&services, spec, &scanner_for(&services)).await;
+
+    let events = services
+        .store()
+        .read_stream(&StreamName::new(format!("scan-{scan_id}")).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(events.last().unwrap().event_type, "ScanCompleted");
+    let dns_seen: std::collections::BTreeMap<String, Value> = events
+        .iter()
+        .filter(|e| e.event_type == "ProbeObserved")
+        .map(|e| e.payload.to_value().unwrap())
+        .filter(|o| o["probe"] == "dns")
+        .map(|o| (o["asset"].as_str().unwrap().to_owned(), o["data"].clone()))
+        .collect();
+    let records = |asset: &str| -> Vec<String> {
+        let data = &dns_seen[asset];
+        data["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r.as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(records("www.shop.example A"), ["127.0.0.1"]);
+    assert_eq!(records("www.shop.example MX"), ["10 mx1.mail.example."]);
+    assert_eq!(records("www.shop.example NS"), ["ns1.shop.example."]);
+    assert!(records("www.shop.example TXT")[0].starts_with("v=spf1 include:_spf.mail.example"));
+    assert!(records("_dmarc.www.shop.example TXT")[0].starts_with("v=DMARC1; p=reject"));
+    assert!(records("_smtp._tls.www.shop.example TXT")[0].starts_with("v=TLSRPTv1"));
+    // CAA is found at the closest ancestor that has it.
+    assert_eq!(dns_seen["shop.example CAA"]["status"], "ok");
+    assert!(records("shop.example CAA")[0].contains("letsencrypt.org"));
+    // A known name without the type asked is "no records"; an unknown name is NXDOMAIN.
+    assert_eq!(dns_seen["www.shop.example AAAA"]["status"], "no_records");
+    assert_eq!(
+        dns_seen["_mta-sts.www.shop.example TXT"]["status"],
+        "nxdomain"
+    );
+    // And the TCP probe ran on the address the guard vetted.
+    let tcp: Vec<Value> = events
+        .iter()
+        .map(|e| e.payload.to_value().unwrap())
+        .filter(|o| o["probe"] == "tcp")
+        .collect();
+    assert_eq!(tcp.len(), 1);
+    assert_eq!(tcp[0]["data"]["state"], "closed");
+}
+
+/// A server that accepts connections and never says a word: every probe times out on its own, and
+/// the scan still completes, with what it saw, well inside its deadline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_server_does_not_stall_the_scan() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let silent = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((connection, _)) = listener.accept().await {
+            held.push(connection); // accepted, never answered, never closed
+        }
+    });
+    let t = vantage_tests::SqliteTestStore::new().await;
+    let services = vantage_tests::lab_services(t.store.clone());
+    let tenant = vantage_domain::tenant::TenantId::default_tenant();
+    let mut spec = vantage_tests::lab_spec(port, vec![port]);
+    spec.profile = vantage_domain::target::Profile::Quick;
+    let started = std::time::Instant::now();
+    let scanner = scanner_for(&services);
+    // The quick profile's deadline is 30 s; the probes' own timeouts end it sooner.
+    let scan_id = tokio::time::timeout(
+        Duration::from_secs(30),
+        scan_directly(&services, spec, &scanner),
+    )
+    .await
+    .expect("the scan must end within its deadline");
+    let view = services.scan(&tenant, scan_id).await.unwrap().unwrap();
+    assert_eq!(view.status, vantage_domain::scan::ScanStatus::Completed);
+    let events = services
+        .store()
+        .read_stream(&StreamName::new(format!("scan-{scan_id}")).unwrap())
+        .await
+        .unwrap();
+    let http: Vec<Value> = events
+        .iter()
+        .filter(|e| e.event_type == "ProbeObserved")
+        .map(|e| e.payload.to_value().unwrap())
+        .filter(|o| o["probe"] == "http")
+        .collect();
+    // Either this fetch waited out its own timeout, or the host had already stopped answering.
+    let error = http[0]["data"]["error"].as_str().unwrap();
+    assert!(
+        error == "timeout" || error == "skipped: the host stopped answering",
+        "{error}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(30));
+    silent.abort();
+}
+
+/// MTA-STS advertised in DNS: the policy is fetched over HTTPS from the mta-sts host (vetted like any
+/// other) and a policy in testing mode becomes a finding.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mta_sts_policies_are_fetched_and_judged() {
+    use hickory_proto::rr::RData;
+    use hickory_proto::rr::rdata::{A, TXT};
+    let ca = vantage_tests::tls::TestCa::new();
+    let policy = vantage_tests::tls::serve_https(
+        axum::Router::new().route(
+            "/.well-known/mta-sts.txt",
+            axum::routing::get(|| async {
+                "version: STSv1\nmode: testing\nmx: mx1.shop.example\nmax_age: 86400\n"
+            }),
+        ),
+        ca.leaf(&["mta-sts.shop.example"], None),
+    )
+    .await;
+    let dns = vantage_tests::dns::TestDns::start(vec![
+        ("shop.example", RData::A(A([127, 0, 0, 1].into()))),
+        (
+            "_mta-sts.shop.example",
+            RData::TXT(TXT::new(vec!["v=STSv1; id=20261123".into()])),
+        ),
+        ("mta-sts.shop.example", RData::A(A([127, 0, 0, 1].into()))),
+    ])
+    .await;
+    let t = vantage_tests::SqliteTestStore::new().await;
+    let services = vantage_tests::lab_services_with_dns(t.store.clone(), dns.address);
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut spec = vantage_tests::lab_spec(closed, vec![closed]);
+    spec.target = vantage_domain::target::ScanTarget::parse("shop.example").unwrap();
+    let mut scanner = scanner_for(&services);
+    scanner.mta_sts_port = policy.port();
+    let scan_id = scan_directly(&services, spec.clone(), &scanner).await;
+
+    let observations: Vec<vantage_domain::scan::ProbeObserved> = services
+        .store()
+        .read_stream(&StreamName::new(format!("scan-{scan_id}")).unwrap())
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.event_type == "ProbeObserved")
+        .map(|e| serde_json::from_str(e.payload.as_str()).unwrap())
+        .collect();
+    let policy_seen = observations
+        .iter()
+        .find(|o| o.asset == "https://mta-sts.shop.example/.well-known/mta-sts.txt")
+        .expect("the policy was fetched");
+    assert_eq!(policy_seen.data["mode"], "testing");
+    assert_eq!(policy_seen.data["max_age"], 86400);
+    assert_eq!(policy_seen.data["mx"][0], "mx1.shop.example");
+    let rules = vantage_tests::rule_ids("2", spec.target.as_str(), &observations);
+    assert!(
+        rules.contains(&"email.mta-sts-not-enforced".to_owned()),
+        "{rules:?}"
+    );
+    assert!(!rules.contains(&"email.mta-sts-policy-unavailable".to_owned()));
+}
