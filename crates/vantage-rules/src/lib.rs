@@ -5,6 +5,7 @@
 //! from the log. A released rule never changes behaviour; a change is a new rule version inside a new
 //! ruleset version ([`RULESET_VERSION`]), and old versions stay available for replay.
 
+pub mod compliance;
 mod finding;
 pub mod grade;
 mod v1;
@@ -53,6 +54,40 @@ impl ScanFacts<'_> {
         seen.sort_by(|a, b| a.0.cmp(b.0));
         seen
     }
+}
+
+/// What a released rule is, apart from where it fires.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RuleInfo {
+    pub id: &'static str,
+    pub version: u32,
+    pub title: &'static str,
+    pub category: Category,
+    pub severity: Severity,
+    pub compliance: Vec<&'static str>,
+}
+
+/// Every rule of `ruleset`, by id.
+pub fn rule_catalog(ruleset: &str) -> Result<Vec<RuleInfo>, UnknownRuleset> {
+    let rules: Vec<&v1::Rule> = match ruleset {
+        "0" => Vec::new(),
+        "1" => v1::RULES.to_vec(),
+        "2" => v1::RULES.iter().chain(v2::RULES).copied().collect(),
+        other => return Err(UnknownRuleset(other.to_owned())),
+    };
+    let mut catalog: Vec<RuleInfo> = rules
+        .into_iter()
+        .map(|r| RuleInfo {
+            id: r.id,
+            version: r.version,
+            title: r.title,
+            category: r.category,
+            severity: r.severity,
+            compliance: r.compliance.to_vec(),
+        })
+        .collect();
+    catalog.sort_by_key(|r| r.id);
+    Ok(catalog)
 }
 
 /// Evaluates `ruleset` over a scan. Findings are sorted by fingerprint and deduplicated.

@@ -635,3 +635,77 @@ mod tls_grading {
         assert!(grade_tls(&serde_json::to_value(&nothing).unwrap(), true).is_none());
     }
 }
+
+#[test]
+fn the_catalog_names_every_rule_once_and_ruleset_2_extends_1() {
+    let one = crate::rule_catalog("1").unwrap();
+    let two = crate::rule_catalog("2").unwrap();
+    let mut ids: Vec<&str> = two.iter().map(|r| r.id).collect();
+    ids.dedup();
+    assert_eq!(ids.len(), two.len(), "rule ids are unique");
+    assert!(one.iter().all(|r| two.contains(r)));
+    assert!(two.len() > one.len());
+    assert!(crate::rule_catalog("9").is_err());
+}
+
+#[test]
+fn every_named_compliance_id_of_a_rule_is_a_control_of_a_framework() {
+    use crate::compliance::{ControlBasis, FRAMEWORKS};
+    for rule in crate::rule_catalog(crate::RULESET_VERSION).unwrap() {
+        for id in &rule.compliance {
+            let (prefix, control) = id.split_once(':').unwrap();
+            if prefix.starts_with("NIST-SP-800-177") {
+                continue; // e-mail guidance, not one of the reported frameworks
+            }
+            let known = FRAMEWORKS.iter().any(|f| {
+                f.prefix == prefix
+                    && f.controls
+                        .iter()
+                        .any(|c| c.id == control && c.basis == ControlBasis::Named)
+            });
+            assert!(known, "{} names {id}, which no framework lists", rule.id);
+        }
+    }
+}
+
+const CSP_RULE: &str = "http.csp-missing";
+
+#[test]
+fn coverage_fails_the_controls_a_finding_names_and_passes_the_rest() {
+    use crate::compliance::{ControlStatus, coverage, framework};
+    let observations = vec![observed(
+        1,
+        ProbeKind::Http,
+        "http://shop.example/",
+        page(&[("content-type", "text/html")], vec![]),
+    )];
+    let findings = evaluate(
+        "2",
+        &ScanFacts {
+            tenant: "acme",
+            target: "shop.example",
+            observations: &observations,
+        },
+    )
+    .unwrap();
+    let csp = findings.iter().find(|f| f.rule_id == CSP_RULE).unwrap();
+    let asvs = coverage(framework("owasp-asvs").unwrap(), "2", &findings).unwrap();
+    let v14_4_3 = asvs
+        .controls
+        .iter()
+        .find(|c| c.control == "V14.4.3")
+        .unwrap();
+    assert_eq!(v14_4_3.status, ControlStatus::Fail);
+    assert_eq!(v14_4_3.failing, vec![csp.fingerprint.clone()]);
+    let clean = coverage(framework("owasp-asvs").unwrap(), "2", &[]).unwrap();
+    assert_eq!(clean.failed, 0);
+    assert_eq!(clean.percent, 100);
+    assert!(
+        clean
+            .controls
+            .iter()
+            .all(|c| c.status == ControlStatus::Pass)
+    );
+    let none = coverage(framework("pci-dss").unwrap(), "0", &[]).unwrap();
+    assert_eq!(none.not_tested, 3);
+}

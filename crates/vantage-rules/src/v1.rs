@@ -48,6 +48,26 @@ impl Rule {
     }
 }
 
+/// Every rule of ruleset 1.
+pub(crate) const RULES: &[&Rule] = &[
+    &HTTPS_NOT_ENFORCED,
+    &CSP_MISSING,
+    &XCTO_MISSING,
+    &CLICKJACKING,
+    &REFERRER_POLICY_MISSING,
+    &VERSION_DISCLOSURE,
+    &REDIRECT_TO_PRIVATE,
+    &COOKIE_SECURE,
+    &COOKIE_HTTPONLY,
+    &COOKIE_SAMESITE,
+    &SPF_MISSING,
+    &SPF_ALLOWS_ALL,
+    &DMARC_MISSING,
+    &DMARC_NOT_ENFORCED,
+    &CAA_MISSING,
+    &RISKY_SERVICE,
+];
+
 const HEADERS_REF: &str = "https://owasp.org/www-project-secure-headers/";
 
 const HTTPS_NOT_ENFORCED: Rule = Rule {

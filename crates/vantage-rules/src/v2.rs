@@ -624,6 +624,32 @@ fn exposure_rules(facts: &ScanFacts<'_>, out: &mut Vec<Finding>) {
     }
 }
 
+/// The rules ruleset 2 adds to ruleset 1.
+pub(crate) const RULES: &[&Rule] = &[
+    &GIT_EXPOSED,
+    &ENV_EXPOSED,
+    &SERVER_STATUS,
+    &DIRECTORY_LISTING,
+    &API_DOCS_PUBLIC,
+    &SECURITY_TXT_MISSING,
+    &SRI_MISSING,
+    &MIXED_CONTENT,
+    &HSTS_MISSING,
+    &HSTS_SHORT,
+    &CORS_REFLECTS,
+    &MTA_STS_UNAVAILABLE,
+    &MTA_STS_NOT_ENFORCED,
+    &CERT_EXPIRED,
+    &CERT_EXPIRING,
+    &CERT_UNTRUSTED,
+    &NAME_MISMATCH,
+    &WEAK_KEY,
+    &SHA1_SIGNATURE,
+    &NO_TLS13,
+    &LEGACY_PROTOCOL,
+    &SECURITY_TXT_INVALID,
+];
+
 pub(crate) fn evaluate(facts: &ScanFacts<'_>) -> Vec<Finding> {
     let mut out = v1::evaluate(facts);
     exposure_rules(facts, &mut out);
