@@ -1,0 +1,630 @@
+//! The read-model database: one connection pool over SQLite or PostgreSQL (sqlx's `Any` driver, so
+//! every read model is written once in the SQL both understand), the declarative table definitions,
+//! and [`Batch`], the write-back cache a projector applies a batch of events through.
+//!
+//! Every read-model table has the same shape: its key columns, a few indexed columns for queries, and
+//! `doc`, the row's JSON document. Projectors read and write whole documents by key; queries filter on
+//! the indexed columns and return documents. All SQL uses `$n` placeholders in order of appearance,
+//! which both SQLite and PostgreSQL accept.
+
+use std::any::Any as StdAny;
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyConnection, AnyPool, AssertSqlSafe, Executor, Row};
+
+use crate::ProjectionError;
+
+/// Which database holds the read models.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A column's type: 64-bit integer or text (JSON documents are text).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Int,
+    Text,
+}
+
+/// One column of a read-model table.
+#[derive(Debug, Clone, Copy)]
+pub struct Column {
+    pub name: &'static str,
+    pub kind: Kind,
+}
+
+pub(crate) const fn int(name: &'static str) -> Column {
+    Column {
+        name,
+        kind: Kind::Int,
+    }
+}
+
+pub(crate) const fn text(name: &'static str) -> Column {
+    Column {
+        name,
+        kind: Kind::Text,
+    }
+}
+
+/// A read-model table: `columns` start with the `key` primary-key columns; `doc` follows the columns.
+#[derive(Debug)]
+pub struct Table {
+    pub name: &'static str,
+    pub columns: &'static [Column],
+    pub key: usize,
+    pub indexes: &'static [&'static [&'static str]],
+}
+
+impl Table {
+    /// The table's name with a suffix (`""` for the live table, `"__shadow"` during a rebuild).
+    pub fn named(&self, suffix: &str) -> String {
+        format!("{}{suffix}", self.name)
+    }
+
+    fn create_sql(&self, suffix: &str) -> String {
+        let mut columns: Vec<String> = self
+            .columns
+            .iter()
+            .map(|c| {
+                let ty = match c.kind {
+                    Kind::Int => "BIGINT",
+                    Kind::Text => "TEXT",
+                };
+                format!("{} {ty} NOT NULL", c.name)
+            })
+            .collect();
+        columns.push("doc TEXT NOT NULL".into());
+        let key: Vec<&str> = self.columns[..self.key].iter().map(|c| c.name).collect();
+        format!(
+            "CREATE TABLE IF NOT EXISTS {} ({}, PRIMARY KEY ({}))",
+            self.named(suffix),
+            columns.join(", "),
+            key.join(", ")
+        )
+    }
+
+    /// Index `i` of this table, named for the table it is on.
+    fn index_sql(&self, i: usize, on_suffix: &str, name_suffix: &str) -> String {
+        format!(
+            "CREATE INDEX IF NOT EXISTS {}_{i}_idx{name_suffix} ON {} ({})",
+            self.name,
+            self.named(on_suffix),
+            self.indexes[i].join(", ")
+        )
+    }
+
+    fn key_where(&self, first_param: usize) -> String {
+        self.columns[..self.key]
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{} = ${}", c.name, first_param + i))
+            .collect::<Vec<_>>()
+            .join(" AND ")
+    }
+}
+
+/// A value in a key or indexed column.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Cell {
+    Int(i64),
+    Text(String),
+}
+
+impl From<i64> for Cell {
+    fn from(v: i64) -> Self {
+        Self::Int(v)
+    }
+}
+
+impl From<u64> for Cell {
+    fn from(v: u64) -> Self {
+        Self::Int(i64::try_from(v).unwrap_or(i64::MAX))
+    }
+}
+
+impl From<bool> for Cell {
+    fn from(v: bool) -> Self {
+        Self::Int(i64::from(v))
+    }
+}
+
+impl From<&str> for Cell {
+    fn from(v: &str) -> Self {
+        Self::Text(v.to_owned())
+    }
+}
+
+impl From<String> for Cell {
+    fn from(v: String) -> Self {
+        Self::Text(v)
+    }
+}
+
+/// Binds cells to a query, in order.
+pub(crate) fn bind_all<'q>(
+    mut query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
+    cells: &'q [Cell],
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+    for cell in cells {
+        query = match cell {
+            Cell::Int(v) => query.bind(*v),
+            Cell::Text(v) => query.bind(v.as_str()),
+        };
+    }
+    query
+}
+
+/// A read-model document: a row of its table, identified by its key cells.
+pub trait Doc: Serialize + DeserializeOwned + Clone + Send + Sync + 'static {
+    const TABLE: &'static Table;
+    /// The key cells, in the table's key-column order.
+    fn key(&self) -> Vec<Cell>;
+    /// The indexed (non-key) cells, in column order.
+    fn columns(&self) -> Vec<Cell>;
+}
+
+/// The read-model database. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct ReadDb {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+impl ReadDb {
+    /// Opens (creating if needed) the read models in a SQLite file.
+    pub async fn open_sqlite(path: &Path) -> Result<Self, ProjectionError> {
+        sqlx::any::install_default_drivers();
+        let url = format!("sqlite://{}?mode=rwc", path.display());
+        let pool = AnyPoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(Duration::from_secs(30))
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    conn.execute("PRAGMA journal_mode = WAL").await?;
+                    conn.execute("PRAGMA synchronous = NORMAL").await?;
+                    conn.execute("PRAGMA busy_timeout = 10000").await?;
+                    conn.execute("PRAGMA cache_size = -65536").await?;
+                    Ok(())
+                })
+            })
+            .connect(&url)
+            .await?;
+        Ok(Self {
+            pool,
+            backend: Backend::Sqlite,
+        })
+    }
+
+    /// Connects to the read models in PostgreSQL, in `schema` if given (tests use one per run).
+    pub async fn connect_postgres(
+        url: &str,
+        schema: Option<&str>,
+        max_connections: u32,
+    ) -> Result<Self, ProjectionError> {
+        sqlx::any::install_default_drivers();
+        let search_path = schema.map(|s| format!("SET search_path TO {s}"));
+        let pool = AnyPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(Duration::from_secs(30))
+            .after_connect(move |conn, _| {
+                let search_path = search_path.clone();
+                Box::pin(async move {
+                    if let Some(sql) = search_path {
+                        conn.execute(AssertSqlSafe(sql)).await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect(url)
+            .await?;
+        Ok(Self {
+            pool,
+            backend: Backend::Postgres,
+        })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub(crate) fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// Creates the checkpoint table and the live tables of `tables` if they do not exist.
+    pub async fn migrate(&self, tables: &[&'static Table]) -> Result<(), ProjectionError> {
+        let mut conn = self.pool.acquire().await?;
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS rm_checkpoints (name TEXT NOT NULL PRIMARY KEY, \
+             position BIGINT NOT NULL)",
+        )
+        .await?;
+        for table in tables {
+            create_table(&mut conn, table, "").await?;
+            for i in 0..table.indexes.len() {
+                conn.execute(AssertSqlSafe(table.index_sql(i, "", "")))
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the database answers.
+    pub async fn ping(&self) -> Result<(), ProjectionError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// The documents a query returns (its first column must be `doc`).
+    pub async fn docs<D: DeserializeOwned>(
+        &self,
+        sql: &str,
+        params: &[Cell],
+    ) -> Result<Vec<D>, ProjectionError> {
+        let rows = bind_all(sqlx::query(AssertSqlSafe(sql.to_owned())), params)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(doc_of).collect()
+    }
+
+    /// The one integer a query returns (0 if it returns no row or NULL).
+    pub async fn scalar(&self, sql: &str, params: &[Cell]) -> Result<i64, ProjectionError> {
+        let row = bind_all(sqlx::query(AssertSqlSafe(sql.to_owned())), params)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row
+            .map(|r| r.try_get::<Option<i64>, _>(0))
+            .transpose()?
+            .flatten()
+            .unwrap_or(0))
+    }
+
+    /// A document by key, from the live table.
+    pub async fn get<D: Doc>(&self, key: &[Cell]) -> Result<Option<D>, ProjectionError> {
+        let sql = format!(
+            "SELECT doc FROM {} WHERE {}",
+            D::TABLE.name,
+            D::TABLE.key_where(1)
+        );
+        Ok(self.docs(&sql, key).await?.into_iter().next())
+    }
+
+    /// A projector's checkpoint (0 if it never ran).
+    pub async fn checkpoint(&self, name: &str) -> Result<u64, ProjectionError> {
+        let position = self
+            .scalar(
+                "SELECT position FROM rm_checkpoints WHERE name = $1",
+                &[name.into()],
+            )
+            .await?;
+        Ok(u64::try_from(position).unwrap_or(0))
+    }
+}
+
+pub(crate) async fn create_table(
+    conn: &mut AnyConnection,
+    table: &Table,
+    suffix: &str,
+) -> Result<(), ProjectionError> {
+    conn.execute(AssertSqlSafe(table.create_sql(suffix)))
+        .await?;
+    Ok(())
+}
+
+pub(crate) fn doc_of<D: DeserializeOwned>(row: &AnyRow) -> Result<D, ProjectionError> {
+    let text: String = row.try_get(0)?;
+    serde_json::from_str(&text)
+        .map_err(|e| ProjectionError::Corrupt(format!("read model doc: {e}")))
+}
+
+/// Builds the secondary indexes of shadow tables and swaps them in for the live ones, inside the
+/// caller's transaction.
+pub(crate) async fn swap_in_shadow(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    table: &Table,
+    shadow: &str,
+) -> Result<(), ProjectionError> {
+    conn.execute(AssertSqlSafe(format!(
+        "DROP TABLE IF EXISTS {}",
+        table.name
+    )))
+    .await?;
+    conn.execute(AssertSqlSafe(format!(
+        "ALTER TABLE {} RENAME TO {}",
+        table.named(shadow),
+        table.name
+    )))
+    .await?;
+    for i in 0..table.indexes.len() {
+        match backend {
+            // Built on the shadow before the swap (see `index_shadow`); only renamed here.
+            Backend::Postgres => {
+                conn.execute(AssertSqlSafe(format!(
+                    "ALTER INDEX {0}_{i}_idx{shadow} RENAME TO {0}_{i}_idx",
+                    table.name
+                )))
+                .await?;
+            }
+            // SQLite cannot rename an index; readers are not blocked by the writer in WAL mode.
+            Backend::Sqlite => {
+                conn.execute(AssertSqlSafe(table.index_sql(i, "", "")))
+                    .await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Builds a shadow table's secondary indexes before the swap (PostgreSQL only; see `swap_in_shadow`).
+pub(crate) async fn index_shadow(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    table: &Table,
+    shadow: &str,
+) -> Result<(), ProjectionError> {
+    if backend == Backend::Postgres {
+        for i in 0..table.indexes.len() {
+            conn.execute(AssertSqlSafe(table.index_sql(i, shadow, shadow)))
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+/// One cached row of a batch: its typed document (or its absence) and whether it must be written.
+struct Slot {
+    table: &'static Table,
+    key: Vec<Cell>,
+    doc: Option<Box<dyn StdAny + Send>>,
+    write: Option<Option<(Vec<Cell>, String)>>,
+}
+
+/// The write-back cache a projector applies one batch through, inside the batch's transaction.
+///
+/// Reads by key go to the database once per key and batch; writes stay in memory until [`flush`],
+/// which writes each table's rows with multi-row upserts. The last write of a key wins.
+///
+/// [`flush`]: Batch::flush
+pub struct Batch<'c> {
+    conn: &'c mut AnyConnection,
+    suffix: &'c str,
+    slots: HashMap<(&'static str, Vec<Cell>), Slot>,
+}
+
+impl std::fmt::Debug for Batch<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Batch")
+            .field("suffix", &self.suffix)
+            .field("cached", &self.slots.len())
+            .finish()
+    }
+}
+
+/// Rows per multi-row statement (well under both databases' bound-parameter limits).
+const ROWS_PER_STATEMENT: usize = 256;
+
+impl<'c> Batch<'c> {
+    pub(crate) fn new(conn: &'c mut AnyConnection, suffix: &'c str) -> Self {
+        Self {
+            conn,
+            suffix,
+            slots: HashMap::new(),
+        }
+    }
+
+    /// The table's name in this batch (live or shadow).
+    pub fn table(&self, table: &Table) -> String {
+        table.named(self.suffix)
+    }
+
+    /// The document with `key`, as the batch has it.
+    pub async fn get<D: Doc>(&mut self, key: Vec<Cell>) -> Result<Option<D>, ProjectionError> {
+        let slot_key = (D::TABLE.name, key);
+        if !self.slots.contains_key(&slot_key) {
+            let sql = format!(
+                "SELECT doc FROM {} WHERE {}",
+                D::TABLE.named(self.suffix),
+                D::TABLE.key_where(1)
+            );
+            let row = bind_all(sqlx::query(AssertSqlSafe(sql)), &slot_key.1)
+                .fetch_optional(&mut *self.conn)
+                .await?;
+            let doc: Option<D> = row.as_ref().map(doc_of).transpose()?;
+            self.slots.insert(
+                slot_key.clone(),
+                Slot {
+                    table: D::TABLE,
+                    key: slot_key.1.clone(),
+                    doc: doc.map(|d| Box::new(d) as Box<dyn StdAny + Send>),
+                    write: None,
+                },
+            );
+        }
+        let slot = &self.slots[&slot_key];
+        Ok(slot
+            .doc
+            .as_ref()
+            .and_then(|d| d.downcast_ref::<D>())
+            .cloned())
+    }
+
+    /// Stores `doc` (insert or replace).
+    pub fn put<D: Doc>(&mut self, doc: D) -> Result<(), ProjectionError> {
+        let key = doc.key();
+        let mut cells = key.clone();
+        cells.extend(doc.columns());
+        let text = serde_json::to_string(&doc)
+            .map_err(|e| ProjectionError::Corrupt(format!("serialising a document: {e}")))?;
+        self.slots.insert(
+            (D::TABLE.name, key.clone()),
+            Slot {
+                table: D::TABLE,
+                key,
+                doc: Some(Box::new(doc)),
+                write: Some(Some((cells, text))),
+            },
+        );
+        Ok(())
+    }
+
+    /// Removes the document with `key`.
+    pub fn delete<D: Doc>(&mut self, key: Vec<Cell>) {
+        self.slots.insert(
+            (D::TABLE.name, key.clone()),
+            Slot {
+                table: D::TABLE,
+                key,
+                doc: None,
+                write: Some(None),
+            },
+        );
+    }
+
+    /// Documents by a query on this batch's tables (pending writes are flushed first). Write table
+    /// names as `{table}`-style placeholders resolved with [`Batch::table`].
+    pub async fn query<D: DeserializeOwned>(
+        &mut self,
+        sql: &str,
+        params: &[Cell],
+    ) -> Result<Vec<D>, ProjectionError> {
+        self.flush().await?;
+        let rows = bind_all(sqlx::query(AssertSqlSafe(sql.to_owned())), params)
+            .fetch_all(&mut *self.conn)
+            .await?;
+        rows.iter().map(doc_of).collect()
+    }
+
+    /// Runs a statement on this batch's tables (pending writes are flushed first).
+    pub async fn execute(&mut self, sql: &str, params: &[Cell]) -> Result<(), ProjectionError> {
+        self.flush().await?;
+        bind_all(sqlx::query(AssertSqlSafe(sql.to_owned())), params)
+            .execute(&mut *self.conn)
+            .await?;
+        // Cached documents may be stale after an arbitrary statement.
+        self.slots.clear();
+        Ok(())
+    }
+
+    /// Writes every pending change.
+    pub async fn flush(&mut self) -> Result<(), ProjectionError> {
+        let mut upserts: HashMap<&'static str, (&'static Table, Vec<(Vec<Cell>, String)>)> =
+            HashMap::new();
+        let mut deletes: Vec<(&'static Table, Vec<Cell>)> = Vec::new();
+        for slot in self.slots.values_mut() {
+            match slot.write.take() {
+                Some(Some(row)) => upserts
+                    .entry(slot.table.name)
+                    .or_insert_with(|| (slot.table, Vec::new()))
+                    .1
+                    .push(row),
+                Some(None) => deletes.push((slot.table, slot.key.clone())),
+                None => {}
+            }
+        }
+        for (table, key) in deletes {
+            let sql = format!(
+                "DELETE FROM {} WHERE {}",
+                table.named(self.suffix),
+                table.key_where(1)
+            );
+            bind_all(sqlx::query(AssertSqlSafe(sql)), &key)
+                .execute(&mut *self.conn)
+                .await?;
+        }
+        let mut names: Vec<&&'static str> = upserts.keys().collect();
+        names.sort();
+        let names: Vec<&'static str> = names.into_iter().copied().collect();
+        for name in names {
+            let (table, rows) = &upserts[name];
+            for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+                self.upsert(table, chunk).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn upsert(
+        &mut self,
+        table: &Table,
+        rows: &[(Vec<Cell>, String)],
+    ) -> Result<(), ProjectionError> {
+        let width = table.columns.len() + 1;
+        let mut sql = format!("INSERT INTO {} (", table.named(self.suffix));
+        for column in table.columns {
+            sql.push_str(column.name);
+            sql.push_str(", ");
+        }
+        sql.push_str("doc) VALUES ");
+        for (r, _) in rows.iter().enumerate() {
+            if r > 0 {
+                sql.push_str(", ");
+            }
+            sql.push('(');
+            for c in 0..width {
+                if c > 0 {
+                    sql.push_str(", ");
+                }
+                sql.push('$');
+                sql.push_str(&(r * width + c + 1).to_string());
+            }
+            sql.push(')');
+        }
+        let key: Vec<&str> = table.columns[..table.key].iter().map(|c| c.name).collect();
+        sql.push_str(&format!(" ON CONFLICT ({}) DO UPDATE SET ", key.join(", ")));
+        let updates: Vec<String> = table.columns[table.key..]
+            .iter()
+            .map(|c| c.name)
+            .chain(["doc"])
+            .map(|name| format!("{name} = excluded.{name}"))
+            .collect();
+        sql.push_str(&updates.join(", "));
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        for (cells, doc) in rows {
+            debug_assert_eq!(cells.len(), table.columns.len(), "{}", table.name);
+            for cell in cells {
+                query = match cell {
+                    Cell::Int(v) => query.bind(*v),
+                    Cell::Text(v) => query.bind(v.as_str()),
+                };
+            }
+            query = query.bind(doc.as_str());
+        }
+        query.execute(&mut *self.conn).await?;
+        Ok(())
+    }
+}
+
+/// Begins a read-model transaction that takes the write lock at once on SQLite (so the checkpoint
+/// fence and the batch's reads see one state).
+pub(crate) async fn begin_write(
+    pool: &AnyPool,
+    backend: Backend,
+) -> Result<sqlx::Transaction<'static, sqlx::Any>, ProjectionError> {
+    Ok(match backend {
+        Backend::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await?,
+        Backend::Postgres => pool.begin().await?,
+    })
+}
+
+/// Begins a read-only snapshot transaction (for digests taken while projectors run).
+pub(crate) async fn begin_snapshot(
+    pool: &AnyPool,
+    backend: Backend,
+) -> Result<sqlx::Transaction<'static, sqlx::Any>, ProjectionError> {
+    Ok(match backend {
+        Backend::Sqlite => pool.begin_with("BEGIN DEFERRED").await?,
+        Backend::Postgres => {
+            pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                .await?
+        }
+    })
+}

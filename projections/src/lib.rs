@@ -1,0 +1,92 @@
+//! The read side of Vantage: the projector runtime and every read model of SPEC §5, on SQLite or
+//! PostgreSQL.
+//!
+//! Projectors ([`scans::ScansProjector`], [`audit::AuditProjector`]) turn the global event log into
+//! tables of JSON documents ([`model`]); [`runtime`] runs them from their checkpoints in batches with
+//! an exactly-once effect, rebuilds them into shadow tables, and reports their lag; [`query`] answers
+//! every read (including `as_of` time travel) from those tables by index lookups; [`replay`] proves a
+//! rebuild from the log equals the live read models.
+//!
+//! This crate reads the log only through the [`vantage_store::EventStore`] trait and knows no HTTP.
+
+pub mod audit;
+pub mod db;
+pub mod model;
+pub mod query;
+pub mod replay;
+pub mod runtime;
+pub mod scans;
+
+use std::sync::Arc;
+
+use tokio::sync::watch;
+use vantage_store::{EventStore, StoreError};
+
+pub use db::{Backend, ReadDb};
+pub use runtime::{ProjectorStatus, StatusBoard};
+
+/// Why a projection or query failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ProjectionError {
+    #[error("event log: {0}")]
+    Store(#[from] StoreError),
+    #[error("read-model database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("an event does not decode: {0}")]
+    Event(#[from] vantage_domain::UpcastError),
+    #[error("{0}")]
+    Corrupt(String),
+    #[error("no projector is named {0:?} (known: scans, audit)")]
+    UnknownProjector(String),
+    #[error("{0}")]
+    BadInput(String),
+    #[error("failure injected by a test")]
+    Injected,
+}
+
+/// The names of every projector, in the order they run.
+pub const PROJECTORS: &[&str] = &["scans", "audit"];
+
+/// A fresh projector by name.
+pub fn projector(
+    name: &str,
+    store: Arc<dyn EventStore>,
+) -> Result<Box<dyn runtime::Projector>, ProjectionError> {
+    match name {
+        "scans" => Ok(Box::new(scans::ScansProjector::new(store))),
+        "audit" => Ok(Box::new(audit::AuditProjector)),
+        other => Err(ProjectionError::UnknownProjector(other.to_owned())),
+    }
+}
+
+/// Every read-model table.
+pub fn all_tables() -> Vec<&'static db::Table> {
+    scans::TABLES.iter().chain(audit::TABLES).copied().collect()
+}
+
+/// Creates every read-model table that does not exist yet.
+pub async fn migrate(db: &ReadDb) -> Result<(), ProjectionError> {
+    db.migrate(&all_tables()).await
+}
+
+/// Starts every projector live in the background; they stop when `stop` turns true.
+pub fn start(
+    store: Arc<dyn EventStore>,
+    db: ReadDb,
+    board: StatusBoard,
+    stop: watch::Receiver<bool>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    PROJECTORS
+        .iter()
+        .map(|name| {
+            let projector = projector(name, store.clone()).expect("every listed projector exists");
+            tokio::spawn(runtime::run_live(
+                projector,
+                store.clone(),
+                db.clone(),
+                board.clone(),
+                stop.clone(),
+            ))
+        })
+        .collect()
+}

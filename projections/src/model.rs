@@ -1,0 +1,672 @@
+//! Every read model's table and document: what a query returns is exactly what a projector stored.
+//!
+//! Documents derive only from events (their positions, recorded times and payloads), never from the
+//! time or place they were projected, so a rebuild produces them byte for byte again — which is what
+//! `vantage replay` checks. Times in indexed columns are microseconds since the Unix epoch.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use vantage_domain::scan::{ScanSpec, ScanStatus};
+use vantage_domain::triage::TriageState;
+use vantage_rules::grade::ScanGrades;
+use vantage_rules::{Finding, Severity};
+
+use crate::db::{Cell, Doc, Table, int, text};
+
+/// Microseconds since the epoch, for indexed time columns.
+pub fn micros(at: DateTime<Utc>) -> i64 {
+    at.timestamp_micros()
+}
+
+/// Counts of findings by severity.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeverityCounts {
+    pub critical: u32,
+    pub high: u32,
+    pub medium: u32,
+    pub low: u32,
+    pub info: u32,
+}
+
+impl SeverityCounts {
+    pub fn of<'a>(severities: impl IntoIterator<Item = &'a Severity>) -> Self {
+        let mut counts = Self::default();
+        for severity in severities {
+            counts.add(*severity, 1);
+        }
+        counts
+    }
+
+    /// Adds `delta` (may be negative) findings of `severity`, never going below zero.
+    pub fn add(&mut self, severity: Severity, delta: i64) {
+        let slot = match severity {
+            Severity::Critical => &mut self.critical,
+            Severity::High => &mut self.high,
+            Severity::Medium => &mut self.medium,
+            Severity::Low => &mut self.low,
+            Severity::Info => &mut self.info,
+        };
+        *slot = u32::try_from((i64::from(*slot) + delta).max(0)).unwrap_or(u32::MAX);
+    }
+
+    pub fn total(&self) -> u32 {
+        self.critical + self.high + self.medium + self.low + self.info
+    }
+
+    /// The risk penalty of these findings: 25 per critical, 10 per high, 4 per medium, 1 per low,
+    /// capped at 95 (so a score never reaches 0: there is always something left to fix first).
+    pub fn penalty(&self) -> u32 {
+        (self.critical * 25 + self.high * 10 + self.medium * 4 + self.low).min(95)
+    }
+
+    /// 100 minus the penalty.
+    pub fn score(&self) -> u32 {
+        100 - self.penalty()
+    }
+}
+
+/// The rank of a severity for ordering and filtering (info 0 … critical 4).
+pub fn severity_rank(severity: Severity) -> i64 {
+    match severity {
+        Severity::Info => 0,
+        Severity::Low => 1,
+        Severity::Medium => 2,
+        Severity::High => 3,
+        Severity::Critical => 4,
+    }
+}
+
+// ---- scans ---------------------------------------------------------------------------------------
+
+pub static SCANS: Table = Table {
+    name: "rm_scans",
+    columns: &[
+        text("scan_id"),
+        text("tenant"),
+        text("domain"),
+        text("status"),
+        text("trigger_kind"),
+        int("created_us"),
+    ],
+    key: 1,
+    indexes: &[
+        &["tenant", "created_us", "scan_id"],
+        &["tenant", "domain", "created_us"],
+        &["tenant", "status", "created_us"],
+    ],
+};
+
+/// One scan and its summary.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScanDoc {
+    pub id: String,
+    pub tenant: String,
+    pub status: ScanStatus,
+    pub domain: String,
+    #[serde(flatten)]
+    pub spec: ScanSpec,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub worker_id: Option<String>,
+    pub observation_count: u32,
+    pub failed_probes: u32,
+    pub failure_reason: Option<String>,
+    pub cancel_reason: Option<String>,
+    pub ruleset_version: Option<String>,
+    pub grades: Option<ScanGrades>,
+    /// Counts of the scan's findings by severity (completed scans).
+    pub findings: Option<SeverityCounts>,
+    /// 100 minus the penalty of the scan's findings (completed scans).
+    pub score: Option<u32>,
+    /// The previous completed scan of the same target, if any.
+    pub previous_scan_id: Option<String>,
+    pub requested_position: u64,
+    pub completed_position: Option<u64>,
+}
+
+impl Doc for ScanDoc {
+    const TABLE: &'static Table = &SCANS;
+    fn key(&self) -> Vec<Cell> {
+        vec![self.id.as_str().into()]
+    }
+    fn columns(&self) -> Vec<Cell> {
+        vec![
+            self.tenant.as_str().into(),
+            self.domain.as_str().into(),
+            self.status.as_str().into(),
+            trigger_name(&self.spec).into(),
+            micros(self.created_at).into(),
+        ]
+    }
+}
+
+/// The trigger of a scan spec as its wire name.
+pub fn trigger_name(spec: &ScanSpec) -> String {
+    serde_json::to_value(spec.trigger)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+// ---- findings of a scan --------------------------------------------------------------------------
+
+pub static FINDINGS: Table = Table {
+    name: "rm_findings",
+    columns: &[text("scan_id"), text("fingerprint"), text("tenant")],
+    key: 2,
+    indexes: &[],
+};
+
+/// One finding of one scan, exactly as the rules derived it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FindingDoc {
+    pub scan_id: String,
+    pub tenant: String,
+    #[serde(flatten)]
+    pub finding: Finding,
+}
+
+impl Doc for FindingDoc {
+    const TABLE: &'static Table = &FINDINGS;
+    fn key(&self) -> Vec<Cell> {
+        vec![
+            self.scan_id.as_str().into(),
+            self.finding.fingerprint.as_str().into(),
+        ]
+    }
+    fn columns(&self) -> Vec<Cell> {
+        vec![self.tenant.as_str().into()]
+    }
+}
+
+// ---- fingerprint state across scans --------------------------------------------------------------
+
+pub static FINGERPRINTS: Table = Table {
+    name: "rm_fingerprints",
+    columns: &[
+        text("tenant"),
+        text("fingerprint"),
+        int("unresolved"),
+        int("priority"),
+        int("first_seen_us"),
+    ],
+    key: 2,
+    indexes: &[&["tenant", "unresolved", "priority", "first_seen_us"]],
+};
+
+/// What is known of one fingerprint (a rule on an asset of a target) across scans.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FingerprintDoc {
+    pub tenant: String,
+    pub fingerprint: String,
+    pub rule_id: Option<String>,
+    pub title: Option<String>,
+    pub severity: Option<Severity>,
+    pub priority: u8,
+    pub asset: Option<String>,
+    pub target: Option<String>,
+    pub domain: Option<String>,
+    pub first_seen_at: Option<DateTime<Utc>>,
+    pub first_scan_id: Option<String>,
+    pub last_seen_at: Option<DateTime<Utc>>,
+    pub last_scan_id: Option<String>,
+    /// Whether the latest completed scan of its target still has it.
+    pub present: bool,
+    pub fixed_at: Option<DateTime<Utc>>,
+    pub times_seen: u32,
+    pub regressions: u32,
+    pub triage: TriageState,
+    pub triage_note: Option<String>,
+    pub triage_updated_at: Option<DateTime<Utc>>,
+    pub triage_actor: Option<String>,
+    pub comment_count: u32,
+    /// The log position of the last change.
+    pub position: u64,
+}
+
+impl FingerprintDoc {
+    pub fn new(tenant: &str, fingerprint: &str) -> Self {
+        Self {
+            tenant: tenant.to_owned(),
+            fingerprint: fingerprint.to_owned(),
+            rule_id: None,
+            title: None,
+            severity: None,
+            priority: 0,
+            asset: None,
+            target: None,
+            domain: None,
+            first_seen_at: None,
+            first_scan_id: None,
+            last_seen_at: None,
+            last_scan_id: None,
+            present: false,
+            fixed_at: None,
+            times_seen: 0,
+            regressions: 0,
+            triage: TriageState::Open,
+            triage_note: None,
+            triage_updated_at: None,
+            triage_actor: None,
+            comment_count: 0,
+            position: 0,
+        }
+    }
+
+    /// Present in the latest scan and not triaged away (open or acknowledged).
+    pub fn unresolved(&self) -> bool {
+        self.present && matches!(self.triage, TriageState::Open | TriageState::Acknowledged)
+    }
+}
+
+impl Doc for FingerprintDoc {
+    const TABLE: &'static Table = &FINGERPRINTS;
+    fn key(&self) -> Vec<Cell> {
+        vec![
+            self.tenant.as_str().into(),
+            self.fingerprint.as_str().into(),
+        ]
+    }
+    fn columns(&self) -> Vec<Cell> {
+        vec![
+            self.unresolved().into(),
+            i64::from(self.priority).into(),
+            self.first_seen_at.map_or(0, micros).into(),
+        ]
+    }
+}
+
+pub static FINGERPRINT_HISTORY: Table = Table {
+    name: "rm_fingerprint_history",
+    columns: &[text("tenant"), text("fingerprint"), int("position")],
+    key: 3,
+    indexes: &[],
+};
+
+/// A fingerprint's state as it stood from `position` on (kept for `as_of` queries).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FingerprintVersion {
+    pub position: u64,
+    pub state: FingerprintDoc,
+}
+
+impl Doc for FingerprintVersion {
+    const TABLE: &'static Table = &FINGERPRINT_HISTORY;
+    fn key(&self) -> Vec<Cell> {
+        vec![
+            self.state.tenant.as_str().into(),
+            self.state.fingerprint.as_str().into(),
+            self.position.into(),
+        ]
+    }
+    fn columns(&self) -> Vec<Cell> {
+        Vec::new()
+    }
+}
+
+pub static COMMENTS: Table = Table {
+    name: "rm_comments",
+    columns: &[
+        text("tenant"),
+        text("comment_id"),
+        text("fingerprint"),
+        int("position"),
+    ],
+    key: 2,
+    indexes: &[&["tenant", "fingerprint", "position"]],
+};
+
+/// A comment on a fingerprint (deleted comments are dropped).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CommentDoc {
+    pub tenant: String,
+    pub id: String,
+    pub fingerprint: String,
+    pub body: String,
+    pub author: String,
+    pub created_at: DateTime<Utc>,
+    pub position: u64,
+}
+
+impl Doc for CommentDoc {
+    const TABLE: &'static Table = &COMMENTS;
+    fn key(&self) -> Vec<Cell> {
+        vec![self.tenant.as_str().into(), self.id.as_str().into()]
+    }
+    fn columns(&self) -> Vec<Cell> {
+        vec![self.fingerprint.as_str().into(), self.position.into()]
+    }
+}
+
+// ---- scan diffs ----------------------------------------------------------------------------------
+
+pub static DIFFS: Table = Table {
+    name: "rm_scan_diffs",
+    columns: &[text("scan_id"), text("tenant")],
+    key: 1,
+    indexes: &[],
+};
+
+/// A completed scan against the previous completed scan of its target.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DiffDoc {
+    pub scan_id: String,
+    pub tenant: String,
+    pub previous_scan_id: Option<String>,
+    pub new: Vec<String>,
+    pub fixed: Vec<String>,
+    pub unchanged: Vec<String>,
+    /// Fingerprints that were fixed (absent from an earlier scan, or triaged fixed) and came back.
+    pub regressions: Vec<String>,
+}
+
+impl Doc for DiffDoc {
+    const TABLE: &'static Table = &DIFFS;
+    fn key(&self) -> Vec<Cell> {
+        vec![self.scan_id.as_str().into()]
+    }
+    fn columns(&self) -> Vec<Cell> {
+        vec![self.tenant.as_str().into()]
+    }
+}
+
+// ---- targets, domains and their history ----------------------------------------------------------
+
+pub static TARGETS: Table = Table {
+    name: "rm_targets",
+    columns: &[text("tenant"), text("target")],
+    key: 2,
+    indexes: &[],
+};
+
+/// The latest completed scan of one target and its fingerprints (what the next scan is diffed
+/// against).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TargetDoc {
+    pub tenant: String,
+    pub target: String,
+    pub latest_scan_id: String,
+    pub fingerprints: Vec<String>,
+}
+
+impl Doc for TargetDoc {
+    const TABLE: &'static Table = &TARGETS;
+    fn key(&self) -> Vec<Cell> {
+        vec![self.tenant.as_str().into(), self.target.as_str().into()]
+    }
+    fn columns(&self) -> Vec<Cell> {
+        Vec::new()
+    }
+}
+
+pub static DOMAIN_HISTORY: Table = Table {
+    name: "rm_domain_history",
+    columns: &[
+        text("tenant"),
+        text("domain"),
+        int("position"),
+        text("scan_id"),
+    ],
+    key: 3,
+    indexes: &[&["scan_id"]],
+};
+
+/// One completed scan of a domain: a row of its history, and the domain's latest scan from
+/// `position` until the next row.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DomainScanDoc {
+    pub tenant: String,
+    pub domain: String,
+    pub position: u64,
+    pub scan_id: String,
+    pub target: String,
+    pub completed_at: DateTime<Utc>,
+    pub score: u32,
+    pub findings: SeverityCounts,
+    pub grades: ScanGrades,
+    pub ruleset_version: String,
+}
+
+impl Doc for DomainScanDoc {
+    const TABLE: &'static Table = &DOMAIN_HISTORY;
+    fn key(&self) -> Vec<Cell> {
+        vec![
+            self.tenant.as_str().into(),
+            self.domain.as_str().into(),
+            self.position.into(),
+        ]
+    }
+    fn columns(&self) -> Vec<Cell> {
+        vec![self.scan_id.as_str().into()]
+    }
+}
+
+// ---- trends --------------------------------------------------------------------------------------
+
+pub static TRENDS: Table = Table {
+    name: "rm_trends",
+    columns: &[text("tenant"), text("domain"), text("day")],
+    key: 3,
+    indexes: &[],
+};
+
+/// One day of one domain (or of the whole tenant, domain `""`): scans completed and the latest
+/// score and finding counts that day.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrendDoc {
+    pub tenant: String,
+    pub domain: String,
+    pub day: String,
+    pub scans: u32,
+    pub score: u32,
+    pub findings: SeverityCounts,
+    /// For the tenant row: the latest counts per domain that day, summed into `findings`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub per_domain: BTreeMap<String, SeverityCounts>,
+}
+
+impl Doc for TrendDoc {
+    const TABLE: &'static Table = &TRENDS;
+    fn key(&self) -> Vec<Cell> {
+        vec![
+            self.tenant.as_str().into(),
+            self.domain.as_str().into(),
+            self.day.as_str().into(),
+        ]
+    }
+    fn columns(&self) -> Vec<Cell> {
+        Vec::new()
+    }
+}
+
+// ---- compliance coverage -------------------------------------------------------------------------
+
+pub static COVERAGE: Table = Table {
+    name: "rm_coverage",
+    columns: &[text("scan_id"), text("framework"), text("tenant")],
+    key: 2,
+    indexes: &[],
+};
+
+/// One framework's coverage by one completed scan.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CoverageDoc {
+    pub scan_id: String,
+    pub tenant: String,
+    #[serde(flatten)]
+    pub coverage: vantage_rules::compliance::Coverage,
+}
+
+impl Doc for CoverageDoc {
+    const TABLE: &'static Table = &COVERAGE;
+    fn key(&self) -> Vec<Cell> {
+        vec![
+            self.scan_id.as_str().into(),
+            self.coverage.framework.as_str().into(),
+        ]
+    }
+    fn columns(&self) -> Vec<Cell> {
+        vec![self.tenant.as_str().into()]
+    }
+}
+
+// ---- tenant stats --------------------------------------------------------------------------------
+
+pub static TENANTS: Table = Table {
+    name: "rm_tenant_stats",
+    columns: &[text("tenant")],
+    key: 1,
+    indexes: &[],
+};
+
+/// Running totals of one tenant, for the dashboard and command center.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TenantStatsDoc {
+    pub tenant: String,
+    pub scans_total: u32,
+    pub scans_by_status: BTreeMap<String, u32>,
+    pub domains: u32,
+    /// Unresolved findings (present in the latest scan of their target, open or acknowledged).
+    pub unresolved: SeverityCounts,
+    pub notifications_read_up_to: u64,
+    pub last_scan_at: Option<DateTime<Utc>>,
+}
+
+impl TenantStatsDoc {
+    pub fn new(tenant: &str) -> Self {
+        Self {
+            tenant: tenant.to_owned(),
+            scans_total: 0,
+            scans_by_status: BTreeMap::new(),
+            domains: 0,
+            unresolved: SeverityCounts::default(),
+            notifications_read_up_to: 0,
+            last_scan_at: None,
+        }
+    }
+}
+
+impl Doc for TenantStatsDoc {
+    const TABLE: &'static Table = &TENANTS;
+    fn key(&self) -> Vec<Cell> {
+        vec![self.tenant.as_str().into()]
+    }
+    fn columns(&self) -> Vec<Cell> {
+        Vec::new()
+    }
+}
+
+// ---- notifications -------------------------------------------------------------------------------
+
+pub static NOTIFICATIONS: Table = Table {
+    name: "rm_notifications",
+    columns: &[
+        text("notification_id"),
+        text("tenant"),
+        int("position"),
+        int("is_read"),
+    ],
+    key: 1,
+    indexes: &[&["tenant", "position"], &["tenant", "is_read", "position"]],
+};
+
+/// What a notification is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NotificationKind {
+    NewFinding,
+    Regression,
+    ScanFailed,
+    CertificateExpiring,
+}
+
+/// One notification, derived from the log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NotificationDoc {
+    pub id: String,
+    pub tenant: String,
+    pub kind: NotificationKind,
+    pub title: String,
+    pub scan_id: String,
+    pub domain: String,
+    pub fingerprint: Option<String>,
+    pub severity: Option<Severity>,
+    pub created_at: DateTime<Utc>,
+    pub position: u64,
+    /// Read one by one (`read-all` is kept as a tenant watermark and applied on query).
+    pub read: bool,
+}
+
+impl Doc for NotificationDoc {
+    const TABLE: &'static Table = &NOTIFICATIONS;
+    fn key(&self) -> Vec<Cell> {
+        vec![self.id.as_str().into()]
+    }
+    fn columns(&self) -> Vec<Cell> {
+        vec![
+            self.tenant.as_str().into(),
+            self.position.into(),
+            self.read.into(),
+        ]
+    }
+}
+
+// ---- audit trail ---------------------------------------------------------------------------------
+
+pub static AUDIT: Table = Table {
+    name: "rm_audit",
+    columns: &[
+        int("position"),
+        text("tenant"),
+        int("recorded_us"),
+        text("actor"),
+        text("action"),
+        text("stream"),
+    ],
+    key: 1,
+    indexes: &[
+        &["tenant", "position"],
+        &["tenant", "recorded_us", "position"],
+    ],
+};
+
+/// One command event, public-safe: who did what to which stream, when, under which request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditDoc {
+    pub position: u64,
+    pub event_id: String,
+    pub tenant: String,
+    pub recorded_at: DateTime<Utc>,
+    pub actor: String,
+    /// The event type, e.g. `ScanRequested`.
+    pub action: String,
+    pub stream: String,
+    /// What the event was about (scan id, fingerprint, key id, …), from the stream name.
+    pub target: String,
+    pub request_id: Option<String>,
+    pub correlation_id: String,
+    /// The payload, except for events that carry credentials (key and webhook events), which are
+    /// summarised instead.
+    pub details: serde_json::Value,
+    pub hash: String,
+}
+
+impl Doc for AuditDoc {
+    const TABLE: &'static Table = &AUDIT;
+    fn key(&self) -> Vec<Cell> {
+        vec![self.position.into()]
+    }
+    fn columns(&self) -> Vec<Cell> {
+        vec![
+            self.tenant.as_str().into(),
+            micros(self.recorded_at).into(),
+            self.actor.as_str().into(),
+            self.action.as_str().into(),
+            self.stream.as_str().into(),
+        ]
+    }
+}

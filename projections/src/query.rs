@@ -1,0 +1,572 @@
+//! Every read the API and CLI make, each an index lookup on a read model (none reads the log).
+//!
+//! **Time travel.** Fingerprint state, findings (with their triage), the audit trail and a domain's
+//! latest scan answer `as_of` from kept history rows: fingerprint versions (one row per change, keyed
+//! by log position), domain history (one row per completed scan) and the audit trail itself. An
+//! `as_of` time means "every event recorded at or before it": it resolves to the last audited
+//! position recorded by then (worker progress between audited events changes none of these models).
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use vantage_domain::triage::TriageState;
+use vantage_rules::Severity;
+
+use crate::ProjectionError;
+use crate::db::{Cell, ReadDb};
+use crate::model::*;
+
+/// "As it stood then": a log position or a time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AsOf {
+    Position(u64),
+    Time(DateTime<Utc>),
+}
+
+impl AsOf {
+    /// Parses `as_of`: digits are a log position, anything else an RFC 3339 time.
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        if !raw.is_empty() && raw.bytes().all(|b| b.is_ascii_digit()) {
+            return raw
+                .parse()
+                .map(Self::Position)
+                .map_err(|_| format!("as_of position {raw} is too large"));
+        }
+        DateTime::parse_from_rfc3339(raw)
+            .map(|t| Self::Time(t.with_timezone(&Utc)))
+            .map_err(|_| format!("as_of must be a log position or an RFC 3339 time, not {raw:?}"))
+    }
+}
+
+/// Filters of a findings list.
+#[derive(Debug, Clone, Default)]
+pub struct FindingFilter {
+    pub severity: Option<Severity>,
+    pub category: Option<String>,
+    pub compliance: Option<String>,
+    pub triage: Option<TriageState>,
+}
+
+/// A finding with its fingerprint's current (or `as_of`) triage.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FindingView {
+    #[serde(flatten)]
+    pub finding: FindingDoc,
+    pub triage: TriageState,
+    pub first_seen_at: Option<DateTime<Utc>>,
+}
+
+/// Filters of a scan list.
+#[derive(Debug, Clone, Default)]
+pub struct ScanFilter {
+    pub status: Option<String>,
+    pub domain: Option<String>,
+    pub trigger: Option<String>,
+}
+
+/// A page of a list.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+/// Two scans of one target compared.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Comparison {
+    pub scan_a: String,
+    pub scan_b: String,
+    /// In b, not in a.
+    pub new: Vec<FindingDoc>,
+    /// In a, not in b.
+    pub fixed: Vec<FindingDoc>,
+    pub unchanged: Vec<FindingDoc>,
+}
+
+/// The command center: a health score and what to fix first.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CommandCenter {
+    /// 100 minus the penalty of unresolved findings (25 per critical, 10 per high, 4 per medium,
+    /// 1 per low), the penalty capped at 95.
+    pub health_score: u32,
+    pub unresolved: SeverityCounts,
+    /// The five unresolved fingerprints with the highest priority score, oldest first among equals.
+    pub top_priorities: Vec<FingerprintDoc>,
+}
+
+/// Dashboard totals.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Stats {
+    #[serde(flatten)]
+    pub totals: TenantStatsDoc,
+    pub unread_notifications: i64,
+}
+
+fn position_cell(p: u64) -> Cell {
+    p.into()
+}
+
+impl ReadDb {
+    /// The log position an `as_of` stands for.
+    pub async fn resolve_as_of(&self, tenant: &str, as_of: AsOf) -> Result<u64, ProjectionError> {
+        match as_of {
+            AsOf::Position(p) => Ok(p),
+            AsOf::Time(t) => {
+                let p = self
+                    .scalar(
+                        "SELECT MAX(position) FROM rm_audit WHERE tenant = $1 AND recorded_us <= $2",
+                        &[tenant.into(), micros(t).into()],
+                    )
+                    .await?;
+                Ok(u64::try_from(p).unwrap_or(0))
+            }
+        }
+    }
+
+    /// One scan of `tenant`.
+    pub async fn scan(&self, tenant: &str, id: &str) -> Result<Option<ScanDoc>, ProjectionError> {
+        Ok(self
+            .get::<ScanDoc>(&[id.into()])
+            .await?
+            .filter(|s| s.tenant == tenant))
+    }
+
+    /// Scans of `tenant`, newest first, `limit` per page.
+    pub async fn scans(
+        &self,
+        tenant: &str,
+        filter: &ScanFilter,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> Result<Page<ScanDoc>, ProjectionError> {
+        let mut sql =
+            String::from("SELECT doc, created_us, scan_id FROM rm_scans WHERE tenant = $1");
+        let mut params: Vec<Cell> = vec![tenant.into()];
+        let mut push = |sql: &mut String, column: &str, value: &str| {
+            params.push(value.into());
+            sql.push_str(&format!(" AND {column} = ${}", params.len()));
+        };
+        if let Some(status) = &filter.status {
+            push(&mut sql, "status", status);
+        }
+        if let Some(domain) = &filter.domain {
+            push(&mut sql, "domain", domain);
+        }
+        if let Some(trigger) = &filter.trigger {
+            push(&mut sql, "trigger_kind", trigger);
+        }
+        if let Some(cursor) = cursor {
+            let (us, id) = decode_cursor(cursor)?;
+            params.push(us.into());
+            params.push(id.into());
+            sql.push_str(&format!(
+                " AND (created_us < ${0} OR (created_us = ${0} AND scan_id < ${1}))",
+                params.len() - 1,
+                params.len()
+            ));
+        }
+        sql.push_str(&format!(
+            " ORDER BY created_us DESC, scan_id DESC LIMIT {}",
+            limit + 1
+        ));
+        let mut items: Vec<ScanDoc> = self.docs(&sql, &params).await?;
+        let next_cursor = if items.len() > limit as usize {
+            items.truncate(limit as usize);
+            items
+                .last()
+                .map(|s| encode_cursor(micros(s.created_at), &s.id))
+        } else {
+            None
+        };
+        Ok(Page { items, next_cursor })
+    }
+
+    /// A fingerprint's state now, or as it stood at `as_of`.
+    pub async fn fingerprint(
+        &self,
+        tenant: &str,
+        fingerprint: &str,
+        as_of: Option<AsOf>,
+    ) -> Result<Option<FingerprintDoc>, ProjectionError> {
+        let Some(as_of) = as_of else {
+            return self
+                .get::<FingerprintDoc>(&[tenant.into(), fingerprint.into()])
+                .await;
+        };
+        let position = self.resolve_as_of(tenant, as_of).await?;
+        let versions: Vec<FingerprintVersion> = self
+            .docs(
+                "SELECT doc FROM rm_fingerprint_history WHERE tenant = $1 AND fingerprint = $2 \
+                 AND position <= $3 ORDER BY position DESC LIMIT 1",
+                &[tenant.into(), fingerprint.into(), position_cell(position)],
+            )
+            .await?;
+        Ok(versions.into_iter().next().map(|v| v.state))
+    }
+
+    /// Findings of a completed scan with their triage, highest priority first; `as_of` gives the
+    /// scan's findings only if it had completed by then, with the triage of then.
+    pub async fn findings(
+        &self,
+        tenant: &str,
+        scan_id: &str,
+        filter: &FindingFilter,
+        as_of: Option<AsOf>,
+    ) -> Result<Option<Vec<FindingView>>, ProjectionError> {
+        let Some(scan) = self.scan(tenant, scan_id).await? else {
+            return Ok(None);
+        };
+        if let Some(as_of) = as_of {
+            let position = self.resolve_as_of(tenant, as_of).await?;
+            if scan.completed_position.is_none_or(|p| p > position) {
+                return Ok(Some(Vec::new()));
+            }
+        }
+        let docs: Vec<FindingDoc> = self
+            .docs(
+                "SELECT doc FROM rm_findings WHERE scan_id = $1 AND tenant = $2",
+                &[scan_id.into(), tenant.into()],
+            )
+            .await?;
+        let mut views = Vec::with_capacity(docs.len());
+        for doc in docs {
+            let f = &doc.finding;
+            if filter.severity.is_some_and(|s| s != f.severity)
+                || filter.category.as_deref().is_some_and(|c| {
+                    serde_json::to_value(f.category)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_owned))
+                        != Some(c.to_owned())
+                })
+                || filter
+                    .compliance
+                    .as_deref()
+                    .is_some_and(|c| !f.compliance.iter().any(|id| id.starts_with(c)))
+            {
+                continue;
+            }
+            let state = self.fingerprint(tenant, &f.fingerprint, as_of).await?;
+            let triage = state.as_ref().map_or(TriageState::Open, |s| s.triage);
+            if filter.triage.is_some_and(|t| t != triage) {
+                continue;
+            }
+            views.push(FindingView {
+                triage,
+                first_seen_at: state.and_then(|s| s.first_seen_at),
+                finding: doc,
+            });
+        }
+        views.sort_by(|a, b| {
+            b.finding
+                .finding
+                .priority
+                .score
+                .cmp(&a.finding.finding.priority.score)
+                .then_with(|| {
+                    a.finding
+                        .finding
+                        .fingerprint
+                        .cmp(&b.finding.finding.fingerprint)
+                })
+        });
+        Ok(Some(views))
+    }
+
+    /// The diff of a completed scan against the previous scan of its target.
+    pub async fn diff(
+        &self,
+        tenant: &str,
+        scan_id: &str,
+    ) -> Result<Option<DiffDoc>, ProjectionError> {
+        Ok(self
+            .get::<DiffDoc>(&[scan_id.into()])
+            .await?
+            .filter(|d| d.tenant == tenant))
+    }
+
+    /// Any two completed scans of a tenant compared by fingerprint.
+    pub async fn compare(
+        &self,
+        tenant: &str,
+        scan_a: &str,
+        scan_b: &str,
+    ) -> Result<Option<Comparison>, ProjectionError> {
+        let (Some(a), Some(b)) = (
+            self.findings(tenant, scan_a, &FindingFilter::default(), None)
+                .await?,
+            self.findings(tenant, scan_b, &FindingFilter::default(), None)
+                .await?,
+        ) else {
+            return Ok(None);
+        };
+        let in_a: std::collections::HashSet<&str> = a
+            .iter()
+            .map(|f| f.finding.finding.fingerprint.as_str())
+            .collect();
+        let in_b: std::collections::HashSet<&str> = b
+            .iter()
+            .map(|f| f.finding.finding.fingerprint.as_str())
+            .collect();
+        let mut comparison = Comparison {
+            scan_a: scan_a.to_owned(),
+            scan_b: scan_b.to_owned(),
+            new: Vec::new(),
+            fixed: Vec::new(),
+            unchanged: Vec::new(),
+        };
+        for f in &b {
+            if in_a.contains(f.finding.finding.fingerprint.as_str()) {
+                comparison.unchanged.push(f.finding.clone());
+            } else {
+                comparison.new.push(f.finding.clone());
+            }
+        }
+        for f in &a {
+            if !in_b.contains(f.finding.finding.fingerprint.as_str()) {
+                comparison.fixed.push(f.finding.clone());
+            }
+        }
+        Ok(Some(comparison))
+    }
+
+    /// The latest completed scan of a domain, now or as of a moment.
+    pub async fn domain_latest(
+        &self,
+        tenant: &str,
+        domain: &str,
+        as_of: Option<AsOf>,
+    ) -> Result<Option<DomainScanDoc>, ProjectionError> {
+        let position = match as_of {
+            Some(as_of) => self.resolve_as_of(tenant, as_of).await?,
+            None => u64::MAX >> 1,
+        };
+        Ok(self
+            .docs(
+                "SELECT doc FROM rm_domain_history WHERE tenant = $1 AND domain = $2 \
+                 AND position <= $3 ORDER BY position DESC LIMIT 1",
+                &[tenant.into(), domain.into(), position_cell(position)],
+            )
+            .await?
+            .into_iter()
+            .next())
+    }
+
+    /// Completed scans of a domain, newest first.
+    pub async fn domain_history(
+        &self,
+        tenant: &str,
+        domain: &str,
+        before_position: Option<u64>,
+        limit: u32,
+    ) -> Result<Vec<DomainScanDoc>, ProjectionError> {
+        self.docs(
+            &format!(
+                "SELECT doc FROM rm_domain_history WHERE tenant = $1 AND domain = $2 \
+                 AND position < $3 ORDER BY position DESC LIMIT {limit}"
+            ),
+            &[
+                tenant.into(),
+                domain.into(),
+                position_cell(before_position.unwrap_or(u64::MAX >> 1)),
+            ],
+        )
+        .await
+    }
+
+    /// Comments on a fingerprint, oldest first.
+    pub async fn comments(
+        &self,
+        tenant: &str,
+        fingerprint: &str,
+    ) -> Result<Vec<CommentDoc>, ProjectionError> {
+        self.docs(
+            "SELECT doc FROM rm_comments WHERE tenant = $1 AND fingerprint = $2 ORDER BY position",
+            &[tenant.into(), fingerprint.into()],
+        )
+        .await
+    }
+
+    fn read_up_to(stats: Option<&TenantStatsDoc>) -> u64 {
+        stats.map_or(0, |s| s.notifications_read_up_to)
+    }
+
+    /// Notifications, newest first, with `read` reflecting read-all.
+    pub async fn notifications(
+        &self,
+        tenant: &str,
+        unread_only: bool,
+        limit: u32,
+    ) -> Result<Vec<NotificationDoc>, ProjectionError> {
+        let stats = self.get::<TenantStatsDoc>(&[tenant.into()]).await?;
+        let watermark = Self::read_up_to(stats.as_ref());
+        let mut docs: Vec<NotificationDoc> = if unread_only {
+            self.docs(
+                &format!(
+                    "SELECT doc FROM rm_notifications WHERE tenant = $1 AND is_read = 0 \
+                     AND position > $2 ORDER BY position DESC LIMIT {limit}"
+                ),
+                &[tenant.into(), position_cell(watermark)],
+            )
+            .await?
+        } else {
+            self.docs(
+                &format!(
+                    "SELECT doc FROM rm_notifications WHERE tenant = $1 \
+                     ORDER BY position DESC LIMIT {limit}"
+                ),
+                &[tenant.into()],
+            )
+            .await?
+        };
+        for doc in &mut docs {
+            doc.read |= doc.position <= watermark;
+        }
+        Ok(docs)
+    }
+
+    /// How many notifications are unread.
+    pub async fn unread_count(&self, tenant: &str) -> Result<i64, ProjectionError> {
+        let stats = self.get::<TenantStatsDoc>(&[tenant.into()]).await?;
+        self.scalar(
+            "SELECT COUNT(*) FROM rm_notifications WHERE tenant = $1 AND is_read = 0 AND position > $2",
+            &[tenant.into(), position_cell(Self::read_up_to(stats.as_ref()))],
+        )
+        .await
+    }
+
+    /// One notification of `tenant`.
+    pub async fn notification(
+        &self,
+        tenant: &str,
+        id: &str,
+    ) -> Result<Option<NotificationDoc>, ProjectionError> {
+        Ok(self
+            .get::<NotificationDoc>(&[id.into()])
+            .await?
+            .filter(|n| n.tenant == tenant))
+    }
+
+    /// Days of a domain (or of the tenant with `domain = None`), oldest first, from `since` (day).
+    pub async fn trends(
+        &self,
+        tenant: &str,
+        domain: Option<&str>,
+        since: &str,
+    ) -> Result<Vec<TrendDoc>, ProjectionError> {
+        self.docs(
+            "SELECT doc FROM rm_trends WHERE tenant = $1 AND domain = $2 AND day >= $3 ORDER BY day",
+            &[tenant.into(), domain.unwrap_or("").into(), since.into()],
+        )
+        .await
+    }
+
+    /// Dashboard totals.
+    pub async fn stats(&self, tenant: &str) -> Result<Stats, ProjectionError> {
+        let totals = self
+            .get::<TenantStatsDoc>(&[tenant.into()])
+            .await?
+            .unwrap_or_else(|| TenantStatsDoc::new(tenant));
+        Ok(Stats {
+            totals,
+            unread_notifications: self.unread_count(tenant).await?,
+        })
+    }
+
+    /// Health score and top priorities.
+    pub async fn command_center(&self, tenant: &str) -> Result<CommandCenter, ProjectionError> {
+        let stats = self
+            .get::<TenantStatsDoc>(&[tenant.into()])
+            .await?
+            .unwrap_or_else(|| TenantStatsDoc::new(tenant));
+        let top_priorities = self
+            .docs(
+                "SELECT doc FROM rm_fingerprints WHERE tenant = $1 AND unresolved = 1 \
+                 ORDER BY priority DESC, first_seen_us ASC LIMIT 5",
+                &[tenant.into()],
+            )
+            .await?;
+        Ok(CommandCenter {
+            health_score: stats.unresolved.score(),
+            unresolved: stats.unresolved,
+            top_priorities,
+        })
+    }
+
+    /// Compliance coverage of a completed scan: every framework, or one.
+    pub async fn coverage(
+        &self,
+        tenant: &str,
+        scan_id: &str,
+        framework: Option<&str>,
+    ) -> Result<Vec<CoverageDoc>, ProjectionError> {
+        let docs: Vec<CoverageDoc> = self
+            .docs(
+                "SELECT doc FROM rm_coverage WHERE scan_id = $1 AND tenant = $2 ORDER BY framework",
+                &[scan_id.into(), tenant.into()],
+            )
+            .await?;
+        Ok(docs
+            .into_iter()
+            .filter(|d| framework.is_none_or(|f| d.coverage.framework == f))
+            .collect())
+    }
+
+    /// The audit trail after `after` (exclusive), up to `as_of`, oldest first.
+    pub async fn audit(
+        &self,
+        tenant: &str,
+        after: u64,
+        filter: &AuditFilter,
+        as_of: Option<AsOf>,
+        limit: u32,
+    ) -> Result<Vec<AuditDoc>, ProjectionError> {
+        let upto = match as_of {
+            Some(as_of) => self.resolve_as_of(tenant, as_of).await?,
+            None => u64::MAX >> 1,
+        };
+        let mut sql = String::from(
+            "SELECT doc FROM rm_audit WHERE tenant = $1 AND position > $2 AND position <= $3",
+        );
+        let mut params: Vec<Cell> = vec![tenant.into(), position_cell(after), position_cell(upto)];
+        for (column, value) in [
+            ("action", &filter.action),
+            ("actor", &filter.actor),
+            ("stream", &filter.stream),
+        ] {
+            if let Some(value) = value {
+                params.push(value.as_str().into());
+                sql.push_str(&format!(" AND {column} = ${}", params.len()));
+            }
+        }
+        if let Some(since) = filter.since {
+            params.push(micros(since).into());
+            sql.push_str(&format!(" AND recorded_us >= ${}", params.len()));
+        }
+        if let Some(until) = filter.until {
+            params.push(micros(until).into());
+            sql.push_str(&format!(" AND recorded_us <= ${}", params.len()));
+        }
+        sql.push_str(&format!(" ORDER BY position LIMIT {limit}"));
+        self.docs(&sql, &params).await
+    }
+}
+
+/// Filters of the audit trail.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub action: Option<String>,
+    pub actor: Option<String>,
+    pub stream: Option<String>,
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+}
+
+fn encode_cursor(created_us: i64, id: &str) -> String {
+    hex::encode(format!("{created_us}|{id}"))
+}
+
+fn decode_cursor(cursor: &str) -> Result<(i64, String), ProjectionError> {
+    let bad = || ProjectionError::BadInput("the cursor is not one this server issued".into());
+    let text = String::from_utf8(hex::decode(cursor).map_err(|_| bad())?).map_err(|_| bad())?;
+    let (us, id) = text.split_once('|').ok_or_else(bad)?;
+    Ok((us.parse().map_err(|_| bad())?, id.to_owned()))
+}

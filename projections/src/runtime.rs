@@ -1,0 +1,552 @@
+//! The projector runtime: runs a [`Projector`] from its checkpoint over the global log, in batches,
+//! each batch's table writes and checkpoint committed in one transaction.
+//!
+//! **Exactly-once effect.** A batch's transaction first moves the checkpoint with
+//! `UPDATE … SET position = new WHERE name = … AND position = old`. If another runner (another
+//! process, or a rebuild that swapped tables in) moved it, no row matches, the transaction is rolled
+//! back and the runner starts again from the stored checkpoint. So a batch's effects are committed
+//! exactly when the checkpoint passes it, whatever crashes or races happen.
+//!
+//! **One runner per projector.** On PostgreSQL a runner holds a session advisory lock per projector
+//! (`pg_try_advisory_lock`) on a dedicated connection while it runs; other processes wait on standby
+//! and take over when the connection dies. The fence above makes the lock an efficiency measure, not a
+//! correctness one. On SQLite, a single file, the fence alone suffices.
+//!
+//! **Rebuild.** [`rebuild`] projects from zero into `<table>__shadow` tables with checkpoint
+//! `<name>__shadow` (so it resumes where it stopped), and when caught up swaps them for the live
+//! tables in one transaction: queries answer from the old tables throughout.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use chrono::Utc;
+use sqlx::{AssertSqlSafe, Executor};
+use tokio::sync::{mpsc, watch};
+use vantage_store::{EventStore, RecordedEvent};
+
+use crate::ProjectionError;
+use crate::db::{
+    Backend, Batch, ReadDb, Table, begin_write, create_table, index_shadow, swap_in_shadow,
+};
+
+/// Events read and applied per transaction.
+pub const BATCH_SIZE: usize = 1000;
+/// Suffix of the tables and checkpoint a rebuild writes.
+pub const SHADOW: &str = "__shadow";
+
+/// A projector: turns events into rows of its tables.
+#[async_trait]
+pub trait Projector: Send + 'static {
+    /// Its stable name (checkpoint, lock, metrics label).
+    fn name(&self) -> &'static str;
+    /// The tables it owns (and rebuilds).
+    fn tables(&self) -> &'static [&'static Table];
+    /// Applies `events`, in order, through `batch`. Must depend on nothing but the events and what
+    /// the batch reads.
+    async fn apply(
+        &mut self,
+        events: &[RecordedEvent],
+        batch: &mut Batch<'_>,
+    ) -> Result<(), ProjectionError>;
+    /// Forgets in-memory state after a batch was rolled back.
+    fn reset(&mut self) {}
+}
+
+/// How far one projector has got.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct ProjectorStatus {
+    pub name: String,
+    pub position: u64,
+    /// Head of the log when last looked at.
+    pub head: u64,
+    /// Events behind the head.
+    pub lag_events: u64,
+    /// How long ago the oldest event not yet applied was recorded (0 when caught up).
+    pub lag_seconds: f64,
+    /// Whether this process is the one running it (false on standby).
+    pub active: bool,
+    pub last_error: Option<String>,
+}
+
+/// The status of every projector this process runs, for `/ready` and `/metrics`.
+#[derive(Debug, Clone, Default)]
+pub struct StatusBoard(Arc<Mutex<BTreeMap<String, ProjectorStatus>>>);
+
+impl StatusBoard {
+    pub fn snapshot(&self) -> Vec<ProjectorStatus> {
+        self.0
+            .lock()
+            .map(|m| m.values().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    fn update(&self, name: &str, change: impl FnOnce(&mut ProjectorStatus)) {
+        if let Ok(mut map) = self.0.lock() {
+            let status = map
+                .entry(name.to_owned())
+                .or_insert_with(|| ProjectorStatus {
+                    name: name.to_owned(),
+                    ..ProjectorStatus::default()
+                });
+            change(status);
+        }
+    }
+}
+
+/// When a run stops.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Until {
+    /// Never: follow the log live.
+    Forever,
+    /// When the log's head (as of each look) is reached.
+    CaughtUp,
+    /// When exactly this position is reached (the log must have it).
+    Position(u64),
+}
+
+/// Options of one run.
+#[derive(Clone)]
+pub struct RunOptions {
+    pub until: Until,
+    /// `""` for live tables, [`SHADOW`] for a rebuild.
+    pub suffix: &'static str,
+    pub batch_size: usize,
+    pub board: StatusBoard,
+    /// Called after every committed batch with (position, head).
+    pub progress: Option<Progress>,
+    /// Test hook: fail the transaction of the batch that would move the checkpoint past this
+    /// position, after its writes and before its commit (a crash mid-batch).
+    pub fail_before_commit_past: Option<u64>,
+}
+
+impl std::fmt::Debug for RunOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunOptions")
+            .field("until", &self.until)
+            .field("suffix", &self.suffix)
+            .field("batch_size", &self.batch_size)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        Self {
+            until: Until::Forever,
+            suffix: "",
+            batch_size: BATCH_SIZE,
+            board: StatusBoard::default(),
+            progress: None,
+            fail_before_commit_past: None,
+        }
+    }
+}
+
+fn checkpoint_name(projector: &str, suffix: &str) -> String {
+    format!("{projector}{suffix}")
+}
+
+async fn load_checkpoint(db: &ReadDb, name: &str) -> Result<u64, ProjectionError> {
+    sqlx::query(
+        "INSERT INTO rm_checkpoints (name, position) VALUES ($1, 0) ON CONFLICT (name) DO NOTHING",
+    )
+    .bind(name)
+    .execute(db.pool())
+    .await?;
+    db.checkpoint(name).await
+}
+
+/// Reads ahead: batches of events after `from`, one batch in flight while the previous is applied.
+fn read_ahead(
+    store: Arc<dyn EventStore>,
+    from: u64,
+    batch_size: usize,
+) -> (
+    mpsc::Receiver<Result<Vec<RecordedEvent>, ProjectionError>>,
+    tokio::task::JoinHandle<()>,
+) {
+    let (tx, rx) = mpsc::channel(2);
+    let task = tokio::spawn(async move {
+        let mut wakeups = store.wakeups();
+        let mut after = from;
+        loop {
+            match store.read_all(after, batch_size).await {
+                Ok(events) if events.is_empty() => {
+                    // Caught up: say so with an empty batch, then wait for news (or poll).
+                    if tx.send(Ok(Vec::new())).await.is_err() {
+                        return;
+                    }
+                    let _ =
+                        tokio::time::timeout(Duration::from_millis(500), wakeups.changed()).await;
+                }
+                Ok(events) => {
+                    after = events.last().map_or(after, |e| e.global_position);
+                    if tx.send(Ok(events)).await.is_err() {
+                        return;
+                    }
+                }
+                Err(error) => {
+                    let _ = tx.send(Err(error.into())).await;
+                    return;
+                }
+            }
+        }
+    });
+    (rx, task)
+}
+
+/// Runs `projector` over the log from its checkpoint until `options.until`, or until `stop` fires.
+/// Returns the checkpoint reached.
+pub async fn run(
+    projector: &mut dyn Projector,
+    store: Arc<dyn EventStore>,
+    db: &ReadDb,
+    options: &RunOptions,
+    mut stop: watch::Receiver<bool>,
+) -> Result<u64, ProjectionError> {
+    let name = checkpoint_name(projector.name(), options.suffix);
+    let board = options.board.clone();
+    'restart: loop {
+        projector.reset();
+        let mut position = load_checkpoint(db, &name).await?;
+        let (mut batches, reader) = read_ahead(store.clone(), position, options.batch_size);
+        let _abort_reader = AbortOnDrop(reader);
+        loop {
+            if *stop.borrow() {
+                return Ok(position);
+            }
+            if let Until::Position(target) = options.until
+                && position >= target
+            {
+                return Ok(position);
+            }
+            let next = tokio::select! {
+                next = batches.recv() => next,
+                _ = stop.changed() => continue,
+            };
+            let Some(next) = next else {
+                return Err(ProjectionError::Corrupt("the log reader stopped".into()));
+            };
+            let mut events = next?;
+            if events.is_empty() {
+                let head = store.head_position().await?;
+                board.update(&name, |s| {
+                    s.position = position;
+                    s.head = head;
+                    s.lag_events = head.saturating_sub(position);
+                    s.lag_seconds = 0.0;
+                    s.active = true;
+                });
+                if options.until == Until::CaughtUp && position >= head {
+                    return Ok(position);
+                }
+                continue;
+            }
+            if let Until::Position(target) = options.until {
+                events.retain(|e| e.global_position <= target);
+            }
+            let oldest = events[0].event.recorded_at;
+            let last = events.last().map_or(position, |e| e.global_position);
+            match apply_batch(projector, db, &name, options, position, last, &events).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    tracing::info!(projector = %name, "checkpoint moved by another runner; restarting");
+                    continue 'restart;
+                }
+                Err(error) => {
+                    board.update(&name, |s| s.last_error = Some(error.to_string()));
+                    return Err(error);
+                }
+            }
+            position = last;
+            let head = store.head_position().await.unwrap_or(last);
+            let lag_seconds = if head > position {
+                (Utc::now() - oldest).num_milliseconds().max(0) as f64 / 1000.0
+            } else {
+                0.0
+            };
+            board.update(&name, |s| {
+                s.position = position;
+                s.head = head;
+                s.lag_events = head.saturating_sub(position);
+                s.lag_seconds = lag_seconds;
+                s.active = true;
+                s.last_error = None;
+            });
+            if let Some(progress) = &options.progress {
+                progress(position, head);
+            }
+        }
+    }
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Applies one batch in one transaction. `Ok(false)`: the fence failed (nothing was written).
+async fn apply_batch(
+    projector: &mut dyn Projector,
+    db: &ReadDb,
+    checkpoint: &str,
+    options: &RunOptions,
+    from: u64,
+    to: u64,
+    events: &[RecordedEvent],
+) -> Result<bool, ProjectionError> {
+    let mut tx = begin_write(db.pool(), db.backend()).await?;
+    let fenced =
+        sqlx::query("UPDATE rm_checkpoints SET position = $1 WHERE name = $2 AND position = $3")
+            .bind(i64::try_from(to).unwrap_or(i64::MAX))
+            .bind(checkpoint)
+            .bind(i64::try_from(from).unwrap_or(i64::MAX))
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+    if fenced != 1 {
+        tx.rollback().await?;
+        return Ok(false);
+    }
+    let result = async {
+        let mut batch = Batch::new(&mut tx, options.suffix);
+        projector.apply(events, &mut batch).await?;
+        batch.flush().await
+    }
+    .await;
+    if let Err(error) = result {
+        tx.rollback().await?;
+        projector.reset();
+        return Err(error);
+    }
+    if options.fail_before_commit_past.is_some_and(|p| to > p) {
+        tx.rollback().await?;
+        projector.reset();
+        return Err(ProjectionError::Injected);
+    }
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// Runs `projector` live for as long as this process should, taking over from other processes on
+/// PostgreSQL when they stop (see the module documentation). Errors are logged and retried.
+pub async fn run_live(
+    mut projector: Box<dyn Projector>,
+    store: Arc<dyn EventStore>,
+    db: ReadDb,
+    board: StatusBoard,
+    stop: watch::Receiver<bool>,
+) {
+    let name = projector.name();
+    let options = RunOptions {
+        board: board.clone(),
+        ..RunOptions::default()
+    };
+    let mut backoff = Duration::from_millis(200);
+    while !*stop.borrow() {
+        let lock = match acquire_lease(&db, name).await {
+            Ok(Some(lock)) => lock,
+            Ok(None) => {
+                board.update(name, |s| s.active = false);
+                sleep_or_stop(Duration::from_secs(2), stop.clone()).await;
+                continue;
+            }
+            Err(error) => {
+                tracing::warn!(projector = name, %error, "cannot take the projector lease");
+                sleep_or_stop(backoff, stop.clone()).await;
+                continue;
+            }
+        };
+        let watchdog = lock.watch(stop.clone());
+        let result = run(projector.as_mut(), store.clone(), &db, &options, watchdog).await;
+        match result {
+            Ok(_) => backoff = Duration::from_millis(200),
+            Err(error) => {
+                tracing::warn!(projector = name, %error, "projector failed; restarting");
+                board.update(name, |s| s.last_error = Some(error.to_string()));
+                sleep_or_stop(backoff, stop.clone()).await;
+                backoff = (backoff * 2).min(Duration::from_secs(10));
+            }
+        }
+        drop(lock);
+    }
+}
+
+async fn sleep_or_stop(duration: Duration, mut stop: watch::Receiver<bool>) {
+    let _ = tokio::time::timeout(duration, stop.changed()).await;
+}
+
+/// The right to run one projector. PostgreSQL: a session advisory lock on a dedicated connection,
+/// checked every few seconds; SQLite: always granted.
+struct Lease {
+    task: Option<tokio::task::JoinHandle<()>>,
+    lost: watch::Receiver<bool>,
+    /// Keeps `lost` open when nothing can lose the lease (SQLite).
+    _never_lost: Option<watch::Sender<bool>>,
+}
+
+impl Lease {
+    /// A stop signal that fires when `stop` fires or the lease is lost.
+    fn watch(&self, mut stop: watch::Receiver<bool>) -> watch::Receiver<bool> {
+        let (tx, rx) = watch::channel(false);
+        let mut lost = self.lost.clone();
+        tokio::spawn(async move {
+            loop {
+                if *stop.borrow() || *lost.borrow() {
+                    let _ = tx.send(true);
+                    return;
+                }
+                tokio::select! {
+                    r = stop.changed() => if r.is_err() { let _ = tx.send(true); return; },
+                    r = lost.changed() => if r.is_err() { let _ = tx.send(true); return; },
+                    () = tx.closed() => return,
+                }
+            }
+        });
+        rx
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
+async fn acquire_lease(db: &ReadDb, name: &str) -> Result<Option<Lease>, ProjectionError> {
+    if db.backend() == Backend::Sqlite {
+        let (never_lost, lost) = watch::channel(false);
+        return Ok(Some(Lease {
+            task: None,
+            lost,
+            _never_lost: Some(never_lost),
+        }));
+    }
+    let mut conn = db.pool().acquire().await?.detach();
+    let key = lock_key(name);
+    let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+        .bind(key)
+        .fetch_one(&mut conn)
+        .await?;
+    if !got {
+        return Ok(None);
+    }
+    let (tx, lost) = watch::channel(false);
+    let task = tokio::spawn(async move {
+        // The lock lives as long as this connection: keep it, and check it is still alive.
+        loop {
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            if conn.execute("SELECT 1").await.is_err() {
+                let _ = tx.send(true);
+                return;
+            }
+        }
+    });
+    Ok(Some(Lease {
+        task: Some(task),
+        lost,
+        _never_lost: None,
+    }))
+}
+
+/// The advisory-lock key of a projector (stable across processes and builds).
+fn lock_key(name: &str) -> i64 {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(format!("vantage-projector:{name}").as_bytes());
+    let mut bytes = [0u8; 8];
+    bytes.copy_from_slice(&digest[..8]);
+    i64::from_be_bytes(bytes)
+}
+
+/// Progress of a rebuild: (position, head).
+pub type Progress = Arc<dyn Fn(u64, u64) + Send + Sync>;
+
+/// Rebuilds `projector`'s tables from zero into shadow tables and swaps them in. Resumes a rebuild
+/// that stopped unless `restart`. Returns the position the swapped-in tables are at.
+pub async fn rebuild(
+    projector: &mut dyn Projector,
+    store: Arc<dyn EventStore>,
+    db: &ReadDb,
+    restart: bool,
+    progress: Option<Progress>,
+) -> Result<u64, ProjectionError> {
+    let name = projector.name();
+    let shadow_checkpoint = checkpoint_name(name, SHADOW);
+    {
+        let mut conn = db.pool().acquire().await?;
+        if restart {
+            for table in projector.tables() {
+                conn.execute(AssertSqlSafe(format!(
+                    "DROP TABLE IF EXISTS {}",
+                    table.named(SHADOW)
+                )))
+                .await?;
+            }
+            sqlx::query("DELETE FROM rm_checkpoints WHERE name = $1")
+                .bind(&shadow_checkpoint)
+                .execute(&mut *conn)
+                .await?;
+        }
+        for table in projector.tables() {
+            create_table(&mut conn, table, SHADOW).await?;
+        }
+    }
+    let started = Instant::now();
+    let options = RunOptions {
+        until: Until::CaughtUp,
+        suffix: SHADOW,
+        progress,
+        ..RunOptions::default()
+    };
+    let (_stop_tx, stop) = watch::channel(false);
+    loop {
+        let reached = run(projector, store.clone(), db, &options, stop.clone()).await?;
+        let mut tx = begin_write(db.pool(), db.backend()).await?;
+        let live = db_position(&mut tx, name).await?;
+        if reached < live {
+            // The live projector moved on meanwhile: catch up to it first.
+            tx.rollback().await?;
+            continue;
+        }
+        for table in projector.tables() {
+            index_shadow(&mut tx, db.backend(), table, SHADOW).await?;
+            swap_in_shadow(&mut tx, db.backend(), table, SHADOW).await?;
+        }
+        sqlx::query(
+            "INSERT INTO rm_checkpoints (name, position) VALUES ($1, $2) \
+             ON CONFLICT (name) DO UPDATE SET position = excluded.position",
+        )
+        .bind(name)
+        .bind(i64::try_from(reached).unwrap_or(i64::MAX))
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM rm_checkpoints WHERE name = $1")
+            .bind(&shadow_checkpoint)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        tracing::info!(
+            projector = name,
+            position = reached,
+            seconds = started.elapsed().as_secs_f64(),
+            "rebuilt and swapped in"
+        );
+        return Ok(reached);
+    }
+}
+
+async fn db_position(conn: &mut sqlx::AnyConnection, name: &str) -> Result<u64, ProjectionError> {
+    let position: Option<i64> =
+        sqlx::query_scalar("SELECT position FROM rm_checkpoints WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&mut *conn)
+            .await?;
+    Ok(position.and_then(|p| u64::try_from(p).ok()).unwrap_or(0))
+}

@@ -1,0 +1,729 @@
+//! The scans projector: scans and their summaries, findings (derived by the rules at ScanCompleted),
+//! fingerprint state across scans with its history, triage and comments, diffs and regressions,
+//! domain history (whose last row is the domain's latest scan), trends, compliance coverage, tenant
+//! totals and notifications.
+//!
+//! These read models live in one projector because each is derived from the others within one event:
+//! a ScanCompleted's findings decide the diff, which decides regressions, which decide notifications
+//! and the tenant's unresolved counts. One projector keeps them consistent at every checkpoint.
+//!
+//! Findings need the scan's observations. The projector keeps the ProbeObserved events of scans whose
+//! ScanRequested it applied in this run; for any other scan (a run that started mid-scan) it reads the
+//! scan's stream, taking only events before ScanCompleted. Either way the observations are exactly
+//! those the log holds before completion, so the findings are the same.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+use vantage_domain::DomainEvent;
+use vantage_domain::notification::NotificationEvent;
+use vantage_domain::scan::{ProbeObserved, ScanEvent, ScanSpec, ScanStatus};
+use vantage_domain::triage::{TriageEvent, TriageState};
+use vantage_rules::compliance::{FRAMEWORKS, coverage};
+use vantage_rules::{Finding, ScanFacts, Severity, evaluate};
+use vantage_store::{EventStore, RecordedEvent, StreamName};
+
+use crate::ProjectionError;
+use crate::db::{Batch, Cell, Table};
+use crate::model::*;
+use crate::runtime::Projector;
+
+/// Scans whose observations are buffered at most at once; beyond it the oldest are dropped and read
+/// back from the log at completion.
+const MAX_BUFFERED_SCANS: usize = 10_000;
+
+/// The namespace of notification ids (UUIDv5 of scan, kind and fingerprint: stable across rebuilds).
+const NOTIFICATION_NAMESPACE: Uuid = Uuid::from_u128(0x5f1c_2a4e_8b7d_4e0a_9c3f_6d2b_1a0e_7c41);
+
+pub struct ScansProjector {
+    store: Arc<dyn EventStore>,
+    /// Observations of scans whose first event this run applied, in log order.
+    observations: HashMap<String, Vec<ProbeObserved>>,
+    buffered_order: Vec<String>,
+}
+
+impl std::fmt::Debug for ScansProjector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ScansProjector")
+            .field("buffered_scans", &self.observations.len())
+            .finish()
+    }
+}
+
+impl ScansProjector {
+    pub fn new(store: Arc<dyn EventStore>) -> Self {
+        Self {
+            store,
+            observations: HashMap::new(),
+            buffered_order: Vec::new(),
+        }
+    }
+}
+
+pub static TABLES: &[&Table] = &[
+    &SCANS,
+    &FINDINGS,
+    &FINGERPRINTS,
+    &FINGERPRINT_HISTORY,
+    &COMMENTS,
+    &DIFFS,
+    &TARGETS,
+    &DOMAIN_HISTORY,
+    &TRENDS,
+    &COVERAGE,
+    &TENANTS,
+    &NOTIFICATIONS,
+];
+
+fn scan_id_of(stream: &str) -> Option<&str> {
+    stream.strip_prefix("scan-")
+}
+
+fn is_type<E: DomainEvent>(event_type: &str) -> bool {
+    E::CATALOG.iter().any(|info| info.event_type == event_type)
+}
+
+#[async_trait]
+impl Projector for ScansProjector {
+    fn name(&self) -> &'static str {
+        "scans"
+    }
+
+    fn tables(&self) -> &'static [&'static Table] {
+        TABLES
+    }
+
+    fn reset(&mut self) {
+        self.observations.clear();
+        self.buffered_order.clear();
+    }
+
+    async fn apply(
+        &mut self,
+        events: &[RecordedEvent],
+        batch: &mut Batch<'_>,
+    ) -> Result<(), ProjectionError> {
+        for recorded in events {
+            let event = &recorded.event;
+            let ty = event.event_type.as_str();
+            if is_type::<ScanEvent>(ty) {
+                let decoded = ScanEvent::decode(ty, event.schema_version, event.payload.as_str())?;
+                self.apply_scan(recorded, decoded, batch).await?;
+            } else if is_type::<TriageEvent>(ty) {
+                let decoded =
+                    TriageEvent::decode(ty, event.schema_version, event.payload.as_str())?;
+                apply_triage(recorded, decoded, batch).await?;
+            } else if is_type::<NotificationEvent>(ty) {
+                let NotificationEvent::NotificationRead(read) =
+                    NotificationEvent::decode(ty, event.schema_version, event.payload.as_str())?;
+                let tenant = event.metadata.tenant.as_str();
+                if let Some(id) = read.notification_id
+                    && let Some(mut doc) = batch
+                        .get::<NotificationDoc>(vec![id.to_string().into()])
+                        .await?
+                    && doc.tenant == tenant
+                {
+                    doc.read = true;
+                    batch.put(doc)?;
+                }
+                if let Some(up_to) = read.up_to_position {
+                    let mut stats = tenant_stats(batch, tenant).await?;
+                    stats.notifications_read_up_to = stats.notifications_read_up_to.max(up_to);
+                    batch.put(stats)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+async fn tenant_stats(
+    batch: &mut Batch<'_>,
+    tenant: &str,
+) -> Result<TenantStatsDoc, ProjectionError> {
+    Ok(batch
+        .get::<TenantStatsDoc>(vec![tenant.into()])
+        .await?
+        .unwrap_or_else(|| TenantStatsDoc::new(tenant)))
+}
+
+/// Moves a scan's status, keeping the tenant's counts by status in step.
+async fn set_status(
+    batch: &mut Batch<'_>,
+    scan: &mut ScanDoc,
+    status: ScanStatus,
+    at: DateTime<Utc>,
+) -> Result<(), ProjectionError> {
+    let mut stats = tenant_stats(batch, &scan.tenant).await?;
+    if let Some(n) = stats.scans_by_status.get_mut(scan.status.as_str()) {
+        *n = n.saturating_sub(1);
+    }
+    *stats
+        .scans_by_status
+        .entry(status.as_str().to_owned())
+        .or_default() += 1;
+    batch.put(stats)?;
+    scan.status = status;
+    scan.updated_at = at;
+    if status.is_terminal() {
+        scan.finished_at = Some(at);
+    }
+    Ok(())
+}
+
+impl ScansProjector {
+    fn buffer_start(&mut self, scan_id: &str) {
+        if self.observations.len() >= MAX_BUFFERED_SCANS && !self.buffered_order.is_empty() {
+            let oldest = self.buffered_order.remove(0);
+            self.observations.remove(&oldest);
+        }
+        self.observations.insert(scan_id.to_owned(), Vec::new());
+        self.buffered_order.push(scan_id.to_owned());
+    }
+
+    fn buffer_end(&mut self, scan_id: &str) -> Option<Vec<ProbeObserved>> {
+        let taken = self.observations.remove(scan_id);
+        if taken.is_some() {
+            self.buffered_order.retain(|s| s != scan_id);
+        }
+        taken
+    }
+
+    /// The scan's observations before stream version `before`, from the buffer or the log.
+    async fn observations(
+        &mut self,
+        scan_id: &str,
+        before: u64,
+    ) -> Result<Vec<ProbeObserved>, ProjectionError> {
+        if let Some(buffered) = self.buffer_end(scan_id) {
+            return Ok(buffered);
+        }
+        let stream = StreamName::new(format!("scan-{scan_id}"))?;
+        let mut observations = Vec::new();
+        for stored in self.store.read_stream(&stream).await? {
+            if stored.stream_version >= before {
+                break;
+            }
+            if stored.event_type == "ProbeObserved"
+                && let ScanEvent::ProbeObserved(observed) = ScanEvent::decode(
+                    &stored.event_type,
+                    stored.schema_version,
+                    stored.payload.as_str(),
+                )?
+            {
+                observations.push(observed);
+            }
+        }
+        Ok(observations)
+    }
+
+    async fn apply_scan(
+        &mut self,
+        recorded: &RecordedEvent,
+        event: ScanEvent,
+        batch: &mut Batch<'_>,
+    ) -> Result<(), ProjectionError> {
+        let Some(scan_id) = scan_id_of(&recorded.event.stream) else {
+            return Ok(());
+        };
+        let at = recorded.event.recorded_at;
+        let position = recorded.global_position;
+        if let ScanEvent::ScanRequested(requested) = &event {
+            self.buffer_start(scan_id);
+            let doc = ScanDoc {
+                id: scan_id.to_owned(),
+                tenant: requested.tenant.as_str().to_owned(),
+                status: ScanStatus::Queued,
+                domain: requested.target.host().to_owned(),
+                spec: ScanSpec {
+                    target: requested.target.clone(),
+                    ports: requested.ports.clone(),
+                    paths: requested.paths.clone(),
+                    profile: requested.profile,
+                    trigger: requested.trigger,
+                    vantage_point: requested.vantage_point.clone(),
+                },
+                created_at: at,
+                updated_at: at,
+                started_at: None,
+                finished_at: None,
+                worker_id: None,
+                observation_count: 0,
+                failed_probes: 0,
+                failure_reason: None,
+                cancel_reason: None,
+                ruleset_version: None,
+                grades: None,
+                findings: None,
+                score: None,
+                previous_scan_id: None,
+                requested_position: position,
+                completed_position: None,
+            };
+            let mut stats = tenant_stats(batch, &doc.tenant).await?;
+            stats.scans_total += 1;
+            *stats.scans_by_status.entry("queued".into()).or_default() += 1;
+            stats.last_scan_at = Some(at);
+            batch.put(stats)?;
+            batch.put(doc)?;
+            return Ok(());
+        }
+        if let ScanEvent::ProbeObserved(observed) = event {
+            if let Some(buffer) = self.observations.get_mut(scan_id) {
+                buffer.push(observed);
+            }
+            return Ok(());
+        }
+        let Some(mut scan) = batch.get::<ScanDoc>(vec![scan_id.into()]).await? else {
+            // A deleted scan (or events of a scan this log never requested): nothing to show.
+            return Ok(());
+        };
+        match event {
+            ScanEvent::ScanStarted(started) => {
+                scan.worker_id = Some(started.worker_id);
+                scan.started_at = Some(at);
+                set_status(batch, &mut scan, ScanStatus::Running, at).await?;
+            }
+            ScanEvent::ProbeFailed(_) => {
+                scan.failed_probes += 1;
+                scan.updated_at = at;
+            }
+            ScanEvent::ScanFinalizing(finalizing) => {
+                scan.observation_count = finalizing.observation_count;
+                set_status(batch, &mut scan, ScanStatus::Finalizing, at).await?;
+            }
+            ScanEvent::ScanCompleted(completed) => {
+                let observations = self
+                    .observations(scan_id, recorded.event.stream_version)
+                    .await?;
+                scan.observation_count = completed.observation_count;
+                scan.ruleset_version = Some(completed.ruleset_version.clone());
+                scan.completed_position = Some(position);
+                set_status(batch, &mut scan, ScanStatus::Completed, at).await?;
+                complete(
+                    batch,
+                    &mut scan,
+                    &completed.ruleset_version,
+                    &observations,
+                    recorded,
+                )
+                .await?;
+            }
+            ScanEvent::ScanFailed(failed) => {
+                self.buffer_end(scan_id);
+                scan.failure_reason = Some(failed.reason.clone());
+                set_status(batch, &mut scan, ScanStatus::Failed, at).await?;
+                notify(
+                    batch,
+                    &scan,
+                    NotificationKind::ScanFailed,
+                    None,
+                    recorded,
+                    format!("Scan of {} failed: {}", scan.domain, failed.reason),
+                )?;
+            }
+            ScanEvent::ScanCancelled(cancelled) => {
+                self.buffer_end(scan_id);
+                scan.cancel_reason = cancelled.reason;
+                set_status(batch, &mut scan, ScanStatus::Cancelled, at).await?;
+            }
+            ScanEvent::ScanDeleted(_) => {
+                self.buffer_end(scan_id);
+                return delete_scan(batch, scan).await;
+            }
+            ScanEvent::ScanRequested(_) | ScanEvent::ProbeObserved(_) => {}
+        }
+        batch.put(scan)?;
+        Ok(())
+    }
+}
+
+/// A notification with an id stable across rebuilds.
+fn notify(
+    batch: &mut Batch<'_>,
+    scan: &ScanDoc,
+    kind: NotificationKind,
+    finding: Option<&Finding>,
+    recorded: &RecordedEvent,
+    title: String,
+) -> Result<(), ProjectionError> {
+    let kind_name = serde_json::to_value(kind)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default();
+    let seed = format!(
+        "{}/{kind_name}/{}",
+        scan.id,
+        finding.map_or("", |f| f.fingerprint.as_str())
+    );
+    batch.put(NotificationDoc {
+        id: Uuid::new_v5(&NOTIFICATION_NAMESPACE, seed.as_bytes()).to_string(),
+        tenant: scan.tenant.clone(),
+        kind,
+        title,
+        scan_id: scan.id.clone(),
+        domain: scan.domain.clone(),
+        fingerprint: finding.map(|f| f.fingerprint.clone()),
+        severity: finding.map(|f| f.severity),
+        created_at: recorded.event.recorded_at,
+        position: recorded.global_position,
+        read: false,
+    })
+}
+
+/// Writes a fingerprint, its history row, and the tenant's unresolved counts as they change.
+async fn put_fingerprint(
+    batch: &mut Batch<'_>,
+    before: Option<&FingerprintDoc>,
+    after: FingerprintDoc,
+) -> Result<(), ProjectionError> {
+    let weight =
+        |doc: Option<&FingerprintDoc>| doc.filter(|d| d.unresolved()).and_then(|d| d.severity);
+    let (old, new) = (weight(before), weight(Some(&after)));
+    if old != new {
+        let mut stats = tenant_stats(batch, &after.tenant).await?;
+        if let Some(severity) = old {
+            stats.unresolved.add(severity, -1);
+        }
+        if let Some(severity) = new {
+            stats.unresolved.add(severity, 1);
+        }
+        batch.put(stats)?;
+    }
+    batch.put(FingerprintVersion {
+        position: after.position,
+        state: after.clone(),
+    })?;
+    batch.put(after)
+}
+
+/// Everything a completed scan changes.
+async fn complete(
+    batch: &mut Batch<'_>,
+    scan: &mut ScanDoc,
+    ruleset: &str,
+    observations: &[ProbeObserved],
+    recorded: &RecordedEvent,
+) -> Result<(), ProjectionError> {
+    let at = recorded.event.recorded_at;
+    let position = recorded.global_position;
+    let target = scan.spec.target.as_str().to_owned();
+    let facts = ScanFacts {
+        tenant: &scan.tenant,
+        target: &target,
+        observations,
+    };
+    let findings = evaluate(ruleset, &facts)
+        .map_err(|e| ProjectionError::Corrupt(format!("scan {}: {e}", scan.id)))?;
+    let grades = vantage_rules::grade::grade_scan(observations);
+    let counts = SeverityCounts::of(findings.iter().map(|f| &f.severity));
+    scan.findings = Some(counts);
+    scan.score = Some(counts.score());
+    scan.grades = Some(grades.clone());
+
+    for finding in &findings {
+        batch.put(FindingDoc {
+            scan_id: scan.id.clone(),
+            tenant: scan.tenant.clone(),
+            finding: finding.clone(),
+        })?;
+    }
+    for framework in FRAMEWORKS {
+        let coverage = coverage(framework, ruleset, &findings)
+            .map_err(|e| ProjectionError::Corrupt(format!("scan {}: {e}", scan.id)))?;
+        batch.put(CoverageDoc {
+            scan_id: scan.id.clone(),
+            tenant: scan.tenant.clone(),
+            coverage,
+        })?;
+    }
+
+    // Diff against the previous completed scan of the same target.
+    let previous = batch
+        .get::<TargetDoc>(vec![scan.tenant.as_str().into(), target.as_str().into()])
+        .await?;
+    scan.previous_scan_id = previous.as_ref().map(|p| p.latest_scan_id.clone());
+    let before: HashSet<&str> = previous
+        .as_ref()
+        .map(|p| p.fingerprints.iter().map(String::as_str).collect())
+        .unwrap_or_default();
+    let now: HashSet<&str> = findings.iter().map(|f| f.fingerprint.as_str()).collect();
+    let mut diff = DiffDoc {
+        scan_id: scan.id.clone(),
+        tenant: scan.tenant.clone(),
+        previous_scan_id: scan.previous_scan_id.clone(),
+        new: Vec::new(),
+        fixed: Vec::new(),
+        unchanged: Vec::new(),
+        regressions: Vec::new(),
+    };
+
+    for finding in &findings {
+        let key = vec![
+            scan.tenant.as_str().into(),
+            finding.fingerprint.as_str().into(),
+        ];
+        let existing = batch.get::<FingerprintDoc>(key).await?;
+        let mut state = existing
+            .clone()
+            .unwrap_or_else(|| FingerprintDoc::new(&scan.tenant, &finding.fingerprint));
+        let seen_before = state.first_seen_at.is_some();
+        let was_fixed = seen_before && (!state.present || state.triage == TriageState::Fixed);
+        if before.contains(finding.fingerprint.as_str()) {
+            diff.unchanged.push(finding.fingerprint.clone());
+        } else {
+            diff.new.push(finding.fingerprint.clone());
+        }
+        let regression = was_fixed;
+        if regression {
+            diff.regressions.push(finding.fingerprint.clone());
+            state.regressions += 1;
+            if state.triage == TriageState::Fixed {
+                state.triage = TriageState::Open;
+            }
+        }
+        state.rule_id = Some(finding.rule_id.clone());
+        state.title = Some(finding.title.clone());
+        state.severity = Some(finding.severity);
+        state.priority = finding.priority.score;
+        state.asset = Some(finding.asset.clone());
+        state.target = Some(target.clone());
+        state.domain = Some(scan.domain.clone());
+        if state.first_seen_at.is_none() {
+            state.first_seen_at = Some(at);
+            state.first_scan_id = Some(scan.id.clone());
+        }
+        state.last_seen_at = Some(at);
+        state.last_scan_id = Some(scan.id.clone());
+        state.present = true;
+        state.fixed_at = None;
+        state.times_seen += 1;
+        state.position = position;
+        put_fingerprint(batch, existing.as_ref(), state).await?;
+
+        let certificate = matches!(
+            finding.rule_id.as_str(),
+            "tls.certificate-expiring" | "tls.certificate-expired"
+        );
+        let first_time = !seen_before;
+        if certificate && (first_time || regression) {
+            notify(
+                batch,
+                scan,
+                NotificationKind::CertificateExpiring,
+                Some(finding),
+                recorded,
+                format!("{} on {}", finding.title, scan.domain),
+            )?;
+        } else if regression {
+            notify(
+                batch,
+                scan,
+                NotificationKind::Regression,
+                Some(finding),
+                recorded,
+                format!("Regression on {}: {}", scan.domain, finding.title),
+            )?;
+        } else if first_time && finding.severity >= Severity::High {
+            notify(
+                batch,
+                scan,
+                NotificationKind::NewFinding,
+                Some(finding),
+                recorded,
+                format!(
+                    "New {} finding on {}: {}",
+                    severity_name(finding.severity),
+                    scan.domain,
+                    finding.title
+                ),
+            )?;
+        }
+    }
+    let mut fixed: Vec<&str> = before.difference(&now).copied().collect();
+    fixed.sort_unstable();
+    for fingerprint in fixed {
+        diff.fixed.push(fingerprint.to_owned());
+        let key = vec![scan.tenant.as_str().into(), fingerprint.into()];
+        if let Some(existing) = batch.get::<FingerprintDoc>(key).await? {
+            let mut state = existing.clone();
+            state.present = false;
+            state.fixed_at = Some(at);
+            state.position = position;
+            put_fingerprint(batch, Some(&existing), state).await?;
+        }
+    }
+    diff.new.sort();
+    diff.unchanged.sort();
+    diff.regressions.sort();
+    batch.put(diff)?;
+    batch.put(TargetDoc {
+        tenant: scan.tenant.clone(),
+        target: target.clone(),
+        latest_scan_id: scan.id.clone(),
+        fingerprints: findings.iter().map(|f| f.fingerprint.clone()).collect(),
+    })?;
+
+    // Domain history (its last row is the domain's latest scan) and the tenant's domain count.
+    let history = batch.table(&DOMAIN_HISTORY);
+    let known: Vec<DomainScanDoc> = batch
+        .query(
+            &format!(
+                "SELECT doc FROM {history} WHERE tenant = $1 AND domain = $2 \
+                 ORDER BY position DESC LIMIT 1"
+            ),
+            &[scan.tenant.as_str().into(), scan.domain.as_str().into()],
+        )
+        .await?;
+    if known.is_empty() {
+        let mut stats = tenant_stats(batch, &scan.tenant).await?;
+        stats.domains += 1;
+        batch.put(stats)?;
+    }
+    batch.put(DomainScanDoc {
+        tenant: scan.tenant.clone(),
+        domain: scan.domain.clone(),
+        position,
+        scan_id: scan.id.clone(),
+        target: target.clone(),
+        completed_at: at,
+        score: counts.score(),
+        findings: counts,
+        grades,
+        ruleset_version: ruleset.to_owned(),
+    })?;
+
+    // Trends: the domain's day, and the tenant's day summing each domain's latest counts.
+    let day = at.format("%Y-%m-%d").to_string();
+    let domain_key = vec![
+        scan.tenant.as_str().into(),
+        scan.domain.as_str().into(),
+        day.as_str().into(),
+    ];
+    let mut domain_day = batch
+        .get::<TrendDoc>(domain_key)
+        .await?
+        .unwrap_or_else(|| TrendDoc {
+            tenant: scan.tenant.clone(),
+            domain: scan.domain.clone(),
+            day: day.clone(),
+            scans: 0,
+            score: 100,
+            findings: SeverityCounts::default(),
+            per_domain: Default::default(),
+        });
+    domain_day.scans += 1;
+    domain_day.score = counts.score();
+    domain_day.findings = counts;
+    batch.put(domain_day)?;
+    let tenant_key = vec![scan.tenant.as_str().into(), "".into(), day.as_str().into()];
+    let mut tenant_day = batch
+        .get::<TrendDoc>(tenant_key)
+        .await?
+        .unwrap_or_else(|| TrendDoc {
+            tenant: scan.tenant.clone(),
+            domain: String::new(),
+            day: day.clone(),
+            scans: 0,
+            score: 100,
+            findings: SeverityCounts::default(),
+            per_domain: Default::default(),
+        });
+    tenant_day.scans += 1;
+    tenant_day.per_domain.insert(scan.domain.clone(), counts);
+    let mut total = SeverityCounts::default();
+    for c in tenant_day.per_domain.values() {
+        total.critical += c.critical;
+        total.high += c.high;
+        total.medium += c.medium;
+        total.low += c.low;
+        total.info += c.info;
+    }
+    tenant_day.findings = total;
+    tenant_day.score = total.score();
+    batch.put(tenant_day)?;
+    Ok(())
+}
+
+fn severity_name(severity: Severity) -> &'static str {
+    match severity {
+        Severity::Critical => "critical",
+        Severity::High => "high",
+        Severity::Medium => "medium",
+        Severity::Low => "low",
+        Severity::Info => "info",
+    }
+}
+
+/// ScanDeleted: the read models drop the scan (the log keeps it).
+async fn delete_scan(batch: &mut Batch<'_>, scan: ScanDoc) -> Result<(), ProjectionError> {
+    let mut stats = tenant_stats(batch, &scan.tenant).await?;
+    stats.scans_total = stats.scans_total.saturating_sub(1);
+    if let Some(n) = stats.scans_by_status.get_mut(scan.status.as_str()) {
+        *n = n.saturating_sub(1);
+    }
+    batch.put(stats)?;
+    let id: Cell = scan.id.as_str().into();
+    for table in [&FINDINGS, &COVERAGE, &DOMAIN_HISTORY] {
+        let name = batch.table(table);
+        batch
+            .execute(
+                &format!("DELETE FROM {name} WHERE scan_id = $1"),
+                &[id.clone()],
+            )
+            .await?;
+    }
+    batch.delete::<DiffDoc>(vec![id.clone()]);
+    batch.delete::<ScanDoc>(vec![id]);
+    Ok(())
+}
+
+async fn apply_triage(
+    recorded: &RecordedEvent,
+    event: TriageEvent,
+    batch: &mut Batch<'_>,
+) -> Result<(), ProjectionError> {
+    let tenant = recorded.event.metadata.tenant.as_str();
+    let at = recorded.event.recorded_at;
+    let position = recorded.global_position;
+    let fingerprint = match &event {
+        TriageEvent::TriageSet(e) => e.fingerprint.as_str(),
+        TriageEvent::CommentAdded(e) => e.fingerprint.as_str(),
+        TriageEvent::CommentDeleted(e) => e.fingerprint.as_str(),
+    }
+    .to_owned();
+    let key = vec![tenant.into(), fingerprint.as_str().into()];
+    let existing = batch.get::<FingerprintDoc>(key).await?;
+    let mut state = existing
+        .clone()
+        .unwrap_or_else(|| FingerprintDoc::new(tenant, &fingerprint));
+    match event {
+        TriageEvent::TriageSet(set) => {
+            state.triage = set.state;
+            state.triage_note = set.note;
+            state.triage_updated_at = Some(at);
+            state.triage_actor = Some(recorded.event.metadata.actor.clone());
+        }
+        TriageEvent::CommentAdded(added) => {
+            state.comment_count += 1;
+            batch.put(CommentDoc {
+                tenant: tenant.to_owned(),
+                id: added.comment_id.to_string(),
+                fingerprint: fingerprint.clone(),
+                body: added.body,
+                author: recorded.event.metadata.actor.clone(),
+                created_at: at,
+                position,
+            })?;
+        }
+        TriageEvent::CommentDeleted(deleted) => {
+            state.comment_count = state.comment_count.saturating_sub(1);
+            batch.delete::<CommentDoc>(vec![tenant.into(), deleted.comment_id.to_string().into()]);
+        }
+    }
+    state.position = position;
+    put_fingerprint(batch, existing.as_ref(), state).await
+}
