@@ -12,6 +12,7 @@ mod exposure_probe;
 mod http_probe;
 mod nats;
 mod pipeline;
+mod projections;
 mod ssrf;
 mod store_contract;
 mod tls_probe;

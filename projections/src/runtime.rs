@@ -468,15 +468,39 @@ fn lock_key(name: &str) -> i64 {
 /// Progress of a rebuild: (position, head).
 pub type Progress = Arc<dyn Fn(u64, u64) + Send + Sync>;
 
+/// How a rebuild runs.
+#[derive(Clone, Default)]
+pub struct RebuildOptions {
+    /// Drop a half-done rebuild and start from zero instead of resuming it.
+    pub restart: bool,
+    pub progress: Option<Progress>,
+    /// Stop once the shadow tables reach this position, without swapping (resume later).
+    pub pause_at: Option<u64>,
+}
+
+impl std::fmt::Debug for RebuildOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RebuildOptions")
+            .field("restart", &self.restart)
+            .field("pause_at", &self.pause_at)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Rebuilds `projector`'s tables from zero into shadow tables and swaps them in. Resumes a rebuild
-/// that stopped unless `restart`. Returns the position the swapped-in tables are at.
+/// that stopped unless `restart`. Returns the position the swapped-in tables are at (or, paused, the
+/// shadow tables' position).
 pub async fn rebuild(
     projector: &mut dyn Projector,
     store: Arc<dyn EventStore>,
     db: &ReadDb,
-    restart: bool,
-    progress: Option<Progress>,
+    rebuild_options: RebuildOptions,
 ) -> Result<u64, ProjectionError> {
+    let RebuildOptions {
+        restart,
+        progress,
+        pause_at,
+    } = rebuild_options;
     let name = projector.name();
     let shadow_checkpoint = checkpoint_name(name, SHADOW);
     {
@@ -500,7 +524,7 @@ pub async fn rebuild(
     }
     let started = Instant::now();
     let options = RunOptions {
-        until: Until::CaughtUp,
+        until: pause_at.map_or(Until::CaughtUp, Until::Position),
         suffix: SHADOW,
         progress,
         ..RunOptions::default()
@@ -508,6 +532,9 @@ pub async fn rebuild(
     let (_stop_tx, stop) = watch::channel(false);
     loop {
         let reached = run(projector, store.clone(), db, &options, stop.clone()).await?;
+        if pause_at.is_some() {
+            return Ok(reached);
+        }
         let mut tx = begin_write(db.pool(), db.backend()).await?;
         let live = db_position(&mut tx, name).await?;
         if reached < live {

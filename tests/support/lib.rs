@@ -7,6 +7,7 @@
 )]
 
 pub mod dns;
+pub mod history;
 pub mod tarpit;
 pub mod tls;
 

@@ -1,0 +1,789 @@
+//! The read side against real stores: commands and worker events go through the real pipeline into
+//! SQLite or PostgreSQL, the real projectors run, and every read model is asserted through the
+//! queries the API uses. Also: a batch that dies before commit, shadow rebuilds, and replay.
+
+use std::sync::Arc;
+
+use tokio::sync::watch;
+use vantage_app::{CommandContext, Pipeline};
+use vantage_domain::ids::{CommentId, NotificationId, ScanId};
+use vantage_domain::notification::{NotificationCommand, Notifications};
+use vantage_domain::scan::{Scan, ScanCommand, ScanStatus};
+use vantage_domain::tenant::TenantId;
+use vantage_domain::triage::{Fingerprint, Triage, TriageCommand, TriageState};
+use vantage_projections::model::NotificationKind;
+use vantage_projections::query::{AsOf, AuditFilter, FindingFilter, ScanFilter};
+use vantage_projections::runtime::{self, RebuildOptions, RunOptions, Until};
+use vantage_projections::{ProjectionError, ReadDb, migrate, projector};
+use vantage_store::{EventStore, StreamName};
+use vantage_tests::history::{self, SiteState};
+
+/// A store and a read-model database of one kind.
+struct ReadSide {
+    store: Arc<dyn EventStore>,
+    db: ReadDb,
+    _dir: tempfile::TempDir,
+    pg: Option<vantage_tests::PgTestStore>,
+}
+
+impl ReadSide {
+    async fn sqlite() -> Self {
+        let t = vantage_tests::SqliteTestStore::new().await;
+        let db = ReadDb::open_sqlite(&t.dir.path().join("readmodels.db"))
+            .await
+            .unwrap();
+        migrate(&db).await.unwrap();
+        Self {
+            store: Arc::new(t.store),
+            db,
+            _dir: t.dir,
+            pg: None,
+        }
+    }
+
+    async fn postgres() -> Self {
+        let t = vantage_tests::PgTestStore::new().await;
+        let db = ReadDb::connect_postgres(&vantage_tests::database_url(), Some(&t.schema), 4)
+            .await
+            .unwrap();
+        migrate(&db).await.unwrap();
+        Self {
+            store: Arc::new(t.store.clone()),
+            db,
+            _dir: tempfile::tempdir().unwrap(),
+            pg: Some(t),
+        }
+    }
+
+    async fn finish(self) {
+        if let Some(pg) = self.pg {
+            pg.drop_schema().await;
+        }
+    }
+
+    /// Runs every projector until it has applied the whole log.
+    async fn catch_up(&self) {
+        self.settle().await;
+        catch_up(&self.store, &self.db).await;
+    }
+
+    /// Makes every committed event readable now (PostgreSQL orders events in the background).
+    async fn settle(&self) {
+        let Some(pg) = &self.pg else { return };
+        let committed: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM events")
+            .fetch_one(pg.store.pool())
+            .await
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while (self.store.head_position().await.unwrap() as i64) < committed {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the sequencer did not catch up"
+            );
+            pg.store.sequence_now().await.unwrap();
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
+
+    fn pipeline(&self) -> Pipeline {
+        history::pipeline(self.store.clone())
+    }
+}
+
+async fn catch_up(store: &Arc<dyn EventStore>, db: &ReadDb) {
+    for name in vantage_projections::PROJECTORS {
+        let mut p = projector(name, store.clone()).unwrap();
+        let options = RunOptions {
+            until: Until::CaughtUp,
+            ..RunOptions::default()
+        };
+        let (_tx, stop) = watch::channel(false);
+        runtime::run(p.as_mut(), store.clone(), db, &options, stop)
+            .await
+            .unwrap();
+    }
+}
+
+macro_rules! per_store {
+    ($($name:ident),+ $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let side = super::ReadSide::sqlite().await;
+                super::$name(&side).await;
+                side.finish().await;
+            })+
+        }
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let side = super::ReadSide::postgres().await;
+                super::$name(&side).await;
+                side.finish().await;
+            })+
+        }
+    };
+}
+
+per_store!(
+    every_read_model_follows_scans_triage_and_notifications,
+    a_batch_that_dies_before_commit_leaves_no_trace_and_a_restart_equals_a_clean_rebuild,
+    a_shadow_rebuild_swaps_in_equal_tables_while_queries_keep_answering,
+);
+
+const TENANT: &str = "acme";
+const DOMAIN: &str = "shop.example.com";
+
+fn context() -> CommandContext {
+    CommandContext {
+        actor: "key-analyst".into(),
+        request_id: Some("req-triage".into()),
+        ..CommandContext::system(TenantId::parse(TENANT).unwrap())
+    }
+}
+
+async fn triage(pipeline: &Pipeline, fingerprint: &str, command: TriageCommand) {
+    let stream = StreamName::new(format!("triage-{TENANT}-{fingerprint}")).unwrap();
+    pipeline
+        .execute::<Triage>(&stream, &context(), command)
+        .await
+        .unwrap()
+        .unwrap();
+}
+
+async fn fingerprint_of(side: &ReadSide, scan: ScanId, rule: &str) -> String {
+    side.db
+        .findings(TENANT, &scan.to_string(), &FindingFilter::default(), None)
+        .await
+        .unwrap()
+        .unwrap()
+        .into_iter()
+        .find(|f| f.finding.finding.rule_id == rule)
+        .unwrap_or_else(|| panic!("no {rule} finding"))
+        .finding
+        .finding
+        .fingerprint
+}
+
+const CSP: &str = "http.csp-missing";
+const GIT: &str = "exposure.git-repository";
+const CERT: &str = "tls.certificate-expiring";
+
+async fn every_read_model_follows_scans_triage_and_notifications(side: &ReadSide) {
+    let pipeline = side.pipeline();
+    let bad = SiteState {
+        csp: false,
+        cert_days_left: 12,
+        git_exposed: true,
+        extra_pages: 0,
+    };
+    let first = history::scan_through_pipeline(&pipeline, TENANT, DOMAIN, &bad, None).await;
+    let failed = history::scan_through_pipeline(
+        &pipeline,
+        TENANT,
+        "down.example.com",
+        &SiteState::default(),
+        Some("connection refused"),
+    )
+    .await;
+    // Another tenant's scan never shows up in acme's read models.
+    history::scan_through_pipeline(&pipeline, "other", DOMAIN, &bad, None).await;
+    side.catch_up().await;
+    let after_first = side.store.head_position().await.unwrap();
+
+    // Scans and summaries.
+    let scan = side
+        .db
+        .scan(TENANT, &first.to_string())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(scan.status, ScanStatus::Completed);
+    assert_eq!(scan.domain, DOMAIN);
+    assert_eq!(scan.ruleset_version.as_deref(), Some("2"));
+    let counts = scan.findings.unwrap();
+    // git exposure (high); missing CSP and the expiring certificate (medium).
+    assert_eq!((counts.high, counts.medium), (1, 2), "{counts:?}");
+    assert!(scan.grades.is_some());
+    assert!(
+        side.db
+            .scan("other", &first.to_string())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let listed = side
+        .db
+        .scans(TENANT, &ScanFilter::default(), None, 10)
+        .await
+        .unwrap();
+    assert_eq!(listed.items.len(), 2);
+    let only_failed = side
+        .db
+        .scans(
+            TENANT,
+            &ScanFilter {
+                status: Some("failed".into()),
+                ..ScanFilter::default()
+            },
+            None,
+            10,
+        )
+        .await
+        .unwrap();
+    assert_eq!(only_failed.items.len(), 1);
+    assert_eq!(only_failed.items[0].id, failed.to_string());
+    assert_eq!(
+        only_failed.items[0].failure_reason.as_deref(),
+        Some("connection refused")
+    );
+    // Cursor pagination walks both scans once.
+    let page1 = side
+        .db
+        .scans(TENANT, &ScanFilter::default(), None, 1)
+        .await
+        .unwrap();
+    let page2 = side
+        .db
+        .scans(
+            TENANT,
+            &ScanFilter::default(),
+            page1.next_cursor.as_deref(),
+            1,
+        )
+        .await
+        .unwrap();
+    assert_ne!(page1.items[0].id, page2.items[0].id);
+    assert!(page2.next_cursor.is_none());
+
+    // Findings, fingerprints, coverage.
+    let csp = fingerprint_of(side, first, CSP).await;
+    let git = fingerprint_of(side, first, GIT).await;
+    fingerprint_of(side, first, CERT).await;
+    let high = side
+        .db
+        .findings(
+            TENANT,
+            &first.to_string(),
+            &FindingFilter {
+                severity: Some(vantage_rules::Severity::High),
+                ..FindingFilter::default()
+            },
+            None,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(high.len(), 1);
+    assert_eq!(high[0].finding.finding.fingerprint, git);
+    let coverage = side
+        .db
+        .coverage(TENANT, &first.to_string(), Some("owasp-asvs"))
+        .await
+        .unwrap();
+    let v14_4_3 = coverage[0]
+        .coverage
+        .controls
+        .iter()
+        .find(|c| c.control == "V14.4.3")
+        .unwrap();
+    assert_eq!(v14_4_3.failing, vec![csp.clone()]);
+
+    // Notifications: a new high finding, an expiring certificate, a failed scan.
+    let notes = side.db.notifications(TENANT, false, 50).await.unwrap();
+    let mut kinds: Vec<NotificationKind> = notes.iter().map(|n| n.kind).collect();
+    kinds.sort_by_key(|k| format!("{k:?}"));
+    assert_eq!(
+        kinds,
+        vec![
+            NotificationKind::CertificateExpiring,
+            NotificationKind::NewFinding,
+            NotificationKind::ScanFailed
+        ]
+    );
+    assert_eq!(side.db.unread_count(TENANT).await.unwrap(), 3);
+
+    // Dashboard and command center: the git exposure comes first.
+    let stats = side.db.stats(TENANT).await.unwrap();
+    assert_eq!(stats.totals.scans_total, 2);
+    assert_eq!(stats.totals.domains, 1);
+    assert_eq!(stats.totals.scans_by_status["failed"], 1);
+    let center = side.db.command_center(TENANT).await.unwrap();
+    assert_eq!(center.top_priorities[0].fingerprint, git);
+    let score_before = center.health_score;
+    assert!(score_before < 100);
+
+    // Triage and comments.
+    triage(
+        &pipeline,
+        &git,
+        TriageCommand::Set {
+            fingerprint: Fingerprint::parse(&git).unwrap(),
+            state: TriageState::AcceptedRisk,
+            note: Some("internal mirror".into()),
+        },
+    )
+    .await;
+    let (c1, c2) = (
+        CommentId(uuid::Uuid::now_v7()),
+        CommentId(uuid::Uuid::now_v7()),
+    );
+    for (id, body) in [(c1, "first"), (c2, "second")] {
+        triage(
+            &pipeline,
+            &git,
+            TriageCommand::AddComment {
+                fingerprint: Fingerprint::parse(&git).unwrap(),
+                comment_id: id,
+                body: body.into(),
+            },
+        )
+        .await;
+    }
+    triage(
+        &pipeline,
+        &git,
+        TriageCommand::DeleteComment {
+            fingerprint: Fingerprint::parse(&git).unwrap(),
+            comment_id: c1,
+        },
+    )
+    .await;
+    side.catch_up().await;
+    let state = side
+        .db
+        .fingerprint(TENANT, &git, None)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(state.triage, TriageState::AcceptedRisk);
+    assert_eq!(state.triage_actor.as_deref(), Some("key-analyst"));
+    let comments = side.db.comments(TENANT, &git).await.unwrap();
+    assert_eq!(comments.len(), 1);
+    assert_eq!(comments[0].body, "second");
+    let center = side.db.command_center(TENANT).await.unwrap();
+    assert!(
+        center.health_score > score_before,
+        "accepted risk is no longer a penalty"
+    );
+    assert!(center.top_priorities.iter().all(|f| f.fingerprint != git));
+
+    // A fixed scan, then a regression.
+    let second =
+        history::scan_through_pipeline(&pipeline, TENANT, DOMAIN, &SiteState::default(), None)
+            .await;
+    let regressed = SiteState {
+        csp: false,
+        ..SiteState::default()
+    };
+    let third = history::scan_through_pipeline(&pipeline, TENANT, DOMAIN, &regressed, None).await;
+    side.catch_up().await;
+    let diff = side
+        .db
+        .diff(TENANT, &second.to_string())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(diff.previous_scan_id, Some(first.to_string()));
+    assert!(diff.fixed.contains(&csp) && diff.fixed.contains(&git));
+    assert!(diff.new.is_empty());
+    let diff = side
+        .db
+        .diff(TENANT, &third.to_string())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(diff.new, vec![csp.clone()]);
+    assert_eq!(diff.regressions, vec![csp.clone()]);
+    assert!(
+        side.db
+            .notifications(TENANT, true, 50)
+            .await
+            .unwrap()
+            .iter()
+            .any(|n| n.kind == NotificationKind::Regression
+                && n.fingerprint.as_deref() == Some(&csp))
+    );
+    let comparison = side
+        .db
+        .compare(TENANT, &first.to_string(), &second.to_string())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(comparison.fixed.len(), 3);
+    assert!(comparison.new.is_empty());
+    let state = side
+        .db
+        .fingerprint(TENANT, &csp, None)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(state.present);
+    assert_eq!((state.times_seen, state.regressions), (2, 1));
+    assert_eq!(state.first_scan_id, Some(first.to_string()));
+
+    // Time travel: as the first scan left things.
+    let then = Some(AsOf::Position(after_first));
+    let old = side
+        .db
+        .fingerprint(TENANT, &git, then)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(old.triage, TriageState::Open);
+    assert!(old.present);
+    let latest_then = side
+        .db
+        .domain_latest(TENANT, DOMAIN, then)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(latest_then.scan_id, first.to_string());
+    let latest_now = side
+        .db
+        .domain_latest(TENANT, DOMAIN, None)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(latest_now.scan_id, third.to_string());
+    let before_third = side
+        .db
+        .findings(TENANT, &third.to_string(), &FindingFilter::default(), then)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        before_third.is_empty(),
+        "the third scan had not completed then"
+    );
+    let git_then = side
+        .db
+        .findings(TENANT, &first.to_string(), &FindingFilter::default(), then)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        git_then
+            .iter()
+            .find(|f| f.finding.finding.fingerprint == git)
+            .unwrap()
+            .triage,
+        TriageState::Open
+    );
+    // A time as_of resolves to the same position as the last audited event by then.
+    let audit_then = side
+        .db
+        .audit(TENANT, 0, &AuditFilter::default(), then, 1000)
+        .await
+        .unwrap();
+    let at = audit_then.last().unwrap().recorded_at;
+    let by_time = side.db.resolve_as_of(TENANT, AsOf::Time(at)).await.unwrap();
+    assert_eq!(by_time, audit_then.last().unwrap().position);
+
+    // Audit trail: commands with actor and request id; no worker observations.
+    let audit = side
+        .db
+        .audit(TENANT, 0, &AuditFilter::default(), None, 1000)
+        .await
+        .unwrap();
+    assert!(
+        audit
+            .iter()
+            .all(|a| a.action != "ProbeObserved" && a.tenant == TENANT)
+    );
+    let requested = audit
+        .iter()
+        .find(|a| a.action == "ScanRequested" && a.target == first.to_string())
+        .unwrap();
+    assert_eq!(requested.actor, "key-test");
+    assert_eq!(requested.request_id, Some(format!("req-{first}")));
+    let triaged = side
+        .db
+        .audit(
+            TENANT,
+            0,
+            &AuditFilter {
+                action: Some("TriageSet".into()),
+                ..AuditFilter::default()
+            },
+            None,
+            10,
+        )
+        .await
+        .unwrap();
+    assert_eq!(triaged.len(), 1);
+    assert_eq!(triaged[0].request_id.as_deref(), Some("req-triage"));
+
+    // Trends: one tenant day with every completed scan.
+    let day = chrono::Utc::now().format("%Y-%m-%d").to_string();
+    let trend = side.db.trends(TENANT, None, &day).await.unwrap();
+    assert_eq!(trend.len(), 1);
+    assert_eq!(trend[0].scans, 3);
+    assert_eq!(trend[0].findings.medium, 1, "the latest scan's counts");
+
+    // Notifications read: one, then all.
+    let unread = side.db.unread_count(TENANT).await.unwrap();
+    let one = side.db.notifications(TENANT, true, 1).await.unwrap()[0]
+        .id
+        .clone();
+    let stream = StreamName::new(format!("notifications-{TENANT}")).unwrap();
+    pipeline
+        .execute::<Notifications>(
+            &stream,
+            &context(),
+            NotificationCommand::MarkRead {
+                notification_id: NotificationId(one.parse().unwrap()),
+            },
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    side.catch_up().await;
+    assert_eq!(side.db.unread_count(TENANT).await.unwrap(), unread - 1);
+    let head = side.store.head_position().await.unwrap();
+    pipeline
+        .execute::<Notifications>(
+            &stream,
+            &context(),
+            NotificationCommand::MarkAllRead {
+                up_to_position: head,
+            },
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    side.catch_up().await;
+    assert_eq!(side.db.unread_count(TENANT).await.unwrap(), 0);
+    assert!(
+        side.db
+            .notifications(TENANT, false, 50)
+            .await
+            .unwrap()
+            .iter()
+            .all(|n| n.read)
+    );
+
+    // Deleting a scan drops it from the read models (the log keeps it).
+    let stream = StreamName::new(format!("scan-{second}")).unwrap();
+    pipeline
+        .execute::<Scan>(&stream, &context(), ScanCommand::Delete)
+        .await
+        .unwrap()
+        .unwrap();
+    side.catch_up().await;
+    assert!(
+        side.db
+            .scan(TENANT, &second.to_string())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        side.db
+            .findings(TENANT, &second.to_string(), &FindingFilter::default(), None)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let history = side
+        .db
+        .domain_history(TENANT, DOMAIN, None, 10)
+        .await
+        .unwrap();
+    let ids: Vec<&str> = history.iter().map(|h| h.scan_id.as_str()).collect();
+    assert_eq!(ids, vec![third.to_string(), first.to_string()]);
+    assert_eq!(side.db.stats(TENANT).await.unwrap().totals.scans_total, 3);
+}
+
+async fn digests(db: &ReadDb, store: &Arc<dyn EventStore>) -> Vec<(String, u64, String)> {
+    let mut out = Vec::new();
+    for name in vantage_projections::PROJECTORS {
+        let d = vantage_projections::replay::digest(db, name, store.clone())
+            .await
+            .unwrap();
+        out.push((d.projector, d.rows, d.digest));
+    }
+    out
+}
+
+async fn a_batch_that_dies_before_commit_leaves_no_trace_and_a_restart_equals_a_clean_rebuild(
+    side: &ReadSide,
+) {
+    let written = history::append_history(side.store.as_ref(), TENANT, 6, 3_000, 2).await;
+    side.settle().await;
+    let head = side.store.head_position().await.unwrap();
+    assert!(written >= 3_000 && head as usize >= written);
+    // Run the scans projector in batches of 100 and kill the batch that would pass the middle.
+    let crash_at = head / 2;
+    let mut scans = projector("scans", side.store.clone()).unwrap();
+    let (_tx, stop) = watch::channel(false);
+    let crashing = RunOptions {
+        until: Until::CaughtUp,
+        batch_size: 100,
+        fail_before_commit_past: Some(crash_at),
+        ..RunOptions::default()
+    };
+    let crashed = runtime::run(
+        scans.as_mut(),
+        side.store.clone(),
+        &side.db,
+        &crashing,
+        stop.clone(),
+    )
+    .await;
+    assert!(
+        matches!(crashed, Err(ProjectionError::Injected)),
+        "{crashed:?}"
+    );
+    let stopped_at = side.db.checkpoint("scans").await.unwrap();
+    assert!(stopped_at <= crash_at && stopped_at > crash_at.saturating_sub(100));
+    // A new process (a fresh projector: no memory of the dead one) carries on from the checkpoint.
+    side.catch_up().await;
+    assert_eq!(side.db.checkpoint("scans").await.unwrap(), head);
+    // The result equals a clean rebuild from zero, row for row.
+    let clean_dir = tempfile::tempdir().unwrap();
+    let clean = ReadDb::open_sqlite(&clean_dir.path().join("clean.db"))
+        .await
+        .unwrap();
+    migrate(&clean).await.unwrap();
+    catch_up(&side.store, &clean).await;
+    assert_eq!(
+        digests(&side.db, &side.store).await,
+        digests(&clean, &side.store).await
+    );
+    // And replay says so too.
+    let results =
+        vantage_projections::replay::replay(side.store.clone(), &side.db, clean_dir.path(), None)
+            .await
+            .unwrap();
+    assert!(results.iter().all(|r| r.matches()), "{results:?}");
+}
+
+async fn a_shadow_rebuild_swaps_in_equal_tables_while_queries_keep_answering(side: &ReadSide) {
+    history::append_history(side.store.as_ref(), TENANT, 4, 1_500, 1).await;
+    side.catch_up().await;
+    let before = digests(&side.db, &side.store).await;
+    let latest = side
+        .db
+        .domain_latest(TENANT, "site0.example.com", None)
+        .await
+        .unwrap()
+        .unwrap();
+    // A rebuild that stops half-way leaves the live tables answering and resumes later.
+    let mut scans = projector("scans", side.store.clone()).unwrap();
+    let half = side.store.head_position().await.unwrap() / 2;
+    let paused = runtime::rebuild(
+        scans.as_mut(),
+        side.store.clone(),
+        &side.db,
+        RebuildOptions {
+            pause_at: Some(half),
+            ..RebuildOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(paused, half);
+    assert_eq!(
+        side.db
+            .domain_latest(TENANT, "site0.example.com", None)
+            .await
+            .unwrap()
+            .unwrap(),
+        latest,
+        "queries answer from the live tables during a rebuild"
+    );
+    assert!(side.db.checkpoint("scans__shadow").await.unwrap() > 0);
+    // More history arrives; the resumed rebuild catches up with it and swaps in.
+    history::append_history(side.store.as_ref(), TENANT, 2, 200, 0).await;
+    side.settle().await;
+    for name in vantage_projections::PROJECTORS {
+        let mut p = projector(name, side.store.clone()).unwrap();
+        let reached = runtime::rebuild(
+            p.as_mut(),
+            side.store.clone(),
+            &side.db,
+            RebuildOptions::default(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(reached, side.store.head_position().await.unwrap());
+    }
+    assert_eq!(
+        side.db.checkpoint("scans__shadow").await.unwrap(),
+        0,
+        "shadow checkpoint removed"
+    );
+    side.catch_up().await;
+    let after = digests(&side.db, &side.store).await;
+    assert_ne!(before, after, "the new history is in");
+    // Equal to projecting live from zero.
+    let dir = tempfile::tempdir().unwrap();
+    let clean = ReadDb::open_sqlite(&dir.path().join("clean.db"))
+        .await
+        .unwrap();
+    migrate(&clean).await.unwrap();
+    catch_up(&side.store, &clean).await;
+    assert_eq!(after, digests(&clean, &side.store).await);
+    // Indexes exist again under their live names: a second rebuild works.
+    let mut audit = projector("audit", side.store.clone()).unwrap();
+    let restart = RebuildOptions {
+        restart: true,
+        ..RebuildOptions::default()
+    };
+    runtime::rebuild(audit.as_mut(), side.store.clone(), &side.db, restart)
+        .await
+        .unwrap();
+    assert_eq!(digests(&side.db, &side.store).await, after);
+}
+
+/// `replay` over a log of more than 100,000 events proves equality, and catches one altered row.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replay_of_a_100k_event_log_matches_and_catches_one_altered_row() {
+    let side = ReadSide::sqlite().await;
+    let written = history::append_history(side.store.as_ref(), TENANT, 50, 100_000, 30).await;
+    assert!(written >= 100_000);
+    side.catch_up().await;
+    let dir = tempfile::tempdir().unwrap();
+    let results =
+        vantage_projections::replay::replay(side.store.clone(), &side.db, dir.path(), None)
+            .await
+            .unwrap();
+    assert!(results.iter().all(|r| r.matches()), "{results:?}");
+    let head = side.store.head_position().await.unwrap();
+    assert!(results.iter().all(|r| r.live.position == head));
+    // Alter one read-model row: the score of one scan.
+    let pool = sqlx::SqlitePool::connect(&format!(
+        "sqlite://{}",
+        side._dir.path().join("readmodels.db").display()
+    ))
+    .await
+    .unwrap();
+    let changed = sqlx::query(
+        "UPDATE rm_scans SET doc = replace(doc, '\"score\":', '\"score\":1') \
+         WHERE scan_id = (SELECT MIN(scan_id) FROM rm_scans)",
+    )
+    .execute(&pool)
+    .await
+    .unwrap()
+    .rows_affected();
+    assert_eq!(changed, 1);
+    pool.close().await;
+    let dir = tempfile::tempdir().unwrap();
+    let results =
+        vantage_projections::replay::replay(side.store.clone(), &side.db, dir.path(), None)
+            .await
+            .unwrap();
+    let scans = results
+        .iter()
+        .find(|r| r.live.projector == "scans")
+        .unwrap();
+    assert!(!scans.matches(), "an altered row must be caught");
+    assert!(
+        results
+            .iter()
+            .find(|r| r.live.projector == "audit")
+            .unwrap()
+            .matches()
+    );
+}

@@ -1,0 +1,303 @@
+//! Scan histories for read-side tests and benchmarks: realistic scans (observations the rules turn
+//! into findings that come, go and come back), written to a real store either through the command
+//! pipeline (every command decided by the domain) or, for bulk logs, as whole-scan appends of the
+//! same domain events.
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use serde_json::{Value, json};
+use uuid::Uuid;
+use vantage_app::{CommandContext, Pipeline, SystemClock};
+use vantage_domain::DomainEvent;
+use vantage_domain::ids::{ObservationId, ScanId};
+use vantage_domain::scan::{
+    ProbeKind, ProbeObserved, Scan, ScanCommand, ScanCompleted, ScanEvent, ScanFinalizing,
+    ScanRequested, ScanSpec, ScanStarted,
+};
+use vantage_domain::target::{Paths, Ports, Profile, ScanTarget, Trigger, VantagePoint};
+use vantage_domain::tenant::TenantId;
+use vantage_store::{
+    EventMetadata, EventStore, ExpectedVersion, JsonPayload, NewEvent, StreamName,
+};
+
+/// How one scan of a site goes.
+#[derive(Debug, Clone)]
+pub struct SiteState {
+    /// The page sends a Content-Security-Policy (else: `http.csp-missing`, medium).
+    pub csp: bool,
+    /// Days left on the certificate (< 30: `tls.certificate-expiring`).
+    pub cert_days_left: i64,
+    /// `/.git/HEAD` is readable (`exposure.git-repository`, high).
+    pub git_exposed: bool,
+    /// Extra HTTP observations (paths) to make the scan bigger.
+    pub extra_pages: usize,
+}
+
+impl Default for SiteState {
+    fn default() -> Self {
+        Self {
+            csp: true,
+            cert_days_left: 200,
+            git_exposed: false,
+            extra_pages: 0,
+        }
+    }
+}
+
+fn http(url: &str, csp: bool) -> Value {
+    let mut headers = json!({
+        "content-type": "text/html; charset=utf-8",
+        "strict-transport-security": "max-age=63072000",
+        "x-content-type-options": "nosniff",
+        "x-frame-options": "DENY",
+        "referrer-policy": "no-referrer",
+    });
+    if csp {
+        headers["content-security-policy"] = json!("default-src 'self'");
+    }
+    json!({
+        "url": url, "final_url": url, "status": 200, "headers": headers, "header_names": [],
+        "cookies": [], "hops": [{ "url": url, "address": "93.184.215.14:443", "status": 200 }],
+        "body_bytes": 512, "elapsed_ms": 12,
+    })
+}
+
+/// The observations of one scan of `domain` in `state`; ids from `seed`.
+pub fn observations(domain: &str, state: &SiteState, seed: u128) -> Vec<ProbeObserved> {
+    let mut n = 0u128;
+    let mut next = |probe: ProbeKind, asset: String, data: Value| {
+        n += 1;
+        ProbeObserved {
+            observation_id: ObservationId(Uuid::from_u128(seed << 32 | n)),
+            probe,
+            asset,
+            data,
+        }
+    };
+    let root = format!("https://{domain}/");
+    let mut out = vec![
+        next(ProbeKind::Http, root.clone(), http(&root, state.csp)),
+        next(
+            ProbeKind::Tls,
+            format!("{domain}:443"),
+            json!({
+                "address": "93.184.215.14:443", "server_name": domain, "handshake": true,
+                "protocol": "TLSv1_3", "tls10": false, "tls11": false, "tls12": true, "tls13": true,
+                "chain": [{ "subject": format!("CN={domain}"), "issuer": "CN=Test CA",
+                            "days_left": state.cert_days_left, "key_bits": 2048,
+                            "signature_algorithm": "sha256WithRSAEncryption" }],
+                "trusted": true, "hostname_match": true, "ocsp_stapled": true,
+            }),
+        ),
+    ];
+    if state.git_exposed {
+        let url = format!("https://{domain}/.git/HEAD");
+        out.push(next(
+            ProbeKind::Exposure,
+            url.clone(),
+            json!({ "check": "git_head", "url": url, "found": true, "status": 200, "details": {} }),
+        ));
+    }
+    for i in 0..state.extra_pages {
+        let url = format!("https://{domain}/page/{i}");
+        out.push(next(ProbeKind::Http, url.clone(), http(&url, true)));
+    }
+    out
+}
+
+/// A scan spec for `domain`.
+pub fn spec(domain: &str) -> ScanSpec {
+    ScanSpec {
+        target: ScanTarget::parse(domain).unwrap(),
+        ports: Ports::new(vec![443]).unwrap(),
+        paths: Paths::new(vec!["/".into()]).unwrap(),
+        profile: Profile::default(),
+        trigger: Trigger::default(),
+        vantage_point: VantagePoint::parse("default").unwrap(),
+    }
+}
+
+/// Runs one whole scan through the command pipeline, as the API and a worker would, and returns its
+/// id. The scan completes unless `fail` is given.
+pub async fn scan_through_pipeline(
+    pipeline: &Pipeline,
+    tenant: &str,
+    domain: &str,
+    state: &SiteState,
+    fail: Option<&str>,
+) -> ScanId {
+    let tenant = TenantId::parse(tenant).unwrap();
+    let id = ScanId(Uuid::now_v7());
+    let stream = StreamName::new(format!("scan-{id}")).unwrap();
+    let api = CommandContext {
+        actor: "key-test".into(),
+        request_id: Some(format!("req-{id}")),
+        ..CommandContext::system(tenant.clone())
+    };
+    let worker = CommandContext {
+        actor: "worker-1".into(),
+        ..CommandContext::system(tenant.clone())
+    };
+    let run = |context: &CommandContext, command: ScanCommand| {
+        let context = context.clone();
+        let stream = stream.clone();
+        async move {
+            pipeline
+                .execute::<Scan>(&stream, &context, command)
+                .await
+                .unwrap()
+                .unwrap();
+        }
+    };
+    run(
+        &api,
+        ScanCommand::Start {
+            scan_id: id,
+            tenant: tenant.clone(),
+            spec: spec(domain),
+        },
+    )
+    .await;
+    run(
+        &worker,
+        ScanCommand::Begin {
+            worker_id: "worker-1".into(),
+        },
+    )
+    .await;
+    for observed in observations(domain, state, id.0.as_u128() >> 64) {
+        run(&worker, ScanCommand::Observe(observed)).await;
+    }
+    match fail {
+        Some(reason) => {
+            run(
+                &worker,
+                ScanCommand::Fail {
+                    reason: reason.into(),
+                },
+            )
+            .await
+        }
+        None => {
+            run(&worker, ScanCommand::Finalize).await;
+            run(
+                &worker,
+                ScanCommand::Complete {
+                    ruleset_version: "2".into(),
+                },
+            )
+            .await;
+        }
+    }
+    id
+}
+
+/// A pipeline over `store` with the system clock.
+pub fn pipeline(store: Arc<dyn EventStore>) -> Pipeline {
+    Pipeline::new(store, Arc::new(SystemClock))
+}
+
+fn new_event(event: &ScanEvent, metadata: &EventMetadata) -> NewEvent {
+    NewEvent {
+        event_id: Uuid::now_v7(),
+        event_type: event.event_type().into(),
+        schema_version: event.schema_version(),
+        occurred_at: Utc::now(),
+        payload: JsonPayload::from_text(event.payload_json()).unwrap(),
+        metadata: metadata.clone(),
+    }
+}
+
+/// Appends one completed scan as a single atomic append (for building big logs fast). Returns the
+/// number of events written.
+pub async fn append_completed_scan(
+    store: &dyn EventStore,
+    tenant: &str,
+    domain: &str,
+    state: &SiteState,
+) -> usize {
+    let id = ScanId(Uuid::now_v7());
+    let metadata = EventMetadata {
+        tenant: tenant.into(),
+        actor: "worker-bench".into(),
+        request_id: None,
+        correlation_id: id.0,
+        causation_id: None,
+    };
+    let observations = observations(domain, state, id.0.as_u128() >> 64);
+    let count = observations.len() as u32;
+    let mut events: Vec<ScanEvent> = vec![
+        ScanRequested {
+            scan_id: id,
+            tenant: TenantId::parse(tenant).unwrap(),
+            target: ScanTarget::parse(domain).unwrap(),
+            ports: Ports::new(vec![443]).unwrap(),
+            paths: Paths::new(vec!["/".into()]).unwrap(),
+            profile: Profile::default(),
+            trigger: Trigger::default(),
+            vantage_point: VantagePoint::parse("default").unwrap(),
+        }
+        .into(),
+        ScanStarted {
+            worker_id: "worker-bench".into(),
+        }
+        .into(),
+    ];
+    events.extend(observations.into_iter().map(ScanEvent::from));
+    events.push(
+        ScanFinalizing {
+            observation_count: count,
+        }
+        .into(),
+    );
+    events.push(
+        ScanCompleted {
+            ruleset_version: "2".into(),
+            observation_count: count,
+        }
+        .into(),
+    );
+    let n = events.len();
+    let stream = StreamName::new(format!("scan-{id}")).unwrap();
+    store
+        .append(
+            &stream,
+            ExpectedVersion::NoStream,
+            events.iter().map(|e| new_event(e, &metadata)).collect(),
+        )
+        .await
+        .unwrap();
+    n
+}
+
+/// Appends completed scans over `domains` domains until at least `events` events are written; each
+/// domain's scans cycle through states so findings appear, get fixed and regress. Returns the number
+/// of events written.
+pub async fn append_history(
+    store: &dyn EventStore,
+    tenant: &str,
+    domains: usize,
+    events: usize,
+    extra_pages: usize,
+) -> usize {
+    let mut written = 0;
+    let mut round = 0usize;
+    while written < events {
+        for d in 0..domains {
+            let state = SiteState {
+                csp: (round + d) % 3 != 1,
+                cert_days_left: if (round + d) % 5 == 0 { 12 } else { 200 },
+                git_exposed: (round + d) % 4 == 2,
+                extra_pages,
+            };
+            written +=
+                append_completed_scan(store, tenant, &format!("site{d}.example.com"), &state).await;
+            if written >= events {
+                break;
+            }
+        }
+        round += 1;
+    }
+    written
+}
