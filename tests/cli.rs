@@ -221,6 +221,48 @@ async fn serve_exports_traces_and_shuts_down_gracefully() {
         .unwrap();
     assert_eq!(refused.status(), reqwest::StatusCode::UNPROCESSABLE_ENTITY);
 
+    // The projectors run inside serve: /ready reports each with its lag, /metrics exports it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let ready: serde_json::Value = vantage_tests::http_client()
+            .get(format!("{address}/ready"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let projectors = ready["projectors"].as_array().cloned().unwrap_or_default();
+        let names: Vec<&str> = projectors
+            .iter()
+            .filter_map(|p| p["name"].as_str())
+            .collect();
+        let caught_up = projectors
+            .iter()
+            .all(|p| p["lag_events"] == 0 && p["position"] == ready["head_position"]);
+        if names == ["audit", "scans"] && caught_up {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "projectors never caught up: {ready}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let metrics = vantage_tests::http_client()
+        .get(format!("{address}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("vantage_projection_lag_events{projector=\"scans\"} "),
+        "{metrics}"
+    );
+    assert!(metrics.contains("vantage_log_head_position "), "{metrics}");
+
     let pid = child.id().to_string();
     let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
     assert!(killed.success());
@@ -250,6 +292,35 @@ async fn serve_exports_traces_and_shuts_down_gracefully() {
         .and_then(|n| n.parse().ok())
         .expect("verify reports a count");
     assert!(verified >= 2, "{verified} events");
+
+    // Replay proves the read models equal a rebuild; a rebuild swaps in equal tables.
+    let replay = vantage(&["replay"], dir.path());
+    assert!(replay.status.success(), "{}", text(&replay.stderr));
+    assert!(text(&replay.stdout).contains("every read model equals a rebuild"));
+    let rebuild = vantage(&["projections", "rebuild"], dir.path());
+    assert!(rebuild.status.success(), "{}", text(&rebuild.stderr));
+    assert!(text(&rebuild.stdout).contains("rebuilt scans up to position"));
+    let unknown = vantage(&["projections", "rebuild", "nope"], dir.path());
+    assert!(!unknown.status.success());
+    assert!(text(&unknown.stderr).contains("no projector is named"));
+    // One altered read-model row fails replay with one sentence naming the projector.
+    let pool = sqlx::SqlitePool::connect(&format!(
+        "sqlite://{}",
+        dir.path().join("readmodels.db").display()
+    ))
+    .await
+    .unwrap();
+    let altered = sqlx::query("UPDATE rm_audit SET actor = 'mallory' WHERE position = 1")
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert_eq!(altered.rows_affected(), 1);
+    pool.close().await;
+    let replay = vantage(&["replay"], dir.path());
+    assert!(!replay.status.success());
+    let stderr = text(&replay.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("audit differ"), "{stderr}");
 }
 
 /// `vantage scan` against a real server on loopback: findings as JSON, and a refused target as one

@@ -409,6 +409,9 @@ impl std::fmt::Debug for Batch<'_> {
     }
 }
 
+/// A row waiting to be written: its cells and its document.
+type PendingRow = (Vec<Cell>, String);
+
 /// Rows per multi-row statement (well under both databases' bound-parameter limits).
 const ROWS_PER_STATEMENT: usize = 256;
 
@@ -516,8 +519,7 @@ impl<'c> Batch<'c> {
 
     /// Writes every pending change.
     pub async fn flush(&mut self) -> Result<(), ProjectionError> {
-        let mut upserts: HashMap<&'static str, (&'static Table, Vec<(Vec<Cell>, String)>)> =
-            HashMap::new();
+        let mut upserts: HashMap<&'static str, (&'static Table, Vec<PendingRow>)> = HashMap::new();
         let mut deletes: Vec<(&'static Table, Vec<Cell>)> = Vec::new();
         for slot in self.slots.values_mut() {
             match slot.write.take() {

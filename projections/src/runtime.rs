@@ -262,6 +262,10 @@ pub async fn run(
             }
             position = last;
             let head = store.head_position().await.unwrap_or(last);
+            #[allow(
+                clippy::disallowed_methods,
+                reason = "lag is wall-clock time by definition and feeds no read model"
+            )]
             let lag_seconds = if head > position {
                 (Utc::now() - oldest).num_milliseconds().max(0) as f64 / 1000.0
             } else {

@@ -672,7 +672,7 @@ async fn delete_scan(batch: &mut Batch<'_>, scan: ScanDoc) -> Result<(), Project
         batch
             .execute(
                 &format!("DELETE FROM {name} WHERE scan_id = $1"),
-                &[id.clone()],
+                std::slice::from_ref(&id),
             )
             .await?;
     }

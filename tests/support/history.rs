@@ -287,7 +287,11 @@ pub async fn append_history(
         for d in 0..domains {
             let state = SiteState {
                 csp: (round + d) % 3 != 1,
-                cert_days_left: if (round + d) % 5 == 0 { 12 } else { 200 },
+                cert_days_left: if (round + d).is_multiple_of(5) {
+                    12
+                } else {
+                    200
+                },
                 git_exposed: (round + d) % 4 == 2,
                 extra_pages,
             };

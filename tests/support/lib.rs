@@ -204,6 +204,7 @@ impl TestApp {
         let (shutdown, stop) = tokio::sync::oneshot::channel::<()>();
         let state = vantage_api::AppState {
             services: services.clone(),
+            projections: vantage_projections::StatusBoard::default(),
         };
         let server = tokio::spawn(vantage_api::serve(listener, state, async {
             let _ = stop.await;

@@ -1,4 +1,9 @@
-//! Liveness and readiness.
+//! Liveness, readiness (store reachable, projector lag) and Prometheus metrics.
+
+use std::fmt::Write as _;
+
+use axum::http::header;
+use axum::response::IntoResponse;
 
 use axum::Json;
 use axum::extract::State;
@@ -27,7 +32,81 @@ pub(crate) async fn ready(State(state): State<AppState>) -> Result<Json<Value>, 
         .map_err(|_| ApiError::Unavailable {
             detail: "the event store is unreachable".into(),
         })?;
-    Ok(Json(
-        json!({ "status": "ready", "store": "ok", "head_position": head }),
-    ))
+    let projectors: Vec<Value> = state
+        .projections
+        .snapshot()
+        .into_iter()
+        .map(|p| {
+            json!({
+                "name": p.name,
+                "position": p.position,
+                "lag_events": head.saturating_sub(p.position),
+                "lag_seconds": p.lag_seconds,
+                "active": p.active,
+                "last_error": p.last_error,
+            })
+        })
+        .collect();
+    Ok(Json(json!({
+        "status": "ready",
+        "store": "ok",
+        "head_position": head,
+        "projectors": projectors,
+    })))
+}
+
+/// Prometheus text exposition: log head and, per projector, position and lag.
+pub(crate) async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    let head = state.services.store().head_position().await.ok();
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "# HELP vantage_log_head_position Highest readable global position of the event log."
+    );
+    let _ = writeln!(out, "# TYPE vantage_log_head_position gauge");
+    if let Some(head) = head {
+        let _ = writeln!(out, "vantage_log_head_position {head}");
+    }
+    let projectors = state.projections.snapshot();
+    for (name, help, value) in [
+        (
+            "vantage_projection_position",
+            "Global position a projector has applied up to.",
+            0,
+        ),
+        (
+            "vantage_projection_lag_events",
+            "Events a projector is behind the log head.",
+            1,
+        ),
+        (
+            "vantage_projection_lag_seconds",
+            "Age of the oldest event a projector has not applied.",
+            2,
+        ),
+        (
+            "vantage_projection_active",
+            "1 if this process runs the projector, 0 on standby.",
+            3,
+        ),
+    ] {
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} gauge");
+        for p in &projectors {
+            let v = match value {
+                0 => p.position as f64,
+                1 => head.map_or(p.lag_events, |h| h.saturating_sub(p.position)) as f64,
+                2 => p.lag_seconds,
+                _ => f64::from(u8::from(p.active)),
+            };
+            let _ = writeln!(out, "{name}{{projector=\"{}\"}} {v}", p.name);
+        }
+    }
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        out,
+    )
 }

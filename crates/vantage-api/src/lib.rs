@@ -34,6 +34,8 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 #[derive(Clone, Debug)]
 pub struct AppState {
     pub services: Services,
+    /// How far each projector of this process has got (for `/ready` and `/metrics`).
+    pub projections: vantage_projections::StatusBoard,
 }
 
 /// The whole HTTP surface.
@@ -44,6 +46,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
+        .route("/metrics", get(health::metrics))
         .nest("/api/v1", api)
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)

@@ -235,7 +235,7 @@ pub fn coverage(
 ) -> Result<Coverage, UnknownRuleset> {
     let rules = rule_catalog(ruleset)?;
     let mut controls = Vec::with_capacity(framework.controls.len());
-    let (mut passed, mut failed, mut not_tested) = (0, 0, 0);
+    let (mut passed, mut failed, mut not_tested) = (0u32, 0u32, 0u32);
     for control in framework.controls {
         let testing: Vec<String> = rules
             .iter()
@@ -273,11 +273,7 @@ pub fn coverage(
         });
     }
     let tested = passed + failed;
-    let percent = if tested == 0 {
-        100
-    } else {
-        passed * 100 / tested
-    };
+    let percent = (passed * 100).checked_div(tested).unwrap_or(100);
     Ok(Coverage {
         framework: framework.id.to_owned(),
         name: framework.name.to_owned(),

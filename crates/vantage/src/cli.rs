@@ -14,6 +14,7 @@ use vantage_domain::scope::{Scope, Scopes};
 use vantage_domain::tenant::TenantId;
 use vantage_probes::ssrf::{AllowList, ResolverChoice, SsrfGuard, SsrfPolicy};
 use vantage_probes::tls::TlsRoots;
+use vantage_projections::{ReadDb, StatusBoard};
 use vantage_store::{EventStore, IdempotencyStore, verify_chain};
 use vantage_store_postgres::{PgEventStore, PgStoreOptions};
 use vantage_store_sqlite::SqliteEventStore;
@@ -51,6 +52,32 @@ pub enum Command {
     Scan(crate::scan::ScanArgs),
     /// Take scan jobs from NATS JetStream and run them (distributed mode; needs no database).
     Worker(WorkerArgs),
+    /// Run the projectors (read models) without the API, until stopped.
+    Project(StoreArgs),
+    /// Manage read models.
+    #[command(subcommand)]
+    Projections(ProjectionsCommand),
+    /// Rebuild every read model from the log into a scratch store and prove it equals the live one
+    /// (non-zero exit on any difference).
+    Replay(StoreArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProjectionsCommand {
+    /// Rebuild read models from the log into shadow tables and swap them in atomically (queries
+    /// keep answering meanwhile). Resumes an interrupted rebuild unless --restart.
+    Rebuild(RebuildArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RebuildArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// The projector to rebuild (scans, audit) [default: all].
+    pub name: Option<String>,
+    /// Discard an interrupted rebuild and start from zero.
+    #[arg(long)]
+    pub restart: bool,
 }
 
 /// Where NATS is.
@@ -208,6 +235,11 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Verify(args) => verify(&args, &file).await,
         Command::Keys(KeysCommand::Create(args)) => create_key(args, &file).await,
         Command::Worker(args) => worker(args, &file).await,
+        Command::Project(args) => crate::read_side::project(&args, &file).await,
+        Command::Projections(ProjectionsCommand::Rebuild(args)) => {
+            crate::read_side::rebuild(&args, &file).await
+        }
+        Command::Replay(args) => crate::read_side::replay(&args, &file).await,
         Command::Scan(args) => {
             let scanner = vantage_worker::Scanner::new(
                 guard(&args.scanning, &file)?,
@@ -220,14 +252,39 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
 
 const EMBEDDED: &str = "embedded SQLite";
 
-/// An opened event store, both of its faces, and which kind it is.
-struct OpenedStore {
-    events: Arc<dyn EventStore>,
+/// An opened event store, both of its faces, which kind it is, and where its read models live.
+pub(crate) struct OpenedStore {
+    pub(crate) events: Arc<dyn EventStore>,
     idempotency: Arc<dyn IdempotencyStore>,
-    kind: &'static str,
+    pub(crate) kind: &'static str,
+    read_models: ReadModels,
 }
 
-async fn open_store(args: &StoreArgs, file: &FileConfig) -> Result<OpenedStore, CliError> {
+/// Where the read models live: a SQLite file beside the embedded log, or the PostgreSQL database.
+enum ReadModels {
+    Sqlite(PathBuf),
+    Postgres(String),
+}
+
+impl OpenedStore {
+    /// Opens the read-model database and creates its tables if needed.
+    pub(crate) async fn read_db(&self) -> Result<ReadDb, CliError> {
+        let db = match &self.read_models {
+            ReadModels::Sqlite(path) => ReadDb::open_sqlite(path).await,
+            ReadModels::Postgres(url) => ReadDb::connect_postgres(url, None, 8).await,
+        }
+        .map_err(|e| CliError(format!("cannot open the read models: {e}")))?;
+        vantage_projections::migrate(&db)
+            .await
+            .map_err(|e| CliError(format!("cannot create the read-model tables: {e}")))?;
+        Ok(db)
+    }
+}
+
+pub(crate) async fn open_store(
+    args: &StoreArgs,
+    file: &FileConfig,
+) -> Result<OpenedStore, CliError> {
     let url = args
         .database_url
         .clone()
@@ -238,13 +295,14 @@ async fn open_store(args: &StoreArgs, file: &FileConfig) -> Result<OpenedStore, 
                 "--database-url must be a postgres:// URL; omit it for the embedded store".into(),
             ));
         }
-        let store = PgEventStore::connect(PgStoreOptions::new(url))
+        let store = PgEventStore::connect(PgStoreOptions::new(url.clone()))
             .await
             .map_err(|e| CliError(format!("cannot open the PostgreSQL event store: {e}")))?;
         return Ok(OpenedStore {
             events: Arc::new(store.clone()),
             idempotency: Arc::new(store),
             kind: "PostgreSQL",
+            read_models: ReadModels::Postgres(url),
         });
     }
     let dir = args
@@ -265,6 +323,7 @@ async fn open_store(args: &StoreArgs, file: &FileConfig) -> Result<OpenedStore, 
         events: Arc::new(store.clone()),
         idempotency: Arc::new(store),
         kind: EMBEDDED,
+        read_models: ReadModels::Sqlite(dir.join("readmodels.db")),
     })
 }
 
@@ -349,6 +408,14 @@ async fn serve(args: ServeArgs, file: &FileConfig) -> Result<ExitCode, CliError>
     let until_stopped = |mut stopped: tokio::sync::watch::Receiver<bool>| async move {
         let _ = stopped.wait_for(|s| *s).await;
     };
+    let read_db = opened.read_db().await?;
+    let board = StatusBoard::default();
+    let projectors = vantage_projections::start(
+        opened.events.clone(),
+        read_db.clone(),
+        board.clone(),
+        stopped.clone(),
+    );
     let embedded = opened.kind == EMBEDDED && args.nats.nats_url.is_none();
     let scan_workers = args.scan_workers.unwrap_or(if embedded { 4 } else { 0 });
     let workers = (scan_workers > 0).then(|| {
@@ -372,7 +439,10 @@ async fn serve(args: ServeArgs, file: &FileConfig) -> Result<ExitCode, CliError>
     };
     vantage_api::serve(
         listener,
-        vantage_api::AppState { services },
+        vantage_api::AppState {
+            services,
+            projections: board,
+        },
         until_stopped(stopped),
     )
     .await
@@ -389,6 +459,11 @@ async fn serve(args: ServeArgs, file: &FileConfig) -> Result<ExitCode, CliError>
             Ok(Ok(())) => {}
             Ok(Err(error)) => tracing::error!(%error, "scan workers stopped on an error"),
             Err(error) => tracing::error!(%error, "scan workers panicked"),
+        }
+    }
+    for projector in projectors {
+        if let Err(error) = projector.await {
+            tracing::error!(%error, "a projector panicked");
         }
     }
     tracing::info!("shut down cleanly");
@@ -433,7 +508,7 @@ async fn worker(args: WorkerArgs, file: &FileConfig) -> Result<ExitCode, CliErro
 }
 
 /// Resolves on Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

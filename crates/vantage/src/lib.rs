@@ -3,5 +3,6 @@
 
 pub mod cli;
 mod config;
+mod read_side;
 mod scan;
 mod telemetry;
