@@ -32,6 +32,7 @@ enum Backend {
     Postgres,
 }
 
+mod projections;
 mod scan;
 
 /// Benchmarks behind BENCHMARKS.md.
@@ -41,6 +42,8 @@ enum Bench {
     Store(Args),
     /// Scans of local HTTPS targets end to end.
     Scan(scan::ScanBenchArgs),
+    /// Full rebuild of every projection from a big log, and projection lag under load.
+    Projections(projections::ProjectionBenchArgs),
 }
 
 /// Event store throughput benchmark.
@@ -251,6 +254,7 @@ async fn main() -> anyhow::Result<()> {
     match Bench::parse() {
         Bench::Store(args) => store(args).await,
         Bench::Scan(args) => scan::run(args).await,
+        Bench::Projections(args) => projections::run(args).await,
     }
 }
 

@@ -1,0 +1,167 @@
+//! `vantage-bench projections`: a full rebuild of every projection from a big log of realistic scans
+//! (findings that come, get fixed and regress), and projection lag under a sustained append load.
+//!
+//! The log is written with whole-scan atomic appends (`vantage_tests::history`), then every
+//! projector is rebuilt through the real shadow-table path (`vantage projections rebuild`). Rebuild
+//! throughput is log events over the wall time of rebuilding all projectors one after the other.
+//! The lag run starts the projectors live and appends scans at a fixed event rate, sampling each
+//! projector's lag (events behind the head, and the age of the oldest unapplied event).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use vantage_projections::runtime::RebuildOptions;
+use vantage_projections::{PROJECTORS, ReadDb, StatusBoard, migrate, projector};
+use vantage_tests::history::{self, SiteState};
+
+use crate::{Backend, close, open};
+
+#[derive(Debug, clap::Args)]
+pub struct ProjectionBenchArgs {
+    /// Which stores to measure.
+    #[arg(long, value_enum, num_args = 1.., default_values = ["sqlite", "postgres"])]
+    backend: Vec<Backend>,
+    /// PostgreSQL URL (loopback only).
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/postgres"
+    )]
+    database_url: String,
+    /// Events in the log to rebuild from.
+    #[arg(long, default_value_t = 1_000_000)]
+    events: usize,
+    /// Distinct domains the scans cycle over.
+    #[arg(long, default_value_t = 500)]
+    domains: usize,
+    /// Extra HTTP observations per scan (events per scan ≈ 6 + this).
+    #[arg(long, default_value_t = 40)]
+    pages: usize,
+    /// Append rate of the lag measurement, events per second.
+    #[arg(long, default_value_t = 5_000)]
+    lag_rate: usize,
+    /// Duration of the lag measurement.
+    #[arg(long, default_value_t = 20.0)]
+    lag_seconds: f64,
+}
+
+pub async fn run(args: ProjectionBenchArgs) -> anyhow::Result<()> {
+    println!(
+        "| store | log events | scans | write log (s) | rebuild all (s) | rebuild events/s | per projector (s) | lag at {} events/s: max events behind | max oldest-unapplied age (s) |",
+        args.lag_rate
+    );
+    println!("|---|---|---|---|---|---|---|---|---|");
+    for backend in &args.backend {
+        let opened = open(*backend, &args.database_url).await?;
+        let store = opened.store.clone();
+        let dir = tempfile::tempdir()?;
+        let db = match backend {
+            Backend::Sqlite => ReadDb::open_sqlite(&dir.path().join("readmodels.db")).await?,
+            Backend::Postgres => {
+                let schema = opened.cleanup.as_ref().map(|(_, s)| s.clone());
+                ReadDb::connect_postgres(&args.database_url, schema.as_deref(), 8).await?
+            }
+        };
+        migrate(&db).await?;
+
+        let started = Instant::now();
+        let written = history::append_history(
+            store.as_ref(),
+            "bench",
+            args.domains,
+            args.events,
+            args.pages,
+        )
+        .await;
+        if let Some(pg) = &opened.postgres {
+            while store.head_position().await? < written as u64 {
+                pg.sequence_now().await?;
+            }
+        }
+        let write_seconds = started.elapsed().as_secs_f64();
+        let head = store.head_position().await?;
+
+        let started = Instant::now();
+        let mut per = Vec::new();
+        for name in PROJECTORS {
+            let t = Instant::now();
+            let mut p = projector(name, store.clone())?;
+            vantage_projections::runtime::rebuild(
+                p.as_mut(),
+                store.clone(),
+                &db,
+                RebuildOptions::default(),
+            )
+            .await?;
+            per.push(format!("{name} {:.1}", t.elapsed().as_secs_f64()));
+        }
+        let rebuild_seconds = started.elapsed().as_secs_f64();
+        let scans = db.scalar("SELECT COUNT(*) FROM rm_scans", &[]).await?;
+
+        let (max_events, max_age) = lag(&args, store.clone(), &db).await?;
+        println!(
+            "| {backend:?} | {head} | {scans} | {write_seconds:.1} | {rebuild_seconds:.1} | {:.0} | {} | {max_events} | {max_age:.2} |",
+            head as f64 / rebuild_seconds,
+            per.join(", "),
+        );
+        close(opened).await?;
+    }
+    Ok(())
+}
+
+/// Appends at `lag_rate` events/s for `lag_seconds` with the projectors running live; returns the
+/// largest lag seen (events behind the head, age of the oldest unapplied event).
+async fn lag(
+    args: &ProjectionBenchArgs,
+    store: Arc<dyn vantage_store::EventStore>,
+    db: &ReadDb,
+) -> anyhow::Result<(u64, f64)> {
+    let board = StatusBoard::default();
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let tasks = vantage_projections::start(store.clone(), db.clone(), board.clone(), stopped);
+    let events_per_scan = 6 + args.pages;
+    let scans_per_second = (args.lag_rate as f64 / events_per_scan as f64).max(1.0);
+    let interval = Duration::from_secs_f64(1.0 / scans_per_second);
+    let writer_store = store.clone();
+    let pages = args.pages;
+    let until = Instant::now() + Duration::from_secs_f64(args.lag_seconds);
+    let writer = tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+        let mut n = 0usize;
+        while Instant::now() < until {
+            ticker.tick().await;
+            let state = SiteState {
+                csp: n % 3 != 0,
+                extra_pages: pages,
+                ..SiteState::default()
+            };
+            history::append_completed_scan(
+                writer_store.as_ref(),
+                "lag",
+                &format!("lag{}.example.com", n % 50),
+                &state,
+            )
+            .await;
+            n += 1;
+        }
+        n
+    });
+    let (mut max_events, mut max_age) = (0u64, 0f64);
+    // Let the projectors start before measuring.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    while !writer.is_finished() {
+        let head = store.head_position().await?;
+        for status in board.snapshot() {
+            max_events = max_events.max(head.saturating_sub(status.position));
+            max_age = max_age.max(status.lag_seconds);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    writer.await?;
+    let _ = stop.send(true);
+    for task in tasks {
+        let _ = task.await;
+    }
+    Ok((max_events, max_age))
+}
