@@ -132,7 +132,7 @@ async fn lag(
         while Instant::now() < until {
             ticker.tick().await;
             let state = SiteState {
-                csp: n % 3 != 0,
+                csp: !n.is_multiple_of(3),
                 extra_pages: pages,
                 ..SiteState::default()
             };
