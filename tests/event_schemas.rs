@@ -50,17 +50,7 @@ fn samples() -> Vec<(String, u32, serde_json::Value)> {
     };
     let fingerprint = Fingerprint::parse("00112233445566778899aabbccddeeff").unwrap();
     let scan: Vec<ScanEvent> = vec![
-        ScanRequested {
-            scan_id: ScanId(id()),
-            tenant: tenant(),
-            target: spec.target.clone(),
-            ports: spec.ports.clone(),
-            paths: spec.paths.clone(),
-            profile: spec.profile,
-            trigger: spec.trigger,
-            vantage_point: spec.vantage_point.clone(),
-        }
-        .into(),
+        ScanRequested::new(ScanId(id()), tenant(), spec.clone()).into(),
         ScanStarted {
             worker_id: "w-1".into(),
         }

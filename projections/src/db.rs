@@ -492,8 +492,8 @@ impl<'c> Batch<'c> {
         );
     }
 
-    /// Documents by a query on this batch's tables (pending writes are flushed first). Write table
-    /// names as `{table}`-style placeholders resolved with [`Batch::table`].
+    /// Documents by a query on this batch's tables (pending writes are flushed first). Name tables
+    /// with [`Batch::table`], so the query reads the shadow tables during a rebuild.
     pub async fn query<D: DeserializeOwned>(
         &mut self,
         sql: &str,

@@ -51,6 +51,15 @@ impl SeverityCounts {
         *slot = u32::try_from((i64::from(*slot) + delta).max(0)).unwrap_or(u32::MAX);
     }
 
+    /// Adds `other`'s counts to these.
+    pub fn merge(&mut self, other: &Self) {
+        self.critical += other.critical;
+        self.high += other.high;
+        self.medium += other.medium;
+        self.low += other.low;
+        self.info += other.info;
+    }
+
     pub fn total(&self) -> u32 {
         self.critical + self.high + self.medium + self.low + self.info
     }
@@ -64,17 +73,6 @@ impl SeverityCounts {
     /// 100 minus the penalty.
     pub fn score(&self) -> u32 {
         100 - self.penalty()
-    }
-}
-
-/// The rank of a severity for ordering and filtering (info 0 … critical 4).
-pub fn severity_rank(severity: Severity) -> i64 {
-    match severity {
-        Severity::Info => 0,
-        Severity::Low => 1,
-        Severity::Medium => 2,
-        Severity::High => 3,
-        Severity::Critical => 4,
     }
 }
 

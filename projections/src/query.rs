@@ -187,12 +187,25 @@ impl ReadDb {
         fingerprint: &str,
         as_of: Option<AsOf>,
     ) -> Result<Option<FingerprintDoc>, ProjectionError> {
-        let Some(as_of) = as_of else {
+        let position = match as_of {
+            Some(as_of) => Some(self.resolve_as_of(tenant, as_of).await?),
+            None => None,
+        };
+        self.fingerprint_at(tenant, fingerprint, position).await
+    }
+
+    /// A fingerprint's state now, or as it stood at log `position`.
+    async fn fingerprint_at(
+        &self,
+        tenant: &str,
+        fingerprint: &str,
+        position: Option<u64>,
+    ) -> Result<Option<FingerprintDoc>, ProjectionError> {
+        let Some(position) = position else {
             return self
                 .get::<FingerprintDoc>(&[tenant.into(), fingerprint.into()])
                 .await;
         };
-        let position = self.resolve_as_of(tenant, as_of).await?;
         let versions: Vec<FingerprintVersion> = self
             .docs(
                 "SELECT doc FROM rm_fingerprint_history WHERE tenant = $1 AND fingerprint = $2 \
@@ -215,11 +228,15 @@ impl ReadDb {
         let Some(scan) = self.scan(tenant, scan_id).await? else {
             return Ok(None);
         };
-        if let Some(as_of) = as_of {
-            let position = self.resolve_as_of(tenant, as_of).await?;
-            if scan.completed_position.is_none_or(|p| p > position) {
-                return Ok(Some(Vec::new()));
-            }
+        // Resolved once: a time `as_of` costs a query.
+        let position = match as_of {
+            Some(as_of) => Some(self.resolve_as_of(tenant, as_of).await?),
+            None => None,
+        };
+        if let Some(position) = position
+            && scan.completed_position.is_none_or(|p| p > position)
+        {
+            return Ok(Some(Vec::new()));
         }
         let docs: Vec<FindingDoc> = self
             .docs(
@@ -244,7 +261,9 @@ impl ReadDb {
             {
                 continue;
             }
-            let state = self.fingerprint(tenant, &f.fingerprint, as_of).await?;
+            let state = self
+                .fingerprint_at(tenant, &f.fingerprint, position)
+                .await?;
             let triage = state.as_ref().map_or(TriageState::Open, |s| s.triage);
             if filter.triage.is_some_and(|t| t != triage) {
                 continue;

@@ -20,7 +20,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 use vantage_domain::DomainEvent;
 use vantage_domain::notification::NotificationEvent;
-use vantage_domain::scan::{ProbeObserved, ScanEvent, ScanSpec, ScanStatus};
+use vantage_domain::scan::{ProbeObserved, ScanEvent, ScanStatus};
 use vantage_domain::triage::{TriageEvent, TriageState};
 use vantage_rules::compliance::{FRAMEWORKS, coverage};
 use vantage_rules::{Finding, ScanFacts, Severity, evaluate};
@@ -238,14 +238,7 @@ impl ScansProjector {
                 tenant: requested.tenant.as_str().to_owned(),
                 status: ScanStatus::Queued,
                 domain: requested.target.host().to_owned(),
-                spec: ScanSpec {
-                    target: requested.target.clone(),
-                    ports: requested.ports.clone(),
-                    paths: requested.paths.clone(),
-                    profile: requested.profile,
-                    trigger: requested.trigger,
-                    vantage_point: requested.vantage_point.clone(),
-                },
+                spec: requested.spec(),
                 created_at: at,
                 updated_at: at,
                 started_at: None,
@@ -635,12 +628,8 @@ async fn complete(
     tenant_day.scans += 1;
     tenant_day.per_domain.insert(scan.domain.clone(), counts);
     let mut total = SeverityCounts::default();
-    for c in tenant_day.per_domain.values() {
-        total.critical += c.critical;
-        total.high += c.high;
-        total.medium += c.medium;
-        total.low += c.low;
-        total.info += c.info;
+    for counts in tenant_day.per_domain.values() {
+        total.merge(counts);
     }
     tenant_day.findings = total;
     tenant_day.score = total.score();

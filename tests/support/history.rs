@@ -228,17 +228,7 @@ pub async fn append_completed_scan(
     let observations = observations(domain, state, id.0.as_u128() >> 64);
     let count = observations.len() as u32;
     let mut events: Vec<ScanEvent> = vec![
-        ScanRequested {
-            scan_id: id,
-            tenant: TenantId::parse(tenant).unwrap(),
-            target: ScanTarget::parse(domain).unwrap(),
-            ports: Ports::new(vec![443]).unwrap(),
-            paths: Paths::new(vec!["/".into()]).unwrap(),
-            profile: Profile::default(),
-            trigger: Trigger::default(),
-            vantage_point: VantagePoint::parse("default").unwrap(),
-        }
-        .into(),
+        ScanRequested::new(id, TenantId::parse(tenant).unwrap(), spec(domain)).into(),
         ScanStarted {
             worker_id: "worker-bench".into(),
         }

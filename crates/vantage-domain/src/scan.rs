@@ -112,6 +112,34 @@ pub struct ScanRequested {
     pub vantage_point: VantagePoint,
 }
 
+impl ScanRequested {
+    /// The request of scan `scan_id` of `tenant` for `spec`.
+    pub fn new(scan_id: ScanId, tenant: TenantId, spec: ScanSpec) -> Self {
+        Self {
+            scan_id,
+            tenant,
+            target: spec.target,
+            ports: spec.ports,
+            paths: spec.paths,
+            profile: spec.profile,
+            trigger: spec.trigger,
+            vantage_point: spec.vantage_point,
+        }
+    }
+
+    /// What was asked for.
+    pub fn spec(&self) -> ScanSpec {
+        ScanSpec {
+            target: self.target.clone(),
+            ports: self.ports.clone(),
+            paths: self.paths.clone(),
+            profile: self.profile,
+            trigger: self.trigger,
+            vantage_point: self.vantage_point.clone(),
+        }
+    }
+}
+
 /// A worker picked the scan up (again, after a redelivery, with another worker id).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ScanStarted {
@@ -282,17 +310,7 @@ impl Aggregate for Scan {
                 if self.status.is_some() {
                     return Err(DomainError::AlreadyExists("scan"));
                 }
-                ScanRequested {
-                    scan_id,
-                    tenant,
-                    target: spec.target,
-                    ports: spec.ports,
-                    paths: spec.paths,
-                    profile: spec.profile,
-                    trigger: spec.trigger,
-                    vantage_point: spec.vantage_point,
-                }
-                .into()
+                ScanRequested::new(scan_id, tenant, spec).into()
             }
             C::Cancel { reason } => {
                 self.unfinished_status()?;

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use vantage_domain::DomainEvent;
 use vantage_domain::ids::ScanId;
-use vantage_domain::scan::{ScanEvent, ScanSpec};
+use vantage_domain::scan::ScanEvent;
 use vantage_store::{EventStore, StoreError, Subscription, SubscriptionOptions, subscribe_all};
 
 use crate::run::ScanJob;
@@ -81,15 +81,8 @@ impl ScanFeed {
                 ScanEvent::ScanRequested(requested) => {
                     let job = ScanJob {
                         scan_id,
+                        spec: requested.spec(),
                         tenant: requested.tenant,
-                        spec: ScanSpec {
-                            target: requested.target,
-                            ports: requested.ports,
-                            paths: requested.paths,
-                            profile: requested.profile,
-                            trigger: requested.trigger,
-                            vantage_point: requested.vantage_point,
-                        },
                     };
                     if !self.caught_up {
                         self.backlog.insert(recorded.global_position, job);
