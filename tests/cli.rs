@@ -415,3 +415,128 @@ async fn scan_prints_findings_and_refuses_private_targets() {
         "error: target refused: 10.1.2.3 is a private (RFC 1918) address"
     );
 }
+
+/// A database of its own on the test PostgreSQL server, dropped at the end.
+struct ScratchDatabase {
+    admin: sqlx::PgPool,
+    name: String,
+    url: String,
+}
+
+impl ScratchDatabase {
+    async fn new() -> Self {
+        let base = vantage_tests::database_url();
+        let admin = sqlx::PgPool::connect(&base).await.unwrap();
+        let name = format!("vantage_lease_{}", uuid::Uuid::new_v4().simple());
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&admin)
+            .await
+            .unwrap();
+        let (server, _) = base.rsplit_once('/').unwrap();
+        let url = format!("{server}/{name}");
+        Self { admin, name, url }
+    }
+
+    /// Advisory locks granted in this database: one per projector that some process runs.
+    async fn granted_leases(&self) -> i64 {
+        sqlx::query_scalar(
+            "SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory' AND granted \
+             AND database = (SELECT oid FROM pg_database WHERE datname = $1)",
+        )
+        .bind(&self.name)
+        .fetch_one(&self.admin)
+        .await
+        .unwrap()
+    }
+
+    async fn drop(self) {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            self.name
+        )))
+        .execute(&self.admin)
+        .await
+        .unwrap();
+    }
+}
+
+async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !check().await {
+        assert!(std::time::Instant::now() < deadline, "timed out: {what}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn two_project_processes_run_each_projector_once_and_fail_over_when_one_dies() {
+    let db = ScratchDatabase::new().await;
+    let run = |args: &[&str]| {
+        let out = Command::new(vantage_binary())
+            .args(args)
+            .args(["--database-url", &db.url])
+            .env("VANTAGE_LOG", "error")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+    };
+    let spawn = || {
+        Command::new(vantage_binary())
+            .args(["project", "--database-url", &db.url])
+            .env("VANTAGE_LOG", "error")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    run(&["migrate"]);
+    let projectors = vantage_projections::PROJECTORS.len() as i64;
+    let read = sqlx::PgPool::connect(&db.url).await.unwrap();
+    let audited = || {
+        let read = read.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM rm_audit")
+                .fetch_one(&read)
+                .await
+                .unwrap_or(-1)
+        }
+    };
+
+    let mut first = spawn();
+    eventually("the first process takes every lease", || async {
+        db.granted_leases().await == projectors
+    })
+    .await;
+    let mut second = spawn();
+    // The second process tries every 2 s; give it two tries to (wrongly) take a lease too.
+    tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+    assert_eq!(
+        db.granted_leases().await,
+        projectors,
+        "a projector runs in exactly one process"
+    );
+    run(&["keys", "create", "--admin", "--name", "first"]);
+    eventually("the first process projects the key", || async {
+        audited().await == 1
+    })
+    .await;
+
+    first.kill().unwrap();
+    first.wait().unwrap();
+    run(&["keys", "create", "--admin", "--name", "second"]);
+    eventually(
+        "the standby takes over and projects the next key",
+        || async { audited().await == 2 },
+    )
+    .await;
+    assert_eq!(db.granted_leases().await, projectors);
+
+    second.kill().unwrap();
+    second.wait().unwrap();
+    read.close().await;
+    db.drop().await;
+}

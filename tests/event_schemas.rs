@@ -139,6 +139,17 @@ fn samples() -> Vec<(String, u32, serde_json::Value)> {
         }
         .into(),
         WebhookDeleted {}.into(),
+        WebhookDeliveryAttempted {
+            delivery_id: DeliveryId(id()),
+            event_type: "scan.completed".into(),
+            attempt: 2,
+            outcome: DeliveryOutcome::Retrying,
+            status_code: Some(503),
+            duration_ms: 180,
+            error: Some("the endpoint answered 503".into()),
+            next_attempt_at: Some(chrono::DateTime::UNIX_EPOCH),
+        }
+        .into(),
     ];
     let schedules: Vec<ScheduleEvent> = vec![
         ScheduleCreated {

@@ -129,6 +129,7 @@ per_store!(
     every_read_model_follows_scans_triage_and_notifications,
     a_batch_that_dies_before_commit_leaves_no_trace_and_a_restart_equals_a_clean_rebuild,
     a_shadow_rebuild_swaps_in_equal_tables_while_queries_keep_answering,
+    webhooks_and_their_delivery_log_follow_the_webhook_streams,
 );
 
 const TENANT: &str = "acme";
@@ -592,7 +593,156 @@ async fn every_read_model_follows_scans_triage_and_notifications(side: &ReadSide
         .unwrap();
     let ids: Vec<&str> = history.iter().map(|h| h.scan_id.as_str()).collect();
     assert_eq!(ids, vec![third.to_string(), first.to_string()]);
-    assert_eq!(side.db.stats(TENANT).await.unwrap().totals.scans_total, 3);
+    let totals = side.db.stats(TENANT).await.unwrap().totals;
+    assert_eq!(totals.scans_total, 3);
+    assert_eq!(
+        totals.domains, 1,
+        "a domain is counted once, however often it is scanned"
+    );
+}
+
+async fn webhooks_and_their_delivery_log_follow_the_webhook_streams(side: &ReadSide) {
+    use vantage_domain::ids::{DeliveryId, WebhookId};
+    use vantage_domain::webhook::{
+        DeliveryOutcome, Webhook, WebhookCommand, WebhookDeliveryAttempted, WebhookUrl,
+    };
+    let pipeline = side.pipeline();
+    let hook = WebhookId(uuid::Uuid::from_u128(0x77));
+    let other = WebhookId(uuid::Uuid::from_u128(0x78));
+    let stream = |id: WebhookId| StreamName::new(format!("webhook-{id}")).unwrap();
+    let run = |id: WebhookId, command: WebhookCommand| {
+        let pipeline = pipeline.clone();
+        async move {
+            pipeline
+                .execute::<Webhook>(&stream(id), &context(), command)
+                .await
+                .unwrap()
+                .unwrap();
+        }
+    };
+    for id in [hook, other] {
+        run(
+            id,
+            WebhookCommand::Create {
+                webhook_id: id,
+                tenant: TenantId::parse(TENANT).unwrap(),
+                url: WebhookUrl::parse("https://hooks.example.com/vantage").unwrap(),
+                events: vec!["scan.completed".into(), "scan.failed".into()],
+                secret_sha256: "c".repeat(64),
+            },
+        )
+        .await;
+    }
+    run(
+        hook,
+        WebhookCommand::Update {
+            url: None,
+            events: None,
+            active: Some(false),
+        },
+    )
+    .await;
+    let delivery = |n: u128| DeliveryId(uuid::Uuid::from_u128(0x1000 + n));
+    let at = chrono::DateTime::parse_from_rfc3339("2026-11-30T12:00:00Z")
+        .unwrap()
+        .to_utc();
+    let attempts = [
+        (delivery(1), 1, DeliveryOutcome::Retrying, Some(503)),
+        (delivery(2), 1, DeliveryOutcome::Delivered, Some(200)),
+        (delivery(1), 2, DeliveryOutcome::Failed, None),
+    ];
+    for (delivery_id, attempt, outcome, status_code) in attempts {
+        run(
+            hook,
+            WebhookCommand::RecordDelivery(WebhookDeliveryAttempted {
+                delivery_id,
+                event_type: "scan.completed".into(),
+                attempt,
+                outcome,
+                status_code,
+                duration_ms: 40,
+                error: status_code.is_none().then(|| "connection refused".into()),
+                next_attempt_at: (outcome == DeliveryOutcome::Retrying).then_some(at),
+            }),
+        )
+        .await;
+    }
+    side.catch_up().await;
+
+    let tenant_hooks = side.db.webhooks(TENANT).await.unwrap();
+    assert_eq!(tenant_hooks.len(), 2);
+    let first = &tenant_hooks[0];
+    assert_eq!(first.id, hook.to_string());
+    assert!(!first.active, "the update deactivated it");
+    assert_eq!(first.events, vec!["scan.completed", "scan.failed"]);
+    assert!(side.db.webhooks("other-tenant").await.unwrap().is_empty());
+    assert!(
+        side.db
+            .webhook("other-tenant", &hook.to_string())
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // Most recently attempted first; one row per delivery with every attempt.
+    let log = side
+        .db
+        .deliveries(TENANT, &hook.to_string(), None, 50)
+        .await
+        .unwrap()
+        .unwrap();
+    let ids: Vec<String> = log.iter().map(|d| d.id.clone()).collect();
+    assert_eq!(ids, vec![delivery(1).to_string(), delivery(2).to_string()]);
+    let retried = &log[0];
+    assert_eq!(retried.status, DeliveryOutcome::Failed);
+    assert_eq!(retried.attempts.len(), 2);
+    assert_eq!(retried.attempts[0].status_code, Some(503));
+    assert_eq!(
+        retried.attempts[1].error.as_deref(),
+        Some("connection refused")
+    );
+    assert_eq!(retried.next_attempt_at, None);
+    assert_eq!(log[1].status, DeliveryOutcome::Delivered);
+    // Paging: before the newest delivery's position only the older one is left.
+    let older = side
+        .db
+        .deliveries(TENANT, &hook.to_string(), Some(retried.position), 50)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(older.len(), 1);
+    assert!(
+        side.db
+            .deliveries(TENANT, &other.to_string(), None, 50)
+            .await
+            .unwrap()
+            .unwrap()
+            .is_empty()
+    );
+    // Delivery attempts are the engine's work, not commands: the audit trail leaves them out.
+    let audited = side
+        .db
+        .audit(TENANT, 0, &AuditFilter::default(), None, 100)
+        .await
+        .unwrap();
+    assert!(
+        audited
+            .iter()
+            .all(|a| a.action != "WebhookDeliveryAttempted")
+    );
+    assert!(audited.iter().any(|a| a.action == "WebhookUpdated"));
+
+    // Deleting a webhook drops it and its delivery log; another webhook's rows stay.
+    run(hook, WebhookCommand::Delete).await;
+    side.catch_up().await;
+    assert!(
+        side.db
+            .deliveries(TENANT, &hook.to_string(), None, 50)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(side.db.webhooks(TENANT).await.unwrap().len(), 1);
 }
 
 async fn digests(db: &ReadDb, store: &Arc<dyn EventStore>) -> Vec<(String, u64, String)> {

@@ -1,6 +1,7 @@
 //! The audit projector: one row per command event — who (actor), what (event type), to what (stream),
 //! when (recorded time), under which request — public-safe. Worker progress (ProbeObserved,
-//! ProbeFailed) is not a command and is left out; the scan's own events show it.
+//! ProbeFailed) and the delivery engine's attempts (WebhookDeliveryAttempted) are not commands and are
+//! left out; the scan's stream and the webhook delivery log show them.
 
 use async_trait::async_trait;
 use serde_json::{Value, json};
@@ -17,7 +18,7 @@ pub struct AuditProjector;
 pub static TABLES: &[&Table] = &[&AUDIT];
 
 /// Events that are worker progress, not commands.
-const NOT_AUDITED: &[&str] = &["ProbeObserved", "ProbeFailed"];
+const NOT_AUDITED: &[&str] = &["ProbeObserved", "ProbeFailed", "WebhookDeliveryAttempted"];
 
 /// What the audit trail shows of a payload: credentials never appear (keys are stored hashed and
 /// webhook secrets encrypted, but the trail shows neither).

@@ -1,7 +1,8 @@
 //! The read side of Vantage: the projector runtime and every read model of SPEC §5, on SQLite or
 //! PostgreSQL.
 //!
-//! Projectors ([`scans::ScansProjector`], [`audit::AuditProjector`]) turn the global event log into
+//! Projectors ([`scans::ScansProjector`], [`audit::AuditProjector`],
+//! [`webhooks::WebhooksProjector`]) turn the global event log into
 //! tables of JSON documents ([`model`]); [`runtime`] runs them from their checkpoints in batches with
 //! an exactly-once effect, rebuilds them into shadow tables, and reports their lag; [`query`] answers
 //! every read (including `as_of` time travel) from those tables by index lookups; [`replay`] proves a
@@ -16,6 +17,7 @@ pub mod query;
 pub mod replay;
 pub mod runtime;
 pub mod scans;
+pub mod webhooks;
 
 use std::sync::Arc;
 
@@ -36,7 +38,7 @@ pub enum ProjectionError {
     Event(#[from] vantage_domain::UpcastError),
     #[error("{0}")]
     Corrupt(String),
-    #[error("no projector is named {0:?} (known: scans, audit)")]
+    #[error("no projector is named {0:?} (known: scans, audit, webhooks)")]
     UnknownProjector(String),
     #[error("{0}")]
     BadInput(String),
@@ -45,7 +47,7 @@ pub enum ProjectionError {
 }
 
 /// The names of every projector, in the order they run.
-pub const PROJECTORS: &[&str] = &["scans", "audit"];
+pub const PROJECTORS: &[&str] = &["scans", "audit", "webhooks"];
 
 /// A fresh projector by name.
 pub fn projector(
@@ -55,13 +57,19 @@ pub fn projector(
     match name {
         "scans" => Ok(Box::new(scans::ScansProjector::new(store))),
         "audit" => Ok(Box::new(audit::AuditProjector)),
+        "webhooks" => Ok(Box::new(webhooks::WebhooksProjector)),
         other => Err(ProjectionError::UnknownProjector(other.to_owned())),
     }
 }
 
 /// Every read-model table.
 pub fn all_tables() -> Vec<&'static db::Table> {
-    scans::TABLES.iter().chain(audit::TABLES).copied().collect()
+    scans::TABLES
+        .iter()
+        .chain(audit::TABLES)
+        .chain(webhooks::TABLES)
+        .copied()
+        .collect()
 }
 
 /// Creates every read-model table that does not exist yet.

@@ -401,6 +401,32 @@ impl Doc for TargetDoc {
     }
 }
 
+pub static DOMAINS: Table = Table {
+    name: "rm_domains",
+    columns: &[text("tenant"), text("domain")],
+    key: 2,
+    indexes: &[],
+};
+
+/// A domain of a tenant and how many of its completed scans are in its history (a key lookup, so the
+/// projector learns whether a domain is new without querying, which would flush its batch).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DomainDoc {
+    pub tenant: String,
+    pub domain: String,
+    pub completed_scans: u32,
+}
+
+impl Doc for DomainDoc {
+    const TABLE: &'static Table = &DOMAINS;
+    fn key(&self) -> Vec<Cell> {
+        vec![self.tenant.as_str().into(), self.domain.as_str().into()]
+    }
+    fn columns(&self) -> Vec<Cell> {
+        Vec::new()
+    }
+}
+
 pub static DOMAIN_HISTORY: Table = Table {
     name: "rm_domain_history",
     columns: &[
@@ -665,6 +691,94 @@ impl Doc for AuditDoc {
             self.actor.as_str().into(),
             self.action.as_str().into(),
             self.stream.as_str().into(),
+        ]
+    }
+}
+
+// ---- webhooks and their deliveries ---------------------------------------------------------------
+
+pub static WEBHOOKS: Table = Table {
+    name: "rm_webhooks",
+    columns: &[text("webhook_id"), text("tenant"), int("position")],
+    key: 1,
+    indexes: &[&["tenant", "position"]],
+};
+
+/// A webhook subscription as its events tell it (its secret's hash is not shown; deleted webhooks are
+/// dropped).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WebhookDoc {
+    pub id: String,
+    pub tenant: String,
+    pub url: String,
+    pub events: Vec<String>,
+    pub active: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// The log position of its creation (the list's order).
+    pub position: u64,
+}
+
+impl Doc for WebhookDoc {
+    const TABLE: &'static Table = &WEBHOOKS;
+    fn key(&self) -> Vec<Cell> {
+        vec![self.id.as_str().into()]
+    }
+    fn columns(&self) -> Vec<Cell> {
+        vec![self.tenant.as_str().into(), self.position.into()]
+    }
+}
+
+pub static DELIVERIES: Table = Table {
+    name: "rm_webhook_deliveries",
+    columns: &[
+        text("delivery_id"),
+        text("tenant"),
+        text("webhook_id"),
+        int("position"),
+    ],
+    key: 1,
+    indexes: &[&["webhook_id", "position"]],
+};
+
+/// One attempt of a delivery.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeliveryAttemptDoc {
+    pub attempt: u32,
+    pub outcome: vantage_domain::webhook::DeliveryOutcome,
+    pub status_code: Option<u16>,
+    pub duration_ms: u64,
+    pub error: Option<String>,
+    pub at: DateTime<Utc>,
+}
+
+/// One outbound event's delivery to one webhook, with every attempt, oldest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeliveryDoc {
+    pub id: String,
+    pub tenant: String,
+    pub webhook_id: String,
+    pub event_type: String,
+    /// The latest attempt's outcome.
+    pub status: vantage_domain::webhook::DeliveryOutcome,
+    pub attempts: Vec<DeliveryAttemptDoc>,
+    pub first_attempt_at: DateTime<Utc>,
+    pub last_attempt_at: DateTime<Utc>,
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    /// The log position of the latest attempt (the list's order: most recently active first).
+    pub position: u64,
+}
+
+impl Doc for DeliveryDoc {
+    const TABLE: &'static Table = &DELIVERIES;
+    fn key(&self) -> Vec<Cell> {
+        vec![self.id.as_str().into()]
+    }
+    fn columns(&self) -> Vec<Cell> {
+        vec![
+            self.tenant.as_str().into(),
+            self.webhook_id.as_str().into(),
+            self.position.into(),
         ]
     }
 }

@@ -569,6 +569,55 @@ impl ReadDb {
     }
 }
 
+impl ReadDb {
+    /// One live webhook of `tenant`.
+    pub async fn webhook(
+        &self,
+        tenant: &str,
+        id: &str,
+    ) -> Result<Option<WebhookDoc>, ProjectionError> {
+        Ok(self
+            .get::<WebhookDoc>(&[id.into()])
+            .await?
+            .filter(|w| w.tenant == tenant))
+    }
+
+    /// Live webhooks of `tenant`, oldest first.
+    pub async fn webhooks(&self, tenant: &str) -> Result<Vec<WebhookDoc>, ProjectionError> {
+        self.docs(
+            "SELECT doc FROM rm_webhooks WHERE tenant = $1 ORDER BY position",
+            &[tenant.into()],
+        )
+        .await
+    }
+
+    /// Deliveries to one webhook of `tenant`, most recently attempted first, those attempted before
+    /// log position `before` (exclusive) when given; `None` if the webhook does not exist.
+    pub async fn deliveries(
+        &self,
+        tenant: &str,
+        webhook_id: &str,
+        before: Option<u64>,
+        limit: u32,
+    ) -> Result<Option<Vec<DeliveryDoc>>, ProjectionError> {
+        if self.webhook(tenant, webhook_id).await?.is_none() {
+            return Ok(None);
+        }
+        self.docs(
+            &format!(
+                "SELECT doc FROM rm_webhook_deliveries WHERE webhook_id = $1 AND position < $2 \
+                 ORDER BY position DESC LIMIT {limit}"
+            ),
+            &[
+                webhook_id.into(),
+                position_cell(before.unwrap_or(u64::MAX >> 1)),
+            ],
+        )
+        .await
+        .map(Some)
+    }
+}
+
 /// Filters of the audit trail.
 #[derive(Debug, Clone, Default)]
 pub struct AuditFilter {

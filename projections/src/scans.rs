@@ -72,6 +72,7 @@ pub static TABLES: &[&Table] = &[
     &DIFFS,
     &TARGETS,
     &DOMAIN_HISTORY,
+    &DOMAINS,
     &TRENDS,
     &COVERAGE,
     &TENANTS,
@@ -561,21 +562,22 @@ async fn complete(
     })?;
 
     // Domain history (its last row is the domain's latest scan) and the tenant's domain count.
-    let history = batch.table(&DOMAIN_HISTORY);
-    let known: Vec<DomainScanDoc> = batch
-        .query(
-            &format!(
-                "SELECT doc FROM {history} WHERE tenant = $1 AND domain = $2 \
-                 ORDER BY position DESC LIMIT 1"
-            ),
-            &[scan.tenant.as_str().into(), scan.domain.as_str().into()],
-        )
-        .await?;
-    if known.is_empty() {
+    let domain_key = vec![scan.tenant.as_str().into(), scan.domain.as_str().into()];
+    let mut domain = batch
+        .get::<DomainDoc>(domain_key)
+        .await?
+        .unwrap_or_else(|| DomainDoc {
+            tenant: scan.tenant.clone(),
+            domain: scan.domain.clone(),
+            completed_scans: 0,
+        });
+    if domain.completed_scans == 0 {
         let mut stats = tenant_stats(batch, &scan.tenant).await?;
         stats.domains += 1;
         batch.put(stats)?;
     }
+    domain.completed_scans += 1;
+    batch.put(domain)?;
     batch.put(DomainScanDoc {
         tenant: scan.tenant.clone(),
         domain: scan.domain.clone(),
@@ -655,6 +657,13 @@ async fn delete_scan(batch: &mut Batch<'_>, scan: ScanDoc) -> Result<(), Project
         *n = n.saturating_sub(1);
     }
     batch.put(stats)?;
+    if scan.completed_position.is_some() {
+        let key = vec![scan.tenant.as_str().into(), scan.domain.as_str().into()];
+        if let Some(mut domain) = batch.get::<DomainDoc>(key).await? {
+            domain.completed_scans = domain.completed_scans.saturating_sub(1);
+            batch.put(domain)?;
+        }
+    }
     let id: Cell = scan.id.as_str().into();
     for table in [&FINDINGS, &COVERAGE, &DOMAIN_HISTORY] {
         let name = batch.table(table);

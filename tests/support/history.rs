@@ -10,13 +10,16 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 use vantage_app::{CommandContext, Pipeline, SystemClock};
 use vantage_domain::DomainEvent;
-use vantage_domain::ids::{ObservationId, ScanId};
+use vantage_domain::ids::{DeliveryId, ObservationId, ScanId, WebhookId};
 use vantage_domain::scan::{
     ProbeKind, ProbeObserved, Scan, ScanCommand, ScanCompleted, ScanEvent, ScanFinalizing,
     ScanRequested, ScanSpec, ScanStarted,
 };
 use vantage_domain::target::{Paths, Ports, Profile, ScanTarget, Trigger, VantagePoint};
 use vantage_domain::tenant::TenantId;
+use vantage_domain::webhook::{
+    DeliveryOutcome, WebhookCreated, WebhookDeliveryAttempted, WebhookEvent, WebhookUrl,
+};
 use vantage_store::{
     EventMetadata, EventStore, ExpectedVersion, JsonPayload, NewEvent, StreamName,
 };
@@ -198,7 +201,7 @@ pub fn pipeline(store: Arc<dyn EventStore>) -> Pipeline {
     Pipeline::new(store, Arc::new(SystemClock))
 }
 
-fn new_event(event: &ScanEvent, metadata: &EventMetadata) -> NewEvent {
+fn new_event<E: DomainEvent>(event: &E, metadata: &EventMetadata) -> NewEvent {
     NewEvent {
         event_id: Uuid::now_v7(),
         event_type: event.event_type().into(),
@@ -261,9 +264,36 @@ pub async fn append_completed_scan(
     n
 }
 
+/// The webhook every history notifies of its completed scans.
+pub const HISTORY_WEBHOOK: Uuid = Uuid::from_u128(0x7765_6268_6f6f_6b00_0000_0000_0000_0001);
+
+fn history_metadata(tenant: &str) -> EventMetadata {
+    EventMetadata {
+        tenant: tenant.into(),
+        actor: "system".into(),
+        request_id: None,
+        correlation_id: HISTORY_WEBHOOK,
+        causation_id: None,
+    }
+}
+
+async fn append_webhook_event(store: &dyn EventStore, tenant: &str, event: WebhookEvent) -> usize {
+    let stream = StreamName::new(format!("webhook-{HISTORY_WEBHOOK}")).unwrap();
+    store
+        .append(
+            &stream,
+            ExpectedVersion::Any,
+            vec![new_event(&event, &history_metadata(tenant))],
+        )
+        .await
+        .unwrap();
+    1
+}
+
 /// Appends completed scans over `domains` domains until at least `events` events are written; each
-/// domain's scans cycle through states so findings appear, get fixed and regress. Returns the number
-/// of events written.
+/// domain's scans cycle through states so findings appear, get fixed and regress, and each completed
+/// scan is delivered to one webhook (every fifth delivery needs a retry). Returns the number of events
+/// written.
 pub async fn append_history(
     store: &dyn EventStore,
     tenant: &str,
@@ -271,8 +301,17 @@ pub async fn append_history(
     events: usize,
     extra_pages: usize,
 ) -> usize {
-    let mut written = 0;
+    let created = WebhookCreated {
+        webhook_id: WebhookId(HISTORY_WEBHOOK),
+        tenant: TenantId::parse(tenant).unwrap(),
+        url: WebhookUrl::parse("https://hooks.example.com/history").unwrap(),
+        events: ["scan.completed".to_owned()].into(),
+        active: true,
+        secret_sha256: "d".repeat(64),
+    };
+    let mut written = append_webhook_event(store, tenant, created.into()).await;
     let mut round = 0usize;
+    let mut scans = 0u128;
     while written < events {
         for d in 0..domains {
             let state = SiteState {
@@ -287,6 +326,23 @@ pub async fn append_history(
             };
             written +=
                 append_completed_scan(store, tenant, &format!("site{d}.example.com"), &state).await;
+            scans += 1;
+            let retry = scans.is_multiple_of(5);
+            let attempt = WebhookDeliveryAttempted {
+                delivery_id: DeliveryId(Uuid::now_v7()),
+                event_type: "scan.completed".into(),
+                attempt: 1,
+                outcome: if retry {
+                    DeliveryOutcome::Retrying
+                } else {
+                    DeliveryOutcome::Delivered
+                },
+                status_code: Some(if retry { 503 } else { 204 }),
+                duration_ms: 25,
+                error: None,
+                next_attempt_at: retry.then(Utc::now),
+            };
+            written += append_webhook_event(store, tenant, attempt.into()).await;
             if written >= events {
                 break;
             }

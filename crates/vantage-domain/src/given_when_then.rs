@@ -486,6 +486,65 @@ fn webhooks_validate_events_and_must_exist() {
 }
 
 #[test]
+fn delivery_attempts_are_checked_and_need_a_live_webhook() {
+    let created: Vec<WebhookEvent> = vec![
+        WebhookCreated {
+            webhook_id: WebhookId(id(1)),
+            tenant: TenantId::default_tenant(),
+            url: WebhookUrl::parse("https://hooks.example.com/v").unwrap(),
+            events: ["scan.completed".to_owned()].into(),
+            active: true,
+            secret_sha256: "b".repeat(64),
+        }
+        .into(),
+    ];
+    let attempt = WebhookDeliveryAttempted {
+        delivery_id: DeliveryId(id(2)),
+        event_type: "scan.completed".into(),
+        attempt: 1,
+        outcome: DeliveryOutcome::Delivered,
+        status_code: Some(204),
+        duration_ms: 12,
+        error: None,
+        next_attempt_at: None,
+    };
+    let record = |a: &WebhookDeliveryAttempted| WebhookCommand::RecordDelivery(a.clone());
+    assert_eq!(
+        given::<Webhook>(created.clone()).when(record(&attempt)),
+        Ok(vec![attempt.clone().into()])
+    );
+    assert_eq!(
+        given::<Webhook>([]).when(record(&attempt)),
+        Err(DomainError::NotFound("webhook"))
+    );
+    let retrying_without_time = WebhookDeliveryAttempted {
+        outcome: DeliveryOutcome::Retrying,
+        ..attempt.clone()
+    };
+    let zeroth = WebhookDeliveryAttempted {
+        attempt: 0,
+        ..attempt.clone()
+    };
+    let unknown = WebhookDeliveryAttempted {
+        event_type: "scan.exploded".into(),
+        ..attempt.clone()
+    };
+    let verbose = WebhookDeliveryAttempted {
+        error: Some("x".repeat(MAX_DELIVERY_ERROR_CHARS + 1)),
+        ..attempt
+    };
+    for bad in [retrying_without_time, zeroth, unknown, verbose] {
+        assert!(
+            matches!(
+                given::<Webhook>(created.clone()).when(record(&bad)),
+                Err(DomainError::Invalid { .. })
+            ),
+            "{bad:?} was accepted"
+        );
+    }
+}
+
+#[test]
 fn schedules_bound_their_interval_and_force_the_scheduled_trigger() {
     let create = |interval_seconds| ScheduleCommand::Create {
         schedule_id: ScheduleId(id(1)),

@@ -49,6 +49,8 @@ uuid_id!(
     ApiKeyId,
     /// A webhook subscription; stream `webhook-<id>`.
     WebhookId,
+    /// One outbound event's delivery to one webhook (all its attempts).
+    DeliveryId,
     /// A scan schedule; stream `schedule-<id>`.
     ScheduleId,
     /// A comment on a finding fingerprint.

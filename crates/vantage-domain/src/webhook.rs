@@ -6,11 +6,12 @@
 
 use std::collections::BTreeSet;
 
+use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::domain_events;
-use crate::ids::WebhookId;
+use crate::ids::{DeliveryId, WebhookId};
 use crate::tenant::TenantId;
 use crate::{Aggregate, DomainError};
 
@@ -87,12 +88,47 @@ fn event_set(events: Vec<String>) -> Result<BTreeSet<String>, DomainError> {
     Ok(set)
 }
 
+/// Longest failure reason a delivery attempt records.
+pub const MAX_DELIVERY_ERROR_CHARS: usize = 200;
+
+fn check_attempt(attempt: &WebhookDeliveryAttempted) -> Result<(), DomainError> {
+    if attempt.attempt == 0 {
+        return Err(DomainError::invalid("attempt", "attempts count from 1"));
+    }
+    if attempt.event_type != "webhook.test"
+        && !WEBHOOK_EVENT_TYPES.contains(&attempt.event_type.as_str())
+    {
+        return Err(DomainError::invalid(
+            "event_type",
+            format!("unknown outbound event type {:?}", attempt.event_type),
+        ));
+    }
+    if attempt
+        .error
+        .as_ref()
+        .is_some_and(|e| e.chars().count() > MAX_DELIVERY_ERROR_CHARS)
+    {
+        return Err(DomainError::invalid(
+            "error",
+            format!("at most {MAX_DELIVERY_ERROR_CHARS} characters"),
+        ));
+    }
+    if (attempt.outcome == DeliveryOutcome::Retrying) != attempt.next_attempt_at.is_some() {
+        return Err(DomainError::invalid(
+            "next_attempt_at",
+            "is set exactly when another attempt is scheduled",
+        ));
+    }
+    Ok(())
+}
+
 domain_events! {
     /// Everything that can happen to a webhook.
     pub enum WebhookEvent {
         WebhookCreated = 1,
         WebhookUpdated = 1,
         WebhookDeleted = 1,
+        WebhookDeliveryAttempted = 1,
     }
 }
 
@@ -117,6 +153,38 @@ pub struct WebhookUpdated {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct WebhookDeleted {}
 
+/// How one delivery attempt ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryOutcome {
+    /// The endpoint answered 2xx.
+    Delivered,
+    /// The attempt failed and another is scheduled (`next_attempt_at`).
+    Retrying,
+    /// The attempt failed and no other will be made.
+    Failed,
+}
+
+/// One attempt to deliver one outbound event to this webhook, recorded by the delivery engine.
+/// Public-safe: the response body and headers are never recorded, only the status and a short,
+/// engine-written reason.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct WebhookDeliveryAttempted {
+    /// The delivery (one outbound event to one webhook); stable across its attempts.
+    pub delivery_id: DeliveryId,
+    /// The outbound event type, one of [`WEBHOOK_EVENT_TYPES`] or `webhook.test`.
+    pub event_type: String,
+    /// 1 for the first attempt.
+    pub attempt: u32,
+    pub outcome: DeliveryOutcome,
+    /// The endpoint's HTTP status, if it answered.
+    pub status_code: Option<u16>,
+    pub duration_ms: u64,
+    /// Why the attempt failed (at most 200 characters), if it did.
+    pub error: Option<String>,
+    pub next_attempt_at: Option<DateTime<Utc>>,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum WebhookCommand {
     Create {
@@ -132,6 +200,8 @@ pub enum WebhookCommand {
         active: Option<bool>,
     },
     Delete,
+    /// The delivery engine reports an attempt.
+    RecordDelivery(WebhookDeliveryAttempted),
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -191,6 +261,13 @@ impl Aggregate for Webhook {
                 }
                 WebhookDeleted {}.into()
             }
+            WebhookCommand::RecordDelivery(attempt) => {
+                if !exists {
+                    return Err(DomainError::NotFound("webhook"));
+                }
+                check_attempt(&attempt)?;
+                attempt.into()
+            }
         };
         Ok(vec![event])
     }
@@ -212,6 +289,7 @@ impl Aggregate for Webhook {
                 }
             }
             WebhookEvent::WebhookDeleted(_) => self.deleted = true,
+            WebhookEvent::WebhookDeliveryAttempted(_) => {}
         }
     }
 }

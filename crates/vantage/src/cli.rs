@@ -73,7 +73,7 @@ pub enum ProjectionsCommand {
 pub struct RebuildArgs {
     #[command(flatten)]
     pub store: StoreArgs,
-    /// The projector to rebuild (scans, audit) [default: all].
+    /// The projector to rebuild (scans, audit, webhooks) [default: all].
     pub name: Option<String>,
     /// Discard an interrupted rebuild and start from zero.
     #[arg(long)]
