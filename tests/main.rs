@@ -6,6 +6,7 @@
 )]
 
 mod api;
+mod api_routes;
 mod cli;
 mod event_schemas;
 mod exposure_probe;

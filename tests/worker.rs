@@ -251,11 +251,7 @@ vantage_tests::app_test_per_store!(spawn_lab; a_scan_runs_to_completion_with_tcp
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn workers_pick_up_scans_requested_before_they_started() {
     let t = vantage_tests::SqliteTestStore::new().await;
-    let app = TestApp::spawn(
-        std::sync::Arc::new(t.store.clone()),
-        std::sync::Arc::new(t.store.clone()),
-    )
-    .await;
+    let app = TestApp::spawn(t.app_stores().await).await;
     // The app serves reads and runs no workers. The scan is requested through services that allow
     // loopback, and nothing runs it until a worker pool starts on the same store.
     let site = vantage_tests::serve_http(

@@ -8,6 +8,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use vantage_domain::scan::{ScanSpec, ScanStatus};
 use vantage_domain::triage::TriageState;
 use vantage_rules::Severity;
 
@@ -178,6 +179,36 @@ impl ReadDb {
             None
         };
         Ok(Page { items, next_cursor })
+    }
+
+    /// Create-or-reuse: the newest completed scan of `tenant` with the same target and options as
+    /// `spec` (ports, paths, profile, vantage point; the trigger is not an option) that finished at or
+    /// after `not_before`. Looks at the domain's 50 newest completed scans at most.
+    pub async fn reusable_scan(
+        &self,
+        tenant: &str,
+        spec: &ScanSpec,
+        not_before: DateTime<Utc>,
+    ) -> Result<Option<ScanDoc>, ProjectionError> {
+        let recent: Vec<ScanDoc> = self
+            .docs(
+                "SELECT doc FROM rm_scans WHERE tenant = $1 AND domain = $2 AND status = $3 \
+                 ORDER BY created_us DESC LIMIT 50",
+                &[
+                    tenant.into(),
+                    spec.target.host().into(),
+                    ScanStatus::Completed.as_str().into(),
+                ],
+            )
+            .await?;
+        Ok(recent.into_iter().find(|scan| {
+            scan.spec.target == spec.target
+                && scan.spec.ports == spec.ports
+                && scan.spec.paths == spec.paths
+                && scan.spec.profile == spec.profile
+                && scan.spec.vantage_point == spec.vantage_point
+                && scan.finished_at.is_some_and(|at| at >= not_before)
+        }))
     }
 
     /// A fingerprint's state now, or as it stood at `as_of`.

@@ -130,6 +130,19 @@ pub async fn scan_through_pipeline(
     state: &SiteState,
     fail: Option<&str>,
 ) -> ScanId {
+    scan_spec_through_pipeline(pipeline, tenant, spec(domain), state, fail).await
+}
+
+/// [`scan_through_pipeline`] with a spec of the caller's (its target's host is the domain).
+pub async fn scan_spec_through_pipeline(
+    pipeline: &Pipeline,
+    tenant: &str,
+    spec: ScanSpec,
+    state: &SiteState,
+    fail: Option<&str>,
+) -> ScanId {
+    let domain = spec.target.host().to_owned();
+    let domain = domain.as_str();
     let tenant = TenantId::parse(tenant).unwrap();
     let id = ScanId(Uuid::now_v7());
     let stream = StreamName::new(format!("scan-{id}")).unwrap();
@@ -158,7 +171,7 @@ pub async fn scan_through_pipeline(
         ScanCommand::Start {
             scan_id: id,
             tenant: tenant.clone(),
-            spec: spec(domain),
+            spec,
         },
     )
     .await;

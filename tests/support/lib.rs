@@ -121,6 +121,55 @@ pub fn shared(store: impl EventStore) -> Arc<dyn EventStore> {
     Arc::new(store)
 }
 
+/// Everything an app under test stores into: the log, the idempotency table and the read models (and,
+/// on PostgreSQL, the store itself, so tests can make the sequencer order what was appended now).
+#[derive(Clone)]
+pub struct AppStores {
+    pub events: Arc<dyn EventStore>,
+    pub idempotency: Arc<dyn vantage_store::IdempotencyStore>,
+    pub read: vantage_projections::ReadDb,
+    pub pg: Option<PgEventStore>,
+}
+
+impl std::fmt::Debug for AppStores {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppStores").finish_non_exhaustive()
+    }
+}
+
+impl SqliteTestStore {
+    /// This store with read models in a SQLite file beside it.
+    pub async fn app_stores(&self) -> AppStores {
+        let read = vantage_projections::ReadDb::open_sqlite(&self.dir.path().join("readmodels.db"))
+            .await
+            .unwrap();
+        vantage_projections::migrate(&read).await.unwrap();
+        AppStores {
+            events: Arc::new(self.store.clone()),
+            idempotency: Arc::new(self.store.clone()),
+            read,
+            pg: None,
+        }
+    }
+}
+
+impl PgTestStore {
+    /// This store with read models in its schema.
+    pub async fn app_stores(&self) -> AppStores {
+        let read =
+            vantage_projections::ReadDb::connect_postgres(&database_url(), Some(&self.schema), 4)
+                .await
+                .unwrap();
+        vantage_projections::migrate(&read).await.unwrap();
+        AppStores {
+            events: Arc::new(self.store.clone()),
+            idempotency: Arc::new(self.store.clone()),
+            read,
+            pg: Some(self.store.clone()),
+        }
+    }
+}
+
 /// The real application served on a loopback port, with its bootstrap admin key.
 pub struct TestApp {
     pub base: String,
@@ -129,11 +178,19 @@ pub struct TestApp {
     pub dns: dns::TestDns,
     pub admin_key: String,
     pub services: vantage_app::Services,
+    pub stores: AppStores,
     pub client: reqwest::Client,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    projectors: Option<ProjectorTasks>,
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
     workers: Option<WorkerPool>,
 }
+
+/// The live projectors of an app: their stop signal and their tasks.
+type ProjectorTasks = (
+    tokio::sync::watch::Sender<bool>,
+    Vec<tokio::task::JoinHandle<()>>,
+);
 
 /// In-process scan workers of a lab app: their stop signal and their task.
 type WorkerPool = (
@@ -148,28 +205,17 @@ impl std::fmt::Debug for TestApp {
 }
 
 impl TestApp {
-    /// Serves the real router over a real socket on top of `events`/`idempotency`.
-    pub async fn spawn(
-        events: Arc<dyn EventStore>,
-        idempotency: Arc<dyn vantage_store::IdempotencyStore>,
-    ) -> Self {
-        Self::spawn_with(events, idempotency, "", false).await
+    /// Serves the real router over a real socket on top of `stores`, with the projectors running live.
+    pub async fn spawn(stores: AppStores) -> Self {
+        Self::spawn_with(stores, "", false).await
     }
 
     /// A lab: loopback is allow-listed for scanning and in-process scan workers run.
-    pub async fn spawn_lab(
-        events: Arc<dyn EventStore>,
-        idempotency: Arc<dyn vantage_store::IdempotencyStore>,
-    ) -> Self {
-        Self::spawn_with(events, idempotency, "127.0.0.0/8", true).await
+    pub async fn spawn_lab(stores: AppStores) -> Self {
+        Self::spawn_with(stores, "127.0.0.0/8", true).await
     }
 
-    async fn spawn_with(
-        events: Arc<dyn EventStore>,
-        idempotency: Arc<dyn vantage_store::IdempotencyStore>,
-        allow: &str,
-        workers: bool,
-    ) -> Self {
+    async fn spawn_with(stores: AppStores, allow: &str, workers: bool) -> Self {
         use hickory_proto::rr::RData;
         use hickory_proto::rr::rdata::A;
         let dns = dns::TestDns::start(vec![
@@ -186,8 +232,8 @@ impl TestApp {
         )
         .unwrap();
         let services = vantage_app::Services::new(
-            events,
-            idempotency,
+            stores.events.clone(),
+            stores.idempotency.clone(),
             Arc::new(vantage_app::SystemClock),
             guard,
         );
@@ -202,10 +248,15 @@ impl TestApp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (shutdown, stop) = tokio::sync::oneshot::channel::<()>();
-        let state = vantage_api::AppState {
-            services: services.clone(),
-            projections: vantage_projections::StatusBoard::default(),
-        };
+        let board = vantage_projections::StatusBoard::default();
+        let (stop_projectors, projectors_stopped) = tokio::sync::watch::channel(false);
+        let projector_tasks = vantage_projections::start(
+            stores.events.clone(),
+            stores.read.clone(),
+            board.clone(),
+            projectors_stopped,
+        );
+        let state = vantage_api::AppState::new(services.clone(), board, stores.read.clone());
         let server = tokio::spawn(vantage_api::serve(listener, state, async {
             let _ = stop.await;
         }));
@@ -223,9 +274,42 @@ impl TestApp {
             dns,
             admin_key,
             services,
+            stores,
             client: http_client(),
             shutdown: Some(shutdown),
+            projectors: Some((stop_projectors, projector_tasks)),
             server: Some(server),
+        }
+    }
+
+    /// Waits until every projector has applied everything appended so far (on PostgreSQL, after the
+    /// sequencer has ordered it), so a query sees the effect of every command that returned.
+    pub async fn caught_up(&self) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let store = &self.stores.events;
+        if let Some(pg) = &self.stores.pg {
+            let committed: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM events")
+                .fetch_one(pg.pool())
+                .await
+                .unwrap();
+            while (store.head_position().await.unwrap() as i64) < committed {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "the sequencer did not catch up"
+                );
+                pg.sequence_now().await.unwrap();
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+        }
+        let head = store.head_position().await.unwrap();
+        for name in vantage_projections::PROJECTORS {
+            while self.stores.read.checkpoint(name).await.unwrap() < head {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "projector {name} did not catch up"
+                );
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
         }
     }
 
@@ -244,6 +328,12 @@ impl TestApp {
         if let Some((stop, task)) = self.workers.take() {
             let _ = stop.send(());
             task.await.unwrap().unwrap();
+        }
+        if let Some((stop, tasks)) = self.projectors.take() {
+            let _ = stop.send(true);
+            for task in tasks {
+                task.await.unwrap();
+            }
         }
     }
 }
@@ -326,11 +416,7 @@ macro_rules! app_test_per_store {
             $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $name() {
                 let t = $crate::SqliteTestStore::new().await;
-                let app = $crate::TestApp::$constructor(
-                    std::sync::Arc::new(t.store.clone()),
-                    std::sync::Arc::new(t.store.clone()),
-                )
-                .await;
+                let app = $crate::TestApp::$constructor(t.app_stores().await).await;
                 super::$name(app).await;
             })+
         }
@@ -338,11 +424,7 @@ macro_rules! app_test_per_store {
             $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $name() {
                 let t = $crate::PgTestStore::new().await;
-                let app = $crate::TestApp::$constructor(
-                    std::sync::Arc::new(t.store.clone()),
-                    std::sync::Arc::new(t.store.clone()),
-                )
-                .await;
+                let app = $crate::TestApp::$constructor(t.app_stores().await).await;
                 super::$name(app).await;
                 t.drop_schema().await;
             })+

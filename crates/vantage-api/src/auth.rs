@@ -26,20 +26,35 @@ impl Authenticated {
     }
 }
 
-fn presented_key(parts: &Parts) -> Option<&str> {
-    if let Some(value) = parts.headers.get(AUTHORIZATION) {
+/// The command context of a request made by `principal`.
+pub(crate) fn command_context(
+    principal: &Principal,
+    request_id: &crate::RequestId,
+) -> vantage_app::CommandContext {
+    vantage_app::CommandContext {
+        tenant: principal.tenant.clone(),
+        actor: format!("apikey:{}", principal.key_id),
+        request_id: Some(request_id.0.clone()),
+        correlation_id: vantage_app::new_id(),
+        causation_id: None,
+    }
+}
+
+/// The key a request presents: `Authorization: Bearer <key>`, else `X-API-Key: <key>`.
+pub(crate) fn presented_key(headers: &axum::http::HeaderMap) -> Option<&str> {
+    if let Some(value) = headers.get(AUTHORIZATION) {
         let text = value.to_str().ok()?;
         let (scheme, token) = text.split_once(' ')?;
         return scheme.eq_ignore_ascii_case("bearer").then(|| token.trim());
     }
-    parts.headers.get("x-api-key")?.to_str().ok().map(str::trim)
+    headers.get("x-api-key")?.to_str().ok().map(str::trim)
 }
 
 impl FromRequestParts<AppState> for Authenticated {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let key = presented_key(parts).ok_or(ApiError::Unauthorized)?;
+        let key = presented_key(&parts.headers).ok_or(ApiError::Unauthorized)?;
         state
             .services
             .authenticate(key)

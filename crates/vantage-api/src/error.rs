@@ -45,6 +45,11 @@ pub enum ApiError {
         detail: String,
         errors: Vec<FieldError>,
     },
+    /// 429: the key's rate limit is exhausted; retry after the given seconds.
+    TooManyRequests {
+        retry_after_seconds: u64,
+        limit: u32,
+    },
     /// 503: a dependency (the store) is unavailable, or the request timed out.
     Unavailable { detail: String },
     /// 500: something failed that the client cannot fix. Details are logged, not returned.
@@ -63,6 +68,7 @@ impl ApiError {
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -80,6 +86,7 @@ impl ApiError {
             Self::MethodNotAllowed => "method_not_allowed",
             Self::PayloadTooLarge => "payload_too_large",
             Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::TooManyRequests { .. } => "rate_limited",
             Self::Unavailable { .. } => "unavailable",
             Self::Internal => "internal_error",
         }
@@ -105,6 +112,12 @@ impl ApiError {
             }
             Self::UnsupportedMediaType => {
                 "send the body as 'Content-Type: application/json'".into()
+            }
+            Self::TooManyRequests {
+                retry_after_seconds,
+                ..
+            } => {
+                format!("this API key's rate limit is exhausted; retry in {retry_after_seconds} s")
             }
             Self::Internal => "an internal error occurred; it has been logged".into(),
         }
@@ -141,6 +154,10 @@ impl ApiError {
             StatusCode::METHOD_NOT_ALLOWED => Self::MethodNotAllowed,
             StatusCode::PAYLOAD_TOO_LARGE => Self::PayloadTooLarge,
             StatusCode::UNSUPPORTED_MEDIA_TYPE => Self::UnsupportedMediaType,
+            StatusCode::TOO_MANY_REQUESTS => Self::TooManyRequests {
+                retry_after_seconds: 1,
+                limit: 0,
+            },
             StatusCode::SERVICE_UNAVAILABLE | StatusCode::REQUEST_TIMEOUT => Self::Unavailable {
                 detail: "the request took too long or a dependency is unavailable".into(),
             },
@@ -160,6 +177,15 @@ impl IntoResponse for ApiError {
             response
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if let Self::TooManyRequests {
+            retry_after_seconds,
+            ..
+        } = self
+        {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_seconds));
         }
         response.extensions_mut().insert(Arc::new(self));
         response
@@ -184,6 +210,34 @@ impl From<AppError> for ApiError {
                 Self::Internal
             }
         }
+    }
+}
+
+impl From<vantage_projections::ProjectionError> for ApiError {
+    fn from(error: vantage_projections::ProjectionError) -> Self {
+        use vantage_projections::ProjectionError;
+        match error {
+            ProjectionError::BadInput(detail) => Self::BadRequest {
+                code: "invalid_query",
+                detail,
+            },
+            ProjectionError::Database(error) => {
+                tracing::error!(%error, "read-model database failed");
+                Self::Unavailable {
+                    detail: "the read models are unavailable; retry later".into(),
+                }
+            }
+            other => {
+                tracing::error!(error = %other, "read-model query failed");
+                Self::Internal
+            }
+        }
+    }
+}
+
+impl From<vantage_store::StoreError> for ApiError {
+    fn from(error: vantage_store::StoreError) -> Self {
+        AppError::from(error).into()
     }
 }
 

@@ -49,6 +49,43 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     }
 }
 
+/// An optional JSON body: an empty body is `None`; anything else must be a valid [`JsonBody`].
+#[derive(Debug)]
+pub struct OptionalJsonBody<T> {
+    pub value: Option<T>,
+    pub raw: Bytes,
+}
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for OptionalJsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        let (parts, body) = request.into_parts();
+        let raw = Bytes::from_request(Request::from_parts(parts.clone(), body), state)
+            .await
+            .map_err(|rejection| {
+                if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::PayloadTooLarge
+                } else {
+                    ApiError::BadRequest {
+                        code: "unreadable_body",
+                        detail: rejection.body_text(),
+                    }
+                }
+            })?;
+        if raw.is_empty() {
+            return Ok(Self { value: None, raw });
+        }
+        let request = Request::from_parts(parts, axum::body::Body::from(raw));
+        JsonBody::<T>::from_request(request, state)
+            .await
+            .map(|body| Self {
+                value: Some(body.value),
+                raw: body.raw,
+            })
+    }
+}
+
 /// Parses JSON: a syntax error is 400 `malformed_json`; a shape error (unknown or missing field, wrong
 /// type) is 422 `invalid_body` naming the field by its path (`ports[2]`).
 pub fn parse<T: DeserializeOwned>(raw: &[u8]) -> Result<T, ApiError> {
@@ -132,4 +169,57 @@ mod tests {
         };
         assert_eq!(code, "malformed_json");
     }
+}
+
+/// Query parameters parsed into `T`: anything malformed (unknown parameter, wrong type) is 400
+/// `invalid_query` naming what was wrong.
+#[derive(Debug)]
+pub struct QueryParams<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> axum::extract::FromRequestParts<S> for QueryParams<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _state: &S,
+    ) -> Result<Self, ApiError> {
+        axum::extract::Query::<T>::try_from_uri(&parts.uri)
+            .map(|q| Self(q.0))
+            .map_err(|rejection| ApiError::BadRequest {
+                code: "invalid_query",
+                detail: rejection.body_text(),
+            })
+    }
+}
+
+/// A page size: `default` when absent, else 1..=`max` (422 naming `limit` otherwise).
+pub fn page_limit(raw: Option<u32>, default: u32, max: u32) -> Result<u32, ApiError> {
+    match raw {
+        None => Ok(default),
+        Some(n) if (1..=max).contains(&n) => Ok(n),
+        Some(_) => Err(invalid_field(
+            "limit",
+            format!("must be between 1 and {max}"),
+        )),
+    }
+}
+
+/// A 422 for one invalid field.
+pub fn invalid_field(field: &str, reason: impl Into<String>) -> ApiError {
+    ApiError::Unprocessable {
+        code: "validation_failed",
+        detail: format!("{field} is invalid"),
+        errors: vec![FieldError {
+            field: field.to_owned(),
+            reason: reason.into(),
+        }],
+    }
+}
+
+/// Parses an optional `as_of` (a log position or an RFC 3339 time).
+pub fn as_of(raw: Option<&str>) -> Result<Option<vantage_projections::query::AsOf>, ApiError> {
+    raw.map(|raw| {
+        vantage_projections::query::AsOf::parse(raw).map_err(|e| invalid_field("as_of", e))
+    })
+    .transpose()
 }

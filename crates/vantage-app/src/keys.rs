@@ -113,6 +113,15 @@ pub struct IssuedKey {
     pub scopes: Scopes,
 }
 
+/// One key of a tenant as listings show it: never its secret or the secret's hash.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct KeySummary {
+    pub id: ApiKeyId,
+    pub name: String,
+    pub scopes: Scopes,
+    pub revoked: bool,
+}
+
 /// An authenticated caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
@@ -182,6 +191,21 @@ impl Services {
             )
             .await?
             .map(|_| ()))
+    }
+
+    /// Every key of `tenant` (revoked ones too), by id; secrets are not part of the answer.
+    pub async fn api_keys(&self, tenant: &TenantId) -> Result<Vec<KeySummary>, AppError> {
+        let (registry, _) = self.pipeline.load::<ApiKeys>(&keys_stream(tenant)).await?;
+        Ok(registry
+            .keys
+            .into_iter()
+            .map(|(id, record)| KeySummary {
+                id,
+                name: record.name,
+                scopes: record.scopes,
+                revoked: record.revoked,
+            })
+            .collect())
     }
 
     /// The principal a presented token stands for, or `None` (unknown, revoked, wrong secret).

@@ -9,11 +9,13 @@ mod keys;
 mod pipeline;
 mod scans;
 mod seams;
+mod triage;
 
-pub use keys::{ApiKeyToken, IssuedKey, Principal};
+pub use keys::{ApiKeyToken, IssuedKey, KeySummary, Principal};
 pub use pipeline::{AppError, CommandContext, Executed, Pipeline};
 pub use scans::{ScanView, scan_stream};
 pub use seams::{Clock, SystemClock, new_id};
+pub use triage::{notifications_stream, triage_stream};
 
 use std::sync::Arc;
 

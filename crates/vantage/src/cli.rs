@@ -138,6 +138,12 @@ pub struct ServeArgs {
     /// else 0].
     #[arg(long, env = "VANTAGE_SCAN_WORKERS")]
     pub scan_workers: Option<usize>,
+    /// API requests per minute per key (a bucket holds ten seconds' worth).
+    #[arg(long, env = "VANTAGE_RATE_LIMIT_PER_MINUTE", default_value = "1200")]
+    pub rate_limit_per_minute: std::num::NonZeroU32,
+    /// Scan creations per minute per key, on top of the general limit.
+    #[arg(long, env = "VANTAGE_SCAN_RATE_LIMIT_PER_MINUTE", default_value = "60")]
+    pub scan_rate_limit_per_minute: std::num::NonZeroU32,
     #[command(flatten)]
     pub nats: NatsArgs,
 }
@@ -439,10 +445,12 @@ async fn serve(args: ServeArgs, file: &FileConfig) -> Result<ExitCode, CliError>
     };
     vantage_api::serve(
         listener,
-        vantage_api::AppState {
-            services,
-            projections: board,
-        },
+        vantage_api::AppState::new(services, board, read_db).with_rate_limits(
+            vantage_api::RateLimitConfig {
+                requests_per_minute: args.rate_limit_per_minute,
+                scans_per_minute: args.scan_rate_limit_per_minute,
+            },
+        ),
         until_stopped(stopped),
     )
     .await

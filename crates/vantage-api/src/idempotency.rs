@@ -1,0 +1,155 @@
+//! `Idempotency-Key` on POST routes: the first response to a key is kept for 24 hours (per tenant)
+//! and returned again, with `Idempotent-Replayed: true`, to a request with the same key, method, path
+//! and body. The same key with a different request is 422; a request still in progress under the key
+//! is 409. A failed request releases its key, so it can be retried.
+//!
+//! `POST /keys` does not take part: its response holds a secret, which is never stored.
+
+use std::future::Future;
+
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use vantage_store::{IdempotencyBegin, StoredResponse};
+
+use crate::AppState;
+use crate::error::ApiError;
+
+/// Seconds a client should wait before polling pending work (sent with every 202).
+pub const POLL_AFTER_SECONDS: &str = "2";
+
+/// A response that can be stored and replayed.
+#[derive(Debug, Clone)]
+pub struct Replayable {
+    pub status: StatusCode,
+    pub location: Option<String>,
+    pub body: Value,
+}
+
+impl Replayable {
+    pub fn new(status: StatusCode, body: Value) -> Self {
+        Self {
+            status,
+            location: None,
+            body,
+        }
+    }
+
+    pub fn at(mut self, location: String) -> Self {
+        self.location = Some(location);
+        self
+    }
+}
+
+fn respond(status: StatusCode, location: Option<&str>, body: String, replayed: bool) -> Response {
+    let mut response = (status, [(header::CONTENT_TYPE, "application/json")], body).into_response();
+    let headers = response.headers_mut();
+    if let Some(location) = location.and_then(|l| HeaderValue::from_str(l).ok()) {
+        headers.insert(header::LOCATION, location);
+    }
+    if status == StatusCode::ACCEPTED {
+        headers.insert(
+            header::RETRY_AFTER,
+            HeaderValue::from_static(POLL_AFTER_SECONDS),
+        );
+    }
+    if replayed {
+        headers.insert("idempotent-replayed", HeaderValue::from_static("true"));
+    }
+    response
+}
+
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(value) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let key = value.to_str().unwrap_or_default();
+    if (1..=255).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_graphic()) {
+        Ok(Some(key.to_owned()))
+    } else {
+        Err(ApiError::BadRequest {
+            code: "invalid_idempotency_key",
+            detail: "Idempotency-Key must be 1-255 printable ASCII characters".into(),
+        })
+    }
+}
+
+/// Runs `handle` at most once per `Idempotency-Key` of `tenant` for this `path` and `body`.
+pub async fn once<F, Fut>(
+    state: &AppState,
+    tenant: &str,
+    headers: &HeaderMap,
+    path: &str,
+    body: &[u8],
+    handle: F,
+) -> Result<Response, ApiError>
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Result<Replayable, ApiError>>,
+{
+    let Some(key) = idempotency_key(headers)? else {
+        let done = handle().await?;
+        return Ok(respond(
+            done.status,
+            done.location.as_deref(),
+            done.body.to_string(),
+            false,
+        ));
+    };
+    let mut hasher = Sha256::new();
+    hasher.update(b"POST ");
+    hasher.update(path.as_bytes());
+    hasher.update(b"\n");
+    hasher.update(body);
+    let request_hash = hex::encode(hasher.finalize());
+    let now = state.services.pipeline.clock().now();
+    let idempotency = &state.services.idempotency;
+    match idempotency.begin(tenant, &key, &request_hash, now).await? {
+        IdempotencyBegin::Started => {}
+        IdempotencyBegin::Replay(stored) => {
+            let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
+            return Ok(respond(
+                status,
+                stored.location.as_deref(),
+                stored.body,
+                true,
+            ));
+        }
+        IdempotencyBegin::InProgress => {
+            return Err(ApiError::Conflict {
+                code: "idempotency_key_in_use",
+                detail: "a request with this Idempotency-Key is still being processed".into(),
+            });
+        }
+        IdempotencyBegin::Mismatch => {
+            return Err(ApiError::Unprocessable {
+                code: "idempotency_key_reused",
+                detail: "this Idempotency-Key was used with a different request".into(),
+                errors: vec![],
+            });
+        }
+    }
+    let outcome = handle().await;
+    let recorded = match &outcome {
+        Ok(done) => {
+            let stored = StoredResponse {
+                status: done.status.as_u16(),
+                body: done.body.to_string(),
+                location: done.location.clone(),
+            };
+            idempotency.complete(tenant, &key, &stored).await
+        }
+        Err(_) => idempotency.release(tenant, &key).await,
+    };
+    if let Err(error) = recorded {
+        tracing::warn!(%error, "could not record the idempotent response");
+    }
+    let done = outcome?;
+    Ok(respond(
+        done.status,
+        done.location.as_deref(),
+        done.body.to_string(),
+        false,
+    ))
+}

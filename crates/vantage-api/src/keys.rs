@@ -1,0 +1,97 @@
+//! API key routes: issue (the token is shown once), list, who-am-I, revoke. Managing keys needs the
+//! `admin` scope; `GET /keys/me` answers any valid key. Revoking the tenant's last admin key is 409.
+
+use axum::Extension;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use vantage_domain::ids::ApiKeyId;
+use vantage_domain::scope::{Scope, Scopes};
+
+use crate::AppState;
+use crate::auth::{Authenticated, command_context};
+use crate::error::ApiError;
+use crate::extract::JsonBody;
+use crate::request_id::RequestId;
+
+/// The body of `POST /api/v1/keys`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IssueKeyRequest {
+    pub name: String,
+    pub scopes: Vec<Scope>,
+}
+
+/// `POST /api/v1/keys`: 201 with the token, which is never shown again.
+pub(crate) async fn issue_key(
+    State(state): State<AppState>,
+    Extension(request_id): Extension<RequestId>,
+    caller: Authenticated,
+    body: JsonBody<IssueKeyRequest>,
+) -> Result<(StatusCode, axum::Json<Value>), ApiError> {
+    let principal = caller.require(Scope::Admin)?;
+    let IssueKeyRequest { name, scopes } = body.value;
+    let scopes = Scopes::new(scopes)?;
+    let context = command_context(principal, &request_id);
+    let issued = state
+        .services
+        .issue_api_key(&context, &name, scopes)
+        .await??;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(json!({
+            "id": issued.token.key_id,
+            "name": issued.name,
+            "scopes": issued.scopes,
+            "revoked": false,
+            "token": issued.token.expose(),
+        })),
+    ))
+}
+
+/// `GET /api/v1/keys`: every key of the tenant, revoked ones too; never a secret.
+pub(crate) async fn list_keys(
+    State(state): State<AppState>,
+    caller: Authenticated,
+) -> Result<axum::Json<Value>, ApiError> {
+    let principal = caller.require(Scope::Admin)?;
+    let items = state.services.api_keys(&principal.tenant).await?;
+    Ok(axum::Json(json!({ "items": items })))
+}
+
+/// `GET /api/v1/keys/me`: the calling key.
+pub(crate) async fn me(
+    State(state): State<AppState>,
+    caller: Authenticated,
+) -> Result<axum::Json<Value>, ApiError> {
+    let principal = &caller.0;
+    let key = state
+        .services
+        .api_keys(&principal.tenant)
+        .await?
+        .into_iter()
+        .find(|k| k.id == principal.key_id)
+        .ok_or(ApiError::Unauthorized)?;
+    Ok(axum::Json(json!({
+        "id": key.id,
+        "name": key.name,
+        "scopes": key.scopes,
+        "tenant": principal.tenant,
+    })))
+}
+
+/// `DELETE /api/v1/keys/{id}`: 204; 404 for another tenant's or an unknown key; 409 for the last
+/// active admin key.
+pub(crate) async fn revoke_key(
+    State(state): State<AppState>,
+    Extension(request_id): Extension<RequestId>,
+    caller: Authenticated,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let principal = caller.require(Scope::Admin)?;
+    let id: ApiKeyId = id.parse().map_err(|_| ApiError::not_found("API key"))?;
+    let context = command_context(principal, &request_id);
+    state.services.revoke_api_key(&context, id).await??;
+    Ok(StatusCode::NO_CONTENT)
+}

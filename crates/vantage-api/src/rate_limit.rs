@@ -1,0 +1,179 @@
+//! Per-key rate limits: GCRA token buckets from `governor`, one bucket per API key for every API
+//! request and a stricter one for scan creation (`POST /scans`, `POST /scans/batch`). Every API
+//! response carries `X-RateLimit-Limit` (the bucket's capacity), `X-RateLimit-Remaining` and
+//! `X-RateLimit-Reset` (seconds until the bucket is full again); a refused request is 429 with
+//! `Retry-After`.
+//!
+//! The limit is applied before authentication, keyed by the key id inside the presented token (a
+//! cheap parse), so a flood is refused before it costs a key lookup. Requests without a well-formed
+//! token share one bucket; they are refused by authentication anyway. Buckets of keys not seen for a
+//! while are dropped when the table grows large.
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use governor::clock::{Clock, DefaultClock};
+use governor::middleware::StateInformationMiddleware;
+use governor::state::keyed::DefaultKeyedStateStore;
+use governor::{Quota, RateLimiter};
+
+use crate::error::ApiError;
+
+type Limiter =
+    RateLimiter<String, DefaultKeyedStateStore<String>, DefaultClock, StateInformationMiddleware>;
+
+/// Buckets kept before those of idle keys are dropped.
+const MAX_TRACKED_KEYS: usize = 10_000;
+
+/// Requests per minute per key; each bucket holds ten seconds' worth (at least one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimitConfig {
+    /// Every API request.
+    pub requests_per_minute: NonZeroU32,
+    /// Scan creation, on top of the general limit.
+    pub scans_per_minute: NonZeroU32,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        Self {
+            requests_per_minute: NonZeroU32::new(1_200).expect("non-zero"),
+            scans_per_minute: NonZeroU32::new(60).expect("non-zero"),
+        }
+    }
+}
+
+fn quota(per_minute: NonZeroU32) -> Quota {
+    let burst = NonZeroU32::new((per_minute.get() / 6).max(1)).expect("at least one");
+    Quota::with_period(Duration::from_secs(60) / per_minute.get())
+        .expect("a positive period")
+        .allow_burst(burst)
+}
+
+/// The buckets of one API process.
+pub struct RateLimits {
+    requests: Limiter,
+    scans: Limiter,
+}
+
+impl std::fmt::Debug for RateLimits {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RateLimits")
+            .field("tracked_keys", &self.requests.len())
+            .finish()
+    }
+}
+
+impl RateLimits {
+    pub fn new(config: RateLimitConfig) -> Self {
+        Self {
+            requests: RateLimiter::keyed(quota(config.requests_per_minute))
+                .with_middleware::<StateInformationMiddleware>(),
+            scans: RateLimiter::keyed(quota(config.scans_per_minute))
+                .with_middleware::<StateInformationMiddleware>(),
+        }
+    }
+
+    /// Takes one token from `limiter` for `key`: the headers to send, or the 429.
+    fn take(limiter: &Limiter, key: &String) -> Result<Headers, ApiError> {
+        match limiter.check_key(key) {
+            Ok(snapshot) => {
+                let quota = snapshot.quota();
+                let limit = quota.burst_size().get();
+                let remaining = snapshot.remaining_burst_capacity();
+                let refill = quota.replenish_interval() * (limit - remaining);
+                Ok(Headers {
+                    limit,
+                    remaining,
+                    reset_seconds: refill.as_secs_f64().ceil() as u64,
+                })
+            }
+            Err(not_until) => {
+                let wait = not_until.wait_time_from(DefaultClock::default().now());
+                Err(ApiError::TooManyRequests {
+                    retry_after_seconds: wait.as_secs_f64().ceil().max(1.0) as u64,
+                    limit: not_until.quota().burst_size().get(),
+                })
+            }
+        }
+    }
+
+    fn check(&self, key: &String, creates_scans: bool) -> Result<Headers, ApiError> {
+        if self.requests.len() > MAX_TRACKED_KEYS {
+            self.requests.retain_recent();
+            self.scans.retain_recent();
+        }
+        let general = Self::take(&self.requests, key)?;
+        if creates_scans {
+            Self::take(&self.scans, key)
+        } else {
+            Ok(general)
+        }
+    }
+}
+
+/// The `X-RateLimit-*` values of an admitted request.
+#[derive(Debug, Clone, Copy)]
+struct Headers {
+    limit: u32,
+    remaining: u32,
+    reset_seconds: u64,
+}
+
+impl Headers {
+    fn write(self, headers: &mut HeaderMap) {
+        headers.insert("x-ratelimit-limit", HeaderValue::from(self.limit));
+        headers.insert("x-ratelimit-remaining", HeaderValue::from(self.remaining));
+        headers.insert("x-ratelimit-reset", HeaderValue::from(self.reset_seconds));
+    }
+}
+
+/// The bucket key of a request: the key id of a well-formed token, else one shared bucket.
+fn bucket(request: &Request) -> String {
+    crate::auth::presented_key(request.headers())
+        .and_then(|raw| raw.parse::<vantage_app::ApiKeyToken>().ok())
+        .map_or_else(|| "anonymous".to_owned(), |token| token.key_id.to_string())
+}
+
+fn creates_scans(request: &Request) -> bool {
+    request.method() == Method::POST
+        && matches!(
+            request.uri().path(),
+            "/api/v1/scans" | "/api/v1/scans/batch"
+        )
+}
+
+/// Middleware over the API routes.
+pub(crate) async fn enforce(
+    State(limits): State<Arc<RateLimits>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let key = bucket(&request);
+    match limits.check(&key, creates_scans(&request)) {
+        Ok(headers) => {
+            let mut response = next.run(request).await;
+            headers.write(response.headers_mut());
+            response
+        }
+        Err(refused) => {
+            let limit = match &refused {
+                ApiError::TooManyRequests { limit, .. } => *limit,
+                _ => 0,
+            };
+            let mut response = refused.into_response();
+            Headers {
+                limit,
+                remaining: 0,
+                reset_seconds: 0,
+            }
+            .write(response.headers_mut());
+            response
+        }
+    }
+}

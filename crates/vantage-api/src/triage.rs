@@ -1,0 +1,178 @@
+//! Triage routes: a fingerprint's state (`PATCH /findings/{fingerprint}/state`) and its comments. A
+//! fingerprint is known once a completed scan of the caller's tenant has found it; any other is 404.
+
+use axum::Extension;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use vantage_domain::ids::CommentId;
+use vantage_domain::scope::Scope;
+use vantage_domain::triage::{Fingerprint, TriageState};
+use vantage_projections::model::FingerprintDoc;
+
+use crate::AppState;
+use crate::auth::{Authenticated, command_context};
+use crate::error::ApiError;
+use crate::extract::{JsonBody, QueryParams, as_of};
+use crate::idempotency::{self, Replayable};
+use crate::request_id::RequestId;
+
+/// A fingerprint of the caller's tenant that the read models know, or 404.
+async fn known(
+    state: &AppState,
+    tenant: &str,
+    raw: &str,
+) -> Result<(Fingerprint, FingerprintDoc), ApiError> {
+    let fingerprint = Fingerprint::parse(raw).map_err(|_| ApiError::not_found("finding"))?;
+    let doc = state
+        .read
+        .fingerprint(tenant, fingerprint.as_str(), None)
+        .await?
+        .filter(|doc| doc.times_seen > 0)
+        .ok_or_else(|| ApiError::not_found("finding"))?;
+    Ok((fingerprint, doc))
+}
+
+/// The body of `PATCH /api/v1/findings/{fingerprint}/state`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SetTriageRequest {
+    pub state: TriageState,
+    pub note: Option<String>,
+}
+
+/// Query of `GET /api/v1/findings/{fingerprint}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FingerprintQuery {
+    pub as_of: Option<String>,
+}
+
+/// `GET /api/v1/findings/{fingerprint}`: what is known of a fingerprint across scans (as of `as_of`).
+pub(crate) async fn get_fingerprint(
+    State(state): State<AppState>,
+    caller: Authenticated,
+    Path(raw): Path<String>,
+    QueryParams(query): QueryParams<FingerprintQuery>,
+) -> Result<axum::Json<FingerprintDoc>, ApiError> {
+    let principal = caller.require(Scope::ScanRead)?;
+    let tenant = principal.tenant.as_str();
+    let (fingerprint, now) = known(&state, tenant, &raw).await?;
+    match as_of(query.as_of.as_deref())? {
+        None => Ok(axum::Json(now)),
+        Some(as_of) => state
+            .read
+            .fingerprint(tenant, fingerprint.as_str(), Some(as_of))
+            .await?
+            .map(axum::Json)
+            .ok_or_else(|| ApiError::not_found("finding")),
+    }
+}
+
+/// `PATCH /api/v1/findings/{fingerprint}/state`: SetTriage. Answers with the state as recorded.
+pub(crate) async fn set_state(
+    State(state): State<AppState>,
+    Extension(request_id): Extension<RequestId>,
+    caller: Authenticated,
+    Path(raw): Path<String>,
+    body: JsonBody<SetTriageRequest>,
+) -> Result<axum::Json<Value>, ApiError> {
+    let principal = caller.require(Scope::TriageWrite)?;
+    let (fingerprint, _) = known(&state, principal.tenant.as_str(), &raw).await?;
+    let SetTriageRequest {
+        state: triage,
+        note,
+    } = body.value;
+    let context = command_context(principal, &request_id);
+    state
+        .services
+        .set_triage(&context, fingerprint.clone(), triage, note.clone())
+        .await??;
+    Ok(axum::Json(json!({
+        "fingerprint": fingerprint.as_str(),
+        "state": triage,
+        "note": note.as_deref().map(str::trim).filter(|n| !n.is_empty()),
+    })))
+}
+
+/// `GET /api/v1/findings/{fingerprint}/comments`: oldest first.
+pub(crate) async fn list_comments(
+    State(state): State<AppState>,
+    caller: Authenticated,
+    Path(raw): Path<String>,
+) -> Result<axum::Json<Value>, ApiError> {
+    let principal = caller.require(Scope::ScanRead)?;
+    let tenant = principal.tenant.as_str();
+    let (fingerprint, _) = known(&state, tenant, &raw).await?;
+    let items = state.read.comments(tenant, fingerprint.as_str()).await?;
+    Ok(axum::Json(json!({ "items": items })))
+}
+
+/// The body of `POST /api/v1/findings/{fingerprint}/comments`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AddCommentRequest {
+    pub body: String,
+}
+
+/// `POST /api/v1/findings/{fingerprint}/comments`: 201 with the comment's id.
+pub(crate) async fn add_comment(
+    State(state): State<AppState>,
+    Extension(request_id): Extension<RequestId>,
+    caller: Authenticated,
+    headers: HeaderMap,
+    Path(raw): Path<String>,
+    body: JsonBody<AddCommentRequest>,
+) -> Result<Response, ApiError> {
+    let principal = caller.require(Scope::TriageWrite)?;
+    let (fingerprint, _) = known(&state, principal.tenant.as_str(), &raw).await?;
+    let path = format!("/api/v1/findings/{}/comments", fingerprint.as_str());
+    let text = body.value.body;
+    idempotency::once(
+        &state,
+        principal.tenant.as_str(),
+        &headers,
+        &path,
+        &body.raw,
+        || async {
+            let context = command_context(principal, &request_id);
+            let id = state
+                .services
+                .add_comment(&context, fingerprint.clone(), text.clone())
+                .await??;
+            Ok(Replayable::new(
+                StatusCode::CREATED,
+                json!({
+                    "id": id,
+                    "fingerprint": fingerprint.as_str(),
+                    "body": text.trim(),
+                    "author": context.actor,
+                }),
+            )
+            .at(format!("{path}/{id}")))
+        },
+    )
+    .await
+}
+
+/// `DELETE /api/v1/findings/{fingerprint}/comments/{id}`: 204; 404 for an unknown or deleted comment.
+pub(crate) async fn delete_comment(
+    State(state): State<AppState>,
+    Extension(request_id): Extension<RequestId>,
+    caller: Authenticated,
+    Path((raw, comment)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let principal = caller.require(Scope::TriageWrite)?;
+    let (fingerprint, _) = known(&state, principal.tenant.as_str(), &raw).await?;
+    let comment: CommentId = comment
+        .parse()
+        .map_err(|_| ApiError::not_found("comment"))?;
+    let context = command_context(principal, &request_id);
+    state
+        .services
+        .delete_comment(&context, fingerprint, comment)
+        .await??;
+    Ok(StatusCode::NO_CONTENT)
+}

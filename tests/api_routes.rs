@@ -1,0 +1,1047 @@
+//! Every query and command route of the API over a real socket against the real app, on SQLite and
+//! PostgreSQL: scans are driven through the real command pipeline (as a worker would), the real
+//! projectors build the read models, and each route is asserted on its happy path, its documented
+//! error statuses, a scope denial and another tenant's 404.
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use vantage_app::CommandContext;
+use vantage_domain::ids::ScanId;
+use vantage_domain::scope::{Scope, Scopes};
+use vantage_domain::target::Trigger;
+use vantage_domain::tenant::TenantId;
+use vantage_tests::TestApp;
+use vantage_tests::history::{self, SiteState};
+
+const DOMAIN: &str = "shop.example.com";
+const GIT: &str = "exposure.git-repository";
+const CSP: &str = "http.csp-missing";
+
+/// A response's status and JSON body (problem documents included).
+async fn call(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    key: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value, reqwest::header::HeaderMap) {
+    let mut request = app.client.request(method, app.url(path)).bearer_auth(key);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    assert!(headers.contains_key("x-request-id"), "{path}");
+    if status.is_client_error() || status.is_server_error() {
+        assert_eq!(
+            headers["content-type"], "application/problem+json",
+            "{path}: errors are problems"
+        );
+    }
+    let text = response.text().await.unwrap();
+    let body = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}: {text}"))
+    };
+    (status, body, headers)
+}
+
+async fn get(app: &TestApp, path: &str, key: &str) -> (StatusCode, Value) {
+    let (status, body, _) = call(app, Method::GET, path, key, None).await;
+    (status, body)
+}
+
+async fn get_ok(app: &TestApp, path: &str) -> Value {
+    let (status, body) = get(app, path, &app.admin_key).await;
+    assert_eq!(status, StatusCode::OK, "{path}: {body}");
+    body
+}
+
+/// Asserts a problem with `status` and `code`.
+fn problem(answer: (StatusCode, Value), status: StatusCode, code: &str) {
+    assert_eq!(answer.0, status, "{}", answer.1);
+    assert_eq!(answer.1["code"], code, "{}", answer.1);
+}
+
+/// A key of `tenant` with `scopes`, issued through the application.
+async fn key(app: &TestApp, tenant: &str, scopes: &[Scope]) -> String {
+    let context = CommandContext::system(TenantId::parse(tenant).unwrap());
+    app.services
+        .issue_api_key(
+            &context,
+            "test key",
+            Scopes::new(scopes.iter().copied()).unwrap(),
+        )
+        .await
+        .unwrap()
+        .unwrap()
+        .token
+        .expose()
+}
+
+/// What the seed wrote.
+struct Seeded {
+    /// Completed, with a CSP and a `.git` finding.
+    first: ScanId,
+    /// Completed, `post_deploy`: the `.git` finding is gone, CSP stays, certificate expiring.
+    second: ScanId,
+    /// Failed.
+    failed: ScanId,
+}
+
+/// Three scans of one domain through the command pipeline, then waits for the projectors.
+async fn seed(app: &TestApp) -> Seeded {
+    let pipeline = history::pipeline(app.stores.events.clone());
+    let broken = SiteState {
+        csp: false,
+        git_exposed: true,
+        ..SiteState::default()
+    };
+    let first = history::scan_through_pipeline(&pipeline, "default", DOMAIN, &broken, None).await;
+    let mut spec = history::spec(DOMAIN);
+    spec.trigger = Trigger::PostDeploy;
+    let better = SiteState {
+        csp: false,
+        git_exposed: false,
+        cert_days_left: 10,
+        ..SiteState::default()
+    };
+    let second =
+        history::scan_spec_through_pipeline(&pipeline, "default", spec, &better, None).await;
+    let failed = history::scan_through_pipeline(
+        &pipeline,
+        "default",
+        DOMAIN,
+        &better,
+        Some("the target did not answer"),
+    )
+    .await;
+    app.caught_up().await;
+    Seeded {
+        first,
+        second,
+        failed,
+    }
+}
+
+fn fingerprint_of(findings: &Value, rule: &str) -> String {
+    findings["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["rule_id"] == rule)
+        .unwrap_or_else(|| panic!("no {rule} in {findings}"))["fingerprint"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+async fn scan_reads_list_filter_page_and_explain(app: TestApp) {
+    let s = seed(&app).await;
+    let reader = key(&app, "default", &[Scope::ScanRead]).await;
+
+    // List: newest first, filters, cursor pages.
+    let all = get_ok(&app, "/api/v1/scans").await;
+    let ids: Vec<&str> = all["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        vec![
+            s.failed.to_string(),
+            s.second.to_string(),
+            s.first.to_string()
+        ]
+    );
+    assert_eq!(all["next_cursor"], Value::Null);
+    let page = get_ok(&app, "/api/v1/scans?limit=2").await;
+    assert_eq!(page["items"].as_array().unwrap().len(), 2);
+    let cursor = page["next_cursor"].as_str().unwrap();
+    let rest = get_ok(&app, &format!("/api/v1/scans?limit=2&cursor={cursor}")).await;
+    assert_eq!(rest["items"][0]["id"], s.first.to_string());
+    assert_eq!(rest["next_cursor"], Value::Null);
+    let failed = get_ok(&app, "/api/v1/scans?status=failed").await;
+    assert_eq!(failed["items"].as_array().unwrap().len(), 1);
+    let post_deploy = get_ok(&app, "/api/v1/scans?trigger=post_deploy").await;
+    assert_eq!(post_deploy["items"][0]["id"], s.second.to_string());
+    let by_domain = get_ok(
+        &app,
+        &format!("/api/v1/scans?domain={}", DOMAIN.to_uppercase()),
+    )
+    .await;
+    assert_eq!(by_domain["items"].as_array().unwrap().len(), 3);
+    let nothing = get_ok(&app, "/api/v1/scans?domain=elsewhere.example").await;
+    assert!(nothing["items"].as_array().unwrap().is_empty());
+    for bad in ["limit=0", "limit=101"] {
+        problem(
+            get(&app, &format!("/api/v1/scans?{bad}"), &app.admin_key).await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+        );
+    }
+    for bad in ["status=exploded", "colour=blue", "limit=many", "cursor=zz"] {
+        problem(
+            get(&app, &format!("/api/v1/scans?{bad}"), &app.admin_key).await,
+            StatusCode::BAD_REQUEST,
+            "invalid_query",
+        );
+    }
+    problem(
+        get(&app, "/api/v1/scans", "vtg_nope").await,
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+    );
+
+    // Status: terminal, so no Retry-After.
+    let (status, body, headers) = call(
+        &app,
+        Method::GET,
+        &format!("/api/v1/scans/{}/status", s.first),
+        &reader,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["status"], "completed");
+    assert_eq!(body["terminal"], true);
+    assert!(!headers.contains_key("retry-after"));
+    problem(
+        get(&app, "/api/v1/scans/not-a-scan/status", &reader).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
+
+    // Findings: highest priority first, filters, one finding, time travel.
+    let findings = get_ok(&app, &format!("/api/v1/scans/{}/findings", s.first)).await;
+    assert_eq!(
+        findings["count"],
+        findings["items"].as_array().unwrap().len()
+    );
+    let git = fingerprint_of(&findings, GIT);
+    assert_eq!(
+        findings["items"][0]["fingerprint"], git,
+        "highest priority first"
+    );
+    assert!(
+        findings["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| f["triage"] == "open")
+    );
+    let high = get_ok(
+        &app,
+        &format!("/api/v1/scans/{}/findings?severity=high", s.first),
+    )
+    .await;
+    assert!(
+        high["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| f["severity"] == "high")
+    );
+    assert!(
+        high["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["rule_id"] == GIT)
+    );
+    let headers_only = get_ok(
+        &app,
+        &format!("/api/v1/scans/{}/findings?category=headers", s.first),
+    )
+    .await;
+    assert!(
+        headers_only["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| f["category"] == "headers")
+            && headers_only["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|f| f["rule_id"] == CSP)
+    );
+    let none_then = get_ok(&app, &format!("/api/v1/scans/{}/findings?as_of=1", s.first)).await;
+    assert_eq!(
+        none_then["count"], 0,
+        "at position 1 the scan had not completed"
+    );
+    problem(
+        get(
+            &app,
+            &format!("/api/v1/scans/{}/findings?as_of=yesterday", s.first),
+            &reader,
+        )
+        .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    );
+    problem(
+        get(
+            &app,
+            &format!("/api/v1/scans/{}/findings?severity=dire", s.first),
+            &reader,
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+        "invalid_query",
+    );
+    let one = get_ok(&app, &format!("/api/v1/scans/{}/findings/{git}", s.first)).await;
+    assert_eq!(one["rule_id"], GIT);
+    assert!(
+        one["recommended_fix"]["steps"]
+            .as_array()
+            .is_some_and(|s| !s.is_empty())
+    );
+    problem(
+        get(
+            &app,
+            &format!("/api/v1/scans/{}/findings/{}", s.first, "ab".repeat(32)),
+            &reader,
+        )
+        .await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
+
+    // Summary with the post_deploy gate.
+    let summary = get_ok(&app, &format!("/api/v1/scans/{}/summary", s.first)).await;
+    assert_eq!(
+        summary["gate"],
+        Value::Null,
+        "only post_deploy scans are gated"
+    );
+    assert!(summary["score"].as_u64().is_some_and(|s| s < 100));
+    assert!(summary["grade"].is_string());
+    let gated = get_ok(&app, &format!("/api/v1/scans/{}/summary", s.second)).await;
+    assert_eq!(gated["diff"]["fixed"], 1, "the .git exposure was fixed");
+    assert_eq!(gated["gate"]["decision"], "pass", "{gated}");
+    let failed_summary = get_ok(&app, &format!("/api/v1/scans/{}/summary", s.failed)).await;
+    assert_eq!(failed_summary["status"], "failed");
+
+    // Observations and history.
+    let observations = get_ok(&app, &format!("/api/v1/scans/{}/observations", s.first)).await;
+    let count = observations["items"].as_array().unwrap().len();
+    assert!(count >= 3, "{observations}");
+    let http = get_ok(
+        &app,
+        &format!("/api/v1/scans/{}/observations?probe=http", s.first),
+    )
+    .await;
+    let http_items = http["items"].as_array().unwrap();
+    assert!(!http_items.is_empty() && http_items.len() < count);
+    assert!(http_items.iter().all(|o| o["probe"] == "http"));
+    problem(
+        get(
+            &app,
+            &format!("/api/v1/scans/{}/observations?probe=ftp", s.first),
+            &reader,
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+        "invalid_query",
+    );
+    let history = get_ok(&app, &format!("/api/v1/scans/{}/history", s.first)).await;
+    let types: Vec<&str> = history["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event_type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        types,
+        vec![
+            "ScanRequested",
+            "ScanStarted",
+            "ScanFinalizing",
+            "ScanCompleted"
+        ]
+    );
+
+    // Compare: the .git finding was fixed between the two.
+    let compared = get_ok(
+        &app,
+        &format!(
+            "/api/v1/scans/compare?scan_a={}&scan_b={}",
+            s.first, s.second
+        ),
+    )
+    .await;
+    assert_eq!(compared["same_target"], true);
+    assert!(
+        compared["fixed"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["rule_id"] == GIT)
+    );
+    assert!(
+        compared["unchanged"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["rule_id"] == CSP)
+    );
+    problem(
+        get(
+            &app,
+            &format!("/api/v1/scans/compare?scan_a={}", s.first),
+            &reader,
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+        "invalid_query",
+    );
+    problem(
+        get(
+            &app,
+            &format!(
+                "/api/v1/scans/compare?scan_a={}&scan_b={}",
+                s.first,
+                uuid::Uuid::nil()
+            ),
+            &reader,
+        )
+        .await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
+
+    // Domains: latest (now and as it stood), history with a cursor.
+    let latest = get_ok(&app, &format!("/api/v1/domains/{DOMAIN}/latest")).await;
+    assert_eq!(latest["scan_id"], s.second.to_string());
+    let then = get_ok(
+        &app,
+        &format!(
+            "/api/v1/domains/{DOMAIN}/latest?as_of={}",
+            latest["position"].as_u64().unwrap() - 1
+        ),
+    )
+    .await;
+    assert_eq!(then["scan_id"], s.first.to_string());
+    problem(
+        get(&app, "/api/v1/domains/never.example/latest", &reader).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
+    let domain_history = get_ok(&app, &format!("/api/v1/domains/{DOMAIN}/history?limit=1")).await;
+    assert_eq!(domain_history["items"][0]["scan_id"], s.second.to_string());
+    let cursor = domain_history["next_cursor"].as_str().unwrap();
+    let older = get_ok(
+        &app,
+        &format!("/api/v1/domains/{DOMAIN}/history?limit=1&cursor={cursor}"),
+    )
+    .await;
+    assert_eq!(older["items"][0]["scan_id"], s.first.to_string());
+
+    // A key without scan:read is refused everywhere here.
+    let auditor = key(&app, "default", &[Scope::AuditRead]).await;
+    for path in [
+        "/api/v1/scans".to_owned(),
+        format!("/api/v1/scans/{}/findings", s.first),
+        format!("/api/v1/scans/{}/summary", s.first),
+        format!("/api/v1/domains/{DOMAIN}/latest"),
+    ] {
+        problem(
+            get(&app, &path, &auditor).await,
+            StatusCode::FORBIDDEN,
+            "insufficient_scope",
+        );
+    }
+    app.stop().await;
+}
+
+async fn scan_commands_cancel_and_delete_with_their_conflicts(app: TestApp) {
+    let s = seed(&app).await;
+    let writer = key(&app, "default", &[Scope::ScanWrite, Scope::ScanRead]).await;
+    let reader = key(&app, "default", &[Scope::ScanRead]).await;
+    // A queued scan (no workers run in this app).
+    let (status, created, _) = call(
+        &app,
+        Method::POST,
+        "/api/v1/scans",
+        &writer,
+        Some(json!({ "target": "https://example.com" })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let queued = created["id"].as_str().unwrap().to_owned();
+    let (status, body, headers) = call(
+        &app,
+        Method::GET,
+        &format!("/api/v1/scans/{queued}/status"),
+        &reader,
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (StatusCode::OK, Some("queued"))
+    );
+    assert_eq!(
+        headers["retry-after"], "2",
+        "pending work says when to poll again"
+    );
+
+    // Deleting is refused while the scan is queued.
+    problem(
+        {
+            let (s, b, _) = call(
+                &app,
+                Method::DELETE,
+                &format!("/api/v1/scans/{queued}"),
+                &writer,
+                None,
+            )
+            .await;
+            (s, b)
+        },
+        StatusCode::CONFLICT,
+        "scan_active",
+    );
+    // Cancel: a reader may not; then it works once and is 409 after.
+    let cancel = |key: String, body: Option<Value>| {
+        let path = format!("/api/v1/scans/{queued}/cancel");
+        let app = &app;
+        async move {
+            let (s, b, _) = call(app, Method::POST, &path, &key, body).await;
+            (s, b)
+        }
+    };
+    problem(
+        cancel(reader.clone(), None).await,
+        StatusCode::FORBIDDEN,
+        "insufficient_scope",
+    );
+    let (status, cancelled) =
+        cancel(writer.clone(), Some(json!({ "reason": "wrong target" }))).await;
+    assert_eq!(status, StatusCode::OK, "{cancelled}");
+    assert_eq!(cancelled["status"], "cancelled");
+    let again = cancel(writer.clone(), None).await;
+    assert_eq!(again.0, StatusCode::CONFLICT, "{}", again.1);
+    let completed = {
+        let (s, b, _) = call(
+            &app,
+            Method::POST,
+            &format!("/api/v1/scans/{}/cancel", s.first),
+            &writer,
+            None,
+        )
+        .await;
+        (s, b)
+    };
+    assert_eq!(
+        completed.0,
+        StatusCode::CONFLICT,
+        "a completed scan cannot be cancelled"
+    );
+    problem(
+        {
+            let (s, b, _) = call(
+                &app,
+                Method::POST,
+                &format!("/api/v1/scans/{}/cancel", uuid::Uuid::nil()),
+                &writer,
+                None,
+            )
+            .await;
+            (s, b)
+        },
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
+
+    // Delete a completed scan: 204, then it is gone from reads and lists.
+    let (status, _, _) = call(
+        &app,
+        Method::DELETE,
+        &format!("/api/v1/scans/{}", s.failed),
+        &writer,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    app.caught_up().await;
+    problem(
+        get(&app, &format!("/api/v1/scans/{}", s.failed), &reader).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
+    problem(
+        get(
+            &app,
+            &format!("/api/v1/scans/{}/summary", s.failed),
+            &reader,
+        )
+        .await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
+    let listed = get_ok(&app, "/api/v1/scans?status=failed").await;
+    assert!(listed["items"].as_array().unwrap().is_empty());
+    app.stop().await;
+}
+
+async fn triage_and_comments_carry_across_scans(app: TestApp) {
+    let s = seed(&app).await;
+    let triager = key(&app, "default", &[Scope::TriageWrite, Scope::ScanRead]).await;
+    let reader = key(&app, "default", &[Scope::ScanRead]).await;
+    let findings = get_ok(&app, &format!("/api/v1/scans/{}/findings", s.first)).await;
+    let csp = fingerprint_of(&findings, CSP);
+    let patch = |key: &str, fingerprint: &str, body: Value| {
+        let path = format!("/api/v1/findings/{fingerprint}/state");
+        let key = key.to_owned();
+        let app = &app;
+        async move {
+            let (s, b, _) = call(app, Method::PATCH, &path, &key, Some(body)).await;
+            (s, b)
+        }
+    };
+    let (status, set) = patch(
+        &triager,
+        &csp,
+        json!({ "state": "accepted_risk", "note": "  legacy app, CSP planned for Q3  " }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{set}");
+    assert_eq!(set["note"], "legacy app, CSP planned for Q3");
+    problem(
+        patch(&reader, &csp, json!({ "state": "fixed" })).await,
+        StatusCode::FORBIDDEN,
+        "insufficient_scope",
+    );
+    problem(
+        patch(&triager, &csp, json!({ "state": "ignored" })).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_body",
+    );
+    problem(
+        patch(&triager, &"ab".repeat(32), json!({ "state": "fixed" })).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
+    problem(
+        patch(&triager, "not-hex", json!({ "state": "fixed" })).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
+    app.caught_up().await;
+    // The triage shows on every scan's findings and in the fingerprint's state, and `as_of` an
+    // earlier position shows it as it was.
+    let second = get_ok(
+        &app,
+        &format!("/api/v1/scans/{}/findings?triage=accepted_risk", s.second),
+    )
+    .await;
+    assert_eq!(second["items"][0]["fingerprint"], csp);
+    let state = get_ok(&app, &format!("/api/v1/findings/{csp}")).await;
+    assert_eq!(state["triage"], "accepted_risk");
+    assert_eq!(state["times_seen"], 2);
+    let before = get_ok(
+        &app,
+        &format!(
+            "/api/v1/findings/{csp}?as_of={}",
+            state["position"].as_u64().unwrap() - 1
+        ),
+    )
+    .await;
+    assert_eq!(before["triage"], "open");
+
+    // Comments: add, list oldest first, delete, and the errors.
+    let comments = format!("/api/v1/findings/{csp}/comments");
+    let (status, first, _) = call(
+        &app,
+        Method::POST,
+        &comments,
+        &triager,
+        Some(json!({ "body": "Owner: web team" })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{first}");
+    let (status, _, _) = call(
+        &app,
+        Method::POST,
+        &comments,
+        &triager,
+        Some(json!({ "body": "Ticket WEB-12" })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, blank, _) = call(
+        &app,
+        Method::POST,
+        &comments,
+        &triager,
+        Some(json!({ "body": "   " })),
+    )
+    .await;
+    problem(
+        (status, blank),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    );
+    app.caught_up().await;
+    let listed = get_ok(&app, &comments).await;
+    let bodies: Vec<&str> = listed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["body"].as_str().unwrap())
+        .collect();
+    assert_eq!(bodies, vec!["Owner: web team", "Ticket WEB-12"]);
+    let one = format!("{comments}/{}", first["id"].as_str().unwrap());
+    let (status, _, _) = call(&app, Method::DELETE, &one, &triager, None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, body, _) = call(&app, Method::DELETE, &one, &triager, None).await;
+    problem((status, body), StatusCode::NOT_FOUND, "not_found");
+    app.caught_up().await;
+    assert_eq!(
+        get_ok(&app, &comments).await["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    app.stop().await;
+}
+
+async fn notifications_dashboard_compliance_and_audit_answer_from_read_models(app: TestApp) {
+    let s = seed(&app).await;
+    let reader = key(&app, "default", &[Scope::ScanRead]).await;
+
+    // Notifications: new high finding, expiring certificate, failed scan.
+    let listed = get_ok(&app, "/api/v1/notifications").await;
+    let items = listed["items"].as_array().unwrap();
+    assert!(items.len() >= 3, "{listed}");
+    let unread = get_ok(&app, "/api/v1/notifications/unread-count").await["unread"]
+        .as_i64()
+        .unwrap();
+    assert_eq!(unread as usize, items.len());
+    let first_id = items[0]["id"].as_str().unwrap().to_owned();
+    let (status, read, _) = call(
+        &app,
+        Method::PATCH,
+        &format!("/api/v1/notifications/{first_id}/read"),
+        &reader,
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, read["read"].as_bool()),
+        (StatusCode::OK, Some(true))
+    );
+    app.caught_up().await;
+    let unread_only = get_ok(&app, "/api/v1/notifications?unread_only=true").await;
+    assert_eq!(
+        unread_only["items"].as_array().unwrap().len(),
+        items.len() - 1
+    );
+    problem(
+        {
+            let (s, b, _) = call(
+                &app,
+                Method::PATCH,
+                &format!("/api/v1/notifications/{}/read", uuid::Uuid::nil()),
+                &reader,
+                None,
+            )
+            .await;
+            (s, b)
+        },
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
+    problem(
+        get(&app, "/api/v1/notifications?limit=201", &reader).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    );
+    let (status, _, _) = call(
+        &app,
+        Method::PATCH,
+        "/api/v1/notifications/read-all",
+        &reader,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    app.caught_up().await;
+    assert_eq!(
+        get_ok(&app, "/api/v1/notifications/unread-count").await["unread"],
+        0
+    );
+
+    // Dashboard.
+    let stats = get_ok(&app, "/api/v1/dashboard/stats").await;
+    assert_eq!(stats["scans_total"], 3);
+    assert_eq!(stats["domains"], 1);
+    assert_eq!(stats["unread_notifications"], 0);
+    let trends = get_ok(&app, "/api/v1/dashboard/trends?days=7").await;
+    assert!(!trends["items"].as_array().unwrap().is_empty(), "{trends}");
+    let domain_trends = get_ok(&app, &format!("/api/v1/dashboard/trends?domain={DOMAIN}")).await;
+    assert_eq!(domain_trends["items"][0]["domain"], DOMAIN);
+    problem(
+        get(&app, "/api/v1/dashboard/trends?days=0", &reader).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    );
+    let center = get_ok(&app, "/api/v1/dashboard/command-center").await;
+    let health = center["health_score"].as_u64().unwrap();
+    assert!((5..100).contains(&health), "{center}");
+    assert!(!center["top_priorities"].as_array().unwrap().is_empty());
+
+    // Compliance.
+    let frameworks = get_ok(&app, "/api/v1/compliance/frameworks").await;
+    assert_eq!(frameworks["items"].as_array().unwrap().len(), 5);
+    let coverage = get_ok(
+        &app,
+        &format!("/api/v1/compliance/coverage?scan_id={}", s.first),
+    )
+    .await;
+    assert_eq!(coverage["items"].as_array().unwrap().len(), 5);
+    let framework = frameworks["items"][0]["id"].as_str().unwrap();
+    let one = get_ok(
+        &app,
+        &format!(
+            "/api/v1/compliance/coverage?scan_id={}&framework={framework}",
+            s.first
+        ),
+    )
+    .await;
+    assert_eq!(one["items"].as_array().unwrap().len(), 1);
+    problem(
+        get(
+            &app,
+            &format!(
+                "/api/v1/compliance/coverage?scan_id={}&framework=hipaa",
+                s.first
+            ),
+            &reader,
+        )
+        .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    );
+    problem(
+        get(
+            &app,
+            &format!("/api/v1/compliance/coverage?scan_id={}", uuid::Uuid::nil()),
+            &reader,
+        )
+        .await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
+
+    // Audit: needs audit:read; filters; paging; the chain verifies.
+    problem(
+        get(&app, "/api/v1/audit/events", &reader).await,
+        StatusCode::FORBIDDEN,
+        "insufficient_scope",
+    );
+    let auditor = key(&app, "default", &[Scope::AuditRead]).await;
+    let (status, trail) = get(&app, "/api/v1/audit/events?action=ScanRequested", &auditor).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(trail["items"].as_array().unwrap().len(), 3);
+    assert!(
+        trail["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["request_id"].is_string() && e["actor"] == "key-test")
+    );
+    let (_, page) = get(&app, "/api/v1/audit/events?limit=2", &auditor).await;
+    let after = page["next_cursor"].as_u64().unwrap();
+    let (_, next) = get(
+        &app,
+        &format!("/api/v1/audit/events?limit=2&after={after}"),
+        &auditor,
+    )
+    .await;
+    assert!(next["items"][0]["position"].as_u64().unwrap() > after);
+    let (status, verified) = get(&app, "/api/v1/audit/verify", &auditor).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(verified["ok"], true, "{verified}");
+    assert!(verified["events_checked"].as_u64().unwrap() > 10);
+    app.stop().await;
+}
+
+async fn keys_are_issued_once_listed_without_secrets_and_revoked(app: TestApp) {
+    let (status, issued, _) = call(
+        &app,
+        Method::POST,
+        "/api/v1/keys",
+        &app.admin_key,
+        Some(json!({ "name": "ci", "scopes": ["scan:read", "scan:write"] })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{issued}");
+    let token = issued["token"].as_str().unwrap().to_owned();
+    let id = issued["id"].as_str().unwrap().to_owned();
+    let me = get(&app, "/api/v1/keys/me", &token).await.1;
+    assert_eq!(me["id"], id);
+    assert_eq!(me["scopes"], json!(["scan:read", "scan:write"]));
+    problem(
+        get(&app, "/api/v1/keys", &token).await,
+        StatusCode::FORBIDDEN,
+        "insufficient_scope",
+    );
+    let listed = get_ok(&app, "/api/v1/keys").await;
+    let text = listed.to_string();
+    assert_eq!(listed["items"].as_array().unwrap().len(), 2);
+    assert!(
+        !text.contains(token.rsplit('_').next().unwrap()),
+        "no secret is listed"
+    );
+    assert!(!text.contains("sha256"), "no secret hash is listed");
+    for bad in [
+        json!({ "name": "x", "scopes": ["root"] }),
+        json!({ "name": "x", "scopes": [] }),
+        json!({ "name": "", "scopes": ["scan:read"] }),
+        json!({ "scopes": ["scan:read"] }),
+    ] {
+        let (status, body, _) = call(
+            &app,
+            Method::POST,
+            "/api/v1/keys",
+            &app.admin_key,
+            Some(bad.clone()),
+        )
+        .await;
+        assert_eq!(
+            status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{bad} gave {body}"
+        );
+    }
+    // Revoke: 204, then the token no longer works.
+    let (status, _, _) = call(
+        &app,
+        Method::DELETE,
+        &format!("/api/v1/keys/{id}"),
+        &app.admin_key,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    problem(
+        get(&app, "/api/v1/keys/me", &token).await,
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+    );
+    // The last admin key cannot be revoked.
+    let admin_id = get_ok(&app, "/api/v1/keys/me").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, body, _) = call(
+        &app,
+        Method::DELETE,
+        &format!("/api/v1/keys/{admin_id}"),
+        &app.admin_key,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    let (status, body, _) = call(
+        &app,
+        Method::DELETE,
+        &format!("/api/v1/keys/{}", uuid::Uuid::nil()),
+        &app.admin_key,
+        None,
+    )
+    .await;
+    problem((status, body), StatusCode::NOT_FOUND, "not_found");
+    app.stop().await;
+}
+
+async fn another_tenants_resources_are_not_found(app: TestApp) {
+    let s = seed(&app).await;
+    let findings = get_ok(&app, &format!("/api/v1/scans/{}/findings", s.first)).await;
+    let csp = fingerprint_of(&findings, CSP);
+    let notification = get_ok(&app, "/api/v1/notifications").await["items"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let own_key_id = get_ok(&app, "/api/v1/keys/me").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let rival = key(&app, "rival", &[Scope::Admin]).await;
+    for path in [
+        format!("/api/v1/scans/{}", s.first),
+        format!("/api/v1/scans/{}/status", s.first),
+        format!("/api/v1/scans/{}/summary", s.first),
+        format!("/api/v1/scans/{}/findings", s.first),
+        format!("/api/v1/scans/{}/findings/{csp}", s.first),
+        format!("/api/v1/scans/{}/observations", s.first),
+        format!("/api/v1/scans/{}/history", s.first),
+        format!(
+            "/api/v1/scans/compare?scan_a={}&scan_b={}",
+            s.first, s.second
+        ),
+        format!("/api/v1/domains/{DOMAIN}/latest"),
+        format!("/api/v1/findings/{csp}"),
+        format!("/api/v1/findings/{csp}/comments"),
+        format!("/api/v1/compliance/coverage?scan_id={}", s.first),
+    ] {
+        problem(
+            get(&app, &path, &rival).await,
+            StatusCode::NOT_FOUND,
+            "not_found",
+        );
+    }
+    for (method, path, body) in [
+        (
+            Method::POST,
+            format!("/api/v1/scans/{}/cancel", s.first),
+            None,
+        ),
+        (Method::DELETE, format!("/api/v1/scans/{}", s.first), None),
+        (
+            Method::PATCH,
+            format!("/api/v1/findings/{csp}/state"),
+            Some(json!({ "state": "fixed" })),
+        ),
+        (
+            Method::PATCH,
+            format!("/api/v1/notifications/{notification}/read"),
+            None,
+        ),
+        (Method::DELETE, format!("/api/v1/keys/{own_key_id}"), None),
+    ] {
+        let (status, problem_body, _) = call(&app, method, &path, &rival, body).await;
+        problem((status, problem_body), StatusCode::NOT_FOUND, "not_found");
+    }
+    // The rival's own lists are empty.
+    for path in ["/api/v1/scans", "/api/v1/notifications"] {
+        let (_, body) = get(&app, path, &rival).await;
+        assert!(
+            body["items"].as_array().unwrap().is_empty(),
+            "{path}: {body}"
+        );
+    }
+    assert_eq!(
+        get(&app, "/api/v1/dashboard/stats", &rival).await.1["scans_total"],
+        0
+    );
+    app.stop().await;
+}
+
+vantage_tests::app_test_per_store!(spawn;
+    scan_reads_list_filter_page_and_explain,
+    scan_commands_cancel_and_delete_with_their_conflicts,
+    triage_and_comments_carry_across_scans,
+    notifications_dashboard_compliance_and_audit_answer_from_read_models,
+    keys_are_issued_once_listed_without_secrets_and_revoked,
+    another_tenants_resources_are_not_found,
+);
