@@ -1037,7 +1037,167 @@ async fn another_tenants_resources_are_not_found(app: TestApp) {
     app.stop().await;
 }
 
+async fn scans_are_created_in_batches_and_reused_while_young_enough(app: TestApp) {
+    let s = seed(&app).await;
+    let post = |path: &'static str, body: Value, idempotency: Option<&'static str>| {
+        let app = &app;
+        async move {
+            let mut request = app
+                .client
+                .post(app.url(path))
+                .bearer_auth(&app.admin_key)
+                .json(&body);
+            if let Some(key) = idempotency {
+                request = request.header("idempotency-key", key);
+            }
+            let response = request.send().await.unwrap();
+            let status = response.status();
+            let replayed = response.headers().contains_key("idempotent-replayed");
+            (status, response.json::<Value>().await.unwrap(), replayed)
+        }
+    };
+    // The latest completed scan with the same target and options is reused (the trigger is not an
+    // option); other options, or no max_age_seconds, start a new scan.
+    let same = json!({ "target": DOMAIN, "ports": [443], "max_age_seconds": 3600 });
+    let (status, reused, _) = post("/api/v1/scans", same, None).await;
+    assert_eq!(status, StatusCode::OK, "{reused}");
+    assert_eq!(reused["id"], s.second.to_string());
+    assert_eq!(reused["reused"], true);
+    let (status, fresh, _) = post(
+        "/api/v1/scans",
+        json!({ "target": "example.com", "max_age_seconds": 3600 }),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{fresh}");
+    assert_eq!(fresh["status"], "queued");
+    let (status, invalid, _) = post(
+        "/api/v1/scans",
+        json!({ "target": "example.com", "max_age_seconds": 0 }),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(invalid["errors"][0]["field"], "max_age_seconds");
+
+    // A batch: each item on its own, results in order.
+    let batch = json!({ "scans": [
+        { "target": "example.com" },
+        { "target": "intranet-app.example" },
+        { "target": DOMAIN, "ports": [443], "max_age_seconds": 600 },
+        { "target": "example.org", "ports": [0] },
+    ]});
+    let before = app.services.store().head_position().await.unwrap();
+    let (status, results, replayed) =
+        post("/api/v1/scans/batch", batch.clone(), Some("batch-1")).await;
+    assert_eq!(status, StatusCode::OK, "{results}");
+    assert!(!replayed);
+    let statuses: Vec<u64> = results["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["status"].as_u64().unwrap())
+        .collect();
+    assert_eq!(statuses, vec![202, 422, 200, 422]);
+    assert_eq!(
+        (results["accepted"].as_u64(), results["refused"].as_u64()),
+        (Some(2), Some(2))
+    );
+    assert_eq!(results["results"][1]["error"]["code"], "target_refused");
+    assert_eq!(results["results"][3]["error"]["code"], "validation_failed");
+    assert_eq!(results["results"][2]["scan"]["id"], s.second.to_string());
+    // The same batch under the same key is answered again, and nothing more is appended.
+    app.caught_up().await;
+    let head = app.services.store().head_position().await.unwrap();
+    assert!(head > before);
+    let (status, again, replayed) = post("/api/v1/scans/batch", batch, Some("batch-1")).await;
+    assert_eq!((status, replayed), (StatusCode::OK, true));
+    assert_eq!(again, results);
+    app.caught_up().await;
+    assert_eq!(app.services.store().head_position().await.unwrap(), head);
+    for bad in [
+        json!({ "scans": [] }),
+        json!({ "scans": vec![json!({ "target": "example.com" }); 51] }),
+    ] {
+        let (status, body, _) = post("/api/v1/scans/batch", bad, None).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        assert_eq!(body["errors"][0]["field"], "scans");
+    }
+    app.stop().await;
+}
+
+async fn rate_limits_refuse_with_retry_after_per_key(app: TestApp) {
+    let other = key(&app, "default", &[Scope::ScanRead, Scope::ScanWrite]).await;
+    let response = app
+        .client
+        .get(app.url("/api/v1/scans"))
+        .bearer_auth(&app.admin_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let header = |r: &reqwest::Response, name: &str| -> u64 {
+        r.headers()[name].to_str().unwrap().parse().unwrap()
+    };
+    assert_eq!(header(&response, "x-ratelimit-limit"), 10);
+    assert_eq!(header(&response, "x-ratelimit-remaining"), 9);
+    assert!(header(&response, "x-ratelimit-reset") >= 1);
+
+    // Scan creation has a bucket of one.
+    let create = |key: String| {
+        let app = &app;
+        async move {
+            app.client
+                .post(app.url("/api/v1/scans"))
+                .bearer_auth(key)
+                .json(&json!({ "target": "example.com" }))
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(
+        create(app.admin_key.clone()).await.status(),
+        StatusCode::ACCEPTED
+    );
+    let refused = create(app.admin_key.clone()).await;
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(header(&refused, "retry-after") >= 1);
+    assert_eq!(header(&refused, "x-ratelimit-remaining"), 0);
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["code"], "rate_limited");
+    // Another key has buckets of its own.
+    assert_eq!(create(other).await.status(), StatusCode::ACCEPTED);
+
+    // The general bucket runs out too; liveness is never limited.
+    let mut statuses = Vec::new();
+    for _ in 0..12 {
+        let r = app
+            .client
+            .get(app.url("/api/v1/scans"))
+            .bearer_auth(&app.admin_key)
+            .send()
+            .await
+            .unwrap();
+        statuses.push(r.status());
+    }
+    assert!(
+        statuses.contains(&StatusCode::TOO_MANY_REQUESTS),
+        "{statuses:?}"
+    );
+    let health = app.client.get(app.url("/health")).send().await.unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
+    assert!(!health.headers().contains_key("x-ratelimit-limit"));
+    app.stop().await;
+}
+
+mod limited {
+    vantage_tests::app_test_per_store!(spawn_rate_limited; rate_limits_refuse_with_retry_after_per_key);
+    use super::rate_limits_refuse_with_retry_after_per_key;
+}
+
 vantage_tests::app_test_per_store!(spawn;
+    scans_are_created_in_batches_and_reused_while_young_enough,
     scan_reads_list_filter_page_and_explain,
     scan_commands_cancel_and_delete_with_their_conflicts,
     triage_and_comments_carry_across_scans,

@@ -215,7 +215,32 @@ impl TestApp {
         Self::spawn_with(stores, "127.0.0.0/8", true).await
     }
 
+    /// [`TestApp::spawn`] with tight rate limits: 60 requests a minute per key (a bucket of 10) and
+    /// 6 scan creations a minute (a bucket of 1).
+    pub async fn spawn_rate_limited(stores: AppStores) -> Self {
+        let limits = vantage_api::RateLimitConfig {
+            requests_per_minute: std::num::NonZeroU32::new(60).unwrap(),
+            scans_per_minute: std::num::NonZeroU32::new(6).unwrap(),
+        };
+        Self::spawn_configured(stores, "", false, limits).await
+    }
+
     async fn spawn_with(stores: AppStores, allow: &str, workers: bool) -> Self {
+        Self::spawn_configured(
+            stores,
+            allow,
+            workers,
+            vantage_api::RateLimitConfig::default(),
+        )
+        .await
+    }
+
+    async fn spawn_configured(
+        stores: AppStores,
+        allow: &str,
+        workers: bool,
+        limits: vantage_api::RateLimitConfig,
+    ) -> Self {
         use hickory_proto::rr::RData;
         use hickory_proto::rr::rdata::A;
         let dns = dns::TestDns::start(vec![
@@ -256,7 +281,8 @@ impl TestApp {
             board.clone(),
             projectors_stopped,
         );
-        let state = vantage_api::AppState::new(services.clone(), board, stores.read.clone());
+        let state = vantage_api::AppState::new(services.clone(), board, stores.read.clone())
+            .with_rate_limits(limits);
         let server = tokio::spawn(vantage_api::serve(listener, state, async {
             let _ = stop.await;
         }));

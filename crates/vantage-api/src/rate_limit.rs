@@ -140,12 +140,14 @@ fn bucket(request: &Request) -> String {
         .map_or_else(|| "anonymous".to_owned(), |token| token.key_id.to_string())
 }
 
+/// Whether the request creates scans. Under `nest` the request's URI has lost its `/api/v1` prefix;
+/// the original URI has not.
 fn creates_scans(request: &Request) -> bool {
-    request.method() == Method::POST
-        && matches!(
-            request.uri().path(),
-            "/api/v1/scans" | "/api/v1/scans/batch"
-        )
+    let path = request
+        .extensions()
+        .get::<axum::extract::OriginalUri>()
+        .map_or_else(|| request.uri().path(), |original| original.path());
+    request.method() == Method::POST && matches!(path, "/api/v1/scans" | "/api/v1/scans/batch")
 }
 
 /// Middleware over the API routes.
@@ -174,6 +176,49 @@ pub(crate) async fn enforce(
             }
             .write(response.headers_mut());
             response
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits() -> RateLimits {
+        RateLimits::new(RateLimitConfig {
+            requests_per_minute: NonZeroU32::new(60).expect("non-zero"),
+            scans_per_minute: NonZeroU32::new(6).expect("non-zero"),
+        })
+    }
+
+    #[test]
+    fn a_bucket_holds_ten_seconds_and_refuses_past_it() {
+        let limits = limits();
+        let key = "k".to_owned();
+        let first = limits.check(&key, false).expect("admitted");
+        assert_eq!((first.limit, first.remaining), (10, 9));
+        for _ in 0..9 {
+            limits.check(&key, false).expect("admitted");
+        }
+        assert!(matches!(
+            limits.check(&key, false),
+            Err(ApiError::TooManyRequests { limit: 10, .. })
+        ));
+        assert!(limits.check(&"other".to_owned(), false).is_ok());
+    }
+
+    #[test]
+    fn scan_creation_has_a_stricter_bucket() {
+        let limits = limits();
+        let key = "k".to_owned();
+        let first = limits.check(&key, true).expect("admitted");
+        assert_eq!((first.limit, first.remaining), (1, 0));
+        match limits.check(&key, true) {
+            Err(ApiError::TooManyRequests {
+                retry_after_seconds,
+                ..
+            }) => assert!((1..=10).contains(&retry_after_seconds)),
+            other => panic!("expected 429, got {other:?}"),
         }
     }
 }
