@@ -25,7 +25,10 @@ async fn call(
     key: &str,
     body: Option<Value>,
 ) -> (StatusCode, Value, reqwest::header::HeaderMap) {
-    let mut request = app.client.request(method, app.url(path)).bearer_auth(key);
+    let mut request = app
+        .client
+        .request(method.clone(), app.url(path))
+        .bearer_auth(key);
     if let Some(body) = body {
         request = request.json(&body);
     }
@@ -39,12 +42,19 @@ async fn call(
             "{path}: errors are problems"
         );
     }
+    let content_type = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
     let text = response.text().await.unwrap();
     let body = if text.is_empty() {
         Value::Null
     } else {
         serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}: {text}"))
     };
+    vantage_tests::contract::check(method.as_str(), path, status.as_u16(), &content_type, &body)
+        .unwrap_or_else(|mismatch| panic!("the response breaks the OpenAPI contract: {mismatch}"));
     (status, body, headers)
 }
 

@@ -12,6 +12,7 @@ mod event_schemas;
 mod exposure_probe;
 mod http_probe;
 mod nats;
+mod openapi;
 mod pipeline;
 mod projections;
 mod ssrf;

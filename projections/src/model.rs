@@ -21,7 +21,9 @@ pub fn micros(at: DateTime<Utc>) -> i64 {
 }
 
 /// Counts of findings by severity.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 pub struct SeverityCounts {
     pub critical: u32,
     pub high: u32,
@@ -97,7 +99,7 @@ pub static SCANS: Table = Table {
 };
 
 /// One scan and its summary.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ScanDoc {
     pub id: String,
     pub tenant: String,
@@ -160,7 +162,7 @@ pub static FINDINGS: Table = Table {
 };
 
 /// One finding of one scan, exactly as the rules derived it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct FindingDoc {
     pub scan_id: String,
     pub tenant: String,
@@ -197,7 +199,7 @@ pub static FINGERPRINTS: Table = Table {
 };
 
 /// What is known of one fingerprint (a rule on an asset of a target) across scans.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct FingerprintDoc {
     pub tenant: String,
     pub fingerprint: String,
@@ -286,7 +288,7 @@ pub static FINGERPRINT_HISTORY: Table = Table {
 };
 
 /// A fingerprint's state as it stood from `position` on (kept for `as_of` queries).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct FingerprintVersion {
     pub position: u64,
     pub state: FingerprintDoc,
@@ -319,7 +321,7 @@ pub static COMMENTS: Table = Table {
 };
 
 /// A comment on a fingerprint (deleted comments are dropped).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct CommentDoc {
     pub tenant: String,
     pub id: String,
@@ -350,7 +352,7 @@ pub static DIFFS: Table = Table {
 };
 
 /// A completed scan against the previous completed scan of its target.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct DiffDoc {
     pub scan_id: String,
     pub tenant: String,
@@ -383,7 +385,7 @@ pub static TARGETS: Table = Table {
 
 /// The latest completed scan of one target and its fingerprints (what the next scan is diffed
 /// against).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TargetDoc {
     pub tenant: String,
     pub target: String,
@@ -410,7 +412,7 @@ pub static DOMAINS: Table = Table {
 
 /// A domain of a tenant and how many of its completed scans are in its history (a key lookup, so the
 /// projector learns whether a domain is new without querying, which would flush its batch).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct DomainDoc {
     pub tenant: String,
     pub domain: String,
@@ -441,7 +443,7 @@ pub static DOMAIN_HISTORY: Table = Table {
 
 /// One completed scan of a domain: a row of its history, and the domain's latest scan from
 /// `position` until the next row.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct DomainScanDoc {
     pub tenant: String,
     pub domain: String,
@@ -480,7 +482,7 @@ pub static TRENDS: Table = Table {
 
 /// One day of one domain (or of the whole tenant, domain `""`): scans completed and the latest
 /// score and finding counts that day.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TrendDoc {
     pub tenant: String,
     pub domain: String,
@@ -517,7 +519,7 @@ pub static COVERAGE: Table = Table {
 };
 
 /// One framework's coverage by one completed scan.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct CoverageDoc {
     pub scan_id: String,
     pub tenant: String,
@@ -548,7 +550,7 @@ pub static TENANTS: Table = Table {
 };
 
 /// Running totals of one tenant, for the dashboard and command center.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TenantStatsDoc {
     pub tenant: String,
     pub scans_total: u32,
@@ -599,7 +601,7 @@ pub static NOTIFICATIONS: Table = Table {
 };
 
 /// What a notification is about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum NotificationKind {
     NewFinding,
@@ -609,7 +611,7 @@ pub enum NotificationKind {
 }
 
 /// One notification, derived from the log.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct NotificationDoc {
     pub id: String,
     pub tenant: String,
@@ -659,7 +661,7 @@ pub static AUDIT: Table = Table {
 };
 
 /// One command event, public-safe: who did what to which stream, when, under which request.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AuditDoc {
     pub position: u64,
     pub event_id: String,
@@ -706,7 +708,7 @@ pub static WEBHOOKS: Table = Table {
 
 /// A webhook subscription as its events tell it (its secret's hash is not shown; deleted webhooks are
 /// dropped).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct WebhookDoc {
     pub id: String,
     pub tenant: String,
@@ -742,7 +744,7 @@ pub static DELIVERIES: Table = Table {
 };
 
 /// One attempt of a delivery.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct DeliveryAttemptDoc {
     pub attempt: u32,
     pub outcome: vantage_domain::webhook::DeliveryOutcome,
@@ -753,7 +755,7 @@ pub struct DeliveryAttemptDoc {
 }
 
 /// One outbound event's delivery to one webhook, with every attempt, oldest first.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct DeliveryDoc {
     pub id: String,
     pub tenant: String,

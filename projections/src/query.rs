@@ -48,7 +48,7 @@ pub struct FindingFilter {
 }
 
 /// A finding with its fingerprint's current (or `as_of`) triage.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct FindingView {
     #[serde(flatten)]
     pub finding: FindingDoc,
@@ -65,14 +65,15 @@ pub struct ScanFilter {
 }
 
 /// A page of a list.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
+#[schemars(rename = "{T}Page")]
 pub struct Page<T> {
     pub items: Vec<T>,
     pub next_cursor: Option<String>,
 }
 
 /// Two scans of one target compared.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Comparison {
     pub scan_a: String,
     pub scan_b: String,
@@ -84,7 +85,7 @@ pub struct Comparison {
 }
 
 /// The command center: a health score and what to fix first.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct CommandCenter {
     /// 100 minus the penalty of unresolved findings (25 per critical, 10 per high, 4 per medium,
     /// 1 per low), the penalty capped at 95.
@@ -95,7 +96,7 @@ pub struct CommandCenter {
 }
 
 /// Dashboard totals.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Stats {
     #[serde(flatten)]
     pub totals: TenantStatsDoc,

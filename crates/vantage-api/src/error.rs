@@ -14,11 +14,131 @@ use vantage_app::AppError;
 use vantage_domain::DomainError;
 
 /// One invalid field of a request.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct FieldError {
     pub field: String,
     pub reason: String,
 }
+
+/// An RFC 9457 problem document, as every error answers (`application/problem+json`).
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+pub struct Problem {
+    /// A link to this code's row on `/docs/problems`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    /// Stable and machine-readable; see [`PROBLEM_CODES`].
+    pub code: String,
+    pub detail: String,
+    /// The request's id, as in the `X-Request-ID` header.
+    pub request_id: String,
+    /// The invalid fields (422 only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub errors: Option<Vec<FieldError>>,
+}
+
+/// Every problem `code` this API answers with: code, status, meaning.
+pub const PROBLEM_CODES: &[(&str, u16, &str)] = &[
+    ("bad_request", 400, "The request is malformed."),
+    (
+        "invalid_query",
+        400,
+        "A query parameter is unknown, malformed, or a cursor was not issued by this server.",
+    ),
+    ("malformed_json", 400, "The body is not valid JSON."),
+    ("unreadable_body", 400, "The body could not be read."),
+    (
+        "invalid_idempotency_key",
+        400,
+        "Idempotency-Key must be 1-255 printable ASCII characters.",
+    ),
+    ("unauthorized", 401, "No API key, or not a valid one."),
+    (
+        "insufficient_scope",
+        403,
+        "The key lacks the scope this route needs.",
+    ),
+    (
+        "not_found",
+        404,
+        "No such resource or route; another tenant's resources are never visible.",
+    ),
+    (
+        "method_not_allowed",
+        405,
+        "The route does not support this method.",
+    ),
+    ("already_exists", 409, "The resource exists already."),
+    (
+        "scan_terminal",
+        409,
+        "The scan has ended; it cannot be changed any more.",
+    ),
+    (
+        "scan_active",
+        409,
+        "The scan is queued or running; cancel it or wait for it to end first.",
+    ),
+    ("out_of_order", 409, "A worker step came out of order."),
+    (
+        "last_admin_key",
+        409,
+        "The tenant's last active admin key cannot be revoked.",
+    ),
+    ("key_already_revoked", 409, "The key was revoked already."),
+    (
+        "concurrent_modification",
+        409,
+        "The resource changed concurrently; retry.",
+    ),
+    (
+        "idempotency_key_in_use",
+        409,
+        "A request with this Idempotency-Key is still in progress.",
+    ),
+    ("payload_too_large", 413, "The body is larger than 64 KiB."),
+    (
+        "unsupported_media_type",
+        415,
+        "The body must be application/json.",
+    ),
+    (
+        "invalid_body",
+        422,
+        "The JSON has an unknown or missing field, or a value of the wrong type.",
+    ),
+    (
+        "validation_failed",
+        422,
+        "A field or parameter is invalid; see errors.",
+    ),
+    (
+        "target_refused",
+        422,
+        "The target is not on the public internet (SSRF guard).",
+    ),
+    (
+        "idempotency_key_reused",
+        422,
+        "This Idempotency-Key was used with a different request.",
+    ),
+    (
+        "rate_limited",
+        429,
+        "The key's rate limit is exhausted; see Retry-After.",
+    ),
+    (
+        "internal_error",
+        500,
+        "Something failed on the server; it has been logged.",
+    ),
+    (
+        "unavailable",
+        503,
+        "A dependency is unavailable, or the request timed out.",
+    ),
+];
 
 /// Everything an API call can fail with. Each variant's status is in its doc.
 #[derive(Debug, Clone)]

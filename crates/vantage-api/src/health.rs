@@ -7,18 +7,51 @@ use axum::response::IntoResponse;
 
 use axum::Json;
 use axum::extract::State;
-use serde_json::{Value, json};
+use schemars::JsonSchema;
+use serde::Serialize;
 
 use crate::AppState;
 use crate::error::ApiError;
 
+/// The process answers.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Health {
+    /// Always `ok`.
+    pub status: &'static str,
+}
+
+/// One projector's progress, as this process sees it.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ProjectorLag {
+    pub name: String,
+    /// The log position it has applied up to.
+    pub position: u64,
+    /// Events it is behind the log head.
+    pub lag_events: u64,
+    /// Age of the oldest event it has not applied.
+    pub lag_seconds: f64,
+    /// Whether this process runs it (false: another process holds its lease).
+    pub active: bool,
+    pub last_error: Option<String>,
+}
+
+/// The event store answers; how far the log and each projector have got.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Readiness {
+    /// Always `ready` (an unready process answers 503).
+    pub status: &'static str,
+    pub store: &'static str,
+    pub head_position: u64,
+    pub projectors: Vec<ProjectorLag>,
+}
+
 /// Liveness: the process answers.
-pub(crate) async fn health() -> Json<Value> {
-    Json(json!({ "status": "ok" }))
+pub(crate) async fn health() -> Json<Health> {
+    Json(Health { status: "ok" })
 }
 
 /// Readiness: the event store answers, and how far the log goes.
-pub(crate) async fn ready(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+pub(crate) async fn ready(State(state): State<AppState>) -> Result<Json<Readiness>, ApiError> {
     let store = state.services.store();
     store.ping().await.map_err(|error| {
         tracing::warn!(%error, "not ready");
@@ -32,27 +65,25 @@ pub(crate) async fn ready(State(state): State<AppState>) -> Result<Json<Value>, 
         .map_err(|_| ApiError::Unavailable {
             detail: "the event store is unreachable".into(),
         })?;
-    let projectors: Vec<Value> = state
+    let projectors = state
         .projections
         .snapshot()
         .into_iter()
-        .map(|p| {
-            json!({
-                "name": p.name,
-                "position": p.position,
-                "lag_events": head.saturating_sub(p.position),
-                "lag_seconds": p.lag_seconds,
-                "active": p.active,
-                "last_error": p.last_error,
-            })
+        .map(|p| ProjectorLag {
+            lag_events: head.saturating_sub(p.position),
+            name: p.name,
+            position: p.position,
+            lag_seconds: p.lag_seconds,
+            active: p.active,
+            last_error: p.last_error,
         })
         .collect();
-    Ok(Json(json!({
-        "status": "ready",
-        "store": "ok",
-        "head_position": head,
-        "projectors": projectors,
-    })))
+    Ok(Json(Readiness {
+        status: "ready",
+        store: "ok",
+        head_position: head,
+        projectors,
+    }))
 }
 
 /// Prometheus text exposition: log head and, per projector, position and lag.

@@ -3,14 +3,16 @@
 //! coverage of a scan) and the audit trail (events, chain verification). Every one is an index lookup
 //! on a read model, except `GET /audit/verify`, which by its nature walks the whole log.
 
-use axum::Extension;
 use axum::extract::{Path, State};
+use axum::{Extension, Json};
 use chrono::{DateTime, Utc};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use vantage_domain::ids::NotificationId;
+use vantage_domain::scan::ScanStatus;
 use vantage_domain::scope::Scope;
-use vantage_projections::query::AuditFilter;
+use vantage_projections::model::{AuditDoc, CoverageDoc, DomainScanDoc, NotificationDoc, TrendDoc};
+use vantage_projections::query::{AuditFilter, CommandCenter, Page, Stats};
 use vantage_rules::compliance::FRAMEWORKS;
 
 use crate::auth::{Authenticated, command_context};
@@ -24,10 +26,27 @@ fn domain_name(raw: &str) -> String {
 }
 
 /// Query of `GET /api/v1/domains/{domain}/latest`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AsOfQuery {
+    /// As it stood then: a log position or an RFC 3339 time.
     pub as_of: Option<String>,
+}
+
+/// A list.
+#[derive(Debug, Serialize, JsonSchema)]
+#[schemars(rename = "{T}List")]
+pub struct Items<T> {
+    pub items: Vec<T>,
+}
+
+/// A domain's latest completed scan.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct DomainLatest {
+    #[serde(flatten)]
+    pub scan: DomainScanDoc,
+    /// The letter grade of the score (A+ … F).
+    pub grade: &'static str,
 }
 
 /// `GET /api/v1/domains/{domain}/latest`: the domain's latest completed scan (as of `as_of`).
@@ -36,7 +55,7 @@ pub(crate) async fn domain_latest(
     caller: Authenticated,
     Path(domain): Path<String>,
     QueryParams(query): QueryParams<AsOfQuery>,
-) -> Result<axum::Json<Value>, ApiError> {
+) -> Result<Json<DomainLatest>, ApiError> {
     let principal = caller.require(Scope::ScanRead)?;
     let latest = state
         .read
@@ -47,15 +66,18 @@ pub(crate) async fn domain_latest(
         )
         .await?
         .ok_or_else(|| ApiError::not_found("completed scan of this domain"))?;
-    let mut body = serde_json::to_value(&latest).map_err(|_| ApiError::Internal)?;
-    body["grade"] = json!(vantage_rules::grade::letter(latest.score));
-    Ok(axum::Json(body))
+    Ok(Json(DomainLatest {
+        grade: vantage_rules::grade::letter(latest.score),
+        scan: latest,
+    }))
 }
 
 /// Query of `GET /api/v1/domains/{domain}/history`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HistoryQuery {
+    /// Page size, 1-100.
+    #[schemars(range(min = 1, max = 100))]
     pub limit: Option<u32>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
@@ -67,7 +89,7 @@ pub(crate) async fn domain_history(
     caller: Authenticated,
     Path(domain): Path<String>,
     QueryParams(query): QueryParams<HistoryQuery>,
-) -> Result<axum::Json<Value>, ApiError> {
+) -> Result<Json<Page<DomainScanDoc>>, ApiError> {
     let principal = caller.require(Scope::ScanRead)?;
     let limit = page_limit(query.limit, 20, MAX_PAGE)?;
     let before = query
@@ -92,20 +114,20 @@ pub(crate) async fn domain_history(
     let next_cursor = (items.len() == limit as usize)
         .then(|| items.last().map(|h| h.position.to_string()))
         .flatten();
-    Ok(axum::Json(
-        json!({ "items": items, "next_cursor": next_cursor }),
-    ))
+    Ok(Json(Page { items, next_cursor }))
 }
 
 /// Most notifications one request lists.
 const MAX_NOTIFICATIONS: u32 = 200;
 
 /// Query of `GET /api/v1/notifications`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NotificationsQuery {
     #[serde(default)]
     pub unread_only: bool,
+    /// Page size, 1-200.
+    #[schemars(range(min = 1, max = 200))]
     pub limit: Option<u32>,
 }
 
@@ -114,24 +136,30 @@ pub(crate) async fn notifications(
     State(state): State<AppState>,
     caller: Authenticated,
     QueryParams(query): QueryParams<NotificationsQuery>,
-) -> Result<axum::Json<Value>, ApiError> {
+) -> Result<Json<Items<NotificationDoc>>, ApiError> {
     let principal = caller.require(Scope::ScanRead)?;
     let limit = page_limit(query.limit, 50, MAX_NOTIFICATIONS)?;
     let items = state
         .read
         .notifications(principal.tenant.as_str(), query.unread_only, limit)
         .await?;
-    Ok(axum::Json(json!({ "items": items })))
+    Ok(Json(Items { items }))
+}
+
+/// How many notifications are unread.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct UnreadCount {
+    pub unread: i64,
 }
 
 /// `GET /api/v1/notifications/unread-count`.
 pub(crate) async fn unread_count(
     State(state): State<AppState>,
     caller: Authenticated,
-) -> Result<axum::Json<Value>, ApiError> {
+) -> Result<Json<UnreadCount>, ApiError> {
     let principal = caller.require(Scope::ScanRead)?;
     let unread = state.read.unread_count(principal.tenant.as_str()).await?;
-    Ok(axum::Json(json!({ "unread": unread })))
+    Ok(Json(UnreadCount { unread }))
 }
 
 /// `PATCH /api/v1/notifications/{id}/read`.
@@ -140,7 +168,7 @@ pub(crate) async fn mark_read(
     Extension(request_id): Extension<RequestId>,
     caller: Authenticated,
     Path(id): Path<String>,
-) -> Result<axum::Json<Value>, ApiError> {
+) -> Result<Json<NotificationDoc>, ApiError> {
     let principal = caller.require(Scope::ScanRead)?;
     let missing = || ApiError::not_found("notification");
     let id: NotificationId = id.parse().map_err(|_| missing())?;
@@ -155,9 +183,13 @@ pub(crate) async fn mark_read(
         .mark_notification_read(&context, id)
         .await??;
     notification.read = true;
-    Ok(axum::Json(
-        serde_json::to_value(notification).map_err(|_| ApiError::Internal)?,
-    ))
+    Ok(Json(notification))
+}
+
+/// Every notification derived up to this log position is read.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct AllRead {
+    pub read_up_to_position: u64,
 }
 
 /// `PATCH /api/v1/notifications/read-all`: every notification derived so far.
@@ -165,39 +197,48 @@ pub(crate) async fn mark_all_read(
     State(state): State<AppState>,
     Extension(request_id): Extension<RequestId>,
     caller: Authenticated,
-) -> Result<axum::Json<Value>, ApiError> {
+) -> Result<Json<AllRead>, ApiError> {
     let principal = caller.require(Scope::ScanRead)?;
     let context = command_context(principal, &request_id);
     let up_to = state
         .services
         .mark_all_notifications_read(&context)
         .await??;
-    Ok(axum::Json(json!({ "read_up_to_position": up_to })))
+    Ok(Json(AllRead {
+        read_up_to_position: up_to,
+    }))
 }
 
 /// `GET /api/v1/dashboard/stats`.
 pub(crate) async fn stats(
     State(state): State<AppState>,
     caller: Authenticated,
-) -> Result<axum::Json<Value>, ApiError> {
+) -> Result<Json<Stats>, ApiError> {
     let principal = caller.require(Scope::ScanRead)?;
-    let stats = state.read.stats(principal.tenant.as_str()).await?;
-    Ok(axum::Json(
-        serde_json::to_value(stats).map_err(|_| ApiError::Internal)?,
-    ))
+    Ok(Json(state.read.stats(principal.tenant.as_str()).await?))
 }
 
 /// Most days one trends request covers.
 const MAX_TREND_DAYS: u32 = 366;
 
 /// Query of `GET /api/v1/dashboard/trends`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TrendsQuery {
     /// One domain's days; the whole tenant's without.
     pub domain: Option<String>,
     /// How many days back from today (default 30, at most 366).
+    #[schemars(range(min = 1, max = 366))]
     pub days: Option<u32>,
+}
+
+/// Days of the tenant, or of one domain.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Trends {
+    pub domain: Option<String>,
+    /// The first day covered (`YYYY-MM-DD`, UTC).
+    pub since: String,
+    pub items: Vec<TrendDoc>,
 }
 
 /// `GET /api/v1/dashboard/trends`: per day, oldest first: scans, score and counts by severity.
@@ -205,7 +246,7 @@ pub(crate) async fn trends(
     State(state): State<AppState>,
     caller: Authenticated,
     QueryParams(query): QueryParams<TrendsQuery>,
-) -> Result<axum::Json<Value>, ApiError> {
+) -> Result<Json<Trends>, ApiError> {
     let principal = caller.require(Scope::ScanRead)?;
     let days = match query.days {
         None => 30,
@@ -226,51 +267,79 @@ pub(crate) async fn trends(
         .read
         .trends(principal.tenant.as_str(), domain.as_deref(), &since)
         .await?;
-    Ok(axum::Json(json!({
-        "domain": domain,
-        "since": since,
-        "items": items,
-    })))
+    Ok(Json(Trends {
+        domain,
+        since,
+        items,
+    }))
 }
 
 /// `GET /api/v1/dashboard/command-center`: health score and the five top priorities.
 pub(crate) async fn command_center(
     State(state): State<AppState>,
     caller: Authenticated,
-) -> Result<axum::Json<Value>, ApiError> {
+) -> Result<Json<CommandCenter>, ApiError> {
     let principal = caller.require(Scope::ScanRead)?;
-    let center = state.read.command_center(principal.tenant.as_str()).await?;
-    Ok(axum::Json(
-        serde_json::to_value(center).map_err(|_| ApiError::Internal)?,
+    Ok(Json(
+        state.read.command_center(principal.tenant.as_str()).await?,
     ))
 }
 
+/// One control of a framework.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ControlView {
+    pub id: &'static str,
+    pub title: &'static str,
+}
+
+/// A compliance framework Vantage maps findings to.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct FrameworkView {
+    /// Use it in `framework=` (e.g. `owasp-asvs`).
+    pub id: &'static str,
+    pub name: &'static str,
+    pub version: &'static str,
+    pub controls: Vec<ControlView>,
+}
+
 /// `GET /api/v1/compliance/frameworks`: every framework Vantage maps findings to, with its controls.
-pub(crate) async fn frameworks(caller: Authenticated) -> Result<axum::Json<Value>, ApiError> {
+pub(crate) async fn frameworks(
+    caller: Authenticated,
+) -> Result<Json<Items<FrameworkView>>, ApiError> {
     caller.require(Scope::ScanRead)?;
-    let items: Vec<Value> = FRAMEWORKS
+    let items = FRAMEWORKS
         .iter()
-        .map(|f| {
-            json!({
-                "id": f.id,
-                "name": f.name,
-                "version": f.version,
-                "controls": f.controls.iter().map(|c| json!({
-                    "id": c.id,
-                    "title": c.title,
-                })).collect::<Vec<_>>(),
-            })
+        .map(|f| FrameworkView {
+            id: f.id,
+            name: f.name,
+            version: f.version,
+            controls: f
+                .controls
+                .iter()
+                .map(|c| ControlView {
+                    id: c.id,
+                    title: c.title,
+                })
+                .collect(),
         })
         .collect();
-    Ok(axum::Json(json!({ "items": items })))
+    Ok(Json(Items { items }))
 }
 
 /// Query of `GET /api/v1/compliance/coverage`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CoverageQuery {
     pub scan_id: String,
     pub framework: Option<String>,
+}
+
+/// A scan's coverage of each framework (or of one).
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct CoverageReport {
+    pub scan_id: String,
+    pub status: ScanStatus,
+    pub items: Vec<CoverageDoc>,
 }
 
 /// `GET /api/v1/compliance/coverage?scan_id[&framework]`: per control, passing, failing or not
@@ -279,7 +348,7 @@ pub(crate) async fn coverage(
     State(state): State<AppState>,
     caller: Authenticated,
     QueryParams(query): QueryParams<CoverageQuery>,
-) -> Result<axum::Json<Value>, ApiError> {
+) -> Result<Json<CoverageReport>, ApiError> {
     let principal = caller.require(Scope::ScanRead)?;
     let tenant = principal.tenant.as_str();
     if let Some(framework) = &query.framework
@@ -302,15 +371,15 @@ pub(crate) async fn coverage(
         .read
         .coverage(tenant, &scan.id, query.framework.as_deref())
         .await?;
-    Ok(axum::Json(json!({
-        "scan_id": scan.id,
-        "status": scan.status,
-        "items": items,
-    })))
+    Ok(Json(CoverageReport {
+        scan_id: scan.id,
+        status: scan.status,
+        items,
+    }))
 }
 
 /// Query of `GET /api/v1/audit/events`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AuditQuery {
     /// Events after this log position (the `next_cursor` of the previous page).
@@ -321,8 +390,19 @@ pub struct AuditQuery {
     pub stream: Option<String>,
     pub since: Option<DateTime<Utc>>,
     pub until: Option<DateTime<Utc>>,
+    /// As it stood then: a log position or an RFC 3339 time.
     pub as_of: Option<String>,
+    /// Page size, 1-100.
+    #[schemars(range(min = 1, max = 100))]
     pub limit: Option<u32>,
+}
+
+/// A page of the audit trail.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct AuditPage {
+    pub items: Vec<AuditDoc>,
+    /// Pass as `after` for the next page.
+    pub next_cursor: Option<u64>,
 }
 
 /// `GET /api/v1/audit/events`: the tenant's command events by log position, oldest first.
@@ -330,7 +410,7 @@ pub(crate) async fn audit_events(
     State(state): State<AppState>,
     caller: Authenticated,
     QueryParams(query): QueryParams<AuditQuery>,
-) -> Result<axum::Json<Value>, ApiError> {
+) -> Result<Json<AuditPage>, ApiError> {
     let principal = caller.require(Scope::AuditRead)?;
     let limit = page_limit(query.limit, 50, MAX_PAGE)?;
     let filter = AuditFilter {
@@ -353,9 +433,27 @@ pub(crate) async fn audit_events(
     let next_cursor = (items.len() == limit as usize)
         .then(|| items.last().map(|e| e.position))
         .flatten();
-    Ok(axum::Json(
-        json!({ "items": items, "next_cursor": next_cursor }),
-    ))
+    Ok(Json(AuditPage { items, next_cursor }))
+}
+
+/// The first place the hash chain breaks.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ChainBreakView {
+    pub global_position: u64,
+    pub event_id: String,
+    pub stream: String,
+    pub stream_version: u64,
+    pub reason: String,
+}
+
+/// The result of walking the hash chain.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ChainReport {
+    pub ok: bool,
+    pub events_checked: u64,
+    /// The chain hash of the last event (anchor it elsewhere to detect a rewrite of everything).
+    pub head_hash: String,
+    pub first_break: Option<ChainBreakView>,
 }
 
 /// `GET /api/v1/audit/verify`: walks the whole hash chain (every tenant's events: the chain is one)
@@ -363,19 +461,19 @@ pub(crate) async fn audit_events(
 pub(crate) async fn audit_verify(
     State(state): State<AppState>,
     caller: Authenticated,
-) -> Result<axum::Json<Value>, ApiError> {
+) -> Result<Json<ChainReport>, ApiError> {
     caller.require(Scope::AuditRead)?;
     let report = vantage_store::verify_chain(state.services.store().as_ref(), |_| {}).await?;
-    Ok(axum::Json(json!({
-        "ok": report.first_break.is_none(),
-        "events_checked": report.events_checked,
-        "head_hash": report.head_hash,
-        "first_break": report.first_break.map(|b| json!({
-            "global_position": b.global_position,
-            "event_id": b.event_id,
-            "stream": b.stream,
-            "stream_version": b.stream_version,
-            "reason": b.reason,
-        })),
-    })))
+    Ok(Json(ChainReport {
+        ok: report.first_break.is_none(),
+        events_checked: report.events_checked,
+        head_hash: report.head_hash,
+        first_break: report.first_break.map(|b| ChainBreakView {
+            global_position: b.global_position,
+            event_id: b.event_id,
+            stream: b.stream,
+            stream_version: b.stream_version,
+            reason: b.reason,
+        }),
+    }))
 }

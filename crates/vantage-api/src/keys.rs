@@ -1,26 +1,49 @@
 //! API key routes: issue (the token is shown once), list, who-am-I, revoke. Managing keys needs the
 //! `admin` scope; `GET /keys/me` answers any valid key. Revoking the tenant's last admin key is 409.
 
-use axum::Extension;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use axum::{Extension, Json};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use vantage_app::KeySummary;
 use vantage_domain::ids::ApiKeyId;
 use vantage_domain::scope::{Scope, Scopes};
+use vantage_domain::tenant::TenantId;
 
 use crate::AppState;
 use crate::auth::{Authenticated, command_context};
 use crate::error::ApiError;
 use crate::extract::JsonBody;
+use crate::insights::Items;
 use crate::request_id::RequestId;
 
 /// The body of `POST /api/v1/keys`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IssueKeyRequest {
     pub name: String,
     pub scopes: Vec<Scope>,
+}
+
+/// A key just issued, with its token: shown this once, never again.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct IssuedKeyView {
+    pub id: ApiKeyId,
+    pub name: String,
+    pub scopes: Scopes,
+    pub revoked: bool,
+    /// Send as `Authorization: Bearer <token>` or `X-API-Key: <token>`.
+    pub token: String,
+}
+
+/// The calling key.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct KeyIdentity {
+    pub id: ApiKeyId,
+    pub name: String,
+    pub scopes: Scopes,
+    pub tenant: TenantId,
 }
 
 /// `POST /api/v1/keys`: 201 with the token, which is never shown again.
@@ -29,7 +52,7 @@ pub(crate) async fn issue_key(
     Extension(request_id): Extension<RequestId>,
     caller: Authenticated,
     body: JsonBody<IssueKeyRequest>,
-) -> Result<(StatusCode, axum::Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<IssuedKeyView>), ApiError> {
     let principal = caller.require(Scope::Admin)?;
     let IssueKeyRequest { name, scopes } = body.value;
     let scopes = Scopes::new(scopes)?;
@@ -40,13 +63,13 @@ pub(crate) async fn issue_key(
         .await??;
     Ok((
         StatusCode::CREATED,
-        axum::Json(json!({
-            "id": issued.token.key_id,
-            "name": issued.name,
-            "scopes": issued.scopes,
-            "revoked": false,
-            "token": issued.token.expose(),
-        })),
+        Json(IssuedKeyView {
+            id: issued.token.key_id,
+            token: issued.token.expose(),
+            name: issued.name,
+            scopes: issued.scopes,
+            revoked: false,
+        }),
     ))
 }
 
@@ -54,17 +77,17 @@ pub(crate) async fn issue_key(
 pub(crate) async fn list_keys(
     State(state): State<AppState>,
     caller: Authenticated,
-) -> Result<axum::Json<Value>, ApiError> {
+) -> Result<Json<Items<KeySummary>>, ApiError> {
     let principal = caller.require(Scope::Admin)?;
     let items = state.services.api_keys(&principal.tenant).await?;
-    Ok(axum::Json(json!({ "items": items })))
+    Ok(Json(Items { items }))
 }
 
 /// `GET /api/v1/keys/me`: the calling key.
 pub(crate) async fn me(
     State(state): State<AppState>,
     caller: Authenticated,
-) -> Result<axum::Json<Value>, ApiError> {
+) -> Result<Json<KeyIdentity>, ApiError> {
     let principal = &caller.0;
     let key = state
         .services
@@ -73,12 +96,12 @@ pub(crate) async fn me(
         .into_iter()
         .find(|k| k.id == principal.key_id)
         .ok_or(ApiError::Unauthorized)?;
-    Ok(axum::Json(json!({
-        "id": key.id,
-        "name": key.name,
-        "scopes": key.scopes,
-        "tenant": principal.tenant,
-    })))
+    Ok(Json(KeyIdentity {
+        id: key.id,
+        name: key.name,
+        scopes: key.scopes,
+        tenant: principal.tenant.clone(),
+    }))
 }
 
 /// `DELETE /api/v1/keys/{id}`: 204; 404 for another tenant's or an unknown key; 409 for the last

@@ -11,12 +11,14 @@ mod health;
 mod idempotency;
 mod insights;
 mod keys;
+mod openapi;
 mod rate_limit;
 mod request_id;
+mod routes;
 mod scans;
 mod triage;
 
-pub use error::ApiError;
+pub use error::{ApiError, PROBLEM_CODES};
 pub use rate_limit::{RateLimitConfig, RateLimits};
 pub use request_id::RequestId;
 
@@ -26,7 +28,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
-use axum::routing::{delete, get, patch, post};
+use axum::routing::get;
 use tokio::net::TcpListener;
 use tower_http::timeout::TimeoutLayer;
 use vantage_app::Services;
@@ -72,61 +74,29 @@ impl AppState {
     }
 }
 
-/// The whole HTTP surface.
+/// The whole HTTP surface: every operation of the route table (the API ones behind the rate limits),
+/// the OpenAPI document and the docs.
 pub fn router(state: AppState) -> Router {
-    let api = Router::new()
-        .route("/scans", post(scans::create_scan).get(scans::list_scans))
-        .route("/scans/batch", post(scans::create_batch))
-        .route("/scans/compare", get(scans::compare_scans))
-        .route(
-            "/scans/{id}",
-            get(scans::get_scan).delete(scans::delete_scan),
-        )
-        .route("/scans/{id}/status", get(scans::scan_status))
-        .route("/scans/{id}/cancel", post(scans::cancel_scan))
-        .route("/scans/{id}/summary", get(scans::scan_summary))
-        .route("/scans/{id}/observations", get(scans::scan_observations))
-        .route("/scans/{id}/findings", get(scans::scan_findings))
-        .route(
-            "/scans/{id}/findings/{finding_id}",
-            get(scans::scan_finding),
-        )
-        .route("/scans/{id}/history", get(scans::scan_history))
-        .route("/domains/{domain}/latest", get(insights::domain_latest))
-        .route("/domains/{domain}/history", get(insights::domain_history))
-        .route("/findings/{fingerprint}", get(triage::get_fingerprint))
-        .route("/findings/{fingerprint}/state", patch(triage::set_state))
-        .route(
-            "/findings/{fingerprint}/comments",
-            get(triage::list_comments).post(triage::add_comment),
-        )
-        .route(
-            "/findings/{fingerprint}/comments/{id}",
-            delete(triage::delete_comment),
-        )
-        .route("/notifications", get(insights::notifications))
-        .route("/notifications/unread-count", get(insights::unread_count))
-        .route("/notifications/read-all", patch(insights::mark_all_read))
-        .route("/notifications/{id}/read", patch(insights::mark_read))
-        .route("/dashboard/stats", get(insights::stats))
-        .route("/dashboard/trends", get(insights::trends))
-        .route("/dashboard/command-center", get(insights::command_center))
-        .route("/compliance/frameworks", get(insights::frameworks))
-        .route("/compliance/coverage", get(insights::coverage))
-        .route("/audit/events", get(insights::audit_events))
-        .route("/audit/verify", get(insights::audit_verify))
-        .route("/keys", post(keys::issue_key).get(keys::list_keys))
-        .route("/keys/me", get(keys::me))
-        .route("/keys/{id}", delete(keys::revoke_key))
-        .route_layer(axum::middleware::from_fn_with_state(
-            state.limits.clone(),
-            rate_limit::enforce,
-        ));
-    Router::new()
-        .route("/health", get(health::health))
-        .route("/ready", get(health::ready))
-        .route("/metrics", get(health::metrics))
-        .nest("/api/v1", api)
+    let mut api = Router::new();
+    let mut public = Router::new();
+    for operation in routes::operations() {
+        if operation.path.starts_with("/api/") {
+            api = api.route(operation.path, operation.handler);
+        } else {
+            public = public.route(operation.path, operation.handler);
+        }
+    }
+    let api = api.route_layer(axum::middleware::from_fn_with_state(
+        state.limits.clone(),
+        rate_limit::enforce,
+    ));
+    public
+        .merge(api)
+        .route("/openapi.json", get(openapi::openapi_json))
+        .route("/docs", get(openapi::docs))
+        .route("/docs/swagger-ui-bundle.js", get(openapi::swagger_js))
+        .route("/docs/swagger-ui.css", get(openapi::swagger_css))
+        .route("/docs/problems", get(openapi::problems))
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .with_state(state)
@@ -140,6 +110,18 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn(
             request_id::request_id_and_problems,
         ))
+}
+
+/// The OpenAPI 3.1 document of this API, as served at `/openapi.json` and committed as
+/// `schemas/openapi.json`.
+pub fn openapi_document() -> &'static str {
+    static DOCUMENT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DOCUMENT.get_or_init(|| {
+        let mut text = serde_json::to_string_pretty(&openapi::document(&routes::operations()))
+            .expect("the document serialises");
+        text.push('\n');
+        text
+    })
 }
 
 /// Serves `router` on `listener` until `shutdown` resolves, then drains in-flight requests.

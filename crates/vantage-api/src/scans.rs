@@ -1,43 +1,51 @@
-//! Scan routes: create (with idempotency keys), read one (folded from its stream, so it is never
-//! behind), list, status, cancel, delete, summary with the release gate, observations, findings,
-//! compare and history. Lists and findings read the scans read model.
+//! Scan routes: create (single and batch, with create-or-reuse and idempotency keys), read one (folded
+//! from its stream, so it is never behind the log), list, status, cancel, delete, summary with the
+//! release gate, observations, findings, compare and history. Lists, summaries and findings read the
+//! scans read model.
 
-use axum::Extension;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
-use serde_json::{Value, json};
-use vantage_app::ScanView;
-use vantage_app::scan_stream;
-use vantage_domain::DomainError;
-use vantage_domain::DomainEvent;
-use vantage_domain::ids::ScanId;
+use axum::{Extension, Json};
+use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use vantage_app::{ScanView, scan_stream};
+use vantage_domain::ids::{ObservationId, ScanId};
 use vantage_domain::scan::{ProbeKind, ScanCommand, ScanEvent, ScanSpec, ScanStatus};
 use vantage_domain::scope::Scope;
-use vantage_domain::target::{Paths, Ports, Profile, ScanTarget, Trigger, VantagePoint};
+use vantage_domain::target::{
+    Paths, Ports, Profile, ScanTarget, TargetKind, Trigger, VantagePoint,
+};
 use vantage_domain::triage::TriageState;
-use vantage_projections::model::ScanDoc;
-use vantage_projections::query::{FindingFilter, FindingView, ScanFilter};
+use vantage_domain::{DomainError, DomainEvent};
+use vantage_projections::model::{FindingDoc, ScanDoc, SeverityCounts};
+use vantage_projections::query::{FindingFilter, FindingView, Page, ScanFilter};
 use vantage_rules::Severity;
-use vantage_rules::grade::letter;
+use vantage_rules::grade::{ScanGrades, letter};
 
 use crate::auth::{Authenticated, command_context};
 use crate::error::{ApiError, FieldError};
-use crate::extract::{JsonBody, OptionalJsonBody, QueryParams, as_of, page_limit};
+use crate::extract::{JsonBody, OptionalJsonBody, QueryParams, as_of, invalid_field, page_limit};
 use crate::idempotency::{self, POLL_AFTER_SECONDS, Replayable};
 use crate::request_id::RequestId;
 use crate::{AppState, MAX_PAGE};
 
-/// The body of `POST /api/v1/scans`.
-#[derive(Debug, Deserialize)]
+/// The body of `POST /api/v1/scans` (and of each item of a batch).
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateScanRequest {
+    /// A domain (`example.com`) or an http(s) URL.
     pub target: String,
+    /// TCP ports to probe (default 80 and 443; at most 32).
     pub ports: Option<Vec<u16>>,
+    /// HTTP paths to fetch (default `/`; at most 32).
     pub paths: Option<Vec<String>>,
     pub profile: Option<Profile>,
+    /// Default `api`.
     pub trigger: Option<Trigger>,
+    /// The worker pool to run on (default `default`).
     pub vantage_point: Option<String>,
     /// Create-or-reuse: a completed scan of the same target and options that finished at most this
     /// many seconds ago is returned (200) instead of starting a new one (202). At most 30 days.
@@ -99,13 +107,41 @@ impl CreateScanRequest {
     }
 }
 
-fn scan_json(view: &ScanView) -> Value {
-    let mut body = serde_json::to_value(view).unwrap_or_default();
-    body["kind"] = json!(view.spec.target.kind());
-    body["links"] = json!({
-        "self": format!("/api/v1/scans/{}", view.id),
-    });
-    body
+/// Links of a scan resource.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct ScanLinks {
+    #[serde(rename = "self")]
+    pub this: String,
+}
+
+/// One scan as its own stream tells it (never behind the log).
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct ScanResource {
+    #[serde(flatten)]
+    pub view: ScanView,
+    pub kind: TargetKind,
+    pub links: ScanLinks,
+    /// Present, and true, when `max_age_seconds` reused an earlier scan.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reused: Option<bool>,
+}
+
+impl ScanResource {
+    fn of(view: ScanView) -> Self {
+        Self {
+            kind: view.spec.target.kind(),
+            links: ScanLinks {
+                this: format!("/api/v1/scans/{}", view.id),
+            },
+            view,
+            reused: None,
+        }
+    }
+}
+
+/// A response type as JSON (stored responses are replayed as they were).
+pub(crate) fn to_json(body: &impl Serialize) -> Value {
+    serde_json::to_value(body).unwrap_or(Value::Null)
 }
 
 /// `POST /api/v1/scans`: validate, then reuse a young enough completed scan (200, with
@@ -149,9 +185,11 @@ async fn create_one(
             && let Ok(id) = reused.id.parse::<ScanId>()
             && let Some(view) = state.services.scan(&principal.tenant, id).await?
         {
-            let mut body = scan_json(&view);
-            body["reused"] = json!(true);
-            return Ok(Replayable::new(StatusCode::OK, body).at(format!("/api/v1/scans/{id}")));
+            let mut body = ScanResource::of(view);
+            body.reused = Some(true);
+            return Ok(
+                Replayable::new(StatusCode::OK, to_json(&body)).at(format!("/api/v1/scans/{id}"))
+            );
         }
     }
     let context = command_context(principal, request_id);
@@ -161,21 +199,63 @@ async fn create_one(
         .scan(&principal.tenant, id)
         .await?
         .ok_or(ApiError::Internal)?;
-    Ok(Replayable::new(StatusCode::ACCEPTED, scan_json(&view)).at(format!("/api/v1/scans/{id}")))
+    Ok(
+        Replayable::new(StatusCode::ACCEPTED, to_json(&ScanResource::of(view)))
+            .at(format!("/api/v1/scans/{id}")),
+    )
 }
 
 /// Most scans one batch request may create.
 pub const MAX_BATCH: usize = 50;
 
 /// The body of `POST /api/v1/scans/batch`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BatchCreateRequest {
+    /// 1 to 50 scan requests.
     pub scans: Vec<CreateScanRequest>,
 }
 
+/// The problem of one refused batch item (the batch's request id is in its header).
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ItemProblem {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    pub code: String,
+    pub detail: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub errors: Option<Vec<FieldError>>,
+}
+
+/// One item's outcome in a batch.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct BatchItem {
+    /// The item's position in the request.
+    pub index: usize,
+    /// 202 (started), 200 (reused) or the item's error status.
+    pub status: u16,
+    /// The scan, when started or reused.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<ScanResource>")]
+    pub scan: Option<Value>,
+    /// Why the item was refused.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<ItemProblem>")]
+    pub error: Option<Value>,
+}
+
+/// The answer to a batch: one result per item, in order.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct BatchResult {
+    pub accepted: usize,
+    pub refused: usize,
+    pub results: Vec<BatchItem>,
+}
+
 /// `POST /api/v1/scans/batch`: up to 50 scan requests, each validated and created (or reused) on its
-/// own; 200 with one result per item, in order: `status` 202/200 and the scan, or the item's problem.
+/// own; 200 with one result per item.
 pub(crate) async fn create_batch(
     State(state): State<AppState>,
     Extension(request_id): Extension<RequestId>,
@@ -186,7 +266,7 @@ pub(crate) async fn create_batch(
     let principal = caller.require(Scope::ScanWrite)?;
     let items = body.value.scans;
     if items.is_empty() || items.len() > MAX_BATCH {
-        return Err(crate::extract::invalid_field(
+        return Err(invalid_field(
             "scans",
             format!("send between 1 and {MAX_BATCH} scan requests"),
         ));
@@ -209,21 +289,29 @@ pub(crate) async fn create_batch(
                 results.push(match outcome {
                     Ok(done) => {
                         accepted += 1;
-                        json!({ "index": index, "status": done.status.as_u16(), "scan": done.body })
+                        BatchItem {
+                            index,
+                            status: done.status.as_u16(),
+                            scan: Some(done.body),
+                            error: None,
+                        }
                     }
                     Err(ApiError::Internal) => return Err(ApiError::Internal),
-                    Err(refused) => json!({
-                        "index": index,
-                        "status": refused.status().as_u16(),
-                        "error": refused.problem(),
-                    }),
+                    Err(refused) => BatchItem {
+                        index,
+                        status: refused.status().as_u16(),
+                        scan: None,
+                        error: Some(refused.problem()),
+                    },
                 });
             }
             let refused = results.len() - accepted;
-            Ok(Replayable::new(
-                StatusCode::OK,
-                json!({ "accepted": accepted, "refused": refused, "results": results }),
-            ))
+            let result = BatchResult {
+                accepted,
+                refused,
+                results,
+            };
+            Ok(Replayable::new(StatusCode::OK, to_json(&result)))
         },
     )
     .await
@@ -234,15 +322,14 @@ pub(crate) async fn get_scan(
     State(state): State<AppState>,
     caller: Authenticated,
     Path(id): Path<String>,
-) -> Result<axum::Json<Value>, ApiError> {
+) -> Result<Json<ScanResource>, ApiError> {
     let principal = caller.require(Scope::ScanRead)?;
-    let id: ScanId = id.parse().map_err(|_| ApiError::not_found("scan"))?;
     let view = state
         .services
-        .scan(&principal.tenant, id)
+        .scan(&principal.tenant, parse_scan_id(&id)?)
         .await?
         .ok_or_else(|| ApiError::not_found("scan"))?;
-    Ok(axum::Json(scan_json(&view)))
+    Ok(Json(ScanResource::of(view)))
 }
 
 /// A scan of the caller's tenant from the scans read model, or 404.
@@ -251,7 +338,7 @@ async fn scan_doc(
     principal: &vantage_app::Principal,
     id: &str,
 ) -> Result<ScanDoc, ApiError> {
-    let id: ScanId = id.parse().map_err(|_| ApiError::not_found("scan"))?;
+    let id = parse_scan_id(id)?;
     state
         .read
         .scan(principal.tenant.as_str(), &id.to_string())
@@ -264,13 +351,17 @@ fn parse_scan_id(raw: &str) -> Result<ScanId, ApiError> {
 }
 
 /// Query of `GET /api/v1/scans`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ListScansQuery {
     pub status: Option<ScanStatus>,
+    /// The target's host, e.g. `example.com`.
     pub domain: Option<String>,
     pub trigger: Option<Trigger>,
+    /// Page size, 1-100 (default 20).
+    #[schemars(range(min = 1, max = 100))]
     pub limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
 }
 
@@ -279,7 +370,7 @@ pub(crate) async fn list_scans(
     State(state): State<AppState>,
     caller: Authenticated,
     QueryParams(query): QueryParams<ListScansQuery>,
-) -> Result<axum::Json<Value>, ApiError> {
+) -> Result<Json<Page<ScanDoc>>, ApiError> {
     let principal = caller.require(Scope::ScanRead)?;
     let limit = page_limit(query.limit, 20, MAX_PAGE)?;
     let filter = ScanFilter {
@@ -299,10 +390,19 @@ pub(crate) async fn list_scans(
             limit,
         )
         .await?;
-    Ok(axum::Json(json!({
-        "items": page.items,
-        "next_cursor": page.next_cursor,
-    })))
+    Ok(Json(page))
+}
+
+/// Where a scan is in its lifecycle.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ScanProgress {
+    pub id: ScanId,
+    pub status: ScanStatus,
+    /// Completed, failed or cancelled: nothing will change any more.
+    pub terminal: bool,
+    pub updated_at: DateTime<Utc>,
+    pub observation_count: usize,
+    pub failure_reason: Option<String>,
 }
 
 /// `GET /api/v1/scans/{id}/status`: where the scan is; `Retry-After` while it is not finished.
@@ -318,14 +418,14 @@ pub(crate) async fn scan_status(
         .await?
         .ok_or_else(|| ApiError::not_found("scan"))?;
     let terminal = view.status.is_terminal();
-    let mut response = axum::Json(json!({
-        "id": view.id,
-        "status": view.status,
-        "terminal": terminal,
-        "updated_at": view.updated_at,
-        "observation_count": view.observation_count,
-        "failure_reason": view.failure_reason,
-    }))
+    let mut response = Json(ScanProgress {
+        id: view.id,
+        status: view.status,
+        terminal,
+        updated_at: view.updated_at,
+        observation_count: view.observation_count,
+        failure_reason: view.failure_reason,
+    })
     .into_response();
     if !terminal {
         response.headers_mut().insert(
@@ -337,9 +437,10 @@ pub(crate) async fn scan_status(
 }
 
 /// The optional body of `POST /api/v1/scans/{id}/cancel`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CancelScanRequest {
+    /// Why (kept in the log; at most 500 characters).
     pub reason: Option<String>,
 }
 
@@ -372,7 +473,10 @@ pub(crate) async fn cancel_scan(
                 .scan(&principal.tenant, id)
                 .await?
                 .ok_or(ApiError::Internal)?;
-            Ok(Replayable::new(StatusCode::OK, scan_json(&view)))
+            Ok(Replayable::new(
+                StatusCode::OK,
+                to_json(&ScanResource::of(view)),
+            ))
         },
     )
     .await
@@ -394,20 +498,51 @@ pub(crate) async fn delete_scan(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// A release decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum GateDecision {
+    Pass,
+    Fail,
+    /// The scan has not ended yet.
+    Pending,
+}
+
+/// The release gate of a `post_deploy` scan.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Gate {
+    pub decision: GateDecision,
+    pub policy: &'static str,
+    /// Fingerprints of the findings that fail the gate.
+    pub blocking: Vec<String>,
+    /// Why a scan that did not complete fails.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+const GATE_POLICY: &str = "fail on any open or acknowledged critical or high finding";
+
 /// The release decision of a `post_deploy` scan: it fails on any critical or high finding that is not
-/// triaged away (false positive, accepted risk, fixed).
-fn gate(scan: &ScanDoc, findings: &[FindingView]) -> Value {
+/// triaged away (false positive, accepted risk, fixed), and on a scan that failed or was cancelled.
+fn gate(scan: &ScanDoc, findings: &[FindingView]) -> Option<Gate> {
     if scan.spec.trigger != Trigger::PostDeploy {
-        return Value::Null;
+        return None;
     }
+    let mut gate = Gate {
+        decision: GateDecision::Pending,
+        policy: GATE_POLICY,
+        blocking: Vec::new(),
+        reason: None,
+    };
     if !scan.status.is_terminal() {
-        return json!({ "decision": "pending", "policy": GATE_POLICY, "blocking": [] });
+        return Some(gate);
     }
     if scan.status != ScanStatus::Completed {
-        return json!({ "decision": "fail", "policy": GATE_POLICY, "blocking": [],
-            "reason": format!("the scan {}", scan.status.as_str()) });
+        gate.decision = GateDecision::Fail;
+        gate.reason = Some(format!("the scan {}", scan.status.as_str()));
+        return Some(gate);
     }
-    let blocking: Vec<&str> = findings
+    gate.blocking = findings
         .iter()
         .filter(|f| {
             matches!(
@@ -415,75 +550,119 @@ fn gate(scan: &ScanDoc, findings: &[FindingView]) -> Value {
                 Severity::Critical | Severity::High
             ) && matches!(f.triage, TriageState::Open | TriageState::Acknowledged)
         })
-        .map(|f| f.finding.finding.fingerprint.as_str())
+        .map(|f| f.finding.finding.fingerprint.clone())
         .collect();
-    json!({
-        "decision": if blocking.is_empty() { "pass" } else { "fail" },
-        "policy": GATE_POLICY,
-        "blocking": blocking,
-    })
+    gate.decision = if gate.blocking.is_empty() {
+        GateDecision::Pass
+    } else {
+        GateDecision::Fail
+    };
+    Some(gate)
 }
 
-const GATE_POLICY: &str = "fail on any open or acknowledged critical or high finding";
+/// How a completed scan differs from the previous scan of its target.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct DiffCounts {
+    pub new: usize,
+    pub fixed: usize,
+    pub unchanged: usize,
+    pub regressions: usize,
+}
 
-/// `GET /api/v1/scans/{id}/summary`: status, counts, score and letter grade, grades, and the release
-/// `gate` of `post_deploy` scans.
+/// A scan's summary.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ScanSummary {
+    pub id: String,
+    pub status: ScanStatus,
+    pub target: ScanTarget,
+    pub trigger: Trigger,
+    pub created_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    /// 0-100: 100 minus the penalty of the findings (completed scans).
+    pub score: Option<u32>,
+    /// The letter grade of the score (A+ … F).
+    pub grade: Option<&'static str>,
+    pub grades: Option<ScanGrades>,
+    pub findings: Option<SeverityCounts>,
+    pub ruleset_version: Option<String>,
+    pub previous_scan_id: Option<String>,
+    pub diff: Option<DiffCounts>,
+    /// `post_deploy` scans only.
+    pub gate: Option<Gate>,
+}
+
+/// `GET /api/v1/scans/{id}/summary`: status, counts, score and letter grade, grades, the diff against
+/// the previous scan, and the release `gate` of `post_deploy` scans.
 pub(crate) async fn scan_summary(
     State(state): State<AppState>,
     caller: Authenticated,
     Path(id): Path<String>,
-) -> Result<axum::Json<Value>, ApiError> {
+) -> Result<Json<ScanSummary>, ApiError> {
     let principal = caller.require(Scope::ScanRead)?;
+    let tenant = principal.tenant.as_str();
     let scan = scan_doc(&state, principal, &id).await?;
     let findings = state
         .read
-        .findings(
-            principal.tenant.as_str(),
-            &scan.id,
-            &FindingFilter::default(),
-            None,
-        )
+        .findings(tenant, &scan.id, &FindingFilter::default(), None)
         .await?
         .unwrap_or_default();
-    let diff = state.read.diff(principal.tenant.as_str(), &scan.id).await?;
-    Ok(axum::Json(json!({
-        "id": scan.id,
-        "status": scan.status,
-        "target": scan.spec.target,
-        "trigger": scan.spec.trigger,
-        "created_at": scan.created_at,
-        "finished_at": scan.finished_at,
-        "score": scan.score,
-        "grade": scan.score.map(letter),
-        "grades": scan.grades,
-        "findings": scan.findings,
-        "ruleset_version": scan.ruleset_version,
-        "previous_scan_id": scan.previous_scan_id,
-        "diff": diff.map(|d| json!({
-            "new": d.new.len(),
-            "fixed": d.fixed.len(),
-            "unchanged": d.unchanged.len(),
-            "regressions": d.regressions.len(),
-        })),
-        "gate": gate(&scan, &findings),
-    })))
+    let diff = state.read.diff(tenant, &scan.id).await?;
+    let gate = gate(&scan, &findings);
+    Ok(Json(ScanSummary {
+        grade: scan.score.map(letter),
+        diff: diff.map(|d| DiffCounts {
+            new: d.new.len(),
+            fixed: d.fixed.len(),
+            unchanged: d.unchanged.len(),
+            regressions: d.regressions.len(),
+        }),
+        gate,
+        id: scan.id,
+        status: scan.status,
+        target: scan.spec.target,
+        trigger: scan.spec.trigger,
+        created_at: scan.created_at,
+        finished_at: scan.finished_at,
+        score: scan.score,
+        grades: scan.grades,
+        findings: scan.findings,
+        ruleset_version: scan.ruleset_version,
+        previous_scan_id: scan.previous_scan_id,
+    }))
 }
 
 /// Query of `GET /api/v1/scans/{id}/observations`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ObservationsQuery {
+    /// Only this probe's observations.
     pub probe: Option<ProbeKind>,
 }
 
-/// `GET /api/v1/scans/{id}/observations`: what each probe saw (public-safe by construction), in the
-/// order the log recorded it.
+/// What one probe saw of one asset (public-safe by construction: no bodies, no cookie values).
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ObservationView {
+    pub id: ObservationId,
+    pub probe: ProbeKind,
+    pub asset: String,
+    pub observed_at: DateTime<Utc>,
+    pub data: Value,
+}
+
+/// A scan's observations, in log order.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Observations {
+    pub scan_id: ScanId,
+    pub items: Vec<ObservationView>,
+}
+
+/// `GET /api/v1/scans/{id}/observations`: what each probe saw, in the order the log recorded it.
 pub(crate) async fn scan_observations(
     State(state): State<AppState>,
     caller: Authenticated,
     Path(id): Path<String>,
     QueryParams(query): QueryParams<ObservationsQuery>,
-) -> Result<axum::Json<Value>, ApiError> {
+) -> Result<Json<Observations>, ApiError> {
     let principal = caller.require(Scope::ScanRead)?;
     let id = parse_scan_id(&id)?;
     if state.services.scan(&principal.tenant, id).await?.is_none() {
@@ -506,26 +685,37 @@ pub(crate) async fn scan_observations(
         if query.probe.is_some_and(|p| p != observed.probe) {
             continue;
         }
-        items.push(json!({
-            "id": observed.observation_id,
-            "probe": observed.probe,
-            "asset": observed.asset,
-            "observed_at": event.occurred_at,
-            "data": observed.data,
-        }));
+        items.push(ObservationView {
+            id: observed.observation_id,
+            probe: observed.probe,
+            asset: observed.asset,
+            observed_at: event.occurred_at,
+            data: observed.data,
+        });
     }
-    Ok(axum::Json(json!({ "scan_id": id, "items": items })))
+    Ok(Json(Observations { scan_id: id, items }))
 }
 
 /// Query of `GET /api/v1/scans/{id}/findings`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FindingsQuery {
     pub severity: Option<Severity>,
+    /// `tls`, `headers`, `cookies`, `dns`, `exposure`, `email` or `availability`.
     pub category: Option<String>,
+    /// A compliance control id or its prefix, e.g. `OWASP-ASVS-4.0.3`.
     pub compliance: Option<String>,
     pub triage: Option<TriageState>,
+    /// As it stood then: a log position or an RFC 3339 time.
     pub as_of: Option<String>,
+}
+
+/// A scan's findings, highest priority first.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Findings {
+    pub scan_id: String,
+    pub count: usize,
+    pub items: Vec<FindingView>,
 }
 
 /// `GET /api/v1/scans/{id}/findings`: highest priority first, with each fingerprint's triage (as of
@@ -535,7 +725,7 @@ pub(crate) async fn scan_findings(
     caller: Authenticated,
     Path(id): Path<String>,
     QueryParams(query): QueryParams<FindingsQuery>,
-) -> Result<axum::Json<Value>, ApiError> {
+) -> Result<Json<Findings>, ApiError> {
     let principal = caller.require(Scope::ScanRead)?;
     let id = parse_scan_id(&id)?.to_string();
     let as_of = as_of(query.as_of.as_deref())?;
@@ -550,11 +740,11 @@ pub(crate) async fn scan_findings(
         .findings(principal.tenant.as_str(), &id, &filter, as_of)
         .await?
         .ok_or_else(|| ApiError::not_found("scan"))?;
-    Ok(axum::Json(json!({
-        "scan_id": id,
-        "count": items.len(),
-        "items": items,
-    })))
+    Ok(Json(Findings {
+        scan_id: id,
+        count: items.len(),
+        items,
+    }))
 }
 
 /// `GET /api/v1/scans/{id}/findings/{finding_id}` (a finding's id is its fingerprint).
@@ -562,7 +752,7 @@ pub(crate) async fn scan_finding(
     State(state): State<AppState>,
     caller: Authenticated,
     Path((id, finding_id)): Path<(String, String)>,
-) -> Result<axum::Json<FindingView>, ApiError> {
+) -> Result<Json<FindingView>, ApiError> {
     let principal = caller.require(Scope::ScanRead)?;
     let id = parse_scan_id(&id)?.to_string();
     state
@@ -577,16 +767,40 @@ pub(crate) async fn scan_finding(
         .ok_or_else(|| ApiError::not_found("scan"))?
         .into_iter()
         .find(|f| f.finding.finding.fingerprint == finding_id)
-        .map(axum::Json)
+        .map(Json)
         .ok_or_else(|| ApiError::not_found("finding"))
 }
 
 /// Query of `GET /api/v1/scans/compare`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CompareQuery {
+    /// The earlier scan.
+    pub scan_a: String,
+    /// The later scan.
+    pub scan_b: String,
+}
+
+/// How many findings are new, fixed and unchanged.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct CompareCounts {
+    pub new: usize,
+    pub fixed: usize,
+    pub unchanged: usize,
+}
+
+/// Two scans compared by fingerprint.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ScanComparison {
     pub scan_a: String,
     pub scan_b: String,
+    pub same_target: bool,
+    pub summary: CompareCounts,
+    /// In b, not in a.
+    pub new: Vec<FindingDoc>,
+    /// In a, not in b.
+    pub fixed: Vec<FindingDoc>,
+    pub unchanged: Vec<FindingDoc>,
 }
 
 /// `GET /api/v1/scans/compare?scan_a&scan_b`: what is new in b, fixed since a, and unchanged.
@@ -594,7 +808,7 @@ pub(crate) async fn compare_scans(
     State(state): State<AppState>,
     caller: Authenticated,
     QueryParams(query): QueryParams<CompareQuery>,
-) -> Result<axum::Json<Value>, ApiError> {
+) -> Result<Json<ScanComparison>, ApiError> {
     let principal = caller.require(Scope::ScanRead)?;
     let a = scan_doc(&state, principal, &query.scan_a).await?;
     let b = scan_doc(&state, principal, &query.scan_b).await?;
@@ -603,19 +817,36 @@ pub(crate) async fn compare_scans(
         .compare(principal.tenant.as_str(), &a.id, &b.id)
         .await?
         .ok_or_else(|| ApiError::not_found("scan"))?;
-    Ok(axum::Json(json!({
-        "scan_a": comparison.scan_a,
-        "scan_b": comparison.scan_b,
-        "same_target": a.spec.target == b.spec.target,
-        "summary": {
-            "new": comparison.new.len(),
-            "fixed": comparison.fixed.len(),
-            "unchanged": comparison.unchanged.len(),
+    Ok(Json(ScanComparison {
+        same_target: a.spec.target == b.spec.target,
+        summary: CompareCounts {
+            new: comparison.new.len(),
+            fixed: comparison.fixed.len(),
+            unchanged: comparison.unchanged.len(),
         },
-        "new": comparison.new,
-        "fixed": comparison.fixed,
-        "unchanged": comparison.unchanged,
-    })))
+        scan_a: comparison.scan_a,
+        scan_b: comparison.scan_b,
+        new: comparison.new,
+        fixed: comparison.fixed,
+        unchanged: comparison.unchanged,
+    }))
+}
+
+/// One lifecycle event of a scan.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ScanHistoryEntry {
+    pub stream_version: u64,
+    pub event_type: String,
+    pub occurred_at: DateTime<Utc>,
+    pub actor: String,
+    pub request_id: Option<String>,
+}
+
+/// A scan's lifecycle.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ScanHistory {
+    pub scan_id: ScanId,
+    pub items: Vec<ScanHistoryEntry>,
 }
 
 /// `GET /api/v1/scans/{id}/history`: the scan's lifecycle as the log recorded it — every event but the
@@ -624,7 +855,7 @@ pub(crate) async fn scan_history(
     State(state): State<AppState>,
     caller: Authenticated,
     Path(id): Path<String>,
-) -> Result<axum::Json<Value>, ApiError> {
+) -> Result<Json<ScanHistory>, ApiError> {
     let principal = caller.require(Scope::ScanRead)?;
     let id = parse_scan_id(&id)?;
     let events = state.services.store().read_stream(&scan_stream(id)).await?;
@@ -634,18 +865,16 @@ pub(crate) async fn scan_history(
     {
         return Err(ApiError::not_found("scan"));
     }
-    let items: Vec<Value> = events
-        .iter()
+    let items = events
+        .into_iter()
         .filter(|e| e.event_type != "ProbeObserved")
-        .map(|e| {
-            json!({
-                "stream_version": e.stream_version,
-                "event_type": e.event_type,
-                "occurred_at": e.occurred_at,
-                "actor": e.metadata.actor,
-                "request_id": e.metadata.request_id,
-            })
+        .map(|e| ScanHistoryEntry {
+            stream_version: e.stream_version,
+            event_type: e.event_type,
+            occurred_at: e.occurred_at,
+            actor: e.metadata.actor,
+            request_id: e.metadata.request_id,
         })
         .collect();
-    Ok(axum::Json(json!({ "scan_id": id, "items": items })))
+    Ok(Json(ScanHistory { scan_id: id, items }))
 }

@@ -1,23 +1,25 @@
 //! Triage routes: a fingerprint's state (`PATCH /findings/{fingerprint}/state`) and its comments. A
 //! fingerprint is known once a completed scan of the caller's tenant has found it; any other is 404.
 
-use axum::Extension;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use axum::{Extension, Json};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use vantage_domain::ids::CommentId;
 use vantage_domain::scope::Scope;
 use vantage_domain::triage::{Fingerprint, TriageState};
-use vantage_projections::model::FingerprintDoc;
+use vantage_projections::model::{CommentDoc, FingerprintDoc};
 
 use crate::AppState;
 use crate::auth::{Authenticated, command_context};
 use crate::error::ApiError;
 use crate::extract::{JsonBody, QueryParams, as_of};
 use crate::idempotency::{self, Replayable};
+use crate::insights::Items;
 use crate::request_id::RequestId;
+use crate::scans::to_json;
 
 /// A fingerprint of the caller's tenant that the read models know, or 404.
 async fn known(
@@ -36,7 +38,7 @@ async fn known(
 }
 
 /// The body of `PATCH /api/v1/findings/{fingerprint}/state`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SetTriageRequest {
     pub state: TriageState,
@@ -44,9 +46,10 @@ pub struct SetTriageRequest {
 }
 
 /// Query of `GET /api/v1/findings/{fingerprint}`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FingerprintQuery {
+    /// As it stood then: a log position or an RFC 3339 time.
     pub as_of: Option<String>,
 }
 
@@ -56,19 +59,27 @@ pub(crate) async fn get_fingerprint(
     caller: Authenticated,
     Path(raw): Path<String>,
     QueryParams(query): QueryParams<FingerprintQuery>,
-) -> Result<axum::Json<FingerprintDoc>, ApiError> {
+) -> Result<Json<FingerprintDoc>, ApiError> {
     let principal = caller.require(Scope::ScanRead)?;
     let tenant = principal.tenant.as_str();
     let (fingerprint, now) = known(&state, tenant, &raw).await?;
     match as_of(query.as_of.as_deref())? {
-        None => Ok(axum::Json(now)),
+        None => Ok(Json(now)),
         Some(as_of) => state
             .read
             .fingerprint(tenant, fingerprint.as_str(), Some(as_of))
             .await?
-            .map(axum::Json)
+            .map(Json)
             .ok_or_else(|| ApiError::not_found("finding")),
     }
+}
+
+/// A triage state as recorded.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct TriageRecorded {
+    pub fingerprint: String,
+    pub state: TriageState,
+    pub note: Option<String>,
 }
 
 /// `PATCH /api/v1/findings/{fingerprint}/state`: SetTriage. Answers with the state as recorded.
@@ -78,7 +89,7 @@ pub(crate) async fn set_state(
     caller: Authenticated,
     Path(raw): Path<String>,
     body: JsonBody<SetTriageRequest>,
-) -> Result<axum::Json<Value>, ApiError> {
+) -> Result<Json<TriageRecorded>, ApiError> {
     let principal = caller.require(Scope::TriageWrite)?;
     let (fingerprint, _) = known(&state, principal.tenant.as_str(), &raw).await?;
     let SetTriageRequest {
@@ -90,11 +101,15 @@ pub(crate) async fn set_state(
         .services
         .set_triage(&context, fingerprint.clone(), triage, note.clone())
         .await??;
-    Ok(axum::Json(json!({
-        "fingerprint": fingerprint.as_str(),
-        "state": triage,
-        "note": note.as_deref().map(str::trim).filter(|n| !n.is_empty()),
-    })))
+    Ok(Json(TriageRecorded {
+        fingerprint: fingerprint.as_str().to_owned(),
+        state: triage,
+        note: note
+            .as_deref()
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .map(str::to_owned),
+    }))
 }
 
 /// `GET /api/v1/findings/{fingerprint}/comments`: oldest first.
@@ -102,19 +117,28 @@ pub(crate) async fn list_comments(
     State(state): State<AppState>,
     caller: Authenticated,
     Path(raw): Path<String>,
-) -> Result<axum::Json<Value>, ApiError> {
+) -> Result<Json<Items<CommentDoc>>, ApiError> {
     let principal = caller.require(Scope::ScanRead)?;
     let tenant = principal.tenant.as_str();
     let (fingerprint, _) = known(&state, tenant, &raw).await?;
     let items = state.read.comments(tenant, fingerprint.as_str()).await?;
-    Ok(axum::Json(json!({ "items": items })))
+    Ok(Json(Items { items }))
 }
 
 /// The body of `POST /api/v1/findings/{fingerprint}/comments`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddCommentRequest {
     pub body: String,
+}
+
+/// A comment just added.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct CommentAdded {
+    pub id: CommentId,
+    pub fingerprint: String,
+    pub body: String,
+    pub author: String,
 }
 
 /// `POST /api/v1/findings/{fingerprint}/comments`: 201 with the comment's id.
@@ -142,16 +166,13 @@ pub(crate) async fn add_comment(
                 .services
                 .add_comment(&context, fingerprint.clone(), text.clone())
                 .await??;
-            Ok(Replayable::new(
-                StatusCode::CREATED,
-                json!({
-                    "id": id,
-                    "fingerprint": fingerprint.as_str(),
-                    "body": text.trim(),
-                    "author": context.actor,
-                }),
-            )
-            .at(format!("{path}/{id}")))
+            let added = CommentAdded {
+                id,
+                fingerprint: fingerprint.as_str().to_owned(),
+                body: text.trim().to_owned(),
+                author: context.actor,
+            };
+            Ok(Replayable::new(StatusCode::CREATED, to_json(&added)).at(format!("{path}/{id}")))
         },
     )
     .await

@@ -114,7 +114,7 @@ pub struct IssuedKey {
 }
 
 /// One key of a tenant as listings show it: never its secret or the secret's hash.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub struct KeySummary {
     pub id: ApiKeyId,
     pub name: String,

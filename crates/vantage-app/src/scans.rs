@@ -20,7 +20,7 @@ pub fn scan_stream(id: ScanId) -> StreamName {
 }
 
 /// One scan as its stream tells it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct ScanView {
     pub id: ScanId,
     pub tenant: TenantId,

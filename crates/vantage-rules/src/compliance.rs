@@ -179,7 +179,7 @@ pub fn framework(id: &str) -> Option<&'static Framework> {
 }
 
 /// A control's result for one scan.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ControlStatus {
     /// Tested, and no finding of the scan fails it.
@@ -191,7 +191,7 @@ pub enum ControlStatus {
 }
 
 /// One control's coverage.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ControlCoverage {
     pub control: String,
     pub title: String,
@@ -204,7 +204,7 @@ pub struct ControlCoverage {
 }
 
 /// A framework's coverage for one scan.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Coverage {
     pub framework: String,
     pub name: String,

@@ -12,7 +12,7 @@ use serde_json::Value;
 pub const HEADERS_ALGORITHM: &str = "observatory-headers-1";
 
 /// One test's outcome.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct HeaderTest {
     pub test: String,
     pub result: String,
@@ -20,7 +20,7 @@ pub struct HeaderTest {
 }
 
 /// The grade of one response.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct HeaderGrade {
     pub algorithm: String,
     pub score: u32,
@@ -394,7 +394,7 @@ pub fn grade_headers(data: &Value) -> Option<HeaderGrade> {
 pub const TLS_ALGORITHM: &str = "ssllabs-caps-1";
 
 /// A TLS grade: the best grade the caps leave, with the caps that applied.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TlsGrade {
     pub algorithm: String,
     pub grade: String,
@@ -465,7 +465,7 @@ pub fn grade_tls(data: &Value, hsts_sufficient: bool) -> Option<TlsGrade> {
 }
 
 /// Both grades of a scan, each with its algorithm version.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ScanGrades {
     pub headers: Option<HeaderGrade>,
     pub tls: Option<TlsGrade>,

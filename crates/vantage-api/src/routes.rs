@@ -1,0 +1,484 @@
+//! The route table: every operation of the API with its handler, its stable `operationId`, its scope
+//! and the types it takes and returns. [`crate::router`] and the OpenAPI document are both built from
+//! it, so they cannot drift apart.
+
+use axum::http::Method;
+use vantage_app::KeySummary;
+use vantage_domain::scope::Scope;
+use vantage_projections::model::{
+    CommentDoc, DomainScanDoc, FingerprintDoc, NotificationDoc, ScanDoc,
+};
+use vantage_projections::query::{CommandCenter, FindingView, Page, Stats};
+
+use crate::openapi::Operation;
+use crate::{health, insights, keys, scans, triage};
+
+const SCAN: &str = "Scan id (UUID).";
+const FINGERPRINT: &str =
+    "A finding's fingerprint (stable across scans: tenant, target, rule, asset).";
+
+/// Every operation, in the order the document lists them.
+pub fn operations() -> Vec<Operation> {
+    use Method as M;
+    use insights::Items;
+    vec![
+        // ---- meta ----
+        Operation::new(M::GET, "/health", "getHealth", "Liveness", health::health)
+            .tag("meta")
+            .public()
+            .reply::<health::Health>(200, "The process answers."),
+        Operation::new(
+            M::GET,
+            "/ready",
+            "getReadiness",
+            "Readiness and projector lag",
+            health::ready,
+        )
+        .tag("meta")
+        .public()
+        .reply::<health::Readiness>(200, "The event store answers.")
+        .errors(&[503]),
+        Operation::new(
+            M::GET,
+            "/metrics",
+            "getMetrics",
+            "Prometheus metrics",
+            health::metrics,
+        )
+        .tag("meta")
+        .public()
+        .text(200, "Prometheus text exposition.", "text/plain"),
+        // ---- scans ----
+        Operation::new(
+            M::POST,
+            "/api/v1/scans",
+            "createScan",
+            "Start a scan (or reuse a young one)",
+            scans::create_scan,
+        )
+        .tag("scans")
+        .scope(Scope::ScanWrite)
+        .idempotent()
+        .body::<scans::CreateScanRequest>()
+        .reply::<scans::ScanResource>(202, "Queued; poll its status (Location, Retry-After).")
+        .reply::<scans::ScanResource>(
+            200,
+            "A completed scan young enough was reused (max_age_seconds).",
+        )
+        .errors(&[422]),
+        Operation::new(
+            M::GET,
+            "/api/v1/scans",
+            "listScans",
+            "List scans",
+            scans::list_scans,
+        )
+        .tag("scans")
+        .scope(Scope::ScanRead)
+        .query::<scans::ListScansQuery>()
+        .reply::<Page<ScanDoc>>(200, "Newest first.")
+        .errors(&[422]),
+        Operation::new(
+            M::POST,
+            "/api/v1/scans/batch",
+            "createScanBatch",
+            "Start up to 50 scans",
+            scans::create_batch,
+        )
+        .tag("scans")
+        .scope(Scope::ScanWrite)
+        .idempotent()
+        .body::<scans::BatchCreateRequest>()
+        .reply::<scans::BatchResult>(200, "One result per item, in order."),
+        Operation::new(
+            M::GET,
+            "/api/v1/scans/compare",
+            "compareScans",
+            "Compare two scans",
+            scans::compare_scans,
+        )
+        .tag("scans")
+        .scope(Scope::ScanRead)
+        .query::<scans::CompareQuery>()
+        .reply::<scans::ScanComparison>(200, "New, fixed and unchanged findings.")
+        .errors(&[404]),
+        Operation::new(
+            M::GET,
+            "/api/v1/scans/{id}",
+            "getScan",
+            "One scan",
+            scans::get_scan,
+        )
+        .tag("scans")
+        .scope(Scope::ScanRead)
+        .param("id", SCAN)
+        .reply::<scans::ScanResource>(200, "The scan as its events tell it.")
+        .errors(&[404]),
+        Operation::new(
+            M::DELETE,
+            "/api/v1/scans/{id}",
+            "deleteScan",
+            "Delete a scan",
+            scans::delete_scan,
+        )
+        .tag("scans")
+        .scope(Scope::ScanWrite)
+        .param("id", SCAN)
+        .empty(204, "Deleted from the read models (the log keeps it).")
+        .errors(&[404, 409]),
+        Operation::new(
+            M::GET,
+            "/api/v1/scans/{id}/status",
+            "getScanStatus",
+            "A scan's status",
+            scans::scan_status,
+        )
+        .tag("scans")
+        .scope(Scope::ScanRead)
+        .param("id", SCAN)
+        .reply::<scans::ScanProgress>(200, "Retry-After is sent while the scan has not ended.")
+        .errors(&[404]),
+        Operation::new(
+            M::POST,
+            "/api/v1/scans/{id}/cancel",
+            "cancelScan",
+            "Cancel a scan",
+            scans::cancel_scan,
+        )
+        .tag("scans")
+        .scope(Scope::ScanWrite)
+        .idempotent()
+        .param("id", SCAN)
+        .reply::<scans::ScanResource>(200, "Cancelled.")
+        .errors(&[400, 404, 409, 413, 415, 422]),
+        Operation::new(
+            M::GET,
+            "/api/v1/scans/{id}/summary",
+            "getScanSummary",
+            "A scan's summary and release gate",
+            scans::scan_summary,
+        )
+        .tag("scans")
+        .scope(Scope::ScanRead)
+        .param("id", SCAN)
+        .reply::<scans::ScanSummary>(200, "Counts, score, grades, diff and gate.")
+        .errors(&[404]),
+        Operation::new(
+            M::GET,
+            "/api/v1/scans/{id}/observations",
+            "listScanObservations",
+            "What the probes saw",
+            scans::scan_observations,
+        )
+        .tag("scans")
+        .scope(Scope::ScanRead)
+        .param("id", SCAN)
+        .query::<scans::ObservationsQuery>()
+        .reply::<scans::Observations>(200, "In log order.")
+        .errors(&[404]),
+        Operation::new(
+            M::GET,
+            "/api/v1/scans/{id}/findings",
+            "listScanFindings",
+            "A scan's findings",
+            scans::scan_findings,
+        )
+        .tag("scans")
+        .scope(Scope::ScanRead)
+        .param("id", SCAN)
+        .query::<scans::FindingsQuery>()
+        .reply::<scans::Findings>(200, "Highest priority first, with triage.")
+        .errors(&[404, 422]),
+        Operation::new(
+            M::GET,
+            "/api/v1/scans/{id}/findings/{finding_id}",
+            "getScanFinding",
+            "One finding of a scan",
+            scans::scan_finding,
+        )
+        .tag("scans")
+        .scope(Scope::ScanRead)
+        .param("id", SCAN)
+        .param("finding_id", FINGERPRINT)
+        .reply::<FindingView>(200, "The finding with its triage.")
+        .errors(&[404]),
+        Operation::new(
+            M::GET,
+            "/api/v1/scans/{id}/history",
+            "getScanHistory",
+            "A scan's lifecycle",
+            scans::scan_history,
+        )
+        .tag("scans")
+        .scope(Scope::ScanRead)
+        .param("id", SCAN)
+        .reply::<scans::ScanHistory>(200, "Every event but the observations.")
+        .errors(&[404]),
+        // ---- domains ----
+        Operation::new(
+            M::GET,
+            "/api/v1/domains/{domain}/latest",
+            "getDomainLatest",
+            "A domain's latest scan",
+            insights::domain_latest,
+        )
+        .tag("domains")
+        .scope(Scope::ScanRead)
+        .param("domain", "A host name, e.g. example.com.")
+        .query::<insights::AsOfQuery>()
+        .reply::<insights::DomainLatest>(200, "The latest completed scan (as of as_of).")
+        .errors(&[404, 422]),
+        Operation::new(
+            M::GET,
+            "/api/v1/domains/{domain}/history",
+            "listDomainHistory",
+            "A domain's completed scans",
+            insights::domain_history,
+        )
+        .tag("domains")
+        .scope(Scope::ScanRead)
+        .param("domain", "A host name, e.g. example.com.")
+        .query::<insights::HistoryQuery>()
+        .reply::<Page<DomainScanDoc>>(200, "Newest first.")
+        .errors(&[422]),
+        // ---- triage ----
+        Operation::new(
+            M::GET,
+            "/api/v1/findings/{fingerprint}",
+            "getFingerprint",
+            "A finding across scans",
+            triage::get_fingerprint,
+        )
+        .tag("triage")
+        .scope(Scope::ScanRead)
+        .param("fingerprint", FINGERPRINT)
+        .query::<triage::FingerprintQuery>()
+        .reply::<FingerprintDoc>(200, "First and last seen, triage, comments (as of as_of).")
+        .errors(&[404, 422]),
+        Operation::new(
+            M::PATCH,
+            "/api/v1/findings/{fingerprint}/state",
+            "setTriageState",
+            "Triage a finding",
+            triage::set_state,
+        )
+        .tag("triage")
+        .scope(Scope::TriageWrite)
+        .param("fingerprint", FINGERPRINT)
+        .body::<triage::SetTriageRequest>()
+        .reply::<triage::TriageRecorded>(200, "Recorded.")
+        .errors(&[404]),
+        Operation::new(
+            M::GET,
+            "/api/v1/findings/{fingerprint}/comments",
+            "listComments",
+            "Comments on a finding",
+            triage::list_comments,
+        )
+        .tag("triage")
+        .scope(Scope::ScanRead)
+        .param("fingerprint", FINGERPRINT)
+        .reply::<Items<CommentDoc>>(200, "Oldest first.")
+        .errors(&[404]),
+        Operation::new(
+            M::POST,
+            "/api/v1/findings/{fingerprint}/comments",
+            "addComment",
+            "Comment on a finding",
+            triage::add_comment,
+        )
+        .tag("triage")
+        .scope(Scope::TriageWrite)
+        .idempotent()
+        .param("fingerprint", FINGERPRINT)
+        .body::<triage::AddCommentRequest>()
+        .reply::<triage::CommentAdded>(201, "Added.")
+        .errors(&[404]),
+        Operation::new(
+            M::DELETE,
+            "/api/v1/findings/{fingerprint}/comments/{id}",
+            "deleteComment",
+            "Delete a comment",
+            triage::delete_comment,
+        )
+        .tag("triage")
+        .scope(Scope::TriageWrite)
+        .param("fingerprint", FINGERPRINT)
+        .param("id", "Comment id (UUID).")
+        .empty(204, "Deleted.")
+        .errors(&[404]),
+        // ---- notifications ----
+        Operation::new(
+            M::GET,
+            "/api/v1/notifications",
+            "listNotifications",
+            "Notifications",
+            insights::notifications,
+        )
+        .tag("notifications")
+        .scope(Scope::ScanRead)
+        .query::<insights::NotificationsQuery>()
+        .reply::<Items<NotificationDoc>>(200, "Newest first.")
+        .errors(&[422]),
+        Operation::new(
+            M::GET,
+            "/api/v1/notifications/unread-count",
+            "countUnreadNotifications",
+            "Unread notifications",
+            insights::unread_count,
+        )
+        .tag("notifications")
+        .scope(Scope::ScanRead)
+        .reply::<insights::UnreadCount>(200, "How many are unread."),
+        Operation::new(
+            M::PATCH,
+            "/api/v1/notifications/read-all",
+            "markAllNotificationsRead",
+            "Mark every notification read",
+            insights::mark_all_read,
+        )
+        .tag("notifications")
+        .scope(Scope::ScanRead)
+        .reply::<insights::AllRead>(200, "Everything derived so far is read."),
+        Operation::new(
+            M::PATCH,
+            "/api/v1/notifications/{id}/read",
+            "markNotificationRead",
+            "Mark a notification read",
+            insights::mark_read,
+        )
+        .tag("notifications")
+        .scope(Scope::ScanRead)
+        .param("id", "Notification id (UUID).")
+        .reply::<NotificationDoc>(200, "Read.")
+        .errors(&[404]),
+        // ---- dashboard ----
+        Operation::new(
+            M::GET,
+            "/api/v1/dashboard/stats",
+            "getDashboardStats",
+            "Totals",
+            insights::stats,
+        )
+        .tag("dashboard")
+        .scope(Scope::ScanRead)
+        .reply::<Stats>(
+            200,
+            "Scans by status, domains, unresolved findings, unread notifications.",
+        ),
+        Operation::new(
+            M::GET,
+            "/api/v1/dashboard/trends",
+            "getDashboardTrends",
+            "Trends per day",
+            insights::trends,
+        )
+        .tag("dashboard")
+        .scope(Scope::ScanRead)
+        .query::<insights::TrendsQuery>()
+        .reply::<insights::Trends>(200, "Oldest day first.")
+        .errors(&[422]),
+        Operation::new(
+            M::GET,
+            "/api/v1/dashboard/command-center",
+            "getCommandCenter",
+            "Health score and top priorities",
+            insights::command_center,
+        )
+        .tag("dashboard")
+        .scope(Scope::ScanRead)
+        .reply::<CommandCenter>(200, "What to fix first."),
+        // ---- compliance ----
+        Operation::new(
+            M::GET,
+            "/api/v1/compliance/frameworks",
+            "listComplianceFrameworks",
+            "Compliance frameworks",
+            insights::frameworks,
+        )
+        .tag("compliance")
+        .scope(Scope::ScanRead)
+        .reply::<Items<insights::FrameworkView>>(200, "Every framework with its controls."),
+        Operation::new(
+            M::GET,
+            "/api/v1/compliance/coverage",
+            "getComplianceCoverage",
+            "A scan's control coverage",
+            insights::coverage,
+        )
+        .tag("compliance")
+        .scope(Scope::ScanRead)
+        .query::<insights::CoverageQuery>()
+        .reply::<insights::CoverageReport>(200, "Per control: passing, failing or not assessed.")
+        .errors(&[404, 422]),
+        // ---- audit ----
+        Operation::new(
+            M::GET,
+            "/api/v1/audit/events",
+            "listAuditEvents",
+            "The audit trail",
+            insights::audit_events,
+        )
+        .tag("audit")
+        .scope(Scope::AuditRead)
+        .query::<insights::AuditQuery>()
+        .reply::<insights::AuditPage>(200, "Oldest first, by log position.")
+        .errors(&[422]),
+        Operation::new(
+            M::GET,
+            "/api/v1/audit/verify",
+            "verifyAuditChain",
+            "Verify the hash chain",
+            insights::audit_verify,
+        )
+        .tag("audit")
+        .scope(Scope::AuditRead)
+        .reply::<insights::ChainReport>(200, "Whether the chain is intact, and where it breaks."),
+        // ---- keys ----
+        Operation::new(
+            M::POST,
+            "/api/v1/keys",
+            "createApiKey",
+            "Issue an API key",
+            keys::issue_key,
+        )
+        .tag("keys")
+        .scope(Scope::Admin)
+        .body::<keys::IssueKeyRequest>()
+        .reply::<keys::IssuedKeyView>(201, "The token is shown this once."),
+        Operation::new(
+            M::GET,
+            "/api/v1/keys",
+            "listApiKeys",
+            "The tenant's API keys",
+            keys::list_keys,
+        )
+        .tag("keys")
+        .scope(Scope::Admin)
+        .reply::<Items<KeySummary>>(200, "Every key, revoked ones too; never a secret."),
+        Operation::new(
+            M::GET,
+            "/api/v1/keys/me",
+            "getCurrentApiKey",
+            "The calling key",
+            keys::me,
+        )
+        .tag("keys")
+        .reply::<keys::KeyIdentity>(200, "Its id, name, scopes and tenant."),
+        Operation::new(
+            M::DELETE,
+            "/api/v1/keys/{id}",
+            "revokeApiKey",
+            "Revoke an API key",
+            keys::revoke_key,
+        )
+        .tag("keys")
+        .scope(Scope::Admin)
+        .param("id", "API key id (UUID).")
+        .empty(204, "Revoked.")
+        .errors(&[404, 409]),
+    ]
+    .into_iter()
+    .map(Operation::done)
+    .collect()
+}
