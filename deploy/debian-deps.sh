@@ -17,6 +17,8 @@ done
 if $with_services; then
     ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
     command -v nats-server >/dev/null 2>&1 || missing+=(nats-server)
+    # schemathesis (PyPI) runs in a virtual environment against the live API.
+    python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=(python3 python3-venv)
 fi
 if ((${#missing[@]})); then
     echo "installing: ${missing[*]}"

@@ -89,6 +89,27 @@ fn the_document_is_well_formed() {
         }
     }
     assert!(operations >= 38, "only {operations} operations documented");
+    // Every link names an operation that exists and one of its parameters.
+    let mut linked = 0;
+    for item in doc["paths"].as_object().unwrap().values() {
+        for op in item.as_object().unwrap().values() {
+            for response in op["responses"].as_object().unwrap().values() {
+                for link in response["links"]
+                    .as_object()
+                    .into_iter()
+                    .flat_map(|l| l.values())
+                {
+                    let target = link["operationId"].as_str().unwrap();
+                    assert!(
+                        ids.contains(target),
+                        "a link names {target}, which does not exist"
+                    );
+                    linked += 1;
+                }
+            }
+        }
+    }
+    assert!(linked >= 10, "only {linked} links");
     let mut all = Vec::new();
     refs(&doc, &mut all);
     assert!(!all.is_empty());
@@ -142,7 +163,16 @@ fn the_contract_check_catches_what_the_document_does_not_allow() {
         check("GET", "/api/v1/scans/x/status", 404, json, &progress).is_err(),
         "an error that is not a problem document"
     );
-    assert!(check("DELETE", "/api/v1/scans/x", 204, "", &json!({ "unexpected": 1 })).is_err());
+    assert!(
+        check(
+            "DELETE",
+            "/api/v1/scans/x",
+            204,
+            "",
+            &json!({ "unexpected": 1 })
+        )
+        .is_err()
+    );
 }
 
 async fn the_document_and_offline_docs_are_served(app: TestApp) {

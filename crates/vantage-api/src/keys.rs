@@ -21,6 +21,7 @@ use crate::request_id::RequestId;
 /// The body of `POST /api/v1/keys`.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(example = serde_json::json!({ "name": "ci-pipeline", "scopes": ["scan:read", "scan:write"] }))]
 pub struct IssueKeyRequest {
     pub name: String,
     pub scopes: Vec<Scope>,

@@ -53,6 +53,8 @@ pub struct Operation {
     body: Option<SchemaFn>,
     idempotent: bool,
     replies: Vec<Reply>,
+    /// OpenAPI links: (status, target operationId, [(parameter, runtime expression)]).
+    links: Vec<(u16, &'static str, &'static [(&'static str, &'static str)])>,
     pub(crate) handler: MethodRouter<AppState>,
 }
 
@@ -137,6 +139,7 @@ impl Operation {
             body: None,
             idempotent: false,
             replies: Vec::new(),
+            links: Vec::new(),
             handler: on(filter, handler),
         }
     }
@@ -187,6 +190,17 @@ impl Operation {
             body: Some(schema_of::<R>),
             content_type: "application/json",
         });
+        self
+    }
+
+    /// The `status` reply's values feed `operation`'s parameters, e.g. `("id", "$response.body#/id")`.
+    pub fn link(
+        mut self,
+        status: u16,
+        operation: &'static str,
+        parameters: &'static [(&'static str, &'static str)],
+    ) -> Self {
+        self.links.push((status, operation, parameters));
         self
     }
 
@@ -408,6 +422,24 @@ pub fn document(operations: &[Operation]) -> Value {
                 headers.insert("Retry-After".into(), header_ref("Retry-After"));
             }
             let mut response = json!({ "description": reply.description, "headers": headers });
+            let links: Map<String, Value> = op
+                .links
+                .iter()
+                .filter(|(status, _, _)| *status == reply.status)
+                .map(|(_, target, parameters)| {
+                    let parameters: Map<String, Value> = parameters
+                        .iter()
+                        .map(|(name, expression)| ((*name).to_owned(), json!(expression)))
+                        .collect();
+                    (
+                        (*target).to_owned(),
+                        json!({ "operationId": target, "parameters": parameters }),
+                    )
+                })
+                .collect();
+            if !links.is_empty() {
+                response["links"] = Value::Object(links);
+            }
             if let Some(body) = reply.body {
                 let mut media = json!({ "schema": body(&mut outputs) });
                 if reply.content_type == "application/problem+json" {

@@ -14,6 +14,8 @@ use crate::openapi::Operation;
 use crate::{health, insights, keys, scans, triage};
 
 const SCAN: &str = "Scan id (UUID).";
+/// A link parameter: the scan id of the response.
+const SCAN_ID: &[(&str, &str)] = &[("id", "$response.body#/id")];
 const FINGERPRINT: &str =
     "A finding's fingerprint (stable across scans: tenant, target, rule, asset).";
 
@@ -61,6 +63,14 @@ pub fn operations() -> Vec<Operation> {
         .idempotent()
         .body::<scans::CreateScanRequest>()
         .reply::<scans::ScanResource>(202, "Queued; poll its status (Location, Retry-After).")
+        .link(202, "getScan", SCAN_ID)
+        .link(202, "getScanStatus", SCAN_ID)
+        .link(202, "getScanSummary", SCAN_ID)
+        .link(202, "getScanHistory", SCAN_ID)
+        .link(202, "listScanObservations", SCAN_ID)
+        .link(202, "listScanFindings", SCAN_ID)
+        .link(202, "cancelScan", SCAN_ID)
+        .link(202, "deleteScan", SCAN_ID)
         .reply::<scans::ScanResource>(
             200,
             "A completed scan young enough was reused (max_age_seconds).",
@@ -293,6 +303,14 @@ pub fn operations() -> Vec<Operation> {
         .param("fingerprint", FINGERPRINT)
         .body::<triage::AddCommentRequest>()
         .reply::<triage::CommentAdded>(201, "Added.")
+        .link(
+            201,
+            "deleteComment",
+            &[
+                ("fingerprint", "$response.body#/fingerprint"),
+                ("id", "$response.body#/id"),
+            ],
+        )
         .errors(&[404]),
         Operation::new(
             M::DELETE,
@@ -445,7 +463,8 @@ pub fn operations() -> Vec<Operation> {
         .tag("keys")
         .scope(Scope::Admin)
         .body::<keys::IssueKeyRequest>()
-        .reply::<keys::IssuedKeyView>(201, "The token is shown this once."),
+        .reply::<keys::IssuedKeyView>(201, "The token is shown this once.")
+        .link(201, "revokeApiKey", &[("id", "$response.body#/id")]),
         Operation::new(
             M::GET,
             "/api/v1/keys",

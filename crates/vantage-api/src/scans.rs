@@ -35,6 +35,10 @@ use crate::{AppState, MAX_PAGE};
 /// The body of `POST /api/v1/scans` (and of each item of a batch).
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(example = serde_json::json!({
+    "target": "https://example.com/", "ports": [443], "paths": ["/", "/login"],
+    "profile": "standard", "trigger": "post_deploy", "max_age_seconds": 3600
+}))]
 pub struct CreateScanRequest {
     /// A domain (`example.com`) or an http(s) URL.
     pub target: String,

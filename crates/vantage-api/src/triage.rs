@@ -40,6 +40,9 @@ async fn known(
 /// The body of `PATCH /api/v1/findings/{fingerprint}/state`.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(example = serde_json::json!({
+    "state": "accepted_risk", "note": "Legacy admin app, retired in Q3"
+}))]
 pub struct SetTriageRequest {
     pub state: TriageState,
     pub note: Option<String>,
@@ -128,6 +131,7 @@ pub(crate) async fn list_comments(
 /// The body of `POST /api/v1/findings/{fingerprint}/comments`.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(example = serde_json::json!({ "body": "Owner: web team, ticket WEB-12" }))]
 pub struct AddCommentRequest {
     pub body: String,
 }
