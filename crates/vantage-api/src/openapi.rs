@@ -38,6 +38,15 @@ struct Reply {
     content_type: &'static str,
 }
 
+/// An OpenAPI link: what a reply with `status` feeds into operation `target`.
+#[derive(Debug, Clone, Copy)]
+struct Link {
+    status: u16,
+    target: &'static str,
+    /// (parameter, runtime expression), e.g. `("id", "$response.body#/id")`.
+    parameters: &'static [(&'static str, &'static str)],
+}
+
 /// One API operation: its route, handler and documentation.
 #[derive(Debug)]
 pub struct Operation {
@@ -53,8 +62,7 @@ pub struct Operation {
     body: Option<SchemaFn>,
     idempotent: bool,
     replies: Vec<Reply>,
-    /// OpenAPI links: (status, target operationId, [(parameter, runtime expression)]).
-    links: Vec<(u16, &'static str, &'static [(&'static str, &'static str)])>,
+    links: Vec<Link>,
     pub(crate) handler: MethodRouter<AppState>,
 }
 
@@ -200,7 +208,11 @@ impl Operation {
         operation: &'static str,
         parameters: &'static [(&'static str, &'static str)],
     ) -> Self {
-        self.links.push((status, operation, parameters));
+        self.links.push(Link {
+            status,
+            target: operation,
+            parameters,
+        });
         self
     }
 
@@ -425,15 +437,16 @@ pub fn document(operations: &[Operation]) -> Value {
             let links: Map<String, Value> = op
                 .links
                 .iter()
-                .filter(|(status, _, _)| *status == reply.status)
-                .map(|(_, target, parameters)| {
-                    let parameters: Map<String, Value> = parameters
+                .filter(|link| link.status == reply.status)
+                .map(|link| {
+                    let parameters: Map<String, Value> = link
+                        .parameters
                         .iter()
                         .map(|(name, expression)| ((*name).to_owned(), json!(expression)))
                         .collect();
                     (
-                        (*target).to_owned(),
-                        json!({ "operationId": target, "parameters": parameters }),
+                        link.target.to_owned(),
+                        json!({ "operationId": link.target, "parameters": parameters }),
                     )
                 })
                 .collect();
