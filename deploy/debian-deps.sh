@@ -19,6 +19,8 @@ if $with_services; then
     command -v nats-server >/dev/null 2>&1 || missing+=(nats-server)
     # schemathesis (PyPI) runs in a virtual environment against the live API.
     python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=(python3 python3-venv)
+    # a DNS server on loopback for the API fuzz run (answers lab names, nothing upstream)
+    command -v dnsmasq >/dev/null 2>&1 || missing+=(dnsmasq-base)
 fi
 if ((${#missing[@]})); then
     echo "installing: ${missing[*]}"

@@ -6,6 +6,8 @@
 //! `as_of` time means "every event recorded at or before it": it resolves to the last audited
 //! position recorded by then (worker progress between audited events changes none of these models).
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use vantage_domain::scan::{ScanSpec, ScanStatus};
@@ -101,6 +103,14 @@ pub struct Stats {
     #[serde(flatten)]
     pub totals: TenantStatsDoc,
     pub unread_notifications: i64,
+}
+
+/// A finding's category as its wire name (`headers`, `tls`, …).
+fn category_name(finding: &vantage_rules::Finding) -> String {
+    serde_json::to_value(finding.category)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
 }
 
 fn position_cell(p: u64) -> Cell {
@@ -226,6 +236,35 @@ impl ReadDb {
         self.fingerprint_at(tenant, fingerprint, position).await
     }
 
+    /// The current states of some fingerprints of `tenant`, by fingerprint (one query).
+    async fn fingerprints_now(
+        &self,
+        tenant: &str,
+        fingerprints: &[&str],
+    ) -> Result<HashMap<String, FingerprintDoc>, ProjectionError> {
+        if fingerprints.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let placeholders: Vec<String> = (0..fingerprints.len())
+            .map(|i| format!("${}", i + 2))
+            .collect();
+        let mut params: Vec<Cell> = vec![tenant.into()];
+        params.extend(fingerprints.iter().map(|f| Cell::from(*f)));
+        let docs: Vec<FingerprintDoc> = self
+            .docs(
+                &format!(
+                    "SELECT doc FROM rm_fingerprints WHERE tenant = $1 AND fingerprint IN ({})",
+                    placeholders.join(", ")
+                ),
+                &params,
+            )
+            .await?;
+        Ok(docs
+            .into_iter()
+            .map(|doc| (doc.fingerprint.clone(), doc))
+            .collect())
+    }
+
     /// A fingerprint's state now, or as it stood at log `position`.
     async fn fingerprint_at(
         &self,
@@ -276,26 +315,44 @@ impl ReadDb {
                 &[scan_id.into(), tenant.into()],
             )
             .await?;
+        let docs: Vec<FindingDoc> = docs
+            .into_iter()
+            .filter(|doc| {
+                let f = &doc.finding;
+                filter.severity.is_none_or(|s| s == f.severity)
+                    && filter
+                        .category
+                        .as_deref()
+                        .is_none_or(|c| category_name(f) == c)
+                    && filter
+                        .compliance
+                        .as_deref()
+                        .is_none_or(|c| f.compliance.iter().any(|id| id.starts_with(c)))
+            })
+            .collect();
+        // Current states in one query; states as of a position need one history lookup each.
+        let mut states = match position {
+            None => {
+                let fingerprints: Vec<&str> = docs
+                    .iter()
+                    .map(|d| d.finding.fingerprint.as_str())
+                    .collect();
+                self.fingerprints_now(tenant, &fingerprints).await?
+            }
+            Some(_) => {
+                let mut states = HashMap::with_capacity(docs.len());
+                for doc in &docs {
+                    let fingerprint = doc.finding.fingerprint.as_str();
+                    if let Some(state) = self.fingerprint_at(tenant, fingerprint, position).await? {
+                        states.insert(fingerprint.to_owned(), state);
+                    }
+                }
+                states
+            }
+        };
         let mut views = Vec::with_capacity(docs.len());
         for doc in docs {
-            let f = &doc.finding;
-            if filter.severity.is_some_and(|s| s != f.severity)
-                || filter.category.as_deref().is_some_and(|c| {
-                    serde_json::to_value(f.category)
-                        .ok()
-                        .and_then(|v| v.as_str().map(str::to_owned))
-                        != Some(c.to_owned())
-                })
-                || filter
-                    .compliance
-                    .as_deref()
-                    .is_some_and(|c| !f.compliance.iter().any(|id| id.starts_with(c)))
-            {
-                continue;
-            }
-            let state = self
-                .fingerprint_at(tenant, &f.fingerprint, position)
-                .await?;
+            let state = states.remove(&doc.finding.fingerprint);
             let triage = state.as_ref().map_or(TriageState::Open, |s| s.triage);
             if filter.triage.is_some_and(|t| t != triage) {
                 continue;

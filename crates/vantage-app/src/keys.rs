@@ -5,8 +5,11 @@
 //! locate the key registry stream without any index; the secret proves possession. Secrets are 256
 //! random bits, so a fast hash (SHA-256) is the right tool: there is nothing to brute-force.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -130,6 +133,44 @@ pub struct Principal {
     pub scopes: Scopes,
 }
 
+/// How long a cached key registry is trusted: a key revoked through another process stops working
+/// here within this time.
+pub const REGISTRY_TTL: Duration = Duration::from_secs(1);
+
+/// Key registries by tenant, each with the moment it was read. A std `Mutex`: it is held only to
+/// look up or swap an `Arc`, never across an `.await`.
+#[derive(Default)]
+pub(crate) struct KeyRegistryCache(Mutex<HashMap<TenantId, (Arc<ApiKeys>, Instant)>>);
+
+impl KeyRegistryCache {
+    fn fresh(&self, tenant: &TenantId) -> Option<Arc<ApiKeys>> {
+        let cache = self
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        cache
+            .get(tenant)
+            .filter(|(_, read)| read.elapsed() < REGISTRY_TTL)
+            .map(|(registry, _)| registry.clone())
+    }
+
+    fn insert(&self, tenant: TenantId, registry: Arc<ApiKeys>) {
+        let mut cache = self
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        cache.insert(tenant, (registry, Instant::now()));
+    }
+
+    fn forget(&self, tenant: &TenantId) {
+        let mut cache = self
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        cache.remove(tenant);
+    }
+}
+
 /// Compares two equal-length strings without an early exit.
 fn constant_time_eq(a: &str, b: &str) -> bool {
     a.len() == b.len()
@@ -165,15 +206,16 @@ impl Services {
             scopes: scopes.clone(),
             secret_sha256: token.secret_sha256(),
         };
-        Ok(self
+        let executed = self
             .pipeline
             .execute::<ApiKeys>(&keys_stream(&context.tenant), context, command)
-            .await?
-            .map(|_| IssuedKey {
-                token,
-                name: name.trim().to_owned(),
-                scopes,
-            }))
+            .await;
+        self.key_cache.forget(&context.tenant);
+        Ok(executed?.map(|_| IssuedKey {
+            token,
+            name: name.trim().to_owned(),
+            scopes,
+        }))
     }
 
     /// RevokeApiKey; refused for the tenant's last active admin key.
@@ -182,15 +224,16 @@ impl Services {
         context: &CommandContext,
         key_id: ApiKeyId,
     ) -> Result<Result<(), DomainError>, AppError> {
-        Ok(self
+        let executed = self
             .pipeline
             .execute::<ApiKeys>(
                 &keys_stream(&context.tenant),
                 context,
                 ApiKeyCommand::Revoke { key_id },
             )
-            .await?
-            .map(|_| ()))
+            .await;
+        self.key_cache.forget(&context.tenant);
+        Ok(executed?.map(|_| ()))
     }
 
     /// Every key of `tenant` (revoked ones too), by id; secrets are not part of the answer.
@@ -208,15 +251,24 @@ impl Services {
             .collect())
     }
 
+    /// A tenant's key registry, read from its stream at most once per [`REGISTRY_TTL`] (keys issued
+    /// or revoked through this process are seen at once: both drop the cached registry).
+    async fn key_registry(&self, tenant: &TenantId) -> Result<Arc<ApiKeys>, AppError> {
+        if let Some(registry) = self.key_cache.fresh(tenant) {
+            return Ok(registry);
+        }
+        let (registry, _) = self.pipeline.load::<ApiKeys>(&keys_stream(tenant)).await?;
+        let registry = Arc::new(registry);
+        self.key_cache.insert(tenant.clone(), registry.clone());
+        Ok(registry)
+    }
+
     /// The principal a presented token stands for, or `None` (unknown, revoked, wrong secret).
     pub async fn authenticate(&self, presented: &str) -> Result<Option<Principal>, AppError> {
         let Ok(token) = presented.parse::<ApiKeyToken>() else {
             return Ok(None);
         };
-        let (registry, _) = self
-            .pipeline
-            .load::<ApiKeys>(&keys_stream(&token.tenant))
-            .await?;
+        let registry = self.key_registry(&token.tenant).await?;
         let Some(key) = registry.keys.get(&token.key_id) else {
             return Ok(None);
         };

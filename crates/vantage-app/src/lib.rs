@@ -11,7 +11,7 @@ mod scans;
 mod seams;
 mod triage;
 
-pub use keys::{ApiKeyToken, IssuedKey, KeySummary, Principal};
+pub use keys::{ApiKeyToken, IssuedKey, KeySummary, Principal, REGISTRY_TTL};
 pub use pipeline::{AppError, CommandContext, Executed, Pipeline};
 pub use scans::{ScanView, scan_stream};
 pub use seams::{Clock, SystemClock, new_id};
@@ -29,6 +29,8 @@ pub struct Services {
     pub idempotency: Arc<dyn IdempotencyStore>,
     /// Decides which targets may be scanned at all.
     pub guard: SsrfGuard,
+    /// Tenants' key registries, read at most once a second for authentication.
+    key_cache: Arc<keys::KeyRegistryCache>,
 }
 
 impl std::fmt::Debug for Services {
@@ -48,6 +50,7 @@ impl Services {
             pipeline: Pipeline::new(store, clock),
             idempotency,
             guard,
+            key_cache: Arc::default(),
         }
     }
 

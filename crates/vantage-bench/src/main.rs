@@ -32,6 +32,7 @@ enum Backend {
     Postgres,
 }
 
+mod api;
 mod projections;
 mod scan;
 
@@ -44,6 +45,8 @@ enum Bench {
     Scan(scan::ScanBenchArgs),
     /// Full rebuild of every projection from a big log, and projection lag under load.
     Projections(projections::ProjectionBenchArgs),
+    /// HTTP throughput and latency of query routes on a big store, with wrk.
+    Api(api::ApiBenchArgs),
 }
 
 /// Event store throughput benchmark.
@@ -106,6 +109,7 @@ fn event(n: usize) -> NewEvent {
 
 struct Opened {
     store: Arc<dyn EventStore>,
+    idempotency: Arc<dyn vantage_store::IdempotencyStore>,
     postgres: Option<PgEventStore>,
     cleanup: Option<(String, String)>,
     _dir: Option<tempfile::TempDir>,
@@ -117,7 +121,8 @@ async fn open(backend: Backend, url: &str) -> anyhow::Result<Opened> {
             let dir = tempfile::tempdir()?;
             let store = SqliteEventStore::open(&dir.path().join("bench.db")).await?;
             Ok(Opened {
-                store: Arc::new(store),
+                store: Arc::new(store.clone()),
+                idempotency: Arc::new(store),
                 postgres: None,
                 cleanup: None,
                 _dir: Some(dir),
@@ -138,6 +143,7 @@ async fn open(backend: Backend, url: &str) -> anyhow::Result<Opened> {
             let store = PgEventStore::connect(options).await?;
             Ok(Opened {
                 store: Arc::new(store.clone()),
+                idempotency: Arc::new(store.clone()),
                 postgres: Some(store),
                 cleanup: Some((url.to_owned(), schema)),
                 _dir: None,
@@ -255,6 +261,7 @@ async fn main() -> anyhow::Result<()> {
         Bench::Store(args) => store(args).await,
         Bench::Scan(args) => scan::run(args).await,
         Bench::Projections(args) => projections::run(args).await,
+        Bench::Api(args) => api::run(args).await,
     }
 }
 

@@ -1,0 +1,243 @@
+//! `vantage-bench api`: HTTP throughput and latency of the query API on a big store, measured with
+//! `wrk` on loopback against the real router.
+//!
+//! For each log size it writes a history of realistic scans (`vantage_tests::history`: findings that
+//! come, get fixed and regress, each scan delivered to a webhook), rebuilds every projection, starts
+//! the projectors live and the real API (the same `router()` `vantage serve` runs, with rate limits
+//! raised out of the way) on a loopback port, and runs `wrk` against `GET /scans/{id}/findings` and
+//! `GET /dashboard/command-center` with the bootstrap admin key. Comparing sizes shows whether a
+//! route's latency grows with the log (it should not: every query is an index lookup on a read model).
+
+use std::num::NonZeroU32;
+use std::process::Command;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use vantage_projections::runtime::RebuildOptions;
+use vantage_projections::{PROJECTORS, ReadDb, StatusBoard, migrate, projector};
+use vantage_tests::history;
+
+use crate::{Backend, close, open};
+
+#[derive(Debug, clap::Args)]
+pub struct ApiBenchArgs {
+    /// Which stores to measure.
+    #[arg(long, value_enum, num_args = 1.., default_values = ["sqlite", "postgres"])]
+    backend: Vec<Backend>,
+    /// PostgreSQL URL (loopback only).
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/postgres"
+    )]
+    database_url: String,
+    /// Log sizes to measure, in events (each with 1 scan per 100 events).
+    #[arg(long, value_delimiter = ',', default_value = "100000,1000000")]
+    events: Vec<usize>,
+    /// Concurrent connections of the load generator.
+    #[arg(long, default_value_t = 50)]
+    connections: usize,
+    /// Seconds each route is loaded.
+    #[arg(long, default_value_t = 15)]
+    seconds: u64,
+    /// The `wrk` binary.
+    #[arg(long, default_value = "wrk")]
+    wrk: String,
+}
+
+/// What `wrk` measured.
+#[derive(Debug, Default)]
+struct Load {
+    requests_per_second: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    non_2xx: u64,
+}
+
+fn millis(text: &str) -> Option<f64> {
+    let text = text.trim();
+    let (number, factor) = if let Some(n) = text.strip_suffix("us") {
+        (n, 0.001)
+    } else if let Some(n) = text.strip_suffix("ms") {
+        (n, 1.0)
+    } else if let Some(n) = text.strip_suffix('s') {
+        (n, 1000.0)
+    } else {
+        return None;
+    };
+    number.parse::<f64>().ok().map(|n| n * factor)
+}
+
+/// Parses `wrk --latency` output.
+fn parse_wrk(output: &str) -> Load {
+    let mut load = Load::default();
+    for line in output.lines() {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        match words.as_slice() {
+            ["Requests/sec:", n, ..] => load.requests_per_second = n.parse().unwrap_or(0.0),
+            ["50%", t, ..] => load.p50_ms = millis(t).unwrap_or(0.0),
+            ["99%", t, ..] => load.p99_ms = millis(t).unwrap_or(0.0),
+            ["Non-2xx", "or", "3xx", "responses:", n, ..] => load.non_2xx = n.parse().unwrap_or(0),
+            _ => {}
+        }
+    }
+    load
+}
+
+fn run_wrk(
+    wrk: &str,
+    connections: usize,
+    seconds: u64,
+    url: &str,
+    key: &str,
+) -> anyhow::Result<Load> {
+    let output = Command::new(wrk)
+        .args([
+            "-t2",
+            &format!("-c{connections}"),
+            &format!("-d{seconds}s"),
+            "--latency",
+            "-H",
+            &format!("Authorization: Bearer {key}"),
+            url,
+        ])
+        .output()
+        .with_context(|| format!("running {wrk} (apt-get install wrk)"))?;
+    if !output.status.success() {
+        bail!("wrk failed: {}", String::from_utf8_lossy(&output.stderr));
+    }
+    Ok(parse_wrk(&String::from_utf8_lossy(&output.stdout)))
+}
+
+pub async fn run(args: ApiBenchArgs) -> anyhow::Result<()> {
+    println!("| store | log events | scans | route | requests/s | p50 (ms) | p99 (ms) | non-2xx |");
+    println!("|---|---|---|---|---|---|---|---|");
+    for backend in &args.backend {
+        for &events in &args.events {
+            measure(&args, *backend, events).await?;
+        }
+    }
+    Ok(())
+}
+
+async fn measure(args: &ApiBenchArgs, backend: Backend, events: usize) -> anyhow::Result<()> {
+    let opened = open(backend, &args.database_url).await?;
+    let store = opened.store.clone();
+    let dir = tempfile::tempdir()?;
+    let read = match backend {
+        Backend::Sqlite => ReadDb::open_sqlite(&dir.path().join("readmodels.db")).await?,
+        Backend::Postgres => {
+            let schema = opened.cleanup.as_ref().map(|(_, s)| s.clone());
+            ReadDb::connect_postgres(&args.database_url, schema.as_deref(), 16).await?
+        }
+    };
+    migrate(&read).await?;
+    // ~100 events a scan: 6 lifecycle events, 1 webhook delivery and 93 pages.
+    let written = history::append_history(store.as_ref(), "default", 500, events, 93).await as u64;
+    if let Some(pg) = &opened.postgres {
+        while store.head_position().await? < written {
+            pg.sequence_now().await?;
+        }
+    }
+    for name in PROJECTORS {
+        let mut p = projector(name, store.clone())?;
+        vantage_projections::runtime::rebuild(
+            p.as_mut(),
+            store.clone(),
+            &read,
+            RebuildOptions::default(),
+        )
+        .await?;
+    }
+    let scans = read.scalar("SELECT COUNT(*) FROM rm_scans", &[]).await?;
+    let scan_id: Vec<serde_json::Value> = read
+        .docs(
+            "SELECT doc FROM rm_scans WHERE status = 'completed' ORDER BY created_us DESC LIMIT 1",
+            &[],
+        )
+        .await?;
+    let scan_id = scan_id
+        .first()
+        .and_then(|s| s["id"].as_str())
+        .context("no completed scan")?
+        .to_owned();
+
+    let services = vantage_app::Services::new(
+        store.clone(),
+        opened.idempotency.clone(),
+        Arc::new(vantage_app::SystemClock),
+        vantage_tests::offline_guard(),
+    );
+    let key = services
+        .bootstrap_admin_key(&vantage_domain::tenant::TenantId::default_tenant(), None)
+        .await?
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+        .context("a fresh store issues a bootstrap key")?
+        .token
+        .expose();
+    let board = StatusBoard::default();
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let projectors =
+        vantage_projections::start(store.clone(), read.clone(), board.clone(), stopped);
+    let unlimited = NonZeroU32::new(u32::MAX).context("non-zero")?;
+    let state = vantage_api::AppState::new(services, board, read.clone()).with_rate_limits(
+        vantage_api::RateLimitConfig {
+            requests_per_minute: unlimited,
+            scans_per_minute: unlimited,
+        },
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let (shutdown, shut) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(vantage_api::serve(listener, state, async {
+        let _ = shut.await;
+    }));
+
+    for (route, path) in [
+        (
+            "GET /scans/{id}/findings",
+            format!("/api/v1/scans/{scan_id}/findings"),
+        ),
+        (
+            "GET /dashboard/command-center",
+            "/api/v1/dashboard/command-center".to_owned(),
+        ),
+    ] {
+        let url = format!("{base}{path}");
+        let (wrk, connections, seconds) = (args.wrk.clone(), args.connections, args.seconds);
+        let key = key.clone();
+        let load =
+            tokio::task::spawn_blocking(move || run_wrk(&wrk, connections, seconds, &url, &key))
+                .await??;
+        println!(
+            "| {backend:?} | {written} | {scans} | `{route}` | {:.0} | {:.2} | {:.2} | {} |",
+            load.requests_per_second, load.p50_ms, load.p99_ms, load.non_2xx
+        );
+    }
+    let _ = shutdown.send(());
+    server.await??;
+    let _ = stop.send(true);
+    for task in projectors {
+        let _ = task.await;
+    }
+    drop(read);
+    close(opened).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wrk_output_is_parsed() {
+        let output = "Running 15s test @ http://127.0.0.1:1/x\n  2 threads and 50 connections\n  \
+            Latency Distribution\n     50%    3.10ms\n     75%    4.00ms\n     90%    5.2ms\n     \
+            99%   12.40ms\n  100000 requests in 15.00s, 1.2GB read\n  Non-2xx or 3xx responses: 7\n\
+            Requests/sec:   6666.67\nTransfer/sec:     80.00MB\n";
+        let load = parse_wrk(output);
+        assert_eq!(load.requests_per_second, 6666.67);
+        assert_eq!((load.p50_ms, load.p99_ms, load.non_2xx), (3.1, 12.4, 7));
+        assert_eq!(millis("850.00us"), Some(0.85));
+        assert_eq!(millis("1.50s"), Some(1500.0));
+    }
+}
