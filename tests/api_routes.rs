@@ -1201,12 +1201,95 @@ async fn rate_limits_refuse_with_retry_after_per_key(app: TestApp) {
     app.stop().await;
 }
 
+/// Every authenticated operation of the document: 401 without a key, and 403 for a key of the right
+/// tenant that lacks the operation's scope (sent with the documented request example, so the body is
+/// valid and the scope is what is refused).
+async fn every_operation_refuses_a_missing_key_and_a_missing_scope(app: TestApp) {
+    let doc: Value = serde_json::from_str(vantage_api::openapi_document()).unwrap();
+    let reader = key(&app, "default", &[Scope::ScanRead]).await;
+    let auditor = key(&app, "default", &[Scope::AuditRead]).await;
+    let mut checked = 0;
+    for (template, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let Some(scope) = op.get("x-required-scope") else {
+                continue;
+            };
+            let path = template
+                .replace("{id}", &uuid::Uuid::nil().to_string())
+                .replace("{finding_id}", &"ab".repeat(32))
+                .replace("{fingerprint}", &"ab".repeat(32))
+                .replace("{domain}", DOMAIN);
+            // Required query parameters (all ids here) get a well-formed id nobody owns.
+            let required: Vec<String> = op["parameters"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|p| p["in"] == "query" && p["required"] == true)
+                .map(|p| format!("{}={}", p["name"].as_str().unwrap(), uuid::Uuid::nil()))
+                .collect();
+            let path = if required.is_empty() {
+                path
+            } else {
+                format!("{path}?{}", required.join("&"))
+            };
+            let method = Method::from_bytes(method.to_ascii_uppercase().as_bytes()).unwrap();
+            let body = op["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+                .as_str()
+                .and_then(|r| doc.pointer(r.trim_start_matches('#')))
+                .and_then(|schema| schema["examples"][0].as_object().cloned())
+                .map(Value::Object);
+            let mut request = app.client.request(method.clone(), app.url(&path));
+            if let Some(body) = &body {
+                request = request.json(body);
+            }
+            let anonymous = request.send().await.unwrap();
+            assert_eq!(
+                anonymous.status(),
+                StatusCode::UNAUTHORIZED,
+                "{method} {template}"
+            );
+            let content_type = anonymous.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .to_owned();
+            let problem_body: Value = anonymous.json().await.unwrap();
+            vantage_tests::contract::check(
+                method.as_str(),
+                &path,
+                401,
+                &content_type,
+                &problem_body,
+            )
+            .unwrap();
+            let Some(scope) = scope.as_str() else {
+                continue; // any valid key
+            };
+            let lacking = if scope == "scan:read" {
+                &auditor
+            } else {
+                &reader
+            };
+            let (status, refused, _) = call(&app, method.clone(), &path, lacking, body).await;
+            assert_eq!(
+                status,
+                StatusCode::FORBIDDEN,
+                "{method} {template}: {refused}"
+            );
+            assert_eq!(refused["code"], "insufficient_scope");
+            checked += 1;
+        }
+    }
+    assert!(checked >= 30, "only {checked} operations checked");
+    app.stop().await;
+}
+
 mod limited {
     vantage_tests::app_test_per_store!(spawn_rate_limited; rate_limits_refuse_with_retry_after_per_key);
     use super::rate_limits_refuse_with_retry_after_per_key;
 }
 
 vantage_tests::app_test_per_store!(spawn;
+    every_operation_refuses_a_missing_key_and_a_missing_scope,
     scans_are_created_in_batches_and_reused_while_young_enough,
     scan_reads_list_filter_page_and_explain,
     scan_commands_cancel_and_delete_with_their_conflicts,

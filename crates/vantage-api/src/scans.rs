@@ -218,6 +218,10 @@ const BATCH_CONCURRENCY: usize = 8;
 /// The body of `POST /api/v1/scans/batch`.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(example = serde_json::json!({ "scans": [
+    { "target": "example.com" },
+    { "target": "https://example.org/", "ports": [443], "max_age_seconds": 86400 }
+]}))]
 pub struct BatchCreateRequest {
     /// 1 to 50 scan requests.
     pub scans: Vec<CreateScanRequest>,
