@@ -58,6 +58,18 @@ async fn call(
     (status, body, headers)
 }
 
+/// [`call`] without the headers.
+async fn send(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    key: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let (status, body, _) = call(app, method, path, key, body).await;
+    (status, body)
+}
+
 async fn get(app: &TestApp, path: &str, key: &str) -> (StatusCode, Value) {
     let (status, body, _) = call(app, Method::GET, path, key, None).await;
     (status, body)
@@ -504,17 +516,14 @@ async fn scan_commands_cancel_and_delete_with_their_conflicts(app: TestApp) {
 
     // Deleting is refused while the scan is queued.
     problem(
-        {
-            let (s, b, _) = call(
-                &app,
-                Method::DELETE,
-                &format!("/api/v1/scans/{queued}"),
-                &writer,
-                None,
-            )
-            .await;
-            (s, b)
-        },
+        send(
+            &app,
+            Method::DELETE,
+            &format!("/api/v1/scans/{queued}"),
+            &writer,
+            None,
+        )
+        .await,
         StatusCode::CONFLICT,
         "scan_active",
     );
@@ -522,10 +531,7 @@ async fn scan_commands_cancel_and_delete_with_their_conflicts(app: TestApp) {
     let cancel = |key: String, body: Option<Value>| {
         let path = format!("/api/v1/scans/{queued}/cancel");
         let app = &app;
-        async move {
-            let (s, b, _) = call(app, Method::POST, &path, &key, body).await;
-            (s, b)
-        }
+        async move { send(app, Method::POST, &path, &key, body).await }
     };
     problem(
         cancel(reader.clone(), None).await,
@@ -538,34 +544,28 @@ async fn scan_commands_cancel_and_delete_with_their_conflicts(app: TestApp) {
     assert_eq!(cancelled["status"], "cancelled");
     let again = cancel(writer.clone(), None).await;
     assert_eq!(again.0, StatusCode::CONFLICT, "{}", again.1);
-    let completed = {
-        let (s, b, _) = call(
-            &app,
-            Method::POST,
-            &format!("/api/v1/scans/{}/cancel", s.first),
-            &writer,
-            None,
-        )
-        .await;
-        (s, b)
-    };
+    let completed = send(
+        &app,
+        Method::POST,
+        &format!("/api/v1/scans/{}/cancel", s.first),
+        &writer,
+        None,
+    )
+    .await;
     assert_eq!(
         completed.0,
         StatusCode::CONFLICT,
         "a completed scan cannot be cancelled"
     );
     problem(
-        {
-            let (s, b, _) = call(
-                &app,
-                Method::POST,
-                &format!("/api/v1/scans/{}/cancel", uuid::Uuid::nil()),
-                &writer,
-                None,
-            )
-            .await;
-            (s, b)
-        },
+        send(
+            &app,
+            Method::POST,
+            &format!("/api/v1/scans/{}/cancel", uuid::Uuid::nil()),
+            &writer,
+            None,
+        )
+        .await,
         StatusCode::NOT_FOUND,
         "not_found",
     );
@@ -611,10 +611,7 @@ async fn triage_and_comments_carry_across_scans(app: TestApp) {
         let path = format!("/api/v1/findings/{fingerprint}/state");
         let key = key.to_owned();
         let app = &app;
-        async move {
-            let (s, b, _) = call(app, Method::PATCH, &path, &key, Some(body)).await;
-            (s, b)
-        }
+        async move { send(app, Method::PATCH, &path, &key, Some(body)).await }
     };
     let (status, set) = patch(
         &triager,
@@ -756,17 +753,14 @@ async fn notifications_dashboard_compliance_and_audit_answer_from_read_models(ap
         items.len() - 1
     );
     problem(
-        {
-            let (s, b, _) = call(
-                &app,
-                Method::PATCH,
-                &format!("/api/v1/notifications/{}/read", uuid::Uuid::nil()),
-                &reader,
-                None,
-            )
-            .await;
-            (s, b)
-        },
+        send(
+            &app,
+            Method::PATCH,
+            &format!("/api/v1/notifications/{}/read", uuid::Uuid::nil()),
+            &reader,
+            None,
+        )
+        .await,
         StatusCode::NOT_FOUND,
         "not_found",
     );

@@ -937,3 +937,50 @@ async fn replay_of_a_100k_event_log_matches_and_catches_one_altered_row() {
             .matches()
     );
 }
+
+/// Two stores in two schemas of one PostgreSQL database each run their own projectors: the leases
+/// (advisory locks, which are database-wide) are keyed by schema, so neither stands by for the other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_projectors_of_two_schemas_run_side_by_side() {
+    let sides = [ReadSide::postgres().await, ReadSide::postgres().await];
+    let board = vantage_projections::StatusBoard::default();
+    let (stop, stopped) = watch::channel(false);
+    let mut tasks = Vec::new();
+    for side in &sides {
+        tasks.extend(vantage_projections::start(
+            side.store.clone(),
+            side.db.clone(),
+            board.clone(),
+            stopped.clone(),
+        ));
+        history::scan_through_pipeline(
+            &side.pipeline(),
+            TENANT,
+            DOMAIN,
+            &SiteState::default(),
+            None,
+        )
+        .await;
+        side.settle().await;
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    for side in &sides {
+        let head = side.store.head_position().await.unwrap();
+        for name in vantage_projections::PROJECTORS {
+            while side.db.checkpoint(name).await.unwrap() < head {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "projector {name} of one schema waited for the other's"
+                );
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+        }
+    }
+    let _ = stop.send(true);
+    for task in tasks {
+        task.await.unwrap();
+    }
+    for side in sides {
+        side.finish().await;
+    }
+}

@@ -434,7 +434,12 @@ async fn acquire_lease(db: &ReadDb, name: &str) -> Result<Option<Lease>, Project
         }));
     }
     let mut conn = db.pool().acquire().await?.detach();
-    let key = lock_key(name);
+    // Advisory locks are database-wide: key them by schema too, or the projectors of two stores in
+    // different schemas of one database would stand by for each other.
+    let schema: String = sqlx::query_scalar("SELECT current_schema()::text")
+        .fetch_one(&mut conn)
+        .await?;
+    let key = lock_key(&schema, name);
     let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
         .bind(key)
         .fetch_one(&mut conn)
@@ -460,10 +465,11 @@ async fn acquire_lease(db: &ReadDb, name: &str) -> Result<Option<Lease>, Project
     }))
 }
 
-/// The advisory-lock key of a projector (stable across processes and builds).
-fn lock_key(name: &str) -> i64 {
+/// The advisory-lock key of a projector of the store in `schema` (stable across processes and
+/// builds).
+fn lock_key(schema: &str, name: &str) -> i64 {
     use sha2::{Digest, Sha256};
-    let digest = Sha256::digest(format!("vantage-projector:{name}").as_bytes());
+    let digest = Sha256::digest(format!("vantage-projector:{schema}:{name}").as_bytes());
     let mut bytes = [0u8; 8];
     bytes.copy_from_slice(&digest[..8]);
     i64::from_be_bytes(bytes)

@@ -20,36 +20,44 @@ fn is_json(content_type: &str) -> bool {
         || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
+/// The whole body, bounded by the body limit.
+async fn read_body<S: Send + Sync>(request: Request, state: &S) -> Result<Bytes, ApiError> {
+    Bytes::from_request(request, state)
+        .await
+        .map_err(|rejection| {
+            if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge
+            } else {
+                ApiError::BadRequest {
+                    code: "unreadable_body",
+                    detail: rejection.body_text(),
+                }
+            }
+        })
+}
+
+fn declares_json(request: &Request) -> bool {
+    request
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(is_json)
+}
+
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
-        let json = request
-            .headers()
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(is_json);
-        if !json {
+        if !declares_json(&request) {
             return Err(ApiError::UnsupportedMediaType);
         }
-        let raw = Bytes::from_request(request, state)
-            .await
-            .map_err(|rejection| {
-                if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                    ApiError::PayloadTooLarge
-                } else {
-                    ApiError::BadRequest {
-                        code: "unreadable_body",
-                        detail: rejection.body_text(),
-                    }
-                }
-            })?;
+        let raw = read_body(request, state).await?;
         let value = parse(&raw)?;
         Ok(Self { value, raw })
     }
 }
 
-/// An optional JSON body: an empty body is `None`; anything else must be a valid [`JsonBody`].
+/// An optional JSON body: an empty body is `None`; anything else must be JSON, as for [`JsonBody`].
 #[derive(Debug)]
 pub struct OptionalJsonBody<T> {
     pub value: Option<T>,
@@ -60,29 +68,16 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for OptionalJsonBody<T>
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
-        let (parts, body) = request.into_parts();
-        let raw = Bytes::from_request(Request::from_parts(parts.clone(), body), state)
-            .await
-            .map_err(|rejection| {
-                if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                    ApiError::PayloadTooLarge
-                } else {
-                    ApiError::BadRequest {
-                        code: "unreadable_body",
-                        detail: rejection.body_text(),
-                    }
-                }
-            })?;
+        let json = declares_json(&request);
+        let raw = read_body(request, state).await?;
         if raw.is_empty() {
             return Ok(Self { value: None, raw });
         }
-        let request = Request::from_parts(parts, axum::body::Body::from(raw));
-        JsonBody::<T>::from_request(request, state)
-            .await
-            .map(|body| Self {
-                value: Some(body.value),
-                raw: body.raw,
-            })
+        if !json {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+        let value = Some(parse(&raw)?);
+        Ok(Self { value, raw })
     }
 }
 

@@ -21,16 +21,8 @@ use crate::{Backend, close, open};
 
 #[derive(Debug, clap::Args)]
 pub struct ApiBenchArgs {
-    /// Which stores to measure.
-    #[arg(long, value_enum, num_args = 1.., default_values = ["sqlite", "postgres"])]
-    backend: Vec<Backend>,
-    /// PostgreSQL URL (loopback only).
-    #[arg(
-        long,
-        env = "DATABASE_URL",
-        default_value = "postgres://postgres@127.0.0.1:5432/postgres"
-    )]
-    database_url: String,
+    #[command(flatten)]
+    stores: crate::Stores,
     /// Log sizes to measure, in events (each with 1 scan per 100 events).
     #[arg(long, value_delimiter = ',', default_value = "100000,1000000")]
     events: Vec<usize>,
@@ -112,7 +104,7 @@ fn run_wrk(
 pub async fn run(args: ApiBenchArgs) -> anyhow::Result<()> {
     println!("| store | log events | scans | route | requests/s | p50 (ms) | p99 (ms) | non-2xx |");
     println!("|---|---|---|---|---|---|---|---|");
-    for backend in &args.backend {
+    for backend in &args.stores.backend {
         for &events in &args.events {
             measure(&args, *backend, events).await?;
         }
@@ -121,14 +113,14 @@ pub async fn run(args: ApiBenchArgs) -> anyhow::Result<()> {
 }
 
 async fn measure(args: &ApiBenchArgs, backend: Backend, events: usize) -> anyhow::Result<()> {
-    let opened = open(backend, &args.database_url).await?;
+    let opened = open(backend, &args.stores.database_url).await?;
     let store = opened.store.clone();
     let dir = tempfile::tempdir()?;
     let read = match backend {
         Backend::Sqlite => ReadDb::open_sqlite(&dir.path().join("readmodels.db")).await?,
         Backend::Postgres => {
             let schema = opened.cleanup.as_ref().map(|(_, s)| s.clone());
-            ReadDb::connect_postgres(&args.database_url, schema.as_deref(), 16).await?
+            ReadDb::connect_postgres(&args.stores.database_url, schema.as_deref(), 16).await?
         }
     };
     migrate(&read).await?;

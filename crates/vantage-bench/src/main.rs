@@ -1,7 +1,9 @@
 //! `vantage-bench`: the benchmarks behind BENCHMARKS.md. `store` measures the event store — append
 //! throughput at 1, 10 and 200 events per command with 1 and 8 concurrent writers, and `read_all`
 //! throughput (events fully deserialised) — on the embedded SQLite store and on PostgreSQL; `scan`
-//! (in `scan.rs`) measures whole scans of local HTTPS targets. Both print Markdown tables.
+//! (in `scan.rs`) measures whole scans of local HTTPS targets; `projections` (in `projections.rs`)
+//! full rebuilds and projection lag; `api` (in `api.rs`) HTTP throughput of query routes with wrk.
+//! Each prints a Markdown table.
 //!
 //! Every store run uses a fresh store (a temporary SQLite file; a new PostgreSQL schema, dropped
 //! afterwards) and sends traffic only to the database URL given, which must be on loopback.
@@ -49,9 +51,9 @@ enum Bench {
     Api(api::ApiBenchArgs),
 }
 
-/// Event store throughput benchmark.
+/// Which stores a benchmark measures.
 #[derive(Debug, clap::Args)]
-struct Args {
+struct Stores {
     /// Which stores to measure.
     #[arg(long, value_enum, num_args = 1.., default_values = ["sqlite", "postgres"])]
     backend: Vec<Backend>,
@@ -62,6 +64,13 @@ struct Args {
         default_value = "postgres://postgres@127.0.0.1:5432/postgres"
     )]
     database_url: String,
+}
+
+/// Event store throughput benchmark.
+#[derive(Debug, clap::Args)]
+struct Args {
+    #[command(flatten)]
+    stores: crate::Stores,
     /// Events per command to measure.
     #[arg(long, value_delimiter = ',', default_value = "1,10,200")]
     events_per_command: Vec<usize>,
@@ -267,11 +276,12 @@ async fn main() -> anyhow::Result<()> {
 
 async fn store(args: Args) -> anyhow::Result<()> {
     let host = args
+        .stores
         .database_url
         .split('@')
         .nth(1)
-        .unwrap_or(&args.database_url);
-    if args.backend.contains(&Backend::Postgres)
+        .unwrap_or(&args.stores.database_url);
+    if args.stores.backend.contains(&Backend::Postgres)
         && !(host.starts_with("127.") || host.starts_with("localhost") || host.starts_with("[::1]"))
     {
         bail!("the benchmark only talks to a PostgreSQL on loopback");
@@ -281,10 +291,10 @@ async fn store(args: Args) -> anyhow::Result<()> {
     );
     println!("|---|---:|---:|---:|---:|---:|---:|");
     let mut reads = Vec::new();
-    for &backend in &args.backend {
+    for &backend in &args.stores.backend {
         for &per_command in &args.events_per_command {
             for &writers in &args.writers {
-                let opened = open(backend, &args.database_url).await?;
+                let opened = open(backend, &args.stores.database_url).await?;
                 let (events, elapsed, ordered) =
                     measure_append(&opened, writers, per_command, args.seconds).await?;
                 println!(
@@ -296,7 +306,7 @@ async fn store(args: Args) -> anyhow::Result<()> {
                 close(opened).await?;
             }
         }
-        let opened = open(backend, &args.database_url).await?;
+        let opened = open(backend, &args.stores.database_url).await?;
         let (read, elapsed) = measure_read(&opened, args.read_events, args.read_passes).await?;
         reads.push((backend, read, elapsed));
         close(opened).await?;

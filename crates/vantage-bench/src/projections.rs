@@ -18,16 +18,8 @@ use crate::{Backend, close, open};
 
 #[derive(Debug, clap::Args)]
 pub struct ProjectionBenchArgs {
-    /// Which stores to measure.
-    #[arg(long, value_enum, num_args = 1.., default_values = ["sqlite", "postgres"])]
-    backend: Vec<Backend>,
-    /// PostgreSQL URL (loopback only).
-    #[arg(
-        long,
-        env = "DATABASE_URL",
-        default_value = "postgres://postgres@127.0.0.1:5432/postgres"
-    )]
-    database_url: String,
+    #[command(flatten)]
+    stores: crate::Stores,
     /// Events in the log to rebuild from.
     #[arg(long, default_value_t = 1_000_000)]
     events: usize,
@@ -51,15 +43,15 @@ pub async fn run(args: ProjectionBenchArgs) -> anyhow::Result<()> {
         args.lag_rate
     );
     println!("|---|---|---|---|---|---|---|---|---|");
-    for backend in &args.backend {
-        let opened = open(*backend, &args.database_url).await?;
+    for backend in &args.stores.backend {
+        let opened = open(*backend, &args.stores.database_url).await?;
         let store = opened.store.clone();
         let dir = tempfile::tempdir()?;
         let db = match backend {
             Backend::Sqlite => ReadDb::open_sqlite(&dir.path().join("readmodels.db")).await?,
             Backend::Postgres => {
                 let schema = opened.cleanup.as_ref().map(|(_, s)| s.clone());
-                ReadDb::connect_postgres(&args.database_url, schema.as_deref(), 8).await?
+                ReadDb::connect_postgres(&args.stores.database_url, schema.as_deref(), 8).await?
             }
         };
         migrate(&db).await?;
