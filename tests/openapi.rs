@@ -122,6 +122,47 @@ fn the_document_is_well_formed() {
 }
 
 #[test]
+fn every_example_in_the_document_is_valid() {
+    let doc: Value = serde_json::from_str(vantage_api::openapi_document()).unwrap();
+    let mut checked = 0;
+    for (name, schema) in doc["components"]["schemas"].as_object().unwrap() {
+        let Some(examples) = schema.get("examples").and_then(Value::as_array) else {
+            continue;
+        };
+        let mut root = schema.clone();
+        root["components"] = doc["components"].clone();
+        let validator = jsonschema::validator_for(&root).unwrap();
+        for example in examples {
+            let errors: Vec<String> = validator
+                .iter_errors(example)
+                .map(|e| e.to_string())
+                .collect();
+            assert!(
+                errors.is_empty(),
+                "the example of {name} is invalid: {errors:?}"
+            );
+            checked += 1;
+        }
+    }
+    // Problem examples of error replies validate against the Problem schema.
+    let mut problem = doc["components"]["schemas"]["Problem"].clone();
+    problem["components"] = doc["components"].clone();
+    let problem = jsonschema::validator_for(&problem).unwrap();
+    for item in doc["paths"].as_object().unwrap().values() {
+        for op in item.as_object().unwrap().values() {
+            for response in op["responses"].as_object().unwrap().values() {
+                let example = &response["content"]["application/problem+json"]["example"];
+                if !example.is_null() {
+                    assert!(problem.is_valid(example), "{example}");
+                    checked += 1;
+                }
+            }
+        }
+    }
+    assert!(checked > 100, "only {checked} examples");
+}
+
+#[test]
 fn path_templates_match_the_most_specific_operation() {
     use vantage_tests::contract::template_of;
     assert_eq!(

@@ -15,6 +15,7 @@ use crate::error::ApiError;
 
 /// The process answers.
 #[derive(Debug, Serialize, JsonSchema)]
+#[schemars(example = serde_json::json!({ "status": "ok" }))]
 pub struct Health {
     /// Always `ok`.
     pub status: &'static str,

@@ -148,6 +148,7 @@ pub(crate) async fn notifications(
 
 /// How many notifications are unread.
 #[derive(Debug, Serialize, JsonSchema)]
+#[schemars(example = serde_json::json!({ "unread": 3 }))]
 pub struct UnreadCount {
     pub unread: i64,
 }
@@ -188,6 +189,7 @@ pub(crate) async fn mark_read(
 
 /// Every notification derived up to this log position is read.
 #[derive(Debug, Serialize, JsonSchema)]
+#[schemars(example = serde_json::json!({ "read_up_to_position": 1042 }))]
 pub struct AllRead {
     pub read_up_to_position: u64,
 }
@@ -448,6 +450,11 @@ pub struct ChainBreakView {
 
 /// The result of walking the hash chain.
 #[derive(Debug, Serialize, JsonSchema)]
+#[schemars(example = serde_json::json!({
+    "ok": true, "events_checked": 1042,
+    "head_hash": "9f2c4e6a8b0d1f3e5a7c9e1b3d5f7a9c0e2a4c6e8a0c2e4a6c8e0a2c4e6a8b0d",
+    "first_break": null
+}))]
 pub struct ChainReport {
     pub ok: bool,
     pub events_checked: u64,

@@ -40,6 +40,10 @@ pub struct IssuedKeyView {
 
 /// The calling key.
 #[derive(Debug, Serialize, JsonSchema)]
+#[schemars(example = serde_json::json!({
+    "id": "0192f3a4-5b6c-7d8e-9f01-23456789abcd", "name": "ci-pipeline",
+    "scopes": ["scan:read", "scan:write"], "tenant": "default"
+}))]
 pub struct KeyIdentity {
     pub id: ApiKeyId,
     pub name: String,

@@ -421,6 +421,10 @@ pub(crate) async fn list_scans(
 
 /// Where a scan is in its lifecycle.
 #[derive(Debug, Serialize, JsonSchema)]
+#[schemars(example = serde_json::json!({
+    "id": "0192f3a4-5b6c-7d8e-9f01-23456789abcd", "status": "running", "terminal": false,
+    "updated_at": "2026-12-01T12:00:03Z", "observation_count": 7, "failure_reason": null
+}))]
 pub struct ScanProgress {
     pub id: ScanId,
     pub status: ScanStatus,
@@ -536,6 +540,10 @@ pub enum GateDecision {
 
 /// The release gate of a `post_deploy` scan.
 #[derive(Debug, Serialize, JsonSchema)]
+#[schemars(example = serde_json::json!({
+    "decision": "fail", "policy": "fail on any open or acknowledged critical or high finding",
+    "blocking": ["5b0c8f3e1d2a4c6b9e7f0a1b2c3d4e5f"]
+}))]
 pub struct Gate {
     pub decision: GateDecision,
     pub policy: &'static str,

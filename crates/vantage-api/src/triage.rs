@@ -79,6 +79,10 @@ pub(crate) async fn get_fingerprint(
 
 /// A triage state as recorded.
 #[derive(Debug, Serialize, JsonSchema)]
+#[schemars(example = serde_json::json!({
+    "fingerprint": "5b0c8f3e1d2a4c6b9e7f0a1b2c3d4e5f", "state": "accepted_risk",
+    "note": "Legacy admin app, retired in Q3"
+}))]
 pub struct TriageRecorded {
     pub fingerprint: String,
     pub state: TriageState,

@@ -4,7 +4,8 @@
 //! For each log size it writes a history of realistic scans (`vantage_tests::history`: findings that
 //! come, get fixed and regress, each scan delivered to a webhook), rebuilds every projection, starts
 //! the projectors live and the real API (the same `router()` `vantage serve` runs, with rate limits
-//! raised out of the way) on a loopback port, and runs `wrk` against `GET /scans/{id}/findings` and
+//! raised out of the way) on a loopback port (on PostgreSQL after `VACUUM ANALYZE` of the read
+//! models, as autovacuum would have done on a server that has been running), and runs `wrk` against `GET /scans/{id}/findings` and
 //! `GET /dashboard/command-center` with the bootstrap admin key. Comparing sizes shows whether a
 //! route's latency grows with the log (it should not: every query is an index lookup on a read model).
 
@@ -13,6 +14,7 @@ use std::process::Command;
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
+use sqlx::Connection;
 use vantage_projections::runtime::RebuildOptions;
 use vantage_projections::{PROJECTORS, ReadDb, StatusBoard, migrate, projector};
 use vantage_tests::history;
@@ -140,6 +142,22 @@ async fn measure(args: &ApiBenchArgs, backend: Backend, events: usize) -> anyhow
             RebuildOptions::default(),
         )
         .await?;
+    }
+    // A bulk load leaves PostgreSQL's statistics stale and its visibility maps unset, which a
+    // long-running server would have fixed by autovacuum long since: measure the steady state.
+    if let Some((url, schema)) = &opened.cleanup {
+        let mut conn = sqlx::postgres::PgConnection::connect(url).await?;
+        sqlx::query(sqlx::AssertSqlSafe(format!("SET search_path TO {schema}")))
+            .execute(&mut conn)
+            .await?;
+        for table in vantage_projections::all_tables() {
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "VACUUM ANALYZE {}",
+                table.name
+            )))
+            .execute(&mut conn)
+            .await?;
+        }
     }
     let scans = read.scalar("SELECT COUNT(*) FROM rm_scans", &[]).await?;
     let scan_id: Vec<serde_json::Value> = read
