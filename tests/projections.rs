@@ -130,6 +130,7 @@ per_store!(
     a_batch_that_dies_before_commit_leaves_no_trace_and_a_restart_equals_a_clean_rebuild,
     a_shadow_rebuild_swaps_in_equal_tables_while_queries_keep_answering,
     webhooks_and_their_delivery_log_follow_the_webhook_streams,
+    one_pass_rebuilds_every_projector_and_resumes_a_half_done_one,
 );
 
 const TENANT: &str = "acme";
@@ -743,6 +744,65 @@ async fn webhooks_and_their_delivery_log_follow_the_webhook_streams(side: &ReadS
             .is_none()
     );
     assert_eq!(side.db.webhooks(TENANT).await.unwrap().len(), 1);
+}
+
+async fn one_pass_rebuilds_every_projector_and_resumes_a_half_done_one(side: &ReadSide) {
+    history::append_history(side.store.as_ref(), TENANT, 4, 1_500, 1).await;
+    side.settle().await;
+    // A rebuild of `scans` alone stops half-way: the one-pass rebuild resumes it from there while
+    // the other projectors start from zero.
+    let half = side.store.head_position().await.unwrap() / 2;
+    let mut scans = projector("scans", side.store.clone()).unwrap();
+    let pause = RebuildOptions {
+        pause_at: Some(half),
+        ..RebuildOptions::default()
+    };
+    runtime::rebuild(scans.as_mut(), side.store.clone(), &side.db, pause)
+        .await
+        .unwrap();
+    assert_eq!(side.db.checkpoint("scans__shadow").await.unwrap(), half);
+    let mut all: Vec<_> = vantage_projections::PROJECTORS
+        .iter()
+        .map(|name| projector(name, side.store.clone()).unwrap())
+        .collect();
+    let head = side.store.head_position().await.unwrap();
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let record = seen.clone();
+    let options = RebuildOptions {
+        progress: Some(Arc::new(move |position, _| {
+            record.lock().unwrap().push(position)
+        })),
+        ..RebuildOptions::default()
+    };
+    let swapped = runtime::rebuild_all(&mut all, side.store.clone(), &side.db, options)
+        .await
+        .unwrap();
+    assert_eq!(swapped, vec![head; vantage_projections::PROJECTORS.len()]);
+    assert!(
+        seen.lock().unwrap().last().is_some_and(|p| *p == head),
+        "progress reported"
+    );
+    for name in vantage_projections::PROJECTORS {
+        assert_eq!(side.db.checkpoint(name).await.unwrap(), head);
+        assert_eq!(
+            side.db
+                .checkpoint(&format!("{name}__shadow"))
+                .await
+                .unwrap(),
+            0
+        );
+    }
+    // Equal to projecting live from zero.
+    let dir = tempfile::tempdir().unwrap();
+    let clean = ReadDb::open_sqlite(&dir.path().join("clean.db"))
+        .await
+        .unwrap();
+    migrate(&clean).await.unwrap();
+    catch_up(&side.store, &clean).await;
+    assert_eq!(
+        digests(&side.db, &side.store).await,
+        digests(&clean, &side.store).await
+    );
 }
 
 async fn digests(db: &ReadDb, store: &Arc<dyn EventStore>) -> Vec<(String, u64, String)> {

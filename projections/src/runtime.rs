@@ -513,25 +513,7 @@ pub async fn rebuild(
     } = rebuild_options;
     let name = projector.name();
     let shadow_checkpoint = checkpoint_name(name, SHADOW);
-    {
-        let mut conn = db.pool().acquire().await?;
-        if restart {
-            for table in projector.tables() {
-                conn.execute(AssertSqlSafe(format!(
-                    "DROP TABLE IF EXISTS {}",
-                    table.named(SHADOW)
-                )))
-                .await?;
-            }
-            sqlx::query("DELETE FROM rm_checkpoints WHERE name = $1")
-                .bind(&shadow_checkpoint)
-                .execute(&mut *conn)
-                .await?;
-        }
-        for table in projector.tables() {
-            create_table(&mut conn, table, SHADOW).await?;
-        }
-    }
+    prepare_shadow(projector, db, restart).await?;
     let started = Instant::now();
     let options = RunOptions {
         until: pause_at.map_or(Until::CaughtUp, Until::Position),
@@ -577,6 +559,116 @@ pub async fn rebuild(
         );
         return Ok(reached);
     }
+}
+
+/// Creates `projector`'s shadow tables (dropping a half-done rebuild first with `restart`).
+async fn prepare_shadow(
+    projector: &dyn Projector,
+    db: &ReadDb,
+    restart: bool,
+) -> Result<(), ProjectionError> {
+    let mut conn = db.pool().acquire().await?;
+    if restart {
+        for table in projector.tables() {
+            conn.execute(AssertSqlSafe(format!(
+                "DROP TABLE IF EXISTS {}",
+                table.named(SHADOW)
+            )))
+            .await?;
+        }
+        sqlx::query("DELETE FROM rm_checkpoints WHERE name = $1")
+            .bind(checkpoint_name(projector.name(), SHADOW))
+            .execute(&mut *conn)
+            .await?;
+    }
+    for table in projector.tables() {
+        create_table(&mut conn, table, SHADOW).await?;
+    }
+    Ok(())
+}
+
+/// Rebuilds every one of `projectors` with one read of the log: each batch is read once and applied
+/// to each projector's shadow tables in that projector's own fenced transaction (a projector whose
+/// shadow checkpoint is already past a batch skips it, so a resumed rebuild works). Then each is
+/// finished as by [`rebuild`]: a last catch-up and the atomic swap. Returns the positions swapped in.
+pub async fn rebuild_all(
+    projectors: &mut [Box<dyn Projector>],
+    store: Arc<dyn EventStore>,
+    db: &ReadDb,
+    rebuild_options: RebuildOptions,
+) -> Result<Vec<u64>, ProjectionError> {
+    let RebuildOptions {
+        restart, progress, ..
+    } = rebuild_options;
+    let options = RunOptions {
+        suffix: SHADOW,
+        ..RunOptions::default()
+    };
+    let mut positions = Vec::with_capacity(projectors.len());
+    for projector in projectors.iter_mut() {
+        prepare_shadow(projector.as_ref(), db, restart).await?;
+        projector.reset();
+        let name = checkpoint_name(projector.name(), SHADOW);
+        positions.push(load_checkpoint(db, &name).await?);
+    }
+    let from = positions.iter().copied().min().unwrap_or(0);
+    let (mut batches, reader) = read_ahead(store.clone(), from, options.batch_size);
+    let _abort_reader = AbortOnDrop(reader);
+    loop {
+        let Some(next) = batches.recv().await else {
+            return Err(ProjectionError::Corrupt("the log reader stopped".into()));
+        };
+        let events = next?;
+        let head = store.head_position().await?;
+        if events.is_empty() {
+            if positions.iter().all(|p| *p >= head) {
+                break;
+            }
+            continue;
+        }
+        let last = events.last().map_or(from, |e| e.global_position);
+        for (projector, position) in projectors.iter_mut().zip(positions.iter_mut()) {
+            if *position >= last {
+                continue;
+            }
+            let start = events.partition_point(|e| e.global_position <= *position);
+            let name = checkpoint_name(projector.name(), SHADOW);
+            let applied = apply_batch(
+                projector.as_mut(),
+                db,
+                &name,
+                &options,
+                *position,
+                last,
+                &events[start..],
+            )
+            .await?;
+            if !applied {
+                return Err(ProjectionError::Corrupt(format!(
+                    "another rebuild of {} is running",
+                    projector.name()
+                )));
+            }
+            *position = last;
+        }
+        if let Some(progress) = &progress {
+            progress(last, head);
+        }
+    }
+    let mut swapped = Vec::with_capacity(projectors.len());
+    for projector in projectors.iter_mut() {
+        // Resumes from the shadow checkpoint just reached: only what was appended meanwhile is read.
+        swapped.push(
+            rebuild(
+                projector.as_mut(),
+                store.clone(),
+                db,
+                RebuildOptions::default(),
+            )
+            .await?,
+        );
+    }
+    Ok(swapped)
 }
 
 async fn db_position(conn: &mut sqlx::AnyConnection, name: &str) -> Result<u64, ProjectionError> {

@@ -133,16 +133,17 @@ async fn measure(args: &ApiBenchArgs, backend: Backend, events: usize) -> anyhow
             pg.sequence_now().await?;
         }
     }
-    for name in PROJECTORS {
-        let mut p = projector(name, store.clone())?;
-        vantage_projections::runtime::rebuild(
-            p.as_mut(),
-            store.clone(),
-            &read,
-            RebuildOptions::default(),
-        )
-        .await?;
-    }
+    let mut projectors = PROJECTORS
+        .iter()
+        .map(|name| projector(name, store.clone()))
+        .collect::<Result<Vec<_>, _>>()?;
+    vantage_projections::runtime::rebuild_all(
+        &mut projectors,
+        store.clone(),
+        &read,
+        RebuildOptions::default(),
+    )
+    .await?;
     // A bulk load leaves PostgreSQL's statistics stale and its visibility maps unset, which a
     // long-running server would have fixed by autovacuum long since: measure the steady state.
     if let Some((url, schema)) = &opened.cleanup {

@@ -68,25 +68,30 @@ pub(crate) async fn rebuild(args: &RebuildArgs, file: &FileConfig) -> Result<Exi
     };
     let opened = open_store(&args.store, file).await?;
     let db = opened.read_db().await?;
-    for name in names {
-        let mut projector = projector(name, opened.events.clone())?;
-        let (bar, progress) = bar(name);
-        let started = std::time::Instant::now();
-        let options = RebuildOptions {
-            restart: args.restart,
-            progress: Some(progress),
-            pause_at: None,
-        };
-        let position = vantage_projections::runtime::rebuild(
-            projector.as_mut(),
-            opened.events.clone(),
-            &db,
-            options,
-        )
-        .await
-        .map_err(|e| CliError(format!("rebuilding {name} failed: {e}")))?;
-        bar.finish_and_clear();
-        let seconds = started.elapsed().as_secs_f64();
+    let mut projectors = names
+        .iter()
+        .map(|name| projector(name, opened.events.clone()))
+        .collect::<Result<Vec<_>, _>>()?;
+    let label = args.name.as_deref().unwrap_or("all");
+    let (bar, progress) = bar(label);
+    let started = std::time::Instant::now();
+    let options = RebuildOptions {
+        restart: args.restart,
+        progress: Some(progress),
+        pause_at: None,
+    };
+    // Every projector from one read of the log (the same code path for one or all).
+    let positions = vantage_projections::runtime::rebuild_all(
+        &mut projectors,
+        opened.events.clone(),
+        &db,
+        options,
+    )
+    .await
+    .map_err(|e| CliError(format!("rebuilding {label} failed: {e}")))?;
+    bar.finish_and_clear();
+    let seconds = started.elapsed().as_secs_f64();
+    for (name, position) in names.iter().zip(positions) {
         println!(
             "rebuilt {name} up to position {position} in {seconds:.1} s ({:.0} events/s) and swapped it in",
             position as f64 / seconds.max(1e-9)
