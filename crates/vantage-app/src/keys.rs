@@ -8,7 +8,8 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
@@ -138,36 +139,44 @@ pub struct Principal {
 pub const REGISTRY_TTL: Duration = Duration::from_secs(1);
 
 /// Key registries by tenant, each with the moment it was read. A std `Mutex`: it is held only to
-/// look up or swap an `Arc`, never across an `.await`.
+/// look up or swap an `Arc`, never across an `.await`. The generation counts keys issued or revoked
+/// through this process: a registry read before one of those is never cached after it.
 #[derive(Default)]
-pub(crate) struct KeyRegistryCache(Mutex<HashMap<TenantId, (Arc<ApiKeys>, Instant)>>);
+pub(crate) struct KeyRegistryCache {
+    entries: Mutex<HashMap<TenantId, (Arc<ApiKeys>, Instant)>>,
+    generation: AtomicU64,
+}
 
 impl KeyRegistryCache {
-    fn fresh(&self, tenant: &TenantId) -> Option<Arc<ApiKeys>> {
-        let cache = self
-            .0
+    fn entries(&self) -> MutexGuard<'_, HashMap<TenantId, (Arc<ApiKeys>, Instant)>> {
+        self.entries
             .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        cache
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
+    }
+
+    fn fresh(&self, tenant: &TenantId) -> Option<Arc<ApiKeys>> {
+        self.entries()
             .get(tenant)
             .filter(|(_, read)| read.elapsed() < REGISTRY_TTL)
             .map(|(registry, _)| registry.clone())
     }
 
-    fn insert(&self, tenant: TenantId, registry: Arc<ApiKeys>) {
-        let mut cache = self
-            .0
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        cache.insert(tenant, (registry, Instant::now()));
+    /// Caches `registry`, read when the generation was `read_at`, unless keys changed since.
+    fn insert(&self, tenant: TenantId, registry: Arc<ApiKeys>, read_at: u64) {
+        let mut entries = self.entries();
+        if self.generation() == read_at {
+            entries.insert(tenant, (registry, Instant::now()));
+        }
     }
 
     fn forget(&self, tenant: &TenantId) {
-        let mut cache = self
-            .0
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        cache.remove(tenant);
+        let mut entries = self.entries();
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        entries.remove(tenant);
     }
 }
 
@@ -257,9 +266,11 @@ impl Services {
         if let Some(registry) = self.key_cache.fresh(tenant) {
             return Ok(registry);
         }
+        let read_at = self.key_cache.generation();
         let (registry, _) = self.pipeline.load::<ApiKeys>(&keys_stream(tenant)).await?;
         let registry = Arc::new(registry);
-        self.key_cache.insert(tenant.clone(), registry.clone());
+        self.key_cache
+            .insert(tenant.clone(), registry.clone(), read_at);
         Ok(registry)
     }
 
@@ -367,6 +378,21 @@ mod tests {
         ] {
             assert!(bad.parse::<ApiKeyToken>().is_err(), "{bad:?} parsed");
         }
+    }
+
+    #[test]
+    fn a_registry_read_before_a_key_change_is_not_cached_after_it() {
+        let cache = KeyRegistryCache::default();
+        let tenant = TenantId::default_tenant();
+        let stale = cache.generation();
+        cache.forget(&tenant); // a key was issued or revoked meanwhile
+        cache.insert(tenant.clone(), Arc::new(ApiKeys::default()), stale);
+        assert!(cache.fresh(&tenant).is_none());
+        let current = cache.generation();
+        cache.insert(tenant.clone(), Arc::new(ApiKeys::default()), current);
+        assert!(cache.fresh(&tenant).is_some());
+        cache.forget(&tenant);
+        assert!(cache.fresh(&tenant).is_none());
     }
 
     #[test]
