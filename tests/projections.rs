@@ -761,10 +761,7 @@ async fn one_pass_rebuilds_every_projector_and_resumes_a_half_done_one(side: &Re
         .await
         .unwrap();
     assert_eq!(side.db.checkpoint("scans__shadow").await.unwrap(), half);
-    let mut all: Vec<_> = vantage_projections::PROJECTORS
-        .iter()
-        .map(|name| projector(name, side.store.clone()).unwrap())
-        .collect();
+    let mut all = vantage_projections::projectors(side.store.clone());
     let head = side.store.head_position().await.unwrap();
     let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
     let record = seen.clone();

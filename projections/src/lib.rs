@@ -62,6 +62,14 @@ pub fn projector(
     }
 }
 
+/// A fresh instance of every projector, in [`PROJECTORS`] order.
+pub fn projectors(store: Arc<dyn EventStore>) -> Vec<Box<dyn runtime::Projector>> {
+    PROJECTORS
+        .iter()
+        .map(|name| projector(name, store.clone()).expect("every listed projector exists"))
+        .collect()
+}
+
 /// Every read-model table.
 pub fn all_tables() -> Vec<&'static db::Table> {
     scans::TABLES
@@ -84,10 +92,9 @@ pub fn start(
     board: StatusBoard,
     stop: watch::Receiver<bool>,
 ) -> Vec<tokio::task::JoinHandle<()>> {
-    PROJECTORS
-        .iter()
-        .map(|name| {
-            let projector = projector(name, store.clone()).expect("every listed projector exists");
+    projectors(store.clone())
+        .into_iter()
+        .map(|projector| {
             tokio::spawn(runtime::run_live(
                 projector,
                 store.clone(),

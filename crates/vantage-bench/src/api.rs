@@ -16,7 +16,7 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use sqlx::Connection;
 use vantage_projections::runtime::RebuildOptions;
-use vantage_projections::{PROJECTORS, ReadDb, StatusBoard, migrate, projector};
+use vantage_projections::{ReadDb, StatusBoard, migrate};
 use vantage_tests::history;
 
 use crate::{Backend, close, open};
@@ -133,10 +133,7 @@ async fn measure(args: &ApiBenchArgs, backend: Backend, events: usize) -> anyhow
             pg.sequence_now().await?;
         }
     }
-    let mut projectors = PROJECTORS
-        .iter()
-        .map(|name| projector(name, store.clone()))
-        .collect::<Result<Vec<_>, _>>()?;
+    let mut projectors = vantage_projections::projectors(store.clone());
     vantage_projections::runtime::rebuild_all(
         &mut projectors,
         store.clone(),

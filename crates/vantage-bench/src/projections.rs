@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use vantage_projections::runtime::RebuildOptions;
-use vantage_projections::{PROJECTORS, ReadDb, StatusBoard, migrate, projector};
+use vantage_projections::{ReadDb, StatusBoard, migrate};
 use vantage_tests::history::{self, SiteState};
 
 use crate::{Backend, close, open};
@@ -75,10 +75,7 @@ pub async fn run(args: ProjectionBenchArgs) -> anyhow::Result<()> {
         let head = store.head_position().await?;
 
         let started = Instant::now();
-        let mut projectors = PROJECTORS
-            .iter()
-            .map(|name| projector(name, store.clone()))
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut projectors = vantage_projections::projectors(store.clone());
         vantage_projections::runtime::rebuild_all(
             &mut projectors,
             store.clone(),
