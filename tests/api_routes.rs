@@ -58,6 +58,73 @@ async fn call(
     (status, body, headers)
 }
 
+/// A request with a raw body and content type, its reply checked against the document.
+async fn raw(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    key: &str,
+    content_type: &str,
+    body: Vec<u8>,
+) -> (StatusCode, Value) {
+    let response = app
+        .client
+        .request(method.clone(), app.url(path))
+        .bearer_auth(key)
+        .header("content-type", content_type)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let reply_type = response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let body: Value = response.json().await.unwrap();
+    vantage_tests::contract::check(method.as_str(), path, status.as_u16(), &reply_type, &body)
+        .unwrap_or_else(|mismatch| panic!("the response breaks the OpenAPI contract: {mismatch}"));
+    (status, body)
+}
+
+/// Every authenticated operation of the document with a path its parameters fill in (ids nobody
+/// owns), required query parameters included, and its documented request example if it takes a body.
+fn documented_operations(doc: &Value) -> Vec<(Method, String, Value, Option<Value>)> {
+    let mut out = Vec::new();
+    for (template, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            if op.get("x-required-scope").is_none() {
+                continue;
+            }
+            let path = template
+                .replace("{id}", &uuid::Uuid::nil().to_string())
+                .replace("{finding_id}", &"ab".repeat(32))
+                .replace("{fingerprint}", &"ab".repeat(32))
+                .replace("{domain}", DOMAIN);
+            let required: Vec<String> = op["parameters"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|p| p["in"] == "query" && p["required"] == true)
+                .map(|p| format!("{}={}", p["name"].as_str().unwrap(), uuid::Uuid::nil()))
+                .collect();
+            let path = if required.is_empty() {
+                path
+            } else {
+                format!("{path}?{}", required.join("&"))
+            };
+            let method = Method::from_bytes(method.to_ascii_uppercase().as_bytes()).unwrap();
+            let body = op["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+                .as_str()
+                .and_then(|r| doc.pointer(r.trim_start_matches('#')))
+                .and_then(|schema| schema["examples"][0].as_object().cloned())
+                .map(Value::Object);
+            out.push((method, path, op.clone(), body));
+        }
+    }
+    out
+}
+
 /// [`call`] without the headers.
 async fn send(
     app: &TestApp,
@@ -1195,85 +1262,126 @@ async fn rate_limits_refuse_with_retry_after_per_key(app: TestApp) {
     app.stop().await;
 }
 
-/// Every authenticated operation of the document: 401 without a key, and 403 for a key of the right
+/// Every authenticated operation of the document: 401 without a key; 403 for a key of the right
 /// tenant that lacks the operation's scope (sent with the documented request example, so the body is
-/// valid and the scope is what is refused).
-async fn every_operation_refuses_a_missing_key_and_a_missing_scope(app: TestApp) {
+/// valid and the scope is what is refused); and, where documented, 400 for an unknown query parameter,
+/// 415 for a body that is not JSON and 413 for one over the limit. Every reply is checked against the
+/// document.
+async fn every_operation_refuses_what_it_documents(app: TestApp) {
     let doc: Value = serde_json::from_str(vantage_api::openapi_document()).unwrap();
     let reader = key(&app, "default", &[Scope::ScanRead]).await;
     let auditor = key(&app, "default", &[Scope::AuditRead]).await;
-    let mut checked = 0;
-    for (template, item) in doc["paths"].as_object().unwrap() {
-        for (method, op) in item.as_object().unwrap() {
-            let Some(scope) = op.get("x-required-scope") else {
-                continue;
-            };
-            let path = template
-                .replace("{id}", &uuid::Uuid::nil().to_string())
-                .replace("{finding_id}", &"ab".repeat(32))
-                .replace("{fingerprint}", &"ab".repeat(32))
-                .replace("{domain}", DOMAIN);
-            // Required query parameters (all ids here) get a well-formed id nobody owns.
-            let required: Vec<String> = op["parameters"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .filter(|p| p["in"] == "query" && p["required"] == true)
-                .map(|p| format!("{}={}", p["name"].as_str().unwrap(), uuid::Uuid::nil()))
-                .collect();
-            let path = if required.is_empty() {
-                path
-            } else {
-                format!("{path}?{}", required.join("&"))
-            };
-            let method = Method::from_bytes(method.to_ascii_uppercase().as_bytes()).unwrap();
-            let body = op["requestBody"]["content"]["application/json"]["schema"]["$ref"]
-                .as_str()
-                .and_then(|r| doc.pointer(r.trim_start_matches('#')))
-                .and_then(|schema| schema["examples"][0].as_object().cloned())
-                .map(Value::Object);
-            let mut request = app.client.request(method.clone(), app.url(&path));
-            if let Some(body) = &body {
-                request = request.json(body);
-            }
-            let anonymous = request.send().await.unwrap();
-            assert_eq!(
-                anonymous.status(),
-                StatusCode::UNAUTHORIZED,
-                "{method} {template}"
-            );
-            let content_type = anonymous.headers()["content-type"]
-                .to_str()
-                .unwrap()
-                .to_owned();
-            let problem_body: Value = anonymous.json().await.unwrap();
-            vantage_tests::contract::check(
-                method.as_str(),
-                &path,
-                401,
-                &content_type,
-                &problem_body,
-            )
+    let admin = app.admin_key.clone();
+    let (mut scoped, mut bodies, mut queries) = (0, 0, 0);
+    for (method, path, op, body) in documented_operations(&doc) {
+        let what = format!("{method} {path}");
+        let mut request = app.client.request(method.clone(), app.url(&path));
+        if let Some(body) = &body {
+            request = request.json(body);
+        }
+        let anonymous = request.send().await.unwrap();
+        assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED, "{what}");
+        let content_type = anonymous.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let problem_body: Value = anonymous.json().await.unwrap();
+        vantage_tests::contract::check(method.as_str(), &path, 401, &content_type, &problem_body)
             .unwrap();
-            let Some(scope) = scope.as_str() else {
-                continue; // any valid key
-            };
+        if let Some(scope) = op["x-required-scope"].as_str() {
             let lacking = if scope == "scan:read" {
                 &auditor
             } else {
                 &reader
             };
-            let (status, refused, _) = call(&app, method.clone(), &path, lacking, body).await;
+            let (status, refused) = send(&app, method.clone(), &path, lacking, body.clone()).await;
+            assert_eq!(status, StatusCode::FORBIDDEN, "{what}: {refused}");
+            assert_eq!(refused["code"], "insufficient_scope");
+            scoped += 1;
+        }
+        let documents = |status: &str| op["responses"].get(status).is_some();
+        if documents("400")
+            && op["parameters"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|p| p["in"] == "query")
+        {
+            let separator = if path.contains('?') { '&' } else { '?' };
+            let bogus = format!("{path}{separator}bogus=1");
+            let (status, refused) = send(&app, method.clone(), &bogus, &admin, body.clone()).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{what}: {refused}");
+            assert_eq!(refused["code"], "invalid_query");
+            queries += 1;
+        }
+        if body.is_some() && documents("415") && documents("413") {
+            let (status, refused) = raw(
+                &app,
+                method.clone(),
+                &path,
+                &admin,
+                "text/plain",
+                b"{}".to_vec(),
+            )
+            .await;
             assert_eq!(
                 status,
-                StatusCode::FORBIDDEN,
-                "{method} {template}: {refused}"
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "{what}: {refused}"
             );
-            assert_eq!(refused["code"], "insufficient_scope");
-            checked += 1;
+            let huge = format!(
+                "{{\"pad\": \"{}\"}}",
+                "x".repeat(vantage_api::MAX_BODY_BYTES)
+            );
+            let (status, refused) = raw(
+                &app,
+                method.clone(),
+                &path,
+                &admin,
+                "application/json",
+                huge.into_bytes(),
+            )
+            .await;
+            assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{what}: {refused}");
+            bodies += 1;
         }
     }
-    assert!(checked >= 30, "only {checked} operations checked");
+    assert!(scoped >= 30, "only {scoped} operations checked for scope");
+    assert!(
+        queries >= 10,
+        "only {queries} operations checked for their query"
+    );
+    assert!(
+        bodies >= 5,
+        "only {bodies} operations checked for their body"
+    );
+    app.stop().await;
+}
+
+/// Once a key's bucket is empty (here it holds one request and refills once a minute), every
+/// authenticated operation answers 429 with Retry-After, as each documents.
+async fn every_operation_answers_429_once_the_bucket_is_empty(app: TestApp) {
+    let doc: Value = serde_json::from_str(vantage_api::openapi_document()).unwrap();
+    for _ in 0..2 {
+        app.client
+            .get(app.url("/api/v1/keys/me"))
+            .bearer_auth(&app.admin_key)
+            .send()
+            .await
+            .unwrap();
+    }
+    let operations = documented_operations(&doc);
+    for (method, path, _, body) in &operations {
+        let (status, refused, headers) =
+            call(&app, method.clone(), path, &app.admin_key, body.clone()).await;
+        assert_eq!(
+            status,
+            StatusCode::TOO_MANY_REQUESTS,
+            "{method} {path}: {refused}"
+        );
+        assert!(headers.contains_key("retry-after"), "{method} {path}");
+    }
+    assert!(operations.len() >= 35);
     app.stop().await;
 }
 
@@ -1282,8 +1390,14 @@ mod limited {
     use super::rate_limits_refuse_with_retry_after_per_key;
 }
 
+mod exhausted {
+    vantage_tests::app_test_per_store!(spawn_one_request_a_minute;
+        every_operation_answers_429_once_the_bucket_is_empty);
+    use super::every_operation_answers_429_once_the_bucket_is_empty;
+}
+
 vantage_tests::app_test_per_store!(spawn;
-    every_operation_refuses_a_missing_key_and_a_missing_scope,
+    every_operation_refuses_what_it_documents,
     scans_are_created_in_batches_and_reused_while_young_enough,
     scan_reads_list_filter_page_and_explain,
     scan_commands_cancel_and_delete_with_their_conflicts,

@@ -226,6 +226,17 @@ impl TestApp {
         Self::spawn_configured(stores, "", false, limits).await
     }
 
+    /// [`TestApp::spawn`] with a bucket of one request a minute per key (refilled once a minute), so a
+    /// test can empty it and see every route refuse.
+    pub async fn spawn_one_request_a_minute(stores: AppStores) -> Self {
+        let one = std::num::NonZeroU32::new(1).unwrap();
+        let limits = vantage_api::RateLimitConfig {
+            requests_per_minute: one,
+            scans_per_minute: one,
+        };
+        Self::spawn_configured(stores, "", false, limits).await
+    }
+
     async fn spawn_with(stores: AppStores, allow: &str, workers: bool) -> Self {
         Self::spawn_configured(
             stores,
