@@ -69,19 +69,8 @@ impl ReadSide {
 
     /// Makes every committed event readable now (PostgreSQL orders events in the background).
     async fn settle(&self) {
-        let Some(pg) = &self.pg else { return };
-        let committed: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM events")
-            .fetch_one(pg.store.pool())
-            .await
-            .unwrap();
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-        while (self.store.head_position().await.unwrap() as i64) < committed {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "the sequencer did not catch up"
-            );
-            pg.store.sequence_now().await.unwrap();
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        if let Some(pg) = &self.pg {
+            vantage_tests::settle(&pg.store).await;
         }
     }
 
@@ -1020,18 +1009,14 @@ async fn postgres_projectors_of_two_schemas_run_side_by_side() {
         .await;
         side.settle().await;
     }
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    // Within 15 s each, though a standby would wait for the other schema's runner forever.
     for side in &sides {
-        let head = side.store.head_position().await.unwrap();
-        for name in vantage_projections::PROJECTORS {
-            while side.db.checkpoint(name).await.unwrap() < head {
-                assert!(
-                    std::time::Instant::now() < deadline,
-                    "projector {name} of one schema waited for the other's"
-                );
-                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-            }
-        }
+        vantage_tests::projectors_caught_up(
+            side.store.as_ref(),
+            &side.db,
+            std::time::Duration::from_secs(15),
+        )
+        .await;
     }
     let _ = stop.send(true);
     for task in tasks {

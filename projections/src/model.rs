@@ -138,15 +138,15 @@ impl Doc for ScanDoc {
             self.tenant.as_str().into(),
             self.domain.as_str().into(),
             self.status.as_str().into(),
-            trigger_name(&self.spec).into(),
+            wire_name(&self.spec.trigger).into(),
             micros(self.created_at).into(),
         ]
     }
 }
 
-/// The trigger of a scan spec as its wire name.
-pub fn trigger_name(spec: &ScanSpec) -> String {
-    serde_json::to_value(spec.trigger)
+/// The wire name of a unit enum value, as it serialises (`post_deploy`, `headers`, …).
+pub fn wire_name(value: &impl Serialize) -> String {
+    serde_json::to_value(value)
         .ok()
         .and_then(|v| v.as_str().map(str::to_owned))
         .unwrap_or_default()

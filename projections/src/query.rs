@@ -105,14 +105,6 @@ pub struct Stats {
     pub unread_notifications: i64,
 }
 
-/// A finding's category as its wire name (`headers`, `tls`, …).
-fn category_name(finding: &vantage_rules::Finding) -> String {
-    serde_json::to_value(finding.category)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default()
-}
-
 fn position_cell(p: u64) -> Cell {
     p.into()
 }
@@ -323,7 +315,7 @@ impl ReadDb {
                     && filter
                         .category
                         .as_deref()
-                        .is_none_or(|c| category_name(f) == c)
+                        .is_none_or(|c| wire_name(&f.category) == c)
                     && filter
                         .compliance
                         .as_deref()

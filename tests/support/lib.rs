@@ -323,32 +323,15 @@ impl TestApp {
     /// Waits until every projector has applied everything appended so far (on PostgreSQL, after the
     /// sequencer has ordered it), so a query sees the effect of every command that returned.
     pub async fn caught_up(&self) {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-        let store = &self.stores.events;
         if let Some(pg) = &self.stores.pg {
-            let committed: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM events")
-                .fetch_one(pg.pool())
-                .await
-                .unwrap();
-            while (store.head_position().await.unwrap() as i64) < committed {
-                assert!(
-                    std::time::Instant::now() < deadline,
-                    "the sequencer did not catch up"
-                );
-                pg.sequence_now().await.unwrap();
-                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-            }
+            settle(pg).await;
         }
-        let head = store.head_position().await.unwrap();
-        for name in vantage_projections::PROJECTORS {
-            while self.stores.read.checkpoint(name).await.unwrap() < head {
-                assert!(
-                    std::time::Instant::now() < deadline,
-                    "projector {name} did not catch up"
-                );
-                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-            }
-        }
+        projectors_caught_up(
+            self.stores.events.as_ref(),
+            &self.stores.read,
+            std::time::Duration::from_secs(30),
+        )
+        .await;
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -372,6 +355,44 @@ impl TestApp {
             for task in tasks {
                 task.await.unwrap();
             }
+        }
+    }
+}
+
+/// Makes every event committed to `store` readable now: PostgreSQL orders events in the background,
+/// and this runs the sequencer until it has ordered them all.
+pub async fn settle(store: &PgEventStore) {
+    let committed: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM events")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while (store.head_position().await.unwrap() as i64) < committed {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the sequencer did not catch up"
+        );
+        store.sequence_now().await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
+/// Waits, at most `within`, until every projector's checkpoint in `read` has reached the head of
+/// `store`.
+pub async fn projectors_caught_up(
+    store: &dyn EventStore,
+    read: &vantage_projections::ReadDb,
+    within: std::time::Duration,
+) {
+    let deadline = std::time::Instant::now() + within;
+    let head = store.head_position().await.unwrap();
+    for name in vantage_projections::PROJECTORS {
+        while read.checkpoint(name).await.unwrap() < head {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "projector {name} did not reach position {head} within {within:?}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
     }
 }

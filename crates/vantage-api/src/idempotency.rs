@@ -40,12 +40,28 @@ impl Replayable {
         self.location = Some(location);
         self
     }
+
+    /// As it is stored for replays: the body as its JSON text.
+    fn stored(self) -> StoredResponse {
+        StoredResponse {
+            status: self.status.as_u16(),
+            body: self.body.to_string(),
+            location: self.location,
+        }
+    }
 }
 
-fn respond(status: StatusCode, location: Option<&str>, body: String, replayed: bool) -> Response {
-    let mut response = (status, [(header::CONTENT_TYPE, "application/json")], body).into_response();
+/// A stored (or about to be stored) response as HTTP.
+fn respond(stored: StoredResponse, replayed: bool) -> Response {
+    let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
+    let mut response = (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        stored.body,
+    )
+        .into_response();
     let headers = response.headers_mut();
-    if let Some(location) = location.and_then(|l| HeaderValue::from_str(l).ok()) {
+    if let Some(location) = stored.location.and_then(|l| HeaderValue::from_str(&l).ok()) {
         headers.insert(header::LOCATION, location);
     }
     if status == StatusCode::ACCEPTED {
@@ -89,13 +105,7 @@ where
     Fut: Future<Output = Result<Replayable, ApiError>>,
 {
     let Some(key) = idempotency_key(headers)? else {
-        let done = handle().await?;
-        return Ok(respond(
-            done.status,
-            done.location.as_deref(),
-            done.body.to_string(),
-            false,
-        ));
+        return Ok(respond(handle().await?.stored(), false));
     };
     let mut hasher = Sha256::new();
     hasher.update(b"POST ");
@@ -107,15 +117,7 @@ where
     let idempotency = &state.services.idempotency;
     match idempotency.begin(tenant, &key, &request_hash, now).await? {
         IdempotencyBegin::Started => {}
-        IdempotencyBegin::Replay(stored) => {
-            let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
-            return Ok(respond(
-                status,
-                stored.location.as_deref(),
-                stored.body,
-                true,
-            ));
-        }
+        IdempotencyBegin::Replay(stored) => return Ok(respond(stored, true)),
         IdempotencyBegin::InProgress => {
             return Err(ApiError::Conflict {
                 code: "idempotency_key_in_use",
@@ -130,26 +132,14 @@ where
             });
         }
     }
-    let outcome = handle().await;
+    // The body is serialised once: what is stored is exactly what is sent.
+    let outcome = handle().await.map(Replayable::stored);
     let recorded = match &outcome {
-        Ok(done) => {
-            let stored = StoredResponse {
-                status: done.status.as_u16(),
-                body: done.body.to_string(),
-                location: done.location.clone(),
-            };
-            idempotency.complete(tenant, &key, &stored).await
-        }
+        Ok(stored) => idempotency.complete(tenant, &key, stored).await,
         Err(_) => idempotency.release(tenant, &key).await,
     };
     if let Err(error) = recorded {
         tracing::warn!(%error, "could not record the idempotent response");
     }
-    let done = outcome?;
-    Ok(respond(
-        done.status,
-        done.location.as_deref(),
-        done.body.to_string(),
-        false,
-    ))
+    Ok(respond(outcome?, false))
 }

@@ -21,7 +21,8 @@ use crate::extract::{QueryParams, as_of, invalid_field, page_limit};
 use crate::request_id::RequestId;
 use crate::{AppState, MAX_PAGE};
 
-fn domain_name(raw: &str) -> String {
+/// A domain as the read models key it: trimmed, lower case, without a trailing dot.
+pub(crate) fn domain_name(raw: &str) -> String {
     raw.trim().trim_end_matches('.').to_ascii_lowercase()
 }
 

@@ -21,7 +21,7 @@ use vantage_domain::target::{
 };
 use vantage_domain::triage::TriageState;
 use vantage_domain::{DomainError, DomainEvent};
-use vantage_projections::model::{FindingDoc, ScanDoc, SeverityCounts};
+use vantage_projections::model::{FindingDoc, ScanDoc, SeverityCounts, wire_name};
 use vantage_projections::query::{FindingFilter, FindingView, Page, ScanFilter};
 use vantage_rules::Severity;
 use vantage_rules::grade::{ScanGrades, letter};
@@ -30,6 +30,7 @@ use crate::auth::{Authenticated, command_context};
 use crate::error::{ApiError, FieldError};
 use crate::extract::{JsonBody, OptionalJsonBody, QueryParams, as_of, invalid_field, page_limit};
 use crate::idempotency::{self, POLL_AFTER_SECONDS, Replayable};
+use crate::insights::domain_name;
 use crate::request_id::RequestId;
 use crate::{AppState, MAX_PAGE};
 
@@ -401,11 +402,8 @@ pub(crate) async fn list_scans(
     let limit = page_limit(query.limit, 20, MAX_PAGE)?;
     let filter = ScanFilter {
         status: query.status.map(|s| s.as_str().to_owned()),
-        domain: query.domain.map(|d| d.trim().to_ascii_lowercase()),
-        trigger: query
-            .trigger
-            .and_then(|t| serde_json::to_value(t).ok())
-            .and_then(|v| v.as_str().map(str::to_owned)),
+        domain: query.domain.as_deref().map(domain_name),
+        trigger: query.trigger.map(|t| wire_name(&t)),
     };
     let page = state
         .read

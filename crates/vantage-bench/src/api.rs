@@ -15,9 +15,8 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use sqlx::Connection;
+use vantage_projections::StatusBoard;
 use vantage_projections::runtime::RebuildOptions;
-use vantage_projections::{ReadDb, StatusBoard, migrate};
-use vantage_tests::history;
 
 use crate::{Backend, close, open};
 
@@ -118,21 +117,9 @@ async fn measure(args: &ApiBenchArgs, backend: Backend, events: usize) -> anyhow
     let opened = open(backend, &args.stores.database_url).await?;
     let store = opened.store.clone();
     let dir = tempfile::tempdir()?;
-    let read = match backend {
-        Backend::Sqlite => ReadDb::open_sqlite(&dir.path().join("readmodels.db")).await?,
-        Backend::Postgres => {
-            let schema = opened.cleanup.as_ref().map(|(_, s)| s.clone());
-            ReadDb::connect_postgres(&args.stores.database_url, schema.as_deref(), 16).await?
-        }
-    };
-    migrate(&read).await?;
+    let read = opened.read_models(dir.path(), 16).await?;
     // ~100 events a scan: 6 lifecycle events, 1 webhook delivery and 93 pages.
-    let written = history::append_history(store.as_ref(), "default", 500, events, 93).await as u64;
-    if let Some(pg) = &opened.postgres {
-        while store.head_position().await? < written {
-            pg.sequence_now().await?;
-        }
-    }
+    let written = opened.write_history("default", 500, events, 93).await?;
     let mut projectors = vantage_projections::projectors(store.clone());
     vantage_projections::runtime::rebuild_all(
         &mut projectors,

@@ -124,6 +124,51 @@ struct Opened {
     _dir: Option<tempfile::TempDir>,
 }
 
+impl Opened {
+    /// Migrated read models beside this store: a SQLite file in `dir`, or this store's PostgreSQL
+    /// schema with a pool of `connections`.
+    async fn read_models(
+        &self,
+        dir: &std::path::Path,
+        connections: u32,
+    ) -> anyhow::Result<vantage_projections::ReadDb> {
+        let read = match &self.cleanup {
+            None => vantage_projections::ReadDb::open_sqlite(&dir.join("readmodels.db")).await?,
+            Some((url, schema)) => {
+                vantage_projections::ReadDb::connect_postgres(url, Some(schema), connections)
+                    .await?
+            }
+        };
+        vantage_projections::migrate(&read).await?;
+        Ok(read)
+    }
+
+    /// Writes a history of realistic scans (`vantage_tests::history::append_history`) and waits
+    /// until all of it is ordered; returns how many events it wrote.
+    async fn write_history(
+        &self,
+        tenant: &str,
+        domains: usize,
+        events: usize,
+        pages: usize,
+    ) -> anyhow::Result<u64> {
+        let written = vantage_tests::history::append_history(
+            self.store.as_ref(),
+            tenant,
+            domains,
+            events,
+            pages,
+        )
+        .await as u64;
+        if let Some(pg) = &self.postgres {
+            while self.store.head_position().await? < written {
+                pg.sequence_now().await?;
+            }
+        }
+        Ok(written)
+    }
+}
+
 async fn open(backend: Backend, url: &str) -> anyhow::Result<Opened> {
     match backend {
         Backend::Sqlite => {

@@ -12,10 +12,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use vantage_projections::runtime::RebuildOptions;
-use vantage_projections::{ReadDb, StatusBoard, migrate};
+use vantage_projections::{ReadDb, StatusBoard};
 use vantage_tests::history::{self, SiteState};
 
-use crate::{Backend, close, open};
+use crate::{close, open};
 
 #[derive(Debug, clap::Args)]
 pub struct ProjectionBenchArgs {
@@ -48,29 +48,12 @@ pub async fn run(args: ProjectionBenchArgs) -> anyhow::Result<()> {
         let opened = open(*backend, &args.stores.database_url).await?;
         let store = opened.store.clone();
         let dir = tempfile::tempdir()?;
-        let db = match backend {
-            Backend::Sqlite => ReadDb::open_sqlite(&dir.path().join("readmodels.db")).await?,
-            Backend::Postgres => {
-                let schema = opened.cleanup.as_ref().map(|(_, s)| s.clone());
-                ReadDb::connect_postgres(&args.stores.database_url, schema.as_deref(), 8).await?
-            }
-        };
-        migrate(&db).await?;
+        let db = opened.read_models(dir.path(), 8).await?;
 
         let started = Instant::now();
-        let written = history::append_history(
-            store.as_ref(),
-            "bench",
-            args.domains,
-            args.events,
-            args.pages,
-        )
-        .await;
-        if let Some(pg) = &opened.postgres {
-            while store.head_position().await? < written as u64 {
-                pg.sequence_now().await?;
-            }
-        }
+        opened
+            .write_history("bench", args.domains, args.events, args.pages)
+            .await?;
         let write_seconds = started.elapsed().as_secs_f64();
         let head = store.head_position().await?;
 
