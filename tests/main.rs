@@ -18,4 +18,5 @@ mod projections;
 mod ssrf;
 mod store_contract;
 mod tls_probe;
+mod verdict_replay;
 mod worker;

@@ -9,6 +9,7 @@
 pub mod contract;
 pub mod dns;
 pub mod history;
+pub mod lab;
 pub mod tarpit;
 pub mod tls;
 

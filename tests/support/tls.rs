@@ -11,6 +11,7 @@ pub struct TestCa {
     params: CertificateParams,
     key: KeyPair,
     pub certificate: CertificateDer<'static>,
+    pem: String,
 }
 
 impl std::fmt::Debug for TestCa {
@@ -30,12 +31,18 @@ impl TestCa {
         params
             .distinguished_name
             .push(rcgen::DnType::CommonName, "Vantage Test CA");
-        let certificate = params.self_signed(&key).unwrap().der().clone();
+        let signed = params.self_signed(&key).unwrap();
         Self {
+            certificate: signed.der().clone(),
+            pem: signed.pem(),
             params,
             key,
-            certificate,
         }
+    }
+
+    /// The CA certificate in PEM, for tools that read a CA file.
+    pub fn pem(&self) -> &str {
+        &self.pem
     }
 
     /// A leaf for `names`, valid from `not_before` to `not_after` (years), issued by this CA.
@@ -109,15 +116,50 @@ pub async fn tls_server(
     address
 }
 
-/// A TLS listener for `axum::serve`: HTTPS sites on loopback for the HTTP probe's tests.
+/// A TLS listener for `axum::serve`: HTTPS sites on loopback for the probes' tests. Handshakes run
+/// concurrently (one task each), so a client that opens a connection and never finishes its
+/// handshake (the TCP probe, a legacy ClientHello) cannot hold up the others.
 pub struct TlsListener {
-    listener: tokio::net::TcpListener,
-    acceptor: tokio_rustls::TlsAcceptor,
+    ready: tokio::sync::mpsc::Receiver<(
+        tokio_rustls::server::TlsStream<tokio::net::TcpStream>,
+        SocketAddr,
+    )>,
+    local: SocketAddr,
 }
 
 impl std::fmt::Debug for TlsListener {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TlsListener").finish_non_exhaustive()
+        f.debug_struct("TlsListener")
+            .field("local", &self.local)
+            .finish()
+    }
+}
+
+impl TlsListener {
+    /// TLS with `config` on an already bound `listener`.
+    pub fn new(listener: tokio::net::TcpListener, config: Arc<rustls::ServerConfig>) -> Self {
+        let local = listener.local_addr().unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(config);
+        let (sender, ready) = tokio::sync::mpsc::channel(64);
+        tokio::spawn(async move {
+            loop {
+                let Ok((tcp, peer)) = listener.accept().await else {
+                    continue;
+                };
+                let acceptor = acceptor.clone();
+                let sender = sender.clone();
+                tokio::spawn(async move {
+                    let handshake = tokio::time::timeout(
+                        std::time::Duration::from_secs(10),
+                        acceptor.accept(tcp),
+                    );
+                    if let Ok(Ok(tls)) = handshake.await {
+                        let _ = sender.send((tls, peer)).await;
+                    }
+                });
+            }
+        });
+        Self { ready, local }
     }
 }
 
@@ -126,18 +168,15 @@ impl axum::serve::Listener for TlsListener {
     type Addr = SocketAddr;
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        loop {
-            let Ok((tcp, peer)) = self.listener.accept().await else {
-                continue;
-            };
-            if let Ok(tls) = self.acceptor.accept(tcp).await {
-                return (tls, peer);
-            }
+        match self.ready.recv().await {
+            Some(accepted) => accepted,
+            // The accept loop never ends while the runtime lives.
+            None => std::future::pending().await,
         }
     }
 
     fn local_addr(&self) -> std::io::Result<Self::Addr> {
-        self.listener.local_addr()
+        Ok(self.local)
     }
 }
 
@@ -162,10 +201,7 @@ pub async fn serve_https_on(
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     let listener = tokio::net::TcpListener::bind((ip, 0)).await.unwrap();
     let address = listener.local_addr().unwrap();
-    let tls = TlsListener {
-        listener,
-        acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(config)),
-    };
+    let tls = TlsListener::new(listener, Arc::new(config));
     tokio::spawn(async move { axum::serve(tls, router).await });
     address
 }

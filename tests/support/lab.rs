@@ -1,0 +1,445 @@
+//! A lab of web sites on loopback, one per security posture, reachable by name the way users type
+//! them: each site has a loopback address of its own (in 127.64.0.0/10), serves plain HTTP on port
+//! 80 and/or HTTPS on port 443 with a certificate from the lab's test CA, and is named in the lab's
+//! DNS server (with SPF, DMARC and CAA records, so the mail and DNS rules stay quiet and each site's
+//! findings are about its web posture).
+//!
+//! Real ports 80 and 443 are what a name or a scheme-only URL means, and what Mozilla's HTTP
+//! Observatory scans, so the lab binds them: the test process must be allowed to (root, as in CI, or
+//! `sysctl net.ipv4.ip_unprivileged_port_start=0`). Every address is loopback; nothing leaves the
+//! machine.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+
+use axum::Router;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use hickory_proto::rr::rdata::{A, CAA, TXT};
+use hickory_proto::rr::{Name, RData};
+
+use crate::dns::TestDns;
+use crate::tls::{Leaf, TestCa};
+
+/// One security posture, and the site that has it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Posture {
+    /// Plain HTTP only (nothing on 443), `Server` and `X-Powered-By` disclose versions, cookies
+    /// without Secure or HttpOnly, no security header at all.
+    PlainHttp,
+    /// Port 80 redirects to HTTPS on the same host; HTTPS sends every security header (A+).
+    GoodHttps,
+    /// Good headers and HSTS, but served over an expired certificate.
+    HstsExpiredCertificate,
+    /// HTTPS with `default-src * 'unsafe-inline' 'unsafe-eval'`.
+    WeakCsp,
+    /// Port 80 answers `301 → https://same-host/…`; HTTPS exposes `/.git/HEAD`, `/.env` and
+    /// `/openapi.json`, and its root is a JSON API.
+    ExposedBehindRedirect,
+    /// Port 80 answers `301 → https://same-host/…`; HTTPS serves a valid security.txt.
+    SecurityTxtBehindRedirect,
+    /// HTTPS that reflects any Origin with `Access-Control-Allow-Credentials: true`.
+    ReflectedCors,
+    /// HTTPS setting `__Host-` and `__Secure-` cookies (one of each breaking its prefix's rules) and
+    /// an unprefixed session cookie.
+    CookiePrefixes,
+}
+
+impl Posture {
+    pub const ALL: [Posture; 8] = [
+        Self::PlainHttp,
+        Self::GoodHttps,
+        Self::HstsExpiredCertificate,
+        Self::WeakCsp,
+        Self::ExposedBehindRedirect,
+        Self::SecurityTxtBehindRedirect,
+        Self::ReflectedCors,
+        Self::CookiePrefixes,
+    ];
+
+    /// The site's name. Each is its own registrable domain, so no two lab sites are "same site".
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::PlainHttp => "plain-http.example",
+            Self::GoodHttps => "good-https.example",
+            Self::HstsExpiredCertificate => "hsts-expired.example",
+            Self::WeakCsp => "weak-csp.example",
+            Self::ExposedBehindRedirect => "exposed.example",
+            Self::SecurityTxtBehindRedirect => "security-txt.example",
+            Self::ReflectedCors => "reflected-cors.example",
+            Self::CookiePrefixes => "cookie-prefixes.example",
+        }
+    }
+
+    fn serves_https(self) -> bool {
+        self != Self::PlainHttp
+    }
+}
+
+/// The headers of a well-configured HTTPS page.
+const GOOD_HEADERS: [(&str, &str); 7] = [
+    (
+        "content-security-policy",
+        "default-src 'none'; img-src 'self'; style-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+    ),
+    (
+        "strict-transport-security",
+        "max-age=63072000; includeSubDomains",
+    ),
+    ("x-content-type-options", "nosniff"),
+    ("x-frame-options", "DENY"),
+    ("referrer-policy", "strict-origin-when-cross-origin"),
+    ("cross-origin-resource-policy", "same-origin"),
+    ("cross-origin-opener-policy", "same-origin"),
+];
+
+const PAGE: &str =
+    "<!doctype html><html><head><title>lab</title></head><body><p>lab site</p></body></html>";
+
+fn html(headers: &[(&str, &str)], cookies: &[&str]) -> Response {
+    let mut map = HeaderMap::new();
+    map.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    for (name, value) in headers {
+        map.insert(
+            HeaderName::from_bytes(name.as_bytes()).unwrap(),
+            HeaderValue::from_str(value).unwrap(),
+        );
+    }
+    for cookie in cookies {
+        map.append(header::SET_COOKIE, HeaderValue::from_str(cookie).unwrap());
+    }
+    (map, PAGE).into_response()
+}
+
+fn not_found() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        [(header::CONTENT_TYPE, "text/plain")],
+        "not found",
+    )
+        .into_response()
+}
+
+/// Port 80 of a site that lives on HTTPS: every request is sent to the same path there.
+fn redirect_to_https(name: &'static str) -> Router {
+    Router::new().fallback(move |uri: Uri| async move {
+        let path = uri.path_and_query().map_or("/", |p| p.as_str()).to_owned();
+        (
+            StatusCode::MOVED_PERMANENTLY,
+            [(header::LOCATION, format!("https://{name}{path}"))],
+        )
+    })
+}
+
+/// What the site answers on `scheme` (`http` on port 80, `https` on 443).
+fn router(posture: Posture, https: bool) -> Router {
+    let name = posture.name();
+    if posture.serves_https() && !https {
+        return redirect_to_https(name);
+    }
+    Router::new().fallback(
+        move |method: Method, uri: Uri, request_headers: HeaderMap| async move {
+            respond(posture, &method, uri.path(), &request_headers)
+        },
+    )
+}
+
+fn respond(posture: Posture, method: &Method, path: &str, request: &HeaderMap) -> Response {
+    match posture {
+        Posture::PlainHttp => match path {
+            "/" => html(
+                &[
+                    ("server", "Apache/2.4.1 (Unix)"),
+                    ("x-powered-by", "PHP/5.6.40"),
+                ],
+                &["PHPSESSID=3f2a9c; path=/", "tracking=on; path=/"],
+            ),
+            _ => not_found(),
+        },
+        Posture::GoodHttps => match path {
+            "/" => html(
+                &GOOD_HEADERS,
+                &["__Host-session=lab; Path=/; Secure; HttpOnly; SameSite=Strict"],
+            ),
+            "/.well-known/security.txt" => security_txt(),
+            _ => not_found(),
+        },
+        Posture::HstsExpiredCertificate => match path {
+            "/" => html(&GOOD_HEADERS, &[]),
+            "/.well-known/security.txt" => security_txt(),
+            _ => not_found(),
+        },
+        Posture::WeakCsp => match path {
+            "/" => {
+                let mut headers = GOOD_HEADERS;
+                headers[0].1 = "default-src * 'unsafe-inline' 'unsafe-eval'";
+                html(&headers, &[])
+            }
+            "/.well-known/security.txt" => security_txt(),
+            _ => not_found(),
+        },
+        Posture::ExposedBehindRedirect => {
+            let json = |body: &'static str| {
+                (
+                    [
+                        (header::CONTENT_TYPE, "application/json"),
+                        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+                        (
+                            header::STRICT_TRANSPORT_SECURITY,
+                            "max-age=63072000; includeSubDomains",
+                        ),
+                    ],
+                    body,
+                )
+                    .into_response()
+            };
+            match path {
+                "/" => json(r#"{"status":"ok"}"#),
+                "/openapi.json" => json(
+                    r#"{"openapi":"3.1.0","info":{"title":"Lab API","version":"1"},"paths":{}}"#,
+                ),
+                "/.git/HEAD" => (
+                    [(header::CONTENT_TYPE, "text/plain")],
+                    "ref: refs/heads/main\n",
+                )
+                    .into_response(),
+                "/.env" => (
+                    [(header::CONTENT_TYPE, "text/plain")],
+                    "APP_ENV=production\nDB_PASSWORD=lab-secret-value\nSTRIPE_API_KEY=sk_lab_123\n",
+                )
+                    .into_response(),
+                _ => not_found(),
+            }
+        }
+        Posture::SecurityTxtBehindRedirect => match path {
+            "/" => html(&GOOD_HEADERS, &[]),
+            "/.well-known/security.txt" => security_txt(),
+            _ => not_found(),
+        },
+        Posture::ReflectedCors => {
+            let origin = request
+                .get(header::ORIGIN)
+                .and_then(|o| o.to_str().ok())
+                .unwrap_or("")
+                .to_owned();
+            let mut response = match (method, path) {
+                (&Method::OPTIONS, _) => StatusCode::NO_CONTENT.into_response(),
+                (_, "/") => html(&GOOD_HEADERS, &[]),
+                (_, "/.well-known/security.txt") => security_txt(),
+                _ => not_found(),
+            };
+            if !origin.is_empty() {
+                let headers = response.headers_mut();
+                headers.insert(
+                    header::ACCESS_CONTROL_ALLOW_ORIGIN,
+                    HeaderValue::from_str(&origin).unwrap(),
+                );
+                headers.insert(
+                    header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
+                    HeaderValue::from_static("true"),
+                );
+            }
+            response
+        }
+        Posture::CookiePrefixes => match path {
+            "/" => html(
+                &GOOD_HEADERS,
+                &[
+                    "__Host-id=1; Path=/; Secure; HttpOnly; SameSite=Lax",
+                    "__Host-pref=1; Path=/app; Secure; SameSite=Lax",
+                    "__Secure-theme=dark; HttpOnly; SameSite=Lax",
+                    "sessionid=2; Path=/; Secure; HttpOnly; SameSite=Lax",
+                ],
+            ),
+            "/.well-known/security.txt" => security_txt(),
+            _ => not_found(),
+        },
+    }
+}
+
+fn security_txt() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        "Contact: mailto:security@lab.example\nExpires: 2099-12-31T23:59:59Z\n",
+    )
+        .into_response()
+}
+
+/// One running site.
+#[derive(Debug, Clone)]
+pub struct LabSite {
+    pub posture: Posture,
+    pub ip: Ipv4Addr,
+}
+
+impl LabSite {
+    pub fn name(&self) -> &'static str {
+        self.posture.name()
+    }
+
+    /// The three ways a user types this site: a bare name, an `http://` URL and an `https://` URL.
+    pub fn typings(&self) -> [String; 3] {
+        let name = self.name();
+        [
+            name.to_owned(),
+            format!("http://{name}/"),
+            format!("https://{name}/"),
+        ]
+    }
+}
+
+/// The lab: its DNS server, its CA and its sites.
+pub struct Lab {
+    pub dns: TestDns,
+    pub ca: TestCa,
+    pub sites: Vec<LabSite>,
+    /// The CA certificate as a PEM file, for tools that take one (`--extra-ca`,
+    /// `NODE_EXTRA_CA_CERTS`).
+    pub ca_pem: tempfile::NamedTempFile,
+}
+
+impl std::fmt::Debug for Lab {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lab").field("sites", &self.sites).finish()
+    }
+}
+
+/// Binds `port` on a fresh random address of 127.64.0.0/10 (retrying on a collision with another
+/// test process), then the other ports on the same address.
+async fn bind_fresh_address(ports: &[u16]) -> (Ipv4Addr, Vec<tokio::net::TcpListener>) {
+    for _ in 0..64 {
+        let random = uuid::Uuid::now_v7();
+        let bytes = &random.as_bytes()[10..13];
+        let ip = Ipv4Addr::new(127, 64 | (bytes[0] & 0x3f), bytes[1], bytes[2].max(1));
+        let mut listeners = Vec::new();
+        for port in ports {
+            match tokio::net::TcpListener::bind((ip, *port)).await {
+                Ok(listener) => listeners.push(listener),
+                Err(error) if error.kind() == std::io::ErrorKind::PermissionDenied => panic!(
+                    "the lab binds port {port} on loopback and was refused: run the tests as root \
+                     or with `sysctl net.ipv4.ip_unprivileged_port_start=0`"
+                ),
+                Err(_) => break,
+            }
+        }
+        if listeners.len() == ports.len() {
+            return (ip, listeners);
+        }
+    }
+    panic!("no free loopback address for a lab site after 64 tries");
+}
+
+fn tls_config(leaf: Leaf) -> Arc<rustls::ServerConfig> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(leaf.0, leaf.1)
+        .unwrap();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Arc::new(config)
+}
+
+impl Lab {
+    /// Starts every posture's site.
+    pub async fn start() -> Self {
+        Self::start_with(&Posture::ALL).await
+    }
+
+    /// Starts the sites of `postures`.
+    pub async fn start_with(postures: &[Posture]) -> Self {
+        let ca = TestCa::new();
+        let mut sites = Vec::new();
+        let mut zone: Vec<(String, RData)> = Vec::new();
+        for &posture in postures {
+            let ports: &[u16] = if posture.serves_https() {
+                &[80, 443]
+            } else {
+                &[80]
+            };
+            let (ip, mut listeners) = bind_fresh_address(ports).await;
+            let http = listeners.remove(0);
+            tokio::spawn(async move { axum::serve(http, router(posture, false)).await });
+            if let Some(https) = listeners.pop() {
+                let validity = (posture == Posture::HstsExpiredCertificate).then_some((2020, 2021));
+                let leaf = ca.leaf(&[posture.name()], validity);
+                let tls = crate::tls::TlsListener::new(https, tls_config(leaf));
+                tokio::spawn(async move { axum::serve(tls, router(posture, true)).await });
+            }
+            let name = posture.name();
+            zone.push((name.to_owned(), RData::A(A(ip))));
+            zone.push((
+                name.to_owned(),
+                RData::TXT(TXT::new(vec!["v=spf1 -all".into()])),
+            ));
+            zone.push((
+                format!("_dmarc.{name}"),
+                RData::TXT(TXT::new(vec!["v=DMARC1; p=reject".into()])),
+            ));
+            zone.push((
+                name.to_owned(),
+                RData::CAA(CAA::new_issue(
+                    false,
+                    Some(Name::from_ascii("letsencrypt.org.").unwrap()),
+                    vec![],
+                )),
+            ));
+            sites.push(LabSite { posture, ip });
+        }
+        let dns = TestDns::start(zone.iter().map(|(n, d)| (n.as_str(), d.clone())).collect()).await;
+        let mut ca_pem = tempfile::NamedTempFile::new().unwrap();
+        std::io::Write::write_all(&mut ca_pem, ca.pem().as_bytes()).unwrap();
+        Self {
+            dns,
+            ca,
+            sites,
+            ca_pem,
+        }
+    }
+
+    pub fn site(&self, posture: Posture) -> &LabSite {
+        self.sites
+            .iter()
+            .find(|s| s.posture == posture)
+            .expect("the lab runs this posture's site")
+    }
+
+    /// The SSRF guard a lab scans with: loopback explicitly allowed, names resolved by the lab DNS.
+    pub fn guard(&self) -> vantage_probes::ssrf::SsrfGuard {
+        vantage_probes::ssrf::SsrfGuard::new(
+            vantage_probes::ssrf::SsrfPolicy::new(
+                vantage_probes::ssrf::AllowList::parse("127.0.0.0/8").unwrap(),
+            ),
+            vantage_probes::ssrf::ResolverChoice::Named(self.dns.address),
+        )
+        .unwrap()
+    }
+
+    /// Trust anchors: the web PKI and the lab CA.
+    pub fn tls_roots(&self) -> vantage_probes::tls::TlsRoots {
+        vantage_probes::tls::TlsRoots::with_extra(vec![self.ca.certificate.clone()])
+    }
+
+    /// A scanner for the lab.
+    pub fn scanner(&self) -> vantage_worker::Scanner {
+        vantage_worker::Scanner::new(self.guard(), self.tls_roots())
+    }
+
+    /// Names and addresses of every site, `name=ip` joined by commas (for a resolver hook).
+    pub fn hosts(&self) -> String {
+        self.sites
+            .iter()
+            .map(|s| format!("{}={}", s.name(), IpAddr::V4(s.ip)))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// Where a site's port listens.
+    pub fn address(&self, posture: Posture, port: u16) -> SocketAddr {
+        SocketAddr::new(IpAddr::V4(self.site(posture).ip), port)
+    }
+}
