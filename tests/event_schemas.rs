@@ -57,9 +57,14 @@ fn samples() -> Vec<(String, u32, serde_json::Value)> {
         .into(),
         ProbeObserved {
             observation_id: ObservationId(id()),
-            probe: ProbeKind::Tls,
-            asset: "example.com:443".into(),
-            data: serde_json::json!({"protocol": "TLSv1.3"}),
+            asset: "93.184.215.14:443".into(),
+            observation: vantage_observations::tcp::TcpObservation {
+                address: "93.184.215.14:443".parse().unwrap(),
+                port: 443,
+                state: vantage_observations::tcp::PortState::Open,
+                latency_ms: Some(12),
+            }
+            .into(),
         }
         .into(),
         ProbeFailed {

@@ -3,8 +3,9 @@
 
 use axum::Router;
 use axum::routing::get;
-use vantage_domain::scan::{ProbeKind, ProbeObserved};
-use vantage_probes::exposure::{ExposureCheck, probe_exposure};
+use vantage_domain::scan::ProbeObserved;
+use vantage_observations::exposure::ExposureCheck;
+use vantage_probes::exposure::probe_exposure;
 use vantage_rules::{ScanFacts, evaluate};
 
 async fn leaky_site() -> std::net::SocketAddr {
@@ -45,24 +46,23 @@ async fn every_exposure_is_observed_and_becomes_a_finding() {
         assert!(!found(check).found, "{check:?} detected on a 404");
         assert_eq!(found(check).status, Some(404));
     }
-    let env = &found(ExposureCheck::EnvFile).details;
-    assert_eq!(env["variables"], 3);
-    let kinds: Vec<&str> = env["secrets"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["kind"].as_str().unwrap())
-        .collect();
+    let vantage_observations::exposure::ExposureDetails::EnvFile { variables, secrets } =
+        &found(ExposureCheck::EnvFile).details
+    else {
+        panic!("the .env file is described");
+    };
+    assert_eq!(*variables, 3);
+    let kinds: Vec<&str> = secrets.iter().map(|s| s.kind.as_str()).collect();
     assert_eq!(kinds, ["password", "aws_secret_key"]);
     assert_eq!(
-        found(ExposureCheck::RobotsTxt).details["disallow"][0],
+        serde_json::to_value(&found(ExposureCheck::RobotsTxt).details).unwrap()["disallow"][0],
         "/admin"
     );
 
     let observations: Vec<ProbeObserved> = seen
         .iter()
         .enumerate()
-        .map(|(i, o)| vantage_tests::observation(i as u128, ProbeKind::Exposure, &o.url, o))
+        .map(|(i, o)| vantage_tests::observation(i as u128, &o.url, o.clone()))
         .collect();
     let facts = ScanFacts {
         tenant: "acme",
@@ -111,7 +111,7 @@ async fn security_txt_expiry_is_judged() {
         let observations: Vec<ProbeObserved> = seen
             .iter()
             .enumerate()
-            .map(|(i, o)| vantage_tests::observation(i as u128, ProbeKind::Exposure, &o.url, o))
+            .map(|(i, o)| vantage_tests::observation(i as u128, &o.url, o.clone()))
             .collect();
         vantage_tests::rule_ids("2", origin.as_str(), &observations)
     };

@@ -168,8 +168,7 @@ async fn redirects_to_https_are_followed_and_hsts_is_judged() {
     assert!(seen.final_url.as_deref().unwrap().starts_with("https://"));
     assert_eq!(seen.headers["strict-transport-security"], "max-age=300");
 
-    let observed =
-        vantage_tests::observation(0, vantage_domain::scan::ProbeKind::Http, &seen.url, &seen);
+    let observed = vantage_tests::observation(0, &seen.url, seen.clone());
     let rules = vantage_tests::rule_ids("2", &seen.url, &[observed]);
     assert!(
         rules.contains(&"http.hsts-short-max-age".to_owned()),
@@ -216,19 +215,17 @@ async fn a_preflight_that_reflects_any_origin_is_caught() {
         Some(vantage_probes::http::FOREIGN_ORIGIN)
     );
     assert_eq!(preflight.allow_credentials.as_deref(), Some("true"));
-    let data = serde_json::to_value(&seen).unwrap();
     assert!(vantage_rules::grade::reflects_origin_with_credentials(
-        &data
+        &seen
     ));
-    let grade = vantage_rules::grade::grade_headers(&data).unwrap();
+    let grade = vantage_rules::grade::grade_headers(&seen).unwrap();
     let cors = grade
         .tests
         .iter()
         .find(|t| t.test == "cross-origin-resource-sharing")
         .unwrap();
     assert_eq!(cors.modifier, -50);
-    let observed =
-        vantage_tests::observation(0, vantage_domain::scan::ProbeKind::Http, &seen.url, &data);
+    let observed = vantage_tests::observation(0, &seen.url, seen.clone());
     let rules = vantage_tests::rule_ids("2", &seen.url, &[observed]);
     assert!(
         rules.contains(&"http.cors-reflects-any-origin".to_owned()),

@@ -12,6 +12,7 @@ mod event_schemas;
 mod exposure_probe;
 mod http_probe;
 mod nats;
+mod observation_schemas;
 mod openapi;
 mod pipeline;
 mod projections;

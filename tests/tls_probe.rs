@@ -111,7 +111,6 @@ async fn no_tls_at_all_is_an_observation() {
 /// What ruleset 2 makes of the TLS observations above.
 #[tokio::test]
 async fn tls_findings_follow_the_observations() {
-    use vantage_domain::scan::ProbeKind;
     let ca = TestCa::new();
     let roots = TlsRoots::with_extra(vec![ca.certificate.clone()]);
     let good = tls_server(ca.leaf(&["shop.test"], None), BOTH).await;
@@ -121,15 +120,12 @@ async fn tls_findings_follow_the_observations() {
     )
     .await;
     let mismatched = tls_server(ca.leaf(&["other.test"], None), BOTH).await;
-    let rules_for = |seen: vantage_probes::tls::TlsObservation| {
-        let observed =
-            vantage_tests::observation(0, ProbeKind::Tls, &seen.address.to_string(), &seen);
+    let rules_for = |seen: vantage_observations::tls::TlsObservation| {
+        let observed = vantage_tests::observation(0, &seen.address.to_string(), seen.clone());
         vantage_tests::rule_ids("2", "https://shop.test/", &[observed])
     };
-    let grade_of = |seen: &vantage_probes::tls::TlsObservation| {
-        vantage_rules::grade::grade_tls(&serde_json::to_value(seen).unwrap(), false)
-            .unwrap()
-            .grade
+    let grade_of = |seen: &vantage_observations::tls::TlsObservation| {
+        vantage_rules::grade::grade_tls(seen, false).unwrap().grade
     };
     assert_eq!(grade_of(&probe_tls(good, "shop.test", &roots).await), "A");
     assert_eq!(
@@ -206,8 +202,7 @@ async fn a_tls_1_0_only_server_is_detected() {
     assert!(seen.tls10, "TLS 1.0 must be detected: {seen:?}");
     assert!(!seen.tls11 && !seen.tls12 && !seen.tls13, "{seen:?}");
     assert!(!seen.handshake, "rustls does not speak TLS 1.0");
-    let data = serde_json::to_value(&seen).unwrap();
-    let grade = vantage_rules::grade::grade_tls(&data, false).unwrap();
+    let grade = vantage_rules::grade::grade_tls(&seen, false).unwrap();
     assert_eq!(grade.grade, "C", "{:?}", grade.caps);
 }
 

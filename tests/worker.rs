@@ -491,9 +491,12 @@ async fn mta_sts_policies_are_fetched_and_judged() {
         .iter()
         .find(|o| o.asset == "https://mta-sts.shop.example/.well-known/mta-sts.txt")
         .expect("the policy was fetched");
-    assert_eq!(policy_seen.data["mode"], "testing");
-    assert_eq!(policy_seen.data["max_age"], 86400);
-    assert_eq!(policy_seen.data["mx"][0], "mx1.shop.example");
+    let vantage_domain::scan::Observation::MtaSts(policy) = &policy_seen.observation else {
+        panic!("an MTA-STS observation: {policy_seen:?}");
+    };
+    assert_eq!(policy.mode.as_deref(), Some("testing"));
+    assert_eq!(policy.max_age, Some(86400));
+    assert_eq!(policy.mx[0], "mx1.shop.example");
     let rules = vantage_tests::rule_ids("2", spec.target.as_str(), &observations);
     assert!(
         rules.contains(&"email.mta-sts-not-enforced".to_owned()),

@@ -6,13 +6,12 @@
 use std::sync::Arc;
 
 use chrono::Utc;
-use serde_json::{Value, json};
 use uuid::Uuid;
 use vantage_app::{CommandContext, Pipeline, SystemClock};
 use vantage_domain::DomainEvent;
 use vantage_domain::ids::{DeliveryId, ObservationId, ScanId, WebhookId};
 use vantage_domain::scan::{
-    ProbeKind, ProbeObserved, Scan, ScanCommand, ScanCompleted, ScanEvent, ScanFinalizing,
+    Observation, ProbeObserved, Scan, ScanCommand, ScanCompleted, ScanEvent, ScanFinalizing,
     ScanRequested, ScanSpec, ScanStarted,
 };
 use vantage_domain::target::{Paths, Ports, Profile, ScanTarget, Trigger, VantagePoint};
@@ -20,6 +19,9 @@ use vantage_domain::tenant::TenantId;
 use vantage_domain::webhook::{
     DeliveryOutcome, WebhookCreated, WebhookDeliveryAttempted, WebhookEvent, WebhookUrl,
 };
+use vantage_observations::exposure::{ExposureCheck, ExposureDetails, ExposureObservation};
+use vantage_observations::http::{HttpHop, HttpObservation};
+use vantage_observations::tls::{CertificateSummary, TlsObservation};
 use vantage_store::{
     EventMetadata, EventStore, ExpectedVersion, JsonPayload, NewEvent, StreamName,
 };
@@ -48,63 +50,109 @@ impl Default for SiteState {
     }
 }
 
-fn http(url: &str, csp: bool) -> Value {
-    let mut headers = json!({
-        "content-type": "text/html; charset=utf-8",
-        "strict-transport-security": "max-age=63072000",
-        "x-content-type-options": "nosniff",
-        "x-frame-options": "DENY",
-        "referrer-policy": "no-referrer",
-    });
+fn http(url: &str, csp: bool) -> HttpObservation {
+    let mut headers: std::collections::BTreeMap<String, String> = [
+        ("content-type", "text/html; charset=utf-8"),
+        ("strict-transport-security", "max-age=63072000"),
+        ("x-content-type-options", "nosniff"),
+        ("x-frame-options", "DENY"),
+        ("referrer-policy", "no-referrer"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
     if csp {
-        headers["content-security-policy"] = json!("default-src 'self'");
+        headers.insert(
+            "content-security-policy".into(),
+            "default-src 'self'".into(),
+        );
     }
-    json!({
-        "url": url, "final_url": url, "status": 200, "headers": headers, "header_names": [],
-        "cookies": [], "hops": [{ "url": url, "address": "93.184.215.14:443", "status": 200 }],
-        "body_bytes": 512, "elapsed_ms": 12,
-    })
+    HttpObservation {
+        url: url.into(),
+        hops: vec![HttpHop {
+            url: url.into(),
+            address: "93.184.215.14:443".parse().unwrap(),
+            status: 200,
+            location: None,
+        }],
+        final_url: Some(url.into()),
+        status: Some(200),
+        headers,
+        header_names: vec![],
+        cookies: vec![],
+        body_bytes: Some(512),
+        html: None,
+        cors_preflight: None,
+        elapsed_ms: 12,
+        refused_redirect: None,
+        error: None,
+    }
 }
 
 /// The observations of one scan of `domain` in `state`; ids from `seed`.
 pub fn observations(domain: &str, state: &SiteState, seed: u128) -> Vec<ProbeObserved> {
     let mut n = 0u128;
-    let mut next = |probe: ProbeKind, asset: String, data: Value| {
+    let mut next = |asset: String, observation: Observation| {
         n += 1;
         ProbeObserved {
             observation_id: ObservationId(Uuid::from_u128(seed << 32 | n)),
-            probe,
             asset,
-            data,
+            observation,
         }
     };
     let root = format!("https://{domain}/");
     let mut out = vec![
-        next(ProbeKind::Http, root.clone(), http(&root, state.csp)),
+        next(root.clone(), http(&root, state.csp).into()),
         next(
-            ProbeKind::Tls,
             format!("{domain}:443"),
-            json!({
-                "address": "93.184.215.14:443", "server_name": domain, "handshake": true,
-                "protocol": "TLSv1_3", "tls10": false, "tls11": false, "tls12": true, "tls13": true,
-                "chain": [{ "subject": format!("CN={domain}"), "issuer": "CN=Test CA",
-                            "days_left": state.cert_days_left, "key_bits": 2048,
-                            "signature_algorithm": "sha256WithRSAEncryption" }],
-                "trusted": true, "hostname_match": true, "ocsp_stapled": true,
-            }),
+            TlsObservation {
+                address: "93.184.215.14:443".parse().unwrap(),
+                server_name: domain.into(),
+                handshake: true,
+                error: None,
+                protocol: Some("TLSv1_3".into()),
+                cipher_suite: Some("TLS13_AES_128_GCM_SHA256".into()),
+                tls10: false,
+                tls11: false,
+                tls12: true,
+                tls13: true,
+                chain: vec![CertificateSummary {
+                    subject: format!("CN={domain}"),
+                    issuer: "CN=Test CA".into(),
+                    sans: vec![domain.into()],
+                    not_before: "2026-01-01T00:00:00Z".into(),
+                    not_after: "2027-01-01T00:00:00Z".into(),
+                    days_left: state.cert_days_left,
+                    key_type: "RSA".into(),
+                    key_bits: Some(2048),
+                    signature_algorithm: "sha256WithRSAEncryption".into(),
+                    self_signed: false,
+                }],
+                trusted: Some(true),
+                hostname_match: Some(true),
+                verification_error: None,
+                ocsp_stapled: true,
+            }
+            .into(),
         ),
     ];
     if state.git_exposed {
         let url = format!("https://{domain}/.git/HEAD");
         out.push(next(
-            ProbeKind::Exposure,
             url.clone(),
-            json!({ "check": "git_head", "url": url, "found": true, "status": 200, "details": {} }),
+            ExposureObservation {
+                check: ExposureCheck::GitHead,
+                url,
+                status: Some(200),
+                found: true,
+                details: ExposureDetails::None,
+            }
+            .into(),
         ));
     }
     for i in 0..state.extra_pages {
         let url = format!("https://{domain}/page/{i}");
-        out.push(next(ProbeKind::Http, url.clone(), http(&url, true)));
+        out.push(next(url.clone(), http(&url, true).into()));
     }
     out
 }

@@ -492,18 +492,16 @@ macro_rules! app_test_per_store {
     };
 }
 
-/// An observation of `probe` on `asset` with `data`, as a worker would record it (id from `n`).
+/// An observation on `asset`, as a worker would record it (id from `n`).
 pub fn observation(
     n: u128,
-    probe: vantage_domain::scan::ProbeKind,
     asset: &str,
-    data: &impl serde::Serialize,
+    data: impl Into<vantage_domain::scan::Observation>,
 ) -> vantage_domain::scan::ProbeObserved {
     vantage_domain::scan::ProbeObserved {
         observation_id: vantage_domain::ids::ObservationId(Uuid::from_u128(n)),
-        probe,
         asset: asset.to_owned(),
-        data: serde_json::to_value(data).unwrap(),
+        observation: data.into(),
     }
 }
 

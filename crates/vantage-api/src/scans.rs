@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use vantage_app::{ScanView, scan_stream};
 use vantage_domain::ids::{ObservationId, ScanId};
-use vantage_domain::scan::{ProbeKind, ScanCommand, ScanEvent, ScanSpec, ScanStatus};
+use vantage_domain::scan::{Observation, ProbeKind, ScanCommand, ScanEvent, ScanSpec, ScanStatus};
 use vantage_domain::scope::Scope;
 use vantage_domain::target::{
     Paths, Ports, Profile, ScanTarget, TargetKind, Trigger, VantagePoint,
@@ -678,7 +678,9 @@ pub struct ObservationView {
     pub probe: ProbeKind,
     pub asset: String,
     pub observed_at: DateTime<Utc>,
-    pub data: Value,
+    /// The version of the observation type `data` is in (older ones are shown upcast to it).
+    pub observation_version: u32,
+    pub data: Observation,
 }
 
 /// A scan's observations, in log order.
@@ -714,15 +716,16 @@ pub(crate) async fn scan_observations(
         else {
             continue;
         };
-        if query.probe.is_some_and(|p| p != observed.probe) {
+        if query.probe.is_some_and(|p| p != observed.probe()) {
             continue;
         }
         items.push(ObservationView {
             id: observed.observation_id,
-            probe: observed.probe,
+            probe: observed.probe(),
             asset: observed.asset,
             observed_at: event.occurred_at,
-            data: observed.data,
+            observation_version: observed.observation.version(),
+            data: observed.observation,
         });
     }
     Ok(Json(Observations { scan_id: id, items }))

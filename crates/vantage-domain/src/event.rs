@@ -119,6 +119,22 @@ pub fn upcast(event_type: &str, version: u32, mut payload: Value) -> Result<Valu
                     .or_insert_with(|| Value::from("standard"));
                 Value::Object(fields)
             }
+            // v1 predates observation versions: its data is version 1 of its observation type.
+            ("ProbeObserved", 1) => {
+                let Value::Object(mut fields) = payload else {
+                    return Err(UpcastError::BadPayload {
+                        event_type: event_type.to_owned(),
+                        version,
+                        reason: "payload is not an object".into(),
+                    });
+                };
+                fields
+                    .entry("observation_version")
+                    .or_insert_with(|| Value::from(1));
+                Value::Object(fields)
+            }
+            // v2 only admits a new probe kind (`mta_sts`): a v1 payload is a v2 one as it is.
+            ("ProbeFailed", 1) => payload,
             _ => return Ok(payload),
         };
         version += 1;

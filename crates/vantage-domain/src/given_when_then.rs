@@ -2,8 +2,9 @@
 //! sequences checking the scan lifecycle invariants.
 
 use proptest::prelude::*;
-use serde_json::json;
 use uuid::Uuid;
+use vantage_observations::dns::{DnsObservation, DnsStatus};
+use vantage_observations::tcp::{PortState, TcpObservation};
 
 use crate::apikey::*;
 use crate::ids::*;
@@ -70,9 +71,13 @@ fn started(worker: &str) -> ScanEvent {
 fn observation(n: u128) -> ProbeObserved {
     ProbeObserved {
         observation_id: ObservationId(id(n)),
-        probe: ProbeKind::Tcp,
-        asset: "example.com:443".into(),
-        data: json!({"state": "open"}),
+        asset: "93.184.215.14:443".into(),
+        observation: Observation::Tcp(TcpObservation {
+            address: "93.184.215.14:443".parse().unwrap(),
+            port: 443,
+            state: PortState::Open,
+            latency_ms: Some(3),
+        }),
     }
 }
 
@@ -227,7 +232,13 @@ fn observations_need_a_running_scan_and_are_idempotent() {
 #[test]
 fn oversized_observations_are_refused() {
     let mut big = observation(9);
-    big.data = json!({ "blob": "x".repeat(MAX_OBSERVATION_BYTES) });
+    big.observation = Observation::Dns(DnsObservation {
+        name: "example.com".into(),
+        record_type: "TXT".into(),
+        status: DnsStatus::Ok,
+        records: vec!["x".repeat(MAX_OBSERVATION_BYTES)],
+        truncated: false,
+    });
     let result = given::<Scan>([requested(), started("w")]).when(ScanCommand::Observe(big));
     assert!(matches!(
         result,

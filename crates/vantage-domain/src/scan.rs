@@ -47,31 +47,7 @@ impl ScanStatus {
     }
 }
 
-/// Which probe produced an observation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum ProbeKind {
-    Dns,
-    Tcp,
-    Tls,
-    Http,
-    Exposure,
-    Classification,
-}
-
-impl ProbeKind {
-    /// The stored name (also part of deterministic observation ids: never change it).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Dns => "dns",
-            Self::Tcp => "tcp",
-            Self::Tls => "tls",
-            Self::Http => "http",
-            Self::Exposure => "exposure",
-            Self::Classification => "classification",
-        }
-    }
-}
+pub use vantage_observations::{Observation, ProbeKind};
 
 /// Everything a scan request fixes: the target and how to look at it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -89,8 +65,8 @@ domain_events! {
     pub enum ScanEvent {
         ScanRequested = 2,
         ScanStarted = 1,
-        ProbeObserved = 1,
-        ProbeFailed = 1,
+        ProbeObserved = 2,
+        ProbeFailed = 2,
         ScanFinalizing = 1,
         ScanCompleted = 1,
         ScanFailed = 1,
@@ -146,15 +122,153 @@ pub struct ScanStarted {
     pub worker_id: String,
 }
 
-/// One public-safe observation of one probe.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+/// One public-safe observation of one probe, typed by the probe that made it.
+///
+/// Stored as `{observation_id, probe, asset, observation_version, data}`: the kind and version of
+/// the observation type beside its data, so an older shape is upcast on read (v1 of this event
+/// predates observation versions: its data is version 1 of its type).
+#[derive(Debug, Clone, PartialEq)]
 pub struct ProbeObserved {
     pub observation_id: ObservationId,
-    pub probe: ProbeKind,
     /// What was looked at: `host:port`, a URL, a DNS name.
     pub asset: String,
-    /// Probe-specific structured data, already public-safe.
-    pub data: Value,
+    pub observation: Observation,
+}
+
+impl ProbeObserved {
+    /// The probe that made the observation.
+    pub fn probe(&self) -> ProbeKind {
+        self.observation.kind()
+    }
+}
+
+/// The stored form of [`ProbeObserved`], for its schema.
+#[derive(JsonSchema)]
+#[schemars(rename = "ProbeObserved")]
+#[allow(dead_code, reason = "only describes the stored JSON")]
+struct StoredProbeObserved {
+    observation_id: ObservationId,
+    probe: ProbeKind,
+    /// What was looked at: `host:port`, a URL, a DNS name.
+    asset: String,
+    /// The version of the observation type `data` is written in.
+    observation_version: u32,
+    /// The observation, public-safe by construction.
+    data: Observation,
+}
+
+impl JsonSchema for ProbeObserved {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "ProbeObserved".into()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        StoredProbeObserved::json_schema(generator)
+    }
+}
+
+impl Serialize for ProbeObserved {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut stored = serializer.serialize_struct("ProbeObserved", 5)?;
+        stored.serialize_field("observation_id", &self.observation_id)?;
+        stored.serialize_field("probe", &self.observation.kind())?;
+        stored.serialize_field("asset", &self.asset)?;
+        stored.serialize_field("observation_version", &self.observation.version())?;
+        stored.serialize_field("data", &self.observation)?;
+        stored.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for ProbeObserved {
+    /// Reads the fields in any order. When `probe` and `observation_version` come before `data` (as
+    /// they are written), the data is decoded straight into its type; otherwise it is kept as JSON
+    /// until both are known.
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_struct(
+            "ProbeObserved",
+            &[
+                "observation_id",
+                "probe",
+                "asset",
+                "observation_version",
+                "data",
+            ],
+            ProbeObservedVisitor,
+        )
+    }
+}
+
+struct ProbeObservedVisitor;
+
+/// Decodes `data` once its kind and version are known.
+struct ObservationSeed {
+    kind: ProbeKind,
+    version: u32,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for ObservationSeed {
+    type Value = Observation;
+
+    fn deserialize<D: serde::Deserializer<'de>>(
+        self,
+        deserializer: D,
+    ) -> Result<Observation, D::Error> {
+        Observation::deserialize_stored(self.kind, self.version, deserializer)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for ProbeObservedVisitor {
+    type Value = ProbeObserved;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a ProbeObserved payload")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(
+        self,
+        mut map: A,
+    ) -> Result<ProbeObserved, A::Error> {
+        use serde::de::Error;
+        let mut observation_id = None;
+        let mut probe: Option<ProbeKind> = None;
+        let mut asset = None;
+        let mut version: Option<u32> = None;
+        let mut observation = None;
+        let mut pending_data: Option<Value> = None;
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            match key.as_ref() {
+                "observation_id" => observation_id = Some(map.next_value()?),
+                "probe" => probe = Some(map.next_value()?),
+                "asset" => asset = Some(map.next_value()?),
+                "observation_version" => version = Some(map.next_value()?),
+                "data" => match (probe, version) {
+                    (Some(kind), Some(version)) => {
+                        observation = Some(map.next_value_seed(ObservationSeed { kind, version })?);
+                    }
+                    _ => pending_data = Some(map.next_value()?),
+                },
+                _ => {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                }
+            }
+        }
+        let kind = probe.ok_or_else(|| A::Error::missing_field("probe"))?;
+        let version = version.ok_or_else(|| A::Error::missing_field("observation_version"))?;
+        let observation = match (observation, pending_data) {
+            (Some(observation), _) => observation,
+            (None, Some(data)) => {
+                Observation::decode_value(kind, version, data).map_err(A::Error::custom)?
+            }
+            (None, None) => return Err(A::Error::missing_field("data")),
+        };
+        Ok(ProbeObserved {
+            observation_id: observation_id
+                .ok_or_else(|| A::Error::missing_field("observation_id"))?,
+            asset: asset.ok_or_else(|| A::Error::missing_field("asset"))?,
+            observation,
+        })
+    }
 }
 
 /// A probe could not run to completion; the scan goes on.
@@ -284,7 +398,7 @@ fn bounded_reason(field: &'static str, reason: &str) -> Result<String, DomainErr
     Ok(trimmed.to_owned())
 }
 
-fn check_observation_size(data: &Value) -> Result<(), DomainError> {
+fn check_observation_size(data: &Observation) -> Result<(), DomainError> {
     let size = serde_json::to_vec(data).map_or(usize::MAX, |bytes| bytes.len());
     if size > MAX_OBSERVATION_BYTES {
         return Err(DomainError::invalid(
@@ -348,7 +462,7 @@ impl Aggregate for Scan {
                 if self.observations.contains(&observation.observation_id) {
                     return Ok(vec![]);
                 }
-                check_observation_size(&observation.data)?;
+                check_observation_size(&observation.observation)?;
                 observation.into()
             }
             C::ReportProbeFailure(failure) => {

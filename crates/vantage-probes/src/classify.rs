@@ -2,50 +2,14 @@
 //! publishes API documentation — derived from what the HTTP and exposure probes already saw, with no
 //! traffic of its own.
 
-use serde::{Deserialize, Serialize};
-
-use crate::exposure::{ExposureCheck, ExposureObservation};
-use crate::http::HttpObservation;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TargetKind {
-    /// An application with sessions or forms.
-    Web,
-    /// JSON answers or published API documents.
-    Api,
-    /// HTML without cookies or forms.
-    Static,
-    /// Every fetched path only redirects.
-    Redirect,
-    Unknown,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AuthDetected {
-    None,
-    /// 401/403 with a WWW-Authenticate challenge.
-    HttpAuth,
-    /// A page with a password field.
-    LoginForm,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Classification {
-    pub kind: TargetKind,
-    pub auth: AuthDetected,
-    pub api_docs: bool,
-}
+use vantage_observations::classification::{AuthDetected, Classification, SiteKind};
+use vantage_observations::exposure::ExposureObservation;
+use vantage_observations::http::HttpObservation;
 
 pub fn classify(http: &[HttpObservation], exposure: &[ExposureObservation]) -> Classification {
-    let api_docs = exposure.iter().any(|o| {
-        o.found
-            && matches!(
-                o.check,
-                ExposureCheck::OpenApi | ExposureCheck::Swagger | ExposureCheck::ApiDocsPage
-            )
-    });
+    let api_docs = exposure
+        .iter()
+        .any(|o| o.found && o.check.is_api_document());
     let finals: Vec<&HttpObservation> = http.iter().filter(|o| o.status.is_some()).collect();
     let content_type = |o: &HttpObservation| {
         o.headers
@@ -75,19 +39,19 @@ pub fn classify(http: &[HttpObservation], exposure: &[ExposureObservation]) -> C
         .filter(|o| content_type(o).starts_with("text/html"))
         .collect();
     let kind = if finals.is_empty() && http.iter().any(|o| !o.hops.is_empty()) {
-        TargetKind::Redirect
+        SiteKind::Redirect
     } else if json || (api_docs && html.is_empty()) {
-        TargetKind::Api
+        SiteKind::Api
     } else if html
         .iter()
         .any(|o| !o.cookies.is_empty() || o.html.as_ref().is_some_and(|h| h.forms > 0))
         || auth != AuthDetected::None
     {
-        TargetKind::Web
+        SiteKind::Web
     } else if !html.is_empty() {
-        TargetKind::Static
+        SiteKind::Static
     } else {
-        TargetKind::Unknown
+        SiteKind::Unknown
     };
     Classification {
         kind,
@@ -101,8 +65,8 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
-    use crate::html::HtmlSummary;
-    use crate::http::{CookieSummary, HttpHop};
+    use vantage_observations::exposure::{ExposureCheck, ExposureDetails};
+    use vantage_observations::http::{CookieSummary, HtmlSummary, HttpHop};
 
     fn page(status: Option<u16>, content_type: &str) -> HttpObservation {
         HttpObservation {
@@ -133,7 +97,7 @@ mod tests {
             url: "http://shop.example/openapi.json".into(),
             status: Some(if found { 200 } else { 404 }),
             found,
-            details: serde_json::Value::Null,
+            details: ExposureDetails::None,
         }
     }
 
@@ -148,7 +112,7 @@ mod tests {
         let seen = classify(&[login], &[docs(false)]);
         assert_eq!(
             (seen.kind, seen.auth, seen.api_docs),
-            (TargetKind::Web, AuthDetected::LoginForm, false)
+            (SiteKind::Web, AuthDetected::LoginForm, false)
         );
 
         let mut session = page(Some(200), "text/html; charset=utf-8");
@@ -161,10 +125,10 @@ mod tests {
             domain: None,
             persistent: false,
         });
-        assert_eq!(classify(&[session], &[]).kind, TargetKind::Web);
+        assert_eq!(classify(&[session], &[]).kind, SiteKind::Web);
 
         let api = classify(&[page(Some(200), "application/json")], &[docs(true)]);
-        assert_eq!((api.kind, api.api_docs), (TargetKind::Api, true));
+        assert_eq!((api.kind, api.api_docs), (SiteKind::Api, true));
 
         let mut challenge = page(Some(401), "text/plain");
         challenge
@@ -172,14 +136,14 @@ mod tests {
             .insert("www-authenticate".into(), "Basic realm=\"x\"".into());
         assert_eq!(classify(&[challenge], &[]).auth, AuthDetected::HttpAuth);
 
-        assert_eq!(classify(&[page(None, "")], &[]).kind, TargetKind::Redirect);
+        assert_eq!(classify(&[page(None, "")], &[]).kind, SiteKind::Redirect);
         assert_eq!(
             classify(&[page(Some(200), "text/html")], &[]).kind,
-            TargetKind::Static
+            SiteKind::Static
         );
         assert_eq!(
             classify(&[page(Some(200), "image/png")], &[]).kind,
-            TargetKind::Unknown
+            SiteKind::Unknown
         );
     }
 }

@@ -7,34 +7,12 @@
 use futures::future::join_all;
 use hickory_resolver::TokioResolver;
 use hickory_resolver::proto::rr::RecordType;
-use serde::{Deserialize, Serialize};
+use vantage_observations::dns::{DnsObservation, DnsStatus};
 
 /// Most records kept per question.
 pub const MAX_RECORDS: usize = 20;
 /// Longest record text kept, in characters.
 pub const MAX_RECORD_CHARS: usize = 255;
-
-/// How a question was answered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DnsStatus {
-    Ok,
-    NoRecords,
-    Nxdomain,
-    Error,
-}
-
-/// One question and its answer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DnsObservation {
-    /// The name the records were found at (for CAA, possibly an ancestor of the one asked).
-    pub name: String,
-    pub record_type: String,
-    pub status: DnsStatus,
-    /// Records in presentation format, sorted.
-    pub records: Vec<String>,
-    pub truncated: bool,
-}
 
 /// The questions asked about `host`.
 fn questions(host: &str) -> Vec<(String, RecordType)> {

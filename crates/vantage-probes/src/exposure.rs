@@ -6,63 +6,12 @@
 
 use std::net::SocketAddr;
 
-use serde::{Deserialize, Serialize};
 use url::Url;
+use vantage_observations::exposure::{
+    EnvSecret, ExposureCheck, ExposureDetails, ExposureObservation,
+};
 
 use crate::http::fetch;
-
-/// One check and what it found.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ExposureObservation {
-    pub check: ExposureCheck,
-    pub url: String,
-    pub status: Option<u16>,
-    /// The thing checked for is there (for security.txt: present; for the others: exposed).
-    pub found: bool,
-    pub details: serde_json::Value,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ExposureCheck {
-    SecurityTxt,
-    GitHead,
-    EnvFile,
-    ServerStatus,
-    DirectoryListing,
-    OpenApi,
-    Swagger,
-    ApiDocsPage,
-    RobotsTxt,
-}
-
-impl ExposureCheck {
-    pub const ALL: [ExposureCheck; 9] = [
-        Self::SecurityTxt,
-        Self::GitHead,
-        Self::EnvFile,
-        Self::ServerStatus,
-        Self::DirectoryListing,
-        Self::OpenApi,
-        Self::Swagger,
-        Self::ApiDocsPage,
-        Self::RobotsTxt,
-    ];
-
-    pub fn path(self) -> &'static str {
-        match self {
-            Self::SecurityTxt => "/.well-known/security.txt",
-            Self::GitHead => "/.git/HEAD",
-            Self::EnvFile => "/.env",
-            Self::ServerStatus => "/server-status",
-            Self::DirectoryListing => "/",
-            Self::OpenApi => "/openapi.json",
-            Self::Swagger => "/swagger.json",
-            Self::ApiDocsPage => "/docs",
-            Self::RobotsTxt => "/robots.txt",
-        }
-    }
-}
 
 /// Key names whose values are secrets, by kind.
 const SECRET_KINDS: [(&str, &str); 8] = [
@@ -106,7 +55,7 @@ pub fn env_secrets(body: &str) -> (usize, Vec<(String, usize)>) {
 }
 
 /// RFC 9116 fields of a security.txt: Contact values and the Expires date, as written.
-fn security_txt(body: &str) -> serde_json::Value {
+fn security_txt(body: &str) -> ExposureDetails {
     let mut contacts = Vec::new();
     let mut expires = None;
     for line in body.lines() {
@@ -130,7 +79,11 @@ fn security_txt(body: &str) -> serde_json::Value {
         .as_deref()
         .and_then(|e| chrono::DateTime::parse_from_rfc3339(e).ok())
         .map(|e| e.timestamp() < now);
-    serde_json::json!({ "contacts": contacts, "expires": expires, "expired": expired })
+    ExposureDetails::SecurityTxt {
+        contacts,
+        expires,
+        expired,
+    }
 }
 
 fn inspect(
@@ -138,7 +91,7 @@ fn inspect(
     status: u16,
     content_type: &str,
     body: &str,
-) -> (bool, serde_json::Value) {
+) -> (bool, ExposureDetails) {
     let ok = status == 200;
     let lower = body.to_ascii_lowercase();
     match check {
@@ -149,7 +102,7 @@ fn inspect(
                 if found {
                     security_txt(body)
                 } else {
-                    serde_json::Value::Null
+                    ExposureDetails::None
                 },
             )
         }
@@ -158,32 +111,35 @@ fn inspect(
             let found = ok
                 && (head.starts_with("ref: refs/")
                     || (head.len() == 40 && head.bytes().all(|b| b.is_ascii_hexdigit())));
-            (found, serde_json::Value::Null)
+            (found, ExposureDetails::None)
         }
         ExposureCheck::EnvFile => {
             let (assignments, secrets) = env_secrets(body);
             let found = ok && !content_type.contains("html") && assignments > 0;
-            let secrets: Vec<serde_json::Value> = secrets
+            let secrets: Vec<EnvSecret> = secrets
                 .into_iter()
                 .take(20)
-                .map(|(kind, line)| serde_json::json!({ "kind": kind, "line": line }))
+                .map(|(kind, line)| EnvSecret { kind, line })
                 .collect();
             (
                 found,
                 if found {
-                    serde_json::json!({ "variables": assignments, "secrets": secrets })
+                    ExposureDetails::EnvFile {
+                        variables: assignments,
+                        secrets,
+                    }
                 } else {
-                    serde_json::Value::Null
+                    ExposureDetails::None
                 },
             )
         }
         ExposureCheck::ServerStatus => (
             ok && (lower.contains("apache server status") || lower.contains("server uptime")),
-            serde_json::Value::Null,
+            ExposureDetails::None,
         ),
         ExposureCheck::DirectoryListing => (
             ok && (lower.contains("<title>index of /") || lower.contains("<h1>index of /")),
-            serde_json::Value::Null,
+            ExposureDetails::None,
         ),
         ExposureCheck::OpenApi | ExposureCheck::Swagger => {
             let document: Option<serde_json::Value> = serde_json::from_str(body).ok();
@@ -195,14 +151,16 @@ fn inspect(
             });
             (
                 ok && version.is_some(),
-                serde_json::json!({ "spec_version": version }),
+                ExposureDetails::ApiDocument {
+                    spec_version: version,
+                },
             )
         }
         ExposureCheck::ApiDocsPage => (
             ok && (lower.contains("swagger-ui")
                 || lower.contains("redoc")
                 || lower.contains("scalar")),
-            serde_json::Value::Null,
+            ExposureDetails::None,
         ),
         ExposureCheck::RobotsTxt => {
             let disallow: Vec<String> = body
@@ -219,9 +177,9 @@ fn inspect(
             (
                 found,
                 if found {
-                    serde_json::json!({ "disallow": disallow })
+                    ExposureDetails::RobotsTxt { disallow }
                 } else {
-                    serde_json::Value::Null
+                    ExposureDetails::None
                 },
             )
         }
@@ -257,7 +215,7 @@ pub async fn probe_exposure(origin: &Url, address: SocketAddr) -> Vec<ExposureOb
                     url: url.to_string(),
                     status: None,
                     found: false,
-                    details: serde_json::json!({ "error": error }),
+                    details: ExposureDetails::Error { error },
                 },
             }
         }
@@ -280,7 +238,7 @@ mod tests {
         );
         let (found, details) = inspect(ExposureCheck::EnvFile, 200, "text/plain", body);
         assert!(found);
-        let text = details.to_string();
+        let text = serde_json::to_string(&details).unwrap();
         assert!(
             !text.contains("hunter2") && !text.contains("sk_live_123"),
             "{text}"

@@ -2,19 +2,7 @@
 //! kept): scripts and whether external ones carry Subresource Integrity, sub-resources loaded over
 //! plain HTTP, forms and password inputs.
 
-use serde::{Deserialize, Serialize};
-
-/// Counts only; never page content.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct HtmlSummary {
-    pub scripts: usize,
-    pub external_scripts: usize,
-    pub external_scripts_without_sri: usize,
-    /// `src`/`href` of scripts, stylesheets, images, frames and media that use `http://`.
-    pub insecure_subresources: usize,
-    pub forms: usize,
-    pub password_inputs: usize,
-}
+use vantage_observations::http::HtmlSummary;
 
 /// The value of `name="…"` (or '…' or bare) inside one tag's text, lower-cased tag assumed.
 fn attribute<'a>(tag: &'a str, name: &str) -> Option<&'a str> {

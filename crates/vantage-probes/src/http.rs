@@ -10,8 +10,11 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
 use url::Url;
+pub use vantage_observations::http::FOREIGN_ORIGIN;
+use vantage_observations::http::{
+    CookieSummary, CorsPreflight, HttpHop, HttpObservation, RefusedRedirect,
+};
 
 use crate::ssrf::SsrfGuard;
 
@@ -111,10 +114,6 @@ fn record_outcome(address: std::net::IpAddr, timed_out: bool) {
     }
 }
 
-/// The Origin every request carries, so that a server reflecting arbitrary origins (CORS) shows it.
-/// `.invalid` can never be a real site (RFC 2606).
-pub const FOREIGN_ORIGIN: &str = "https://cors-check.vantage.invalid";
-
 /// Headers whose values are kept; every other header is reported by name only.
 const KEPT_HEADERS: [&str; 18] = [
     "access-control-allow-credentials",
@@ -136,68 +135,6 @@ const KEPT_HEADERS: [&str; 18] = [
     "x-xss-protection",
     "www-authenticate",
 ];
-
-/// A cookie as set by the server, without its value.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CookieSummary {
-    pub name: String,
-    pub secure: bool,
-    pub http_only: bool,
-    pub same_site: Option<String>,
-    pub path: Option<String>,
-    pub domain: Option<String>,
-    pub persistent: bool,
-}
-
-/// One response in the redirect chain.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct HttpHop {
-    pub url: String,
-    pub address: SocketAddr,
-    pub status: u16,
-    pub location: Option<String>,
-}
-
-/// What fetching one URL showed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct HttpObservation {
-    pub url: String,
-    /// Every response, in order; the last is the final one unless the chain was cut.
-    pub hops: Vec<HttpHop>,
-    pub final_url: Option<String>,
-    pub status: Option<u16>,
-    /// Kept header values of the final response (lower-case names).
-    pub headers: BTreeMap<String, String>,
-    /// Names of every header of the final response.
-    pub header_names: Vec<String>,
-    pub cookies: Vec<CookieSummary>,
-    pub body_bytes: Option<usize>,
-    /// Facts about the final page when it is HTML.
-    pub html: Option<crate::html::HtmlSummary>,
-    /// The CORS preflight sent to the final URL.
-    pub cors_preflight: Option<CorsPreflight>,
-    pub elapsed_ms: u64,
-    /// A redirect the SSRF guard refused: the target and why. It was not fetched.
-    pub refused_redirect: Option<RefusedRedirect>,
-    /// Why the chain ended early (timeout, too many redirects, connection refused…).
-    pub error: Option<String>,
-}
-
-/// What a CORS preflight (`OPTIONS` with a foreign Origin) was answered with.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CorsPreflight {
-    pub status: u16,
-    pub allow_origin: Option<String>,
-    pub allow_credentials: Option<String>,
-    pub allow_methods: Option<String>,
-    pub allow_headers: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RefusedRedirect {
-    pub url: String,
-    pub reason: String,
-}
 
 fn cap(value: &str) -> String {
     value.chars().take(MAX_HEADER_CHARS).collect()

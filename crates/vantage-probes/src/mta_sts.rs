@@ -4,25 +4,11 @@
 
 use std::net::SocketAddr;
 
-use serde::{Deserialize, Serialize};
 use url::Url;
+use vantage_observations::dns::MtaStsObservation;
 
 use crate::http::fetch;
 use crate::ssrf::SsrfGuard;
-
-/// What the policy fetch found.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct MtaStsObservation {
-    pub domain: String,
-    pub policy_url: String,
-    pub status: Option<u16>,
-    pub version: Option<String>,
-    /// `enforce`, `testing` or `none`.
-    pub mode: Option<String>,
-    pub max_age: Option<u64>,
-    pub mx: Vec<String>,
-    pub error: Option<String>,
-}
 
 /// Parses a policy body (`key: value` lines).
 pub fn parse_policy(body: &str) -> (Option<String>, Option<String>, Option<u64>, Vec<String>) {

@@ -3,30 +3,8 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
 use tokio::net::TcpStream;
-
-/// What a connection attempt found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum PortState {
-    /// The handshake completed.
-    Open,
-    /// The host answered with a reset: nothing listens there.
-    Closed,
-    /// No answer within the timeout, or the network refused to route: something drops the packets.
-    Filtered,
-}
-
-/// One port of one address, as observed. Public-safe by construction: no payload is read.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TcpObservation {
-    pub address: SocketAddr,
-    pub port: u16,
-    pub state: PortState,
-    /// Time to the answer (open or closed), in milliseconds.
-    pub latency_ms: Option<u64>,
-}
+use vantage_observations::tcp::{PortState, TcpObservation};
 
 /// Connects to `address` (an address the SSRF guard returned) and closes at once.
 pub async fn probe_port(address: SocketAddr, timeout: Duration) -> TcpObservation {

@@ -16,9 +16,9 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{
     CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
 };
-use serde::{Deserialize, Serialize};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
+use vantage_observations::tls::{CertificateSummary, TlsObservation};
 use x509_parser::prelude::{FromDer, GeneralName, X509Certificate};
 use x509_parser::public_key::PublicKey;
 
@@ -26,45 +26,6 @@ use x509_parser::public_key::PublicKey;
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Most certificates of a chain described.
 const MAX_CHAIN: usize = 5;
-
-/// One certificate, described.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CertificateSummary {
-    pub subject: String,
-    pub issuer: String,
-    pub sans: Vec<String>,
-    pub not_before: String,
-    pub not_after: String,
-    pub days_left: i64,
-    pub key_type: String,
-    pub key_bits: Option<usize>,
-    pub signature_algorithm: String,
-    pub self_signed: bool,
-}
-
-/// What the TLS probe saw at one address.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TlsObservation {
-    pub address: SocketAddr,
-    pub server_name: String,
-    pub handshake: bool,
-    pub error: Option<String>,
-    pub protocol: Option<String>,
-    pub cipher_suite: Option<String>,
-    /// Legacy versions, detected with a hand-built ClientHello (rustls does not speak them).
-    pub tls10: bool,
-    pub tls11: bool,
-    pub tls12: bool,
-    pub tls13: bool,
-    pub chain: Vec<CertificateSummary>,
-    /// The chain leads to a trusted root and is valid now (the name aside).
-    pub trusted: Option<bool>,
-    /// The leaf certificate covers the server name.
-    pub hostname_match: Option<bool>,
-    /// Why verification failed, if it did.
-    pub verification_error: Option<String>,
-    pub ocsp_stapled: bool,
-}
 
 /// Accepts any chain, but keeps it (and the stapled OCSP response) for judging afterwards.
 #[derive(Debug)]

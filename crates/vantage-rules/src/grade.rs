@@ -6,7 +6,9 @@
 //! to it is a new version.
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use vantage_observations::http::{CookieSummary, FOREIGN_ORIGIN, HttpObservation};
+use vantage_observations::tls::TlsObservation;
+use vantage_observations::{Observation, ProbeKind};
 
 /// The version of the table and chart below; returned with every grade.
 pub const HEADERS_ALGORITHM: &str = "observatory-headers-1";
@@ -47,10 +49,6 @@ pub fn letter(score: u32) -> &'static str {
     }
 }
 
-fn header<'a>(data: &'a Value, name: &str) -> Option<&'a str> {
-    data["headers"][name].as_str()
-}
-
 /// CSP directives, lower-cased: name → sources.
 fn csp_directives(policy: &str) -> Vec<(String, Vec<String>)> {
     policy
@@ -63,8 +61,8 @@ fn csp_directives(policy: &str) -> Vec<(String, Vec<String>)> {
         .collect()
 }
 
-fn csp_test(data: &Value) -> (&'static str, i32) {
-    let Some(policy) = header(data, "content-security-policy") else {
+fn csp_test(data: &HttpObservation) -> (&'static str, i32) {
+    let Some(policy) = data.header("content-security-policy") else {
         return ("csp-not-implemented", -25);
     };
     let directives = csp_directives(policy);
@@ -103,23 +101,19 @@ fn is_session_cookie(name: &str) -> bool {
         .any(|hint| name.contains(hint))
 }
 
-fn hsts_ok(data: &Value) -> bool {
-    header(data, "strict-transport-security")
+fn hsts_ok(data: &HttpObservation) -> bool {
+    data.header("strict-transport-security")
         .is_some_and(|v| v.to_ascii_lowercase().contains("max-age="))
 }
 
-fn cookies_test(data: &Value) -> (&'static str, i32) {
-    let cookies: Vec<&Value> = data["cookies"]
-        .as_array()
-        .map(|c| c.iter().collect())
-        .unwrap_or_default();
+fn cookies_test(data: &HttpObservation) -> (&'static str, i32) {
+    let cookies = &data.cookies;
     if cookies.is_empty() {
         return ("cookies-not-found", 0);
     }
-    let flag = |c: &Value, f: &str| c[f] == Value::Bool(true);
-    let session = |c: &Value| is_session_cookie(c["name"].as_str().unwrap_or_default());
+    let session = |c: &CookieSummary| is_session_cookie(&c.name);
     let hsts = hsts_ok(data);
-    if cookies.iter().any(|c| session(c) && !flag(c, "secure")) {
+    if cookies.iter().any(|c| session(c) && !c.secure) {
         return if hsts {
             (
                 "cookies-session-without-secure-flag-but-protected-by-hsts",
@@ -129,17 +123,17 @@ fn cookies_test(data: &Value) -> (&'static str, i32) {
             ("cookies-session-without-secure-flag", -40)
         };
     }
-    if cookies.iter().any(|c| session(c) && !flag(c, "http_only")) {
+    if cookies.iter().any(|c| session(c) && !c.http_only) {
         return ("cookies-session-without-httponly-flag", -30);
     }
-    if cookies.iter().any(|c| !flag(c, "secure")) {
+    if cookies.iter().any(|c| !c.secure) {
         return if hsts {
             ("cookies-without-secure-flag-but-protected-by-hsts", -5)
         } else {
             ("cookies-without-secure-flag", -20)
         };
     }
-    if cookies.iter().all(|c| c["same_site"].is_string()) {
+    if cookies.iter().all(|c| c.same_site.is_some()) {
         ("cookies-secure-with-httponly-sessions-and-samesite", 5)
     } else {
         ("cookies-secure-with-httponly-sessions", 0)
@@ -148,29 +142,30 @@ fn cookies_test(data: &Value) -> (&'static str, i32) {
 
 /// Whether the response or its CORS preflight reflects the foreign origin with credentials allowed:
 /// any site could then read authenticated responses.
-pub fn reflects_origin_with_credentials(data: &Value) -> bool {
+pub fn reflects_origin_with_credentials(data: &HttpObservation) -> bool {
     let reflected = |origin: Option<&str>, credentials: Option<&str>| {
         origin == Some(FOREIGN_ORIGIN)
             && credentials.is_some_and(|v| v.eq_ignore_ascii_case("true"))
     };
-    let preflight = &data["cors_preflight"];
     reflected(
-        header(data, "access-control-allow-origin"),
-        header(data, "access-control-allow-credentials"),
-    ) || reflected(
-        preflight["allow_origin"].as_str(),
-        preflight["allow_credentials"].as_str(),
-    )
+        data.header("access-control-allow-origin"),
+        data.header("access-control-allow-credentials"),
+    ) || data.cors_preflight.as_ref().is_some_and(|preflight| {
+        reflected(
+            preflight.allow_origin.as_deref(),
+            preflight.allow_credentials.as_deref(),
+        )
+    })
 }
 
-fn cors_test(data: &Value) -> (&'static str, i32) {
+fn cors_test(data: &HttpObservation) -> (&'static str, i32) {
     if reflects_origin_with_credentials(data) {
         return (
             "cross-origin-resource-sharing-implemented-with-universal-access",
             -50,
         );
     }
-    match header(data, "access-control-allow-origin") {
+    match data.header("access-control-allow-origin") {
         None => ("cross-origin-resource-sharing-not-implemented", 0),
         Some("*") => (
             "cross-origin-resource-sharing-implemented-with-public-access",
@@ -183,20 +178,13 @@ fn cors_test(data: &Value) -> (&'static str, i32) {
     }
 }
 
-/// The Origin the HTTP probe sends with every request (`vantage_probes::http::FOREIGN_ORIGIN`; a test
-/// keeps the two equal, so the rules crate needs no probe code).
-pub const FOREIGN_ORIGIN: &str = "https://cors-check.vantage.invalid";
-
-fn redirection_test(data: &Value) -> (&'static str, i32) {
-    let first = data["url"].as_str().unwrap_or_default();
+fn redirection_test(data: &HttpObservation) -> (&'static str, i32) {
+    let first = data.url.as_str();
     if first.starts_with("https://") {
         return ("redirection-not-needed-no-http", 0);
     }
-    let hops: Vec<&Value> = data["hops"]
-        .as_array()
-        .map(|h| h.iter().collect())
-        .unwrap_or_default();
-    let final_url = data["final_url"].as_str().unwrap_or_default();
+    let hops = &data.hops;
+    let final_url = data.final_url.as_deref().unwrap_or_default();
     let host = |u: &str| {
         u.split("://")
             .nth(1)
@@ -207,16 +195,13 @@ fn redirection_test(data: &Value) -> (&'static str, i32) {
     let Some(first_hop) = hops.first() else {
         return ("redirection-missing", -20);
     };
-    let Some(location) = first_hop["location"].as_str() else {
+    let Some(location) = first_hop.location.as_deref() else {
         return ("redirection-missing", -20);
     };
     if !final_url.starts_with("https://") {
         return ("redirection-not-to-https", -20);
     }
-    let first_target = hops
-        .get(1)
-        .and_then(|h| h["url"].as_str())
-        .unwrap_or(location);
+    let first_target = hops.get(1).map_or(location, |h| h.url.as_str());
     if !first_target.starts_with("https://") {
         return ("redirection-not-to-https-on-initial-redirection", -10);
     }
@@ -226,8 +211,8 @@ fn redirection_test(data: &Value) -> (&'static str, i32) {
     ("redirection-to-https", 0)
 }
 
-fn referrer_test(data: &Value) -> (&'static str, i32) {
-    let Some(value) = header(data, "referrer-policy") else {
+fn referrer_test(data: &HttpObservation) -> (&'static str, i32) {
+    let Some(value) = data.header("referrer-policy") else {
         return ("referrer-policy-not-implemented", 0);
     };
     // The last recognised token wins, as in browsers.
@@ -257,12 +242,12 @@ fn referrer_test(data: &Value) -> (&'static str, i32) {
     }
 }
 
-fn hsts_test(data: &Value) -> (&'static str, i32) {
-    let final_url = data["final_url"].as_str().unwrap_or_default();
+fn hsts_test(data: &HttpObservation) -> (&'static str, i32) {
+    let final_url = data.final_url.as_deref().unwrap_or_default();
     if !final_url.starts_with("https://") {
         return ("hsts-not-implemented-no-https", -20);
     }
-    let Some(value) = header(data, "strict-transport-security") else {
+    let Some(value) = data.header("strict-transport-security") else {
         return ("hsts-not-implemented", -20);
     };
     let age = value.split(';').find_map(|d| {
@@ -279,13 +264,12 @@ fn hsts_test(data: &Value) -> (&'static str, i32) {
     }
 }
 
-fn sri_test(data: &Value) -> (&'static str, i32) {
-    let html = &data["html"];
-    if !html.is_object() {
+fn sri_test(data: &HttpObservation) -> (&'static str, i32) {
+    let Some(html) = &data.html else {
         return ("sri-not-implemented-response-not-html", 0);
-    }
-    let external = html["external_scripts"].as_u64().unwrap_or(0);
-    if html["scripts"].as_u64().unwrap_or(0) == 0 {
+    };
+    let external = html.external_scripts;
+    if html.scripts == 0 {
         return ("sri-not-implemented-but-no-scripts-loaded", 0);
     }
     if external == 0 {
@@ -294,11 +278,12 @@ fn sri_test(data: &Value) -> (&'static str, i32) {
             0,
         );
     }
-    let secure = data["final_url"]
-        .as_str()
+    let secure = data
+        .final_url
+        .as_deref()
         .is_some_and(|u| u.starts_with("https://"))
-        && html["insecure_subresources"].as_u64().unwrap_or(0) == 0;
-    let without = html["external_scripts_without_sri"].as_u64().unwrap_or(0);
+        && html.insecure_subresources == 0;
+    let without = html.external_scripts_without_sri;
     match (without == 0, secure) {
         (true, true) => ("sri-implemented-and-all-scripts-loaded-securely", 5),
         (true, false) => (
@@ -316,8 +301,8 @@ fn sri_test(data: &Value) -> (&'static str, i32) {
     }
 }
 
-fn xcto_test(data: &Value) -> (&'static str, i32) {
-    match header(data, "x-content-type-options") {
+fn xcto_test(data: &HttpObservation) -> (&'static str, i32) {
+    match data.header("x-content-type-options") {
         None => ("x-content-type-options-not-implemented", -5),
         Some(v) if v.trim().eq_ignore_ascii_case("nosniff") => {
             ("x-content-type-options-nosniff", 0)
@@ -326,8 +311,8 @@ fn xcto_test(data: &Value) -> (&'static str, i32) {
     }
 }
 
-fn xfo_test(data: &Value) -> (&'static str, i32) {
-    let via_csp = header(data, "content-security-policy").is_some_and(|p| {
+fn xfo_test(data: &HttpObservation) -> (&'static str, i32) {
+    let via_csp = data.header("content-security-policy").is_some_and(|p| {
         csp_directives(p)
             .iter()
             .any(|(n, _)| n == "frame-ancestors")
@@ -335,7 +320,10 @@ fn xfo_test(data: &Value) -> (&'static str, i32) {
     if via_csp {
         return ("x-frame-options-implemented-via-csp", 5);
     }
-    match header(data, "x-frame-options").map(|v| v.trim().to_ascii_lowercase()) {
+    match data
+        .header("x-frame-options")
+        .map(|v| v.trim().to_ascii_lowercase())
+    {
         None => ("x-frame-options-not-implemented", -20),
         Some(v) if v == "deny" || v == "sameorigin" => ("x-frame-options-sameorigin-or-deny", 0),
         Some(v) if v.starts_with("allow-from") => ("x-frame-options-allow-from-origin", 0),
@@ -343,8 +331,11 @@ fn xfo_test(data: &Value) -> (&'static str, i32) {
     }
 }
 
-fn corp_test(data: &Value) -> (&'static str, i32) {
-    match header(data, "cross-origin-resource-policy").map(|v| v.trim().to_ascii_lowercase()) {
+fn corp_test(data: &HttpObservation) -> (&'static str, i32) {
+    match data
+        .header("cross-origin-resource-policy")
+        .map(|v| v.trim().to_ascii_lowercase())
+    {
         None => ("corp-not-implemented", 0),
         Some(v) if v == "same-origin" || v == "same-site" => {
             ("corp-implemented-with-same-origin", 0)
@@ -356,8 +347,8 @@ fn corp_test(data: &Value) -> (&'static str, i32) {
 
 /// Grades one HTTP observation (the response a browser ends on for the target's root).
 /// `None` when the fetch never got a response.
-pub fn grade_headers(data: &Value) -> Option<HeaderGrade> {
-    data["status"].as_u64()?;
+pub fn grade_headers(data: &HttpObservation) -> Option<HeaderGrade> {
+    data.status?;
     let tests = [
         ("content-security-policy", csp_test(data)),
         ("cookies", cookies_test(data)),
@@ -404,11 +395,10 @@ pub struct TlsGrade {
 /// Grades one TLS observation after the SSL Labs rating guide's caps (see `docs/scoring.md`).
 /// `hsts_sufficient`: the HTTPS response sends HSTS with at least six months (needed for A+).
 /// `None` when nothing at the address speaks TLS.
-pub fn grade_tls(data: &Value, hsts_sufficient: bool) -> Option<TlsGrade> {
-    let flag = |name: &str| data[name] == Value::Bool(true);
-    let legacy = flag("tls10") || flag("tls11");
-    let modern = flag("tls12") || flag("tls13");
-    if !flag("handshake") && !legacy {
+pub fn grade_tls(data: &TlsObservation, hsts_sufficient: bool) -> Option<TlsGrade> {
+    let legacy = data.tls10 || data.tls11;
+    let modern = data.tls12 || data.tls13;
+    if !data.handshake && !legacy {
         return None;
     }
     let grade = |grade: &str, caps: Vec<String>| {
@@ -418,10 +408,10 @@ pub fn grade_tls(data: &Value, hsts_sufficient: bool) -> Option<TlsGrade> {
             caps,
         })
     };
-    if data["trusted"] == Value::Bool(false) {
+    if data.trusted == Some(false) {
         return grade("T", vec!["the certificate is not trusted".into()]);
     }
-    if data["hostname_match"] == Value::Bool(false) {
+    if data.hostname_match == Some(false) {
         return grade("M", vec!["the certificate does not match the name".into()]);
     }
     // Ranks: A+ 5, A 4, B 3, C 2, F 0.
@@ -437,21 +427,20 @@ pub fn grade_tls(data: &Value, hsts_sufficient: bool) -> Option<TlsGrade> {
     if legacy {
         cap(3, "TLS 1.0 or 1.1 is accepted: capped at B");
     }
-    let leaf = &data["chain"][0];
-    if leaf["key_type"] == "RSA" {
-        match leaf["key_bits"].as_u64() {
+    if let Some(leaf) = data.leaf().filter(|leaf| leaf.key_type == "RSA") {
+        match leaf.key_bits {
             Some(bits) if bits < 1024 => cap(0, "RSA key under 1024 bits: F"),
             Some(bits) if bits < 2048 => cap(3, "RSA key under 2048 bits: capped at B"),
             _ => {}
         }
     }
-    let suite = data["cipher_suite"].as_str().unwrap_or_default();
+    let suite = data.cipher_suite.as_deref().unwrap_or_default();
     let forward_secret =
         suite.starts_with("TLS13_") || suite.contains("ECDHE") || suite.contains("_DHE_");
-    if flag("handshake") && !forward_secret {
+    if data.handshake && !forward_secret {
         cap(3, "no forward secrecy: capped at B");
     }
-    if rank == 4 && flag("tls13") && hsts_sufficient {
+    if rank == 4 && data.tls13 && hsts_sufficient {
         rank = 5;
     }
     let letter = match rank {
@@ -472,18 +461,20 @@ pub struct ScanGrades {
 }
 
 /// Grades a scan: the headers of its root page (or the first page fetched) and its first address
-/// that speaks TLS (A+ needs the root page's HSTS).
+/// that speaks TLS (A+ needs the root page's HSTS). Observations in log order.
 pub fn grade_scan(observations: &[vantage_domain::scan::ProbeObserved]) -> ScanGrades {
-    use vantage_domain::scan::ProbeKind;
-    let pages: Vec<&vantage_domain::scan::ProbeObserved> = observations
+    let pages: Vec<(&str, &HttpObservation)> = observations
         .iter()
-        .filter(|o| o.probe == ProbeKind::Http)
+        .filter_map(|o| match &o.observation {
+            Observation::Http(page) => Some((o.asset.as_str(), page.as_ref())),
+            _ => None,
+        })
         .collect();
     let root = pages
         .iter()
-        .find(|o| o.asset.ends_with('/') && o.asset.matches('/').count() == 3)
+        .find(|(asset, _)| asset.ends_with('/') && asset.matches('/').count() == 3)
         .or(pages.first());
-    let headers = root.and_then(|o| grade_headers(&o.data));
+    let headers = root.and_then(|(_, page)| grade_headers(page));
     let hsts_sufficient = headers.as_ref().is_some_and(|g| {
         g.tests
             .iter()
@@ -491,7 +482,10 @@ pub fn grade_scan(observations: &[vantage_domain::scan::ProbeObserved]) -> ScanG
     });
     let tls = observations
         .iter()
-        .filter(|o| o.probe == ProbeKind::Tls)
-        .find_map(|o| grade_tls(&o.data, hsts_sufficient));
+        .filter(|o| o.probe() == ProbeKind::Tls)
+        .find_map(|o| match &o.observation {
+            Observation::Tls(seen) => grade_tls(seen, hsts_sufficient),
+            _ => None,
+        });
     ScanGrades { headers, tls }
 }

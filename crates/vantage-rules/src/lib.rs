@@ -16,8 +16,11 @@ pub use finding::{
     priority,
 };
 
-use serde_json::Value;
 use vantage_domain::scan::ProbeObserved;
+use vantage_observations::{
+    DnsObservation, ExposureObservation, HttpObservation, MtaStsObservation, Observation,
+    TcpObservation, TlsObservation,
+};
 
 /// The ruleset new scans are completed with. Every released ruleset stays available to `evaluate`.
 pub const RULESET_VERSION: &str = "2";
@@ -42,17 +45,63 @@ pub struct ScanFacts<'a> {
     pub observations: &'a [ProbeObserved],
 }
 
-impl ScanFacts<'_> {
-    /// Observations of one probe, as JSON, in a stable order (by asset).
-    pub(crate) fn of(&self, probe: vantage_domain::scan::ProbeKind) -> Vec<(&str, &Value)> {
-        let mut seen: Vec<(&str, &Value)> = self
+impl<'a> ScanFacts<'a> {
+    /// The observations `pick` selects, with their assets, in a stable order: by asset, ties in log
+    /// order. (Rules emit findings in this order, and the first of two findings with one fingerprint
+    /// is the one kept, so the order is part of a ruleset's behaviour.)
+    fn observed<T>(
+        &self,
+        pick: impl Fn(&'a Observation) -> Option<&'a T>,
+    ) -> Vec<(&'a str, &'a T)> {
+        let mut seen: Vec<(&str, &T)> = self
             .observations
             .iter()
-            .filter(|o| o.probe == probe)
-            .map(|o| (o.asset.as_str(), &o.data))
+            .filter_map(|o| pick(&o.observation).map(|data| (o.asset.as_str(), data)))
             .collect();
         seen.sort_by(|a, b| a.0.cmp(b.0));
         seen
+    }
+
+    pub(crate) fn http(&self) -> Vec<(&'a str, &'a HttpObservation)> {
+        self.observed(|o| match o {
+            Observation::Http(data) => Some(data.as_ref()),
+            _ => None,
+        })
+    }
+
+    pub(crate) fn dns(&self) -> Vec<(&'a str, &'a DnsObservation)> {
+        self.observed(|o| match o {
+            Observation::Dns(data) => Some(data),
+            _ => None,
+        })
+    }
+
+    pub(crate) fn mta_sts(&self) -> Vec<(&'a str, &'a MtaStsObservation)> {
+        self.observed(|o| match o {
+            Observation::MtaSts(data) => Some(data),
+            _ => None,
+        })
+    }
+
+    pub(crate) fn tcp(&self) -> Vec<(&'a str, &'a TcpObservation)> {
+        self.observed(|o| match o {
+            Observation::Tcp(data) => Some(data),
+            _ => None,
+        })
+    }
+
+    pub(crate) fn tls(&self) -> Vec<(&'a str, &'a TlsObservation)> {
+        self.observed(|o| match o {
+            Observation::Tls(data) => Some(data),
+            _ => None,
+        })
+    }
+
+    pub(crate) fn exposure(&self) -> Vec<(&'a str, &'a ExposureObservation)> {
+        self.observed(|o| match o {
+            Observation::Exposure(data) => Some(data),
+            _ => None,
+        })
     }
 }
 

@@ -5,19 +5,19 @@ use std::collections::{BTreeMap, BTreeSet};
 use proptest::prelude::*;
 use uuid::Uuid;
 use vantage_domain::ids::ObservationId;
-use vantage_domain::scan::{ProbeKind, ProbeObserved};
-use vantage_probes::dns::{DnsObservation, DnsStatus};
-use vantage_probes::http::{CookieSummary, HttpHop, HttpObservation, RefusedRedirect};
-use vantage_probes::tcp::{PortState, TcpObservation};
+use vantage_domain::scan::ProbeObserved;
+use vantage_observations::Observation;
+use vantage_observations::dns::{DnsObservation, DnsStatus};
+use vantage_observations::http::{CookieSummary, HttpHop, HttpObservation, RefusedRedirect};
+use vantage_observations::tcp::{PortState, TcpObservation};
 
 use crate::{Finding, MAX_EVIDENCE_BYTES, ScanFacts, evaluate};
 
-fn observed(n: u128, probe: ProbeKind, asset: &str, data: impl serde::Serialize) -> ProbeObserved {
+fn observed(n: u128, asset: &str, data: impl Into<Observation>) -> ProbeObserved {
     ProbeObserved {
         observation_id: ObservationId(Uuid::from_u128(n)),
-        probe,
         asset: asset.to_owned(),
-        data: serde_json::to_value(data).unwrap(),
+        observation: data.into(),
     }
 }
 
@@ -90,7 +90,6 @@ fn rule_ids(findings: &[Finding]) -> BTreeSet<&str> {
 fn an_unhardened_page_fires_every_header_and_cookie_rule() {
     let observations = [observed(
         1,
-        ProbeKind::Http,
         "http://shop.example/",
         page(
             &[
@@ -132,7 +131,6 @@ fn an_unhardened_page_fires_every_header_and_cookie_rule() {
 fn a_hardened_page_only_misses_https() {
     let observations = [observed(
         1,
-        ProbeKind::Http,
         "http://shop.example/",
         page(
             &[
@@ -164,12 +162,7 @@ fn a_redirect_into_private_space_is_high() {
         reason: "169.254.169.254 resolves to 169.254.169.254, which is the cloud metadata address"
             .into(),
     });
-    let findings = run(&[observed(
-        1,
-        ProbeKind::Http,
-        "http://shop.example/go",
-        redirecting,
-    )]);
+    let findings = run(&[observed(1, "http://shop.example/go", redirecting)]);
     assert_eq!(
         rule_ids(&findings),
         BTreeSet::from(["http.redirect-to-private-address"])
@@ -182,7 +175,6 @@ fn mail_policy_and_caa_rules() {
     let weak = [
         observed(
             1,
-            ProbeKind::Dns,
             "a",
             dns(
                 "shop.example",
@@ -193,7 +185,6 @@ fn mail_policy_and_caa_rules() {
         ),
         observed(
             2,
-            ProbeKind::Dns,
             "b",
             dns(
                 "_dmarc.shop.example",
@@ -204,7 +195,6 @@ fn mail_policy_and_caa_rules() {
         ),
         observed(
             3,
-            ProbeKind::Dns,
             "c",
             dns("shop.example", "CAA", DnsStatus::NoRecords, &[]),
         ),
@@ -220,13 +210,11 @@ fn mail_policy_and_caa_rules() {
     let open_spf = [
         observed(
             1,
-            ProbeKind::Dns,
             "a",
             dns("shop.example", "TXT", DnsStatus::Ok, &["v=spf1 a mx +all"]),
         ),
         observed(
             2,
-            ProbeKind::Dns,
             "b",
             dns("_dmarc.shop.example", "TXT", DnsStatus::Nxdomain, &[]),
         ),
@@ -238,7 +226,6 @@ fn mail_policy_and_caa_rules() {
     let strong = [
         observed(
             1,
-            ProbeKind::Dns,
             "a",
             dns(
                 "shop.example",
@@ -249,7 +236,6 @@ fn mail_policy_and_caa_rules() {
         ),
         observed(
             2,
-            ProbeKind::Dns,
             "b",
             dns(
                 "_dmarc.shop.example",
@@ -260,7 +246,6 @@ fn mail_policy_and_caa_rules() {
         ),
         observed(
             3,
-            ProbeKind::Dns,
             "c",
             dns(
                 "shop.example",
@@ -270,12 +255,7 @@ fn mail_policy_and_caa_rules() {
             ),
         ),
         // A resolver failure is not evidence of absence.
-        observed(
-            4,
-            ProbeKind::Dns,
-            "d",
-            dns("other.example", "TXT", DnsStatus::Error, &[]),
-        ),
+        observed(4, "d", dns("other.example", "TXT", DnsStatus::Error, &[])),
     ];
     assert!(run(&strong).is_empty());
 }
@@ -285,7 +265,6 @@ fn risky_open_ports_are_high_and_web_ports_are_not() {
     let tcp = |n, port, state| {
         observed(
             n,
-            ProbeKind::Tcp,
             &format!("93.184.215.14:{port}"),
             TcpObservation {
                 address: format!("93.184.215.14:{port}").parse().unwrap(),
@@ -339,7 +318,6 @@ fn evidence_is_capped() {
     let long = "x".repeat(4000);
     let findings = run(&[observed(
         1,
-        ProbeKind::Http,
         "http://shop.example/",
         page(&[("server", &format!("nginx/1.0 {long}"))], vec![]),
     )]);
@@ -371,9 +349,9 @@ proptest! {
         if xcto { headers.push(("x-content-type-options", "nosniff")); }
         let spf = if spf_ok { "v=spf1 -all" } else { "v=spf1 +all" };
         let mut observations = vec![
-            observed(1, ProbeKind::Http, "http://shop.example/", page(&headers, vec![cookie(false, true, None)])),
-            observed(2, ProbeKind::Dns, "a", dns("shop.example", "TXT", DnsStatus::Ok, &[spf])),
-            observed(3, ProbeKind::Dns, "b", dns("shop.example", "CAA", DnsStatus::NoRecords, &[])),
+            observed(1, "http://shop.example/", page(&headers, vec![cookie(false, true, None)])),
+            observed(2, "a", dns("shop.example", "TXT", DnsStatus::Ok, &[spf])),
+            observed(3, "b", dns("shop.example", "CAA", DnsStatus::NoRecords, &[])),
         ];
         let first = serde_json::to_string(&run(&observations)).unwrap();
         let rotate = usize::try_from(seed % 3).unwrap();
@@ -385,10 +363,11 @@ proptest! {
 
 mod grading {
     use super::*;
-    use crate::grade::{FOREIGN_ORIGIN, grade_headers, letter};
+    use crate::grade::{grade_headers, letter};
+    use vantage_observations::http::FOREIGN_ORIGIN;
 
     fn graded(observation: &HttpObservation) -> crate::grade::HeaderGrade {
-        grade_headers(&serde_json::to_value(observation).unwrap()).unwrap()
+        grade_headers(observation).unwrap()
     }
 
     fn result(grade: &crate::grade::HeaderGrade, test: &str) -> (String, i32) {
@@ -401,11 +380,6 @@ mod grading {
         page.url = "https://shop.example/".into();
         page.final_url = Some("https://shop.example/".into());
         page
-    }
-
-    #[test]
-    fn the_probe_and_the_grade_agree_on_the_foreign_origin() {
-        assert_eq!(FOREIGN_ORIGIN, vantage_probes::http::FOREIGN_ORIGIN);
     }
 
     #[test]
@@ -557,7 +531,7 @@ mod grading {
 }
 
 mod tls_grading {
-    use vantage_probes::tls::{CertificateSummary, TlsObservation};
+    use vantage_observations::tls::{CertificateSummary, TlsObservation};
 
     use crate::grade::{TLS_ALGORITHM, grade_tls};
 
@@ -593,7 +567,7 @@ mod tls_grading {
     }
 
     fn graded(seen: &TlsObservation, hsts: bool) -> (String, usize) {
-        let grade = grade_tls(&serde_json::to_value(seen).unwrap(), hsts).unwrap();
+        let grade = grade_tls(seen, hsts).unwrap();
         assert_eq!(grade.algorithm, TLS_ALGORITHM);
         (grade.grade, grade.caps.len())
     }
@@ -632,7 +606,7 @@ mod tls_grading {
         assert_eq!(graded(&only_legacy, true), ("C".into(), 2));
         let mut nothing = tls();
         nothing.handshake = false;
-        assert!(grade_tls(&serde_json::to_value(&nothing).unwrap(), true).is_none());
+        assert!(grade_tls(&nothing, true).is_none());
     }
 }
 
@@ -675,7 +649,6 @@ fn coverage_fails_the_controls_a_finding_names_and_passes_the_rest() {
     use crate::compliance::{ControlStatus, coverage, framework};
     let observations = vec![observed(
         1,
-        ProbeKind::Http,
         "http://shop.example/",
         page(&[("content-type", "text/html")], vec![]),
     )];

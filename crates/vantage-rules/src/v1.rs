@@ -2,7 +2,8 @@
 //! new ruleset instead.
 
 use serde_json::{Value, json};
-use vantage_domain::scan::ProbeKind;
+use vantage_observations::dns::DnsStatus;
+use vantage_observations::tcp::PortState;
 
 use crate::ScanFacts;
 use crate::finding::{Category, Finding, RecommendedFix, Severity, capped, fingerprint, priority};
@@ -390,26 +391,22 @@ const RISKY_PORTS: [(u64, &str); 15] = [
     (5984, "couchdb"),
 ];
 
-fn header<'a>(data: &'a Value, name: &str) -> Option<&'a str> {
-    data["headers"][name].as_str()
-}
-
 fn http_rules(facts: &ScanFacts<'_>, out: &mut Vec<Finding>) {
-    for (asset, data) in facts.of(ProbeKind::Http) {
-        if let Some(refused) = data["refused_redirect"].as_object() {
+    for (asset, data) in facts.http() {
+        if let Some(refused) = &data.refused_redirect {
             out.push(REDIRECT_TO_PRIVATE.fire(
                 facts,
                 asset,
                 json!({
-                    "redirect_to": refused.get("url"),
-                    "reason": refused.get("reason"),
+                    "redirect_to": refused.url,
+                    "reason": refused.reason,
                 }),
             ));
         }
-        let Some(status) = data["status"].as_u64() else {
+        let Some(status) = data.status else {
             continue;
         };
-        let final_url = data["final_url"].as_str().unwrap_or(asset);
+        let final_url = data.final_url.as_deref().unwrap_or(asset);
         if final_url.starts_with("http://") && (200..300).contains(&status) {
             out.push(HTTPS_NOT_ENFORCED.fire(
                 facts,
@@ -417,33 +414,34 @@ fn http_rules(facts: &ScanFacts<'_>, out: &mut Vec<Finding>) {
                 json!({ "url": final_url, "status": status }),
             ));
         }
-        let html = header(data, "content-type")
+        let html = data
+            .header("content-type")
             .is_some_and(|t| t.to_ascii_lowercase().starts_with("text/html"));
-        let csp = header(data, "content-security-policy");
+        let csp = data.header("content-security-policy");
         if html && csp.is_none() {
             out.push(CSP_MISSING.fire(facts, final_url, json!({ "url": final_url })));
         }
-        if header(data, "x-content-type-options").is_none_or(|v| !v.eq_ignore_ascii_case("nosniff"))
-        {
+        let xcto = data.header("x-content-type-options");
+        if xcto.is_none_or(|v| !v.eq_ignore_ascii_case("nosniff")) {
             out.push(XCTO_MISSING.fire(
                 facts,
                 final_url,
                 json!({
                     "url": final_url,
-                    "x-content-type-options": header(data, "x-content-type-options"),
+                    "x-content-type-options": xcto,
                 }),
             ));
         }
         let frame_ancestors =
             csp.is_some_and(|c| c.to_ascii_lowercase().contains("frame-ancestors"));
-        if html && header(data, "x-frame-options").is_none() && !frame_ancestors {
+        if html && data.header("x-frame-options").is_none() && !frame_ancestors {
             out.push(CLICKJACKING.fire(facts, final_url, json!({ "url": final_url })));
         }
-        if header(data, "referrer-policy").is_none() {
+        if data.header("referrer-policy").is_none() {
             out.push(REFERRER_POLICY_MISSING.fire(facts, final_url, json!({ "url": final_url })));
         }
-        let server = header(data, "server");
-        let powered_by = header(data, "x-powered-by");
+        let server = data.header("server");
+        let powered_by = data.header("x-powered-by");
         if server.is_some_and(|s| s.chars().any(|c| c.is_ascii_digit())) || powered_by.is_some() {
             out.push(VERSION_DISCLOSURE.fire(
                 facts,
@@ -454,47 +452,32 @@ fn http_rules(facts: &ScanFacts<'_>, out: &mut Vec<Finding>) {
                 }),
             ));
         }
-        for cookie in data["cookies"].as_array().into_iter().flatten() {
-            let name = cookie["name"].as_str().unwrap_or_default();
+        for cookie in &data.cookies {
+            let name = cookie.name.as_str();
             let asset = format!("{final_url} cookie {name}");
             let evidence = json!({ "cookie": name, "url": final_url });
-            if cookie["secure"] != Value::Bool(true) {
+            if !cookie.secure {
                 out.push(COOKIE_SECURE.fire(facts, &asset, evidence.clone()));
             }
-            if cookie["http_only"] != Value::Bool(true) {
+            if !cookie.http_only {
                 out.push(COOKIE_HTTPONLY.fire(facts, &asset, evidence.clone()));
             }
-            if cookie["same_site"].is_null() {
+            if cookie.same_site.is_none() {
                 out.push(COOKIE_SAMESITE.fire(facts, &asset, evidence));
             }
         }
     }
 }
 
-fn records(data: &Value) -> Vec<&str> {
-    data["records"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .collect()
-}
-
-fn answered(data: &Value) -> bool {
-    matches!(
-        data["status"].as_str(),
-        Some("ok" | "no_records" | "nxdomain")
-    )
-}
-
 fn dns_rules(facts: &ScanFacts<'_>, out: &mut Vec<Finding>) {
-    for (_, data) in facts.of(ProbeKind::Dns) {
-        let name = data["name"].as_str().unwrap_or_default();
-        let record_type = data["record_type"].as_str().unwrap_or_default();
-        match record_type {
-            "TXT" if name.starts_with("_dmarc.") && answered(data) => {
-                let policy = records(data)
-                    .into_iter()
+    for (_, data) in facts.dns() {
+        let name = data.name.as_str();
+        let answered = data.status.answered();
+        match data.record_type.as_str() {
+            "TXT" if name.starts_with("_dmarc.") && answered => {
+                let policy = data
+                    .records
+                    .iter()
                     .find(|r| r.to_ascii_lowercase().starts_with("v=dmarc1"));
                 match policy {
                     None => out.push(DMARC_MISSING.fire(facts, name, json!({ "name": name }))),
@@ -510,12 +493,12 @@ fn dns_rules(facts: &ScanFacts<'_>, out: &mut Vec<Finding>) {
                     }
                 }
             }
-            "TXT" if !name.starts_with('_') && answered(data) => {
-                let spf: Vec<&str> = records(data)
-                    .into_iter()
-                    .filter(|r| r.to_ascii_lowercase().starts_with("v=spf1"))
-                    .collect();
-                match spf.first() {
+            "TXT" if !name.starts_with('_') && answered => {
+                let spf = data
+                    .records
+                    .iter()
+                    .find(|r| r.to_ascii_lowercase().starts_with("v=spf1"));
+                match spf {
                     None => out.push(SPF_MISSING.fire(facts, name, json!({ "name": name }))),
                     Some(record) => {
                         let allows_all = record.split_whitespace().any(|term| {
@@ -527,7 +510,7 @@ fn dns_rules(facts: &ScanFacts<'_>, out: &mut Vec<Finding>) {
                     }
                 }
             }
-            "CAA" if data["status"] != "ok" && answered(data) => {
+            "CAA" if data.status != DnsStatus::Ok && answered => {
                 out.push(CAA_MISSING.fire(facts, name, json!({ "name": name })));
             }
             _ => {}
@@ -536,11 +519,11 @@ fn dns_rules(facts: &ScanFacts<'_>, out: &mut Vec<Finding>) {
 }
 
 fn tcp_rules(facts: &ScanFacts<'_>, out: &mut Vec<Finding>) {
-    for (asset, data) in facts.of(ProbeKind::Tcp) {
-        if data["state"] != "open" {
+    for (asset, data) in facts.tcp() {
+        if data.state != PortState::Open {
             continue;
         }
-        let port = data["port"].as_u64().unwrap_or_default();
+        let port = u64::from(data.port);
         if let Some((_, service)) = RISKY_PORTS.iter().find(|(p, _)| *p == port) {
             out.push(RISKY_SERVICE.fire(
                 facts,

@@ -2,8 +2,8 @@
 //! (Subresource Integrity, mixed content) and the TLS rules (expired, expiring, untrusted, name
 //! mismatch, weak key, SHA-1 signature, no TLS 1.3, legacy protocols) and HSTS.
 
-use serde_json::{Value, json};
-use vantage_domain::scan::ProbeKind;
+use serde_json::json;
+use vantage_observations::exposure::{ExposureCheck, ExposureDetails};
 
 use crate::ScanFacts;
 use crate::finding::{Category, Finding, Severity};
@@ -266,17 +266,14 @@ const MTA_STS_NOT_ENFORCED: Rule = Rule {
 };
 
 fn mta_sts_rules(facts: &ScanFacts<'_>, out: &mut Vec<Finding>) {
-    for (asset, data) in facts.of(ProbeKind::Dns) {
-        if !data["policy_url"].is_string() {
-            continue;
-        }
+    for (asset, data) in facts.mta_sts() {
         let evidence = json!({
-            "policy_url": data["policy_url"],
-            "status": data["status"],
-            "mode": data["mode"],
-            "error": data["error"],
+            "policy_url": data.policy_url,
+            "status": data.status,
+            "mode": data.mode,
+            "error": data.error,
         });
-        match data["mode"].as_str() {
+        match data.mode.as_deref() {
             None => out.push(MTA_STS_UNAVAILABLE.fire(facts, asset, evidence)),
             Some("enforce") => {}
             Some(_) => out.push(MTA_STS_NOT_ENFORCED.fire(facts, asset, evidence)),
@@ -285,16 +282,16 @@ fn mta_sts_rules(facts: &ScanFacts<'_>, out: &mut Vec<Finding>) {
 }
 
 fn cors_rules(facts: &ScanFacts<'_>, out: &mut Vec<Finding>) {
-    for (asset, data) in facts.of(ProbeKind::Http) {
+    for (asset, data) in facts.http() {
         if crate::grade::reflects_origin_with_credentials(data) {
-            let final_url = data["final_url"].as_str().unwrap_or(asset);
+            let final_url = data.final_url.as_deref().unwrap_or(asset);
             out.push(CORS_REFLECTS.fire(
                 facts,
                 final_url,
                 json!({
                     "url": final_url,
-                    "allow_origin": data["headers"]["access-control-allow-origin"],
-                    "preflight": data["cors_preflight"],
+                    "allow_origin": data.header("access-control-allow-origin"),
+                    "preflight": data.cors_preflight,
                 }),
             ));
         }
@@ -302,14 +299,14 @@ fn cors_rules(facts: &ScanFacts<'_>, out: &mut Vec<Finding>) {
 }
 
 fn hsts_rules(facts: &ScanFacts<'_>, out: &mut Vec<Finding>) {
-    for (_, data) in facts.of(ProbeKind::Http) {
-        let Some(final_url) = data["final_url"].as_str() else {
+    for (_, data) in facts.http() {
+        let Some(final_url) = data.final_url.as_deref() else {
             continue;
         };
-        if !final_url.starts_with("https://") || data["status"].as_u64().is_none() {
+        if !final_url.starts_with("https://") || data.status.is_none() {
             continue;
         }
-        match data["headers"]["strict-transport-security"].as_str() {
+        match data.header("strict-transport-security") {
             None => out.push(HSTS_MISSING.fire(facts, final_url, json!({ "url": final_url }))),
             Some(value) => {
                 if hsts_max_age(value).is_none_or(|age| age < HSTS_MIN_AGE) {
@@ -325,25 +322,24 @@ fn hsts_rules(facts: &ScanFacts<'_>, out: &mut Vec<Finding>) {
 }
 
 fn html_rules(facts: &ScanFacts<'_>, out: &mut Vec<Finding>) {
-    for (asset, data) in facts.of(ProbeKind::Http) {
-        let html = &data["html"];
-        if !html.is_object() {
+    for (asset, data) in facts.http() {
+        let Some(html) = &data.html else {
             continue;
-        }
-        let final_url = data["final_url"].as_str().unwrap_or(asset);
-        let without_sri = html["external_scripts_without_sri"].as_u64().unwrap_or(0);
+        };
+        let final_url = data.final_url.as_deref().unwrap_or(asset);
+        let without_sri = html.external_scripts_without_sri;
         if without_sri > 0 {
             out.push(SRI_MISSING.fire(
                 facts,
                 final_url,
                 json!({
                     "url": final_url,
-                    "external_scripts": html["external_scripts"],
+                    "external_scripts": html.external_scripts,
                     "without_integrity": without_sri,
                 }),
             ));
         }
-        let insecure = html["insecure_subresources"].as_u64().unwrap_or(0);
+        let insecure = html.insecure_subresources;
         if final_url.starts_with("https://") && insecure > 0 {
             out.push(MIXED_CONTENT.fire(
                 facts,
@@ -504,10 +500,10 @@ const LEGACY_PROTOCOL: Rule = Rule {
 };
 
 fn tls_rules(facts: &ScanFacts<'_>, out: &mut Vec<Finding>) {
-    for (asset, data) in facts.of(ProbeKind::Tls) {
-        let legacy: Vec<&str> = [("tls10", "TLSv1.0"), ("tls11", "TLSv1.1")]
+    for (asset, data) in facts.tls() {
+        let legacy: Vec<&str> = [(data.tls10, "TLSv1.0"), (data.tls11, "TLSv1.1")]
             .into_iter()
-            .filter(|(field, _)| data[*field] == Value::Bool(true))
+            .filter(|(accepted, _)| *accepted)
             .map(|(_, name)| name)
             .collect();
         if !legacy.is_empty() {
@@ -517,19 +513,19 @@ fn tls_rules(facts: &ScanFacts<'_>, out: &mut Vec<Finding>) {
                 json!({ "address": asset, "accepted": legacy }),
             ));
         }
-        if data["handshake"] != Value::Bool(true) {
+        if !data.handshake {
             continue;
         }
-        let leaf = &data["chain"][0];
-        let days_left = leaf["days_left"].as_i64();
+        let leaf = data.leaf();
+        let days_left = leaf.map(|l| l.days_left);
         let evidence = json!({
             "address": asset,
-            "server_name": data["server_name"],
-            "subject": leaf["subject"],
-            "issuer": leaf["issuer"],
-            "not_after": leaf["not_after"],
+            "server_name": data.server_name,
+            "subject": leaf.map(|l| &l.subject),
+            "issuer": leaf.map(|l| &l.issuer),
+            "not_after": leaf.map(|l| &l.not_after),
             "days_left": days_left,
-            "verification_error": data["verification_error"],
+            "verification_error": data.verification_error,
         });
         let expired = days_left.is_some_and(|d| d < 0);
         if expired {
@@ -537,14 +533,14 @@ fn tls_rules(facts: &ScanFacts<'_>, out: &mut Vec<Finding>) {
         } else if days_left.is_some_and(|d| d < 30) {
             out.push(CERT_EXPIRING.fire(facts, asset, evidence.clone()));
         }
-        if data["trusted"] == Value::Bool(false) && !expired {
+        if data.trusted == Some(false) && !expired {
             out.push(CERT_UNTRUSTED.fire(facts, asset, evidence.clone()));
         }
-        if data["hostname_match"] == Value::Bool(false) {
+        if data.hostname_match == Some(false) {
             out.push(NAME_MISMATCH.fire(facts, asset, evidence.clone()));
         }
-        let bits = leaf["key_bits"].as_u64();
-        let weak = match leaf["key_type"].as_str() {
+        let bits = leaf.and_then(|l| l.key_bits).map(|b| b as u64);
+        let weak = match leaf.map(|l| l.key_type.as_str()) {
             Some("RSA") => bits.is_some_and(|b| b < 2048),
             Some("EC") => bits.is_some_and(|b| b < 256),
             _ => false,
@@ -553,24 +549,22 @@ fn tls_rules(facts: &ScanFacts<'_>, out: &mut Vec<Finding>) {
             out.push(WEAK_KEY.fire(
                 facts,
                 asset,
-                json!({ "address": asset, "key_type": leaf["key_type"], "key_bits": bits }),
+                json!({ "address": asset, "key_type": leaf.map(|l| &l.key_type), "key_bits": bits }),
             ));
         }
-        if leaf["signature_algorithm"]
-            .as_str()
-            .is_some_and(|s| s.starts_with("sha1"))
-        {
+        let signature = leaf.map(|l| l.signature_algorithm.as_str());
+        if signature.is_some_and(|s| s.starts_with("sha1")) {
             out.push(SHA1_SIGNATURE.fire(
                 facts,
                 asset,
-                json!({ "address": asset, "signature_algorithm": leaf["signature_algorithm"] }),
+                json!({ "address": asset, "signature_algorithm": signature }),
             ));
         }
-        if data["tls13"] == Value::Bool(false) {
+        if !data.tls13 {
             out.push(NO_TLS13.fire(
                 facts,
                 asset,
-                json!({ "address": asset, "tls12": data["tls12"] }),
+                json!({ "address": asset, "tls12": data.tls12 }),
             ));
         }
     }
@@ -593,33 +587,40 @@ const SECURITY_TXT_INVALID: Rule = Rule {
 };
 
 fn exposure_rules(facts: &ScanFacts<'_>, out: &mut Vec<Finding>) {
-    for (asset, data) in facts.of(ProbeKind::Exposure) {
-        let found = data["found"] == Value::Bool(true);
-        let reached = data["status"].is_u64();
-        let rule = match data["check"].as_str().unwrap_or_default() {
-            "git_head" if found => Some(&GIT_EXPOSED),
-            "env_file" if found => Some(&ENV_EXPOSED),
-            "server_status" if found => Some(&SERVER_STATUS),
-            "directory_listing" if found => Some(&DIRECTORY_LISTING),
-            "open_api" | "swagger" | "api_docs_page" if found => Some(&API_DOCS_PUBLIC),
-            "security_txt" if !found && reached => Some(&SECURITY_TXT_MISSING),
+    for (asset, data) in facts.exposure() {
+        let found = data.found;
+        let reached = data.status.is_some();
+        let rule = match data.check {
+            ExposureCheck::GitHead if found => Some(&GIT_EXPOSED),
+            ExposureCheck::EnvFile if found => Some(&ENV_EXPOSED),
+            ExposureCheck::ServerStatus if found => Some(&SERVER_STATUS),
+            ExposureCheck::DirectoryListing if found => Some(&DIRECTORY_LISTING),
+            check if check.is_api_document() && found => Some(&API_DOCS_PUBLIC),
+            ExposureCheck::SecurityTxt if !found && reached => Some(&SECURITY_TXT_MISSING),
             _ => None,
         };
         if let Some(rule) = rule {
             out.push(rule.fire(
                 facts,
                 asset,
-                json!({ "url": asset, "details": data["details"] }),
+                json!({ "url": asset, "details": data.details }),
             ));
         }
-        let details = &data["details"];
-        let invalid = details["expired"] == Value::Bool(true) || details["expired"].is_null();
-        if data["check"] == "security_txt" && found && invalid {
-            out.push(SECURITY_TXT_INVALID.fire(
-                facts,
-                asset,
-                json!({ "url": asset, "expires": details["expires"] }),
-            ));
+        if data.check == ExposureCheck::SecurityTxt && found {
+            // No readable Expires counts as invalid, like one in the past.
+            let (invalid, expires) = match &data.details {
+                ExposureDetails::SecurityTxt {
+                    expires, expired, ..
+                } => (expired.is_none_or(|e| e), expires.as_deref()),
+                _ => (true, None),
+            };
+            if invalid {
+                out.push(SECURITY_TXT_INVALID.fire(
+                    facts,
+                    asset,
+                    json!({ "url": asset, "expires": expires }),
+                ));
+            }
         }
     }
 }

@@ -9,7 +9,7 @@ use tokio::sync::watch;
 use uuid::Uuid;
 use vantage_domain::DomainError;
 use vantage_domain::ids::{ObservationId, ScanId};
-use vantage_domain::scan::{ProbeKind, ProbeObserved, ScanCommand, ScanSpec};
+use vantage_domain::scan::{Observation, ProbeObserved, ScanCommand, ScanSpec};
 use vantage_domain::target::Profile;
 use vantage_domain::target::TargetKind;
 use vantage_domain::tenant::TenantId;
@@ -157,16 +157,14 @@ enum ProbeOutcome {
 async fn observe(
     job: &ScanJob,
     sink: &dyn ScanEventSink,
-    probe: ProbeKind,
     asset: String,
-    data: serde_json::Value,
+    observation: Observation,
 ) -> Result<bool, WorkerError> {
-    let key = format!("{}|{asset}", probe.as_str());
+    let key = format!("{}|{asset}", observation.kind().as_str());
     let observed = ProbeObserved {
         observation_id: observation_id(job.scan_id, &key),
-        probe,
         asset,
-        data,
+        observation,
     };
     match sink.submit(job, ScanCommand::Observe(observed)).await? {
         Submitted::Accepted => Ok(true),
@@ -196,16 +194,14 @@ async fn probe_all(
                     .iter()
                     .any(|r| r.to_ascii_lowercase().starts_with("v=stsv1"));
             let asset = format!("{} {}", seen.name, seen.record_type);
-            let data = serde_json::to_value(&seen).unwrap_or_default();
-            if !observe(job, sink, ProbeKind::Dns, asset, data).await? {
+            if !observe(job, sink, asset, Observation::Dns(seen)).await? {
                 return Ok(ProbeOutcome::Refused);
             }
         }
         if advertises_mta_sts {
             let seen = probe_mta_sts(guard, host, scanner.mta_sts_port).await;
             let asset = seen.policy_url.clone();
-            let data = serde_json::to_value(&seen).unwrap_or_default();
-            if !observe(job, sink, ProbeKind::Dns, asset, data).await? {
+            if !observe(job, sink, asset, Observation::MtaSts(seen)).await? {
                 return Ok(ProbeOutcome::Refused);
             }
         }
@@ -226,16 +222,16 @@ async fn probe_all(
         .map(|address| probe_port(address, TCP_TIMEOUT))
         .buffer_unordered(PROBES_PER_SCAN);
     while let Some(seen) = observations.next().await {
-        let data = serde_json::to_value(&seen).unwrap_or_default();
-        if !observe(job, sink, ProbeKind::Tcp, seen.address.to_string(), data).await? {
+        let asset = seen.address.to_string();
+        if !observe(job, sink, asset, Observation::Tcp(seen)).await? {
             return Ok(ProbeOutcome::Refused);
         }
     }
     for port in tls_ports(&job.spec) {
         for ip in first_of_each_family(addresses) {
             let seen = probe_tls(SocketAddr::new(ip, port), host, &scanner.tls_roots).await;
-            let data = serde_json::to_value(&seen).unwrap_or_default();
-            if !observe(job, sink, ProbeKind::Tls, seen.address.to_string(), data).await? {
+            let asset = seen.address.to_string();
+            if !observe(job, sink, asset, Observation::Tls(seen)).await? {
                 return Ok(ProbeOutcome::Refused);
             }
         }
@@ -260,22 +256,28 @@ async fn probe_all(
         .collect::<Vec<_>>();
     let (exposures, pages) = tokio::join!(exposure, pages);
     for seen in &exposures {
-        let data = serde_json::to_value(seen).unwrap_or_default();
-        if !observe(job, sink, ProbeKind::Exposure, seen.url.clone(), data).await? {
+        let asset = seen.url.clone();
+        if !observe(job, sink, asset, Observation::Exposure(seen.clone())).await? {
             return Ok(ProbeOutcome::Refused);
         }
     }
     for seen in &pages {
-        let data = serde_json::to_value(seen).unwrap_or_default();
-        if !observe(job, sink, ProbeKind::Http, seen.url.clone(), data).await? {
+        let asset = seen.url.clone();
+        if !observe(job, sink, asset, Observation::from(seen.clone())).await? {
             return Ok(ProbeOutcome::Refused);
         }
     }
     if fetched {
         let classification = classify(&pages, &exposures);
-        let data = serde_json::to_value(&classification).unwrap_or_default();
         let asset = job.spec.target.to_string();
-        if !observe(job, sink, ProbeKind::Classification, asset, data).await? {
+        if !observe(
+            job,
+            sink,
+            asset,
+            Observation::Classification(classification),
+        )
+        .await?
+        {
             return Ok(ProbeOutcome::Refused);
         }
     }

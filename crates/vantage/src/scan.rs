@@ -74,7 +74,7 @@ impl ScanEventSink for Progress {
                 let n = self.observations.fetch_add(1, Ordering::Relaxed) + 1;
                 Some(format!(
                     "{n} observations (last: {} {})",
-                    observed.probe.as_str(),
+                    observed.probe().as_str(),
                     observed.asset
                 ))
             }

@@ -1,0 +1,306 @@
+//! Typed observations: what each probe saw of a target, as versioned data types.
+//!
+//! Probes produce these types, and rules, grading and classification read them by type — never by
+//! looking up string keys in a JSON tree, so a renamed field is a compile error, not a silently
+//! changed verdict. Each observation type has a version of its own: the version a scan recorded is
+//! stored beside its data, an older shape is brought up to the current one on read by pure upcast
+//! steps on JSON (like events: stored observations are never rewritten), and every version has a
+//! JSON Schema in `schemas/observations/`.
+//!
+//! This crate is data and decoding only: no I/O, no clock, no network — what the probes judged at
+//! the time (a certificate's days left, whether a security.txt had expired) is recorded as a fact.
+
+pub mod classification;
+pub mod dns;
+pub mod exposure;
+pub mod http;
+pub mod tcp;
+pub mod tls;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+pub use classification::Classification;
+pub use dns::{DnsObservation, MtaStsObservation};
+pub use exposure::ExposureObservation;
+pub use http::HttpObservation;
+pub use tcp::TcpObservation;
+pub use tls::TlsObservation;
+
+/// Which probe saw something. The stored name is also part of deterministic observation ids: never
+/// change one.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum ProbeKind {
+    Dns,
+    Tcp,
+    Tls,
+    Http,
+    Exposure,
+    Classification,
+    /// A domain's MTA-STS policy (before this kind existed, policies were recorded as `dns`).
+    MtaSts,
+}
+
+impl ProbeKind {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Dns => "dns",
+            Self::Tcp => "tcp",
+            Self::Tls => "tls",
+            Self::Http => "http",
+            Self::Exposure => "exposure",
+            Self::Classification => "classification",
+            Self::MtaSts => "mta_sts",
+        }
+    }
+}
+
+/// One observation, typed by what saw it. Serialised as its data alone (the kind and version are
+/// stored beside it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum Observation {
+    Dns(DnsObservation),
+    MtaSts(MtaStsObservation),
+    Tcp(TcpObservation),
+    Tls(TlsObservation),
+    /// Boxed: it is by far the largest, and most observations of a scan are of other kinds.
+    Http(Box<HttpObservation>),
+    Exposure(ExposureObservation),
+    Classification(Classification),
+}
+
+/// A stored observation that cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ObservationError {
+    #[error("{kind} observation v{version} is newer than this build understands (v{current})")]
+    FutureVersion {
+        kind: &'static str,
+        version: u32,
+        current: u32,
+    },
+    #[error("{kind} observation v{version} does not fit its schema: {reason}")]
+    BadData {
+        kind: &'static str,
+        version: u32,
+        reason: String,
+    },
+}
+
+/// One entry of the catalog: an observation type's stored kind, its current version, its schema.
+#[derive(Debug, Clone, Copy)]
+pub struct ObservationTypeInfo {
+    pub kind: ProbeKind,
+    pub version: u32,
+    pub schema: fn() -> schemars::Schema,
+}
+
+/// Every observation type at its current version.
+pub const CATALOG: &[ObservationTypeInfo] = &[
+    ObservationTypeInfo {
+        kind: ProbeKind::Dns,
+        version: 1,
+        schema: || schemars::schema_for!(DnsObservation),
+    },
+    ObservationTypeInfo {
+        kind: ProbeKind::MtaSts,
+        version: 1,
+        schema: || schemars::schema_for!(MtaStsObservation),
+    },
+    ObservationTypeInfo {
+        kind: ProbeKind::Tcp,
+        version: 1,
+        schema: || schemars::schema_for!(TcpObservation),
+    },
+    ObservationTypeInfo {
+        kind: ProbeKind::Tls,
+        version: 1,
+        schema: || schemars::schema_for!(TlsObservation),
+    },
+    ObservationTypeInfo {
+        kind: ProbeKind::Http,
+        version: 1,
+        schema: || schemars::schema_for!(HttpObservation),
+    },
+    ObservationTypeInfo {
+        kind: ProbeKind::Exposure,
+        version: 1,
+        schema: || schemars::schema_for!(ExposureObservation),
+    },
+    ObservationTypeInfo {
+        kind: ProbeKind::Classification,
+        version: 1,
+        schema: || schemars::schema_for!(Classification),
+    },
+];
+
+/// The current version of `kind`'s observation type.
+pub fn current_version(kind: ProbeKind) -> u32 {
+    CATALOG
+        .iter()
+        .find(|info| info.kind == kind)
+        .map_or(1, |info| info.version)
+}
+
+impl Observation {
+    /// The probe kind this observation is stored under.
+    pub fn kind(&self) -> ProbeKind {
+        match self {
+            Self::Dns(_) => ProbeKind::Dns,
+            Self::MtaSts(_) => ProbeKind::MtaSts,
+            Self::Tcp(_) => ProbeKind::Tcp,
+            Self::Tls(_) => ProbeKind::Tls,
+            Self::Http(_) => ProbeKind::Http,
+            Self::Exposure(_) => ProbeKind::Exposure,
+            Self::Classification(_) => ProbeKind::Classification,
+        }
+    }
+
+    /// The version this observation is written as (always its type's current version).
+    pub fn version(&self) -> u32 {
+        current_version(self.kind())
+    }
+
+    /// Reads stored data of `kind` at `version`: straight from its text when it is current, through
+    /// the upcast steps otherwise.
+    pub fn decode(kind: ProbeKind, version: u32, data: &str) -> Result<Self, ObservationError> {
+        let current = check_version(kind, version)?;
+        if version == current {
+            return parse_text(kind, data).map_err(|e| bad_data(kind, version, &e));
+        }
+        let value: Value = serde_json::from_str(data).map_err(|e| bad_data(kind, version, &e))?;
+        Self::decode_value(kind, version, value)
+    }
+
+    /// Deserialises data of `kind` at `version` from any serde deserializer: straight into its type
+    /// when the version is current, through a JSON value and the upcast steps otherwise.
+    pub fn deserialize_stored<'de, D: serde::Deserializer<'de>>(
+        kind: ProbeKind,
+        version: u32,
+        deserializer: D,
+    ) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let current = check_version(kind, version).map_err(D::Error::custom)?;
+        if version != current || kind == ProbeKind::Dns {
+            // `dns` data may be an MTA-STS policy recorded before that kind existed: look first.
+            let value = Value::deserialize(deserializer)?;
+            return Self::decode_value(kind, version, value).map_err(D::Error::custom);
+        }
+        Ok(match kind {
+            ProbeKind::Dns => Self::Dns(Deserialize::deserialize(deserializer)?),
+            ProbeKind::MtaSts => Self::MtaSts(Deserialize::deserialize(deserializer)?),
+            ProbeKind::Tcp => Self::Tcp(Deserialize::deserialize(deserializer)?),
+            ProbeKind::Tls => Self::Tls(Deserialize::deserialize(deserializer)?),
+            ProbeKind::Http => Self::Http(Box::new(Deserialize::deserialize(deserializer)?)),
+            ProbeKind::Exposure => Self::Exposure(Deserialize::deserialize(deserializer)?),
+            ProbeKind::Classification => {
+                Self::Classification(Deserialize::deserialize(deserializer)?)
+            }
+        })
+    }
+
+    /// Reads stored data of `kind` at `version` from a JSON value (upcast when older).
+    pub fn decode_value(
+        kind: ProbeKind,
+        version: u32,
+        data: Value,
+    ) -> Result<Self, ObservationError> {
+        check_version(kind, version)?;
+        let data = upcast(kind, version, data).map_err(|e| bad_data(kind, version, &e))?;
+        parse_value(kind, data).map_err(|e| bad_data(kind, version, &e))
+    }
+}
+
+fn check_version(kind: ProbeKind, version: u32) -> Result<u32, ObservationError> {
+    let current = current_version(kind);
+    if version > current {
+        return Err(ObservationError::FutureVersion {
+            kind: kind.as_str(),
+            version,
+            current,
+        });
+    }
+    Ok(current)
+}
+
+fn bad_data(kind: ProbeKind, version: u32, reason: &dyn std::fmt::Display) -> ObservationError {
+    ObservationError::BadData {
+        kind: kind.as_str(),
+        version,
+        reason: reason.to_string(),
+    }
+}
+
+/// Data of `kind` at its current version, from its text.
+fn parse_text(kind: ProbeKind, text: &str) -> Result<Observation, serde_json::Error> {
+    Ok(match kind {
+        // Before MTA-STS had a kind of its own, policies were recorded as `dns` observations.
+        ProbeKind::Dns => match serde_json::from_str(text) {
+            Ok(records) => Observation::Dns(records),
+            Err(error) => serde_json::from_str(text)
+                .map(Observation::MtaSts)
+                .map_err(|_| error)?,
+        },
+        ProbeKind::MtaSts => Observation::MtaSts(serde_json::from_str(text)?),
+        ProbeKind::Tcp => Observation::Tcp(serde_json::from_str(text)?),
+        ProbeKind::Tls => Observation::Tls(serde_json::from_str(text)?),
+        ProbeKind::Http => Observation::Http(Box::new(serde_json::from_str(text)?)),
+        ProbeKind::Exposure => Observation::Exposure(serde_json::from_str(text)?),
+        ProbeKind::Classification => Observation::Classification(serde_json::from_str(text)?),
+    })
+}
+
+/// Data of `kind` at its current version, from a JSON value.
+fn parse_value(kind: ProbeKind, value: Value) -> Result<Observation, serde_json::Error> {
+    Ok(match kind {
+        ProbeKind::Dns if value.get("policy_url").is_some() => {
+            Observation::MtaSts(serde_json::from_value(value)?)
+        }
+        ProbeKind::Dns => Observation::Dns(serde_json::from_value(value)?),
+        ProbeKind::MtaSts => Observation::MtaSts(serde_json::from_value(value)?),
+        ProbeKind::Tcp => Observation::Tcp(serde_json::from_value(value)?),
+        ProbeKind::Tls => Observation::Tls(serde_json::from_value(value)?),
+        ProbeKind::Http => Observation::Http(Box::new(serde_json::from_value(value)?)),
+        ProbeKind::Exposure => Observation::Exposure(serde_json::from_value(value)?),
+        ProbeKind::Classification => Observation::Classification(serde_json::from_value(value)?),
+    })
+}
+
+/// Brings stored data of `kind` from `version` to the current version, one pure step at a time.
+/// A released step never changes; a new shape is a new step.
+fn upcast(kind: ProbeKind, version: u32, data: Value) -> Result<Value, String> {
+    if version == current_version(kind) {
+        return Ok(data);
+    }
+    Err(format!("no upcast step from v{version}"))
+}
+
+macro_rules! observation_from {
+    ($($variant:ident($type:ty)),+ $(,)?) => {
+        $(impl From<$type> for Observation {
+            fn from(data: $type) -> Self {
+                Self::$variant(data)
+            }
+        })+
+    };
+}
+
+observation_from! {
+    Dns(DnsObservation),
+    MtaSts(MtaStsObservation),
+    Tcp(TcpObservation),
+    Tls(TlsObservation),
+    Exposure(ExposureObservation),
+    Classification(Classification),
+}
+
+impl From<HttpObservation> for Observation {
+    fn from(data: HttpObservation) -> Self {
+        Self::Http(Box::new(data))
+    }
+}
