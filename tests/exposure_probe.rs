@@ -6,7 +6,7 @@ use axum::routing::get;
 use vantage_domain::scan::ProbeObserved;
 use vantage_observations::exposure::ExposureCheck;
 use vantage_probes::exposure::probe_exposure;
-use vantage_rules::{ScanFacts, evaluate};
+use vantage_rules::{ScanFacts, assess};
 
 async fn leaky_site() -> std::net::SocketAddr {
     let app = Router::new()
@@ -69,7 +69,7 @@ async fn every_exposure_is_observed_and_becomes_a_finding() {
         target: origin.as_str(),
         observations: &observations,
     };
-    let findings = evaluate("2", &facts).unwrap();
+    let findings = assess("2", &facts).unwrap().findings;
     let mut rules: Vec<&str> = findings.iter().map(|f| f.rule_id.as_str()).collect();
     rules.sort();
     assert_eq!(
@@ -84,7 +84,7 @@ async fn every_exposure_is_observed_and_becomes_a_finding() {
         ]
     );
     assert!(
-        evaluate("1", &facts).unwrap().is_empty(),
+        assess("1", &facts).unwrap().findings.is_empty(),
         "ruleset 1 has no exposure rules"
     );
     let everything = format!(

@@ -106,6 +106,21 @@ async fn replays_to_identical_verdicts(stores: vantage_tests::AppStores) {
             expected["target"],
             expected["ruleset_version"],
         );
+        // The overall grade of a released ruleset is the grade chart's letter of its score.
+        let overall = stores
+            .read
+            .scan("default", scan)
+            .await
+            .unwrap()
+            .unwrap()
+            .overall
+            .unwrap();
+        let score = u32::try_from(expected["score"].as_u64().unwrap()).unwrap();
+        assert_eq!(overall.method, vantage_rules::PENALTY_METHOD);
+        assert_eq!(
+            overall.grade.as_deref(),
+            Some(vantage_rules::grade::letter(score))
+        );
     }
     app.stop().await;
 }

@@ -11,71 +11,13 @@ use serde::{Deserialize, Serialize};
 use vantage_domain::scan::{ScanSpec, ScanStatus};
 use vantage_domain::triage::TriageState;
 use vantage_rules::grade::ScanGrades;
-use vantage_rules::{Finding, Severity};
+use vantage_rules::{Finding, Overall, Severity, SeverityCounts};
 
 use crate::db::{Cell, Doc, Table, int, text};
 
 /// Microseconds since the epoch, for indexed time columns.
 pub fn micros(at: DateTime<Utc>) -> i64 {
     at.timestamp_micros()
-}
-
-/// Counts of findings by severity.
-#[derive(
-    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
-)]
-pub struct SeverityCounts {
-    pub critical: u32,
-    pub high: u32,
-    pub medium: u32,
-    pub low: u32,
-    pub info: u32,
-}
-
-impl SeverityCounts {
-    pub fn of<'a>(severities: impl IntoIterator<Item = &'a Severity>) -> Self {
-        let mut counts = Self::default();
-        for severity in severities {
-            counts.add(*severity, 1);
-        }
-        counts
-    }
-
-    /// Adds `delta` (may be negative) findings of `severity`, never going below zero.
-    pub fn add(&mut self, severity: Severity, delta: i64) {
-        let slot = match severity {
-            Severity::Critical => &mut self.critical,
-            Severity::High => &mut self.high,
-            Severity::Medium => &mut self.medium,
-            Severity::Low => &mut self.low,
-            Severity::Info => &mut self.info,
-        };
-        *slot = u32::try_from((i64::from(*slot) + delta).max(0)).unwrap_or(u32::MAX);
-    }
-
-    /// Adds `other`'s counts to these.
-    pub fn merge(&mut self, other: &Self) {
-        self.critical += other.critical;
-        self.high += other.high;
-        self.medium += other.medium;
-        self.low += other.low;
-        self.info += other.info;
-    }
-
-    pub fn total(&self) -> u32 {
-        self.critical + self.high + self.medium + self.low + self.info
-    }
-
-    /// The risk penalty of these findings: 25 per critical, 10 per high, 4 per medium, 1 per low,
-    /// capped at 95 (so a score never reaches 0: there is always something left to fix first).
-    pub fn penalty(&self) -> u32 {
-        (self.critical * 25 + self.high * 10 + self.medium * 4 + self.low).min(95)
-    }
-
-    /// 100 minus the penalty.
-    pub fn score(&self) -> u32 {
-        100 - self.penalty()
-    }
 }
 
 // ---- scans ---------------------------------------------------------------------------------------
@@ -118,9 +60,11 @@ pub struct ScanDoc {
     pub cancel_reason: Option<String>,
     pub ruleset_version: Option<String>,
     pub grades: Option<ScanGrades>,
+    /// The overall verdict under the scan's ruleset (completed scans).
+    pub overall: Option<Overall>,
     /// Counts of the scan's findings by severity (completed scans).
     pub findings: Option<SeverityCounts>,
-    /// 100 minus the penalty of the scan's findings (completed scans).
+    /// The overall score (completed scans that reached their target).
     pub score: Option<u32>,
     /// The previous completed scan of the same target, if any.
     pub previous_scan_id: Option<String>,
@@ -451,7 +395,9 @@ pub struct DomainScanDoc {
     pub scan_id: String,
     pub target: String,
     pub completed_at: DateTime<Utc>,
-    pub score: u32,
+    /// The overall score (absent when the target could not be reached).
+    pub score: Option<u32>,
+    pub overall: Overall,
     pub findings: SeverityCounts,
     pub grades: ScanGrades,
     pub ruleset_version: String,
@@ -488,7 +434,9 @@ pub struct TrendDoc {
     pub domain: String,
     pub day: String,
     pub scans: u32,
-    pub score: u32,
+    /// The domain's overall score in its latest scan that day (none while it could not be
+    /// reached); for the tenant row, 100 minus the penalty of every domain's latest findings.
+    pub score: Option<u32>,
     pub findings: SeverityCounts,
     /// For the tenant row: the latest counts per domain that day, summed into `findings`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]

@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use vantage_domain::scan::{ScanSpec, ScanStatus};
 use vantage_domain::triage::TriageState;
-use vantage_rules::Severity;
+use vantage_rules::{Severity, SeverityCounts};
 
 use crate::ProjectionError;
 use crate::db::{Cell, ReadDb};

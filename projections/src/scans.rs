@@ -23,7 +23,7 @@ use vantage_domain::notification::NotificationEvent;
 use vantage_domain::scan::{ProbeObserved, ScanEvent, ScanStatus};
 use vantage_domain::triage::{TriageEvent, TriageState};
 use vantage_rules::compliance::{FRAMEWORKS, coverage};
-use vantage_rules::{Finding, ScanFacts, Severity, evaluate};
+use vantage_rules::{Finding, ScanFacts, Severity, SeverityCounts, assess};
 use vantage_store::{EventStore, RecordedEvent, StreamName};
 
 use crate::ProjectionError;
@@ -251,6 +251,7 @@ impl ScansProjector {
                 cancel_reason: None,
                 ruleset_version: None,
                 grades: None,
+                overall: None,
                 findings: None,
                 score: None,
                 previous_scan_id: None,
@@ -410,15 +411,17 @@ async fn complete(
         target: &target,
         observations,
     };
-    let findings = evaluate(ruleset, &facts)
+    let assessment = assess(ruleset, &facts)
         .map_err(|e| ProjectionError::Corrupt(format!("scan {}: {e}", scan.id)))?;
-    let grades = vantage_rules::grade::grade_scan(observations);
-    let counts = SeverityCounts::of(findings.iter().map(|f| &f.severity));
+    let findings = &assessment.findings;
+    let counts = assessment.counts;
+    let grades = assessment.grades.clone();
     scan.findings = Some(counts);
-    scan.score = Some(counts.score());
+    scan.score = assessment.overall.score;
     scan.grades = Some(grades.clone());
+    scan.overall = Some(assessment.overall.clone());
 
-    for finding in &findings {
+    for finding in findings {
         batch.put(FindingDoc {
             scan_id: scan.id.clone(),
             tenant: scan.tenant.clone(),
@@ -426,7 +429,7 @@ async fn complete(
         })?;
     }
     for framework in FRAMEWORKS {
-        let coverage = coverage(framework, ruleset, &findings)
+        let coverage = coverage(framework, ruleset, findings)
             .map_err(|e| ProjectionError::Corrupt(format!("scan {}: {e}", scan.id)))?;
         batch.put(CoverageDoc {
             scan_id: scan.id.clone(),
@@ -455,7 +458,7 @@ async fn complete(
         regressions: Vec::new(),
     };
 
-    for finding in &findings {
+    for finding in findings {
         let key = vec![
             scan.tenant.as_str().into(),
             finding.fingerprint.as_str().into(),
@@ -585,7 +588,8 @@ async fn complete(
         scan_id: scan.id.clone(),
         target: target.clone(),
         completed_at: at,
-        score: counts.score(),
+        score: assessment.overall.score,
+        overall: assessment.overall.clone(),
         findings: counts,
         grades,
         ruleset_version: ruleset.to_owned(),
@@ -606,12 +610,12 @@ async fn complete(
             domain: scan.domain.clone(),
             day: day.clone(),
             scans: 0,
-            score: 100,
+            score: None,
             findings: SeverityCounts::default(),
             per_domain: Default::default(),
         });
     domain_day.scans += 1;
-    domain_day.score = counts.score();
+    domain_day.score = assessment.overall.score;
     domain_day.findings = counts;
     batch.put(domain_day)?;
     let tenant_key = vec![scan.tenant.as_str().into(), "".into(), day.as_str().into()];
@@ -623,7 +627,7 @@ async fn complete(
             domain: String::new(),
             day: day.clone(),
             scans: 0,
-            score: 100,
+            score: None,
             findings: SeverityCounts::default(),
             per_domain: Default::default(),
         });
@@ -634,7 +638,7 @@ async fn complete(
         total.merge(counts);
     }
     tenant_day.findings = total;
-    tenant_day.score = total.score();
+    tenant_day.score = Some(total.score());
     batch.put(tenant_day)?;
     Ok(())
 }

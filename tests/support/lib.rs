@@ -516,8 +516,9 @@ pub fn rule_ids(
         target,
         observations,
     };
-    let mut ids: Vec<String> = vantage_rules::evaluate(ruleset, &facts)
+    let mut ids: Vec<String> = vantage_rules::assess(ruleset, &facts)
         .unwrap()
+        .findings
         .into_iter()
         .map(|f| f.rule_id)
         .collect();

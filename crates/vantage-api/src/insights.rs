@@ -46,8 +46,8 @@ pub struct Items<T> {
 pub struct DomainLatest {
     #[serde(flatten)]
     pub scan: DomainScanDoc,
-    /// The letter grade of the score (A+ … F).
-    pub grade: &'static str,
+    /// The overall grade (A+ … F, T or M; absent when the target could not be reached).
+    pub grade: Option<String>,
 }
 
 /// `GET /api/v1/domains/{domain}/latest`: the domain's latest completed scan (as of `as_of`).
@@ -68,7 +68,7 @@ pub(crate) async fn domain_latest(
         .await?
         .ok_or_else(|| ApiError::not_found("completed scan of this domain"))?;
     Ok(Json(DomainLatest {
-        grade: vantage_rules::grade::letter(latest.score),
+        grade: latest.overall.grade.clone(),
         scan: latest,
     }))
 }

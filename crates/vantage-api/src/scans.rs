@@ -21,10 +21,10 @@ use vantage_domain::target::{
 };
 use vantage_domain::triage::TriageState;
 use vantage_domain::{DomainError, DomainEvent};
-use vantage_projections::model::{FindingDoc, ScanDoc, SeverityCounts, wire_name};
+use vantage_projections::model::{FindingDoc, ScanDoc, wire_name};
 use vantage_projections::query::{FindingFilter, FindingView, Page, ScanFilter};
-use vantage_rules::Severity;
-use vantage_rules::grade::{ScanGrades, letter};
+use vantage_rules::grade::ScanGrades;
+use vantage_rules::{Overall, Severity, SeverityCounts};
 
 use crate::auth::{Authenticated, command_context};
 use crate::error::{ApiError, FieldError};
@@ -610,10 +610,13 @@ pub struct ScanSummary {
     pub trigger: Trigger,
     pub created_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
-    /// 0-100: 100 minus the penalty of the findings (completed scans).
+    /// 0-100 (completed scans that reached their target).
     pub score: Option<u32>,
-    /// The letter grade of the score (A+ … F).
-    pub grade: Option<&'static str>,
+    /// The overall grade: A+ … F, or T / M for a certificate that is not trusted / does not cover
+    /// the name (completed scans that reached their target).
+    pub grade: Option<String>,
+    /// How the overall score and grade were reached, and what capped them.
+    pub overall: Option<Overall>,
     pub grades: Option<ScanGrades>,
     pub findings: Option<SeverityCounts>,
     pub ruleset_version: Option<String>,
@@ -641,7 +644,8 @@ pub(crate) async fn scan_summary(
     let diff = state.read.diff(tenant, &scan.id).await?;
     let gate = gate(&scan, &findings);
     Ok(Json(ScanSummary {
-        grade: scan.score.map(letter),
+        grade: scan.overall.as_ref().and_then(|o| o.grade.clone()),
+        overall: scan.overall,
         diff: diff.map(|d| DiffCounts {
             new: d.new.len(),
             fixed: d.fixed.len(),

@@ -42,6 +42,9 @@ pub enum AppError {
     /// A stored event could not be decoded.
     #[error("stored event cannot be decoded: {0}")]
     Decode(#[from] UpcastError),
+    /// A stored scan names a ruleset this build does not know.
+    #[error("stored scan cannot be assessed: {0}")]
+    Ruleset(#[from] vantage_rules::UnknownRuleset),
 }
 
 /// Who runs a command, and the ids that tie its events to the request.

@@ -35,6 +35,8 @@ pub struct ScanView {
     pub ruleset_version: Option<String>,
     /// The headers and TLS grades of a completed scan, each naming its algorithm version.
     pub grades: Option<vantage_rules::grade::ScanGrades>,
+    /// The overall score and grade of a completed scan under its ruleset.
+    pub overall: Option<vantage_rules::Overall>,
 }
 
 impl Services {
@@ -108,6 +110,7 @@ impl Services {
                         failure_reason: None,
                         ruleset_version: None,
                         grades: None,
+                        overall: None,
                     });
                 }
                 (ScanEvent::ScanFailed(failed), Some(view)) => {
@@ -116,7 +119,14 @@ impl Services {
                 (ScanEvent::ProbeObserved(observed), _) => observations.push(observed.clone()),
                 (ScanEvent::ScanCompleted(completed), Some(view)) => {
                     view.ruleset_version = Some(completed.ruleset_version.clone());
-                    view.grades = Some(vantage_rules::grade::grade_scan(&observations));
+                    let facts = vantage_rules::ScanFacts {
+                        tenant: view.tenant.as_str(),
+                        target: view.spec.target.as_str(),
+                        observations: &observations,
+                    };
+                    let assessment = vantage_rules::assess(&completed.ruleset_version, &facts)?;
+                    view.grades = Some(assessment.grades);
+                    view.overall = Some(assessment.overall);
                 }
                 _ => {}
             }

@@ -48,6 +48,64 @@ impl Severity {
     }
 }
 
+/// Counts of findings by severity.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
+pub struct SeverityCounts {
+    pub critical: u32,
+    pub high: u32,
+    pub medium: u32,
+    pub low: u32,
+    pub info: u32,
+}
+
+impl SeverityCounts {
+    pub fn of<'a>(severities: impl IntoIterator<Item = &'a Severity>) -> Self {
+        let mut counts = Self::default();
+        for severity in severities {
+            counts.add(*severity, 1);
+        }
+        counts
+    }
+
+    /// Adds `delta` (may be negative) findings of `severity`, never going below zero.
+    pub fn add(&mut self, severity: Severity, delta: i64) {
+        let slot = match severity {
+            Severity::Critical => &mut self.critical,
+            Severity::High => &mut self.high,
+            Severity::Medium => &mut self.medium,
+            Severity::Low => &mut self.low,
+            Severity::Info => &mut self.info,
+        };
+        *slot = u32::try_from((i64::from(*slot) + delta).max(0)).unwrap_or(u32::MAX);
+    }
+
+    /// Adds `other`'s counts to these.
+    pub fn merge(&mut self, other: &Self) {
+        self.critical += other.critical;
+        self.high += other.high;
+        self.medium += other.medium;
+        self.low += other.low;
+        self.info += other.info;
+    }
+
+    pub fn total(&self) -> u32 {
+        self.critical + self.high + self.medium + self.low + self.info
+    }
+
+    /// The risk penalty of these findings: 25 per critical, 10 per high, 4 per medium, 1 per low,
+    /// capped at 95 (so a score never reaches 0: there is always something left to fix first).
+    pub fn penalty(&self) -> u32 {
+        (self.critical * 25 + self.high * 10 + self.medium * 4 + self.low).min(95)
+    }
+
+    /// 100 minus the penalty.
+    pub fn score(&self) -> u32 {
+        100 - self.penalty()
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Category {

@@ -462,7 +462,7 @@ pub struct ScanGrades {
 
 /// Grades a scan: the headers of its root page (or the first page fetched) and its first address
 /// that speaks TLS (A+ needs the root page's HSTS). Observations in log order.
-pub fn grade_scan(observations: &[vantage_domain::scan::ProbeObserved]) -> ScanGrades {
+pub(crate) fn grade_scan(observations: &[vantage_domain::scan::ProbeObserved]) -> ScanGrades {
     let pages: Vec<(&str, &HttpObservation)> = observations
         .iter()
         .filter_map(|o| match &o.observation {

@@ -5,15 +5,17 @@
 //! from the log. A released rule never changes behaviour; a change is a new rule version inside a new
 //! ruleset version ([`RULESET_VERSION`]), and old versions stay available for replay.
 
+mod assess;
 pub mod compliance;
 mod finding;
 pub mod grade;
 mod v1;
 mod v2;
 
+pub use assess::{Assessment, Overall, PENALTY_METHOD, assess};
 pub use finding::{
-    Category, Finding, MAX_EVIDENCE_BYTES, Priority, RecommendedFix, Severity, fingerprint,
-    priority,
+    Category, Finding, MAX_EVIDENCE_BYTES, Priority, RecommendedFix, Severity, SeverityCounts,
+    fingerprint, priority,
 };
 
 use vantage_domain::scan::ProbeObserved;
@@ -139,8 +141,11 @@ pub fn rule_catalog(ruleset: &str) -> Result<Vec<RuleInfo>, UnknownRuleset> {
     Ok(catalog)
 }
 
-/// Evaluates `ruleset` over a scan. Findings are sorted by fingerprint and deduplicated.
-pub fn evaluate(ruleset: &str, facts: &ScanFacts<'_>) -> Result<Vec<Finding>, UnknownRuleset> {
+/// Evaluates `ruleset`'s rules over a scan. Findings are sorted by fingerprint and deduplicated.
+pub(crate) fn evaluate(
+    ruleset: &str,
+    facts: &ScanFacts<'_>,
+) -> Result<Vec<Finding>, UnknownRuleset> {
     let mut findings = match ruleset {
         // "0": scans completed before any rule was released have no findings.
         "0" => Vec::new(),

@@ -14,7 +14,7 @@ use vantage_domain::scan::{ProbeObserved, ScanCommand, ScanEvent, ScanSpec};
 use vantage_domain::target::{Paths, Ports, Profile, ScanTarget, Trigger, VantagePoint};
 use vantage_domain::tenant::TenantId;
 use vantage_domain::{DomainError, DomainEvent};
-use vantage_rules::{Finding, RULESET_VERSION, ScanFacts, evaluate};
+use vantage_rules::{Assessment, Finding, RULESET_VERSION, ScanFacts, assess};
 use vantage_store_sqlite::SqliteEventStore;
 use vantage_worker::embedded::PipelineSink;
 use vantage_worker::{ScanEventSink, ScanJob, Scanner, Submitted, WorkerError, run_scan};
@@ -168,7 +168,13 @@ pub async fn scan(args: ScanArgs, scanner: Scanner) -> Result<ExitCode, CliError
         target: spec.target.as_str(),
         observations: &observations,
     };
-    let mut findings = evaluate(RULESET_VERSION, &facts).map_err(|e| CliError(e.to_string()))?;
+    let Assessment {
+        ruleset,
+        mut findings,
+        counts,
+        grades,
+        overall,
+    } = assess(RULESET_VERSION, &facts).map_err(|e| CliError(e.to_string()))?;
     findings.sort_by(|a, b| {
         b.priority
             .score
@@ -176,19 +182,17 @@ pub async fn scan(args: ScanArgs, scanner: Scanner) -> Result<ExitCode, CliError
             .then_with(|| a.rule_id.cmp(&b.rule_id))
             .then_with(|| a.asset.cmp(&b.asset))
     });
-    let vantage_rules::grade::ScanGrades {
-        headers: headers_grade,
-        tls: tls_grade,
-    } = vantage_rules::grade::grade_scan(&observations);
     if args.json {
         let report = serde_json::json!({
-            "headers_grade": headers_grade,
-            "tls_grade": tls_grade,
             "scan_id": scan_id,
             "target": spec.target,
             "status": view.status,
             "failure_reason": view.failure_reason,
-            "ruleset_version": RULESET_VERSION,
+            "ruleset_version": ruleset,
+            "overall": overall,
+            "headers_grade": grades.headers,
+            "tls_grade": grades.tls,
+            "counts": counts,
             "observations": observations,
             "findings": findings,
         });
@@ -197,19 +201,31 @@ pub async fn scan(args: ScanArgs, scanner: Scanner) -> Result<ExitCode, CliError
             serde_json::to_string_pretty(&report).unwrap_or_default()
         );
     } else {
-        if let Some(grade) = &tls_grade {
+        match (&overall.grade, &overall.unreachable) {
+            (Some(grade), _) => println!(
+                "overall grade: {grade} ({} / 100, ruleset {ruleset}, {})",
+                overall.score.unwrap_or_default(),
+                overall.method
+            ),
+            (None, Some(why)) => println!("no overall grade: {why}"),
+            (None, None) => {}
+        }
+        for cap in &overall.caps {
+            println!("  - {cap}");
+        }
+        if let Some(grade) = &grades.tls {
             println!("TLS grade: {} ({})", grade.grade, grade.algorithm);
             for cap in &grade.caps {
                 println!("  - {cap}");
             }
         }
-        if let Some(grade) = &headers_grade {
+        if let Some(grade) = &grades.headers {
             println!(
                 "headers grade: {} ({} / 100, {})",
                 grade.grade, grade.score, grade.algorithm
             );
         }
-        print_table(&spec, &view, observations.len(), &findings);
+        print_table(&spec, &view, observations.len(), &ruleset, &findings);
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -218,10 +234,11 @@ fn print_table(
     spec: &ScanSpec,
     view: &vantage_app::ScanView,
     observations: usize,
+    ruleset: &str,
     findings: &[Finding],
 ) {
     println!(
-        "{}: {} ({} observations, {} findings, ruleset {RULESET_VERSION})",
+        "{}: {} ({} observations, {} findings, ruleset {ruleset})",
         spec.target,
         view.status.as_str(),
         observations,
