@@ -370,7 +370,7 @@ async fn scan_prints_findings_and_refuses_private_targets() {
     assert_eq!(report["headers_grade"]["score"], 0);
     assert_eq!(
         report["headers_grade"]["algorithm"],
-        vantage_rules::grade::HEADERS_ALGORITHM
+        vantage_rules::OBSERVATORY_ALGORITHM
     );
     let rules: Vec<&str> = report["findings"]
         .as_array()

@@ -6,7 +6,9 @@ use axum::routing::get;
 use vantage_domain::scan::ProbeObserved;
 use vantage_observations::exposure::ExposureCheck;
 use vantage_probes::exposure::probe_exposure;
+use vantage_probes::tls::TlsRoots;
 use vantage_rules::{ScanFacts, assess};
+use vantage_tests::lab_guard;
 
 async fn leaky_site() -> std::net::SocketAddr {
     let app = Router::new()
@@ -26,7 +28,7 @@ async fn leaky_site() -> std::net::SocketAddr {
 async fn every_exposure_is_observed_and_becomes_a_finding() {
     let address = leaky_site().await;
     let origin = url::Url::parse(&format!("http://{address}/")).unwrap();
-    let seen = probe_exposure(&origin, address).await;
+    let seen = probe_exposure(&lab_guard(), &TlsRoots::web_pki(), &origin, address).await;
     let found = |check: ExposureCheck| seen.iter().find(|o| o.check == check).unwrap();
     for check in [
         ExposureCheck::GitHead,
@@ -107,7 +109,7 @@ async fn security_txt_expiry_is_judged() {
     };
     let run = |address: std::net::SocketAddr| async move {
         let origin = url::Url::parse(&format!("http://{address}/")).unwrap();
-        let seen = probe_exposure(&origin, address).await;
+        let seen = probe_exposure(&lab_guard(), &TlsRoots::web_pki(), &origin, address).await;
         let observations: Vec<ProbeObserved> = seen
             .iter()
             .enumerate()

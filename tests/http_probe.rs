@@ -6,15 +6,8 @@ use axum::Router;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::routing::get;
 use vantage_probes::http::{MAX_REDIRECTS, probe_url};
-use vantage_probes::ssrf::{AllowList, ResolverChoice, SsrfGuard, SsrfPolicy};
-
-fn lab_guard() -> SsrfGuard {
-    SsrfGuard::new(
-        SsrfPolicy::new(AllowList::parse("127.0.0.0/8").unwrap()),
-        ResolverChoice::Named("127.0.0.1:9".parse().unwrap()),
-    )
-    .unwrap()
-}
+use vantage_probes::tls::TlsRoots;
+use vantage_tests::lab_guard;
 
 async fn site() -> std::net::SocketAddr {
     let redirect = |to: &'static str, status: StatusCode| {
@@ -71,7 +64,13 @@ fn url(address: std::net::SocketAddr, path: &str) -> url::Url {
 async fn follows_redirects_and_keeps_only_what_is_public() {
     let address = site().await;
     let guard = lab_guard();
-    let seen = probe_url(&guard, url(address, "/start"), &[address.ip()]).await;
+    let seen = probe_url(
+        &guard,
+        &TlsRoots::web_pki(),
+        url(address, "/start"),
+        &[address.ip()],
+    )
+    .await;
     let statuses: Vec<u16> = seen.hops.iter().map(|h| h.status).collect();
     assert_eq!(statuses, [301, 302, 200]);
     assert_eq!(seen.status, Some(200));
@@ -108,7 +107,13 @@ async fn follows_redirects_and_keeps_only_what_is_public() {
 #[tokio::test]
 async fn a_redirect_into_the_metadata_address_is_recorded_not_fetched() {
     let address = site().await;
-    let seen = probe_url(&lab_guard(), url(address, "/to-metadata"), &[address.ip()]).await;
+    let seen = probe_url(
+        &lab_guard(),
+        &TlsRoots::web_pki(),
+        url(address, "/to-metadata"),
+        &[address.ip()],
+    )
+    .await;
     assert_eq!(seen.hops.len(), 1, "only the first response was fetched");
     assert_eq!(seen.hops[0].status, 302);
     let refused = seen.refused_redirect.expect("the hop is refused");
@@ -124,7 +129,13 @@ async fn a_redirect_into_the_metadata_address_is_recorded_not_fetched() {
 #[tokio::test]
 async fn redirect_loops_are_cut() {
     let address = site().await;
-    let seen = probe_url(&lab_guard(), url(address, "/loop"), &[address.ip()]).await;
+    let seen = probe_url(
+        &lab_guard(),
+        &TlsRoots::web_pki(),
+        url(address, "/loop"),
+        &[address.ip()],
+    )
+    .await;
     assert_eq!(seen.hops.len(), MAX_REDIRECTS + 1);
     assert!(seen.error.unwrap().contains("redirects"));
 }
@@ -135,7 +146,13 @@ async fn nothing_listening_is_an_observation_not_a_failure() {
         .unwrap()
         .local_addr()
         .unwrap();
-    let seen = probe_url(&lab_guard(), url(closed, "/"), &[closed.ip()]).await;
+    let seen = probe_url(
+        &lab_guard(),
+        &TlsRoots::web_pki(),
+        url(closed, "/"),
+        &[closed.ip()],
+    )
+    .await;
     assert_eq!(seen.error.as_deref(), Some("connection failed"));
     assert!(seen.hops.is_empty());
 }
@@ -162,7 +179,13 @@ async fn redirects_to_https_are_followed_and_hsts_is_judged() {
         }),
     ))
     .await;
-    let seen = probe_url(&lab_guard(), url(http, "/"), &[http.ip()]).await;
+    let seen = probe_url(
+        &lab_guard(),
+        &TlsRoots::web_pki(),
+        url(http, "/"),
+        &[http.ip()],
+    )
+    .await;
     let statuses: Vec<u16> = seen.hops.iter().map(|h| h.status).collect();
     assert_eq!(statuses, [301, 200], "{:?}", seen.error);
     assert!(seen.final_url.as_deref().unwrap().starts_with("https://"));
@@ -207,7 +230,13 @@ async fn a_preflight_that_reflects_any_origin_is_caught() {
         }),
     );
     let address = vantage_tests::serve_http(app).await;
-    let seen = probe_url(&lab_guard(), url(address, "/"), &[address.ip()]).await;
+    let seen = probe_url(
+        &lab_guard(),
+        &TlsRoots::web_pki(),
+        url(address, "/"),
+        &[address.ip()],
+    )
+    .await;
     let preflight = seen.cors_preflight.clone().expect("a preflight was sent");
     assert_eq!(preflight.status, 204);
     assert_eq!(
@@ -255,12 +284,13 @@ async fn requests_to_one_host_are_capped() {
     let address = vantage_tests::serve_http(app).await;
     let origin = url(address, "/");
     let guard = lab_guard();
+    let roots = TlsRoots::web_pki();
     // Two scans' worth of fetches at once: the exposure checks of two origins-to-be and ten pages.
     let ips = [address.ip()];
-    let pages = (0..10).map(|i| probe_url(&guard, url(address, &format!("/p{i}")), &ips));
+    let pages = (0..10).map(|i| probe_url(&guard, &roots, url(address, &format!("/p{i}")), &ips));
     let (_, _, pages) = tokio::join!(
-        vantage_probes::exposure::probe_exposure(&origin, address),
-        vantage_probes::exposure::probe_exposure(&origin, address),
+        vantage_probes::exposure::probe_exposure(&guard, &roots, &origin, address),
+        vantage_probes::exposure::probe_exposure(&guard, &roots, &origin, address),
         futures::future::join_all(pages),
     );
     assert!(pages.iter().all(|p| p.status == Some(200)));

@@ -20,4 +20,5 @@ mod ssrf;
 mod store_contract;
 mod tls_probe;
 mod verdict_replay;
+mod verdicts;
 mod worker;

@@ -97,15 +97,16 @@ async fn a_scan_runs_to_completion_with_tcp_observations(app: TestApp) {
     assert_eq!(done["ruleset_version"], vantage_rules::RULESET_VERSION);
     assert_eq!(
         done["grades"]["headers"]["algorithm"],
-        vantage_rules::grade::HEADERS_ALGORITHM
+        vantage_rules::OBSERVATORY_ALGORITHM
     );
     assert_eq!(done["grades"]["headers"]["grade"], "F");
     assert!(
         done["grades"]["tls"].is_null(),
-        "no TLS was probed on this plain HTTP target"
+        "this plain HTTP target speaks no TLS"
     );
-    // Two TCP ports, one HTTP fetch, the nine exposure checks of the origin, one classification.
-    assert_eq!(done["observation_count"], 13);
+    // Two TCP ports, a TLS handshake tried on the open one (it speaks none), one HTTP fetch, the
+    // nine exposure checks of the origin, one classification.
+    assert_eq!(done["observation_count"], 14);
 
     let events = app
         .services
@@ -124,11 +125,11 @@ async fn a_scan_runs_to_completion_with_tcp_observations(app: TestApp) {
             .iter()
             .all(|t| *t == "ProbeObserved")
     );
-    assert_eq!(types.len(), 17);
+    assert_eq!(types.len(), 18);
     assert!(events[1].metadata.actor.starts_with("worker:embedded-"));
     let completed = events.last().unwrap().payload.to_value().unwrap();
     assert_eq!(completed["ruleset_version"], vantage_rules::RULESET_VERSION);
-    assert_eq!(completed["ruleset_version"], "2");
+    assert_eq!(completed["ruleset_version"], "3");
     let observed: Vec<Value> = events
         .iter()
         .filter(|e| e.event_type == "ProbeObserved")
@@ -282,8 +283,8 @@ async fn workers_pick_up_scans_requested_before_they_started() {
     let done = wait_for(&app, &id.to_string(), &["completed", "failed"]).await;
     assert_eq!(done["status"], "completed", "{done}");
     assert_eq!(
-        done["observation_count"], 12,
-        "one TCP, one HTTP, nine exposure and one classification observation"
+        done["observation_count"], 13,
+        "one TCP, one TLS, one HTTP, nine exposure and one classification observation"
     );
     let _ = stop.send(());
     workers.await.unwrap().unwrap();

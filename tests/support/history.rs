@@ -74,6 +74,8 @@ fn http(url: &str, csp: bool) -> HttpObservation {
             address: "93.184.215.14:443".parse().unwrap(),
             status: 200,
             location: None,
+            set_cookies: vec![],
+            certificate_valid: Some(true),
         }],
         final_url: Some(url.into()),
         status: Some(200),
@@ -146,6 +148,9 @@ pub fn observations(domain: &str, state: &SiteState, seed: u128) -> Vec<ProbeObs
                 status: Some(200),
                 found: true,
                 details: ExposureDetails::None,
+                final_url: Some(format!("https://{domain}/.git/HEAD")),
+                redirects: vec![],
+                not_followed: None,
             }
             .into(),
         ));

@@ -408,6 +408,18 @@ pub fn offline_guard() -> vantage_probes::ssrf::SsrfGuard {
     .unwrap()
 }
 
+/// A guard that admits loopback (a lab) and resolves nothing off the machine (its resolver is a
+/// closed loopback port).
+pub fn lab_guard() -> vantage_probes::ssrf::SsrfGuard {
+    vantage_probes::ssrf::SsrfGuard::new(
+        vantage_probes::ssrf::SsrfPolicy::new(
+            vantage_probes::ssrf::AllowList::parse("127.0.0.0/8").unwrap(),
+        ),
+        vantage_probes::ssrf::ResolverChoice::Named("127.0.0.1:9".parse().unwrap()),
+    )
+    .unwrap()
+}
+
 /// Services over `store` whose guard admits loopback (a lab) and resolves nothing off the machine.
 pub fn lab_services<S>(store: S) -> vantage_app::Services
 where

@@ -90,15 +90,37 @@ pub enum ExposureDetails {
     },
 }
 
-/// One check and what it found (version 1).
+/// One check and what it found (version 2).
+///
+/// Version 2 follows redirects that stay on the same site (at most [`MAX_EXPOSURE_REDIRECTS`],
+/// each hop vetted like any other) and judges the response it ends on; a redirect off the site, or
+/// one the SSRF guard refuses, is recorded and not followed. Version 1 judged the first response.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct ExposureObservation {
     pub check: ExposureCheck,
+    /// The URL asked for.
     pub url: String,
+    /// The status of the response judged.
     pub status: Option<u16>,
     /// The thing checked for is there (for security.txt: present; for the others: exposed).
     pub found: bool,
     pub details: ExposureDetails,
+    /// The URL of the response judged, after same-site redirects.
+    pub final_url: Option<String>,
+    /// The URLs redirected to and followed, in order.
+    pub redirects: Vec<String>,
+    /// A redirect that was not followed (off the site, or refused by the SSRF guard), and why.
+    pub not_followed: Option<crate::http::RefusedRedirect>,
+}
+
+/// Most same-site redirects an exposure check follows.
+pub const MAX_EXPOSURE_REDIRECTS: usize = 3;
+
+impl ExposureObservation {
+    /// Where the judged response came from: the final URL, or the URL asked for.
+    pub fn judged_url(&self) -> &str {
+        self.final_url.as_deref().unwrap_or(&self.url)
+    }
 }
 
 /// The stored shape, read before the details are typed by their check.
@@ -109,6 +131,9 @@ struct StoredExposure {
     status: Option<u16>,
     found: bool,
     details: serde_json::Value,
+    final_url: Option<String>,
+    redirects: Vec<String>,
+    not_followed: Option<crate::http::RefusedRedirect>,
 }
 
 impl<'de> Deserialize<'de> for ExposureObservation {
@@ -123,6 +148,9 @@ impl<'de> Deserialize<'de> for ExposureObservation {
             status: stored.status,
             found: stored.found,
             details,
+            final_url: stored.final_url,
+            redirects: stored.redirects,
+            not_followed: stored.not_followed,
         })
     }
 }
@@ -193,4 +221,17 @@ impl ExposureDetails {
             }
         })
     }
+}
+
+/// Upcasts version 1 data to version 2: the first response was the one judged, no redirect was
+/// followed.
+pub(crate) fn upcast_v1(mut data: serde_json::Value) -> Result<serde_json::Value, String> {
+    use serde_json::Value;
+    let object = data.as_object_mut().ok_or("not an object")?;
+    let answered = object.get("status").is_some_and(|s| !s.is_null());
+    let url = object.get("url").cloned().unwrap_or(Value::Null);
+    object.insert("final_url".into(), if answered { url } else { Value::Null });
+    object.insert("redirects".into(), Value::Array(vec![]));
+    object.insert("not_followed".into(), Value::Null);
+    Ok(data)
 }

@@ -124,12 +124,12 @@ pub const CATALOG: &[ObservationTypeInfo] = &[
     },
     ObservationTypeInfo {
         kind: ProbeKind::Http,
-        version: 1,
+        version: 2,
         schema: || schemars::schema_for!(HttpObservation),
     },
     ObservationTypeInfo {
         kind: ProbeKind::Exposure,
-        version: 1,
+        version: 2,
         schema: || schemars::schema_for!(ExposureObservation),
     },
     ObservationTypeInfo {
@@ -273,11 +273,17 @@ fn parse_value(kind: ProbeKind, value: Value) -> Result<Observation, serde_json:
 
 /// Brings stored data of `kind` from `version` to the current version, one pure step at a time.
 /// A released step never changes; a new shape is a new step.
-fn upcast(kind: ProbeKind, version: u32, data: Value) -> Result<Value, String> {
-    if version == current_version(kind) {
-        return Ok(data);
+fn upcast(kind: ProbeKind, mut version: u32, mut data: Value) -> Result<Value, String> {
+    let current = current_version(kind);
+    while version < current {
+        data = match (kind, version) {
+            (ProbeKind::Http, 1) => http::upcast_v1(data)?,
+            (ProbeKind::Exposure, 1) => exposure::upcast_v1(data)?,
+            _ => return Err(format!("no upcast step from v{version}")),
+        };
+        version += 1;
     }
-    Err(format!("no upcast step from v{version}"))
+    Ok(data)
 }
 
 macro_rules! observation_from {

@@ -76,6 +76,8 @@ mod tests {
                 address: "93.184.215.14:80".parse().unwrap(),
                 status: status.unwrap_or(301),
                 location: None,
+                set_cookies: vec![],
+                certificate_valid: None,
             }],
             final_url: status.map(|_| "http://shop.example/".into()),
             status,
@@ -98,6 +100,9 @@ mod tests {
             status: Some(if found { 200 } else { 404 }),
             found,
             details: ExposureDetails::None,
+            final_url: Some("http://shop.example/openapi.json".into()),
+            redirects: vec![],
+            not_followed: None,
         }
     }
 

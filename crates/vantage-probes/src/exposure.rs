@@ -8,10 +8,13 @@ use std::net::SocketAddr;
 
 use url::Url;
 use vantage_observations::exposure::{
-    EnvSecret, ExposureCheck, ExposureDetails, ExposureObservation,
+    EnvSecret, ExposureCheck, ExposureDetails, ExposureObservation, MAX_EXPOSURE_REDIRECTS,
 };
+use vantage_observations::http::RefusedRedirect;
 
 use crate::http::fetch;
+use crate::ssrf::SsrfGuard;
+use crate::tls::TlsRoots;
 
 /// Key names whose values are secrets, by kind.
 const SECRET_KINDS: [(&str, &str); 8] = [
@@ -186,38 +189,121 @@ fn inspect(
     }
 }
 
-/// Runs every check against `origin` (scheme, host and port), connecting to `address`.
-pub async fn probe_exposure(origin: &Url, address: SocketAddr) -> Vec<ExposureObservation> {
-    let host = origin.host_str().unwrap_or_default().to_owned();
-    let checks = ExposureCheck::ALL.iter().map(|check| {
-        let host = host.clone();
-        async move {
-            let url = origin.join(check.path()).unwrap_or_else(|_| origin.clone());
-            match fetch(&host, address, &url).await {
-                Ok(response) => {
-                    let content_type = response
-                        .headers
-                        .get("content-type")
-                        .cloned()
-                        .unwrap_or_default();
-                    let body = String::from_utf8_lossy(&response.body);
-                    let (found, details) = inspect(*check, response.status, &content_type, &body);
-                    ExposureObservation {
-                        check: *check,
-                        url: url.to_string(),
-                        status: Some(response.status),
-                        found,
-                        details,
-                    }
-                }
-                Err(error) => ExposureObservation {
-                    check: *check,
-                    url: url.to_string(),
-                    status: None,
-                    found: false,
-                    details: ExposureDetails::Error { error },
-                },
+/// The response a check judges, after following same-site redirects.
+struct Judged {
+    response: Result<crate::http::Fetched, String>,
+    final_url: Url,
+    redirects: Vec<String>,
+    not_followed: Option<RefusedRedirect>,
+}
+
+/// Fetches `url` (on `origin`, at the vetted `address`), following redirects that stay on the
+/// origin's site — at most [`MAX_EXPOSURE_REDIRECTS`], each hop's host vetted by the guard — and
+/// returns the response it ends on. A redirect off the site, or one the guard refuses, is noted and
+/// its response is the one judged.
+async fn fetch_on_site(
+    guard: &SsrfGuard,
+    roots: &TlsRoots,
+    origin: &Url,
+    url: Url,
+    address: SocketAddr,
+) -> Judged {
+    let site = origin.host_str().unwrap_or_default().to_owned();
+    let mut current = url;
+    let mut address = address;
+    let mut redirects = Vec::new();
+    loop {
+        let host = current.host_str().unwrap_or_default().to_owned();
+        let response = fetch(&host, address, &current, roots).await;
+        let next = match &response {
+            Ok(fetched)
+                if (300..400).contains(&fetched.status)
+                    && redirects.len() < MAX_EXPOSURE_REDIRECTS =>
+            {
+                fetched
+                    .location
+                    .as_deref()
+                    .and_then(|location| current.join(location).ok())
+                    .filter(|next| matches!(next.scheme(), "http" | "https"))
             }
+            _ => None,
+        };
+        let Some(next) = next else {
+            return Judged {
+                response,
+                final_url: current,
+                redirects,
+                not_followed: None,
+            };
+        };
+        let next_host = next.host_str().unwrap_or_default().to_owned();
+        let refusal = if crate::site::same_site(&next_host, &site) {
+            match guard.vet_host(&next_host).await {
+                Ok(vetted) => match vetted.first() {
+                    Some(ip) => {
+                        address = SocketAddr::new(*ip, next.port_or_known_default().unwrap_or(80));
+                        None
+                    }
+                    None => Some("no vetted address".to_owned()),
+                },
+                Err(refused) => Some(refused.to_string()),
+            }
+        } else {
+            Some("the redirect leaves the site".to_owned())
+        };
+        if let Some(reason) = refusal {
+            return Judged {
+                response,
+                final_url: current,
+                redirects,
+                not_followed: Some(RefusedRedirect {
+                    url: next.to_string(),
+                    reason,
+                }),
+            };
+        }
+        redirects.push(next.to_string());
+        current = next;
+    }
+}
+
+/// Runs every check against `origin` (scheme, host and port), connecting to `address`.
+pub async fn probe_exposure(
+    guard: &SsrfGuard,
+    roots: &TlsRoots,
+    origin: &Url,
+    address: SocketAddr,
+) -> Vec<ExposureObservation> {
+    let checks = ExposureCheck::ALL.iter().map(|check| async move {
+        let url = origin.join(check.path()).unwrap_or_else(|_| origin.clone());
+        let judged = fetch_on_site(guard, roots, origin, url.clone(), address).await;
+        let (status, found, details, final_url) = match judged.response {
+            Ok(response) => {
+                let content_type = response
+                    .headers
+                    .get("content-type")
+                    .cloned()
+                    .unwrap_or_default();
+                let body = String::from_utf8_lossy(&response.body);
+                let (found, details) = inspect(*check, response.status, &content_type, &body);
+                (
+                    Some(response.status),
+                    found,
+                    details,
+                    Some(judged.final_url.to_string()),
+                )
+            }
+            Err(error) => (None, false, ExposureDetails::Error { error }, None),
+        };
+        ExposureObservation {
+            check: *check,
+            url: url.to_string(),
+            status,
+            found,
+            details,
+            final_url,
+            redirects: judged.redirects,
+            not_followed: judged.not_followed,
         }
     });
     futures::future::join_all(checks).await

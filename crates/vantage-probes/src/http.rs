@@ -5,6 +5,10 @@
 //!
 //! Public-safe at the source: only security-relevant header values are kept (capped), cookies are
 //! reported by name and attributes (never their values), and no body is stored — only its size.
+//!
+//! Every HTTPS response notes whether its certificate was valid for its host (the handshake
+//! completes either way, so a site behind a broken certificate is still observed), and every
+//! response in the chain notes the cookies it set.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
@@ -17,6 +21,7 @@ use vantage_observations::http::{
 };
 
 use crate::ssrf::SsrfGuard;
+use crate::tls::TlsRoots;
 
 /// Most redirects followed.
 pub const MAX_REDIRECTS: usize = 10;
@@ -114,6 +119,9 @@ fn record_outcome(address: std::net::IpAddr, timed_out: bool) {
     }
 }
 
+/// Headers a repeat of which is dropped rather than joined (as browsers and Node read them).
+const FIRST_VALUE_WINS: [&str; 3] = ["content-type", "location", "server"];
+
 /// Headers whose values are kept; every other header is reported by name only.
 const KEPT_HEADERS: [&str; 18] = [
     "access-control-allow-credentials",
@@ -178,8 +186,15 @@ fn default_port(url: &Url) -> u16 {
     url.port_or_known_default().unwrap_or(80)
 }
 
-/// Fetches `url`, whose host the guard has vetted to `addresses`, following redirects by hand.
-pub async fn probe_url(guard: &SsrfGuard, url: Url, addresses: &[IpAddr]) -> HttpObservation {
+/// Fetches `url`, whose host the guard has vetted to `addresses`, following redirects by hand;
+/// certificates are judged against `roots`.
+pub async fn probe_url(
+    guard: &SsrfGuard,
+    roots: &TlsRoots,
+    url: Url,
+    addresses: &[IpAddr],
+) -> HttpObservation {
+    let page_host = url.host_str().unwrap_or_default().to_owned();
     let started = Instant::now();
     let mut seen = HttpObservation {
         url: url.to_string(),
@@ -208,7 +223,7 @@ pub async fn probe_url(guard: &SsrfGuard, url: Url, addresses: &[IpAddr]) -> Htt
             break;
         };
         let address = SocketAddr::new(ip, default_port(&current));
-        match fetch(&host, address, &current).await {
+        match fetch(&host, address, &current, roots).await {
             Err(error) => {
                 seen.error = Some(error);
                 break;
@@ -220,6 +235,8 @@ pub async fn probe_url(guard: &SsrfGuard, url: Url, addresses: &[IpAddr]) -> Htt
                     address,
                     status: response.status,
                     location: location.clone(),
+                    set_cookies: response.cookies.clone(),
+                    certificate_valid: response.certificate_valid,
                 });
                 let is_redirect = (300..400).contains(&response.status) && location.is_some();
                 if !is_redirect {
@@ -234,11 +251,12 @@ pub async fn probe_url(guard: &SsrfGuard, url: Url, addresses: &[IpAddr]) -> Htt
                         .get("content-type")
                         .is_some_and(|t| t.to_ascii_lowercase().starts_with("text/html"));
                     if is_html {
-                        seen.html = Some(crate::html::summarize_html(&String::from_utf8_lossy(
-                            &response.body,
-                        )));
+                        seen.html = Some(crate::html::summarize_html(
+                            &String::from_utf8_lossy(&response.body),
+                            &page_host,
+                        ));
                     }
-                    seen.cors_preflight = preflight(&host, address, &current).await;
+                    seen.cors_preflight = preflight(&host, address, &current, roots).await;
                     break;
                 }
                 if hop == MAX_REDIRECTS {
@@ -271,23 +289,37 @@ pub async fn probe_url(guard: &SsrfGuard, url: Url, addresses: &[IpAddr]) -> Htt
     seen
 }
 
-fn client(host: &str, address: SocketAddr) -> Result<reqwest::Client, String> {
-    reqwest::Client::builder()
-        .tls_backend_preconfigured(crate::tls::observing_client_config())
+/// A client for one request to `host`, pinned to `address`; its TLS configuration records whether
+/// the certificate was valid.
+fn client(
+    host: &str,
+    address: SocketAddr,
+    roots: &TlsRoots,
+) -> Result<(reqwest::Client, crate::tls::CertificateVerdict), String> {
+    let (config, verdict) = crate::tls::observing_client_config(roots);
+    let client = reqwest::Client::builder()
+        .tls_backend_preconfigured(config)
         .redirect(reqwest::redirect::Policy::none())
         .resolve(host, address)
         .timeout(REQUEST_TIMEOUT)
         .user_agent(USER_AGENT)
         .no_proxy()
         .build()
-        .map_err(|e| format!("cannot build the HTTP client: {e}"))
+        .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+    Ok((client, verdict))
 }
 
 /// Asks, as a browser would before a credentialed cross-origin request, what a foreign origin may do.
-async fn preflight(host: &str, address: SocketAddr, url: &Url) -> Option<CorsPreflight> {
+async fn preflight(
+    host: &str,
+    address: SocketAddr,
+    url: &Url,
+    roots: &TlsRoots,
+) -> Option<CorsPreflight> {
     let _slot = host_slot(address.ip()).await.ok()?;
-    let response = client(host, address)
+    let response = client(host, address, roots)
         .ok()?
+        .0
         .request(reqwest::Method::OPTIONS, url.clone())
         .header("origin", FOREIGN_ORIGIN)
         .header("access-control-request-method", "GET")
@@ -319,12 +351,20 @@ pub(crate) struct Fetched {
     pub(crate) cookies: Vec<CookieSummary>,
     pub(crate) body_bytes: usize,
     pub(crate) body: Vec<u8>,
+    /// For HTTPS: whether the certificate was valid for `host` against the roots.
+    pub(crate) certificate_valid: Option<bool>,
 }
 
 /// One request to `url`, connecting to `address` (the vetted one) whatever DNS would say.
-pub(crate) async fn fetch(host: &str, address: SocketAddr, url: &Url) -> Result<Fetched, String> {
+pub(crate) async fn fetch(
+    host: &str,
+    address: SocketAddr,
+    url: &Url,
+    roots: &TlsRoots,
+) -> Result<Fetched, String> {
     let _slot = host_slot(address.ip()).await?;
-    let sent = client(host, address)?
+    let (client, verdict) = client(host, address, roots)?;
+    let sent = client
         .get(url.clone())
         .header("origin", FOREIGN_ORIGIN)
         .send()
@@ -352,7 +392,18 @@ pub(crate) async fn fetch(host: &str, address: SocketAddr, url: &Url) -> Result<
         if name == "set-cookie" {
             cookies.extend(summarize_cookie(&value));
         } else if KEPT_HEADERS.contains(&name.as_str()) {
-            headers.entry(name.clone()).or_insert_with(|| cap(&value));
+            match headers.entry(name.clone()) {
+                std::collections::btree_map::Entry::Vacant(slot) => {
+                    slot.insert(cap(&value));
+                }
+                std::collections::btree_map::Entry::Occupied(mut joined)
+                    if !FIRST_VALUE_WINS.contains(&name.as_str()) =>
+                {
+                    let both = format!("{}, {value}", joined.get());
+                    joined.insert(cap(&both));
+                }
+                std::collections::btree_map::Entry::Occupied(_) => {}
+            }
         }
         if !header_names.contains(&name) {
             header_names.push(name);
@@ -368,7 +419,13 @@ pub(crate) async fn fetch(host: &str, address: SocketAddr, url: &Url) -> Result<
         }
     }
     body.truncate(MAX_BODY_BYTES);
+    let certificate_valid = if url.scheme() == "https" {
+        Some(verdict.lock().ok().and_then(|v| *v).unwrap_or(false))
+    } else {
+        None
+    };
     Ok(Fetched {
+        certificate_valid,
         status,
         location,
         headers,

@@ -12,6 +12,7 @@ pub mod html;
 pub mod http;
 pub mod mta_sts;
 pub mod resolve;
+pub mod site;
 pub mod ssrf;
 pub mod tcp;
 pub mod tls;

@@ -9,6 +9,7 @@ use vantage_observations::dns::MtaStsObservation;
 
 use crate::http::fetch;
 use crate::ssrf::SsrfGuard;
+use crate::tls::TlsRoots;
 
 /// Parses a policy body (`key: value` lines).
 pub fn parse_policy(body: &str) -> (Option<String>, Option<String>, Option<u64>, Vec<String>) {
@@ -30,7 +31,12 @@ pub fn parse_policy(body: &str) -> (Option<String>, Option<String>, Option<u64>,
 }
 
 /// Fetches and parses the MTA-STS policy of `domain` (port 443 on the Internet; labs pass theirs).
-pub async fn probe_mta_sts(guard: &SsrfGuard, domain: &str, port: u16) -> MtaStsObservation {
+pub async fn probe_mta_sts(
+    guard: &SsrfGuard,
+    roots: &TlsRoots,
+    domain: &str,
+    port: u16,
+) -> MtaStsObservation {
     let host = format!("mta-sts.{}", domain.trim_end_matches('.'));
     let policy_url = format!("https://{host}:{port}/.well-known/mta-sts.txt");
     let mut seen = MtaStsObservation {
@@ -54,7 +60,7 @@ pub async fn probe_mta_sts(guard: &SsrfGuard, domain: &str, port: u16) -> MtaSts
         seen.error = Some("no address for the policy host".into());
         return seen;
     };
-    match fetch(&host, SocketAddr::new(*ip, port), &url).await {
+    match fetch(&host, SocketAddr::new(*ip, port), &url, roots).await {
         Ok(response) => {
             seen.status = Some(response.status);
             if response.status == 200 {

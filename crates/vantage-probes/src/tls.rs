@@ -27,11 +27,25 @@ pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Most certificates of a chain described.
 const MAX_CHAIN: usize = 5;
 
-/// Accepts any chain, but keeps it (and the stapled OCSP response) for judging afterwards.
+/// Accepts any chain, but keeps it (and whether an OCSP response was stapled) for judging
+/// afterwards; with a `verifier`, also records whether WebPKI verification would have accepted it.
 #[derive(Debug)]
 struct Recorder {
     provider: Arc<CryptoProvider>,
     seen: Mutex<Option<(Vec<CertificateDer<'static>>, bool)>>,
+    verifier: Option<Arc<WebPkiServerVerifier>>,
+    valid: CertificateVerdict,
+}
+
+impl Recorder {
+    fn new(provider: Arc<CryptoProvider>, verifier: Option<Arc<WebPkiServerVerifier>>) -> Self {
+        Self {
+            provider,
+            seen: Mutex::new(None),
+            verifier,
+            valid: CertificateVerdict::default(),
+        }
+    }
 }
 
 impl ServerCertVerifier for Recorder {
@@ -39,9 +53,9 @@ impl ServerCertVerifier for Recorder {
         &self,
         end_entity: &CertificateDer<'_>,
         intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
+        server_name: &ServerName<'_>,
         ocsp_response: &[u8],
-        _now: UnixTime,
+        now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
         let chain = std::iter::once(end_entity)
             .chain(intermediates)
@@ -49,6 +63,14 @@ impl ServerCertVerifier for Recorder {
             .collect();
         if let Ok(mut seen) = self.seen.lock() {
             *seen = Some((chain, !ocsp_response.is_empty()));
+        }
+        if let Some(verifier) = &self.verifier {
+            let valid = verifier
+                .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+                .is_ok();
+            if let Ok(mut slot) = self.valid.lock() {
+                *slot = Some(valid);
+            }
         }
         Ok(ServerCertVerified::assertion())
     }
@@ -91,16 +113,30 @@ impl ServerCertVerifier for Recorder {
 /// Trust anchors: the web PKI, plus CAs a lab adds.
 #[derive(Debug, Clone)]
 pub struct TlsRoots {
-    extra: Vec<CertificateDer<'static>>,
+    store: Arc<RootCertStore>,
+}
+
+impl Default for TlsRoots {
+    fn default() -> Self {
+        Self::web_pki()
+    }
 }
 
 impl TlsRoots {
     pub fn web_pki() -> Self {
-        Self { extra: vec![] }
+        Self::with_extra(vec![])
     }
 
     pub fn with_extra(extra: Vec<CertificateDer<'static>>) -> Self {
-        Self { extra }
+        let mut roots = RootCertStore {
+            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+        };
+        for ca in extra {
+            let _ = roots.add(ca);
+        }
+        Self {
+            store: Arc::new(roots),
+        }
     }
 
     /// The web PKI plus every certificate in the PEM files at `paths`.
@@ -117,28 +153,24 @@ impl TlsRoots {
             }
             extra.extend(certificates);
         }
-        Ok(Self { extra })
-    }
-
-    fn store(&self) -> RootCertStore {
-        let mut roots = RootCertStore {
-            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-        };
-        for ca in &self.extra {
-            let _ = roots.add(ca.clone());
-        }
-        roots
+        Ok(Self::with_extra(extra))
     }
 }
 
-/// A client configuration that completes handshakes whatever the certificate (the TLS probe judges
-/// certificates; the HTTP probe only needs to read the response behind them). HTTP/1.1 only.
-pub(crate) fn observing_client_config() -> ClientConfig {
+/// Whether the certificate of the one connection made with a configuration was valid.
+pub(crate) type CertificateVerdict = Arc<Mutex<Option<bool>>>;
+
+/// A client configuration that completes handshakes whatever the certificate, recording whether it
+/// was valid against `roots` (the TLS probe judges certificates in detail; the HTTP probe reads the
+/// response behind them and notes the verdict). HTTP/1.1 only.
+pub(crate) fn observing_client_config(roots: &TlsRoots) -> (ClientConfig, CertificateVerdict) {
     let provider = Arc::new(ring::default_provider());
-    let recorder = Arc::new(Recorder {
-        provider: provider.clone(),
-        seen: Mutex::new(None),
-    });
+    let verifier =
+        WebPkiServerVerifier::builder_with_provider(roots.store.clone(), provider.clone())
+            .build()
+            .ok();
+    let recorder = Arc::new(Recorder::new(provider.clone(), verifier));
+    let valid = recorder.valid.clone();
     let mut config = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .unwrap_or_else(|_| unreachable!("the ring provider supports the default versions"))
@@ -146,7 +178,7 @@ pub(crate) fn observing_client_config() -> ClientConfig {
         .with_custom_certificate_verifier(recorder)
         .with_no_client_auth();
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    config
+    (config, valid)
 }
 
 struct Handshake {
@@ -162,10 +194,7 @@ async fn handshake(
     versions: &[&'static rustls::SupportedProtocolVersion],
 ) -> Result<Handshake, String> {
     let provider = Arc::new(ring::default_provider());
-    let recorder = Arc::new(Recorder {
-        provider: provider.clone(),
-        seen: Mutex::new(None),
-    });
+    let recorder = Arc::new(Recorder::new(provider.clone(), None));
     let config = ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(versions)
         .map_err(|e| e.to_string())?
@@ -462,7 +491,7 @@ pub async fn probe_tls(address: SocketAddr, server_name: &str, roots: &TlsRoots)
     };
     let provider = Arc::new(ring::default_provider());
     let verifier =
-        WebPkiServerVerifier::builder_with_provider(Arc::new(roots.store()), provider).build();
+        WebPkiServerVerifier::builder_with_provider(roots.store.clone(), provider).build();
     let verdict = match verifier {
         Ok(verifier) => {
             verifier.verify_server_cert(leaf, intermediates, &name, &[], UnixTime::now())

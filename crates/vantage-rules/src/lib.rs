@@ -9,14 +9,18 @@ mod assess;
 pub mod compliance;
 mod finding;
 pub mod grade;
+mod observatory;
+mod site;
 mod v1;
 mod v2;
+mod v3;
 
-pub use assess::{Assessment, Overall, PENALTY_METHOD, assess};
+pub use assess::{Assessment, CAPPED_METHOD, Overall, PENALTY_METHOD, assess};
 pub use finding::{
     Category, Finding, MAX_EVIDENCE_BYTES, Priority, RecommendedFix, Severity, SeverityCounts,
     fingerprint, priority,
 };
+pub use observatory::OBSERVATORY_ALGORITHM;
 
 use vantage_domain::scan::ProbeObserved;
 use vantage_observations::{
@@ -25,7 +29,10 @@ use vantage_observations::{
 };
 
 /// The ruleset new scans are completed with. Every released ruleset stays available to `evaluate`.
-pub const RULESET_VERSION: &str = "2";
+pub const RULESET_VERSION: &str = "3";
+
+/// Every ruleset this build can evaluate, oldest first.
+pub const RULESETS: [&str; 4] = ["0", "1", "2", "3"];
 
 /// The error for a ruleset version this build does not know.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -124,6 +131,7 @@ pub fn rule_catalog(ruleset: &str) -> Result<Vec<RuleInfo>, UnknownRuleset> {
         "0" => Vec::new(),
         "1" => v1::RULES.to_vec(),
         "2" => v1::RULES.iter().chain(v2::RULES).copied().collect(),
+        "3" => v3::RULES.to_vec(),
         other => return Err(UnknownRuleset(other.to_owned())),
     };
     let mut catalog: Vec<RuleInfo> = rules
@@ -151,6 +159,7 @@ pub(crate) fn evaluate(
         "0" => Vec::new(),
         "1" => v1::evaluate(facts),
         "2" => v2::evaluate(facts),
+        "3" => v3::evaluate(facts),
         other => return Err(UnknownRuleset(other.to_owned())),
     };
     findings.sort_by(|a, b| a.fingerprint.cmp(&b.fingerprint));

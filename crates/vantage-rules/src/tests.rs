@@ -30,6 +30,8 @@ fn page(headers: &[(&str, &str)], cookies: Vec<CookieSummary>) -> HttpObservatio
             address: "93.184.215.14:80".parse().unwrap(),
             status: 200,
             location: None,
+            set_cookies: vec![],
+            certificate_valid: None,
         }],
         final_url: Some(url.into()),
         status: Some(200),
@@ -620,6 +622,32 @@ fn the_catalog_names_every_rule_once_and_ruleset_2_extends_1() {
     assert!(one.iter().all(|r| two.contains(r)));
     assert!(two.len() > one.len());
     assert!(crate::rule_catalog("9").is_err());
+}
+
+#[test]
+fn ruleset_3_keeps_every_rule_of_2_at_the_same_or_a_newer_version() {
+    let two = crate::rule_catalog("2").unwrap();
+    let three = crate::rule_catalog("3").unwrap();
+    let mut ids: Vec<&str> = three.iter().map(|r| r.id).collect();
+    ids.dedup();
+    assert_eq!(ids.len(), three.len(), "rule ids are unique");
+    for old in &two {
+        let new = three
+            .iter()
+            .find(|r| r.id == old.id)
+            .unwrap_or_else(|| panic!("{} was dropped", old.id));
+        assert!(new.version >= old.version, "{}", old.id);
+        if new.version == old.version {
+            assert_eq!(new, old, "{} changed without a new version", old.id);
+        }
+    }
+    for added in [
+        "http.no-https",
+        "csp.script-unsafe-inline",
+        "cookies.prefix-violated",
+    ] {
+        assert!(three.iter().any(|r| r.id == added), "{added}");
+    }
 }
 
 #[test]

@@ -3,6 +3,7 @@
 
 use serde_json::{Value, json};
 use vantage_observations::dns::DnsStatus;
+use vantage_observations::http::CookieSummary;
 use vantage_observations::tcp::PortState;
 
 use crate::ScanFacts;
@@ -71,7 +72,7 @@ pub(crate) const RULES: &[&Rule] = &[
 
 const HEADERS_REF: &str = "https://owasp.org/www-project-secure-headers/";
 
-const HTTPS_NOT_ENFORCED: Rule = Rule {
+pub(crate) const HTTPS_NOT_ENFORCED: Rule = Rule {
     id: "http.https-not-enforced",
     version: 1,
     title: "Plain HTTP is served instead of redirecting to HTTPS",
@@ -92,7 +93,7 @@ const HTTPS_NOT_ENFORCED: Rule = Rule {
     compliance: &["OWASP-ASVS-4.0.3:V9.1.1", "PCI-DSS-4.0:4.2.1"],
 };
 
-const CSP_MISSING: Rule = Rule {
+pub(crate) const CSP_MISSING: Rule = Rule {
     id: "http.csp-missing",
     version: 1,
     title: "No Content-Security-Policy on an HTML page",
@@ -114,7 +115,7 @@ const CSP_MISSING: Rule = Rule {
     compliance: &["OWASP-ASVS-4.0.3:V14.4.3"],
 };
 
-const XCTO_MISSING: Rule = Rule {
+pub(crate) const XCTO_MISSING: Rule = Rule {
     id: "http.x-content-type-options-missing",
     version: 1,
     title: "X-Content-Type-Options: nosniff is not set",
@@ -132,7 +133,7 @@ const XCTO_MISSING: Rule = Rule {
     compliance: &["OWASP-ASVS-4.0.3:V14.4.4"],
 };
 
-const CLICKJACKING: Rule = Rule {
+pub(crate) const CLICKJACKING: Rule = Rule {
     id: "http.clickjacking-unprotected",
     version: 1,
     title: "HTML page can be framed by any site (no X-Frame-Options or frame-ancestors)",
@@ -153,7 +154,7 @@ const CLICKJACKING: Rule = Rule {
     compliance: &["OWASP-ASVS-4.0.3:V14.4.7"],
 };
 
-const REFERRER_POLICY_MISSING: Rule = Rule {
+pub(crate) const REFERRER_POLICY_MISSING: Rule = Rule {
     id: "http.referrer-policy-missing",
     version: 1,
     title: "No Referrer-Policy is set",
@@ -169,7 +170,7 @@ const REFERRER_POLICY_MISSING: Rule = Rule {
     compliance: &["OWASP-ASVS-4.0.3:V14.4.6"],
 };
 
-const VERSION_DISCLOSURE: Rule = Rule {
+pub(crate) const VERSION_DISCLOSURE: Rule = Rule {
     id: "http.version-disclosure",
     version: 1,
     title: "Server software and version are disclosed in response headers",
@@ -190,7 +191,7 @@ const VERSION_DISCLOSURE: Rule = Rule {
     compliance: &["OWASP-ASVS-4.0.3:V14.3.3"],
 };
 
-const REDIRECT_TO_PRIVATE: Rule = Rule {
+pub(crate) const REDIRECT_TO_PRIVATE: Rule = Rule {
     id: "http.redirect-to-private-address",
     version: 1,
     title: "A public URL redirects into private or internal address space",
@@ -211,7 +212,7 @@ const REDIRECT_TO_PRIVATE: Rule = Rule {
     compliance: &["OWASP-ASVS-4.0.3:V5.1.5"],
 };
 
-const COOKIE_SECURE: Rule = Rule {
+pub(crate) const COOKIE_SECURE: Rule = Rule {
     id: "cookies.secure-missing",
     version: 1,
     title: "Cookie is set without the Secure attribute",
@@ -229,7 +230,7 @@ const COOKIE_SECURE: Rule = Rule {
     compliance: &["OWASP-ASVS-4.0.3:V3.4.1"],
 };
 
-const COOKIE_HTTPONLY: Rule = Rule {
+pub(crate) const COOKIE_HTTPONLY: Rule = Rule {
     id: "cookies.httponly-missing",
     version: 1,
     title: "Cookie is readable by scripts (no HttpOnly)",
@@ -247,7 +248,7 @@ const COOKIE_HTTPONLY: Rule = Rule {
     compliance: &["OWASP-ASVS-4.0.3:V3.4.2"],
 };
 
-const COOKIE_SAMESITE: Rule = Rule {
+pub(crate) const COOKIE_SAMESITE: Rule = Rule {
     id: "cookies.samesite-missing",
     version: 1,
     title: "Cookie has no SameSite attribute",
@@ -265,7 +266,7 @@ const COOKIE_SAMESITE: Rule = Rule {
     compliance: &["OWASP-ASVS-4.0.3:V3.4.3"],
 };
 
-const SPF_MISSING: Rule = Rule {
+pub(crate) const SPF_MISSING: Rule = Rule {
     id: "email.spf-missing",
     version: 1,
     title: "The domain publishes no SPF record",
@@ -284,7 +285,7 @@ const SPF_MISSING: Rule = Rule {
     compliance: &["NIST-SP-800-177r1:4.4"],
 };
 
-const SPF_ALLOWS_ALL: Rule = Rule {
+pub(crate) const SPF_ALLOWS_ALL: Rule = Rule {
     id: "email.spf-allows-all",
     version: 1,
     title: "The SPF record lets any server send mail for the domain (+all)",
@@ -300,7 +301,7 @@ const SPF_ALLOWS_ALL: Rule = Rule {
     compliance: &["NIST-SP-800-177r1:4.4"],
 };
 
-const DMARC_MISSING: Rule = Rule {
+pub(crate) const DMARC_MISSING: Rule = Rule {
     id: "email.dmarc-missing",
     version: 1,
     title: "The domain publishes no DMARC policy",
@@ -319,7 +320,7 @@ const DMARC_MISSING: Rule = Rule {
     compliance: &["NIST-SP-800-177r1:4.6"],
 };
 
-const DMARC_NOT_ENFORCED: Rule = Rule {
+pub(crate) const DMARC_NOT_ENFORCED: Rule = Rule {
     id: "email.dmarc-not-enforced",
     version: 1,
     title: "The DMARC policy only monitors (p=none)",
@@ -337,7 +338,7 @@ const DMARC_NOT_ENFORCED: Rule = Rule {
     compliance: &["NIST-SP-800-177r1:4.6"],
 };
 
-const CAA_MISSING: Rule = Rule {
+pub(crate) const CAA_MISSING: Rule = Rule {
     id: "dns.caa-missing",
     version: 1,
     title: "No CAA record restricts which CAs may issue certificates",
@@ -353,7 +354,7 @@ const CAA_MISSING: Rule = Rule {
     compliance: &[],
 };
 
-const RISKY_SERVICE: Rule = Rule {
+pub(crate) const RISKY_SERVICE: Rule = Rule {
     id: "exposure.risky-service",
     version: 1,
     title: "A database, remote-access or admin service is reachable from the internet",
@@ -391,7 +392,9 @@ const RISKY_PORTS: [(u64, &str); 15] = [
     (5984, "couchdb"),
 ];
 
-fn http_rules(facts: &ScanFacts<'_>, out: &mut Vec<Finding>) {
+/// The page rules: HTTPS enforcement, security headers, version disclosure, redirects into private
+/// space.
+pub(crate) fn page_rules(facts: &ScanFacts<'_>, out: &mut Vec<Finding>) {
     for (asset, data) in facts.http() {
         if let Some(refused) = &data.refused_redirect {
             out.push(REDIRECT_TO_PRIVATE.fire(
@@ -452,24 +455,52 @@ fn http_rules(facts: &ScanFacts<'_>, out: &mut Vec<Finding>) {
                 }),
             ));
         }
-        for cookie in &data.cookies {
-            let name = cookie.name.as_str();
-            let asset = format!("{final_url} cookie {name}");
-            let evidence = json!({ "cookie": name, "url": final_url });
-            if !cookie.secure {
-                out.push(COOKIE_SECURE.fire(facts, &asset, evidence.clone()));
-            }
-            if !cookie.http_only {
-                out.push(COOKIE_HTTPONLY.fire(facts, &asset, evidence.clone()));
-            }
-            if cookie.same_site.is_none() {
-                out.push(COOKIE_SAMESITE.fire(facts, &asset, evidence));
-            }
+    }
+}
+
+/// The cookie rules over the cookies `data` set at `url`, with these rule versions.
+pub(crate) fn cookie_rules_at(
+    facts: &ScanFacts<'_>,
+    url: &str,
+    cookies: &[CookieSummary],
+    rules: [&Rule; 3],
+    out: &mut Vec<Finding>,
+) {
+    let [secure, http_only, same_site] = rules;
+    for cookie in cookies {
+        let name = cookie.name.as_str();
+        let asset = format!("{url} cookie {name}");
+        let evidence = json!({ "cookie": name, "url": url });
+        if !cookie.secure {
+            out.push(secure.fire(facts, &asset, evidence.clone()));
+        }
+        if !cookie.http_only {
+            out.push(http_only.fire(facts, &asset, evidence.clone()));
+        }
+        if cookie.same_site.is_none() {
+            out.push(same_site.fire(facts, &asset, evidence));
         }
     }
 }
 
-fn dns_rules(facts: &ScanFacts<'_>, out: &mut Vec<Finding>) {
+/// Ruleset 1's cookie rules: the cookies of each final response.
+fn cookie_rules(facts: &ScanFacts<'_>, out: &mut Vec<Finding>) {
+    for (asset, data) in facts.http() {
+        if data.status.is_none() {
+            continue;
+        }
+        let final_url = data.final_url.as_deref().unwrap_or(asset);
+        cookie_rules_at(
+            facts,
+            final_url,
+            &data.cookies,
+            [&COOKIE_SECURE, &COOKIE_HTTPONLY, &COOKIE_SAMESITE],
+            out,
+        );
+    }
+}
+
+pub(crate) fn dns_rules(facts: &ScanFacts<'_>, out: &mut Vec<Finding>) {
     for (_, data) in facts.dns() {
         let name = data.name.as_str();
         let answered = data.status.answered();
@@ -518,7 +549,7 @@ fn dns_rules(facts: &ScanFacts<'_>, out: &mut Vec<Finding>) {
     }
 }
 
-fn tcp_rules(facts: &ScanFacts<'_>, out: &mut Vec<Finding>) {
+pub(crate) fn tcp_rules(facts: &ScanFacts<'_>, out: &mut Vec<Finding>) {
     for (asset, data) in facts.tcp() {
         if data.state != PortState::Open {
             continue;
@@ -536,7 +567,8 @@ fn tcp_rules(facts: &ScanFacts<'_>, out: &mut Vec<Finding>) {
 
 pub(crate) fn evaluate(facts: &ScanFacts<'_>) -> Vec<Finding> {
     let mut out = Vec::new();
-    http_rules(facts, &mut out);
+    page_rules(facts, &mut out);
+    cookie_rules(facts, &mut out);
     dns_rules(facts, &mut out);
     tcp_rules(facts, &mut out);
     out

@@ -9,7 +9,7 @@ use crate::ScanFacts;
 use crate::finding::{Category, Finding, Severity};
 use crate::v1::{self, Rule};
 
-const GIT_EXPOSED: Rule = Rule {
+pub(crate) const GIT_EXPOSED: Rule = Rule {
     id: "exposure.git-repository",
     version: 1,
     title: "The site's .git directory is publicly readable",
@@ -31,7 +31,7 @@ const GIT_EXPOSED: Rule = Rule {
     compliance: &["OWASP-ASVS-4.0.3:V14.3.2"],
 };
 
-const ENV_EXPOSED: Rule = Rule {
+pub(crate) const ENV_EXPOSED: Rule = Rule {
     id: "exposure.env-file",
     version: 1,
     title: "An environment file (.env) with configuration is publicly readable",
@@ -53,7 +53,7 @@ const ENV_EXPOSED: Rule = Rule {
     compliance: &["OWASP-ASVS-4.0.3:V14.3.2", "PCI-DSS-4.0:8.6.2"],
 };
 
-const SERVER_STATUS: Rule = Rule {
+pub(crate) const SERVER_STATUS: Rule = Rule {
     id: "exposure.server-status",
     version: 1,
     title: "The web server's status page is public",
@@ -69,7 +69,7 @@ const SERVER_STATUS: Rule = Rule {
     compliance: &["OWASP-ASVS-4.0.3:V14.3.3"],
 };
 
-const DIRECTORY_LISTING: Rule = Rule {
+pub(crate) const DIRECTORY_LISTING: Rule = Rule {
     id: "exposure.directory-listing",
     version: 1,
     title: "The server lists directory contents",
@@ -85,7 +85,7 @@ const DIRECTORY_LISTING: Rule = Rule {
     compliance: &["OWASP-ASVS-4.0.3:V12.5.1"],
 };
 
-const API_DOCS_PUBLIC: Rule = Rule {
+pub(crate) const API_DOCS_PUBLIC: Rule = Rule {
     id: "exposure.api-docs-public",
     version: 1,
     title: "API documentation is publicly available",
@@ -105,7 +105,7 @@ const API_DOCS_PUBLIC: Rule = Rule {
     compliance: &[],
 };
 
-const SECURITY_TXT_MISSING: Rule = Rule {
+pub(crate) const SECURITY_TXT_MISSING: Rule = Rule {
     id: "exposure.security-txt-missing",
     version: 1,
     title: "No security.txt tells researchers how to report a vulnerability",
@@ -121,7 +121,7 @@ const SECURITY_TXT_MISSING: Rule = Rule {
     compliance: &[],
 };
 
-const SRI_MISSING: Rule = Rule {
+pub(crate) const SRI_MISSING: Rule = Rule {
     id: "http.sri-missing",
     version: 1,
     title: "External scripts are loaded without Subresource Integrity",
@@ -140,7 +140,7 @@ const SRI_MISSING: Rule = Rule {
     compliance: &["OWASP-ASVS-4.0.3:V14.2.3"],
 };
 
-const MIXED_CONTENT: Rule = Rule {
+pub(crate) const MIXED_CONTENT: Rule = Rule {
     id: "http.mixed-content",
     version: 1,
     title: "An HTTPS page loads resources over plain HTTP",
@@ -159,7 +159,7 @@ const MIXED_CONTENT: Rule = Rule {
     compliance: &["OWASP-ASVS-4.0.3:V9.1.1"],
 };
 
-const HSTS_MISSING: Rule = Rule {
+pub(crate) const HSTS_MISSING: Rule = Rule {
     id: "http.hsts-missing",
     version: 1,
     title: "HTTPS responses do not send Strict-Transport-Security",
@@ -180,7 +180,7 @@ const HSTS_MISSING: Rule = Rule {
     compliance: &["OWASP-ASVS-4.0.3:V14.4.5"],
 };
 
-const HSTS_SHORT: Rule = Rule {
+pub(crate) const HSTS_SHORT: Rule = Rule {
     id: "http.hsts-short-max-age",
     version: 1,
     title: "Strict-Transport-Security is set with a max-age under six months",
@@ -212,7 +212,7 @@ fn hsts_max_age(value: &str) -> Option<u64> {
     })
 }
 
-const CORS_REFLECTS: Rule = Rule {
+pub(crate) const CORS_REFLECTS: Rule = Rule {
     id: "http.cors-reflects-any-origin",
     version: 1,
     title: "CORS lets any website read authenticated responses (origin reflected with credentials)",
@@ -231,7 +231,7 @@ const CORS_REFLECTS: Rule = Rule {
     compliance: &["OWASP-ASVS-4.0.3:V14.5.3"],
 };
 
-const MTA_STS_UNAVAILABLE: Rule = Rule {
+pub(crate) const MTA_STS_UNAVAILABLE: Rule = Rule {
     id: "email.mta-sts-policy-unavailable",
     version: 1,
     title: "MTA-STS is advertised but its policy cannot be fetched",
@@ -249,7 +249,7 @@ const MTA_STS_UNAVAILABLE: Rule = Rule {
     compliance: &["NIST-SP-800-177r1:4.5"],
 };
 
-const MTA_STS_NOT_ENFORCED: Rule = Rule {
+pub(crate) const MTA_STS_NOT_ENFORCED: Rule = Rule {
     id: "email.mta-sts-not-enforced",
     version: 1,
     title: "The MTA-STS policy does not enforce TLS (mode testing or none)",
@@ -265,7 +265,7 @@ const MTA_STS_NOT_ENFORCED: Rule = Rule {
     compliance: &["NIST-SP-800-177r1:4.5"],
 };
 
-fn mta_sts_rules(facts: &ScanFacts<'_>, out: &mut Vec<Finding>) {
+pub(crate) fn mta_sts_rules(facts: &ScanFacts<'_>, out: &mut Vec<Finding>) {
     for (asset, data) in facts.mta_sts() {
         let evidence = json!({
             "policy_url": data.policy_url,
@@ -281,7 +281,7 @@ fn mta_sts_rules(facts: &ScanFacts<'_>, out: &mut Vec<Finding>) {
     }
 }
 
-fn cors_rules(facts: &ScanFacts<'_>, out: &mut Vec<Finding>) {
+pub(crate) fn cors_rules(facts: &ScanFacts<'_>, out: &mut Vec<Finding>) {
     for (asset, data) in facts.http() {
         if crate::grade::reflects_origin_with_credentials(data) {
             let final_url = data.final_url.as_deref().unwrap_or(asset);
@@ -298,7 +298,7 @@ fn cors_rules(facts: &ScanFacts<'_>, out: &mut Vec<Finding>) {
     }
 }
 
-fn hsts_rules(facts: &ScanFacts<'_>, out: &mut Vec<Finding>) {
+pub(crate) fn hsts_rules(facts: &ScanFacts<'_>, out: &mut Vec<Finding>) {
     for (_, data) in facts.http() {
         let Some(final_url) = data.final_url.as_deref() else {
             continue;
@@ -321,7 +321,7 @@ fn hsts_rules(facts: &ScanFacts<'_>, out: &mut Vec<Finding>) {
     }
 }
 
-fn html_rules(facts: &ScanFacts<'_>, out: &mut Vec<Finding>) {
+pub(crate) fn html_rules(facts: &ScanFacts<'_>, out: &mut Vec<Finding>) {
     for (asset, data) in facts.http() {
         let Some(html) = &data.html else {
             continue;
@@ -353,12 +353,12 @@ fn html_rules(facts: &ScanFacts<'_>, out: &mut Vec<Finding>) {
     }
 }
 
-const TLS_REFS: &[&str] = &[
+pub(crate) const TLS_REFS: &[&str] = &[
     "https://cheatsheetseries.owasp.org/cheatsheets/Transport_Layer_Security_Cheat_Sheet.html",
     "https://github.com/ssllabs/research/wiki/SSL-Server-Rating-Guide",
 ];
 
-const CERT_EXPIRED: Rule = Rule {
+pub(crate) const CERT_EXPIRED: Rule = Rule {
     id: "tls.certificate-expired",
     version: 1,
     title: "The TLS certificate has expired",
@@ -377,7 +377,7 @@ const CERT_EXPIRED: Rule = Rule {
     compliance: &["NIST-SP-800-52r2:3.5", "PCI-DSS-4.0:4.2.1"],
 };
 
-const CERT_EXPIRING: Rule = Rule {
+pub(crate) const CERT_EXPIRING: Rule = Rule {
     id: "tls.certificate-expiring",
     version: 1,
     title: "The TLS certificate expires within 30 days",
@@ -396,7 +396,7 @@ const CERT_EXPIRING: Rule = Rule {
     compliance: &["NIST-SP-800-52r2:3.5"],
 };
 
-const CERT_UNTRUSTED: Rule = Rule {
+pub(crate) const CERT_UNTRUSTED: Rule = Rule {
     id: "tls.certificate-untrusted",
     version: 1,
     title: "The TLS certificate is not issued by a trusted authority",
@@ -415,7 +415,7 @@ const CERT_UNTRUSTED: Rule = Rule {
     compliance: &["NIST-SP-800-52r2:3.5", "PCI-DSS-4.0:4.2.1"],
 };
 
-const NAME_MISMATCH: Rule = Rule {
+pub(crate) const NAME_MISMATCH: Rule = Rule {
     id: "tls.hostname-mismatch",
     version: 1,
     title: "The TLS certificate does not cover the host name",
@@ -431,7 +431,7 @@ const NAME_MISMATCH: Rule = Rule {
     compliance: &["NIST-SP-800-52r2:3.5"],
 };
 
-const WEAK_KEY: Rule = Rule {
+pub(crate) const WEAK_KEY: Rule = Rule {
     id: "tls.weak-key",
     version: 1,
     title: "The certificate's key is too short",
@@ -447,7 +447,7 @@ const WEAK_KEY: Rule = Rule {
     compliance: &["NIST-SP-800-52r2:3.3.2"],
 };
 
-const SHA1_SIGNATURE: Rule = Rule {
+pub(crate) const SHA1_SIGNATURE: Rule = Rule {
     id: "tls.sha1-signature",
     version: 1,
     title: "The certificate is signed with SHA-1",
@@ -463,7 +463,7 @@ const SHA1_SIGNATURE: Rule = Rule {
     compliance: &["NIST-SP-800-52r2:3.3.2"],
 };
 
-const NO_TLS13: Rule = Rule {
+pub(crate) const NO_TLS13: Rule = Rule {
     id: "tls.no-tls13",
     version: 1,
     title: "TLS 1.3 is not supported",
@@ -481,7 +481,7 @@ const NO_TLS13: Rule = Rule {
     compliance: &["NIST-SP-800-52r2:3.1"],
 };
 
-const LEGACY_PROTOCOL: Rule = Rule {
+pub(crate) const LEGACY_PROTOCOL: Rule = Rule {
     id: "tls.legacy-protocol",
     version: 1,
     title: "TLS 1.0 or 1.1 is still accepted",
@@ -499,7 +499,7 @@ const LEGACY_PROTOCOL: Rule = Rule {
     compliance: &["NIST-SP-800-52r2:3.1", "PCI-DSS-4.0:4.2.1"],
 };
 
-fn tls_rules(facts: &ScanFacts<'_>, out: &mut Vec<Finding>) {
+pub(crate) fn tls_rules(facts: &ScanFacts<'_>, out: &mut Vec<Finding>) {
     for (asset, data) in facts.tls() {
         let legacy: Vec<&str> = [(data.tls10, "TLSv1.0"), (data.tls11, "TLSv1.1")]
             .into_iter()
@@ -570,7 +570,7 @@ fn tls_rules(facts: &ScanFacts<'_>, out: &mut Vec<Finding>) {
     }
 }
 
-const SECURITY_TXT_INVALID: Rule = Rule {
+pub(crate) const SECURITY_TXT_INVALID: Rule = Rule {
     id: "exposure.security-txt-invalid",
     version: 1,
     title: "security.txt has expired or has no valid Expires field",

@@ -11,8 +11,8 @@ use vantage_domain::DomainError;
 use vantage_domain::ids::{ObservationId, ScanId};
 use vantage_domain::scan::{Observation, ProbeObserved, ScanCommand, ScanSpec};
 use vantage_domain::target::Profile;
-use vantage_domain::target::TargetKind;
 use vantage_domain::tenant::TenantId;
+use vantage_observations::tcp::PortState;
 use vantage_probes::classify::classify;
 use vantage_probes::dns::probe_dns;
 use vantage_probes::exposure::probe_exposure;
@@ -175,8 +175,13 @@ async fn observe(
     }
 }
 
-/// DNS (when the target is a name), then TCP on every port of the first vetted address of each
-/// family.
+/// The ports a web server is looked for on, besides the typed URL's own.
+const WEB_PORTS: [u16; 4] = [80, 443, 8080, 8443];
+
+/// DNS (when the target is a name) with the MTA-STS policy it advertises; TCP on every scanned port
+/// of the first vetted address of each family; TLS on every open port; then, on every open web port —
+/// over HTTPS where the port speaks TLS and HTTP where it does not, whatever scheme was typed — the
+/// pages and the exposure checks; and the classification of what was seen.
 async fn probe_all(
     job: &ScanJob,
     scanner: &Scanner,
@@ -184,6 +189,7 @@ async fn probe_all(
     sink: &dyn ScanEventSink,
 ) -> Result<ProbeOutcome, WorkerError> {
     let guard = &scanner.guard;
+    let roots = &scanner.tls_roots;
     let host = job.spec.target.host();
     if host.parse::<IpAddr>().is_err() {
         let mut advertises_mta_sts = false;
@@ -199,62 +205,79 @@ async fn probe_all(
             }
         }
         if advertises_mta_sts {
-            let seen = probe_mta_sts(guard, host, scanner.mta_sts_port).await;
+            let seen = probe_mta_sts(guard, roots, host, scanner.mta_sts_port).await;
             let asset = seen.policy_url.clone();
             if !observe(job, sink, asset, Observation::MtaSts(seen)).await? {
                 return Ok(ProbeOutcome::Refused);
             }
         }
     }
-    let mut targets: Vec<SocketAddr> = Vec::new();
-    for family_v4 in [true, false] {
-        if let Some(ip) = addresses.iter().find(|ip| ip.is_ipv4() == family_v4) {
-            targets.extend(
-                job.spec
-                    .ports
-                    .as_slice()
-                    .iter()
-                    .map(|port| SocketAddr::new(*ip, *port)),
-            );
-        }
-    }
-    let mut observations = futures::stream::iter(targets)
+    let ports = scanned_ports(&job.spec);
+    let families = first_of_each_family(addresses);
+    let targets: Vec<SocketAddr> = families
+        .iter()
+        .flat_map(|ip| ports.iter().map(|port| SocketAddr::new(*ip, *port)))
+        .collect();
+    let mut open: Vec<u16> = Vec::new();
+    let mut connections = futures::stream::iter(targets)
         .map(|address| probe_port(address, TCP_TIMEOUT))
-        .buffer_unordered(PROBES_PER_SCAN);
-    while let Some(seen) = observations.next().await {
+        .buffered(PROBES_PER_SCAN);
+    while let Some(seen) = connections.next().await {
+        if seen.state == PortState::Open && !open.contains(&seen.port) {
+            open.push(seen.port);
+        }
         let asset = seen.address.to_string();
         if !observe(job, sink, asset, Observation::Tcp(seen)).await? {
             return Ok(ProbeOutcome::Refused);
         }
     }
-    for port in tls_ports(&job.spec) {
-        for ip in first_of_each_family(addresses) {
-            let seen = probe_tls(SocketAddr::new(ip, port), host, &scanner.tls_roots).await;
-            let asset = seen.address.to_string();
-            if !observe(job, sink, asset, Observation::Tls(seen)).await? {
-                return Ok(ProbeOutcome::Refused);
-            }
+    let tls_targets: Vec<SocketAddr> = ports
+        .iter()
+        .filter(|port| open.contains(port))
+        .flat_map(|port| families.iter().map(|ip| SocketAddr::new(*ip, *port)))
+        .collect();
+    let mut speaks_tls: Vec<u16> = Vec::new();
+    let mut handshakes = futures::stream::iter(tls_targets)
+        .map(|address| probe_tls(address, host, roots))
+        .buffered(PROBES_PER_SCAN);
+    while let Some(seen) = handshakes.next().await {
+        if seen.speaks_tls() && !speaks_tls.contains(&seen.address.port()) {
+            speaks_tls.push(seen.address.port());
+        }
+        let asset = seen.address.to_string();
+        if !observe(job, sink, asset, Observation::Tls(seen)).await? {
+            return Ok(ProbeOutcome::Refused);
         }
     }
-    let urls = http_urls(&job.spec);
-    let fetched = !urls.is_empty();
+    let origins = web_origins(&job.spec, &open, &speaks_tls);
+    let urls: Vec<url::Url> = origins
+        .iter()
+        .flat_map(|origin| {
+            start_paths(&job.spec)
+                .into_iter()
+                .filter_map(move |path| origin.join(&path).ok())
+        })
+        .collect();
     // The exposure checks and the page fetches are independent: run them at the same time, so a slow
     // target costs one timeout, not two. Observations are then recorded in a fixed order.
-    let exposure = async {
-        match (urls.first(), addresses.first()) {
-            (Some(first), Some(ip)) => {
-                let origin = first.join("/").unwrap_or_else(|_| first.clone());
-                let address = SocketAddr::new(*ip, first.port_or_known_default().unwrap_or(80));
-                probe_exposure(&origin, address).await
+    let exposure = futures::stream::iter(origins.clone())
+        .map(|origin| async move {
+            match addresses.first() {
+                Some(ip) => {
+                    let port = origin.port_or_known_default().unwrap_or(80);
+                    probe_exposure(guard, roots, &origin, SocketAddr::new(*ip, port)).await
+                }
+                None => Vec::new(),
             }
-            _ => Vec::new(),
-        }
-    };
-    let pages = futures::stream::iter(urls.clone())
-        .map(|url| probe_url(guard, url, addresses))
+        })
+        .buffered(PROBES_PER_SCAN)
+        .collect::<Vec<_>>();
+    let pages = futures::stream::iter(urls)
+        .map(|url| probe_url(guard, roots, url, addresses))
         .buffered(PROBES_PER_SCAN)
         .collect::<Vec<_>>();
     let (exposures, pages) = tokio::join!(exposure, pages);
+    let exposures: Vec<_> = exposures.into_iter().flatten().collect();
     for seen in &exposures {
         let asset = seen.url.clone();
         if !observe(job, sink, asset, Observation::Exposure(seen.clone())).await? {
@@ -267,7 +290,7 @@ async fn probe_all(
             return Ok(ProbeOutcome::Refused);
         }
     }
-    if fetched {
+    if !pages.is_empty() {
         let classification = classify(&pages, &exposures);
         let asset = job.spec.target.to_string();
         if !observe(
@@ -291,39 +314,61 @@ fn first_of_each_family(addresses: &[IpAddr]) -> Vec<IpAddr> {
         .collect()
 }
 
-/// Where TLS is probed: the port of an `https://` target, and 443 / 8443 when they are scanned.
-fn tls_ports(spec: &ScanSpec) -> Vec<u16> {
-    let mut ports: Vec<u16> = spec
-        .ports
-        .as_slice()
-        .iter()
-        .copied()
-        .filter(|p| matches!(p, 443 | 8443))
-        .collect();
-    if let Ok(url) = url::Url::parse(spec.target.as_str())
-        && url.scheme() == "https"
-    {
-        ports.push(url.port_or_known_default().unwrap_or(443));
-    }
+/// The typed URL's explicit port, if it has one.
+fn url_port(spec: &ScanSpec) -> Option<u16> {
+    url::Url::parse(spec.target.as_str()).ok()?.port()
+}
+
+/// The scanned ports: the requested ones and the typed URL's own port.
+fn scanned_ports(spec: &ScanSpec) -> Vec<u16> {
+    let mut ports = spec.ports.as_slice().to_vec();
+    ports.extend(url_port(spec));
     ports.sort_unstable();
     ports.dedup();
     ports
 }
 
-/// The URLs the HTTP probe fetches: every configured path on the target's origin. A domain target is
-/// reached over `http://`, as a browser typing the name would (its redirects, to HTTPS or not, are
-/// what is observed).
-fn http_urls(spec: &ScanSpec) -> Vec<url::Url> {
-    let origin = match spec.target.kind() {
-        TargetKind::Domain => format!("http://{}", spec.target.as_str()),
-        TargetKind::Url => match url::Url::parse(spec.target.as_str()) {
-            Ok(url) => url.origin().ascii_serialization(),
-            Err(_) => return vec![],
-        },
+/// Where web pages are fetched: every open web port (the usual ones and the typed URL's own), over
+/// HTTPS where it speaks TLS and HTTP where it does not — so a name, an `http://` URL and an
+/// `https://` URL of one site are looked at alike.
+fn web_origins(spec: &ScanSpec, open: &[u16], speaks_tls: &[u16]) -> Vec<url::Url> {
+    let host = spec.target.host();
+    let host = if host.parse::<std::net::Ipv6Addr>().is_ok() {
+        format!("[{host}]")
+    } else {
+        host.to_owned()
     };
-    spec.paths
-        .as_slice()
-        .iter()
-        .filter_map(|path| url::Url::parse(&format!("{origin}{path}")).ok())
+    let web = |port: &u16| WEB_PORTS.contains(port) || url_port(spec) == Some(*port);
+    let mut ports: Vec<u16> = open.iter().copied().filter(web).collect();
+    ports.sort_unstable();
+    ports
+        .into_iter()
+        .filter_map(|port| {
+            let scheme = if speaks_tls.contains(&port) {
+                "https"
+            } else {
+                "http"
+            };
+            url::Url::parse(&format!("{scheme}://{host}:{port}/")).ok()
+        })
         .collect()
+}
+
+/// The paths fetched on every web origin: the typed URL's own path first (the page a user typed),
+/// then the requested paths.
+fn start_paths(spec: &ScanSpec) -> Vec<String> {
+    let mut paths: Vec<String> = Vec::new();
+    if let Ok(url) = url::Url::parse(spec.target.as_str()) {
+        let mut typed = url.path().to_owned();
+        if let Some(query) = url.query() {
+            typed = format!("{typed}?{query}");
+        }
+        paths.push(typed);
+    }
+    for path in spec.paths.as_slice() {
+        if !paths.contains(path) {
+            paths.push(path.clone());
+        }
+    }
+    paths
 }

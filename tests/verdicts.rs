@@ -1,0 +1,257 @@
+//! Ruleset 3's verdicts on the lab: every site scanned the three ways a user types it — a bare name,
+//! an `http://` URL, an `https://` URL — through the real worker, probes and rules, gives one set of
+//! findings and one grade, and the exact findings and overall grade each posture deserves.
+
+use std::collections::BTreeSet;
+
+use vantage_domain::DomainEvent;
+use vantage_domain::scan::{Observation, ProbeObserved, ScanEvent, ScanSpec};
+use vantage_domain::target::{Paths, Ports, Profile, ScanTarget, Trigger, VantagePoint};
+use vantage_domain::tenant::TenantId;
+use vantage_observations::classification::SiteKind;
+use vantage_rules::{Assessment, ScanFacts, assess};
+use vantage_tests::lab::{Lab, LabSite, Posture};
+
+/// Scans `typed` through the worker into a scratch store; returns what was observed and its
+/// assessment under ruleset 3.
+pub async fn scan(lab: &Lab, typed: &str) -> (Vec<ProbeObserved>, Assessment) {
+    let t = vantage_tests::SqliteTestStore::new().await;
+    let services = vantage_app::Services::new(
+        std::sync::Arc::new(t.store.clone()),
+        std::sync::Arc::new(t.store.clone()),
+        std::sync::Arc::new(vantage_app::SystemClock),
+        lab.guard(),
+    );
+    let tenant = TenantId::default_tenant();
+    let spec = ScanSpec {
+        target: ScanTarget::parse(typed).unwrap(),
+        ports: Ports::default(),
+        paths: Paths::default(),
+        profile: Profile::Quick,
+        trigger: Trigger::Manual,
+        vantage_point: VantagePoint::default(),
+    };
+    let context = vantage_app::CommandContext::system(tenant.clone());
+    let scan_id = services
+        .start_scan(&context, spec.clone())
+        .await
+        .unwrap()
+        .unwrap();
+    let job = vantage_worker::ScanJob {
+        scan_id,
+        tenant: tenant.clone(),
+        spec: spec.clone(),
+    };
+    let sink = vantage_worker::embedded::PipelineSink::new(services.clone(), "w-lab");
+    let (_cancel, cancelled) = tokio::sync::watch::channel(false);
+    vantage_worker::run_scan(&job, "w-lab", &lab.scanner(), &sink, cancelled)
+        .await
+        .unwrap();
+    let observations: Vec<_> = services
+        .store()
+        .read_stream(&vantage_app::scan_stream(scan_id))
+        .await
+        .unwrap()
+        .into_iter()
+        .filter_map(|e| {
+            match ScanEvent::decode(&e.event_type, e.schema_version, e.payload.as_str()).unwrap() {
+                ScanEvent::ProbeObserved(o) => Some(o),
+                _ => None,
+            }
+        })
+        .collect();
+    let facts = ScanFacts {
+        tenant: tenant.as_str(),
+        target: spec.target.as_str(),
+        observations: &observations,
+    };
+    let assessment = assess(vantage_rules::RULESET_VERSION, &facts).unwrap();
+    (observations, assessment)
+}
+
+/// The findings of an assessment as (rule, asset), sorted.
+pub fn findings(assessment: &Assessment) -> BTreeSet<(String, String)> {
+    assessment
+        .findings
+        .iter()
+        .map(|f| (f.rule_id.clone(), f.asset.clone()))
+        .collect()
+}
+
+/// What each posture must get under ruleset 3: its findings as (rule, asset), its overall grade
+/// and score.
+fn expected(lab: &Lab, posture: Posture) -> (BTreeSet<(String, String)>, &'static str, u32) {
+    let set = |items: &[(&str, String)]| -> BTreeSet<(String, String)> {
+        items
+            .iter()
+            .map(|(rule, asset)| ((*rule).to_owned(), asset.clone()))
+            .collect()
+    };
+    let at = |base: &str, path: &str| format!("{base}{path}");
+    match posture {
+        Posture::PlainHttp => {
+            let page = "http://plain-http.example/";
+            let cookie = |name: &str| format!("{page} cookie {name}");
+            let mut findings = Vec::new();
+            for name in ["PHPSESSID", "tracking"] {
+                for rule in [
+                    "cookies.httponly-missing",
+                    "cookies.samesite-missing",
+                    "cookies.secure-missing",
+                ] {
+                    findings.push((rule, cookie(name)));
+                }
+            }
+            findings.push(("cookies.session-without-prefix", cookie("PHPSESSID")));
+            findings.push((
+                "exposure.security-txt-missing",
+                at(page, ".well-known/security.txt"),
+            ));
+            for rule in [
+                "http.clickjacking-unprotected",
+                "http.csp-missing",
+                "http.https-not-enforced",
+                "http.no-https",
+                "http.referrer-policy-missing",
+                "http.version-disclosure",
+                "http.x-content-type-options-missing",
+            ] {
+                findings.push((rule, page.to_owned()));
+            }
+            (set(&findings), "F", 24)
+        }
+        Posture::GoodHttps | Posture::SecurityTxtBehindRedirect => (BTreeSet::new(), "A+", 100),
+        Posture::HstsExpiredCertificate => (
+            set(&[(
+                "tls.certificate-expired",
+                lab.address(posture, 443).to_string(),
+            )]),
+            "T",
+            24,
+        ),
+        Posture::WeakCsp => {
+            let page = "https://weak-csp.example/".to_owned();
+            (
+                set(&[
+                    ("csp.frame-ancestors-missing", page.clone()),
+                    ("csp.script-unsafe-eval", page.clone()),
+                    ("csp.script-unsafe-inline", page.clone()),
+                    ("csp.wildcard-source", page),
+                ]),
+                "C",
+                59,
+            )
+        }
+        Posture::ExposedBehindRedirect => {
+            let site = "https://exposed.example/";
+            (
+                set(&[
+                    ("exposure.api-docs-public", at(site, "openapi.json")),
+                    ("exposure.env-file", at(site, ".env")),
+                    ("exposure.git-repository", at(site, ".git/HEAD")),
+                    (
+                        "exposure.security-txt-missing",
+                        at(site, ".well-known/security.txt"),
+                    ),
+                    ("http.referrer-policy-missing", site.to_owned()),
+                ]),
+                "F",
+                24,
+            )
+        }
+        Posture::ReflectedCors => (
+            set(&[(
+                "http.cors-reflects-any-origin",
+                "https://reflected-cors.example/".to_owned(),
+            )]),
+            "C",
+            59,
+        ),
+        Posture::CookiePrefixes => {
+            let cookie = |name: &str| format!("https://cookie-prefixes.example/ cookie {name}");
+            (
+                set(&[
+                    ("cookies.httponly-missing", cookie("__Host-pref")),
+                    ("cookies.prefix-violated", cookie("__Host-pref")),
+                    ("cookies.prefix-violated", cookie("__Secure-theme")),
+                    ("cookies.secure-missing", cookie("__Secure-theme")),
+                    ("cookies.session-without-prefix", cookie("sessionid")),
+                ]),
+                "A-",
+                87,
+            )
+        }
+    }
+}
+
+async fn site_verdicts(site: &LabSite, lab: &Lab) {
+    let mut seen = Vec::new();
+    for typed in site.typings() {
+        let (observations, assessment) = scan(lab, &typed).await;
+        seen.push((typed, observations, assessment));
+    }
+    let (first, rest) = seen.split_first().unwrap();
+    let fingerprints = |a: &Assessment| {
+        a.findings
+            .iter()
+            .map(|f| f.fingerprint.clone())
+            .collect::<Vec<_>>()
+    };
+    for (typed, _, assessment) in rest {
+        assert_eq!(
+            findings(assessment),
+            findings(&first.2),
+            "{typed} and {} give different findings",
+            first.0
+        );
+        assert_eq!(fingerprints(assessment), fingerprints(&first.2));
+        assert_eq!(assessment.grades, first.2.grades, "{typed}: grades differ");
+        assert_eq!(
+            assessment.overall, first.2.overall,
+            "{typed}: overall differs"
+        );
+    }
+    let (findings_expected, grade, score) = expected(lab, site.posture);
+    let assessment = &first.2;
+    assert_eq!(
+        findings(assessment),
+        findings_expected,
+        "{}: findings (overall {:?})",
+        site.name(),
+        assessment.overall
+    );
+    assert_eq!(
+        (
+            assessment.overall.grade.as_deref(),
+            assessment.overall.score
+        ),
+        (Some(grade), Some(score)),
+        "{}: overall {:?}, headers {:?}, TLS {:?}",
+        site.name(),
+        assessment.overall,
+        assessment.grades.headers,
+        assessment.grades.tls
+    );
+    assert_eq!(assessment.overall.method, vantage_rules::CAPPED_METHOD);
+    if site.posture == Posture::ExposedBehindRedirect {
+        // The API document behind the redirect is seen, so the target is classified as an API.
+        let classification = first
+            .1
+            .iter()
+            .find_map(|o| match &o.observation {
+                Observation::Classification(c) => Some(c.clone()),
+                _ => None,
+            })
+            .unwrap();
+        assert!(classification.api_docs, "{classification:?}");
+        assert_eq!(classification.kind, SiteKind::Api);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_lab_site_gets_one_verdict_however_it_is_typed() {
+    let lab = Lab::start().await;
+    for posture in Posture::ALL {
+        site_verdicts(lab.site(posture), &lab).await;
+    }
+}
