@@ -122,7 +122,80 @@ async fn replays_to_identical_verdicts(stores: vantage_tests::AppStores) {
             Some(vantage_rules::grade::letter(score))
         );
     }
+    regrades_without_rescanning(&app, &scans, &expected).await;
     app.stop().await;
+}
+
+/// `?ruleset=` on the replayed scans: their own ruleset gives the stored verdict, ruleset 3 the new
+/// one, from the same stored observations; an unknown ruleset is refused.
+async fn regrades_without_rescanning(
+    app: &vantage_tests::TestApp,
+    scans: &[String],
+    expected: &[Value],
+) {
+    let get = |path: String| {
+        let request = app.client.get(app.url(&path)).bearer_auth(&app.admin_key);
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            (status, response.json::<Value>().await.unwrap())
+        }
+    };
+    // The plain-HTTP-only site, typed as a name and completed with ruleset 2.
+    let (index, _) = expected
+        .iter()
+        .enumerate()
+        .find(|(_, v)| v["target"] == "plain-http.example" && v["ruleset_version"] == "2")
+        .unwrap();
+    let scan = &scans[index];
+    let rules = |body: &Value| -> Vec<String> {
+        body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["rule_id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let (status, stored) = get(format!("/api/v1/scans/{scan}/findings")).await;
+    assert_eq!(status, 200);
+    assert_eq!(stored["ruleset_version"], "2");
+    let (_, same) = get(format!("/api/v1/scans/{scan}/findings?ruleset=2")).await;
+    assert_eq!(
+        same, stored,
+        "regrading under its own ruleset changes nothing"
+    );
+    let (status, regraded) = get(format!("/api/v1/scans/{scan}/findings?ruleset=3")).await;
+    assert_eq!(status, 200, "{regraded}");
+    assert_eq!(regraded["ruleset_version"], "3");
+    assert!(
+        rules(&regraded).contains(&"http.no-https".to_owned()),
+        "{regraded}"
+    );
+    assert!(!rules(&stored).contains(&"http.no-https".to_owned()));
+    let (_, latest) = get(format!("/api/v1/scans/{scan}/findings?ruleset=latest")).await;
+    assert_eq!(latest, regraded);
+    let (status, summary) = get(format!("/api/v1/scans/{scan}/summary?ruleset=3")).await;
+    assert_eq!(status, 200, "{summary}");
+    assert_eq!(summary["ruleset_version"], "3");
+    assert_eq!(summary["completed_with_ruleset"], "2");
+    assert_eq!(summary["grade"], "F");
+    assert_eq!(summary["overall"]["method"], vantage_rules::CAPPED_METHOD);
+    assert!(summary["diff"].is_null());
+    let (_, stored_summary) = get(format!("/api/v1/scans/{scan}/summary")).await;
+    assert_eq!(stored_summary["ruleset_version"], "2");
+    assert_eq!(
+        stored_summary["grade"],
+        expected[index]["score"]
+            .as_u64()
+            .map(|s| vantage_rules::grade::letter(u32::try_from(s).unwrap()))
+            .unwrap()
+    );
+    let (status, refused) = get(format!("/api/v1/scans/{scan}/findings?ruleset=9")).await;
+    assert_eq!(status, 422);
+    assert_eq!(refused["errors"][0]["field"], "ruleset");
+    // The stored verdicts are untouched by regrading.
+    let (_, again) = get(format!("/api/v1/scans/{scan}/findings")).await;
+    assert_eq!(again, stored);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

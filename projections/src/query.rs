@@ -307,6 +307,35 @@ impl ReadDb {
                 &[scan_id.into(), tenant.into()],
             )
             .await?;
+        self.triaged_at(tenant, docs, filter, position)
+            .await
+            .map(Some)
+    }
+
+    /// `docs` — findings derived anywhere, e.g. a scan regraded under another ruleset — filtered by
+    /// `filter`, each with its fingerprint's triage (as of `as_of` when given), highest priority
+    /// first.
+    pub async fn triaged(
+        &self,
+        tenant: &str,
+        docs: Vec<FindingDoc>,
+        filter: &FindingFilter,
+        as_of: Option<AsOf>,
+    ) -> Result<Vec<FindingView>, ProjectionError> {
+        let position = match as_of {
+            Some(as_of) => Some(self.resolve_as_of(tenant, as_of).await?),
+            None => None,
+        };
+        self.triaged_at(tenant, docs, filter, position).await
+    }
+
+    async fn triaged_at(
+        &self,
+        tenant: &str,
+        docs: Vec<FindingDoc>,
+        filter: &FindingFilter,
+        position: Option<u64>,
+    ) -> Result<Vec<FindingView>, ProjectionError> {
         let docs: Vec<FindingDoc> = docs
             .into_iter()
             .filter(|doc| {
@@ -368,7 +397,7 @@ impl ReadDb {
                         .cmp(&b.finding.finding.fingerprint)
                 })
         });
-        Ok(Some(views))
+        Ok(views)
     }
 
     /// The diff of a completed scan against the previous scan of its target.

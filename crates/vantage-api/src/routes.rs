@@ -171,8 +171,9 @@ pub fn operations() -> Vec<Operation> {
         .tag("scans")
         .scope(Scope::ScanRead)
         .param("id", SCAN)
+        .query::<scans::SummaryQuery>()
         .reply::<scans::ScanSummary>(200, "Counts, score, grades, diff and gate.")
-        .errors(&[404]),
+        .errors(&[404, 422]),
         Operation::new(
             M::GET,
             "/api/v1/scans/{id}/observations",

@@ -373,6 +373,24 @@ async fn scan_doc(
         .ok_or_else(|| ApiError::not_found("scan"))
 }
 
+/// A `ruleset=` query value: a ruleset this build knows, or `latest` (the current one).
+fn ruleset_choice(raw: &str) -> Result<String, ApiError> {
+    if raw == "latest" {
+        return Ok(vantage_rules::RULESET_VERSION.to_owned());
+    }
+    if vantage_rules::RULESETS.contains(&raw) {
+        return Ok(raw.to_owned());
+    }
+    Err(DomainError::Invalid {
+        field: "ruleset",
+        reason: format!(
+            "ruleset {raw:?} is not known; use one of {} or latest",
+            vantage_rules::RULESETS.join(", ")
+        ),
+    }
+    .into())
+}
+
 fn parse_scan_id(raw: &str) -> Result<ScanId, ApiError> {
     raw.parse().map_err(|_| ApiError::not_found("scan"))
 }
@@ -601,6 +619,15 @@ pub struct DiffCounts {
     pub regressions: usize,
 }
 
+/// Query of `GET /api/v1/scans/{id}/summary`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SummaryQuery {
+    /// Regrade the scan's stored observations under this ruleset (a released version such as `2`,
+    /// or `latest`) instead of the one it completed with. Nothing is rescanned.
+    pub ruleset: Option<String>,
+}
+
 /// A scan's summary.
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct ScanSummary {
@@ -619,39 +646,85 @@ pub struct ScanSummary {
     pub overall: Option<Overall>,
     pub grades: Option<ScanGrades>,
     pub findings: Option<SeverityCounts>,
+    /// The ruleset that produced this summary's findings, grades and verdict.
     pub ruleset_version: Option<String>,
+    /// The ruleset the scan completed with (differs from `ruleset_version` when regraded).
+    pub completed_with_ruleset: Option<String>,
     pub previous_scan_id: Option<String>,
+    /// Against the previous scan of the target, under the ruleset the scan completed with (absent
+    /// when regraded).
     pub diff: Option<DiffCounts>,
     /// `post_deploy` scans only.
     pub gate: Option<Gate>,
 }
 
 /// `GET /api/v1/scans/{id}/summary`: status, counts, score and letter grade, grades, the diff against
-/// the previous scan, and the release `gate` of `post_deploy` scans.
+/// the previous scan, and the release `gate` of `post_deploy` scans; `ruleset=` regrades.
 pub(crate) async fn scan_summary(
     State(state): State<AppState>,
     caller: Authenticated,
     Path(id): Path<String>,
+    QueryParams(query): QueryParams<SummaryQuery>,
 ) -> Result<Json<ScanSummary>, ApiError> {
     let principal = caller.require(Scope::ScanRead)?;
     let tenant = principal.tenant.as_str();
     let scan = scan_doc(&state, principal, &id).await?;
+    let regrade = query
+        .ruleset
+        .as_deref()
+        .map(ruleset_choice)
+        .transpose()?
+        .filter(|ruleset| scan.ruleset_version.as_deref() != Some(ruleset.as_str()));
+    let Some(ruleset) = regrade else {
+        let findings = state
+            .read
+            .findings(tenant, &scan.id, &FindingFilter::default(), None)
+            .await?
+            .unwrap_or_default();
+        let diff = state.read.diff(tenant, &scan.id).await?;
+        let gate = gate(&scan, &findings);
+        return Ok(Json(ScanSummary {
+            grade: scan.overall.as_ref().and_then(|o| o.grade.clone()),
+            overall: scan.overall,
+            diff: diff.map(|d| DiffCounts {
+                new: d.new.len(),
+                fixed: d.fixed.len(),
+                unchanged: d.unchanged.len(),
+                regressions: d.regressions.len(),
+            }),
+            gate,
+            id: scan.id,
+            status: scan.status,
+            target: scan.spec.target,
+            trigger: scan.spec.trigger,
+            created_at: scan.created_at,
+            finished_at: scan.finished_at,
+            score: scan.score,
+            grades: scan.grades,
+            findings: scan.findings,
+            completed_with_ruleset: scan.ruleset_version.clone(),
+            ruleset_version: scan.ruleset_version,
+            previous_scan_id: scan.previous_scan_id,
+        }));
+    };
+    let assessment = regraded(&state, principal, &scan.id, &ruleset).await?;
     let findings = state
         .read
-        .findings(tenant, &scan.id, &FindingFilter::default(), None)
-        .await?
-        .unwrap_or_default();
-    let diff = state.read.diff(tenant, &scan.id).await?;
+        .triaged(
+            tenant,
+            finding_docs(&scan, assessment.as_ref()),
+            &FindingFilter::default(),
+            None,
+        )
+        .await?;
     let gate = gate(&scan, &findings);
     Ok(Json(ScanSummary {
-        grade: scan.overall.as_ref().and_then(|o| o.grade.clone()),
-        overall: scan.overall,
-        diff: diff.map(|d| DiffCounts {
-            new: d.new.len(),
-            fixed: d.fixed.len(),
-            unchanged: d.unchanged.len(),
-            regressions: d.regressions.len(),
-        }),
+        grade: assessment.as_ref().and_then(|a| a.overall.grade.clone()),
+        score: assessment.as_ref().and_then(|a| a.overall.score),
+        grades: assessment.as_ref().map(|a| a.grades.clone()),
+        findings: assessment.as_ref().map(|a| a.counts),
+        overall: assessment.map(|a| a.overall),
+        diff: None,
         gate,
         id: scan.id,
         status: scan.status,
@@ -659,12 +732,43 @@ pub(crate) async fn scan_summary(
         trigger: scan.spec.trigger,
         created_at: scan.created_at,
         finished_at: scan.finished_at,
-        score: scan.score,
-        grades: scan.grades,
-        findings: scan.findings,
-        ruleset_version: scan.ruleset_version,
+        completed_with_ruleset: scan.ruleset_version,
+        ruleset_version: Some(ruleset),
         previous_scan_id: scan.previous_scan_id,
     }))
+}
+
+/// A completed scan regraded under `ruleset` from its stored observations (`None` when it did not
+/// complete).
+async fn regraded(
+    state: &AppState,
+    principal: &vantage_app::Principal,
+    id: &str,
+    ruleset: &str,
+) -> Result<Option<vantage_rules::Assessment>, ApiError> {
+    let id = parse_scan_id(id)?;
+    let (_, assessment) = state
+        .services
+        .assess_scan(&principal.tenant, id, ruleset)
+        .await?
+        .ok_or_else(|| ApiError::not_found("scan"))?;
+    Ok(assessment)
+}
+
+/// An assessment's findings as findings of `scan`.
+fn finding_docs(scan: &ScanDoc, assessment: Option<&vantage_rules::Assessment>) -> Vec<FindingDoc> {
+    assessment
+        .map(|a| {
+            a.findings
+                .iter()
+                .map(|finding| FindingDoc {
+                    scan_id: scan.id.clone(),
+                    tenant: scan.tenant.clone(),
+                    finding: finding.clone(),
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// Query of `GET /api/v1/scans/{id}/observations`.
@@ -747,12 +851,17 @@ pub struct FindingsQuery {
     pub triage: Option<TriageState>,
     /// As it stood then: a log position or an RFC 3339 time.
     pub as_of: Option<String>,
+    /// Regrade the scan's stored observations under this ruleset (a released version such as `2`,
+    /// or `latest`) instead of the one it completed with. Nothing is rescanned.
+    pub ruleset: Option<String>,
 }
 
 /// A scan's findings, highest priority first.
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct Findings {
     pub scan_id: String,
+    /// The ruleset that derived these findings (absent while the scan has not completed).
+    pub ruleset_version: Option<String>,
     pub count: usize,
     pub items: Vec<FindingView>,
 }
@@ -766,7 +875,7 @@ pub(crate) async fn scan_findings(
     QueryParams(query): QueryParams<FindingsQuery>,
 ) -> Result<Json<Findings>, ApiError> {
     let principal = caller.require(Scope::ScanRead)?;
-    let id = parse_scan_id(&id)?.to_string();
+    let scan = scan_doc(&state, principal, &id).await?;
     let as_of = as_of(query.as_of.as_deref())?;
     let filter = FindingFilter {
         severity: query.severity,
@@ -774,13 +883,35 @@ pub(crate) async fn scan_findings(
         compliance: query.compliance,
         triage: query.triage,
     };
-    let items = state
-        .read
-        .findings(principal.tenant.as_str(), &id, &filter, as_of)
-        .await?
-        .ok_or_else(|| ApiError::not_found("scan"))?;
+    let regrade = query
+        .ruleset
+        .as_deref()
+        .map(ruleset_choice)
+        .transpose()?
+        .filter(|ruleset| scan.ruleset_version.as_deref() != Some(ruleset.as_str()));
+    let (ruleset_version, items) = match regrade {
+        None => {
+            let items = state
+                .read
+                .findings(principal.tenant.as_str(), &scan.id, &filter, as_of)
+                .await?
+                .ok_or_else(|| ApiError::not_found("scan"))?;
+            (scan.ruleset_version.clone(), items)
+        }
+        Some(ruleset) => {
+            let assessment = regraded(&state, principal, &scan.id, &ruleset).await?;
+            let completed = assessment.is_some();
+            let docs = finding_docs(&scan, assessment.as_ref());
+            let items = state
+                .read
+                .triaged(principal.tenant.as_str(), docs, &filter, as_of)
+                .await?;
+            (completed.then_some(ruleset), items)
+        }
+    };
     Ok(Json(Findings {
-        scan_id: id,
+        scan_id: scan.id,
+        ruleset_version,
         count: items.len(),
         items,
     }))

@@ -10,6 +10,8 @@ use vantage_domain::scan::{Scan, ScanCommand, ScanEvent, ScanSpec, ScanStatus};
 use vantage_domain::tenant::TenantId;
 use vantage_store::StreamName;
 
+use vantage_rules::Assessment;
+
 use crate::Services;
 use crate::pipeline::{AppError, CommandContext};
 use crate::seams::new_id;
@@ -84,10 +86,37 @@ impl Services {
 
     /// One scan of `tenant`, or `None` if it does not exist, was deleted, or belongs to another tenant.
     pub async fn scan(&self, tenant: &TenantId, id: ScanId) -> Result<Option<ScanView>, AppError> {
+        Ok(self
+            .fold_scan(tenant, id, None)
+            .await?
+            .map(|(view, _)| view))
+    }
+
+    /// A completed scan of `tenant` assessed again, from the observations its stream holds, under
+    /// `ruleset` (a regrade: nothing is rescanned). `Some((view, None))` for a scan that did not
+    /// complete; `None` as for [`Services::scan`].
+    pub async fn assess_scan(
+        &self,
+        tenant: &TenantId,
+        id: ScanId,
+        ruleset: &str,
+    ) -> Result<Option<(ScanView, Option<Assessment>)>, AppError> {
+        self.fold_scan(tenant, id, Some(ruleset)).await
+    }
+
+    /// Folds the scan's stream into its view; a completed scan is assessed under the ruleset it
+    /// completed with, and also under `regrade` when one is asked for.
+    async fn fold_scan(
+        &self,
+        tenant: &TenantId,
+        id: ScanId,
+        regrade: Option<&str>,
+    ) -> Result<Option<(ScanView, Option<Assessment>)>, AppError> {
         let stored = self.store().read_stream(&scan_stream(id)).await?;
         let mut view: Option<ScanView> = None;
         let mut state = Scan::default();
         let mut observations = Vec::new();
+        let mut regraded = None;
         for event in stored {
             let at = event.occurred_at;
             let decoded = ScanEvent::decode(
@@ -125,6 +154,13 @@ impl Services {
                         observations: &observations,
                     };
                     let assessment = vantage_rules::assess(&completed.ruleset_version, &facts)?;
+                    if let Some(ruleset) = regrade {
+                        regraded = Some(if ruleset == completed.ruleset_version {
+                            assessment.clone()
+                        } else {
+                            vantage_rules::assess(ruleset, &facts)?
+                        });
+                    }
                     view.grades = Some(assessment.grades);
                     view.overall = Some(assessment.overall);
                 }
@@ -136,6 +172,8 @@ impl Services {
                 view.observation_count = state.observations.len();
             }
         }
-        Ok(view.filter(|v| &v.tenant == tenant && !state.deleted))
+        Ok(view
+            .filter(|v| &v.tenant == tenant && !state.deleted)
+            .map(|view| (view, regraded)))
     }
 }
