@@ -99,6 +99,17 @@ fn samples() -> Vec<(String, u32, serde_json::Value)> {
             state: TriageState::AcceptedRisk,
             previous: TriageState::Open,
             note: Some("compensating control".into()),
+            reason: TriageReason::Decision,
+            scan_id: None,
+        }
+        .into(),
+        TriageSet {
+            fingerprint: fingerprint.clone(),
+            state: TriageState::Open,
+            previous: TriageState::Fixed,
+            note: None,
+            reason: TriageReason::Regressed,
+            scan_id: Some(ScanId(id())),
         }
         .into(),
         CommentAdded {

@@ -16,6 +16,7 @@ mod observation_schemas;
 mod openapi;
 mod pipeline;
 mod projections;
+mod regressions;
 mod ssrf;
 mod store_contract;
 mod tls_probe;

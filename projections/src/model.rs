@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use vantage_domain::scan::{ScanSpec, ScanStatus};
-use vantage_domain::triage::TriageState;
+use vantage_domain::triage::{TriageReason, TriageState};
 use vantage_rules::grade::ScanGrades;
 use vantage_rules::{Finding, Overall, Severity, SeverityCounts};
 
@@ -167,6 +167,9 @@ pub struct FingerprintDoc {
     pub triage_note: Option<String>,
     pub triage_updated_at: Option<DateTime<Utc>>,
     pub triage_actor: Option<String>,
+    /// Why the triage was last set: somebody's decision, or the system reopening a regression.
+    #[serde(default)]
+    pub triage_reason: TriageReason,
     pub comment_count: u32,
     /// The log position of the last change.
     pub position: u64,
@@ -196,6 +199,7 @@ impl FingerprintDoc {
             triage_note: None,
             triage_updated_at: None,
             triage_actor: None,
+            triage_reason: TriageReason::Decision,
             comment_count: 0,
             position: 0,
         }
@@ -535,6 +539,38 @@ impl Doc for TenantStatsDoc {
 }
 
 // ---- notifications -------------------------------------------------------------------------------
+
+pub static REOPEN_DUE: Table = Table {
+    name: "rm_reopen_due",
+    columns: &[text("tenant"), text("fingerprint"), int("position")],
+    key: 2,
+    indexes: &[&["position"]],
+};
+
+/// A finding triaged `fixed` that a scan saw again, until the system's reopening of it (a
+/// `TriageSet`, or anybody's) is projected: the to-do list of `vantage_app::reopen_regressions`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct ReopenDueDoc {
+    pub tenant: String,
+    pub fingerprint: String,
+    /// The scan that saw it again.
+    pub scan_id: String,
+    /// The log position of that scan's completion.
+    pub position: u64,
+}
+
+impl Doc for ReopenDueDoc {
+    const TABLE: &'static Table = &REOPEN_DUE;
+    fn key(&self) -> Vec<Cell> {
+        vec![
+            self.tenant.as_str().into(),
+            self.fingerprint.as_str().into(),
+        ]
+    }
+    fn columns(&self) -> Vec<Cell> {
+        vec![self.position.into()]
+    }
+}
 
 pub static NOTIFICATIONS: Table = Table {
     name: "rm_notifications",

@@ -11,7 +11,8 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use vantage_domain::scan::{ScanSpec, ScanStatus};
-use vantage_domain::triage::TriageState;
+use vantage_domain::tenant::TenantId;
+use vantage_domain::triage::{DueReopen, Fingerprint, TriageState};
 use vantage_rules::{Severity, SeverityCounts};
 
 use crate::ProjectionError;
@@ -398,6 +399,30 @@ impl ReadDb {
                 })
         });
         Ok(views)
+    }
+
+    /// Regressions of findings triaged `fixed` waiting to be reopened, oldest first, across tenants.
+    pub async fn reopen_due(&self, limit: usize) -> Result<Vec<DueReopen>, ProjectionError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let docs: Vec<ReopenDueDoc> = self
+            .docs(
+                "SELECT doc FROM rm_reopen_due ORDER BY position LIMIT $1",
+                &[limit.into()],
+            )
+            .await?;
+        docs.into_iter()
+            .map(|doc| {
+                let corrupt = |what: &str| {
+                    ProjectionError::Corrupt(format!("rm_reopen_due holds an invalid {what}"))
+                };
+                Ok(DueReopen {
+                    tenant: TenantId::parse(&doc.tenant).map_err(|_| corrupt("tenant"))?,
+                    fingerprint: Fingerprint::parse(&doc.fingerprint)
+                        .map_err(|_| corrupt("fingerprint"))?,
+                    scan_id: doc.scan_id.parse().map_err(|_| corrupt("scan id"))?,
+                })
+            })
+            .collect()
     }
 
     /// The diff of a completed scan against the previous scan of its target.

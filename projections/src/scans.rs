@@ -77,6 +77,7 @@ pub static TABLES: &[&Table] = &[
     &COVERAGE,
     &TENANTS,
     &NOTIFICATIONS,
+    &REOPEN_DUE,
 ];
 
 fn scan_id_of(stream: &str) -> Option<&str> {
@@ -478,8 +479,15 @@ async fn complete(
         if regression {
             diff.regressions.push(finding.fingerprint.clone());
             state.regressions += 1;
+            // Triaged fixed, yet seen again: the triage stays as the log says until the system's
+            // reopening (an event, so the stream, these models and the audit trail agree) lands.
             if state.triage == TriageState::Fixed {
-                state.triage = TriageState::Open;
+                batch.put(ReopenDueDoc {
+                    tenant: scan.tenant.clone(),
+                    fingerprint: finding.fingerprint.clone(),
+                    scan_id: scan.id.clone(),
+                    position,
+                })?;
             }
         }
         state.rule_id = Some(finding.rule_id.clone());
@@ -708,6 +716,9 @@ async fn apply_triage(
             state.triage_note = set.note;
             state.triage_updated_at = Some(at);
             state.triage_actor = Some(recorded.event.metadata.actor.clone());
+            state.triage_reason = set.reason;
+            // Any triage decision settles a pending reopening.
+            batch.delete::<ReopenDueDoc>(vec![tenant.into(), fingerprint.as_str().into()]);
         }
         TriageEvent::CommentAdded(added) => {
             state.comment_count += 1;

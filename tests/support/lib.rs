@@ -176,8 +176,9 @@ impl PgTestStore {
 pub struct TestApp {
     pub base: String,
     /// Answers the names the tests scan (`example.com`, `example.org` → public addresses,
-    /// `intranet-app.example` → 10.20.30.40); nothing is ever sent to these addresses.
-    pub dns: dns::TestDns,
+    /// `intranet-app.example` → 10.20.30.40; nothing is ever sent to these addresses), unless the
+    /// app scans a [`lab::Lab`], whose DNS answers instead.
+    pub dns: Option<dns::TestDns>,
     pub admin_key: String,
     pub services: vantage_app::Services,
     pub stores: AppStores,
@@ -248,6 +249,18 @@ impl TestApp {
         .await
     }
 
+    /// An app whose in-process workers scan `lab` (its DNS, its CA, loopback allowed).
+    pub async fn spawn_on_lab(stores: AppStores, lab: &lab::Lab) -> Self {
+        Self::spawn_scanning(
+            stores,
+            lab.guard(),
+            None,
+            Some(lab.tls_roots()),
+            vantage_api::RateLimitConfig::default(),
+        )
+        .await
+    }
+
     async fn spawn_configured(
         stores: AppStores,
         allow: &str,
@@ -269,6 +282,19 @@ impl TestApp {
             vantage_probes::ssrf::ResolverChoice::Named(dns.address),
         )
         .unwrap();
+        let roots = workers.then(vantage_probes::tls::TlsRoots::web_pki);
+        Self::spawn_scanning(stores, guard, Some(dns), roots, limits).await
+    }
+
+    /// The app over `stores`, vetting targets with `guard`; with `roots`, in-process scan workers
+    /// run and trust them.
+    async fn spawn_scanning(
+        stores: AppStores,
+        guard: vantage_probes::ssrf::SsrfGuard,
+        dns: Option<dns::TestDns>,
+        roots: Option<vantage_probes::tls::TlsRoots>,
+        limits: vantage_api::RateLimitConfig,
+    ) -> Self {
         let services = vantage_app::Services::new(
             stores.events.clone(),
             stores.idempotency.clone(),
@@ -288,20 +314,30 @@ impl TestApp {
         let (shutdown, stop) = tokio::sync::oneshot::channel::<()>();
         let board = vantage_projections::StatusBoard::default();
         let (stop_projectors, projectors_stopped) = tokio::sync::watch::channel(false);
-        let projector_tasks = vantage_projections::start(
+        let mut projector_tasks = vantage_projections::start(
             stores.events.clone(),
             stores.read.clone(),
             board.clone(),
-            projectors_stopped,
+            projectors_stopped.clone(),
         );
+        let read = stores.read.clone();
+        projector_tasks.push(tokio::spawn(vantage_app::reopen_regressions(
+            services.clone(),
+            move |limit| {
+                let read = read.clone();
+                async move { read.reopen_due(limit).await }
+            },
+            projectors_stopped,
+        )));
         let state = vantage_api::AppState::new(services.clone(), board, stores.read.clone())
             .with_rate_limits(limits);
         let server = tokio::spawn(vantage_api::serve(listener, state, async {
             let _ = stop.await;
         }));
-        let workers = workers.then(|| {
+        let workers = roots.map(|roots| {
             let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-            let pool = vantage_worker::embedded::EmbeddedWorkers::new(services.clone(), 4);
+            let pool = vantage_worker::embedded::EmbeddedWorkers::new(services.clone(), 4)
+                .with_tls_roots(roots);
             let task = tokio::spawn(pool.run(async {
                 let _ = stopped.await;
             }));

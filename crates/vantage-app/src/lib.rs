@@ -7,12 +7,14 @@
 
 mod keys;
 mod pipeline;
+mod reopen;
 mod scans;
 mod seams;
 mod triage;
 
 pub use keys::{ApiKeyToken, IssuedKey, KeySummary, Principal, REGISTRY_TTL};
 pub use pipeline::{AppError, CommandContext, Executed, Pipeline};
+pub use reopen::{REOPEN_BATCH, REOPEN_POLL, reopen_regressions};
 pub use scans::{ScanView, scan_stream};
 pub use seams::{Clock, SystemClock, new_id};
 pub use triage::{notifications_stream, triage_stream};

@@ -135,6 +135,21 @@ pub fn upcast(event_type: &str, version: u32, mut payload: Value) -> Result<Valu
             }
             // v2 only admits a new probe kind (`mta_sts`): a v1 payload is a v2 one as it is.
             ("ProbeFailed", 1) => payload,
+            // v1 predates system reopenings: every state was somebody's decision.
+            ("TriageSet", 1) => {
+                let Value::Object(mut fields) = payload else {
+                    return Err(UpcastError::BadPayload {
+                        event_type: event_type.to_owned(),
+                        version,
+                        reason: "payload is not an object".into(),
+                    });
+                };
+                fields
+                    .entry("reason")
+                    .or_insert_with(|| Value::from("decision"));
+                fields.entry("scan_id").or_insert(Value::Null);
+                Value::Object(fields)
+            }
             _ => return Ok(payload),
         };
         version += 1;

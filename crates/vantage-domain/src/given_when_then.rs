@@ -402,6 +402,8 @@ fn triage_records_the_previous_state() {
         state: TriageState::Acknowledged,
         previous: TriageState::Open,
         note: None,
+        reason: TriageReason::Decision,
+        scan_id: None,
     };
     assert_eq!(
         given::<Triage>([]).when(set(TriageState::Acknowledged)),
@@ -415,9 +417,61 @@ fn triage_records_the_previous_state() {
                 state: TriageState::Fixed,
                 previous: TriageState::Acknowledged,
                 note: None,
+                reason: TriageReason::Decision,
+                scan_id: None,
             }
             .into()
         ])
+    );
+}
+
+#[test]
+fn a_regression_reopens_only_a_fixed_finding_and_only_once() {
+    let scan = ScanId(id(42));
+    let reopen = TriageCommand::Reopen {
+        fingerprint: fingerprint(),
+        scan_id: scan,
+    };
+    let fixed: TriageEvent = TriageSet {
+        fingerprint: fingerprint(),
+        state: TriageState::Fixed,
+        previous: TriageState::Open,
+        note: None,
+        reason: TriageReason::Decision,
+        scan_id: None,
+    }
+    .into();
+    let reopened: TriageEvent = TriageSet {
+        fingerprint: fingerprint(),
+        state: TriageState::Open,
+        previous: TriageState::Fixed,
+        note: None,
+        reason: TriageReason::Regressed,
+        scan_id: Some(scan),
+    }
+    .into();
+    assert_eq!(
+        given::<Triage>([fixed.clone()]).when(reopen.clone()),
+        Ok(vec![reopened.clone()])
+    );
+    assert_eq!(
+        given::<Triage>([fixed.clone(), reopened]).when(reopen.clone()),
+        Ok(vec![]),
+        "already reopened: nothing more"
+    );
+    let accepted: TriageEvent = TriageSet {
+        fingerprint: fingerprint(),
+        state: TriageState::AcceptedRisk,
+        previous: TriageState::Fixed,
+        note: None,
+        reason: TriageReason::Decision,
+        scan_id: None,
+    }
+    .into();
+    assert_eq!(
+        given::<Triage>([fixed, accepted]).when(reopen),
+        Ok(vec![]),
+        "somebody decided since: their decision stands"
     );
 }
 

@@ -8,7 +8,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::domain_events;
-use crate::ids::CommentId;
+use crate::ids::{CommentId, ScanId};
 use crate::{Aggregate, DomainError};
 
 /// Longest triage note or comment, in characters.
@@ -73,22 +73,36 @@ pub enum TriageState {
     Fixed,
 }
 
+/// Why a triage state was set.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TriageReason {
+    /// Somebody decided it.
+    #[default]
+    Decision,
+    /// A finding triaged `fixed` was seen again by a scan, so the system reopened it.
+    Regressed,
+}
+
 domain_events! {
     /// Everything that can happen to a fingerprint's triage.
     pub enum TriageEvent {
-        TriageSet = 1,
+        TriageSet = 2,
         CommentAdded = 1,
         CommentDeleted = 1,
     }
 }
 
-/// The triage state of a fingerprint was set.
+/// The triage state of a fingerprint was set (v2 added why, and the scan behind a reopening).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct TriageSet {
     pub fingerprint: Fingerprint,
     pub state: TriageState,
     pub previous: TriageState,
     pub note: Option<String>,
+    pub reason: TriageReason,
+    /// The scan that saw a finding triaged `fixed` again (reason `regressed`).
+    pub scan_id: Option<ScanId>,
 }
 
 /// A comment was added to a fingerprint.
@@ -104,6 +118,14 @@ pub struct CommentAdded {
 pub struct CommentDeleted {
     pub fingerprint: Fingerprint,
     pub comment_id: CommentId,
+}
+
+/// A finding triaged `fixed` that a scan saw again: the system is to reopen it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueReopen {
+    pub tenant: crate::tenant::TenantId,
+    pub fingerprint: Fingerprint,
+    pub scan_id: ScanId,
 }
 
 /// What can be asked of a fingerprint's triage.
@@ -122,6 +144,12 @@ pub enum TriageCommand {
     DeleteComment {
         fingerprint: Fingerprint,
         comment_id: CommentId,
+    },
+    /// The system: `scan_id` saw the finding again. Reopens it if it is triaged `fixed`; otherwise
+    /// (somebody decided since, or it was reopened already) nothing happens.
+    Reopen {
+        fingerprint: Fingerprint,
+        scan_id: ScanId,
     },
 }
 
@@ -166,8 +194,27 @@ impl Aggregate for Triage {
                     .map(|n| bounded_text("note", &n, true))
                     .transpose()?
                     .filter(|n| !n.is_empty()),
+                reason: TriageReason::Decision,
+                scan_id: None,
             }
             .into(),
+            TriageCommand::Reopen {
+                fingerprint,
+                scan_id,
+            } => {
+                if self.state != TriageState::Fixed {
+                    return Ok(vec![]);
+                }
+                TriageSet {
+                    fingerprint,
+                    state: TriageState::Open,
+                    previous: TriageState::Fixed,
+                    note: None,
+                    reason: TriageReason::Regressed,
+                    scan_id: Some(scan_id),
+                }
+                .into()
+            }
             TriageCommand::AddComment {
                 fingerprint,
                 comment_id,

@@ -422,6 +422,17 @@ async fn serve(args: ServeArgs, file: &FileConfig) -> Result<ExitCode, CliError>
         board.clone(),
         stopped.clone(),
     );
+    let reopener = tokio::spawn(vantage_app::reopen_regressions(
+        services.clone(),
+        {
+            let read_db = read_db.clone();
+            move |limit| {
+                let read_db = read_db.clone();
+                async move { read_db.reopen_due(limit).await }
+            }
+        },
+        stopped.clone(),
+    ));
     let embedded = opened.kind == EMBEDDED && args.nats.nats_url.is_none();
     let scan_workers = args.scan_workers.unwrap_or(if embedded { 4 } else { 0 });
     let workers = (scan_workers > 0).then(|| {
@@ -473,6 +484,9 @@ async fn serve(args: ServeArgs, file: &FileConfig) -> Result<ExitCode, CliError>
         if let Err(error) = projector.await {
             tracing::error!(%error, "a projector panicked");
         }
+    }
+    if let Err(error) = reopener.await {
+        tracing::error!(%error, "the regression reopener panicked");
     }
     tracing::info!("shut down cleanly");
     Ok(ExitCode::SUCCESS)
