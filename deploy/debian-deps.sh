@@ -21,6 +21,8 @@ if $with_services; then
     python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=(python3 python3-venv)
     # a DNS server on loopback for the API fuzz run (answers lab names, nothing upstream)
     command -v dnsmasq >/dev/null 2>&1 || missing+=(dnsmasq-base)
+    # Node.js runs Mozilla's HTTP Observatory, the reference the headers grade is tested against
+    command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
 fi
 if ((${#missing[@]})); then
     echo "installing: ${missing[*]}"

@@ -13,6 +13,7 @@ mod exposure_probe;
 mod http_probe;
 mod nats;
 mod observation_schemas;
+mod observatory;
 mod openapi;
 mod pipeline;
 mod projections;

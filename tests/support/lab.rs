@@ -43,6 +43,22 @@ pub enum Posture {
     /// HTTPS setting `__Host-` and `__Secure-` cookies (one of each breaking its prefix's rules) and
     /// an unprefixed session cookie.
     CookiePrefixes,
+    // Header variants: sites that exercise more of the Observatory's tests, for the differential
+    // test against it (their findings are not pinned one by one).
+    /// Scripts of every kind (relative, external with and without SRI, protocol-relative), and the
+    /// policies in `<meta>` only: a CSP and `unsafe-url` referrer.
+    ScriptsAndMetaPolicies,
+    /// A short HSTS, invalid X-Content-Type-Options and CORP, ALLOW-FROM framing,
+    /// `no-referrer-when-downgrade`, a report-only CSP, a cookie without Secure.
+    WeakHeaders,
+    /// Port 80 redirects to HTTP first; HSTS sent twice; an anti-CSRF cookie without SameSite and
+    /// a session cookie with an invalid SameSite.
+    HttpFirstRedirect,
+    /// Port 80 redirects to HTTPS on another host of the site (`www.`); a nonce-based CSP with
+    /// `'strict-dynamic'` and inline styles.
+    OffHostRedirect,
+    /// A CSP with a repeated report-uri.
+    DuplicateReporting,
 }
 
 impl Posture {
@@ -57,6 +73,15 @@ impl Posture {
         Self::CookiePrefixes,
     ];
 
+    /// The header variants (see above).
+    pub const VARIANTS: [Posture; 5] = [
+        Self::ScriptsAndMetaPolicies,
+        Self::WeakHeaders,
+        Self::HttpFirstRedirect,
+        Self::OffHostRedirect,
+        Self::DuplicateReporting,
+    ];
+
     /// The site's name. Each is its own registrable domain, so no two lab sites are "same site".
     pub fn name(self) -> &'static str {
         match self {
@@ -68,6 +93,19 @@ impl Posture {
             Self::SecurityTxtBehindRedirect => "security-txt.example",
             Self::ReflectedCors => "reflected-cors.example",
             Self::CookiePrefixes => "cookie-prefixes.example",
+            Self::ScriptsAndMetaPolicies => "scripts.example",
+            Self::WeakHeaders => "weak-headers.example",
+            Self::HttpFirstRedirect => "http-first.example",
+            Self::OffHostRedirect => "offhost.example",
+            Self::DuplicateReporting => "duplicate-reporting.example",
+        }
+    }
+
+    /// Other names of the site (same address, same certificate).
+    fn aliases(self) -> &'static [&'static str] {
+        match self {
+            Self::OffHostRedirect => &["www.offhost.example"],
+            _ => &[],
         }
     }
 
@@ -135,8 +173,27 @@ fn redirect_to_https(name: &'static str) -> Router {
 }
 
 /// What the site answers on `scheme` (`http` on port 80, `https` on 443).
+fn redirect(to: &'static str) -> Response {
+    (StatusCode::MOVED_PERMANENTLY, [(header::LOCATION, to)]).into_response()
+}
+
 fn router(posture: Posture, https: bool) -> Router {
     let name = posture.name();
+    match (posture, https) {
+        (Posture::HttpFirstRedirect, false) => {
+            return Router::new().fallback(|uri: Uri| async move {
+                if uri.path() == "/step" {
+                    redirect("https://http-first.example/")
+                } else {
+                    redirect("http://http-first.example/step")
+                }
+            });
+        }
+        (Posture::OffHostRedirect, false) => {
+            return Router::new().fallback(|| async { redirect("https://www.offhost.example/") });
+        }
+        _ => {}
+    }
     if posture.serves_https() && !https {
         return redirect_to_https(name);
     }
@@ -244,6 +301,91 @@ fn respond(posture: Posture, method: &Method, path: &str, request: &HeaderMap) -
             }
             response
         }
+        Posture::ScriptsAndMetaPolicies => match path {
+            "/" => {
+                let page = r#"<!doctype html><html><head>
+<meta http-equiv="Content-Security-Policy" content="default-src 'self'; script-src 'self' https://cdn.other.example">
+<meta name="referrer" content="unsafe-url">
+<script src="/app.js"></script>
+<script src="https://cdn.other.example/lib.js" integrity="sha384-abc" crossorigin="anonymous"></script>
+<script src="https://cdn.other.example/plain.js"></script>
+<script src="//cdn.other.example/relative.js"></script>
+<script>inline();</script>
+</head><body>scripts</body></html>"#;
+                let mut headers = HeaderMap::new();
+                headers.insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("text/html; charset=utf-8"),
+                );
+                for (name, value) in &GOOD_HEADERS[1..] {
+                    headers.insert(
+                        HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                        HeaderValue::from_str(value).unwrap(),
+                    );
+                }
+                (headers, page).into_response()
+            }
+            _ => not_found(),
+        },
+        Posture::WeakHeaders => match path {
+            "/" => html(
+                &[
+                    ("strict-transport-security", "max-age=300"),
+                    ("x-content-type-options", "nosniffing"),
+                    ("x-frame-options", "ALLOW-FROM https://partner.example"),
+                    ("referrer-policy", "no-referrer-when-downgrade"),
+                    ("cross-origin-resource-policy", "same-planet"),
+                    ("content-security-policy-report-only", "default-src 'self'"),
+                ],
+                &["prefs=compact; Path=/; SameSite=Lax"],
+            ),
+            _ => not_found(),
+        },
+        Posture::HttpFirstRedirect => match path {
+            "/" => {
+                let mut response = html(
+                    &GOOD_HEADERS[..1],
+                    &[
+                        "csrftoken=abc; Path=/; Secure",
+                        "sessid=1; Path=/; Secure; HttpOnly; SameSite=Sometimes",
+                    ],
+                );
+                let headers = response.headers_mut();
+                headers.append(
+                    header::STRICT_TRANSPORT_SECURITY,
+                    HeaderValue::from_static("max-age=63072000"),
+                );
+                headers.append(
+                    header::STRICT_TRANSPORT_SECURITY,
+                    HeaderValue::from_static("max-age=31536000"),
+                );
+                response
+            }
+            _ => not_found(),
+        },
+        Posture::OffHostRedirect => match path {
+            "/" => html(
+                &[
+                    (
+                        "content-security-policy",
+                        "script-src 'nonce-r4nd0m' 'strict-dynamic' 'unsafe-inline' https: 'self'; object-src 'none'; style-src 'self' 'unsafe-inline'; base-uri 'self'",
+                    ),
+                    ("strict-transport-security", "max-age=63072000"),
+                    ("x-content-type-options", "nosniff"),
+                    ("referrer-policy", "same-origin"),
+                ],
+                &[],
+            ),
+            _ => not_found(),
+        },
+        Posture::DuplicateReporting => match path {
+            "/" => {
+                let mut headers = GOOD_HEADERS;
+                headers[0].1 = "default-src 'none'; report-uri /csp-a; report-uri /csp-b";
+                html(&headers, &[])
+            }
+            _ => not_found(),
+        },
         Posture::CookiePrefixes => match path {
             "/" => html(
                 &GOOD_HEADERS,
@@ -366,11 +508,17 @@ impl Lab {
             tokio::spawn(async move { axum::serve(http, router(posture, false)).await });
             if let Some(https) = listeners.pop() {
                 let validity = (posture == Posture::HstsExpiredCertificate).then_some((2020, 2021));
-                let leaf = ca.leaf(&[posture.name()], validity);
+                let names: Vec<&str> = std::iter::once(posture.name())
+                    .chain(posture.aliases().iter().copied())
+                    .collect();
+                let leaf = ca.leaf(&names, validity);
                 let tls = crate::tls::TlsListener::new(https, tls_config(leaf));
                 tokio::spawn(async move { axum::serve(tls, router(posture, true)).await });
             }
             let name = posture.name();
+            for alias in posture.aliases() {
+                zone.push(((*alias).to_owned(), RData::A(A(ip))));
+            }
             zone.push((name.to_owned(), RData::A(A(ip))));
             zone.push((
                 name.to_owned(),
@@ -433,7 +581,11 @@ impl Lab {
     pub fn hosts(&self) -> String {
         self.sites
             .iter()
-            .map(|s| format!("{}={}", s.name(), IpAddr::V4(s.ip)))
+            .flat_map(|s| {
+                std::iter::once(s.name())
+                    .chain(s.posture.aliases().iter().copied())
+                    .map(|name| format!("{name}={}", IpAddr::V4(s.ip)))
+            })
             .collect::<Vec<_>>()
             .join(",")
     }
@@ -441,5 +593,76 @@ impl Lab {
     /// Where a site's port listens.
     pub fn address(&self, posture: Posture, port: u16) -> SocketAddr {
         SocketAddr::new(IpAddr::V4(self.site(posture).ip), port)
+    }
+}
+
+impl Lab {
+    /// Scans `typed` (a name or URL of a lab site, default ports and paths, quick profile) through
+    /// the real worker into a scratch store; returns what was observed, in log order, and its
+    /// assessment under the current ruleset.
+    pub async fn scan(
+        &self,
+        typed: &str,
+    ) -> (
+        Vec<vantage_domain::scan::ProbeObserved>,
+        vantage_rules::Assessment,
+    ) {
+        use vantage_domain::DomainEvent;
+        use vantage_domain::scan::{ScanEvent, ScanSpec};
+        use vantage_domain::target::{Paths, Ports, Profile, ScanTarget, Trigger, VantagePoint};
+        let t = crate::SqliteTestStore::new().await;
+        let services = vantage_app::Services::new(
+            Arc::new(t.store.clone()),
+            Arc::new(t.store.clone()),
+            Arc::new(vantage_app::SystemClock),
+            self.guard(),
+        );
+        let tenant = vantage_domain::tenant::TenantId::default_tenant();
+        let spec = ScanSpec {
+            target: ScanTarget::parse(typed).unwrap(),
+            ports: Ports::default(),
+            paths: Paths::default(),
+            profile: Profile::Quick,
+            trigger: Trigger::Manual,
+            vantage_point: VantagePoint::default(),
+        };
+        let context = vantage_app::CommandContext::system(tenant.clone());
+        let scan_id = services
+            .start_scan(&context, spec.clone())
+            .await
+            .unwrap()
+            .unwrap();
+        let job = vantage_worker::ScanJob {
+            scan_id,
+            tenant: tenant.clone(),
+            spec: spec.clone(),
+        };
+        let sink = vantage_worker::embedded::PipelineSink::new(services.clone(), "w-lab");
+        let (_cancel, cancelled) = tokio::sync::watch::channel(false);
+        vantage_worker::run_scan(&job, "w-lab", &self.scanner(), &sink, cancelled)
+            .await
+            .unwrap();
+        let observations: Vec<_> = services
+            .store()
+            .read_stream(&vantage_app::scan_stream(scan_id))
+            .await
+            .unwrap()
+            .into_iter()
+            .filter_map(|e| {
+                match ScanEvent::decode(&e.event_type, e.schema_version, e.payload.as_str())
+                    .unwrap()
+                {
+                    ScanEvent::ProbeObserved(o) => Some(o),
+                    _ => None,
+                }
+            })
+            .collect();
+        let facts = vantage_rules::ScanFacts {
+            tenant: tenant.as_str(),
+            target: spec.target.as_str(),
+            observations: &observations,
+        };
+        let assessment = vantage_rules::assess(vantage_rules::RULESET_VERSION, &facts).unwrap();
+        (observations, assessment)
     }
 }
