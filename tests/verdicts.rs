@@ -18,12 +18,12 @@ pub fn findings(assessment: &Assessment) -> BTreeSet<(String, String)> {
         .collect()
 }
 
-/// What each of the postures must get under ruleset 3: its findings as (rule, asset), its
-/// overall grade and score. (The header variants are pinned by the Observatory differential.)
-fn expected(
-    lab: &Lab,
-    posture: Posture,
-) -> Option<(BTreeSet<(String, String)>, &'static str, u32)> {
+/// A site's verdict: its findings as (rule, asset), its overall grade and score.
+type Verdict = (BTreeSet<(String, String)>, &'static str, u32);
+
+/// What each of the postures must get under ruleset 3. (The header variants are pinned by
+/// the Observatory differential.)
+fn expected(lab: &Lab, posture: Posture) -> Option<Verdict> {
     let set = |items: &[(&str, String)]| -> BTreeSet<(String, String)> {
         items
             .iter()
