@@ -401,7 +401,8 @@ pub struct DomainScanDoc {
     pub completed_at: DateTime<Utc>,
     /// The overall score (absent when the target could not be reached).
     pub score: Option<u32>,
-    pub overall: Overall,
+    /// The overall verdict (absent in read models built before it existed: rebuild them).
+    pub overall: Option<Overall>,
     pub findings: SeverityCounts,
     pub grades: ScanGrades,
     pub ruleset_version: String,

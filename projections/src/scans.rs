@@ -597,7 +597,7 @@ async fn complete(
         target: target.clone(),
         completed_at: at,
         score: assessment.overall.score,
-        overall: assessment.overall.clone(),
+        overall: Some(assessment.overall.clone()),
         findings: counts,
         grades,
         ruleset_version: ruleset.to_owned(),

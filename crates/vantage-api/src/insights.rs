@@ -68,7 +68,7 @@ pub(crate) async fn domain_latest(
         .await?
         .ok_or_else(|| ApiError::not_found("completed scan of this domain"))?;
     Ok(Json(DomainLatest {
-        grade: latest.overall.grade.clone(),
+        grade: latest.overall.as_ref().and_then(|o| o.grade.clone()),
         scan: latest,
     }))
 }

@@ -2,7 +2,8 @@
 //! throughput at 1, 10 and 200 events per command with 1 and 8 concurrent writers, and `read_all`
 //! throughput (events fully deserialised) — on the embedded SQLite store and on PostgreSQL; `scan`
 //! (in `scan.rs`) measures whole scans of local HTTPS targets; `projections` (in `projections.rs`)
-//! full rebuilds and projection lag; `api` (in `api.rs`) HTTP throughput of query routes with wrk.
+//! full rebuilds and projection lag; `api` (in `api.rs`) HTTP throughput of query routes with wrk;
+//! `verdicts` (in `verdicts.rs`) `vantage scan` of a lab site beside Mozilla's Observatory CLI.
 //! Each prints a Markdown table.
 //!
 //! Every store run uses a fresh store (a temporary SQLite file; a new PostgreSQL schema, dropped
@@ -37,6 +38,7 @@ enum Backend {
 mod api;
 mod projections;
 mod scan;
+mod verdicts;
 
 /// Benchmarks behind BENCHMARKS.md.
 #[derive(Debug, Parser)]
@@ -49,6 +51,8 @@ enum Bench {
     Projections(projections::ProjectionBenchArgs),
     /// HTTP throughput and latency of query routes on a big store, with wrk.
     Api(api::ApiBenchArgs),
+    /// `vantage scan` of a lab site against Mozilla's Observatory CLI on the same site.
+    Verdicts(verdicts::VerdictsBenchArgs),
 }
 
 /// Which stores a benchmark measures.
@@ -316,6 +320,7 @@ async fn main() -> anyhow::Result<()> {
         Bench::Scan(args) => scan::run(args).await,
         Bench::Projections(args) => projections::run(args).await,
         Bench::Api(args) => api::run(args).await,
+        Bench::Verdicts(args) => verdicts::run(args).await,
     }
 }
 
