@@ -143,3 +143,88 @@ async fn security_txt_expiry_is_judged() {
             .contains(&"exposure.security-txt-missing".to_owned())
     );
 }
+
+/// Checks follow a redirect that stays on the site (up to three hops) and judge where it ends; a
+/// redirect to another site is recorded and not followed.
+#[tokio::test]
+async fn redirects_are_followed_on_the_site_and_recorded_off_it() {
+    use axum::http::{StatusCode, header};
+    let moved =
+        |to: &'static str| move || async move { (StatusCode::FOUND, [(header::LOCATION, to)]) };
+    let app = Router::new()
+        .route("/.git/HEAD", get(moved("/repo/.git/HEAD")))
+        .route("/repo/.git/HEAD", get(moved("/deeper/.git/HEAD")))
+        .route(
+            "/deeper/.git/HEAD",
+            get(|| async { "ref: refs/heads/main\n" }),
+        )
+        .route("/.env", get(moved("http://elsewhere.example/.env")))
+        .route("/server-status", get(moved("/a")))
+        .route("/a", get(moved("/b")))
+        .route("/b", get(moved("/c")))
+        .route("/c", get(moved("/d")))
+        .route(
+            "/d",
+            get(|| async { "<html><h1>Apache Server Status for shop</h1></html>" }),
+        );
+    let address = vantage_tests::serve_http(app).await;
+    let origin = url::Url::parse(&format!("http://{address}/")).unwrap();
+    let seen = probe_exposure(&lab_guard(), &TlsRoots::web_pki(), &origin, address).await;
+    let check = |check: ExposureCheck| seen.iter().find(|o| o.check == check).unwrap();
+
+    let git = check(ExposureCheck::GitHead);
+    assert!(git.found, "{git:?}");
+    assert_eq!(git.status, Some(200));
+    assert_eq!(git.redirects.len(), 2);
+    assert_eq!(
+        git.final_url.as_deref(),
+        Some(format!("http://{address}/deeper/.git/HEAD").as_str())
+    );
+    assert!(git.not_followed.is_none());
+
+    let env = check(ExposureCheck::EnvFile);
+    assert!(!env.found);
+    assert_eq!(
+        env.status,
+        Some(302),
+        "the redirect itself is what was judged"
+    );
+    let off = env
+        .not_followed
+        .as_ref()
+        .expect("the off-site redirect is recorded");
+    assert_eq!(off.url, "http://elsewhere.example/.env");
+    assert!(off.reason.contains("leaves the site"), "{}", off.reason);
+    assert!(env.redirects.is_empty());
+
+    // Four hops are more than a check follows: the third redirect is where it stops.
+    let status = check(ExposureCheck::ServerStatus);
+    assert!(!status.found);
+    assert_eq!(status.status, Some(302));
+    assert_eq!(
+        status.redirects.len(),
+        vantage_observations::exposure::MAX_EXPOSURE_REDIRECTS
+    );
+
+    // Ruleset 3 names the response it judged.
+    let observations: Vec<ProbeObserved> = seen
+        .iter()
+        .enumerate()
+        .map(|(i, o)| vantage_tests::observation(i as u128, &o.url, o.clone()))
+        .collect();
+    let facts = ScanFacts {
+        tenant: "acme",
+        target: origin.as_str(),
+        observations: &observations,
+    };
+    let findings = assess("3", &facts).unwrap().findings;
+    let git_finding = findings
+        .iter()
+        .find(|f| f.rule_id == "exposure.git-repository")
+        .unwrap();
+    assert_eq!(
+        git_finding.asset,
+        format!("http://{address}/deeper/.git/HEAD")
+    );
+    assert!(!findings.iter().any(|f| f.rule_id == "exposure.env-file"));
+}

@@ -18,8 +18,13 @@ pub fn findings(assessment: &Assessment) -> BTreeSet<(String, String)> {
         .collect()
 }
 
-/// A site's verdict: its findings as (rule, asset), its overall grade and score.
-type Verdict = (BTreeSet<(String, String)>, &'static str, u32);
+/// A site's verdict: its findings as (rule, asset), its overall grade and score (none when it
+/// could not be reached).
+type Verdict = (
+    BTreeSet<(String, String)>,
+    Option<&'static str>,
+    Option<u32>,
+);
 
 /// What each of the postures must get under ruleset 3. (The header variants are pinned by
 /// the Observatory differential.)
@@ -31,7 +36,7 @@ fn expected(lab: &Lab, posture: Posture) -> Option<Verdict> {
             .collect()
     };
     let at = |base: &str, path: &str| format!("{base}{path}");
-    Some(match posture {
+    let (findings, grade, score) = match posture {
         Posture::PlainHttp => {
             let page = "http://plain-http.example/";
             let cookie = |name: &str| format!("{page} cookie {name}");
@@ -124,12 +129,22 @@ fn expected(lab: &Lab, posture: Posture) -> Option<Verdict> {
                 87,
             )
         }
+        Posture::MismatchedCertificate => (
+            set(&[(
+                "tls.hostname-mismatch",
+                lab.address(posture, 443).to_string(),
+            )]),
+            "M",
+            24,
+        ),
+        Posture::Unreachable => return Some((BTreeSet::new(), None, None)),
         Posture::ScriptsAndMetaPolicies
         | Posture::WeakHeaders
         | Posture::HttpFirstRedirect
         | Posture::OffHostRedirect
         | Posture::DuplicateReporting => return None,
-    })
+    };
+    Some((findings, Some(grade), Some(score)))
 }
 
 async fn site_verdicts(site: &LabSite, lab: &Lab) {
@@ -175,7 +190,7 @@ async fn site_verdicts(site: &LabSite, lab: &Lab) {
             assessment.overall.grade.as_deref(),
             assessment.overall.score
         ),
-        (Some(grade), Some(score)),
+        (grade, score),
         "{}: overall {:?}, headers {:?}, TLS {:?}",
         site.name(),
         assessment.overall,
@@ -183,6 +198,14 @@ async fn site_verdicts(site: &LabSite, lab: &Lab) {
         assessment.grades.tls
     );
     assert_eq!(assessment.overall.method, vantage_rules::CAPPED_METHOD);
+    // No grade is given only to a target that could not be reached, and then it says why.
+    assert_eq!(
+        assessment.overall.unreachable.is_some(),
+        grade.is_none(),
+        "{}: {:?}",
+        site.name(),
+        assessment.overall
+    );
     if site.posture == Posture::ExposedBehindRedirect {
         // The API document behind the redirect is seen, so the target is classified as an API.
         let classification = first

@@ -43,6 +43,10 @@ pub enum Posture {
     /// HTTPS setting `__Host-` and `__Secure-` cookies (one of each breaking its prefix's rules) and
     /// an unprefixed session cookie.
     CookiePrefixes,
+    /// Good headers over a certificate (from the lab CA) for another name.
+    MismatchedCertificate,
+    /// A name with an address where nothing listens.
+    Unreachable,
     // Header variants: sites that exercise more of the Observatory's tests, for the differential
     // test against it (their findings are not pinned one by one).
     /// Scripts of every kind (relative, external with and without SRI, protocol-relative), and the
@@ -62,7 +66,7 @@ pub enum Posture {
 }
 
 impl Posture {
-    pub const ALL: [Posture; 8] = [
+    pub const ALL: [Posture; 10] = [
         Self::PlainHttp,
         Self::GoodHttps,
         Self::HstsExpiredCertificate,
@@ -71,6 +75,8 @@ impl Posture {
         Self::SecurityTxtBehindRedirect,
         Self::ReflectedCors,
         Self::CookiePrefixes,
+        Self::MismatchedCertificate,
+        Self::Unreachable,
     ];
 
     /// The header variants (see above).
@@ -93,6 +99,8 @@ impl Posture {
             Self::SecurityTxtBehindRedirect => "security-txt.example",
             Self::ReflectedCors => "reflected-cors.example",
             Self::CookiePrefixes => "cookie-prefixes.example",
+            Self::MismatchedCertificate => "mismatched.example",
+            Self::Unreachable => "unreachable.example",
             Self::ScriptsAndMetaPolicies => "scripts.example",
             Self::WeakHeaders => "weak-headers.example",
             Self::HttpFirstRedirect => "http-first.example",
@@ -110,7 +118,16 @@ impl Posture {
     }
 
     fn serves_https(self) -> bool {
-        self != Self::PlainHttp
+        !matches!(self, Self::PlainHttp | Self::Unreachable)
+    }
+
+    /// The ports its servers listen on.
+    fn ports(self) -> &'static [u16] {
+        match self {
+            Self::Unreachable => &[],
+            Self::PlainHttp => &[80],
+            _ => &[80, 443],
+        }
     }
 }
 
@@ -386,6 +403,12 @@ fn respond(posture: Posture, method: &Method, path: &str, request: &HeaderMap) -
             }
             _ => not_found(),
         },
+        Posture::MismatchedCertificate => match path {
+            "/" => html(&GOOD_HEADERS, &[]),
+            "/.well-known/security.txt" => security_txt(),
+            _ => not_found(),
+        },
+        Posture::Unreachable => not_found(),
         Posture::CookiePrefixes => match path {
             "/" => html(
                 &GOOD_HEADERS,
@@ -498,19 +521,20 @@ impl Lab {
         let mut sites = Vec::new();
         let mut zone: Vec<(String, RData)> = Vec::new();
         for &posture in postures {
-            let ports: &[u16] = if posture.serves_https() {
-                &[80, 443]
-            } else {
-                &[80]
-            };
-            let (ip, mut listeners) = bind_fresh_address(ports).await;
-            let http = listeners.remove(0);
-            tokio::spawn(async move { axum::serve(http, router(posture, false)).await });
+            let (ip, mut listeners) = bind_fresh_address(posture.ports()).await;
+            if !listeners.is_empty() {
+                let http = listeners.remove(0);
+                tokio::spawn(async move { axum::serve(http, router(posture, false)).await });
+            }
             if let Some(https) = listeners.pop() {
                 let validity = (posture == Posture::HstsExpiredCertificate).then_some((2020, 2021));
-                let names: Vec<&str> = std::iter::once(posture.name())
-                    .chain(posture.aliases().iter().copied())
-                    .collect();
+                let names: Vec<&str> = if posture == Posture::MismatchedCertificate {
+                    vec!["someone-else.example"]
+                } else {
+                    std::iter::once(posture.name())
+                        .chain(posture.aliases().iter().copied())
+                        .collect()
+                };
                 let leaf = ca.leaf(&names, validity);
                 let tls = crate::tls::TlsListener::new(https, tls_config(leaf));
                 tokio::spawn(async move { axum::serve(tls, router(posture, true)).await });

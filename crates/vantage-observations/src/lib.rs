@@ -310,3 +310,58 @@ impl From<HttpObservation> for Observation {
         Self::Http(Box::new(data))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    const KINDS: [ProbeKind; 7] = [
+        ProbeKind::Dns,
+        ProbeKind::Tcp,
+        ProbeKind::Tls,
+        ProbeKind::Http,
+        ProbeKind::Exposure,
+        ProbeKind::Classification,
+        ProbeKind::MtaSts,
+    ];
+
+    /// Arbitrary JSON: nulls, booleans, numbers, strings, and nested arrays and objects.
+    fn json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            "\\PC{0,12}".prop_map(Value::from),
+        ];
+        leaf.prop_recursive(3, 32, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                prop::collection::btree_map("[a-z_]{1,12}", inner, 0..8)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        /// Stored data of any shape, text or value, any version, decodes or is refused; it never panics.
+        #[test]
+        fn any_stored_data_is_decoded_or_refused(data in json(), text in "\\PC{0,64}", version in 0u32..4) {
+            for kind in KINDS {
+                let _ = Observation::decode_value(kind, version, data.clone());
+                let _ = Observation::decode(kind, version, &data.to_string());
+                let _ = Observation::decode(kind, version, &text);
+            }
+        }
+    }
+
+    #[test]
+    fn versions_from_the_future_are_refused() {
+        let refused = Observation::decode(ProbeKind::Tcp, 9, "{}").unwrap_err();
+        assert!(matches!(
+            refused,
+            ObservationError::FutureVersion { version: 9, .. }
+        ));
+    }
+}

@@ -710,3 +710,156 @@ fn coverage_fails_the_controls_a_finding_names_and_passes_the_rest() {
     let none = coverage(framework("pci-dss").unwrap(), "0", &[]).unwrap();
     assert_eq!(none.not_tested, 3);
 }
+
+mod ruleset_3 {
+    use super::*;
+
+    /// An HTTPS HTML page sending `headers`, as ruleset 3 sees a site.
+    fn https_page(headers: &[(&str, &str)]) -> HttpObservation {
+        let mut page = page(headers, vec![]);
+        page.url = "https://shop.example/".into();
+        page.final_url = Some("https://shop.example/".into());
+        page.hops[0].url = page.url.clone();
+        page.hops[0].certificate_valid = Some(true);
+        page
+    }
+
+    fn csp_rules(policy: &str, header: &str) -> BTreeSet<String> {
+        let observations = [observed(
+            1,
+            "https://shop.example/",
+            https_page(&[("content-type", "text/html"), (header, policy)]),
+        )];
+        let facts = ScanFacts {
+            tenant: "acme",
+            target: "https://shop.example/",
+            observations: &observations,
+        };
+        crate::assess("3", &facts)
+            .unwrap()
+            .findings
+            .into_iter()
+            .map(|f| f.rule_id)
+            .filter(|id| id.starts_with("csp."))
+            .collect()
+    }
+
+    fn set(ids: &[&str]) -> BTreeSet<String> {
+        ids.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn csp_weaknesses_are_each_their_own_finding() {
+        let csp = "content-security-policy";
+        assert_eq!(
+            csp_rules(
+                "default-src 'self'; object-src 'none'; frame-ancestors 'none'",
+                csp
+            ),
+            set(&[]),
+            "a strict allow-list policy"
+        );
+        assert_eq!(
+            csp_rules("default-src * 'unsafe-inline' 'unsafe-eval'", csp),
+            set(&[
+                "csp.script-unsafe-inline",
+                "csp.script-unsafe-eval",
+                "csp.wildcard-source",
+                "csp.frame-ancestors-missing",
+            ])
+        );
+        assert_eq!(
+            csp_rules(
+                "script-src 'nonce-abc123' 'unsafe-inline'; object-src 'none'; frame-ancestors 'self'",
+                csp
+            ),
+            set(&["csp.unsafe-inline-ignored", "csp.base-uri-missing"]),
+            "'unsafe-inline' beside a nonce is harmless; a nonce needs base-uri"
+        );
+        assert_eq!(
+            csp_rules(
+                "script-src https: data:; frame-ancestors 'none'; base-uri 'self'",
+                csp
+            ),
+            set(&["csp.scheme-source", "csp.object-src-missing"])
+        );
+        assert_eq!(
+            csp_rules("img-src 'self'; frame-ancestors 'none'", csp),
+            set(&["csp.object-src-missing"]),
+            "no script-src or default-src: plugins are unrestricted"
+        );
+        assert_eq!(
+            csp_rules("default-src 'self'", "content-security-policy-report-only"),
+            set(&["csp.report-only"])
+        );
+    }
+
+    #[test]
+    fn fingerprints_do_not_depend_on_how_the_target_was_typed() {
+        let observations = [observed(
+            1,
+            "https://shop.example/",
+            https_page(&[("content-type", "text/html")]),
+        )];
+        let fingerprints = |target: &str| {
+            let facts = ScanFacts {
+                tenant: "acme",
+                target,
+                observations: &observations,
+            };
+            crate::assess("3", &facts)
+                .unwrap()
+                .findings
+                .into_iter()
+                .map(|f| f.fingerprint)
+                .collect::<Vec<_>>()
+        };
+        let by_name = fingerprints("shop.example");
+        assert!(!by_name.is_empty());
+        assert_eq!(by_name, fingerprints("https://shop.example/"));
+        assert_eq!(by_name, fingerprints("http://shop.example/"));
+    }
+
+    proptest! {
+        /// Whatever a server sends, grading and the rules never panic and the score stays in range.
+        #[test]
+        fn any_headers_grade_without_panicking(
+            csp in "\\PC{0,120}",
+            hsts in "\\PC{0,40}",
+            referrer in "\\PC{0,40}",
+            frame in "\\PC{0,20}",
+            same_site in proptest::option::of("\\PC{0,10}"),
+            cookie_name in "[_A-Za-z-]{1,20}",
+            cookie_domain in proptest::option::of("[a-z.]{0,20}"),
+        ) {
+            let mut page = https_page(&[
+                ("content-type", "text/html"),
+                ("content-security-policy", &csp),
+                ("strict-transport-security", &hsts),
+                ("referrer-policy", &referrer),
+                ("x-frame-options", &frame),
+            ]);
+            let cookie = CookieSummary {
+                name: cookie_name,
+                secure: false,
+                http_only: false,
+                same_site,
+                path: None,
+                domain: cookie_domain,
+                persistent: false,
+            };
+            page.hops[0].set_cookies = vec![cookie.clone()];
+            page.cookies = vec![cookie];
+            page.html = Some(vantage_observations::http::HtmlSummary {
+                meta_csp: vec![csp.clone()],
+                ..Default::default()
+            });
+            let observations = [observed(1, "https://shop.example/", page)];
+            let facts = ScanFacts { tenant: "acme", target: "shop.example", observations: &observations };
+            let assessment = crate::assess("3", &facts).unwrap();
+            let headers = assessment.grades.headers.unwrap();
+            prop_assert_eq!(headers.tests.len(), 10);
+            prop_assert!(assessment.overall.score.is_some_and(|s| s <= 100));
+        }
+    }
+}
