@@ -8,20 +8,14 @@ fn schemas_dir() -> std::path::PathBuf {
 
 #[test]
 fn committed_schemas_match_the_payload_types() {
-    let update = std::env::var_os("VANTAGE_UPDATE_SCHEMAS").is_some();
-    let mut stale = Vec::new();
-    for info in vantage_domain::event::catalog() {
-        let path = schemas_dir().join(format!("{}.v{}.json", info.event_type, info.schema_version));
-        let generated = serde_json::to_string_pretty(&(info.schema)()).unwrap() + "\n";
-        if update {
-            std::fs::write(&path, &generated).unwrap();
-        } else if std::fs::read_to_string(&path).ok().as_deref() != Some(generated.as_str()) {
-            stale.push(path.display().to_string());
-        }
-    }
-    assert!(
-        stale.is_empty(),
-        "schemas out of date (run with VANTAGE_UPDATE_SCHEMAS=1): {stale:?}"
+    vantage_tests::assert_committed_schemas(
+        &schemas_dir(),
+        vantage_domain::event::catalog().map(|info| {
+            (
+                format!("{}.v{}.json", info.event_type, info.schema_version),
+                (info.schema)(),
+            )
+        }),
     );
 }
 

@@ -4,11 +4,19 @@
 use axum::Router;
 use axum::routing::get;
 use vantage_domain::scan::ProbeObserved;
-use vantage_observations::exposure::ExposureCheck;
+use vantage_observations::exposure::{ExposureCheck, ExposureObservation};
 use vantage_probes::exposure::probe_exposure;
 use vantage_probes::tls::TlsRoots;
 use vantage_rules::{ScanFacts, assess};
 use vantage_tests::lab_guard;
+
+/// The checks as a worker records them.
+fn observed(seen: &[ExposureObservation]) -> Vec<ProbeObserved> {
+    seen.iter()
+        .enumerate()
+        .map(|(i, o)| vantage_tests::observation(i as u128, &o.url, o.clone()))
+        .collect()
+}
 
 async fn leaky_site() -> std::net::SocketAddr {
     let app = Router::new()
@@ -61,11 +69,7 @@ async fn every_exposure_is_observed_and_becomes_a_finding() {
         "/admin"
     );
 
-    let observations: Vec<ProbeObserved> = seen
-        .iter()
-        .enumerate()
-        .map(|(i, o)| vantage_tests::observation(i as u128, &o.url, o.clone()))
-        .collect();
+    let observations = observed(&seen);
     let facts = ScanFacts {
         tenant: "acme",
         target: origin.as_str(),
@@ -110,11 +114,7 @@ async fn security_txt_expiry_is_judged() {
     let run = |address: std::net::SocketAddr| async move {
         let origin = url::Url::parse(&format!("http://{address}/")).unwrap();
         let seen = probe_exposure(&lab_guard(), &TlsRoots::web_pki(), &origin, address).await;
-        let observations: Vec<ProbeObserved> = seen
-            .iter()
-            .enumerate()
-            .map(|(i, o)| vantage_tests::observation(i as u128, &o.url, o.clone()))
-            .collect();
+        let observations = observed(&seen);
         vantage_tests::rule_ids("2", origin.as_str(), &observations)
     };
     let current =
@@ -207,11 +207,7 @@ async fn redirects_are_followed_on_the_site_and_recorded_off_it() {
     );
 
     // Ruleset 3 names the response it judged.
-    let observations: Vec<ProbeObserved> = seen
-        .iter()
-        .enumerate()
-        .map(|(i, o)| vantage_tests::observation(i as u128, &o.url, o.clone()))
-        .collect();
+    let observations = observed(&seen);
     let facts = ScanFacts {
         tenant: "acme",
         target: origin.as_str(),

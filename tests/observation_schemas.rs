@@ -11,21 +11,14 @@ fn schemas_dir() -> std::path::PathBuf {
 
 #[test]
 fn committed_schemas_match_the_observation_types() {
-    let update = std::env::var_os("VANTAGE_UPDATE_SCHEMAS").is_some();
-    let mut stale = Vec::new();
-    for info in CATALOG {
-        let path = schemas_dir().join(format!("{}.v{}.json", info.kind.as_str(), info.version));
-        let generated = serde_json::to_string_pretty(&(info.schema)()).unwrap() + "\n";
-        if update {
-            std::fs::create_dir_all(schemas_dir()).unwrap();
-            std::fs::write(&path, &generated).unwrap();
-        } else if std::fs::read_to_string(&path).ok().as_deref() != Some(generated.as_str()) {
-            stale.push(path.display().to_string());
-        }
-    }
-    assert!(
-        stale.is_empty(),
-        "schemas out of date (run with VANTAGE_UPDATE_SCHEMAS=1): {stale:?}"
+    vantage_tests::assert_committed_schemas(
+        &schemas_dir(),
+        CATALOG.iter().map(|info| {
+            (
+                format!("{}.v{}.json", info.kind.as_str(), info.version),
+                (info.schema)(),
+            )
+        }),
     );
 }
 

@@ -9,22 +9,6 @@ use serde_json::{Value, json};
 use vantage_tests::TestApp;
 use vantage_tests::lab::{Lab, Posture};
 
-async fn get(app: &TestApp, path: &str) -> Value {
-    let response = app
-        .client
-        .get(app.url(path))
-        .bearer_auth(&app.admin_key)
-        .send()
-        .await
-        .unwrap();
-    assert!(
-        response.status().is_success(),
-        "GET {path}: {}",
-        response.status()
-    );
-    response.json().await.unwrap()
-}
-
 /// Starts a scan of `target` and waits (at most 20 s) until it completes; returns its id.
 async fn scan(app: &TestApp, target: &str) -> String {
     let created: Value = app
@@ -39,27 +23,36 @@ async fn scan(app: &TestApp, target: &str) -> String {
         .await
         .unwrap();
     let id = created["id"].as_str().unwrap().to_owned();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        let status = get(app, &format!("/api/v1/scans/{id}/status")).await;
-        match status["status"].as_str() {
-            Some("completed") => return id,
-            Some("failed" | "cancelled") => panic!("scan ended {status}"),
-            _ => {}
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "scan stuck: {status}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let done = app
+        .wait_for_scan(&id, &["completed", "failed", "cancelled"])
+        .await;
+    assert_eq!(done["status"], "completed", "{done}");
+    id
+}
+
+/// The audit entries of `TriageSet` events on `fingerprint`.
+async fn triage_audit(app: &TestApp, fingerprint: &str) -> Vec<Value> {
+    let audit = app.get_json("/api/v1/audit/events?action=TriageSet").await;
+    audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| {
+            e["target"]
+                .as_str()
+                .is_some_and(|t| t.contains(fingerprint))
+        })
+        .cloned()
+        .collect()
 }
 
 async fn a_regression_of_a_fixed_finding_is_reopened_by_an_event(app: TestApp, lab: Lab) {
     let target = lab.site(Posture::WeakCsp).name();
     let first = scan(&app, target).await;
     app.caught_up().await;
-    let findings = get(&app, &format!("/api/v1/scans/{first}/findings")).await;
+    let findings = app
+        .get_json(&format!("/api/v1/scans/{first}/findings"))
+        .await;
     let fingerprint = findings["items"]
         .as_array()
         .unwrap()
@@ -79,7 +72,9 @@ async fn a_regression_of_a_fixed_finding_is_reopened_by_an_event(app: TestApp, l
         .unwrap();
     assert!(marked.status().is_success(), "{}", marked.status());
     app.caught_up().await;
-    let state = get(&app, &format!("/api/v1/findings/{fingerprint}")).await;
+    let state = app
+        .get_json(&format!("/api/v1/findings/{fingerprint}"))
+        .await;
     assert_eq!(state["triage"], "fixed");
 
     // The site did not change: the next scan sees the finding again.
@@ -87,7 +82,9 @@ async fn a_regression_of_a_fixed_finding_is_reopened_by_an_event(app: TestApp, l
     let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
     let state = loop {
         app.caught_up().await;
-        let state = get(&app, &format!("/api/v1/findings/{fingerprint}")).await;
+        let state = app
+            .get_json(&format!("/api/v1/findings/{fingerprint}"))
+            .await;
         if state["triage"] == "open" {
             break state;
         }
@@ -102,21 +99,11 @@ async fn a_regression_of_a_fixed_finding_is_reopened_by_an_event(app: TestApp, l
     assert_eq!(state["regressions"], 1, "{state}");
 
     // The audit trail shows the system's event, with the scan that saw the finding again.
-    let audit = get(&app, "/api/v1/audit/events?action=TriageSet").await;
-    let entries: Vec<&Value> = audit["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| {
-            e["target"]
-                .as_str()
-                .is_some_and(|t| t.contains(&fingerprint))
-        })
-        .collect();
+    let entries = triage_audit(&app, &fingerprint).await;
     assert_eq!(
         entries.len(),
         2,
-        "the user's decision and the reopening: {audit}"
+        "the user's decision and the reopening: {entries:?}"
     );
     let reopened = entries
         .iter()
@@ -134,18 +121,11 @@ async fn a_regression_of_a_fixed_finding_is_reopened_by_an_event(app: TestApp, l
     app.caught_up().await;
     tokio::time::sleep(vantage_app::REOPEN_POLL * 2).await;
     app.caught_up().await;
-    let audit = get(&app, "/api/v1/audit/events?action=TriageSet").await;
-    let count = audit["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| {
-            e["target"]
-                .as_str()
-                .is_some_and(|t| t.contains(&fingerprint))
-        })
-        .count();
-    assert_eq!(count, 2, "an open finding is not reopened again");
+    assert_eq!(
+        triage_audit(&app, &fingerprint).await.len(),
+        2,
+        "an open finding is not reopened again"
+    );
     app.stop().await;
 }
 

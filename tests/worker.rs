@@ -7,58 +7,6 @@ use serde_json::{Value, json};
 use vantage_store::StreamName;
 use vantage_tests::TestApp;
 
-/// Polls the scan until it reaches one of `states` (at most 20 s).
-async fn wait_for(app: &TestApp, id: &str, states: &[&str]) -> Value {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        let scan: Value = app
-            .client
-            .get(app.url(&format!("/api/v1/scans/{id}")))
-            .bearer_auth(&app.admin_key)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if states.contains(&scan["status"].as_str().unwrap_or_default()) {
-            return scan;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "scan stuck in {}",
-            scan["status"]
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-/// Requests a scan of `spec` and runs it right here with `scanner` (no dispatcher); returns its id.
-async fn scan_directly(
-    services: &vantage_app::Services,
-    spec: vantage_domain::scan::ScanSpec,
-    scanner: &vantage_worker::Scanner,
-) -> vantage_domain::ids::ScanId {
-    let tenant = vantage_domain::tenant::TenantId::default_tenant();
-    let context = vantage_app::CommandContext::system(tenant.clone());
-    let scan_id = services
-        .start_scan(&context, spec.clone())
-        .await
-        .unwrap()
-        .unwrap();
-    let job = vantage_worker::ScanJob {
-        scan_id,
-        tenant,
-        spec,
-    };
-    let sink = vantage_worker::embedded::PipelineSink::new(services.clone(), "w-direct");
-    let (_cancel, cancelled) = tokio::sync::watch::channel(false);
-    vantage_worker::run_scan(&job, "w-direct", scanner, &sink, cancelled)
-        .await
-        .unwrap();
-    scan_id
-}
-
 /// A scanner trusting only the web PKI, with the services' guard.
 fn scanner_for(services: &vantage_app::Services) -> vantage_worker::Scanner {
     vantage_worker::Scanner::new(
@@ -91,7 +39,7 @@ async fn a_scan_runs_to_completion_with_tcp_observations(app: TestApp) {
         .await
         .unwrap();
     let id = created["id"].as_str().unwrap();
-    let done = wait_for(&app, id, &["completed", "failed"]).await;
+    let done = app.wait_for_scan(id, &["completed", "failed"]).await;
     assert_eq!(done["status"], "completed", "{done}");
     // The API returns the grades, each with its algorithm version.
     assert_eq!(done["ruleset_version"], vantage_rules::RULESET_VERSION);
@@ -271,7 +219,7 @@ async fn workers_pick_up_scans_requested_before_they_started() {
         .unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(
-        wait_for(&app, &id.to_string(), &["queued"]).await["status"],
+        app.wait_for_scan(&id.to_string(), &["queued"]).await["status"],
         "queued"
     );
     // Now a worker pool starts and finds the queued scan in the log.
@@ -280,7 +228,9 @@ async fn workers_pick_up_scans_requested_before_they_started() {
     let workers = tokio::spawn(pool.run(async {
         let _ = stopped.await;
     }));
-    let done = wait_for(&app, &id.to_string(), &["completed", "failed"]).await;
+    let done = app
+        .wait_for_scan(&id.to_string(), &["completed", "failed"])
+        .await;
     assert_eq!(done["status"], "completed", "{done}");
     assert_eq!(
         done["observation_count"], 13,
@@ -342,7 +292,7 @@ async fn dns_observations_cover_addresses_mail_policy_and_caa() {
         .port();
     let mut spec = vantage_tests::lab_spec(closed, vec![closed]);
     spec.target = vantage_domain::target::ScanTarget::parse("https://www.shop.example/").unwrap();
-    let scan_id = scan_directly(&services, spec, &scanner_for(&services)).await;
+    let scan_id = vantage_tests::scan_directly(&services, spec, &scanner_for(&services)).await;
 
     let events = services
         .store()
@@ -413,7 +363,7 @@ async fn a_silent_server_does_not_stall_the_scan() {
     // The quick profile's deadline is 30 s; the probes' own timeouts end it sooner.
     let scan_id = tokio::time::timeout(
         Duration::from_secs(30),
-        scan_directly(&services, spec, &scanner),
+        vantage_tests::scan_directly(&services, spec, &scanner),
     )
     .await
     .expect("the scan must end within its deadline");
@@ -477,7 +427,7 @@ async fn mta_sts_policies_are_fetched_and_judged() {
     spec.target = vantage_domain::target::ScanTarget::parse("shop.example").unwrap();
     let mut scanner = scanner_for(&services);
     scanner.mta_sts_port = policy.port();
-    let scan_id = scan_directly(&services, spec.clone(), &scanner).await;
+    let scan_id = vantage_tests::scan_directly(&services, spec.clone(), &scanner).await;
 
     let observations: Vec<vantage_domain::scan::ProbeObserved> = services
         .store()

@@ -19,7 +19,7 @@ use hickory_proto::rr::rdata::{A, CAA, TXT};
 use hickory_proto::rr::{Name, RData};
 
 use crate::dns::TestDns;
-use crate::tls::{Leaf, TestCa};
+use crate::tls::TestCa;
 
 /// One security posture, and the site that has it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -497,18 +497,6 @@ async fn bind_fresh_address(ports: &[u16]) -> (Ipv4Addr, Vec<tokio::net::TcpList
     panic!("no free loopback address for a lab site after 64 tries");
 }
 
-fn tls_config(leaf: Leaf) -> Arc<rustls::ServerConfig> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(leaf.0, leaf.1)
-        .unwrap();
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Arc::new(config)
-}
-
 impl Lab {
     /// Starts every posture's site.
     pub async fn start() -> Self {
@@ -536,7 +524,7 @@ impl Lab {
                         .collect()
                 };
                 let leaf = ca.leaf(&names, validity);
-                let tls = crate::tls::TlsListener::new(https, tls_config(leaf));
+                let tls = crate::tls::TlsListener::new(https, crate::tls::https_config(leaf));
                 tokio::spawn(async move { axum::serve(tls, router(posture, true)).await });
             }
             let name = posture.name();
@@ -650,22 +638,7 @@ impl Lab {
             trigger: Trigger::Manual,
             vantage_point: VantagePoint::default(),
         };
-        let context = vantage_app::CommandContext::system(tenant.clone());
-        let scan_id = services
-            .start_scan(&context, spec.clone())
-            .await
-            .unwrap()
-            .unwrap();
-        let job = vantage_worker::ScanJob {
-            scan_id,
-            tenant: tenant.clone(),
-            spec: spec.clone(),
-        };
-        let sink = vantage_worker::embedded::PipelineSink::new(services.clone(), "w-lab");
-        let (_cancel, cancelled) = tokio::sync::watch::channel(false);
-        vantage_worker::run_scan(&job, "w-lab", &self.scanner(), &sink, cancelled)
-            .await
-            .unwrap();
+        let scan_id = crate::scan_directly(&services, spec.clone(), &self.scanner()).await;
         let observations: Vec<_> = services
             .store()
             .read_stream(&vantage_app::scan_stream(scan_id))

@@ -375,6 +375,40 @@ impl TestApp {
         format!("{}{path}", self.base)
     }
 
+    /// `GET path` with the admin key; the JSON body of a successful response.
+    pub async fn get_json(&self, path: &str) -> serde_json::Value {
+        let response = self
+            .client
+            .get(self.url(path))
+            .bearer_auth(&self.admin_key)
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            response.status().is_success(),
+            "GET {path}: {}",
+            response.status()
+        );
+        response.json().await.unwrap()
+    }
+
+    /// Polls `GET /api/v1/scans/{id}` until the scan is in one of `states` (at most 20 s).
+    pub async fn wait_for_scan(&self, id: &str, states: &[&str]) -> serde_json::Value {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let scan = self.get_json(&format!("/api/v1/scans/{id}")).await;
+            if states.contains(&scan["status"].as_str().unwrap_or_default()) {
+                return scan;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "scan stuck in {}",
+                scan["status"]
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
     /// Stops the server gracefully and waits for it.
     pub async fn stop(mut self) {
         if let Some(shutdown) = self.shutdown.take() {
@@ -394,6 +428,57 @@ impl TestApp {
             }
         }
     }
+}
+
+/// Checks that every `(file name, schema)` generated from the Rust types is the committed file in
+/// `dir`; with `VANTAGE_UPDATE_SCHEMAS` set, writes them instead.
+pub fn assert_committed_schemas(
+    dir: &std::path::Path,
+    generated: impl IntoIterator<Item = (String, schemars::Schema)>,
+) {
+    let update = std::env::var_os("VANTAGE_UPDATE_SCHEMAS").is_some();
+    let mut stale = Vec::new();
+    for (file, schema) in generated {
+        let path = dir.join(file);
+        let text = serde_json::to_string_pretty(&schema).unwrap() + "\n";
+        if update {
+            std::fs::create_dir_all(dir).unwrap();
+            std::fs::write(&path, &text).unwrap();
+        } else if std::fs::read_to_string(&path).ok().as_deref() != Some(text.as_str()) {
+            stale.push(path.display().to_string());
+        }
+    }
+    assert!(
+        stale.is_empty(),
+        "schemas out of date (run with VANTAGE_UPDATE_SCHEMAS=1): {stale:?}"
+    );
+}
+
+/// Requests a scan of `spec` and runs it right here with `scanner` (no dispatcher), through the real
+/// pipeline; returns its id once the worker is done.
+pub async fn scan_directly(
+    services: &vantage_app::Services,
+    spec: vantage_domain::scan::ScanSpec,
+    scanner: &vantage_worker::Scanner,
+) -> vantage_domain::ids::ScanId {
+    let tenant = vantage_domain::tenant::TenantId::default_tenant();
+    let context = vantage_app::CommandContext::system(tenant.clone());
+    let scan_id = services
+        .start_scan(&context, spec.clone())
+        .await
+        .unwrap()
+        .unwrap();
+    let job = vantage_worker::ScanJob {
+        scan_id,
+        tenant,
+        spec,
+    };
+    let sink = vantage_worker::embedded::PipelineSink::new(services.clone(), "w-direct");
+    let (_cancel, cancelled) = tokio::sync::watch::channel(false);
+    vantage_worker::run_scan(&job, "w-direct", scanner, &sink, cancelled)
+        .await
+        .unwrap();
+    scan_id
 }
 
 /// Makes every event committed to `store` readable now: PostgreSQL orders events in the background,

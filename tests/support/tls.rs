@@ -180,6 +180,19 @@ impl axum::serve::Listener for TlsListener {
     }
 }
 
+/// An HTTPS server's TLS configuration: `leaf`, the default protocol versions, HTTP/1.1.
+pub fn https_config(leaf: Leaf) -> Arc<rustls::ServerConfig> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(leaf.0, leaf.1)
+        .unwrap();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Arc::new(config)
+}
+
 /// Serves `router` over HTTPS with `leaf` on a loopback port.
 pub async fn serve_https(router: axum::Router, leaf: Leaf) -> SocketAddr {
     serve_https_on(std::net::Ipv4Addr::LOCALHOST, router, leaf).await
@@ -191,17 +204,9 @@ pub async fn serve_https_on(
     router: axum::Router,
     leaf: Leaf,
 ) -> SocketAddr {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(leaf.0, leaf.1)
-        .unwrap();
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
     let listener = tokio::net::TcpListener::bind((ip, 0)).await.unwrap();
     let address = listener.local_addr().unwrap();
-    let tls = TlsListener::new(listener, Arc::new(config));
+    let tls = TlsListener::new(listener, https_config(leaf));
     tokio::spawn(async move { axum::serve(tls, router).await });
     address
 }

@@ -373,6 +373,15 @@ async fn scan_doc(
         .ok_or_else(|| ApiError::not_found("scan"))
 }
 
+/// The ruleset a `ruleset=` query asks to regrade `scan` with, unless it is the one the scan
+/// completed with (then the stored verdict answers).
+fn regrade(scan: &ScanDoc, asked: Option<&str>) -> Result<Option<String>, ApiError> {
+    Ok(asked
+        .map(ruleset_choice)
+        .transpose()?
+        .filter(|ruleset| scan.ruleset_version.as_deref() != Some(ruleset.as_str())))
+}
+
 /// A `ruleset=` query value: a ruleset this build knows, or `latest` (the current one).
 fn ruleset_choice(raw: &str) -> Result<String, ApiError> {
     if raw == "latest" {
@@ -669,62 +678,52 @@ pub(crate) async fn scan_summary(
     let principal = caller.require(Scope::ScanRead)?;
     let tenant = principal.tenant.as_str();
     let scan = scan_doc(&state, principal, &id).await?;
-    let regrade = query
-        .ruleset
-        .as_deref()
-        .map(ruleset_choice)
-        .transpose()?
-        .filter(|ruleset| scan.ruleset_version.as_deref() != Some(ruleset.as_str()));
-    let Some(ruleset) = regrade else {
-        let findings = state
-            .read
-            .findings(tenant, &scan.id, &FindingFilter::default(), None)
-            .await?
-            .unwrap_or_default();
-        let diff = state.read.diff(tenant, &scan.id).await?;
-        let gate = gate(&scan, &findings);
-        return Ok(Json(ScanSummary {
-            grade: scan.overall.as_ref().and_then(|o| o.grade.clone()),
-            overall: scan.overall,
-            diff: diff.map(|d| DiffCounts {
-                new: d.new.len(),
-                fixed: d.fixed.len(),
-                unchanged: d.unchanged.len(),
-                regressions: d.regressions.len(),
-            }),
-            gate,
-            id: scan.id,
-            status: scan.status,
-            target: scan.spec.target,
-            trigger: scan.spec.trigger,
-            created_at: scan.created_at,
-            finished_at: scan.finished_at,
-            score: scan.score,
-            grades: scan.grades,
-            findings: scan.findings,
-            completed_with_ruleset: scan.ruleset_version.clone(),
-            ruleset_version: scan.ruleset_version,
-            previous_scan_id: scan.previous_scan_id,
-        }));
-    };
-    let assessment = regraded(&state, principal, &scan.id, &ruleset).await?;
-    let findings = state
-        .read
-        .triaged(
-            tenant,
-            finding_docs(&scan, assessment.as_ref()),
-            &FindingFilter::default(),
-            None,
-        )
-        .await?;
+    // The stored verdict (with the diff against the previous scan), or the regraded one.
+    let (ruleset_version, overall, grades, counts, findings, diff) =
+        match regrade(&scan, query.ruleset.as_deref())? {
+            None => {
+                let findings = state
+                    .read
+                    .findings(tenant, &scan.id, &FindingFilter::default(), None)
+                    .await?
+                    .unwrap_or_default();
+                let diff = state.read.diff(tenant, &scan.id).await?;
+                (
+                    scan.ruleset_version.clone(),
+                    scan.overall.clone(),
+                    scan.grades.clone(),
+                    scan.findings,
+                    findings,
+                    diff,
+                )
+            }
+            Some(ruleset) => {
+                let assessment = regraded(&state, principal, &scan.id, &ruleset).await?;
+                let docs = finding_docs(&scan, assessment.as_ref());
+                let findings = state
+                    .read
+                    .triaged(tenant, docs, &FindingFilter::default(), None)
+                    .await?;
+                let (overall, grades, counts) = match assessment {
+                    Some(a) => (Some(a.overall), Some(a.grades), Some(a.counts)),
+                    None => (None, None, None),
+                };
+                (Some(ruleset), overall, grades, counts, findings, None)
+            }
+        };
     let gate = gate(&scan, &findings);
     Ok(Json(ScanSummary {
-        grade: assessment.as_ref().and_then(|a| a.overall.grade.clone()),
-        score: assessment.as_ref().and_then(|a| a.overall.score),
-        grades: assessment.as_ref().map(|a| a.grades.clone()),
-        findings: assessment.as_ref().map(|a| a.counts),
-        overall: assessment.map(|a| a.overall),
-        diff: None,
+        score: overall.as_ref().and_then(|o| o.score),
+        grade: overall.as_ref().and_then(|o| o.grade.clone()),
+        overall,
+        grades,
+        findings: counts,
+        diff: diff.map(|d| DiffCounts {
+            new: d.new.len(),
+            fixed: d.fixed.len(),
+            unchanged: d.unchanged.len(),
+            regressions: d.regressions.len(),
+        }),
         gate,
         id: scan.id,
         status: scan.status,
@@ -733,7 +732,7 @@ pub(crate) async fn scan_summary(
         created_at: scan.created_at,
         finished_at: scan.finished_at,
         completed_with_ruleset: scan.ruleset_version,
-        ruleset_version: Some(ruleset),
+        ruleset_version,
         previous_scan_id: scan.previous_scan_id,
     }))
 }
@@ -883,13 +882,7 @@ pub(crate) async fn scan_findings(
         compliance: query.compliance,
         triage: query.triage,
     };
-    let regrade = query
-        .ruleset
-        .as_deref()
-        .map(ruleset_choice)
-        .transpose()?
-        .filter(|ruleset| scan.ruleset_version.as_deref() != Some(ruleset.as_str()));
-    let (ruleset_version, items) = match regrade {
+    let (ruleset_version, items) = match regrade(&scan, query.ruleset.as_deref())? {
         None => {
             let items = state
                 .read

@@ -94,64 +94,45 @@ pub trait DomainEvent:
     }
 }
 
+/// A field an older payload version lacks, and the value it implicitly had.
+type ImpliedField = (&'static str, fn() -> Value);
+
 /// Brings a payload of `version` up to the current version of `event_type`, one step at a time.
 ///
 /// Each step is a pure function and is never changed once released; a new shape is a new step.
 pub fn upcast(event_type: &str, version: u32, mut payload: Value) -> Result<Value, UpcastError> {
     let mut version = version;
     loop {
-        payload = match (event_type, version) {
+        // The fields missing from this version, with the value they had implicitly.
+        let defaults: &[ImpliedField] = match (event_type, version) {
             // v1 predates vantage points and scan profiles: every scan ran on the default pool with
             // the standard profile.
-            ("ScanRequested", 1) => {
-                let Value::Object(mut fields) = payload else {
-                    return Err(UpcastError::BadPayload {
-                        event_type: event_type.to_owned(),
-                        version,
-                        reason: "payload is not an object".into(),
-                    });
-                };
-                fields
-                    .entry("vantage_point")
-                    .or_insert_with(|| Value::from("default"));
-                fields
-                    .entry("profile")
-                    .or_insert_with(|| Value::from("standard"));
-                Value::Object(fields)
-            }
+            ("ScanRequested", 1) => &[
+                ("vantage_point", || Value::from("default")),
+                ("profile", || Value::from("standard")),
+            ],
             // v1 predates observation versions: its data is version 1 of its observation type.
-            ("ProbeObserved", 1) => {
-                let Value::Object(mut fields) = payload else {
-                    return Err(UpcastError::BadPayload {
-                        event_type: event_type.to_owned(),
-                        version,
-                        reason: "payload is not an object".into(),
-                    });
-                };
-                fields
-                    .entry("observation_version")
-                    .or_insert_with(|| Value::from(1));
-                Value::Object(fields)
-            }
+            ("ProbeObserved", 1) => &[("observation_version", || Value::from(1))],
             // v2 only admits a new probe kind (`mta_sts`): a v1 payload is a v2 one as it is.
-            ("ProbeFailed", 1) => payload,
+            ("ProbeFailed", 1) => &[],
             // v1 predates system reopenings: every state was somebody's decision.
-            ("TriageSet", 1) => {
-                let Value::Object(mut fields) = payload else {
-                    return Err(UpcastError::BadPayload {
-                        event_type: event_type.to_owned(),
-                        version,
-                        reason: "payload is not an object".into(),
-                    });
-                };
-                fields
-                    .entry("reason")
-                    .or_insert_with(|| Value::from("decision"));
-                fields.entry("scan_id").or_insert(Value::Null);
-                Value::Object(fields)
-            }
+            ("TriageSet", 1) => &[
+                ("reason", || Value::from("decision")),
+                ("scan_id", || Value::Null),
+            ],
             _ => return Ok(payload),
         };
+        let Value::Object(mut fields) = payload else {
+            return Err(UpcastError::BadPayload {
+                event_type: event_type.to_owned(),
+                version,
+                reason: "payload is not an object".into(),
+            });
+        };
+        for (field, value) in defaults {
+            fields.entry(*field).or_insert_with(value);
+        }
+        payload = Value::Object(fields);
         version += 1;
     }
 }

@@ -586,6 +586,17 @@ pub(crate) const SECURITY_TXT_INVALID: Rule = Rule {
     compliance: &[],
 };
 
+/// Whether a security.txt is invalid — expired, or without a readable Expires (which counts as
+/// invalid like one in the past) — and its Expires as written.
+pub(crate) fn security_txt_validity(details: &ExposureDetails) -> (bool, Option<&str>) {
+    match details {
+        ExposureDetails::SecurityTxt {
+            expires, expired, ..
+        } => (expired.is_none_or(|e| e), expires.as_deref()),
+        _ => (true, None),
+    }
+}
+
 fn exposure_rules(facts: &ScanFacts<'_>, out: &mut Vec<Finding>) {
     for (asset, data) in facts.exposure() {
         let found = data.found;
@@ -607,13 +618,7 @@ fn exposure_rules(facts: &ScanFacts<'_>, out: &mut Vec<Finding>) {
             ));
         }
         if data.check == ExposureCheck::SecurityTxt && found {
-            // No readable Expires counts as invalid, like one in the past.
-            let (invalid, expires) = match &data.details {
-                ExposureDetails::SecurityTxt {
-                    expires, expired, ..
-                } => (expired.is_none_or(|e| e), expires.as_deref()),
-                _ => (true, None),
-            };
+            let (invalid, expires) = security_txt_validity(&data.details);
             if invalid {
                 out.push(SECURITY_TXT_INVALID.fire(
                     facts,

@@ -16,7 +16,7 @@
 use std::collections::BTreeMap;
 
 use serde_json::json;
-use vantage_observations::exposure::{ExposureCheck, ExposureDetails};
+use vantage_observations::exposure::ExposureCheck;
 use vantage_observations::http::{CookieSummary, HttpObservation};
 
 use crate::ScanFacts;
@@ -608,12 +608,7 @@ fn exposure_rules(facts: &ScanFacts<'_>, out: &mut Vec<Finding>) {
             out.push(rule.fire(facts, url, evidence()));
         }
         if data.check == ExposureCheck::SecurityTxt && data.found {
-            let (invalid, expires) = match &data.details {
-                ExposureDetails::SecurityTxt {
-                    expires, expired, ..
-                } => (expired.is_none_or(|e| e), expires.as_deref()),
-                _ => (true, None),
-            };
+            let (invalid, expires) = v2::security_txt_validity(&data.details);
             if invalid {
                 out.push(SECURITY_TXT_INVALID.fire(
                     facts,
