@@ -439,9 +439,11 @@ impl ScratchDatabase {
 
     /// Advisory locks granted in this database: one per projector that some process runs.
     async fn granted_leases(&self) -> i64 {
+        // Projector leases are one-key (bigint) advisory locks, `objsubid` 1; the sequencer's
+        // brief transaction lock is a two-key one (2) and must not be counted as a lease.
         sqlx::query_scalar(
             "SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory' AND granted \
-             AND database = (SELECT oid FROM pg_database WHERE datname = $1)",
+             AND objsubid = 1 AND database = (SELECT oid FROM pg_database WHERE datname = $1)",
         )
         .bind(&self.name)
         .fetch_one(&self.admin)
