@@ -63,6 +63,50 @@ async fn appends_and_reads_back(store: Arc<dyn EventStore>) {
     assert_eq!(more.stream_version, 5);
 }
 
+/// One stream's globally ordered events after a position, without reading the others: exactly
+/// what `read_all` holds of that stream.
+async fn a_stream_is_read_by_position(store: Arc<dyn EventStore>) {
+    let (a, b) = (stream("scan"), stream("scan"));
+    store
+        .append(&a, ExpectedVersion::NoStream, events(0, 2))
+        .await
+        .unwrap();
+    store
+        .append(&b, ExpectedVersion::NoStream, events(2, 3))
+        .await
+        .unwrap();
+    store
+        .append(&a, ExpectedVersion::Exact(2), events(5, 2))
+        .await
+        .unwrap();
+    let all = read_n(&store, 0, 7).await;
+    let of_a: Vec<&RecordedEvent> = all
+        .iter()
+        .filter(|e| e.event.stream == a.as_str())
+        .collect();
+    let read = store.read_stream_after(&a, 0).await.unwrap();
+    assert_eq!(read.len(), 4);
+    for (read, expected) in read.iter().zip(&of_a) {
+        assert_eq!(read, *expected);
+    }
+    let after = of_a[1].global_position;
+    let later = store.read_stream_after(&a, after).await.unwrap();
+    assert_eq!(
+        later.iter().map(|e| e.global_position).collect::<Vec<_>>(),
+        of_a[2..]
+            .iter()
+            .map(|e| e.global_position)
+            .collect::<Vec<_>>()
+    );
+    assert!(
+        store
+            .read_stream_after(&stream("none"), 0)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
 fn vantage_store_time(t: chrono::DateTime<Utc>) -> chrono::DateTime<Utc> {
     use chrono::SubsecRound;
     t.trunc_subsecs(6)
@@ -349,6 +393,7 @@ macro_rules! contract {
 
 contract!(
     appends_and_reads_back,
+    a_stream_is_read_by_position,
     conflicts_are_typed_and_write_nothing,
     concurrent_appends_to_one_stream_are_all_or_nothing,
     concurrent_writers_produce_a_gapless_order_seen_live,

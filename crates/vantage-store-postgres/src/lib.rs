@@ -300,6 +300,21 @@ impl Columns {
     }
 }
 
+/// A row of `event_log` joined with its `events` row.
+fn decode_recorded(row: &sqlx::postgres::PgRow) -> Result<RecordedEvent, StoreError> {
+    let get = |e: sqlx::Error| StoreError::Corrupt {
+        location: "event_log row".into(),
+        reason: e.to_string(),
+    };
+    Ok(RecordedEvent {
+        global_position: u64::try_from(row.try_get::<i64, _>("global_position").map_err(get)?)
+            .unwrap_or(0),
+        prev_hash: row.try_get("prev_hash").map_err(get)?,
+        hash: row.try_get("hash").map_err(get)?,
+        event: decode_stored(row)?,
+    })
+}
+
 fn decode_stored(row: &PgRow) -> Result<StoredEvent, StoreError> {
     let corrupt = |e: String| StoreError::Corrupt {
         location: format!(
@@ -392,23 +407,29 @@ impl EventStore for PgEventStore {
         .fetch_all(&self.pool)
         .await
         .map_err(backend)?;
-        rows.iter()
-            .map(|row| {
-                let get = |e: sqlx::Error| StoreError::Corrupt {
-                    location: "event_log row".into(),
-                    reason: e.to_string(),
-                };
-                Ok(RecordedEvent {
-                    global_position: u64::try_from(
-                        row.try_get::<i64, _>("global_position").map_err(get)?,
-                    )
-                    .unwrap_or(0),
-                    prev_hash: row.try_get("prev_hash").map_err(get)?,
-                    hash: row.try_get("hash").map_err(get)?,
-                    event: decode_stored(row)?,
-                })
-            })
-            .collect()
+        rows.iter().map(decode_recorded).collect()
+    }
+
+    async fn read_stream_after(
+        &self,
+        stream: &StreamName,
+        after: u64,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT l.global_position, l.prev_hash, l.hash, e.event_id, e.stream, e.stream_version,
+                    e.event_type, e.schema_version, e.occurred_at, e.recorded_at, e.tenant, e.actor,
+                    e.request_id, e.correlation_id, e.causation_id, e.payload::text AS payload,
+                    e.content_hash
+             FROM events e JOIN event_log l ON l.event_row = e.id
+             WHERE e.stream = $1 AND l.global_position > $2
+             ORDER BY l.global_position",
+        )
+        .bind(stream.as_str())
+        .bind(to_i64(after)?)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
+        rows.iter().map(decode_recorded).collect()
     }
 
     async fn head_position(&self) -> Result<u64, StoreError> {

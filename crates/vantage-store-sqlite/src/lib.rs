@@ -350,6 +350,24 @@ impl EventStore for SqliteEventStore {
         rows.iter().map(decode_recorded).collect()
     }
 
+    async fn read_stream_after(
+        &self,
+        stream: &StreamName,
+        after: u64,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            columns!(),
+            " FROM events WHERE stream = ? AND global_position > ? ORDER BY global_position"
+        ))
+        .bind(stream.as_str())
+        .bind(to_i64(after)?)
+        .fetch_all(&self.reader)
+        .await
+        .map_err(backend)?;
+        rows.iter().map(decode_recorded).collect()
+    }
+
     async fn head_position(&self) -> Result<u64, StoreError> {
         let head: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(global_position), 0) FROM events")
             .fetch_one(&self.reader)

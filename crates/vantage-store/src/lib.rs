@@ -53,6 +53,14 @@ pub trait EventStore: Send + Sync + 'static {
     /// Up to `limit` globally ordered events with `global_position > after`.
     async fn read_all(&self, after: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError>;
 
+    /// The events of one stream that are globally ordered and lie after `after`, by position: what
+    /// `read_all` would return of this stream, without reading the others.
+    async fn read_stream_after(
+        &self,
+        stream: &StreamName,
+        after: u64,
+    ) -> Result<Vec<RecordedEvent>, StoreError>;
+
     /// The highest global position readers can see now (0 when the log is empty).
     async fn head_position(&self) -> Result<u64, StoreError>;
 
