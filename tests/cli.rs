@@ -140,11 +140,74 @@ fn configuration_file_is_read_and_validated() {
     assert!(text(&typo.stderr).contains("unknown field"));
 }
 
+/// Starts `vantage serve` on `data_dir` as a lab would (loopback allowed explicitly, a resolver no
+/// question can leave through), with `args` and `env` besides; returns the process, the bootstrap
+/// key if it printed one, and the address it serves.
+async fn start_serve(
+    data_dir: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+    stderr: impl Into<std::process::Stdio>,
+) -> (std::process::Child, Option<String>, String) {
+    use std::io::{BufRead, BufReader};
+    let mut child = std::process::Command::new(vantage_binary())
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--allow-cidr",
+            "127.0.0.0/8",
+            "--resolver",
+            "127.0.0.1:9",
+            "--data-dir",
+        ])
+        .arg(data_dir)
+        .args(args)
+        .env_remove("VANTAGE_DATABASE_URL")
+        .env("VANTAGE_LOG", "info")
+        .envs(env.iter().copied())
+        .stdout(std::process::Stdio::piped())
+        .stderr(stderr)
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (key, address) = tokio::task::spawn_blocking(move || {
+        let mut key = None;
+        for line in BufReader::new(stdout).lines() {
+            let line = line.unwrap();
+            if line.starts_with("vtg_") {
+                key = Some(line);
+            } else if let Some(rest) = line.strip_prefix("Vantage listening on ") {
+                let address = rest.split_whitespace().next().unwrap().to_owned();
+                return (key, address);
+            }
+        }
+        panic!("vantage serve never said where it listens");
+    })
+    .await
+    .unwrap();
+    (child, key, address)
+}
+
+/// Sends SIGTERM to `child` and expects a clean exit.
+async fn stop_serve(child: std::process::Child) {
+    let mut child = child;
+    let pid = child.id().to_string();
+    let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(killed.success());
+    let status = tokio::task::spawn_blocking(move || child.wait().unwrap())
+        .await
+        .unwrap();
+    assert!(
+        status.success(),
+        "SIGTERM must end serve cleanly, got {status}"
+    );
+}
+
 /// `vantage serve` end to end as a process: prints its bootstrap key and address, serves, exports
 /// traces over OTLP/HTTP when `OTEL_EXPORTER_OTLP_ENDPOINT` is set, and on SIGTERM drains and exits 0.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_exports_traces_and_shuts_down_gracefully() {
-    use std::io::{BufRead, BufReader};
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -168,41 +231,14 @@ async fn serve_exports_traces_and_shuts_down_gracefully() {
     tokio::spawn(async move { axum::serve(listener, collector).await });
 
     let dir = tempfile::tempdir().unwrap();
-    let mut child = std::process::Command::new(vantage_binary())
-        // A lab set-up: loopback allowed explicitly, and a resolver no question can leave through.
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--allow-cidr",
-            "127.0.0.0/8",
-            "--resolver",
-            "127.0.0.1:9",
-            "--data-dir",
-        ])
-        .arg(dir.path())
-        .env("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint)
-        .env("VANTAGE_LOG", "info")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (key, address) = tokio::task::spawn_blocking(move || {
-        let mut key = None;
-        for line in BufReader::new(stdout).lines() {
-            let line = line.unwrap();
-            if line.starts_with("vtg_") {
-                key = Some(line);
-            } else if let Some(rest) = line.strip_prefix("Vantage listening on ") {
-                let address = rest.split_whitespace().next().unwrap().to_owned();
-                return (key.expect("the bootstrap key is printed first"), address);
-            }
-        }
-        panic!("vantage serve never said where it listens");
-    })
-    .await
-    .unwrap();
+    let (child, key, address) = start_serve(
+        dir.path(),
+        &[],
+        &[("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint)],
+        std::process::Stdio::null(),
+    )
+    .await;
+    let key = key.expect("a fresh data directory prints its bootstrap key");
 
     let created = vantage_tests::http_client()
         .post(format!("{address}/api/v1/scans"))
@@ -263,16 +299,7 @@ async fn serve_exports_traces_and_shuts_down_gracefully() {
     );
     assert!(metrics.contains("vantage_log_head_position "), "{metrics}");
 
-    let pid = child.id().to_string();
-    let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-    assert!(killed.success());
-    let status = tokio::task::spawn_blocking(move || child.wait().unwrap())
-        .await
-        .unwrap();
-    assert!(
-        status.success(),
-        "SIGTERM must end serve cleanly, got {status}"
-    );
+    stop_serve(child).await;
     assert!(
         exports.load(Ordering::SeqCst) > 0,
         "no trace export reached the OTLP endpoint"
@@ -321,6 +348,116 @@ async fn serve_exports_traces_and_shuts_down_gracefully() {
     let stderr = text(&replay.stderr);
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(stderr.contains("audit differ"), "{stderr}");
+}
+
+/// The secrets key of an embedded `serve` is created once, owner-only, and kept: an event token
+/// minted before a restart opens its stream after it. Event tokens never reach the log output, and
+/// a live connection ends after `--live-max-seconds`. With PostgreSQL the key must be given.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_keeps_its_secrets_key_and_never_logs_event_tokens() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let logs = tempfile::tempdir().unwrap();
+    let log = |n: usize| std::fs::File::create(logs.path().join(format!("serve-{n}.log"))).unwrap();
+    let debug = [("VANTAGE_LOG", "debug")];
+    let live_max = ["--live-max-seconds", "1"];
+    let (child, key, address) = start_serve(dir.path(), &live_max, &debug, log(1)).await;
+    let key = key.unwrap();
+    let client = vantage_tests::http_client();
+    let created: serde_json::Value = client
+        .post(format!("{address}/api/v1/scans"))
+        .bearer_auth(&key)
+        .json(&serde_json::json!({ "target": "http://127.0.0.1:9/" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let scan = created["id"].as_str().unwrap().to_owned();
+    let minted: serde_json::Value = client
+        .post(format!("{address}/api/v1/scans/{scan}/event-token"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = minted["token"].as_str().unwrap().to_owned();
+    let url = minted["url"].as_str().unwrap().to_owned();
+    let opened = client.get(format!("{address}{url}")).send().await.unwrap();
+    assert_eq!(opened.status(), 200);
+    let first = vantage_tests::sse::SseStream::new(opened)
+        .next(std::time::Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert_eq!(first.event.as_deref(), Some("ScanRequested"));
+
+    // The firehose has nothing to say, and the connection ends after a second.
+    let firehose = client
+        .get(format!("{address}/api/v1/events"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let mut firehose = vantage_tests::sse::SseStream::new(firehose);
+    assert_eq!(
+        firehose.next(std::time::Duration::from_secs(10)).await,
+        None
+    );
+    assert!(started.elapsed() >= std::time::Duration::from_millis(900));
+
+    let key_file = dir.path().join("secrets.key");
+    let mode = std::fs::metadata(&key_file).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "the secrets key is the owner's only");
+    let kept = std::fs::read_to_string(&key_file).unwrap();
+    stop_serve(child).await;
+
+    let (child, again, address) = start_serve(dir.path(), &[], &debug, log(2)).await;
+    assert_eq!(
+        again, None,
+        "the bootstrap key is printed on the first start only"
+    );
+    assert_eq!(std::fs::read_to_string(&key_file).unwrap(), kept);
+    let reopened = client.get(format!("{address}{url}")).send().await.unwrap();
+    assert_eq!(reopened.status(), 200, "the token outlives the restart");
+    stop_serve(child).await;
+    for n in 1..=2 {
+        let text = std::fs::read_to_string(logs.path().join(format!("serve-{n}.log"))).unwrap();
+        assert!(text.contains("/events"), "the requests are logged: {text}");
+        assert!(!text.contains(&token), "the event token is in the log");
+        assert!(!text.contains(kept.trim()), "the secrets key is in the log");
+    }
+
+    // PostgreSQL: every replica needs the same key, so none is made up.
+    let out = Command::new(vantage_binary())
+        .args(["serve", "--listen", "127.0.0.1:0", "--database-url"])
+        .arg(vantage_tests::database_url())
+        .env("VANTAGE_LOG", "error")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("--secrets-key-file"), "{stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    let bad_key = logs.path().join("bad.key");
+    std::fs::write(&bad_key, "not hex").unwrap();
+    let out = Command::new(vantage_binary())
+        .args(["serve", "--listen", "127.0.0.1:0", "--secrets-key-file"])
+        .arg(&bad_key)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .env("VANTAGE_LOG", "error")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("is invalid"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 /// `vantage scan` against a real server on loopback: findings as JSON, and a refused target as one

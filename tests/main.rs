@@ -11,6 +11,7 @@ mod cli;
 mod event_schemas;
 mod exposure_probe;
 mod http_probe;
+mod live;
 mod nats;
 mod observation_schemas;
 mod observatory;

@@ -4,7 +4,7 @@
 //! left out; the scan's stream and the webhook delivery log show them.
 
 use async_trait::async_trait;
-use serde_json::{Value, json};
+use vantage_domain::event::public_details;
 use vantage_store::RecordedEvent;
 
 use crate::ProjectionError;
@@ -19,24 +19,6 @@ pub static TABLES: &[&Table] = &[&AUDIT];
 
 /// Events that are worker progress, not commands.
 const NOT_AUDITED: &[&str] = &["ProbeObserved", "ProbeFailed", "WebhookDeliveryAttempted"];
-
-/// What the audit trail shows of a payload: credentials never appear (keys are stored hashed and
-/// webhook secrets encrypted, but the trail shows neither).
-fn details(event_type: &str, payload: &str) -> Value {
-    let value: Value = serde_json::from_str(payload).unwrap_or(Value::Null);
-    match event_type {
-        "ApiKeyIssued" => json!({
-            "key_id": value["key_id"],
-            "name": value["name"],
-            "scopes": value["scopes"],
-        }),
-        "WebhookCreated" | "WebhookUpdated" => json!({
-            "url": value["url"],
-            "events": value["events"],
-        }),
-        _ => value,
-    }
-}
 
 fn target_of(stream: &str) -> String {
     stream
@@ -76,7 +58,7 @@ impl Projector for AuditProjector {
                 target: target_of(&event.stream),
                 request_id: event.metadata.request_id.clone(),
                 correlation_id: event.metadata.correlation_id.to_string(),
-                details: details(&event.event_type, event.payload.as_str()),
+                details: public_details(&event.event_type, event.payload.as_str()),
                 hash: recorded.hash.clone(),
             })?;
         }

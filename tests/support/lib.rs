@@ -10,6 +10,7 @@ pub mod contract;
 pub mod dns;
 pub mod history;
 pub mod lab;
+pub mod sse;
 pub mod tarpit;
 pub mod tls;
 
@@ -320,6 +321,15 @@ impl TestApp {
             board.clone(),
             projectors_stopped.clone(),
         );
+        {
+            let services = services.clone();
+            let stopped = projectors_stopped.clone();
+            projector_tasks.push(tokio::spawn(async move {
+                vantage_app::run_log_feeder(services, stopped)
+                    .await
+                    .unwrap();
+            }));
+        }
         let read = stores.read.clone();
         projector_tasks.push(tokio::spawn(vantage_app::reopen_regressions(
             services.clone(),

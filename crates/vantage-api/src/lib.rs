@@ -11,6 +11,7 @@ mod health;
 mod idempotency;
 mod insights;
 mod keys;
+mod live;
 mod openapi;
 mod rate_limit;
 mod request_id;
@@ -40,6 +41,9 @@ pub const MAX_PAGE: u32 = 100;
 /// Longest a request may take before it is answered 503.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How long a server-sent event stream lasts by default (clients then resume with Last-Event-ID).
+pub const DEFAULT_LIVE_MAX: std::time::Duration = std::time::Duration::from_secs(30 * 60);
+
 /// What every handler can reach.
 #[derive(Clone, Debug)]
 pub struct AppState {
@@ -50,6 +54,8 @@ pub struct AppState {
     pub read: vantage_projections::ReadDb,
     /// Per-key request buckets.
     pub limits: std::sync::Arc<RateLimits>,
+    /// How long one server-sent event stream lasts before the client is asked to reconnect.
+    pub live_max: std::time::Duration,
 }
 
 impl AppState {
@@ -64,7 +70,14 @@ impl AppState {
             projections,
             read,
             limits: std::sync::Arc::new(RateLimits::new(RateLimitConfig::default())),
+            live_max: DEFAULT_LIVE_MAX,
         }
+    }
+
+    /// The same state with streams that last at most `max`.
+    pub fn with_live_max(mut self, max: std::time::Duration) -> Self {
+        self.live_max = max;
+        self
     }
 
     /// The same state with other rate limits.

@@ -29,6 +29,37 @@ fn schema_of<T: JsonSchema>(generator: &mut SchemaGenerator) -> Schema {
     generator.subschema_for::<T>()
 }
 
+/// The schema of one server-sent event whose `data` is a `T` as JSON.
+struct ServerSentEvent<T>(std::marker::PhantomData<T>);
+
+impl<T: JsonSchema> JsonSchema for ServerSentEvent<T> {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        format!("ServerSentEvent_{}", T::schema_name()).into()
+    }
+
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        let data = generator.subschema_for::<T>();
+        schemars::json_schema!({
+            "description": "One server-sent event (the fields of the `text/event-stream` format).",
+            "type": "object",
+            "properties": {
+                "id": {
+                    "type": "string",
+                    "description": "The event's global log position; send it back as Last-Event-ID to resume."
+                },
+                "event": { "type": "string", "description": "The event type." },
+                "data": {
+                    "type": "string",
+                    "contentMediaType": "application/json",
+                    "contentSchema": data
+                },
+                "retry": { "type": "integer" }
+            },
+            "required": ["data"]
+        })
+    }
+}
+
 /// What one status of an operation answers.
 #[derive(Debug, Clone)]
 struct Reply {
@@ -228,6 +259,18 @@ impl Operation {
     }
 
     /// A plain reply of another content type (text, HTML).
+    /// A `text/event-stream` reply whose events each carry `E` as JSON in their `data` (OpenAPI
+    /// before 3.2 describes an event stream by the schema of one event).
+    pub fn event_stream<E: JsonSchema>(mut self, status: u16, description: &'static str) -> Self {
+        self.replies.push(Reply {
+            status,
+            description,
+            body: Some(schema_of::<ServerSentEvent<E>>),
+            content_type: "text/event-stream",
+        });
+        self
+    }
+
     pub fn text(
         mut self,
         status: u16,

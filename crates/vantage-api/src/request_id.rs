@@ -39,8 +39,16 @@ pub(crate) async fn request_id_and_problems(mut request: Request, next: Next) ->
         method = %request.method(),
         path = %request.uri().path()
     );
-    let mut response = next.run(request).instrument(span).await;
+    let started = std::time::Instant::now();
+    let mut response = next.run(request).instrument(span.clone()).await;
     let status = response.status();
+    // The access log: the path only — a query may carry an event token.
+    tracing::debug!(
+        parent: &span,
+        status = status.as_u16(),
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "request answered"
+    );
     let problem = response.extensions_mut().remove::<Arc<ApiError>>();
     let is_problem = problem.is_some();
     let unexplained_error = (status.is_client_error() || status.is_server_error())

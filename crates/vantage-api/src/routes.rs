@@ -11,7 +11,7 @@ use vantage_projections::model::{
 use vantage_projections::query::{CommandCenter, FindingView, Page, Stats};
 
 use crate::openapi::Operation;
-use crate::{health, insights, keys, scans, triage};
+use crate::{health, insights, keys, live, scans, triage};
 
 const SCAN: &str = "Scan id (UUID).";
 /// A link parameter: the scan id of the response.
@@ -225,6 +225,55 @@ pub fn operations() -> Vec<Operation> {
         .param("id", SCAN)
         .reply::<scans::ScanHistory>(200, "Every event but the observations.")
         .errors(&[404]),
+        // ---- live ----
+        Operation::new(
+            M::GET,
+            "/api/v1/scans/{id}/events",
+            "streamScanEvents",
+            "A scan's events, live (server-sent events)",
+            live::scan_events,
+        )
+        .tag("live")
+        .scope(Scope::ScanRead)
+        .param("id", SCAN)
+        .query::<live::ScanEventsQuery>()
+        .event_stream::<live::LiveData<'static>>(
+            200,
+            "Server-sent events until the scan ends: `id` is the log position, `event` the event \
+             type (ScanStarted, ProbeObserved, ScanCompleted with the verdict, …), `data` the event \
+             as JSON; `overflow` ends a stream whose client reads too slowly. Resume with \
+             Last-Event-ID. An API key or `event_token` authenticates.",
+        )
+        .errors(&[404]),
+        Operation::new(
+            M::POST,
+            "/api/v1/scans/{id}/event-token",
+            "createScanEventToken",
+            "A short-lived token for a scan's live stream",
+            live::event_token,
+        )
+        .tag("live")
+        .scope(Scope::ScanRead)
+        .param("id", SCAN)
+        .reply::<live::EventToken>(201, "Valid five minutes, for this scan's stream only.")
+        .errors(&[404]),
+        Operation::new(
+            M::GET,
+            "/api/v1/events",
+            "streamEvents",
+            "Every event of the tenant, live (server-sent events)",
+            live::tenant_events,
+        )
+        .tag("live")
+        .scope(Scope::AuditRead)
+        .query::<live::EventsQuery>()
+        .event_stream::<live::LiveData<'static>>(
+            200,
+            "Server-sent events from now (or after Last-Event-ID): `id` is the log position, \
+             `event` the event type, `data` the event as the audit trail shows it; `overflow` \
+             ends a stream whose client reads too slowly.",
+        )
+        .errors(&[]),
         // ---- domains ----
         Operation::new(
             M::GET,

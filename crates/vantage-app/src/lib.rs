@@ -5,14 +5,21 @@
 //!
 //! It knows no HTTP and no SQL: it speaks to the [`vantage_store::EventStore`] trait.
 
+mod keyring;
 mod keys;
+mod live;
 mod pipeline;
 mod reopen;
 mod scans;
 mod seams;
 mod triage;
 
+pub use keyring::{EventGrant, Keyring, KeyringError, MAX_EVENT_TOKEN_SECONDS};
 pub use keys::{ApiKeyToken, IssuedKey, KeySummary, Principal, REGISTRY_TTL};
+pub use live::{
+    CLIENT_QUEUE, Follow, HUB_CAPACITY, LiveEvent, LiveHub, LiveItem, LiveVerdict, follow,
+    run_log_feeder,
+};
 pub use pipeline::{AppError, CommandContext, Executed, Pipeline};
 pub use reopen::{REOPEN_BATCH, REOPEN_POLL, reopen_regressions};
 pub use scans::{ScanView, scan_stream};
@@ -33,6 +40,10 @@ pub struct Services {
     pub guard: SsrfGuard,
     /// Tenants' key registries, read at most once a second for authentication.
     key_cache: Arc<keys::KeyRegistryCache>,
+    /// Live events of this process, for SSE followers.
+    pub live: LiveHub,
+    /// Event tokens and sealed secrets.
+    pub keyring: Keyring,
 }
 
 impl std::fmt::Debug for Services {
@@ -53,7 +64,16 @@ impl Services {
             idempotency,
             guard,
             key_cache: Arc::default(),
+            live: LiveHub::default(),
+            keyring: Keyring::generate(),
         }
+    }
+
+    /// These services with `keyring` (the one every replica of a deployment shares) instead of a
+    /// key of their own.
+    pub fn with_keyring(mut self, keyring: Keyring) -> Self {
+        self.keyring = keyring;
+        self
     }
 
     pub fn store(&self) -> &Arc<dyn EventStore> {

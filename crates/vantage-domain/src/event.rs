@@ -199,6 +199,31 @@ macro_rules! domain_events {
     };
 }
 
+/// What may be shown of an event's payload outside the log — the audit trail, live streams:
+/// credentials never appear (keys are stored hashed and webhook secrets encrypted, but neither is
+/// shown), and an observation is summarised by its probe and asset.
+pub fn public_details(event_type: &str, payload: &str) -> Value {
+    use serde_json::json;
+    let value: Value = serde_json::from_str(payload).unwrap_or(Value::Null);
+    match event_type {
+        "ApiKeyIssued" => json!({
+            "key_id": value["key_id"],
+            "name": value["name"],
+            "scopes": value["scopes"],
+        }),
+        "WebhookCreated" | "WebhookUpdated" => json!({
+            "url": value["url"],
+            "events": value["events"],
+        }),
+        "ProbeObserved" => json!({
+            "observation_id": value["observation_id"],
+            "probe": value["probe"],
+            "asset": value["asset"],
+        }),
+        _ => value,
+    }
+}
+
 /// Every event type of every aggregate, for schema generation and validation.
 pub fn catalog() -> impl Iterator<Item = &'static EventTypeInfo> {
     use crate::{

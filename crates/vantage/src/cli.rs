@@ -4,12 +4,13 @@
 
 use std::io::IsTerminal;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
-use vantage_app::{CommandContext, Services, SystemClock};
+use vantage_app::{CommandContext, Keyring, Services, SystemClock};
 use vantage_domain::scope::{Scope, Scopes};
 use vantage_domain::tenant::TenantId;
 use vantage_probes::ssrf::{AllowList, ResolverChoice, SsrfGuard, SsrfPolicy};
@@ -27,7 +28,8 @@ use crate::config::{DEFAULT_DATA_DIR, DEFAULT_LISTEN, FileConfig};
 #[derive(Debug, Parser)]
 #[command(name = "vantage", version, about)]
 pub struct Cli {
-    /// A TOML configuration file (keys: listen, data_dir, database_url, tenant, log_format).
+    /// A TOML configuration file (keys: listen, data_dir, database_url, tenant, log_format,
+    /// allow_cidr, resolver, secrets_key_file).
     #[arg(long, global = true, env = "VANTAGE_CONFIG")]
     pub config: Option<PathBuf>,
     /// Log as JSON lines instead of text.
@@ -146,6 +148,15 @@ pub struct ServeArgs {
     pub scan_rate_limit_per_minute: std::num::NonZeroU32,
     #[command(flatten)]
     pub nats: NatsArgs,
+    /// A file holding the secrets key (64 hex digits, e.g. from `openssl rand -hex 32`) that seals
+    /// webhook secrets and signs event tokens; every replica needs the same one [default: with the
+    /// embedded store, DATA_DIR/secrets.key, created on first start].
+    #[arg(long, env = "VANTAGE_SECRETS_KEY_FILE")]
+    pub secrets_key_file: Option<PathBuf>,
+    /// Longest life of one live (SSE) connection, in seconds; clients reconnect and resume.
+    #[arg(long, env = "VANTAGE_LIVE_MAX_SECONDS", default_value_t = 1800,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub live_max_seconds: u64,
 }
 
 /// What the scanner may reach and how it resolves names.
@@ -264,6 +275,8 @@ pub(crate) struct OpenedStore {
     idempotency: Arc<dyn IdempotencyStore>,
     pub(crate) kind: &'static str,
     read_models: ReadModels,
+    /// The embedded store's directory.
+    data_dir: Option<PathBuf>,
 }
 
 /// Where the read models live: a SQLite file beside the embedded log, or the PostgreSQL database.
@@ -309,6 +322,7 @@ pub(crate) async fn open_store(
             idempotency: Arc::new(store),
             kind: "PostgreSQL",
             read_models: ReadModels::Postgres(url),
+            data_dir: None,
         });
     }
     let dir = args
@@ -330,6 +344,7 @@ pub(crate) async fn open_store(
         idempotency: Arc::new(store),
         kind: EMBEDDED,
         read_models: ReadModels::Sqlite(dir.join("readmodels.db")),
+        data_dir: Some(dir),
     })
 }
 
@@ -363,6 +378,64 @@ fn services(opened: &OpenedStore, guard: SsrfGuard) -> Services {
     )
 }
 
+/// The secrets key: from `--secrets-key-file` (or the file's `secrets_key_file`), else, embedded,
+/// `DATA_DIR/secrets.key`, created (owner-only) on first start. Its contents are never logged.
+fn keyring(
+    flag: Option<&Path>,
+    file: &FileConfig,
+    opened: &OpenedStore,
+) -> Result<Keyring, CliError> {
+    let read = |path: &Path| {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            CliError(format!(
+                "cannot read the secrets key {}: {e}",
+                path.display()
+            ))
+        })?;
+        Keyring::from_hex(&text).map_err(|e| {
+            CliError(format!(
+                "the secrets key in {} is invalid: {e}",
+                path.display()
+            ))
+        })
+    };
+    if let Some(path) = flag.or(file.secrets_key_file.as_deref()) {
+        return read(path);
+    }
+    let Some(dir) = &opened.data_dir else {
+        return Err(CliError(
+            "with PostgreSQL every replica needs the same secrets key: give a file of 64 hex \
+             digits (openssl rand -hex 32) with --secrets-key-file"
+                .into(),
+        ));
+    };
+    let path = dir.join("secrets.key");
+    let fresh = Keyring::generate();
+    let created = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path);
+    match created {
+        Ok(mut out) => {
+            use std::io::Write;
+            writeln!(out, "{}", fresh.to_hex()).map_err(|e| {
+                CliError(format!(
+                    "cannot write the secrets key {}: {e}",
+                    path.display()
+                ))
+            })?;
+            tracing::info!(path = %path.display(), "created a secrets key");
+            Ok(fresh)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => read(&path),
+        Err(e) => Err(CliError(format!(
+            "cannot create the secrets key {}: {e}",
+            path.display()
+        ))),
+    }
+}
+
 fn tenant(flag: Option<&str>, file: &FileConfig) -> Result<TenantId, CliError> {
     let raw = flag.or(file.tenant.as_deref()).unwrap_or("default");
     TenantId::parse(raw).map_err(|e| CliError(format!("invalid tenant {raw:?}: {e}")))
@@ -372,7 +445,8 @@ async fn serve(args: ServeArgs, file: &FileConfig) -> Result<ExitCode, CliError>
     let guard = guard(&args.scanning, file)?;
     let roots = tls_roots(&args.scanning)?;
     let opened = open_store(&args.store, file).await?;
-    let services = services(&opened, guard);
+    let keyring = keyring(args.secrets_key_file.as_deref(), file, &opened)?;
+    let services = services(&opened, guard).with_keyring(keyring);
     let tenant = tenant(args.tenant.as_deref(), file)?;
     let preset = std::env::var("VANTAGE_BOOTSTRAP_ADMIN_KEY").ok();
     match services
@@ -433,6 +507,11 @@ async fn serve(args: ServeArgs, file: &FileConfig) -> Result<ExitCode, CliError>
         },
         stopped.clone(),
     ));
+    // Live events: this process follows the log and fans committed events out to its SSE clients.
+    let feeder = tokio::spawn(vantage_app::run_log_feeder(
+        services.clone(),
+        stopped.clone(),
+    ));
     let embedded = opened.kind == EMBEDDED && args.nats.nats_url.is_none();
     let scan_workers = args.scan_workers.unwrap_or(if embedded { 4 } else { 0 });
     let workers = (scan_workers > 0).then(|| {
@@ -456,12 +535,12 @@ async fn serve(args: ServeArgs, file: &FileConfig) -> Result<ExitCode, CliError>
     };
     vantage_api::serve(
         listener,
-        vantage_api::AppState::new(services, board, read_db).with_rate_limits(
-            vantage_api::RateLimitConfig {
+        vantage_api::AppState::new(services, board, read_db)
+            .with_rate_limits(vantage_api::RateLimitConfig {
                 requests_per_minute: args.rate_limit_per_minute,
                 scans_per_minute: args.scan_rate_limit_per_minute,
-            },
-        ),
+            })
+            .with_live_max(std::time::Duration::from_secs(args.live_max_seconds)),
         until_stopped(stopped),
     )
     .await
@@ -487,6 +566,11 @@ async fn serve(args: ServeArgs, file: &FileConfig) -> Result<ExitCode, CliError>
     }
     if let Err(error) = reopener.await {
         tracing::error!(%error, "the regression reopener panicked");
+    }
+    match feeder.await {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => tracing::error!(%error, "the live feeder stopped on an error"),
+        Err(error) => tracing::error!(%error, "the live feeder panicked"),
     }
     tracing::info!("shut down cleanly");
     Ok(ExitCode::SUCCESS)

@@ -21,6 +21,7 @@ pub struct FileConfig {
     pub log_format: Option<String>,
     pub allow_cidr: Option<Vec<String>>,
     pub resolver: Option<String>,
+    pub secrets_key_file: Option<PathBuf>,
 }
 
 impl FileConfig {
