@@ -1,21 +1,10 @@
 //! The `vantage` binary as users run it: exit codes, one-sentence errors, `keys create`, `verify`
 //! catching a tampered event and naming it.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
-/// The `vantage` binary built beside this test binary (`target/<profile>/vantage`).
-fn vantage_binary() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().and_then(Path::parent).unwrap();
-    let binary = dir.join("vantage");
-    assert!(
-        binary.exists(),
-        "{} is missing: build the workspace (cargo build --workspace) before the tests",
-        binary.display()
-    );
-    binary
-}
+use vantage_tests::process::{ScratchDatabase, ServeProcess, eventually, vantage_binary};
 
 fn vantage(args: &[&str], data_dir: &Path) -> Output {
     Command::new(vantage_binary())
@@ -141,67 +130,24 @@ fn configuration_file_is_read_and_validated() {
 }
 
 /// Starts `vantage serve` on `data_dir` as a lab would (loopback allowed explicitly, a resolver no
-/// question can leave through), with `args` and `env` besides; returns the process, the bootstrap
-/// key if it printed one, and the address it serves.
+/// question can leave through), with `args` and `env` besides.
 async fn start_serve(
     data_dir: &Path,
     args: &[&str],
     env: &[(&str, &str)],
     stderr: impl Into<std::process::Stdio>,
-) -> (std::process::Child, Option<String>, String) {
-    use std::io::{BufRead, BufReader};
-    let mut child = std::process::Command::new(vantage_binary())
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--allow-cidr",
-            "127.0.0.0/8",
-            "--resolver",
-            "127.0.0.1:9",
-            "--data-dir",
-        ])
-        .arg(data_dir)
-        .args(args)
-        .env_remove("VANTAGE_DATABASE_URL")
-        .env("VANTAGE_LOG", "info")
-        .envs(env.iter().copied())
-        .stdout(std::process::Stdio::piped())
-        .stderr(stderr)
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (key, address) = tokio::task::spawn_blocking(move || {
-        let mut key = None;
-        for line in BufReader::new(stdout).lines() {
-            let line = line.unwrap();
-            if line.starts_with("vtg_") {
-                key = Some(line);
-            } else if let Some(rest) = line.strip_prefix("Vantage listening on ") {
-                let address = rest.split_whitespace().next().unwrap().to_owned();
-                return (key, address);
-            }
-        }
-        panic!("vantage serve never said where it listens");
-    })
-    .await
-    .unwrap();
-    (child, key, address)
-}
-
-/// Sends SIGTERM to `child` and expects a clean exit.
-async fn stop_serve(child: std::process::Child) {
-    let mut child = child;
-    let pid = child.id().to_string();
-    let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-    assert!(killed.success());
-    let status = tokio::task::spawn_blocking(move || child.wait().unwrap())
-        .await
-        .unwrap();
-    assert!(
-        status.success(),
-        "SIGTERM must end serve cleanly, got {status}"
-    );
+) -> ServeProcess {
+    let dir = data_dir.to_str().unwrap();
+    let mut all = vec![
+        "--allow-cidr",
+        "127.0.0.0/8",
+        "--resolver",
+        "127.0.0.1:9",
+        "--data-dir",
+        dir,
+    ];
+    all.extend_from_slice(args);
+    ServeProcess::start(&all, env, stderr).await
 }
 
 /// `vantage serve` end to end as a process: prints its bootstrap key and address, serves, exports
@@ -231,13 +177,14 @@ async fn serve_exports_traces_and_shuts_down_gracefully() {
     tokio::spawn(async move { axum::serve(listener, collector).await });
 
     let dir = tempfile::tempdir().unwrap();
-    let (child, key, address) = start_serve(
+    let serve = start_serve(
         dir.path(),
         &[],
         &[("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint)],
         std::process::Stdio::null(),
     )
     .await;
+    let (key, address) = (serve.key.clone(), serve.base.clone());
     let key = key.expect("a fresh data directory prints its bootstrap key");
 
     let created = vantage_tests::http_client()
@@ -299,7 +246,7 @@ async fn serve_exports_traces_and_shuts_down_gracefully() {
     );
     assert!(metrics.contains("vantage_log_head_position "), "{metrics}");
 
-    stop_serve(child).await;
+    serve.stop().await;
     assert!(
         exports.load(Ordering::SeqCst) > 0,
         "no trace export reached the OTLP endpoint"
@@ -361,8 +308,8 @@ async fn serve_keeps_its_secrets_key_and_never_logs_event_tokens() {
     let log = |n: usize| std::fs::File::create(logs.path().join(format!("serve-{n}.log"))).unwrap();
     let debug = [("VANTAGE_LOG", "debug")];
     let live_max = ["--live-max-seconds", "1"];
-    let (child, key, address) = start_serve(dir.path(), &live_max, &debug, log(1)).await;
-    let key = key.unwrap();
+    let serve = start_serve(dir.path(), &live_max, &debug, log(1)).await;
+    let (key, address) = (serve.key.clone().unwrap(), serve.base.clone());
     let client = vantage_tests::http_client();
     let created: serde_json::Value = client
         .post(format!("{address}/api/v1/scans"))
@@ -413,17 +360,18 @@ async fn serve_keeps_its_secrets_key_and_never_logs_event_tokens() {
     let mode = std::fs::metadata(&key_file).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600, "the secrets key is the owner's only");
     let kept = std::fs::read_to_string(&key_file).unwrap();
-    stop_serve(child).await;
+    serve.stop().await;
 
-    let (child, again, address) = start_serve(dir.path(), &[], &debug, log(2)).await;
+    let serve = start_serve(dir.path(), &[], &debug, log(2)).await;
+    let address = serve.base.clone();
     assert_eq!(
-        again, None,
+        serve.key, None,
         "the bootstrap key is printed on the first start only"
     );
     assert_eq!(std::fs::read_to_string(&key_file).unwrap(), kept);
     let reopened = client.get(format!("{address}{url}")).send().await.unwrap();
     assert_eq!(reopened.status(), 200, "the token outlives the restart");
-    stop_serve(child).await;
+    serve.stop().await;
     for n in 1..=2 {
         let text = std::fs::read_to_string(logs.path().join(format!("serve-{n}.log"))).unwrap();
         assert!(text.contains("/events"), "the requests are logged: {text}");
@@ -553,62 +501,18 @@ async fn scan_prints_findings_and_refuses_private_targets() {
     );
 }
 
-/// A database of its own on the test PostgreSQL server, dropped at the end.
-struct ScratchDatabase {
-    admin: sqlx::PgPool,
-    name: String,
-    url: String,
-}
-
-impl ScratchDatabase {
-    async fn new() -> Self {
-        let base = vantage_tests::database_url();
-        let admin = sqlx::PgPool::connect(&base).await.unwrap();
-        let name = format!("vantage_lease_{}", uuid::Uuid::new_v4().simple());
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .execute(&admin)
-            .await
-            .unwrap();
-        let (server, _) = base.rsplit_once('/').unwrap();
-        let url = format!("{server}/{name}");
-        Self { admin, name, url }
-    }
-
-    /// Advisory locks granted in this database: one per projector that some process runs.
-    async fn granted_leases(&self) -> i64 {
-        // Projector leases are one-key (bigint) advisory locks, `objsubid` 1; the sequencer's
-        // brief transaction lock is a two-key one (2) and must not be counted as a lease.
-        sqlx::query_scalar(
-            "SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory' AND granted \
-             AND objsubid = 1 AND database = (SELECT oid FROM pg_database WHERE datname = $1)",
-        )
-        .bind(&self.name)
-        .fetch_one(&self.admin)
-        .await
-        .unwrap()
-    }
-
-    async fn drop(self) {
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-            self.name
-        )))
-        .execute(&self.admin)
-        .await
-        .unwrap();
-    }
-}
-
-async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while !check().await {
-        assert!(std::time::Instant::now() < deadline, "timed out: {what}");
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+/// Advisory locks granted in `db`: one per projector that some process runs.
+async fn granted_leases(db: &ScratchDatabase) -> i64 {
+    // Projector leases are one-key (bigint) advisory locks, `objsubid` 1; the sequencer's brief
+    // transaction lock is a two-key one (2) and must not be counted as a lease.
+    sqlx::query_scalar(
+        "SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory' AND granted \
+         AND objsubid = 1 AND database = (SELECT oid FROM pg_database WHERE datname = $1)",
+    )
+    .bind(&db.name)
+    .fetch_one(&db.admin)
+    .await
+    .unwrap()
 }
 
 #[tokio::test]
@@ -647,14 +551,14 @@ async fn two_project_processes_run_each_projector_once_and_fail_over_when_one_di
 
     let mut first = spawn();
     eventually("the first process takes every lease", || async {
-        db.granted_leases().await == projectors
+        granted_leases(&db).await == projectors
     })
     .await;
     let mut second = spawn();
     // The second process tries every 2 s; give it two tries to (wrongly) take a lease too.
     tokio::time::sleep(std::time::Duration::from_secs(5)).await;
     assert_eq!(
-        db.granted_leases().await,
+        granted_leases(&db).await,
         projectors,
         "a projector runs in exactly one process"
     );
@@ -672,7 +576,7 @@ async fn two_project_processes_run_each_projector_once_and_fail_over_when_one_di
         || async { audited().await == 2 },
     )
     .await;
-    assert_eq!(db.granted_leases().await, projectors);
+    assert_eq!(granted_leases(&db).await, projectors);
 
     second.kill().unwrap();
     second.wait().unwrap();

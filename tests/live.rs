@@ -414,3 +414,30 @@ async fn a_client_that_does_not_read_is_cut_off_with_a_last_item_saying_so() {
         "in order, from the start, up to where it was cut off"
     );
 }
+
+/// Distributed mode: the same on PostgreSQL, with the app's live events carried over NATS.
+mod over_nats {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_client_that_reconnects_gets_exactly_what_it_missed() {
+        let t = vantage_tests::PgTestStore::new().await;
+        let app = vantage_tests::TestApp::spawn_over_nats(t.app_stores().await).await;
+        super::a_client_that_reconnects_gets_exactly_what_it_missed(app).await;
+        t.drop_schema().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn event_tokens_open_their_own_scan_only_and_expire() {
+        let t = vantage_tests::PgTestStore::new().await;
+        let app = vantage_tests::TestApp::spawn_over_nats(t.app_stores().await).await;
+        super::event_tokens_open_their_own_scan_only_and_expire(app).await;
+        t.drop_schema().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_firehose_sends_the_tenants_events_of_the_asked_types_from_now() {
+        let t = vantage_tests::PgTestStore::new().await;
+        let app = vantage_tests::TestApp::spawn_over_nats(t.app_stores().await).await;
+        super::the_firehose_sends_the_tenants_events_of_the_asked_types_from_now(app).await;
+        t.drop_schema().await;
+    }
+}

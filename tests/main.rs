@@ -12,6 +12,7 @@ mod event_schemas;
 mod exposure_probe;
 mod http_probe;
 mod live;
+mod live_replicas;
 mod nats;
 mod observation_schemas;
 mod observatory;

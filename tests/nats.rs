@@ -59,13 +59,7 @@ impl Lab {
 
     /// Starts a `vantage worker` process named `id` (2 s ack wait).
     fn worker(&mut self, id: &str, max_deliver: u32) {
-        let exe = std::env::current_exe().unwrap();
-        let binary = exe
-            .parent()
-            .and_then(std::path::Path::parent)
-            .unwrap()
-            .join("vantage");
-        let child = Command::new(binary)
+        let child = Command::new(vantage_tests::process::vantage_binary())
             .args([
                 "worker",
                 "--nats-url",
@@ -137,8 +131,7 @@ impl Lab {
         let _ = self.stop.send(());
         let _ = self.bridge.await;
         let js = async_nats::jetstream::new(self.client);
-        let _ = js.delete_stream(self.topology.jobs_stream()).await;
-        let _ = js.delete_stream(self.topology.results_stream()).await;
+        self.topology.delete_streams(&js).await.unwrap();
     }
 }
 

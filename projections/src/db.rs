@@ -241,19 +241,27 @@ impl ReadDb {
 
     /// Creates the checkpoint table and the live tables of `tables` if they do not exist.
     pub async fn migrate(&self, tables: &[&'static Table]) -> Result<(), ProjectionError> {
-        let mut conn = self.pool.acquire().await?;
-        conn.execute(
+        // One transaction; on PostgreSQL under a lock, so replicas starting together on a fresh
+        // database do not race each other's `CREATE … IF NOT EXISTS` (which PostgreSQL does not
+        // make atomic against a concurrent one).
+        let mut tx = self.pool.begin().await?;
+        if self.backend == Backend::Postgres {
+            tx.execute("SELECT pg_advisory_xact_lock(7390283547101196289)")
+                .await?;
+        }
+        tx.execute(
             "CREATE TABLE IF NOT EXISTS rm_checkpoints (name TEXT NOT NULL PRIMARY KEY, \
              position BIGINT NOT NULL)",
         )
         .await?;
         for table in tables {
-            create_table(&mut conn, table, "").await?;
+            create_table(&mut tx, table, "").await?;
             for i in 0..table.indexes.len() {
-                conn.execute(AssertSqlSafe(table.index_sql(i, "", "")))
+                tx.execute(AssertSqlSafe(table.index_sql(i, "", "")))
                     .await?;
             }
         }
+        tx.commit().await?;
         Ok(())
     }
 

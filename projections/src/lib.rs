@@ -6,12 +6,14 @@
 //! tables of JSON documents ([`model`]); [`runtime`] runs them from their checkpoints in batches with
 //! an exactly-once effect, rebuilds them into shadow tables, and reports their lag; [`query`] answers
 //! every read (including `as_of` time travel) from those tables by index lookups; [`replay`] proves a
-//! rebuild from the log equals the live read models.
+//! rebuild from the log equals the live read models. [`lease`] gives one process among replicas the
+//! right to do a job (a projector, the NATS relay, webhook delivery, schedules).
 //!
 //! This crate reads the log only through the [`vantage_store::EventStore`] trait and knows no HTTP.
 
 pub mod audit;
 pub mod db;
+pub mod lease;
 pub mod model;
 pub mod query;
 pub mod replay;

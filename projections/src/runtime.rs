@@ -27,9 +27,8 @@ use tokio::sync::{mpsc, watch};
 use vantage_store::{EventStore, RecordedEvent};
 
 use crate::ProjectionError;
-use crate::db::{
-    Backend, Batch, ReadDb, Table, begin_write, create_table, index_shadow, swap_in_shadow,
-};
+use crate::db::{Batch, ReadDb, Table, begin_write, create_table, index_shadow, swap_in_shadow};
+use crate::lease::{Lease, sleep_or_stop};
 
 /// Events read and applied per transaction.
 pub const BATCH_SIZE: usize = 1000;
@@ -353,7 +352,7 @@ pub async fn run_live(
     };
     let mut backoff = Duration::from_millis(200);
     while !*stop.borrow() {
-        let lock = match acquire_lease(&db, name).await {
+        let lock = match Lease::acquire(&db, &format!("projector:{name}")).await {
             Ok(Some(lock)) => lock,
             Ok(None) => {
                 board.update(name, |s| s.active = false);
@@ -379,100 +378,6 @@ pub async fn run_live(
         }
         drop(lock);
     }
-}
-
-async fn sleep_or_stop(duration: Duration, mut stop: watch::Receiver<bool>) {
-    let _ = tokio::time::timeout(duration, stop.changed()).await;
-}
-
-/// The right to run one projector. PostgreSQL: a session advisory lock on a dedicated connection,
-/// checked every few seconds; SQLite: always granted.
-struct Lease {
-    task: Option<tokio::task::JoinHandle<()>>,
-    lost: watch::Receiver<bool>,
-    /// Keeps `lost` open when nothing can lose the lease (SQLite).
-    _never_lost: Option<watch::Sender<bool>>,
-}
-
-impl Lease {
-    /// A stop signal that fires when `stop` fires or the lease is lost.
-    fn watch(&self, mut stop: watch::Receiver<bool>) -> watch::Receiver<bool> {
-        let (tx, rx) = watch::channel(false);
-        let mut lost = self.lost.clone();
-        tokio::spawn(async move {
-            loop {
-                if *stop.borrow() || *lost.borrow() {
-                    let _ = tx.send(true);
-                    return;
-                }
-                tokio::select! {
-                    r = stop.changed() => if r.is_err() { let _ = tx.send(true); return; },
-                    r = lost.changed() => if r.is_err() { let _ = tx.send(true); return; },
-                    () = tx.closed() => return,
-                }
-            }
-        });
-        rx
-    }
-}
-
-impl Drop for Lease {
-    fn drop(&mut self) {
-        if let Some(task) = self.task.take() {
-            task.abort();
-        }
-    }
-}
-
-async fn acquire_lease(db: &ReadDb, name: &str) -> Result<Option<Lease>, ProjectionError> {
-    if db.backend() == Backend::Sqlite {
-        let (never_lost, lost) = watch::channel(false);
-        return Ok(Some(Lease {
-            task: None,
-            lost,
-            _never_lost: Some(never_lost),
-        }));
-    }
-    let mut conn = db.pool().acquire().await?.detach();
-    // Advisory locks are database-wide: key them by schema too, or the projectors of two stores in
-    // different schemas of one database would stand by for each other.
-    let schema: String = sqlx::query_scalar("SELECT current_schema()::text")
-        .fetch_one(&mut conn)
-        .await?;
-    let key = lock_key(&schema, name);
-    let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
-        .bind(key)
-        .fetch_one(&mut conn)
-        .await?;
-    if !got {
-        return Ok(None);
-    }
-    let (tx, lost) = watch::channel(false);
-    let task = tokio::spawn(async move {
-        // The lock lives as long as this connection: keep it, and check it is still alive.
-        loop {
-            tokio::time::sleep(Duration::from_secs(3)).await;
-            if conn.execute("SELECT 1").await.is_err() {
-                let _ = tx.send(true);
-                return;
-            }
-        }
-    });
-    Ok(Some(Lease {
-        task: Some(task),
-        lost,
-        _never_lost: None,
-    }))
-}
-
-/// The advisory-lock key of a projector of the store in `schema` (stable across processes and
-/// builds).
-fn lock_key(schema: &str, name: &str) -> i64 {
-    use sha2::{Digest, Sha256};
-    let digest = Sha256::digest(format!("vantage-projector:{schema}:{name}").as_bytes());
-    let mut bytes = [0u8; 8];
-    bytes.copy_from_slice(&digest[..8]);
-    i64::from_be_bytes(bytes)
 }
 
 /// Progress of a rebuild: (position, head).

@@ -10,6 +10,7 @@ pub mod contract;
 pub mod dns;
 pub mod history;
 pub mod lab;
+pub mod process;
 pub mod sse;
 pub mod tarpit;
 pub mod tls;
@@ -188,7 +189,12 @@ pub struct TestApp {
     projectors: Option<ProjectorTasks>,
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
     workers: Option<WorkerPool>,
+    /// The NATS streams of an app whose live events go over NATS, deleted when it stops.
+    nats: Option<(async_nats::Client, vantage_worker::nats::NatsTopology)>,
 }
+
+/// Where the live log feeder is among an app's background tasks.
+const LOG_FEEDER: usize = 0;
 
 /// The live projectors of an app: their stop signal and their tasks.
 type ProjectorTasks = (
@@ -262,6 +268,53 @@ impl TestApp {
         .await
     }
 
+    /// [`TestApp::spawn`] with live events fanned out over the test NATS server (`NATS_URL`), as
+    /// replicas do in distributed mode: the relay (under its lease) publishes the log to a stream of
+    /// this app's own prefix, and the app's hub is fed from it.
+    pub async fn spawn_over_nats(stores: AppStores) -> Self {
+        let mut app = Self::spawn(stores).await;
+        let url = std::env::var("NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into());
+        let client = async_nats::connect(url)
+            .await
+            .expect("NATS JetStream must be reachable at NATS_URL for these tests");
+        let prefix = format!("vl{}", &Uuid::new_v4().simple().to_string()[..12]);
+        let topology = vantage_worker::nats::NatsTopology::new(&prefix).unwrap();
+        let (client_for_cleanup, topology_for_cleanup) = (client.clone(), topology.clone());
+        let (stop, tasks) = app.projectors.as_mut().unwrap();
+        // The log feeder `spawn` started is replaced by the NATS feed.
+        let log_feeder = tasks.remove(LOG_FEEDER);
+        log_feeder.abort();
+        let stopped = stop.subscribe();
+        let (services, read) = (app.services.clone(), app.stores.read.clone());
+        let relay = {
+            let (client, topology) = (client.clone(), topology.clone());
+            tokio::spawn(vantage_projections::lease::run_exclusively(
+                read,
+                "live-relay",
+                stopped.clone(),
+                move |stop| {
+                    vantage_worker::live::run_relay(
+                        services.clone(),
+                        client.clone(),
+                        topology.clone(),
+                        stop,
+                    )
+                },
+            ))
+        };
+        let feed = tokio::spawn({
+            let services = app.services.clone();
+            async move {
+                vantage_worker::live::run_feed(services, client, topology, stopped)
+                    .await
+                    .unwrap();
+            }
+        });
+        tasks.extend([relay, feed]);
+        app.nats = Some((client_for_cleanup, topology_for_cleanup));
+        app
+    }
+
     async fn spawn_configured(
         stores: AppStores,
         allow: &str,
@@ -321,15 +374,15 @@ impl TestApp {
             board.clone(),
             projectors_stopped.clone(),
         );
-        {
+        projector_tasks.insert(LOG_FEEDER, {
             let services = services.clone();
             let stopped = projectors_stopped.clone();
-            projector_tasks.push(tokio::spawn(async move {
+            tokio::spawn(async move {
                 vantage_app::run_log_feeder(services, stopped)
                     .await
                     .unwrap();
-            }));
-        }
+            })
+        });
         let read = stores.read.clone();
         projector_tasks.push(tokio::spawn(vantage_app::reopen_regressions(
             services.clone(),
@@ -364,6 +417,7 @@ impl TestApp {
             shutdown: Some(shutdown),
             projectors: Some((stop_projectors, projector_tasks)),
             server: Some(server),
+            nats: None,
         }
     }
 
@@ -436,6 +490,10 @@ impl TestApp {
             for task in tasks {
                 task.await.unwrap();
             }
+        }
+        if let Some((client, topology)) = self.nats.take() {
+            let js = async_nats::jetstream::new(client);
+            topology.delete_streams(&js).await.unwrap();
         }
     }
 }

@@ -134,6 +134,27 @@ pub(crate) async fn metrics(State(state): State<AppState>) -> impl IntoResponse 
             let _ = writeln!(out, "{name}{{projector=\"{}\"}} {v}", p.name);
         }
     }
+    let live = &state.services.live;
+    let _ = writeln!(
+        out,
+        "# HELP vantage_live_events_published_total Events passed to this process's live \
+         subscribers, by source (fanout: NATS; log: read from the log)."
+    );
+    let _ = writeln!(out, "# TYPE vantage_live_events_published_total counter");
+    for source in vantage_app::LiveSource::ALL {
+        let _ = writeln!(
+            out,
+            "vantage_live_events_published_total{{source=\"{}\"}} {}",
+            source.as_str(),
+            live.published_from(source)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP vantage_live_position Highest log position passed to live subscribers."
+    );
+    let _ = writeln!(out, "# TYPE vantage_live_position gauge");
+    let _ = writeln!(out, "vantage_live_position {}", live.published_up_to());
     (
         [(
             header::CONTENT_TYPE,

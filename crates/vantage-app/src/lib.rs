@@ -17,8 +17,8 @@ mod triage;
 pub use keyring::{EventGrant, Keyring, KeyringError, MAX_EVENT_TOKEN_SECONDS};
 pub use keys::{ApiKeyToken, IssuedKey, KeySummary, Principal, REGISTRY_TTL};
 pub use live::{
-    CLIENT_QUEUE, Follow, HUB_CAPACITY, LiveEvent, LiveHub, LiveItem, LiveVerdict, follow,
-    run_log_feeder,
+    CLIENT_QUEUE, Follow, HUB_CAPACITY, HubFeeder, LiveEvent, LiveHub, LiveItem, LiveSource,
+    LiveVerdict, follow, run_log_feeder,
 };
 pub use pipeline::{AppError, CommandContext, Executed, Pipeline};
 pub use reopen::{REOPEN_BATCH, REOPEN_POLL, reopen_regressions};

@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio::sync::{broadcast, mpsc, watch};
 use uuid::Uuid;
@@ -42,7 +42,7 @@ pub const CLIENT_QUEUE: usize = 512;
 const CATCH_UP_BATCH: usize = 500;
 
 /// A scan's verdict at completion, as live subscribers see it.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct LiveVerdict {
     pub ruleset_version: String,
     pub findings: SeverityCounts,
@@ -50,8 +50,9 @@ pub struct LiveVerdict {
     pub grade: Option<String>,
 }
 
-/// One committed event, public-safe.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+/// One committed event, public-safe. (Its tenant routes it and is not part of what clients see;
+/// transports carry it beside the event.)
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct LiveEvent {
     /// The event's global log position: the SSE `id`, and where a client resumes.
     pub position: u64,
@@ -119,18 +120,41 @@ struct Channels {
     tenants: HashMap<String, broadcast::Sender<Arc<LiveEvent>>>,
 }
 
+/// Where the hub got an event from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LiveSource {
+    /// A fan-out transport (NATS, in distributed mode).
+    Fanout,
+    /// The log itself: the embedded feeder, or a gap the transport left.
+    Log,
+}
+
+impl LiveSource {
+    pub const ALL: [Self; 2] = [Self::Fanout, Self::Log];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Fanout => "fanout",
+            Self::Log => "log",
+        }
+    }
+}
+
 /// The in-process fan-out of live events (see the module documentation).
 #[derive(Debug, Clone, Default)]
 pub struct LiveHub {
     channels: Arc<Mutex<Channels>>,
     /// The highest position published (for readiness and metrics).
     published: Arc<watch::Sender<u64>>,
+    /// Events published, by [`LiveSource`].
+    counts: Arc<[std::sync::atomic::AtomicU64; 2]>,
 }
 
 impl LiveHub {
-    /// Passes `event` to the subscribers of its stream and of its tenant. Only events already
-    /// readable from the log may be published.
-    pub fn publish(&self, event: Arc<LiveEvent>) {
+    /// Passes `event`, which came from `source`, to the subscribers of its stream and of its
+    /// tenant. Only events already readable from the log may be published, in log order.
+    pub fn publish(&self, event: Arc<LiveEvent>, source: LiveSource) {
+        self.counts[source as usize].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let position = event.position;
         if let Ok(mut channels) = self.channels.lock() {
             let send = |map: &mut HashMap<String, broadcast::Sender<Arc<LiveEvent>>>, key: &str| {
@@ -173,6 +197,11 @@ impl LiveHub {
     /// The highest position published so far.
     pub fn published_up_to(&self) -> u64 {
         *self.published.borrow()
+    }
+
+    /// How many events were published from `source`.
+    pub fn published_from(&self, source: LiveSource) -> u64 {
+        self.counts[source as usize].load(std::sync::atomic::Ordering::Relaxed)
     }
 }
 
@@ -235,6 +264,74 @@ impl Services {
     }
 }
 
+/// Publishes to a hub, in log order, the events a transport delivers — each with the position of the
+/// event before it in the log — and fills from the log whatever the transport did not deliver: a
+/// gap that an event's `previous` reveals, or, when the transport is silent, the log's head moving
+/// on ([`HubFeeder::catch_up`]).
+#[derive(Debug)]
+pub struct HubFeeder {
+    services: Services,
+    last: u64,
+}
+
+impl HubFeeder {
+    /// A feeder that publishes what is committed from now on.
+    pub async fn start(services: Services) -> Result<Self, StoreError> {
+        let last = services.store().head_position().await?;
+        Ok(Self { services, last })
+    }
+
+    /// The last position published.
+    pub fn last(&self) -> u64 {
+        self.last
+    }
+
+    /// Publishes `event`, which follows `previous` in the log, after anything missing before it;
+    /// ignores an event already published.
+    pub async fn deliver(&mut self, previous: u64, event: LiveEvent) -> Result<(), AppError> {
+        if event.position <= self.last {
+            return Ok(());
+        }
+        if previous > self.last {
+            self.catch_up_to(previous).await?;
+        }
+        self.last = event.position;
+        self.services
+            .live
+            .publish(Arc::new(event), LiveSource::Fanout);
+        Ok(())
+    }
+
+    /// Publishes from the log every event after the last published, up to the log's head.
+    pub async fn catch_up(&mut self) -> Result<(), AppError> {
+        let head = self.services.store().head_position().await?;
+        self.catch_up_to(head).await
+    }
+
+    /// Publishes from the log every event after the last published, up to `position`.
+    pub async fn catch_up_to(&mut self, position: u64) -> Result<(), AppError> {
+        while self.last < position {
+            let batch = self
+                .services
+                .store()
+                .read_all(self.last, CATCH_UP_BATCH)
+                .await?;
+            if batch.is_empty() {
+                return Ok(());
+            }
+            for recorded in batch {
+                if recorded.global_position > position {
+                    return Ok(());
+                }
+                let event = self.services.live_event(&recorded).await?;
+                self.last = recorded.global_position;
+                self.services.live.publish(Arc::new(event), LiveSource::Log);
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Feeds `services`' hub from the log, from the head at start, until `stop` turns true (embedded
 /// mode: the log is on this machine).
 pub async fn run_log_feeder(
@@ -250,7 +347,7 @@ pub async fn run_log_feeder(
             next = subscription.next() => {
                 let recorded = next?;
                 match services.live_event(&recorded).await {
-                    Ok(event) => services.live.publish(Arc::new(event)),
+                    Ok(event) => services.live.publish(Arc::new(event), LiveSource::Log),
                     Err(error) => tracing::warn!(%error, position = recorded.global_position, "event not published live"),
                 }
             }

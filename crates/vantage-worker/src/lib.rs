@@ -3,12 +3,14 @@
 //! ScanFailed).
 //!
 //! [`run_scan`] is the same whatever carries the commands: [`ScanEventSink`] is implemented in-process
-//! ([`embedded`], for `vantage serve`'s default mode) and will be over NATS JetStream for
-//! `vantage worker`. A worker needs no database credentials; only the in-process sink writes through
-//! the application services.
+//! ([`embedded`], for `vantage serve`'s default mode) and over NATS JetStream ([`nats`], for
+//! `vantage worker`). A worker needs no database credentials; only the in-process sink writes through
+//! the application services. [`live`] carries live events across `vantage serve` replicas over the
+//! same NATS.
 
 pub mod embedded;
 pub mod feed;
+pub mod live;
 pub mod nats;
 mod run;
 

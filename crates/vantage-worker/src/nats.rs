@@ -35,7 +35,7 @@ use crate::run::{ScanEventSink, ScanJob, Scanner, Submitted, WorkerError, run_sc
 #[error("NATS: {0}")]
 pub struct NatsError(pub String);
 
-fn nats(error: impl std::fmt::Display) -> NatsError {
+pub(crate) fn nats(error: impl std::fmt::Display) -> NatsError {
     NatsError(error.to_string())
 }
 
@@ -71,6 +71,25 @@ impl NatsTopology {
         format!("{}_results", self.prefix)
     }
 
+    pub fn live_stream(&self) -> String {
+        format!("{}_live", self.prefix)
+    }
+
+    /// The subjects of live events start with this.
+    pub(crate) fn live_prefix(&self) -> String {
+        format!("{}.live", self.prefix)
+    }
+
+    /// `<prefix>.live.<tenant>.<stream>`, each name as one subject token (see [`subject_token`]).
+    pub(crate) fn live_subject(&self, tenant: &str, stream: &str) -> String {
+        format!(
+            "{}.{}.{}",
+            self.live_prefix(),
+            subject_token(tenant),
+            subject_token(stream)
+        )
+    }
+
     fn jobs_subject(&self, vantage_point: &str) -> String {
         format!("{}.jobs.{vantage_point}", self.prefix)
     }
@@ -87,7 +106,7 @@ impl NatsTopology {
         format!("{}.cancel.{scan}", self.prefix)
     }
 
-    /// Creates the two streams if they do not exist.
+    /// Creates the streams if they do not exist.
     pub async fn ensure_streams(&self, js: &jetstream::Context) -> Result<(), NatsError> {
         js.get_or_create_stream(stream::Config {
             name: self.jobs_stream(),
@@ -110,6 +129,57 @@ impl NatsTopology {
         })
         .await
         .map_err(nats)?;
+        // Live fan-out only: a replica that was away catches up from the log, not from here.
+        js.get_or_create_stream(stream::Config {
+            name: self.live_stream(),
+            subjects: vec![format!("{}.>", self.live_prefix())],
+            max_age: Duration::from_secs(3600),
+            max_bytes: 1 << 30,
+            duplicate_window: Duration::from_secs(10 * 60),
+            ..Default::default()
+        })
+        .await
+        .map_err(nats)?;
+        Ok(())
+    }
+}
+
+/// `name` as one NATS subject token: ASCII letters, digits and `-` as they are, every other byte as
+/// `_` and two hex digits (so `.`, `*`, `>` and `_` itself cannot change the subject's shape), and
+/// the empty name as `_`.
+pub(crate) fn subject_token(name: &str) -> String {
+    use std::fmt::Write;
+    if name.is_empty() {
+        return "_".into();
+    }
+    name.bytes()
+        .fold(String::with_capacity(name.len()), |mut out, b| {
+            if b.is_ascii_alphanumeric() || b == b'-' {
+                out.push(char::from(b));
+            } else {
+                let _ = write!(out, "_{b:02x}");
+            }
+            out
+        })
+}
+
+impl NatsTopology {
+    /// Deletes the streams (and what they hold) of this prefix, as a test does after itself.
+    pub async fn delete_streams(&self, js: &jetstream::Context) -> Result<(), NatsError> {
+        for name in [
+            self.jobs_stream(),
+            self.results_stream(),
+            self.live_stream(),
+        ] {
+            match js.delete_stream(&name).await {
+                Ok(_) => {}
+                Err(error)
+                    if matches!(error.kind(),
+                        jetstream::context::DeleteStreamErrorKind::JetStream(e)
+                            if e.error_code() == jetstream::ErrorCode::STREAM_NOT_FOUND) => {}
+                Err(error) => return Err(nats(error)),
+            }
+        }
         Ok(())
     }
 }
@@ -176,7 +246,7 @@ impl WireCommand {
     }
 }
 
-async fn publish(
+pub(crate) async fn publish(
     js: &jetstream::Context,
     subject: String,
     id: String,
@@ -466,5 +536,29 @@ pub async fn run_bridge(
         outcome = publisher => outcome,
         outcome = applier => outcome,
         () = shutdown => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::subject_token;
+
+    #[test]
+    fn any_name_is_one_subject_token_and_distinct_names_stay_distinct() {
+        assert_eq!(subject_token("scan-0192f3a4"), "scan-0192f3a4");
+        assert_eq!(subject_token(""), "_");
+        assert_eq!(subject_token("a.b*c>d_e f"), "a_2eb_2ac_3ed_5fe_20f");
+        let names = ["a.b", "a_2eb", "a_b", "a b", "a-b"];
+        let tokens: std::collections::HashSet<_> = names.iter().map(|n| subject_token(n)).collect();
+        assert_eq!(tokens.len(), names.len());
+        for name in names {
+            let token = subject_token(name);
+            assert!(
+                token
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
+                "{token}"
+            );
+        }
     }
 }

@@ -507,32 +507,81 @@ async fn serve(args: ServeArgs, file: &FileConfig) -> Result<ExitCode, CliError>
         },
         stopped.clone(),
     ));
-    // Live events: this process follows the log and fans committed events out to its SSE clients.
-    let feeder = tokio::spawn(vantage_app::run_log_feeder(
-        services.clone(),
-        stopped.clone(),
-    ));
     let embedded = opened.kind == EMBEDDED && args.nats.nats_url.is_none();
     let scan_workers = args.scan_workers.unwrap_or(if embedded { 4 } else { 0 });
     let workers = (scan_workers > 0).then(|| {
         let pool = EmbeddedWorkers::new(services.clone(), scan_workers).with_tls_roots(roots);
         tokio::spawn(pool.run(until_stopped(stopped.clone())))
     });
-    let bridge = match &args.nats.nats_url {
+    // Live events: without NATS this process follows the log for its SSE clients; with NATS one
+    // replica relays the log to it (under a lease) and every replica's clients are fed from it.
+    let mut background = Vec::new();
+    match &args.nats.nats_url {
         Some(url) => {
             let topology = NatsTopology::new(&args.nats.nats_prefix).map_err(CliError)?;
             let client = async_nats::connect(url)
                 .await
                 .map_err(|e| CliError(format!("cannot connect to NATS at {url}: {e}")))?;
-            Some(tokio::spawn(vantage_worker::nats::run_bridge(
-                services.clone(),
-                client,
-                topology,
-                until_stopped(stopped.clone()),
-            )))
+            let services = services.clone();
+            background.push(tokio::spawn(keep_running(
+                "the NATS bridge",
+                stopped.clone(),
+                {
+                    let (services, client, topology) =
+                        (services.clone(), client.clone(), topology.clone());
+                    let stopped = stopped.clone();
+                    move || {
+                        vantage_worker::nats::run_bridge(
+                            services.clone(),
+                            client.clone(),
+                            topology.clone(),
+                            until_stopped(stopped.clone()),
+                        )
+                    }
+                },
+            )));
+            background.push(tokio::spawn(vantage_projections::lease::run_exclusively(
+                read_db.clone(),
+                "live-relay",
+                stopped.clone(),
+                {
+                    let (services, client, topology) =
+                        (services.clone(), client.clone(), topology.clone());
+                    move |stop| {
+                        vantage_worker::live::run_relay(
+                            services.clone(),
+                            client.clone(),
+                            topology.clone(),
+                            stop,
+                        )
+                    }
+                },
+            )));
+            background.push(tokio::spawn(keep_running(
+                "the live feed",
+                stopped.clone(),
+                {
+                    let stopped = stopped.clone();
+                    move || {
+                        vantage_worker::live::run_feed(
+                            services.clone(),
+                            client.clone(),
+                            topology.clone(),
+                            stopped.clone(),
+                        )
+                    }
+                },
+            )));
         }
-        None => None,
-    };
+        None => background.push(tokio::spawn(keep_running(
+            "the live feeder",
+            stopped.clone(),
+            {
+                let (services, stopped) = (services.clone(), stopped.clone());
+                move || vantage_app::run_log_feeder(services.clone(), stopped.clone())
+            },
+        ))),
+    }
     vantage_api::serve(
         listener,
         vantage_api::AppState::new(services, board, read_db)
@@ -545,11 +594,9 @@ async fn serve(args: ServeArgs, file: &FileConfig) -> Result<ExitCode, CliError>
     )
     .await
     .map_err(|e| CliError(format!("server failed: {e}")))?;
-    if let Some(bridge) = bridge {
-        match bridge.await {
-            Ok(Ok(())) => {}
-            Ok(Err(error)) => tracing::error!(%error, "the NATS bridge stopped on an error"),
-            Err(error) => tracing::error!(%error, "the NATS bridge panicked"),
+    for task in background {
+        if let Err(error) = task.await {
+            tracing::error!(%error, "a background task panicked");
         }
     }
     if let Some(workers) = workers {
@@ -567,13 +614,39 @@ async fn serve(args: ServeArgs, file: &FileConfig) -> Result<ExitCode, CliError>
     if let Err(error) = reopener.await {
         tracing::error!(%error, "the regression reopener panicked");
     }
-    match feeder.await {
-        Ok(Ok(())) => {}
-        Ok(Err(error)) => tracing::error!(%error, "the live feeder stopped on an error"),
-        Err(error) => tracing::error!(%error, "the live feeder panicked"),
-    }
     tracing::info!("shut down cleanly");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Runs `task` until `stop` fires, starting it again (after a pause that grows to 5 s) whenever it
+/// fails — NATS or the database away for a while must not end a server.
+async fn keep_running<F, Fut, E>(
+    name: &'static str,
+    stop: tokio::sync::watch::Receiver<bool>,
+    mut task: F,
+) where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<(), E>>,
+    E: std::fmt::Display,
+{
+    let mut backoff = std::time::Duration::from_millis(200);
+    while !*stop.borrow() {
+        let mut stopped = stop.clone();
+        let outcome = tokio::select! {
+            outcome = task() => outcome,
+            // A task busy with an unreachable server is dropped: shutdown does not wait on it.
+            _ = stopped.wait_for(|s| *s) => return,
+        };
+        match outcome {
+            Ok(()) => return,
+            Err(error) => {
+                tracing::warn!(task = name, %error, "stopped on an error; starting it again");
+                let mut stop = stop.clone();
+                let _ = tokio::time::timeout(backoff, stop.changed()).await;
+                backoff = (backoff * 2).min(std::time::Duration::from_secs(5));
+            }
+        }
+    }
 }
 
 async fn worker(args: WorkerArgs, file: &FileConfig) -> Result<ExitCode, CliError> {
