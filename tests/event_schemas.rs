@@ -160,13 +160,28 @@ fn samples() -> Vec<(String, u32, serde_json::Value)> {
             next_attempt_at: Some(chrono::DateTime::UNIX_EPOCH),
         }
         .into(),
+        WebhookTestRequested {
+            delivery_id: DeliveryId(id()),
+        }
+        .into(),
     ];
     let schedules: Vec<ScheduleEvent> = vec![
         ScheduleCreated {
             schedule_id: ScheduleId(id()),
             tenant: tenant(),
+            spec: spec.clone(),
+            interval_seconds: Some(3600),
+            cron: None,
+            enabled: true,
+        }
+        .into(),
+        ScheduleCreated {
+            schedule_id: ScheduleId(id()),
+            tenant: tenant(),
             spec,
-            interval_seconds: 3600,
+            interval_seconds: None,
+            cron: Some(CronCadence::parse("0 6 * * 1-5", "Europe/Paris").unwrap()),
+            enabled: false,
         }
         .into(),
         ScheduleDeleted {}.into(),

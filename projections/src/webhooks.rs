@@ -121,6 +121,8 @@ impl Projector for WebhooksProjector {
                     doc.attempts.push(this);
                     batch.put(doc)?;
                 }
+                // A test delivery shows in the log once its first attempt is recorded.
+                WebhookEvent::WebhookTestRequested(_) => {}
             }
         }
         Ok(())

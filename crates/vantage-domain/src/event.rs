@@ -120,6 +120,10 @@ pub fn upcast(event_type: &str, version: u32, mut payload: Value) -> Result<Valu
                 ("reason", || Value::from("decision")),
                 ("scan_id", || Value::Null),
             ],
+            // v1 predates cron cadences and disabled schedules: every schedule ran on its interval.
+            ("ScheduleCreated", 1) => {
+                &[("cron", || Value::Null), ("enabled", || Value::Bool(true))]
+            }
             _ => return Ok(payload),
         };
         let Value::Object(mut fields) = payload else {

@@ -36,7 +36,7 @@ fn id(n: u128) -> Uuid {
     Uuid::from_u128(n)
 }
 
-fn spec() -> ScanSpec {
+pub(crate) fn spec() -> ScanSpec {
     ScanSpec {
         target: ScanTarget::parse("https://example.com/").unwrap(),
         ports: Ports::default(),
@@ -537,8 +537,24 @@ fn webhooks_validate_events_and_must_exist() {
         given::<Webhook>(created.clone()).when(create(vec!["scan.completed"])),
         Err(DomainError::AlreadyExists("webhook"))
     );
+    let test = WebhookCommand::Test {
+        delivery_id: DeliveryId(id(9)),
+    };
+    assert_eq!(
+        given::<Webhook>(created.clone()).when(test.clone()),
+        Ok(vec![
+            WebhookTestRequested {
+                delivery_id: DeliveryId(id(9))
+            }
+            .into()
+        ])
+    );
     let mut gone = created;
     gone.push(WebhookDeleted {}.into());
+    assert_eq!(
+        given::<Webhook>(gone.clone()).when(test),
+        Err(DomainError::NotFound("webhook"))
+    );
     assert_eq!(
         given::<Webhook>(gone).when(WebhookCommand::Update {
             url: None,
@@ -611,13 +627,19 @@ fn delivery_attempts_are_checked_and_need_a_live_webhook() {
 
 #[test]
 fn schedules_bound_their_interval_and_force_the_scheduled_trigger() {
-    let create = |interval_seconds| ScheduleCommand::Create {
+    let create = |seconds| ScheduleCommand::Create {
         schedule_id: ScheduleId(id(1)),
         tenant: TenantId::default_tenant(),
         spec: spec(),
-        interval_seconds,
+        cadence: Cadence::Interval { seconds },
+        enabled: true,
     };
-    assert!(given::<Schedule>([]).when(create(60)).is_err());
+    assert!(given::<Schedule>([]).when(create(59)).is_err());
+    assert!(
+        given::<Schedule>([])
+            .when(create(31 * 24 * 3600 + 1))
+            .is_err()
+    );
     let events = given::<Schedule>([]).when(create(3600)).unwrap();
     let ScheduleEvent::ScheduleCreated(created) = &events[0] else {
         panic!("expected ScheduleCreated, got {events:?}");

@@ -15,14 +15,23 @@ use crate::ids::{DeliveryId, WebhookId};
 use crate::tenant::TenantId;
 use crate::{Aggregate, DomainError};
 
-/// The outbound event types a webhook can subscribe to.
+/// The outbound event types a webhook can subscribe to (its `event_filter`).
 pub const WEBHOOK_EVENT_TYPES: [&str; 5] = [
     "scan.completed",
     "scan.failed",
     "finding.new",
     "finding.regressed",
-    "certificate.expiring",
+    "triage.changed",
 ];
+
+/// The outbound event a test delivery sends; every webhook receives it when asked, whatever its
+/// filter.
+pub const WEBHOOK_TEST_EVENT: &str = "webhook.test";
+
+/// Outbound event types a delivery may carry: [`WEBHOOK_EVENT_TYPES`] and [`WEBHOOK_TEST_EVENT`].
+pub fn is_outbound_type(event_type: &str) -> bool {
+    event_type == WEBHOOK_TEST_EVENT || WEBHOOK_EVENT_TYPES.contains(&event_type)
+}
 
 /// A validated webhook endpoint: an absolute `https://` (or, for labs, `http://`) URL without user info.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -95,9 +104,7 @@ fn check_attempt(attempt: &WebhookDeliveryAttempted) -> Result<(), DomainError> 
     if attempt.attempt == 0 {
         return Err(DomainError::invalid("attempt", "attempts count from 1"));
     }
-    if attempt.event_type != "webhook.test"
-        && !WEBHOOK_EVENT_TYPES.contains(&attempt.event_type.as_str())
-    {
+    if !is_outbound_type(&attempt.event_type) {
         return Err(DomainError::invalid(
             "event_type",
             format!("unknown outbound event type {:?}", attempt.event_type),
@@ -129,6 +136,7 @@ domain_events! {
         WebhookUpdated = 1,
         WebhookDeleted = 1,
         WebhookDeliveryAttempted = 1,
+        WebhookTestRequested = 1,
     }
 }
 
@@ -185,6 +193,13 @@ pub struct WebhookDeliveryAttempted {
     pub next_attempt_at: Option<DateTime<Utc>>,
 }
 
+/// Somebody asked for a test delivery (`webhook.test`) to this webhook.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct WebhookTestRequested {
+    /// The delivery the test makes (the `webhook-id` the receiver sees).
+    pub delivery_id: DeliveryId,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum WebhookCommand {
     Create {
@@ -202,6 +217,10 @@ pub enum WebhookCommand {
     Delete,
     /// The delivery engine reports an attempt.
     RecordDelivery(WebhookDeliveryAttempted),
+    /// Send a `webhook.test` delivery (even to a disabled webhook: the owner asked for it).
+    Test {
+        delivery_id: DeliveryId,
+    },
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -268,6 +287,12 @@ impl Aggregate for Webhook {
                 check_attempt(&attempt)?;
                 attempt.into()
             }
+            WebhookCommand::Test { delivery_id } => {
+                if !exists {
+                    return Err(DomainError::NotFound("webhook"));
+                }
+                WebhookTestRequested { delivery_id }.into()
+            }
         };
         Ok(vec![event])
     }
@@ -289,7 +314,7 @@ impl Aggregate for Webhook {
                 }
             }
             WebhookEvent::WebhookDeleted(_) => self.deleted = true,
-            WebhookEvent::WebhookDeliveryAttempted(_) => {}
+            WebhookEvent::WebhookDeliveryAttempted(_) | WebhookEvent::WebhookTestRequested(_) => {}
         }
     }
 }
