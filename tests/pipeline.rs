@@ -6,11 +6,11 @@ use std::sync::Arc;
 use vantage_app::{CommandContext, Services, SystemClock};
 use vantage_domain::scope::{Scope, Scopes};
 use vantage_domain::tenant::TenantId;
-use vantage_store::{EventStore, IdempotencyStore, StreamName};
+use vantage_store::{EventStore, SideStore, StreamName};
 
 async fn racing_commands_on_one_stream_all_land(
     events: Arc<dyn EventStore>,
-    idempotency: Arc<dyn IdempotencyStore>,
+    idempotency: Arc<dyn SideStore>,
 ) {
     const RACERS: usize = 16;
     let services = Services::new(

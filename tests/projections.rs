@@ -618,6 +618,7 @@ async fn webhooks_and_their_delivery_log_follow_the_webhook_streams(side: &ReadS
                 tenant: TenantId::parse(TENANT).unwrap(),
                 url: WebhookUrl::parse("https://hooks.example.com/vantage").unwrap(),
                 events: vec!["scan.completed".into(), "scan.failed".into()],
+                active: true,
                 secret_sha256: "c".repeat(64),
             },
         )

@@ -120,7 +120,7 @@ async fn a_scan_runs_to_completion_with_tcp_observations(app: TestApp) {
 /// probe's own 3 s timeout, and nothing more is recorded.
 async fn cancelling_stops_a_scan_whose_probes_hang<S>(store: S)
 where
-    S: vantage_store::EventStore + vantage_store::IdempotencyStore + Clone,
+    S: vantage_store::EventStore + vantage_store::SideStore + Clone,
 {
     use vantage_worker::{ScanJob, run_scan};
     let tarpit = vantage_tests::tarpit::Tarpit::start();

@@ -305,6 +305,35 @@ impl ReadDb {
         Ok(self.docs(&sql, key).await?.into_iter().next())
     }
 
+    /// The cursor of a background job that follows the log (the webhook delivery engine), if it
+    /// has saved one; kept beside the projectors' checkpoints, named `cursor:<job>`.
+    pub async fn cursor(&self, job: &str) -> Result<Option<u64>, ProjectionError> {
+        let row = bind_all(
+            sqlx::query("SELECT position FROM rm_checkpoints WHERE name = $1"),
+            &[format!("cursor:{job}").into()],
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row
+            .map(|r| r.try_get::<i64, _>(0))
+            .transpose()?
+            .map(|p| u64::try_from(p).unwrap_or(0)))
+    }
+
+    /// Saves the cursor of a background job (see [`ReadDb::cursor`]).
+    pub async fn save_cursor(&self, job: &str, position: u64) -> Result<(), ProjectionError> {
+        bind_all(
+            sqlx::query(
+                "INSERT INTO rm_checkpoints (name, position) VALUES ($1, $2) \
+                 ON CONFLICT (name) DO UPDATE SET position = excluded.position",
+            ),
+            &[format!("cursor:{job}").into(), position.into()],
+        )
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     /// A projector's checkpoint (0 if it never ran).
     pub async fn checkpoint(&self, name: &str) -> Result<u64, ProjectionError> {
         let position = self

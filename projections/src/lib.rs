@@ -2,7 +2,7 @@
 //! PostgreSQL.
 //!
 //! Projectors ([`scans::ScansProjector`], [`audit::AuditProjector`],
-//! [`webhooks::WebhooksProjector`]) turn the global event log into
+//! [`webhooks::WebhooksProjector`], [`schedules::SchedulesProjector`]) turn the global event log into
 //! tables of JSON documents ([`model`]); [`runtime`] runs them from their checkpoints in batches with
 //! an exactly-once effect, rebuilds them into shadow tables, and reports their lag; [`query`] answers
 //! every read (including `as_of` time travel) from those tables by index lookups; [`replay`] proves a
@@ -19,6 +19,7 @@ pub mod query;
 pub mod replay;
 pub mod runtime;
 pub mod scans;
+pub mod schedules;
 pub mod webhooks;
 
 use std::sync::Arc;
@@ -40,7 +41,7 @@ pub enum ProjectionError {
     Event(#[from] vantage_domain::UpcastError),
     #[error("{0}")]
     Corrupt(String),
-    #[error("no projector is named {0:?} (known: scans, audit, webhooks)")]
+    #[error("no projector is named {0:?} (known: scans, audit, webhooks, schedules)")]
     UnknownProjector(String),
     #[error("{0}")]
     BadInput(String),
@@ -49,7 +50,7 @@ pub enum ProjectionError {
 }
 
 /// The names of every projector, in the order they run.
-pub const PROJECTORS: &[&str] = &["scans", "audit", "webhooks"];
+pub const PROJECTORS: &[&str] = &["scans", "audit", "webhooks", "schedules"];
 
 /// A fresh projector by name.
 pub fn projector(
@@ -60,6 +61,7 @@ pub fn projector(
         "scans" => Ok(Box::new(scans::ScansProjector::new(store))),
         "audit" => Ok(Box::new(audit::AuditProjector)),
         "webhooks" => Ok(Box::new(webhooks::WebhooksProjector)),
+        "schedules" => Ok(Box::new(schedules::SchedulesProjector)),
         other => Err(ProjectionError::UnknownProjector(other.to_owned())),
     }
 }
@@ -78,6 +80,7 @@ pub fn all_tables() -> Vec<&'static db::Table> {
         .iter()
         .chain(audit::TABLES)
         .chain(webhooks::TABLES)
+        .chain(schedules::TABLES)
         .copied()
         .collect()
 }

@@ -769,3 +769,35 @@ impl Doc for DeliveryDoc {
         ]
     }
 }
+
+// ---- schedules ----------------------------------------------------------------------------------
+
+pub static SCHEDULES: Table = Table {
+    name: "rm_schedules",
+    columns: &[text("schedule_id"), text("tenant"), int("position")],
+    key: 1,
+    indexes: &[&["tenant", "position"]],
+};
+
+/// A live schedule as its creation tells it (deleted schedules are dropped).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct ScheduleDoc {
+    pub id: String,
+    pub tenant: String,
+    /// The creation, as logged: the scan spec, the cadence and whether it is enabled.
+    pub schedule: vantage_domain::schedule::ScheduleCreated,
+    /// When the schedule was recorded; interval slots count from here, and no slot is before it.
+    pub created_at: DateTime<Utc>,
+    /// The log position of its creation (the list's order).
+    pub position: u64,
+}
+
+impl Doc for ScheduleDoc {
+    const TABLE: &'static Table = &SCHEDULES;
+    fn key(&self) -> Vec<Cell> {
+        vec![self.id.as_str().into()]
+    }
+    fn columns(&self) -> Vec<Cell> {
+        vec![self.tenant.as_str().into(), self.position.into()]
+    }
+}

@@ -726,6 +726,12 @@ impl ReadDb {
         .await
     }
 
+    /// Every live webhook of every tenant (for the delivery engine).
+    pub async fn all_webhooks(&self) -> Result<Vec<WebhookDoc>, ProjectionError> {
+        self.docs("SELECT doc FROM rm_webhooks ORDER BY position", &[])
+            .await
+    }
+
     /// Deliveries to one webhook of `tenant`, most recently attempted first, those attempted before
     /// log position `before` (exclusive) when given; `None` if the webhook does not exist.
     pub async fn deliveries(
@@ -750,6 +756,35 @@ impl ReadDb {
         )
         .await
         .map(Some)
+    }
+}
+
+impl ReadDb {
+    /// One live schedule of `tenant`.
+    pub async fn schedule(
+        &self,
+        tenant: &str,
+        id: &str,
+    ) -> Result<Option<ScheduleDoc>, ProjectionError> {
+        Ok(self
+            .get::<ScheduleDoc>(&[id.into()])
+            .await?
+            .filter(|s| s.tenant == tenant))
+    }
+
+    /// Live schedules of `tenant`, oldest first.
+    pub async fn schedules(&self, tenant: &str) -> Result<Vec<ScheduleDoc>, ProjectionError> {
+        self.docs(
+            "SELECT doc FROM rm_schedules WHERE tenant = $1 ORDER BY position",
+            &[tenant.into()],
+        )
+        .await
+    }
+
+    /// Every live schedule of every tenant, oldest first (for the scheduler).
+    pub async fn all_schedules(&self) -> Result<Vec<ScheduleDoc>, ProjectionError> {
+        self.docs("SELECT doc FROM rm_schedules ORDER BY position", &[])
+            .await
     }
 }
 

@@ -130,7 +130,7 @@ pub fn shared(store: impl EventStore) -> Arc<dyn EventStore> {
 #[derive(Clone)]
 pub struct AppStores {
     pub events: Arc<dyn EventStore>,
-    pub idempotency: Arc<dyn vantage_store::IdempotencyStore>,
+    pub idempotency: Arc<dyn vantage_store::SideStore>,
     pub read: vantage_projections::ReadDb,
     pub pg: Option<PgEventStore>,
 }
@@ -612,7 +612,7 @@ pub fn lab_guard() -> vantage_probes::ssrf::SsrfGuard {
 /// Services over `store` whose guard admits loopback (a lab) and resolves nothing off the machine.
 pub fn lab_services<S>(store: S) -> vantage_app::Services
 where
-    S: EventStore + vantage_store::IdempotencyStore + Clone,
+    S: EventStore + vantage_store::SideStore + Clone,
 {
     lab_services_with_dns(store, "127.0.0.1:9".parse().unwrap())
 }
@@ -620,7 +620,7 @@ where
 /// Lab services that resolve names through the test DNS server at `dns`.
 pub fn lab_services_with_dns<S>(store: S, dns: std::net::SocketAddr) -> vantage_app::Services
 where
-    S: EventStore + vantage_store::IdempotencyStore + Clone,
+    S: EventStore + vantage_store::SideStore + Clone,
 {
     let guard = vantage_probes::ssrf::SsrfGuard::new(
         vantage_probes::ssrf::SsrfPolicy::new(

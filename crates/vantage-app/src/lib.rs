@@ -11,8 +11,10 @@ mod live;
 mod pipeline;
 mod reopen;
 mod scans;
+mod schedules;
 mod seams;
 mod triage;
+mod webhooks;
 
 pub use keyring::{EventGrant, Keyring, KeyringError, MAX_EVENT_TOKEN_SECONDS};
 pub use keys::{ApiKeyToken, IssuedKey, KeySummary, Principal, REGISTRY_TTL};
@@ -23,19 +25,23 @@ pub use live::{
 pub use pipeline::{AppError, CommandContext, Executed, Pipeline};
 pub use reopen::{REOPEN_BATCH, REOPEN_POLL, reopen_regressions};
 pub use scans::{ScanView, scan_stream};
+pub use schedules::{SlotOutcome, schedule_stream, scheduled_scan_id};
 pub use seams::{Clock, SystemClock, new_id};
 pub use triage::{notifications_stream, triage_stream};
+pub use webhooks::{CreatedWebhook, SECRET_PREFIX, WebhookChange, webhook_stream};
 
 use std::sync::Arc;
 
 use vantage_probes::ssrf::SsrfGuard;
-use vantage_store::{EventStore, IdempotencyStore};
+use vantage_store::{EventStore, IdempotencyStore, SecretStore, SideStore};
 
 /// Everything the API and the CLI call: one value, cheap to clone.
 #[derive(Clone)]
 pub struct Services {
     pub pipeline: Pipeline,
     pub idempotency: Arc<dyn IdempotencyStore>,
+    /// Sealed webhook signing secrets.
+    pub secrets: Arc<dyn SecretStore>,
     /// Decides which targets may be scanned at all.
     pub guard: SsrfGuard,
     /// Tenants' key registries, read at most once a second for authentication.
@@ -55,13 +61,14 @@ impl std::fmt::Debug for Services {
 impl Services {
     pub fn new(
         store: Arc<dyn EventStore>,
-        idempotency: Arc<dyn IdempotencyStore>,
+        side: Arc<dyn SideStore>,
         clock: Arc<dyn Clock>,
         guard: SsrfGuard,
     ) -> Self {
         Self {
             pipeline: Pipeline::new(store, clock),
-            idempotency,
+            idempotency: side.clone(),
+            secrets: side,
             guard,
             key_cache: Arc::default(),
             live: LiveHub::default(),

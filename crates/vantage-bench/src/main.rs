@@ -122,7 +122,7 @@ fn event(n: usize) -> NewEvent {
 
 struct Opened {
     store: Arc<dyn EventStore>,
-    idempotency: Arc<dyn vantage_store::IdempotencyStore>,
+    idempotency: Arc<dyn vantage_store::SideStore>,
     postgres: Option<PgEventStore>,
     cleanup: Option<(String, String)>,
     _dir: Option<tempfile::TempDir>,

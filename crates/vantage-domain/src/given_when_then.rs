@@ -521,6 +521,7 @@ fn webhooks_validate_events_and_must_exist() {
         tenant: TenantId::default_tenant(),
         url: WebhookUrl::parse("https://hooks.example.com/v").unwrap(),
         events: events.into_iter().map(String::from).collect(),
+        active: true,
         secret_sha256: "b".repeat(64),
     };
     assert!(matches!(

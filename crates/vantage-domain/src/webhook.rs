@@ -207,6 +207,8 @@ pub enum WebhookCommand {
         tenant: TenantId,
         url: WebhookUrl,
         events: Vec<String>,
+        /// Whether deliveries are made (an inactive webhook still takes test deliveries).
+        active: bool,
         secret_sha256: String,
     },
     Update {
@@ -241,6 +243,7 @@ impl Aggregate for Webhook {
                 tenant,
                 url,
                 events,
+                active,
                 secret_sha256,
             } => {
                 if self.created.is_some() {
@@ -251,7 +254,7 @@ impl Aggregate for Webhook {
                     tenant,
                     url,
                     events: event_set(events)?,
-                    active: true,
+                    active,
                     secret_sha256,
                 }
                 .into()

@@ -127,6 +127,18 @@ impl TlsRoots {
         Self::with_extra(vec![])
     }
 
+    /// A client configuration that verifies servers against these roots (for requests that must
+    /// reach only a genuine server, such as webhook deliveries; probes record instead).
+    pub fn verifying_client_config(&self) -> ClientConfig {
+        let mut config = ClientConfig::builder_with_provider(Arc::new(ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap_or_else(|_| unreachable!("the ring provider supports the default versions"))
+            .with_root_certificates(self.store.clone())
+            .with_no_client_auth();
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        config
+    }
+
     pub fn with_extra(extra: Vec<CertificateDer<'static>>) -> Self {
         let mut roots = RootCertStore {
             roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),

@@ -22,8 +22,8 @@ use tokio::task::JoinHandle;
 use uuid::Uuid;
 use vantage_store::{
     AppendOutcome, EventMetadata, EventStore, ExpectedVersion, IDEMPOTENCY_TTL, IdempotencyBegin,
-    IdempotencyRow, IdempotencyStore, JsonPayload, NewEvent, RecordedEvent, StoreError,
-    StoredEvent, StoredResponse, StreamName, decide_begin,
+    IdempotencyRow, IdempotencyStore, JsonPayload, NewEvent, RecordedEvent, SecretStore,
+    StoreError, StoredEvent, StoredResponse, StreamName, decide_begin,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/postgres");
@@ -564,5 +564,41 @@ impl IdempotencyStore for PgEventStore {
         .await
         .map(|_| ())
         .map_err(backend)
+    }
+}
+
+#[async_trait]
+impl SecretStore for PgEventStore {
+    async fn put_secret(&self, tenant: &str, owner: &str, sealed: &[u8]) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO sealed_secrets (owner, tenant, sealed) VALUES ($1, $2, $3) \
+             ON CONFLICT (owner) DO UPDATE SET tenant = excluded.tenant, sealed = excluded.sealed",
+        )
+        .bind(owner)
+        .bind(tenant)
+        .bind(sealed)
+        .execute(&self.pool)
+        .await
+        .map(|_| ())
+        .map_err(backend)
+    }
+
+    async fn secret(&self, tenant: &str, owner: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        sqlx::query_scalar("SELECT sealed FROM sealed_secrets WHERE owner = $1 AND tenant = $2")
+            .bind(owner)
+            .bind(tenant)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)
+    }
+
+    async fn delete_secret(&self, tenant: &str, owner: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM sealed_secrets WHERE owner = $1 AND tenant = $2")
+            .bind(owner)
+            .bind(tenant)
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+            .map_err(backend)
     }
 }

@@ -19,7 +19,7 @@ use uuid::Uuid;
 use vantage_store::{
     AppendOutcome, EventMetadata, EventStore, ExpectedVersion, GENESIS_HASH, IDEMPOTENCY_TTL,
     IdempotencyBegin, IdempotencyRow, IdempotencyStore, JsonPayload, NewEvent, RecordedEvent,
-    StoreError, StoredEvent, StoredResponse, StreamName, chain_hash, decide_begin,
+    SecretStore, StoreError, StoredEvent, StoredResponse, StreamName, chain_hash, decide_begin,
 };
 
 /// Rows per INSERT statement (17 columns each stays far below SQLite's 32,766 bind parameters).
@@ -476,5 +476,41 @@ impl IdempotencyStore for SqliteEventStore {
         .await
         .map(|_| ())
         .map_err(backend)
+    }
+}
+
+#[async_trait]
+impl SecretStore for SqliteEventStore {
+    async fn put_secret(&self, tenant: &str, owner: &str, sealed: &[u8]) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO sealed_secrets (owner, tenant, sealed) VALUES (?, ?, ?) \
+             ON CONFLICT (owner) DO UPDATE SET tenant = excluded.tenant, sealed = excluded.sealed",
+        )
+        .bind(owner)
+        .bind(tenant)
+        .bind(sealed)
+        .execute(&self.writer)
+        .await
+        .map(|_| ())
+        .map_err(backend)
+    }
+
+    async fn secret(&self, tenant: &str, owner: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        sqlx::query_scalar("SELECT sealed FROM sealed_secrets WHERE owner = ? AND tenant = ?")
+            .bind(owner)
+            .bind(tenant)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(backend)
+    }
+
+    async fn delete_secret(&self, tenant: &str, owner: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM sealed_secrets WHERE owner = ? AND tenant = ?")
+            .bind(owner)
+            .bind(tenant)
+            .execute(&self.writer)
+            .await
+            .map(|_| ())
+            .map_err(backend)
     }
 }

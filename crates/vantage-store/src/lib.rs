@@ -10,6 +10,7 @@ mod chain;
 mod envelope;
 mod error;
 mod idempotency;
+mod secrets;
 mod subscription;
 mod verify;
 
@@ -23,6 +24,7 @@ pub use idempotency::{
     IDEMPOTENCY_CLAIM_TIMEOUT, IDEMPOTENCY_TTL, IdempotencyBegin, IdempotencyRow, IdempotencyStore,
     StoredResponse, decide_begin,
 };
+pub use secrets::{SecretStore, SideStore};
 pub use subscription::{Subscription, SubscriptionOptions, subscribe_all};
 pub use verify::{ChainBreak, VerifyReport, verify_chain};
 

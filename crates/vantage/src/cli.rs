@@ -16,7 +16,7 @@ use vantage_domain::tenant::TenantId;
 use vantage_probes::ssrf::{AllowList, ResolverChoice, SsrfGuard, SsrfPolicy};
 use vantage_probes::tls::TlsRoots;
 use vantage_projections::{ReadDb, StatusBoard};
-use vantage_store::{EventStore, IdempotencyStore, verify_chain};
+use vantage_store::{EventStore, verify_chain};
 use vantage_store_postgres::{PgEventStore, PgStoreOptions};
 use vantage_store_sqlite::SqliteEventStore;
 use vantage_worker::embedded::EmbeddedWorkers;
@@ -272,7 +272,7 @@ const EMBEDDED: &str = "embedded SQLite";
 /// An opened event store, both of its faces, which kind it is, and where its read models live.
 pub(crate) struct OpenedStore {
     pub(crate) events: Arc<dyn EventStore>,
-    idempotency: Arc<dyn IdempotencyStore>,
+    idempotency: Arc<dyn vantage_store::SideStore>,
     pub(crate) kind: &'static str,
     read_models: ReadModels,
     /// The embedded store's directory.
