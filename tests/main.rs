@@ -25,4 +25,5 @@ mod store_contract;
 mod tls_probe;
 mod verdict_replay;
 mod verdicts;
+mod webhooks;
 mod worker;

@@ -12,7 +12,14 @@ use tokio::task::JoinHandle;
 #[derive(Debug)]
 pub struct TestDns {
     pub address: SocketAddr,
+    zone: Zone,
     task: JoinHandle<()>,
+}
+
+type Zone = std::sync::Arc<std::sync::Mutex<Vec<(Name, RData)>>>;
+
+fn name(text: &str) -> Name {
+    Name::from_ascii(format!("{}.", text.trim_end_matches('.'))).unwrap()
 }
 
 impl Drop for TestDns {
@@ -25,15 +32,13 @@ impl TestDns {
     /// Serves `records` (name, data). Names not in the zone get NXDOMAIN; known names without a
     /// record of the asked type get an empty NOERROR answer.
     pub async fn start(records: Vec<(&str, RData)>) -> Self {
-        let zone: Vec<(Name, RData)> = records
-            .into_iter()
-            .map(|(name, data)| {
-                (
-                    Name::from_ascii(format!("{}.", name.trim_end_matches('.'))).unwrap(),
-                    data,
-                )
-            })
-            .collect();
+        let zone: Zone = std::sync::Arc::new(std::sync::Mutex::new(
+            records
+                .into_iter()
+                .map(|(text, data)| (name(text), data))
+                .collect(),
+        ));
+        let served = zone.clone();
         let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
         let address = socket.local_addr().unwrap();
         let task = tokio::spawn(async move {
@@ -54,6 +59,7 @@ impl TestDns {
                 response.metadata.recursion_desired = query.metadata.recursion_desired;
                 response.metadata.recursion_available = true;
                 let mut known = false;
+                let zone = served.lock().unwrap().clone();
                 for question in &query.queries {
                     response.add_query(question.clone());
                     for (name, data) in &zone {
@@ -62,7 +68,8 @@ impl TestDns {
                             if data.record_type() == question.query_type() {
                                 response.add_answer(Record::from_rdata(
                                     name.clone(),
-                                    60,
+                                    // Not cached: a test may change the answer.
+                                    0,
                                     data.clone(),
                                 ));
                             }
@@ -77,6 +84,18 @@ impl TestDns {
                 }
             }
         });
-        Self { address, task }
+        Self {
+            address,
+            zone,
+            task,
+        }
+    }
+
+    /// Answers `text` with `data` from now on, instead of what it answered before.
+    pub fn set(&self, text: &str, data: RData) {
+        let name = name(text);
+        let mut zone = self.zone.lock().unwrap();
+        zone.retain(|(n, _)| *n != name);
+        zone.push((name, data));
     }
 }

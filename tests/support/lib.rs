@@ -220,6 +220,54 @@ impl TestApp {
         Self::spawn_with(stores, "", false).await
     }
 
+    /// Loopback is allow-listed (for webhook receivers and scan targets on this machine), and no scan
+    /// workers run.
+    pub async fn spawn_loopback(stores: AppStores) -> Self {
+        Self::spawn_with(stores, "127.0.0.0/8", false).await
+    }
+
+    /// Starts the webhook delivery engine (with `policy`) and the scheduler (every `every`), as
+    /// `vantage serve` does, until the app stops.
+    pub fn start_outbound(
+        &mut self,
+        policy: vantage_outbound::webhooks::RetryPolicy,
+        every: std::time::Duration,
+    ) {
+        let (stop, tasks) = self.projectors.as_mut().unwrap();
+        let stopped = stop.subscribe();
+        let (services, read) = (self.services.clone(), self.stores.read.clone());
+        tasks.push(tokio::spawn(vantage_projections::lease::run_exclusively(
+            read.clone(),
+            vantage_outbound::webhooks::JOB,
+            stopped.clone(),
+            {
+                let (services, read) = (services.clone(), read.clone());
+                move |stop| {
+                    vantage_outbound::webhooks::run_deliveries(
+                        services.clone(),
+                        read.clone(),
+                        policy.clone(),
+                        vantage_probes::tls::TlsRoots::web_pki(),
+                        stop,
+                    )
+                }
+            },
+        )));
+        tasks.push(tokio::spawn(vantage_projections::lease::run_exclusively(
+            read.clone(),
+            vantage_outbound::scheduler::JOB,
+            stopped,
+            move |stop| {
+                vantage_outbound::scheduler::run_scheduler(
+                    services.clone(),
+                    read.clone(),
+                    every,
+                    stop,
+                )
+            },
+        )));
+    }
+
     /// A lab: loopback is allow-listed for scanning and in-process scan workers run.
     pub async fn spawn_lab(stores: AppStores) -> Self {
         Self::spawn_with(stores, "127.0.0.0/8", true).await
@@ -327,6 +375,7 @@ impl TestApp {
             ("example.com", RData::A(A([93, 184, 215, 14].into()))),
             ("example.org", RData::A(A([93, 184, 215, 15].into()))),
             ("intranet-app.example", RData::A(A([10, 20, 30, 40].into()))),
+            ("hooks.example.net", RData::A(A([127, 0, 0, 1].into()))),
         ])
         .await;
         let guard = vantage_probes::ssrf::SsrfGuard::new(

@@ -13,6 +13,7 @@ mod insights;
 mod keys;
 mod live;
 mod openapi;
+mod outbound;
 mod rate_limit;
 mod request_id;
 mod routes;

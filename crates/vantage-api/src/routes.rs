@@ -6,16 +6,19 @@ use axum::http::Method;
 use vantage_app::KeySummary;
 use vantage_domain::scope::Scope;
 use vantage_projections::model::{
-    CommentDoc, DomainScanDoc, FingerprintDoc, NotificationDoc, ScanDoc,
+    CommentDoc, DeliveryDoc, DomainScanDoc, FingerprintDoc, NotificationDoc, ScanDoc,
 };
 use vantage_projections::query::{CommandCenter, FindingView, Page, Stats};
 
 use crate::openapi::Operation;
-use crate::{health, insights, keys, live, scans, triage};
+use crate::{health, insights, keys, live, outbound, scans, triage};
 
 const SCAN: &str = "Scan id (UUID).";
 /// A link parameter: the scan id of the response.
 const SCAN_ID: &[(&str, &str)] = &[("id", "$response.body#/id")];
+const WEBHOOK: &str = "Webhook id (UUID).";
+/// A link parameter: the webhook id of the response.
+const WEBHOOK_ID: &[(&str, &str)] = &[("id", "$response.body#/id")];
 const FINGERPRINT: &str =
     "A finding's fingerprint (stable across scans: tenant, target, rule, asset).";
 
@@ -546,6 +549,135 @@ pub fn operations() -> Vec<Operation> {
         .param("id", "API key id (UUID).")
         .empty(204, "Revoked.")
         .errors(&[404, 409]),
+        // ---- webhooks ----
+        Operation::new(
+            M::POST,
+            "/api/v1/webhooks",
+            "createWebhook",
+            "Create a webhook",
+            outbound::create_webhook,
+        )
+        .tag("webhooks")
+        .scope(Scope::Admin)
+        .body::<outbound::CreateWebhookRequest>()
+        .reply::<outbound::CreatedWebhookResource>(201, "The signing secret is shown this once.")
+        .link(201, "getWebhook", WEBHOOK_ID)
+        .link(201, "listWebhookDeliveries", WEBHOOK_ID)
+        .errors(&[422]),
+        Operation::new(
+            M::GET,
+            "/api/v1/webhooks",
+            "listWebhooks",
+            "The tenant's webhooks",
+            outbound::list_webhooks,
+        )
+        .tag("webhooks")
+        .scope(Scope::Admin)
+        .reply::<Items<outbound::WebhookResource>>(200, "Oldest first; never a secret."),
+        Operation::new(
+            M::GET,
+            "/api/v1/webhooks/{id}",
+            "getWebhook",
+            "One webhook",
+            outbound::get_webhook,
+        )
+        .tag("webhooks")
+        .scope(Scope::Admin)
+        .param("id", WEBHOOK)
+        .reply::<outbound::WebhookResource>(200, "The webhook, never its secret.")
+        .errors(&[404]),
+        Operation::new(
+            M::PATCH,
+            "/api/v1/webhooks/{id}",
+            "updateWebhook",
+            "Change a webhook's URL, event filter or enabled flag",
+            outbound::update_webhook,
+        )
+        .tag("webhooks")
+        .scope(Scope::Admin)
+        .param("id", WEBHOOK)
+        .body::<outbound::UpdateWebhookRequest>()
+        .empty(204, "Changed (the secret stays).")
+        .errors(&[404, 422]),
+        Operation::new(
+            M::DELETE,
+            "/api/v1/webhooks/{id}",
+            "deleteWebhook",
+            "Delete a webhook",
+            outbound::delete_webhook,
+        )
+        .tag("webhooks")
+        .scope(Scope::Admin)
+        .param("id", WEBHOOK)
+        .empty(204, "Deleted; nothing more is delivered to it.")
+        .errors(&[404]),
+        Operation::new(
+            M::GET,
+            "/api/v1/webhooks/{id}/deliveries",
+            "listWebhookDeliveries",
+            "A webhook's delivery log",
+            outbound::list_deliveries,
+        )
+        .tag("webhooks")
+        .scope(Scope::Admin)
+        .param("id", WEBHOOK)
+        .reply::<Items<DeliveryDoc>>(
+            200,
+            "The last 100 deliveries, most recently attempted first, each with every attempt.",
+        )
+        .errors(&[404]),
+        Operation::new(
+            M::POST,
+            "/api/v1/webhooks/{id}/test",
+            "testWebhook",
+            "Send a test delivery",
+            outbound::test_webhook,
+        )
+        .tag("webhooks")
+        .scope(Scope::Admin)
+        .param("id", WEBHOOK)
+        .reply::<outbound::TestDelivery>(202, "A `webhook.test` delivery is on its way.")
+        .link(202, "listWebhookDeliveries", &[("id", "$request.path.id")])
+        .errors(&[404]),
+        // ---- schedules ----
+        Operation::new(
+            M::POST,
+            "/api/v1/schedules",
+            "createSchedule",
+            "Scan a target on a schedule",
+            outbound::create_schedule,
+        )
+        .tag("schedules")
+        .scope(Scope::ScanWrite)
+        .body::<outbound::CreateScheduleRequest>()
+        .reply::<outbound::CreatedSchedule>(
+            201,
+            "Scans start with trigger `scheduled` at each due time.",
+        )
+        .link(201, "deleteSchedule", &[("id", "$response.body#/id")])
+        .errors(&[422]),
+        Operation::new(
+            M::GET,
+            "/api/v1/schedules",
+            "listSchedules",
+            "The tenant's schedules",
+            outbound::list_schedules,
+        )
+        .tag("schedules")
+        .scope(Scope::ScanRead)
+        .reply::<Items<outbound::ScheduleResource>>(200, "Oldest first, with the next due time."),
+        Operation::new(
+            M::DELETE,
+            "/api/v1/schedules/{id}",
+            "deleteSchedule",
+            "Delete a schedule",
+            outbound::delete_schedule,
+        )
+        .tag("schedules")
+        .scope(Scope::ScanWrite)
+        .param("id", "Schedule id (UUID).")
+        .empty(204, "Deleted; it starts no more scans.")
+        .errors(&[404]),
     ]
     .into_iter()
     .map(Operation::done)

@@ -63,7 +63,7 @@ const MAX_REUSE_AGE_SECONDS: u64 = 30 * 24 * 3600;
 
 impl CreateScanRequest {
     /// Validates every field and reports all invalid ones at once.
-    fn into_spec(self) -> Result<ScanSpec, ApiError> {
+    pub(crate) fn into_spec(self) -> Result<ScanSpec, ApiError> {
         let mut errors = Vec::new();
         if self
             .max_age_seconds

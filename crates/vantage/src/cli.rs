@@ -157,6 +157,42 @@ pub struct ServeArgs {
     #[arg(long, env = "VANTAGE_LIVE_MAX_SECONDS", default_value_t = 1800,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub live_max_seconds: u64,
+    #[command(flatten)]
+    pub outbound: OutboundArgs,
+}
+
+/// Webhook retries and the scheduler's pace.
+#[derive(Debug, Clone, clap::Args)]
+pub struct OutboundArgs {
+    /// Wait after a webhook delivery's first failed attempt, in milliseconds; each later wait
+    /// doubles it (± 20 % jitter) up to `--webhook-max-retry-ms`.
+    #[arg(long, env = "VANTAGE_WEBHOOK_FIRST_RETRY_MS", default_value_t = 30_000,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub webhook_first_retry_ms: u64,
+    /// Longest wait between two attempts of a delivery, in milliseconds.
+    #[arg(long, env = "VANTAGE_WEBHOOK_MAX_RETRY_MS", default_value_t = 3_600_000,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub webhook_max_retry_ms: u64,
+    /// A delivery failing for this many seconds since its first attempt is given up.
+    #[arg(long, env = "VANTAGE_WEBHOOK_GIVE_UP_SECONDS", default_value_t = 86_400,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub webhook_give_up_seconds: u64,
+    /// How often the scheduler looks for due schedules, in milliseconds.
+    #[arg(long, env = "VANTAGE_SCHEDULER_POLL_MS", default_value_t = 5_000,
+          value_parser = clap::value_parser!(u64).range(100..))]
+    pub scheduler_poll_ms: u64,
+}
+
+impl OutboundArgs {
+    pub fn retry_policy(&self) -> vantage_outbound::webhooks::RetryPolicy {
+        use std::time::Duration;
+        vantage_outbound::webhooks::RetryPolicy {
+            first_retry: Duration::from_millis(self.webhook_first_retry_ms),
+            max_retry: Duration::from_millis(self.webhook_max_retry_ms),
+            give_up_after: Duration::from_secs(self.webhook_give_up_seconds),
+            ..Default::default()
+        }
+    }
 }
 
 /// What the scanner may reach and how it resolves names.
@@ -510,12 +546,50 @@ async fn serve(args: ServeArgs, file: &FileConfig) -> Result<ExitCode, CliError>
     let embedded = opened.kind == EMBEDDED && args.nats.nats_url.is_none();
     let scan_workers = args.scan_workers.unwrap_or(if embedded { 4 } else { 0 });
     let workers = (scan_workers > 0).then(|| {
-        let pool = EmbeddedWorkers::new(services.clone(), scan_workers).with_tls_roots(roots);
+        let pool =
+            EmbeddedWorkers::new(services.clone(), scan_workers).with_tls_roots(roots.clone());
         tokio::spawn(pool.run(until_stopped(stopped.clone())))
     });
+    // Webhook deliveries and scheduled scans: one process among the replicas does each.
+    let mut background = vec![
+        tokio::spawn(vantage_projections::lease::run_exclusively(
+            read_db.clone(),
+            vantage_outbound::webhooks::JOB,
+            stopped.clone(),
+            {
+                let (services, read_db) = (services.clone(), read_db.clone());
+                let policy = args.outbound.retry_policy();
+                move |stop| {
+                    vantage_outbound::webhooks::run_deliveries(
+                        services.clone(),
+                        read_db.clone(),
+                        policy.clone(),
+                        roots.clone(),
+                        stop,
+                    )
+                }
+            },
+        )),
+        tokio::spawn(vantage_projections::lease::run_exclusively(
+            read_db.clone(),
+            vantage_outbound::scheduler::JOB,
+            stopped.clone(),
+            {
+                let (services, read_db) = (services.clone(), read_db.clone());
+                let every = std::time::Duration::from_millis(args.outbound.scheduler_poll_ms);
+                move |stop| {
+                    vantage_outbound::scheduler::run_scheduler(
+                        services.clone(),
+                        read_db.clone(),
+                        every,
+                        stop,
+                    )
+                }
+            },
+        )),
+    ];
     // Live events: without NATS this process follows the log for its SSE clients; with NATS one
     // replica relays the log to it (under a lease) and every replica's clients are fed from it.
-    let mut background = Vec::new();
     match &args.nats.nats_url {
         Some(url) => {
             let topology = NatsTopology::new(&args.nats.nats_prefix).map_err(CliError)?;
