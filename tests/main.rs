@@ -20,6 +20,7 @@ mod openapi;
 mod pipeline;
 mod projections;
 mod regressions;
+mod schedules;
 mod ssrf;
 mod store_contract;
 mod tls_probe;
