@@ -234,38 +234,16 @@ impl TestApp {
         every: std::time::Duration,
     ) {
         let (stop, tasks) = self.projectors.as_mut().unwrap();
-        let stopped = stop.subscribe();
-        let (services, read) = (self.services.clone(), self.stores.read.clone());
-        tasks.push(tokio::spawn(vantage_projections::lease::run_exclusively(
-            read.clone(),
-            vantage_outbound::webhooks::JOB,
-            stopped.clone(),
-            {
-                let (services, read) = (services.clone(), read.clone());
-                move |stop| {
-                    vantage_outbound::webhooks::run_deliveries(
-                        services.clone(),
-                        read.clone(),
-                        policy.clone(),
-                        vantage_probes::tls::TlsRoots::web_pki(),
-                        stop,
-                    )
-                }
+        tasks.extend(vantage_outbound::spawn(
+            self.services.clone(),
+            self.stores.read.clone(),
+            vantage_outbound::OutboundSettings {
+                retry: policy,
+                roots: vantage_probes::tls::TlsRoots::web_pki(),
+                scheduler_every: every,
             },
-        )));
-        tasks.push(tokio::spawn(vantage_projections::lease::run_exclusively(
-            read.clone(),
-            vantage_outbound::scheduler::JOB,
-            stopped,
-            move |stop| {
-                vantage_outbound::scheduler::run_scheduler(
-                    services.clone(),
-                    read.clone(),
-                    every,
-                    stop,
-                )
-            },
-        )));
+            stop.subscribe(),
+        ));
     }
 
     /// A lab: loopback is allow-listed for scanning and in-process scan workers run.

@@ -135,18 +135,15 @@ pub(crate) async fn create_webhook(
     let context = command_context(principal, &request_id);
     let created = state
         .services
-        .create_webhook(&context, url.clone(), event_filter.clone(), enabled)
+        .create_webhook(&context, url.clone(), event_filter, enabled)
         .await?
         .map_err(|e| refused(e, "url"))?;
-    let mut event_filter = event_filter;
-    event_filter.sort();
-    event_filter.dedup();
     Ok((
         StatusCode::CREATED,
         Json(CreatedWebhookResource {
             id: created.id,
             url: url.as_str().to_owned(),
-            event_filter,
+            event_filter: created.events.into_iter().collect(),
             enabled,
             secret: created.secret,
         }),

@@ -49,10 +49,8 @@ impl Services {
         context: &CommandContext,
         spec: ScanSpec,
     ) -> Result<Result<ScanId, DomainError>, AppError> {
-        if let Err(refusal) = self.guard.vet_host(spec.target.host()).await {
-            return Ok(Err(DomainError::TargetRefused {
-                reason: refusal.to_string(),
-            }));
+        if let Err(refused) = self.vet_host(spec.target.host()).await {
+            return Ok(Err(refused));
         }
         let id = ScanId(new_id());
         let command = ScanCommand::Start {
@@ -65,6 +63,17 @@ impl Services {
             .execute::<Scan>(&scan_stream(id), context, command)
             .await?
             .map(|_| id))
+    }
+
+    /// Whether the SSRF guard lets `host` be reached; its refusal as a domain error if not.
+    pub(crate) async fn vet_host(&self, host: &str) -> Result<(), DomainError> {
+        self.guard
+            .vet_host(host)
+            .await
+            .map(|_| ())
+            .map_err(|refusal| DomainError::TargetRefused {
+                reason: refusal.to_string(),
+            })
     }
 
     /// Any command on an existing scan of the context's tenant (another tenant's scan is not found).

@@ -48,10 +48,8 @@ impl Services {
         cadence: Cadence,
         enabled: bool,
     ) -> Result<Result<ScheduleId, DomainError>, AppError> {
-        if let Err(refusal) = self.guard.vet_host(spec.target.host()).await {
-            return Ok(Err(DomainError::TargetRefused {
-                reason: refusal.to_string(),
-            }));
+        if let Err(refused) = self.vet_host(spec.target.host()).await {
+            return Ok(Err(refused));
         }
         let id = ScheduleId(new_id());
         let command = ScheduleCommand::Create {
@@ -102,10 +100,8 @@ impl Services {
         if existing.requested.is_some() {
             return Ok(Ok(SlotOutcome::AlreadyStarted(id)));
         }
-        if let Err(refusal) = self.guard.vet_host(schedule.spec.target.host()).await {
-            return Ok(Err(DomainError::TargetRefused {
-                reason: refusal.to_string(),
-            }));
+        if let Err(refused) = self.vet_host(schedule.spec.target.host()).await {
+            return Ok(Err(refused));
         }
         let context = CommandContext::system(schedule.tenant.clone());
         let command = ScanCommand::Start {

@@ -5,6 +5,8 @@
 //! A webhook's URL passes the same SSRF guard as a scan target when it is set; the delivery engine
 //! vets it again at every delivery, since DNS may have changed.
 
+use std::collections::BTreeSet;
+
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use sha2::{Digest, Sha256};
@@ -23,6 +25,8 @@ pub const SECRET_PREFIX: &str = "whsec_";
 #[derive(Debug, Clone)]
 pub struct CreatedWebhook {
     pub id: WebhookId,
+    /// The event filter as recorded (sorted, each type once).
+    pub events: BTreeSet<String>,
     pub secret: String,
 }
 
@@ -47,17 +51,7 @@ pub struct WebhookChange {
 impl Services {
     /// Refuses a URL whose host the SSRF guard refuses.
     async fn vet_webhook_url(&self, url: &WebhookUrl) -> Result<(), DomainError> {
-        let host = url::Url::parse(url.as_str())
-            .ok()
-            .and_then(|u| u.host_str().map(|h| h.trim_matches(['[', ']']).to_owned()))
-            .unwrap_or_default();
-        self.guard
-            .vet_host(&host)
-            .await
-            .map(|_| ())
-            .map_err(|refusal| DomainError::TargetRefused {
-                reason: refusal.to_string(),
-            })
+        self.vet_host(&url.host()).await
     }
 
     /// Creates a webhook of the context's tenant; its secret is returned once and never again.
@@ -91,8 +85,13 @@ impl Services {
             .execute::<Webhook>(&webhook_stream(id), context, command)
             .await?
         {
-            Ok(_) => Ok(Ok(CreatedWebhook {
+            Ok(executed) => Ok(Ok(CreatedWebhook {
                 id,
+                events: executed
+                    .state
+                    .created
+                    .map(|created| created.events)
+                    .unwrap_or_default(),
                 secret: format!("{SECRET_PREFIX}{}", STANDARD.encode(key)),
             })),
             Err(refused) => {

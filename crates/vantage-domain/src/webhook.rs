@@ -59,6 +59,15 @@ impl WebhookUrl {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The URL's host, without the brackets of an IPv6 literal (as a resolver or a connection
+    /// wants it).
+    pub fn host(&self) -> String {
+        url::Url::parse(&self.0)
+            .ok()
+            .and_then(|u| u.host_str().map(|h| h.trim_matches(['[', ']']).to_owned()))
+            .unwrap_or_default()
+    }
 }
 
 impl TryFrom<String> for WebhookUrl {

@@ -38,7 +38,7 @@ use vantage_domain::tenant::TenantId;
 use vantage_domain::triage::TriageEvent;
 use vantage_domain::webhook::{
     DeliveryOutcome, MAX_DELIVERY_ERROR_CHARS, WEBHOOK_TEST_EVENT, WebhookDeliveryAttempted,
-    WebhookEvent,
+    WebhookEvent, WebhookUrl,
 };
 use vantage_probes::tls::TlsRoots;
 use vantage_projections::ReadDb;
@@ -106,7 +106,7 @@ fn failed(error: impl std::fmt::Display) -> DeliveryError {
 #[derive(Debug, Clone)]
 struct Hook {
     tenant: TenantId,
-    url: String,
+    url: WebhookUrl,
     events: BTreeSet<String>,
     active: bool,
 }
@@ -272,7 +272,6 @@ impl Engine {
             .map(|p| p.origin.saturating_sub(1))
             .min()
             .unwrap_or(self.applied)
-            .min(self.applied)
     }
 
     async fn apply(
@@ -359,7 +358,7 @@ impl Engine {
                     id,
                     Hook {
                         tenant: created.tenant,
-                        url: created.url.as_str().to_owned(),
+                        url: created.url,
                         events: created.events,
                         active: created.active,
                     },
@@ -368,7 +367,7 @@ impl Engine {
             WebhookEvent::WebhookUpdated(update) => {
                 if let Some(hook) = self.hooks.get_mut(&id) {
                     if let Some(url) = update.url {
-                        hook.url = url.as_str().to_owned();
+                        hook.url = url;
                     }
                     if let Some(events) = update.events {
                         hook.events = events;
@@ -635,7 +634,7 @@ struct Attempt {
     delivery: DeliveryId,
     webhook: WebhookId,
     tenant: TenantId,
-    url: String,
+    url: WebhookUrl,
     body: Arc<Vec<u8>>,
 }
 
@@ -662,11 +661,8 @@ impl Attempt {
 
     /// Sends the delivery; the status the endpoint answered, or why there was none.
     async fn send(&self) -> Result<u16, String> {
-        let url = url::Url::parse(&self.url).map_err(|e| format!("bad URL: {e}"))?;
-        let host = url
-            .host_str()
-            .map(|h| h.trim_matches(['[', ']']).to_owned())
-            .ok_or("the URL has no host")?;
+        let url = url::Url::parse(self.url.as_str()).map_err(|e| format!("bad URL: {e}"))?;
+        let host = self.url.host();
         let port = url.port_or_known_default().unwrap_or(443);
         let addresses = self
             .services

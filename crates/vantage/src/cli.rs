@@ -75,7 +75,7 @@ pub enum ProjectionsCommand {
 pub struct RebuildArgs {
     #[command(flatten)]
     pub store: StoreArgs,
-    /// The projector to rebuild (scans, audit, webhooks) [default: all].
+    /// The projector to rebuild (scans, audit, webhooks, schedules) [default: all].
     pub name: Option<String>,
     /// Discard an interrupted rebuild and start from zero.
     #[arg(long)]
@@ -184,13 +184,20 @@ pub struct OutboundArgs {
 }
 
 impl OutboundArgs {
-    pub fn retry_policy(&self) -> vantage_outbound::webhooks::RetryPolicy {
+    pub fn settings(
+        &self,
+        roots: vantage_probes::tls::TlsRoots,
+    ) -> vantage_outbound::OutboundSettings {
         use std::time::Duration;
-        vantage_outbound::webhooks::RetryPolicy {
-            first_retry: Duration::from_millis(self.webhook_first_retry_ms),
-            max_retry: Duration::from_millis(self.webhook_max_retry_ms),
-            give_up_after: Duration::from_secs(self.webhook_give_up_seconds),
-            ..Default::default()
+        vantage_outbound::OutboundSettings {
+            retry: vantage_outbound::webhooks::RetryPolicy {
+                first_retry: Duration::from_millis(self.webhook_first_retry_ms),
+                max_retry: Duration::from_millis(self.webhook_max_retry_ms),
+                give_up_after: Duration::from_secs(self.webhook_give_up_seconds),
+                ..Default::default()
+            },
+            roots,
+            scheduler_every: Duration::from_millis(self.scheduler_poll_ms),
         }
     }
 }
@@ -551,43 +558,12 @@ async fn serve(args: ServeArgs, file: &FileConfig) -> Result<ExitCode, CliError>
         tokio::spawn(pool.run(until_stopped(stopped.clone())))
     });
     // Webhook deliveries and scheduled scans: one process among the replicas does each.
-    let mut background = vec![
-        tokio::spawn(vantage_projections::lease::run_exclusively(
-            read_db.clone(),
-            vantage_outbound::webhooks::JOB,
-            stopped.clone(),
-            {
-                let (services, read_db) = (services.clone(), read_db.clone());
-                let policy = args.outbound.retry_policy();
-                move |stop| {
-                    vantage_outbound::webhooks::run_deliveries(
-                        services.clone(),
-                        read_db.clone(),
-                        policy.clone(),
-                        roots.clone(),
-                        stop,
-                    )
-                }
-            },
-        )),
-        tokio::spawn(vantage_projections::lease::run_exclusively(
-            read_db.clone(),
-            vantage_outbound::scheduler::JOB,
-            stopped.clone(),
-            {
-                let (services, read_db) = (services.clone(), read_db.clone());
-                let every = std::time::Duration::from_millis(args.outbound.scheduler_poll_ms);
-                move |stop| {
-                    vantage_outbound::scheduler::run_scheduler(
-                        services.clone(),
-                        read_db.clone(),
-                        every,
-                        stop,
-                    )
-                }
-            },
-        )),
-    ];
+    let mut background = vantage_outbound::spawn(
+        services.clone(),
+        read_db.clone(),
+        args.outbound.settings(roots),
+        stopped.clone(),
+    );
     // Live events: without NATS this process follows the log for its SSE clients; with NATS one
     // replica relays the log to it (under a lease) and every replica's clients are fed from it.
     match &args.nats.nats_url {
