@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use vantage_store::EventStore;
-use vantage_tests::process::{OwnNats, ScratchDatabase, ServeProcess, eventually, vantage_binary};
+use vantage_tests::process::{Deployment, OwnNats, ServeProcess, eventually, vantage_binary};
 use vantage_tests::sse::{SseEvent, SseStream};
 
 const WITHIN: Duration = Duration::from_secs(30);
@@ -130,47 +130,12 @@ async fn relayed_positions(nats: &OwnNats, prefix: &str) -> Vec<u64> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_on_one_replica_sees_every_event_committed_through_another() {
-    let db = ScratchDatabase::new().await;
-    let mut nats = OwnNats::start().await;
-    let prefix = format!("vr{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
-    let secrets = tempfile::tempdir().unwrap();
-    let key_file = secrets.path().join("secrets.key");
-    std::fs::write(&key_file, vantage_app::Keyring::generate().to_hex()).unwrap();
-    let admin = format!(
-        "vtg_default_{}_{}{}",
-        uuid::Uuid::new_v4().simple(),
-        uuid::Uuid::new_v4().simple(),
-        uuid::Uuid::new_v4().simple()
-    );
-    let migrated = Command::new(vantage_binary())
-        .args(["migrate", "--database-url", &db.url])
-        .env("VANTAGE_LOG", "error")
-        .output()
-        .unwrap();
-    assert!(migrated.status.success());
-    let nats_url = nats.url();
-    let args = [
-        "--database-url",
-        &db.url,
-        "--nats-url",
-        &nats_url,
-        "--nats-prefix",
-        &prefix,
-        "--secrets-key-file",
-        key_file.to_str().unwrap(),
-        "--allow-cidr",
-        "127.0.0.0/8",
-        "--resolver",
-        "127.0.0.1:9",
-    ];
+    let mut deployment = Deployment::new().await;
+    let (admin, prefix) = (deployment.admin.clone(), deployment.prefix.clone());
     // Warnings go to the test's stderr, which the test runner shows when the test fails.
-    let env = [
-        ("VANTAGE_BOOTSTRAP_ADMIN_KEY", admin.as_str()),
-        ("VANTAGE_LOG", "warn"),
-    ];
-    let a = ServeProcess::start(&args, &env, Stdio::inherit()).await;
-    let b = ServeProcess::start(&args, &env, Stdio::inherit()).await;
-    let mut scan_worker = worker(&nats, &prefix);
+    let a = deployment.serve(&[], "warn", Stdio::inherit()).await;
+    let b = deployment.serve(&[], "warn", Stdio::inherit()).await;
+    let mut scan_worker = worker(&deployment.nats, &prefix);
     let site = vantage_tests::serve_http(axum::Router::new().route(
         "/",
         axum::routing::get(|| async {
@@ -179,7 +144,7 @@ async fn a_client_on_one_replica_sees_every_event_committed_through_another() {
     ))
     .await;
     let log = vantage_store_postgres::PgEventStore::connect(
-        vantage_store_postgres::PgStoreOptions::new(db.url.clone()),
+        vantage_store_postgres::PgStoreOptions::new(deployment.db.url.clone()),
     )
     .await
     .unwrap();
@@ -270,7 +235,7 @@ async fn a_client_on_one_replica_sees_every_event_committed_through_another() {
     assert_eq!(through_b.status(), 200);
 
     // NATS goes away; A goes on committing; NATS comes back.
-    nats.pause().await;
+    deployment.nats.pause().await;
     post(
         &a,
         &admin,
@@ -297,7 +262,7 @@ async fn a_client_on_one_replica_sees_every_event_committed_through_another() {
     );
     assert_eq!(during[1].event.as_deref(), Some("ScanRequested"));
     tokio::time::sleep(Duration::from_secs(2)).await;
-    nats.resume().await;
+    deployment.nats.resume().await;
     let mut after = during.to_vec();
     after.extend(until_completed(&mut firehose, &second).await);
     let last = after.last().unwrap().position();
@@ -315,10 +280,10 @@ async fn a_client_on_one_replica_sees_every_event_committed_through_another() {
         .collect();
     eventually(
         "the relay publishes what was committed meanwhile",
-        || async { relayed_positions(&nats, &prefix).await.last() == Some(&last) },
+        || async { relayed_positions(&deployment.nats, &prefix).await.last() == Some(&last) },
     )
     .await;
-    let relayed = relayed_positions(&nats, &prefix).await;
+    let relayed = relayed_positions(&deployment.nats, &prefix).await;
     assert!(
         relayed.windows(2).all(|w| w[0] < w[1]),
         "in log order, each once: {relayed:?}"
@@ -336,5 +301,5 @@ async fn a_client_on_one_replica_sees_every_event_committed_through_another() {
     a.stop().await;
     b.stop().await;
     drop(log);
-    db.drop().await;
+    deployment.drop().await;
 }

@@ -1,11 +1,17 @@
 //! Scheduled scans: replicas racing on one due slot start one scan, a later slot starts another,
-//! and the schedules read model lists what the API created; on both stores.
+//! and the schedules read model lists what the API created; on both stores. Then the real thing: a
+//! schedule due every minute, served by two `vantage serve` processes on PostgreSQL and NATS, one of
+//! them killed between slots, starts exactly one scan per slot.
 
 use chrono::{TimeDelta, Utc};
 use serde_json::json;
 use vantage_app::SlotOutcome;
+use vantage_store::EventStore;
 use vantage_tests::TestApp;
-use vantage_tests::process::eventually;
+use vantage_tests::process::{Deployment, eventually, eventually_within};
+
+/// Longer than a slot of a schedule due every minute.
+const SLOT_WAIT: std::time::Duration = std::time::Duration::from_secs(90);
 
 async fn one_scan_per_slot(app: TestApp) {
     let created = app
@@ -139,4 +145,110 @@ async fn postgres_replicas_start_one_scan_per_slot() {
     let t = vantage_tests::PgTestStore::new().await;
     one_scan_per_slot(TestApp::spawn(t.app_stores().await).await).await;
     t.drop_schema().await;
+}
+
+/// The scan ids of every `ScanRequested` in the log with trigger `scheduled`, in log order.
+async fn scheduled_scans(log: &dyn EventStore) -> Vec<String> {
+    log.read_all(0, 100_000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.event.event_type == "ScanRequested")
+        .map(|e| e.event.payload.to_value().unwrap())
+        .filter(|p| p["trigger"] == "scheduled")
+        .map(|p| p["scan_id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_serve_replicas_start_one_scan_per_minute_slot() {
+    let deployment = Deployment::new().await;
+    let logs = tempfile::tempdir().unwrap();
+    let log_of = |name: &str| logs.path().join(format!("{name}.log"));
+    let poll = ["--scheduler-poll-ms", "200"];
+    let a = deployment
+        .serve(&poll, "info", std::fs::File::create(log_of("a")).unwrap())
+        .await;
+    let b = deployment
+        .serve(&poll, "info", std::fs::File::create(log_of("b")).unwrap())
+        .await;
+    let log = vantage_store_postgres::PgEventStore::connect(
+        vantage_store_postgres::PgStoreOptions::new(deployment.db.url.clone()),
+    )
+    .await
+    .unwrap();
+    let client = vantage_tests::http_client();
+    let created = client
+        .post(b.url("/api/v1/schedules"))
+        .bearer_auth(&deployment.admin)
+        .json(&json!({ "target": "127.0.0.1", "cron": "* * * * *", "timezone": "UTC" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let created: serde_json::Value = created.json().await.unwrap();
+    let schedule: vantage_domain::ids::ScheduleId =
+        serde_json::from_value(created["id"].clone()).unwrap();
+    let list = || async {
+        client
+            .get(a.url("/api/v1/schedules"))
+            .bearer_auth(&deployment.admin)
+            .send()
+            .await
+            .unwrap()
+            .json::<serde_json::Value>()
+            .await
+            .unwrap()
+    };
+    eventually("the schedule is listed", || async {
+        list().await["items"]
+            .as_array()
+            .is_some_and(|i| i.len() == 1)
+    })
+    .await;
+    let listed = list().await;
+    let created_at: chrono::DateTime<Utc> =
+        serde_json::from_value(listed["items"][0]["created_at"].clone()).unwrap();
+    let minute = |n: i64| {
+        let first = created_at.timestamp().div_euclid(60) * 60 + 60 * n;
+        vantage_app::scheduled_scan_id(
+            schedule,
+            chrono::DateTime::from_timestamp(first, 0).unwrap(),
+        )
+        .to_string()
+    };
+    let took_scheduler = |name: &str| {
+        std::fs::read_to_string(log_of(name))
+            .unwrap()
+            .lines()
+            .filter(|l| l.contains("took the lease") && l.contains("scheduler"))
+            .count()
+    };
+
+    // The first slot (up to a minute away): one scan, whichever replica's scheduler saw it.
+    eventually_within("the first slot's scan starts", SLOT_WAIT, || async {
+        !scheduled_scans(&log).await.is_empty()
+    })
+    .await;
+    assert_eq!(scheduled_scans(&log).await, [minute(1)]);
+
+    // The replica holding the scheduler dies; the other takes the lease over and starts the next
+    // slot, once.
+    let (holder, (other, other_name)) = match (took_scheduler("a"), took_scheduler("b")) {
+        (1, 0) => (a, (b, "b")),
+        (0, 1) => (b, (a, "a")),
+        taken => panic!("one replica takes the scheduler lease, got {taken:?}"),
+    };
+    drop(holder);
+    eventually_within("the next slot's scan starts", SLOT_WAIT, || async {
+        scheduled_scans(&log).await.len() >= 2
+    })
+    .await;
+    assert_eq!(took_scheduler(other_name), 1, "the other replica took over");
+    // A few more scheduler passes see both slots already started.
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    assert_eq!(scheduled_scans(&log).await, [minute(1), minute(2)]);
+    drop(log);
+    other.stop().await;
+    deployment.drop().await;
 }

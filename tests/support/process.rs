@@ -20,12 +20,21 @@ pub fn vantage_binary() -> PathBuf {
 }
 
 /// Waits (at most 30 s) until `check` holds; fails naming `what`.
-pub async fn eventually<F, Fut>(what: &str, mut check: F)
+pub async fn eventually<F, Fut>(what: &str, check: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    eventually_within(what, Duration::from_secs(30), check).await;
+}
+
+/// Waits (at most `limit`) until `check` holds; fails naming `what`.
+pub async fn eventually_within<F, Fut>(what: &str, limit: Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + limit;
     while !check().await {
         assert!(std::time::Instant::now() < deadline, "timed out: {what}");
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -223,5 +232,83 @@ impl Drop for OwnNats {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+}
+
+/// A distributed deployment for tests: a PostgreSQL database of its own (migrated), a NATS server
+/// of its own with a fresh prefix, one secrets key and one admin key shared by every `vantage serve`
+/// replica started from it.
+#[derive(Debug)]
+pub struct Deployment {
+    pub db: ScratchDatabase,
+    pub nats: OwnNats,
+    pub prefix: String,
+    /// The bootstrap admin key every replica accepts.
+    pub admin: String,
+    secrets: tempfile::TempDir,
+}
+
+impl Deployment {
+    pub async fn new() -> Self {
+        let db = ScratchDatabase::new().await;
+        let nats = OwnNats::start().await;
+        let prefix = format!("vr{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+        let secrets = tempfile::tempdir().unwrap();
+        std::fs::write(
+            secrets.path().join("secrets.key"),
+            vantage_app::Keyring::generate().to_hex(),
+        )
+        .unwrap();
+        let admin = format!(
+            "vtg_default_{}_{}{}",
+            uuid::Uuid::new_v4().simple(),
+            uuid::Uuid::new_v4().simple(),
+            uuid::Uuid::new_v4().simple()
+        );
+        let migrated = Command::new(vantage_binary())
+            .args(["migrate", "--database-url", &db.url])
+            .env("VANTAGE_LOG", "error")
+            .output()
+            .unwrap();
+        assert!(migrated.status.success(), "{migrated:?}");
+        Self {
+            db,
+            nats,
+            prefix,
+            admin,
+            secrets,
+        }
+    }
+
+    /// Starts a `vantage serve` replica of this deployment with `extra` arguments; scan targets on
+    /// loopback are allowed and names resolve nowhere. Its log, at level `log`, goes to `stderr`.
+    pub async fn serve(&self, extra: &[&str], log: &str, stderr: impl Into<Stdio>) -> ServeProcess {
+        let key_file = self.secrets.path().join("secrets.key");
+        let nats_url = self.nats.url();
+        let mut args = vec![
+            "--database-url",
+            &self.db.url,
+            "--nats-url",
+            &nats_url,
+            "--nats-prefix",
+            &self.prefix,
+            "--secrets-key-file",
+            key_file.to_str().unwrap(),
+            "--allow-cidr",
+            "127.0.0.0/8",
+            "--resolver",
+            "127.0.0.1:9",
+        ];
+        args.extend_from_slice(extra);
+        let env = [
+            ("VANTAGE_BOOTSTRAP_ADMIN_KEY", self.admin.as_str()),
+            ("VANTAGE_LOG", log),
+        ];
+        ServeProcess::start(&args, &env, stderr).await
+    }
+
+    /// Drops the database (the NATS server and the key go with `self`).
+    pub async fn drop(self) {
+        self.db.drop().await;
     }
 }
