@@ -61,6 +61,14 @@ async fn appends_and_reads_back(store: Arc<dyn EventStore>) {
         .await
         .unwrap();
     assert_eq!(more.stream_version, 5);
+    // From a version: only what was appended after it, by version; nothing past the end.
+    let tail = store.read_stream_from(&s, 3).await.unwrap();
+    assert_eq!(
+        tail.iter().map(|e| e.stream_version).collect::<Vec<_>>(),
+        [4, 5]
+    );
+    assert!(store.read_stream_from(&s, 5).await.unwrap().is_empty());
+    assert_eq!(store.read_stream_from(&s, 0).await.unwrap().len(), 5);
 }
 
 /// One stream's globally ordered events after a position, without reading the others: exactly

@@ -330,6 +330,96 @@ pub async fn append_completed_scan(
     n
 }
 
+/// A scan that runs for a while, written the way a worker writes one: started by one append, then
+/// one append per observation, then finalised and completed (for live benchmarks).
+#[derive(Debug)]
+pub struct RunningScan {
+    pub id: ScanId,
+    stream: StreamName,
+    version: u64,
+    observed: u32,
+    metadata: EventMetadata,
+}
+
+impl RunningScan {
+    /// Appends `ScanRequested` and `ScanStarted` of a new scan of `domain`.
+    pub async fn start(store: &dyn EventStore, tenant: &str, domain: &str) -> Self {
+        let id = ScanId(Uuid::now_v7());
+        let metadata = EventMetadata {
+            tenant: tenant.into(),
+            actor: "worker-bench".into(),
+            request_id: None,
+            correlation_id: id.0,
+            causation_id: None,
+        };
+        let events: [ScanEvent; 2] = [
+            ScanRequested::new(id, TenantId::parse(tenant).unwrap(), spec(domain)).into(),
+            ScanStarted {
+                worker_id: "worker-bench".into(),
+            }
+            .into(),
+        ];
+        let stream = StreamName::new(format!("scan-{id}")).unwrap();
+        store
+            .append(
+                &stream,
+                ExpectedVersion::NoStream,
+                events.iter().map(|e| new_event(e, &metadata)).collect(),
+            )
+            .await
+            .unwrap();
+        Self {
+            id,
+            stream,
+            version: 2,
+            observed: 0,
+            metadata,
+        }
+    }
+
+    /// Appends one observation.
+    pub async fn observe(&mut self, store: &dyn EventStore, observation: ProbeObserved) {
+        self.append(store, vec![observation.into()]).await;
+        self.observed += 1;
+    }
+
+    /// Appends `ScanFinalizing` and `ScanCompleted`.
+    pub async fn complete(mut self, store: &dyn EventStore) {
+        let count = self.observed;
+        self.append(
+            store,
+            vec![
+                ScanFinalizing {
+                    observation_count: count,
+                }
+                .into(),
+                ScanCompleted {
+                    ruleset_version: "2".into(),
+                    observation_count: count,
+                }
+                .into(),
+            ],
+        )
+        .await;
+    }
+
+    async fn append(&mut self, store: &dyn EventStore, events: Vec<ScanEvent>) {
+        let n = events.len() as u64;
+        store
+            .append(
+                &self.stream,
+                ExpectedVersion::Exact(self.version),
+                events
+                    .iter()
+                    .map(|e| new_event(e, &self.metadata))
+                    .collect(),
+            )
+            .await
+            .unwrap();
+        self.version += n;
+    }
+}
+
 /// The webhook every history notifies of its completed scans.
 pub const HISTORY_WEBHOOK: Uuid = Uuid::from_u128(0x7765_6268_6f6f_6b00_0000_0000_0000_0001);
 

@@ -298,7 +298,23 @@ impl TestApp {
     /// replicas do in distributed mode: the relay (under its lease) publishes the log to a stream of
     /// this app's own prefix, and the app's hub is fed from it.
     pub async fn spawn_over_nats(stores: AppStores) -> Self {
-        let mut app = Self::spawn(stores).await;
+        Self::spawn(stores).await.fed_over_nats().await
+    }
+
+    /// The app with no rate limits to speak of (for load benchmarks).
+    pub async fn spawn_unthrottled(stores: AppStores) -> Self {
+        let many = std::num::NonZeroU32::new(u32::MAX).unwrap();
+        let limits = vantage_api::RateLimitConfig {
+            requests_per_minute: many,
+            scans_per_minute: many,
+        };
+        Self::spawn_configured(stores, "", false, limits).await
+    }
+
+    /// This app with its live events relayed through NATS JetStream (at `NATS_URL`) instead of
+    /// fed from the log in-process, as `vantage serve` runs with `--nats-url`.
+    pub async fn fed_over_nats(self) -> Self {
+        let mut app = self;
         let url = std::env::var("NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into());
         let client = async_nats::connect(url)
             .await

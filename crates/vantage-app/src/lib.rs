@@ -13,6 +13,7 @@ mod reopen;
 mod scans;
 mod schedules;
 mod seams;
+mod state_cache;
 mod triage;
 mod webhooks;
 

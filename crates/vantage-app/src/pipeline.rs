@@ -10,6 +10,7 @@ use vantage_store::{
 };
 
 use crate::seams::{Clock, new_id};
+use crate::state_cache::StateCache;
 
 /// How often a command is re-decided after losing a version race before the conflict is reported.
 const CONFLICT_RETRIES: u32 = 10;
@@ -93,6 +94,7 @@ pub struct Executed<A: Aggregate> {
 pub struct Pipeline {
     store: Arc<dyn EventStore>,
     clock: Arc<dyn Clock>,
+    states: Arc<StateCache>,
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -103,7 +105,11 @@ impl std::fmt::Debug for Pipeline {
 
 impl Pipeline {
     pub fn new(store: Arc<dyn EventStore>, clock: Arc<dyn Clock>) -> Self {
-        Self { store, clock }
+        Self {
+            store,
+            clock,
+            states: Arc::default(),
+        }
     }
 
     pub fn store(&self) -> &Arc<dyn EventStore> {
@@ -114,18 +120,22 @@ impl Pipeline {
         &self.clock
     }
 
-    /// Reads a stream and folds it into the aggregate's state, with the stream's version.
+    /// The aggregate's state folded from its stream, with the stream's version: the state kept from
+    /// an earlier fold (if any) and the events appended since.
     pub async fn load<A: Aggregate>(&self, stream: &StreamName) -> Result<(A, u64), AppError> {
-        let stored = self.store.read_stream(stream).await?;
-        let version = stored.last().map_or(0, |e| e.stream_version);
-        let mut state = A::default();
-        for event in stored {
+        let (mut state, mut version) = self.states.get::<A>(stream).unwrap_or_default();
+        let kept = version;
+        for event in self.store.read_stream_from(stream, version).await? {
             let decoded = A::Event::decode(
                 &event.event_type,
                 event.schema_version,
                 event.payload.as_str(),
             )?;
             state.apply(&decoded);
+            version = event.stream_version;
+        }
+        if version != kept {
+            self.states.put(stream, &state, version);
         }
         Ok((state, version))
     }
@@ -181,6 +191,7 @@ impl Pipeline {
                     for event in &events {
                         state.apply(event);
                     }
+                    self.states.put(stream, &state, outcome.stream_version);
                     return Ok(Ok(Executed {
                         events,
                         state,

@@ -3,7 +3,9 @@
 //! throughput (events fully deserialised) — on the embedded SQLite store and on PostgreSQL; `scan`
 //! (in `scan.rs`) measures whole scans of local HTTPS targets; `projections` (in `projections.rs`)
 //! full rebuilds and projection lag; `api` (in `api.rs`) HTTP throughput of query routes with wrk;
-//! `verdicts` (in `verdicts.rs`) `vantage scan` of a lab site beside Mozilla's Observatory CLI.
+//! `verdicts` (in `verdicts.rs`) `vantage scan` of a lab site beside Mozilla's Observatory CLI;
+//! `live` (in `live.rs`) concurrent SSE subscribers while events are appended; `webhooks` (in
+//! `webhooks.rs`) webhook delivery throughput.
 //! Each prints a Markdown table.
 //!
 //! Every store run uses a fresh store (a temporary SQLite file; a new PostgreSQL schema, dropped
@@ -36,9 +38,11 @@ enum Backend {
 }
 
 mod api;
+mod live;
 mod projections;
 mod scan;
 mod verdicts;
+mod webhooks;
 
 /// Benchmarks behind BENCHMARKS.md.
 #[derive(Debug, Parser)]
@@ -53,6 +57,13 @@ enum Bench {
     Api(api::ApiBenchArgs),
     /// `vantage scan` of a lab site against Mozilla's Observatory CLI on the same site.
     Verdicts(verdicts::VerdictsBenchArgs),
+    /// Concurrent SSE subscribers while events are appended: latency, memory, completeness.
+    Live(live::LiveBenchArgs),
+    /// Webhook delivery throughput to a loopback receiver, beside plain POSTs.
+    Webhooks(webhooks::WebhookBenchArgs),
+    /// The subscriber side of `live`, run by it as a child process.
+    #[command(hide = true)]
+    LiveClients(live::LiveClientsArgs),
 }
 
 /// Which stores a benchmark measures.
@@ -321,6 +332,9 @@ async fn main() -> anyhow::Result<()> {
         Bench::Projections(args) => projections::run(args).await,
         Bench::Api(args) => api::run(args).await,
         Bench::Verdicts(args) => verdicts::run(args).await,
+        Bench::Live(args) => live::run(args).await,
+        Bench::LiveClients(args) => live::clients(args).await,
+        Bench::Webhooks(args) => webhooks::run(args).await,
     }
 }
 

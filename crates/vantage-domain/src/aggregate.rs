@@ -7,7 +7,11 @@
 use crate::event::DomainEvent;
 
 /// A pure, event-sourced consistency boundary.
-pub trait Aggregate: Default + Sized {
+pub trait Aggregate: Default + Clone + Send + Sync + 'static {
+    /// Whether the command pipeline may keep this aggregate's folded state between commands (and
+    /// then read only the events appended since). Off for aggregates whose states are large.
+    const CACHE_STATE: bool = true;
+
     /// What a caller asks the aggregate to do.
     type Command;
     /// What the aggregate records when it agrees.

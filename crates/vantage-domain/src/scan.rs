@@ -410,6 +410,9 @@ fn check_observation_size(data: &Observation) -> Result<(), DomainError> {
 }
 
 impl Aggregate for Scan {
+    // A scan's state holds its observations: too large to keep for many scans at once.
+    const CACHE_STATE: bool = false;
+
     type Command = ScanCommand;
     type Event = ScanEvent;
 

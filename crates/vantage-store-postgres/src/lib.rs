@@ -377,14 +377,19 @@ impl EventStore for PgEventStore {
         }
     }
 
-    async fn read_stream(&self, stream: &StreamName) -> Result<Vec<StoredEvent>, StoreError> {
+    async fn read_stream_from(
+        &self,
+        stream: &StreamName,
+        version: u64,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
         let rows = sqlx::query(
             "SELECT event_id, stream, stream_version, event_type, schema_version, occurred_at,
                     recorded_at, tenant, actor, request_id, correlation_id, causation_id,
                     payload::text AS payload, content_hash
-             FROM events WHERE stream = $1 ORDER BY stream_version",
+             FROM events WHERE stream = $1 AND stream_version > $2 ORDER BY stream_version",
         )
         .bind(stream.as_str())
+        .bind(to_i64(version)?)
         .fetch_all(&self.pool)
         .await
         .map_err(backend)?;

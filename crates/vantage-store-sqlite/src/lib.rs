@@ -323,13 +323,18 @@ impl EventStore for SqliteEventStore {
         })
     }
 
-    async fn read_stream(&self, stream: &StreamName) -> Result<Vec<StoredEvent>, StoreError> {
+    async fn read_stream_from(
+        &self,
+        stream: &StreamName,
+        version: u64,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
         let rows = sqlx::query(concat!(
             "SELECT ",
             columns!(),
-            " FROM events WHERE stream = ? ORDER BY stream_version"
+            " FROM events WHERE stream = ? AND stream_version > ? ORDER BY stream_version"
         ))
         .bind(stream.as_str())
+        .bind(to_i64(version)?)
         .fetch_all(&self.reader)
         .await
         .map_err(backend)?;

@@ -50,7 +50,17 @@ pub trait EventStore: Send + Sync + 'static {
     ) -> Result<AppendOutcome, StoreError>;
 
     /// Every event of one stream, by stream version (including events not yet globally ordered).
-    async fn read_stream(&self, stream: &StreamName) -> Result<Vec<StoredEvent>, StoreError>;
+    async fn read_stream(&self, stream: &StreamName) -> Result<Vec<StoredEvent>, StoreError> {
+        self.read_stream_from(stream, 0).await
+    }
+
+    /// The events of one stream whose stream version is above `version`, by stream version
+    /// (including events not yet globally ordered): what was appended after a reader's last look.
+    async fn read_stream_from(
+        &self,
+        stream: &StreamName,
+        version: u64,
+    ) -> Result<Vec<StoredEvent>, StoreError>;
 
     /// Up to `limit` globally ordered events with `global_position > after`.
     async fn read_all(&self, after: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError>;
