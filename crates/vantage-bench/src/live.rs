@@ -33,6 +33,10 @@ pub struct LiveBenchArgs {
     /// `postgres` (PostgreSQL at DATABASE_URL, live events relayed through NATS at NATS_URL).
     #[arg(long, value_enum, default_value = "sqlite")]
     backend: Backend,
+    /// With PostgreSQL, feed the hub from the log in-process (one replica, as `vantage serve`
+    /// without `--nats-url`) instead of through NATS.
+    #[arg(long)]
+    no_nats: bool,
     /// Concurrent SSE subscribers.
     #[arg(long, default_value_t = 10_000)]
     subscribers: usize,
@@ -91,11 +95,21 @@ struct ClientReport {
 
 /// Peak resident set size of this process (`VmHWM`), KiB.
 fn peak_rss_kib() -> u64 {
+    status_kib("VmHWM:")
+}
+
+/// Resident set size of this process now (`VmRSS`), KiB.
+fn rss_kib() -> u64 {
+    status_kib("VmRSS:")
+}
+
+/// A `kB` line of `/proc/self/status`.
+fn status_kib(field: &str) -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|status| {
             status.lines().find_map(|line| {
-                line.strip_prefix("VmHWM:")?
+                line.strip_prefix(field)?
                     .trim()
                     .trim_end_matches("kB")
                     .trim()
@@ -124,6 +138,7 @@ pub async fn run(args: LiveBenchArgs) -> anyhow::Result<()> {
     };
     let app = match &pg {
         None => TestApp::spawn_unthrottled(sqlite.app_stores().await).await,
+        Some(pg) if args.no_nats => TestApp::spawn_unthrottled(pg.app_stores().await).await,
         Some(pg) => {
             TestApp::spawn_unthrottled(pg.app_stores().await)
                 .await
@@ -133,6 +148,10 @@ pub async fn run(args: LiveBenchArgs) -> anyhow::Result<()> {
     };
     let store = app.stores.events.clone();
 
+    eprintln!(
+        "server RSS before scans and subscribers: {} MiB",
+        rss_kib() / 1024
+    );
     let mut scans = Vec::with_capacity(args.scans);
     for n in 0..args.scans {
         scans.push(
@@ -175,9 +194,11 @@ pub async fn run(args: LiveBenchArgs) -> anyhow::Result<()> {
         bail!("the subscriber process said {line:?}");
     }
     eprintln!(
-        "{} subscribers connected in {:.1} s",
+        "{} subscribers connected in {:.1} s; server RSS {} MiB (peak {} MiB)",
         args.subscribers,
-        connecting.elapsed().as_secs_f64()
+        connecting.elapsed().as_secs_f64(),
+        rss_kib() / 1024,
+        peak_rss_kib() / 1024
     );
 
     // The appenders: scan n is appender (n % appenders)'s.

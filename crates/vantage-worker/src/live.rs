@@ -3,10 +3,12 @@
 //!
 //! - **The relay** ([`run_relay`]; one at a time across replicas, under a lease) follows the log and
 //!   publishes each committed event, public-safe ([`LiveEvent`]), to stream `<prefix>_live` on
-//!   `<prefix>.live.<tenant>.<stream>` with the event id as `Nats-Msg-Id`, one at a time and each
-//!   acknowledged before the next, so the stream holds events in log order and a republished one is
-//!   dropped as a duplicate. Each message names the position of the event before it in the log. It
-//!   resumes after the last event the stream holds. The log is the outbox: while NATS is down the
+//!   `<prefix>.live.<tenant>.<stream>` with the event id as `Nats-Msg-Id`. Up to [`RELAY_WINDOW`]
+//!   publishes are in flight at once, each expecting the previous event's id to be the stream's last
+//!   (`Nats-Expected-Last-Msg-Id`): if one is lost, the server refuses every later one, so the stream
+//!   holds events in log order with no gap, and a republished one is dropped as a duplicate. Each
+//!   message names the position of the event before it in the log. The relay resumes after the
+//!   last event the stream holds. The log is the outbox: while NATS is down the
 //!   relay stops and starts again, and nothing committed is lost — it is published after.
 //! - **The feed** ([`run_feed`]; on every replica) reads the stream with an ordered consumer and
 //!   hands each event to the replica's hub through a [`HubFeeder`], which fills from the log any gap
@@ -14,6 +16,7 @@
 //!   the log's head moved on (NATS down, no relay), the events since — so a client never misses
 //!   one, and none is published twice.
 
+use std::future::IntoFuture;
 use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer::DeliverPolicy, consumer::pull};
@@ -23,7 +26,7 @@ use tokio::sync::watch;
 use vantage_app::{HubFeeder, LiveEvent, Services};
 use vantage_store::SubscriptionOptions;
 
-use crate::nats::{NatsError, NatsTopology, nats, publish};
+use crate::nats::{NatsError, NatsTopology, nats};
 
 /// How long the feed waits for a message before looking at the log's head itself.
 pub const IDLE_CHECK: Duration = Duration::from_secs(3);
@@ -37,8 +40,13 @@ struct LiveMessage {
     event: LiveEvent,
 }
 
-/// The position of the last event the live stream holds, if it holds any.
-async fn last_relayed(stream: &jetstream::stream::Stream) -> Result<Option<u64>, NatsError> {
+/// Publishes the relay has in flight at most (awaiting their acknowledgements).
+pub const RELAY_WINDOW: usize = 256;
+
+/// The position and event id of the last event the live stream holds, if it holds any.
+async fn last_relayed(
+    stream: &jetstream::stream::Stream,
+) -> Result<Option<(u64, String)>, NatsError> {
     let info = stream.get_info().await.map_err(nats)?;
     if info.state.messages == 0 {
         return Ok(None);
@@ -48,7 +56,10 @@ async fn last_relayed(stream: &jetstream::stream::Stream) -> Result<Option<u64>,
         .await
         .map_err(nats)?;
     let message: LiveMessage = serde_json::from_slice(&last.payload).map_err(nats)?;
-    Ok(Some(message.event.position))
+    Ok(Some((
+        message.event.position,
+        message.event.event_id.to_string(),
+    )))
 }
 
 /// Publishes every committed event to the live stream, from after the last one it holds (or from
@@ -65,16 +76,19 @@ pub async fn run_relay(
     let stream = js.get_stream(topology.live_stream()).await.map_err(nats)?;
     let store = services.store().clone();
     let head = store.head_position().await.map_err(nats)?;
-    let start = last_relayed(&stream)
-        .await?
-        .map_or(head, |last| last.min(head));
+    let last = last_relayed(&stream).await?;
+    let start = last
+        .as_ref()
+        .map_or(head, |(position, _)| (*position).min(head));
+    let mut last_id = last.map(|(_, id)| id);
     tracing::info!(position = start, "relaying the log to NATS");
     let mut subscription =
         vantage_store::subscribe_all(store, start, SubscriptionOptions::default());
     let mut previous = start;
+    let mut acks = futures::stream::FuturesOrdered::new();
     while !*stop.borrow() {
         tokio::select! {
-            next = subscription.next() => {
+            next = subscription.next(), if acks.len() < RELAY_WINDOW => {
                 let recorded = next.map_err(nats)?;
                 let event = services.live_event(&recorded).await.map_err(nats)?;
                 let position = event.position;
@@ -82,8 +96,19 @@ pub async fn run_relay(
                 let id = event.event_id.to_string();
                 let message = LiveMessage { tenant: event.tenant.clone(), previous, event };
                 let payload = serde_json::to_vec(&message).map_err(nats)?;
-                publish(&js, subject, id, payload).await?;
+                let mut publish = jetstream::message::PublishMessage::build()
+                    .payload(payload.into())
+                    .message_id(&id);
+                if let Some(last_id) = &last_id {
+                    publish = publish.expected_last_message_id(last_id);
+                }
+                let ack = js.send_publish(subject, publish).await.map_err(nats)?;
+                acks.push_back(ack.into_future());
+                last_id = Some(id);
                 previous = position;
+            }
+            Some(ack) = acks.next(), if !acks.is_empty() => {
+                ack.map_err(nats)?;
             }
             changed = stop.changed() => {
                 if changed.is_err() {
