@@ -13,6 +13,28 @@ use vantage_tests::process::{Deployment, eventually, eventually_within};
 /// Longer than a slot of a schedule due every minute.
 const SLOT_WAIT: std::time::Duration = std::time::Duration::from_secs(90);
 
+/// The one schedule `GET url` lists, once the list holds exactly one.
+async fn the_one_schedule(client: &reqwest::Client, url: &str, key: &str) -> serde_json::Value {
+    let list = || async {
+        client
+            .get(url)
+            .bearer_auth(key)
+            .send()
+            .await
+            .unwrap()
+            .json::<serde_json::Value>()
+            .await
+            .unwrap()
+    };
+    eventually("the schedule is listed", || async {
+        list().await["items"]
+            .as_array()
+            .is_some_and(|i| i.len() == 1)
+    })
+    .await;
+    list().await["items"][0].clone()
+}
+
 async fn one_scan_per_slot(app: TestApp) {
     let created = app
         .client
@@ -38,27 +60,10 @@ async fn one_scan_per_slot(app: TestApp) {
         .await
         .unwrap();
     assert_eq!(refused.status(), 422, "one cadence, not two");
-    let list = || async {
-        app.client
-            .get(app.url("/api/v1/schedules"))
-            .bearer_auth(&app.admin_key)
-            .send()
-            .await
-            .unwrap()
-            .json::<serde_json::Value>()
-            .await
-            .unwrap()
-    };
-    eventually("the schedule is listed", || async {
-        list().await["items"]
-            .as_array()
-            .is_some_and(|i| i.len() == 1)
-    })
-    .await;
-    let listed = list().await;
-    assert_eq!(listed["items"][0]["id"], id.as_str());
-    assert_eq!(listed["items"][0]["spec"]["trigger"], "scheduled");
-    assert!(listed["items"][0]["next_run_at"].is_string());
+    let listed = the_one_schedule(&app.client, &app.url("/api/v1/schedules"), &app.admin_key).await;
+    assert_eq!(listed["id"], id.as_str());
+    assert_eq!(listed["spec"]["trigger"], "scheduled");
+    assert!(listed["next_run_at"].is_string());
 
     let doc = app
         .stores
@@ -189,26 +194,9 @@ async fn two_serve_replicas_start_one_scan_per_minute_slot() {
     let created: serde_json::Value = created.json().await.unwrap();
     let schedule: vantage_domain::ids::ScheduleId =
         serde_json::from_value(created["id"].clone()).unwrap();
-    let list = || async {
-        client
-            .get(a.url("/api/v1/schedules"))
-            .bearer_auth(&deployment.admin)
-            .send()
-            .await
-            .unwrap()
-            .json::<serde_json::Value>()
-            .await
-            .unwrap()
-    };
-    eventually("the schedule is listed", || async {
-        list().await["items"]
-            .as_array()
-            .is_some_and(|i| i.len() == 1)
-    })
-    .await;
-    let listed = list().await;
+    let listed = the_one_schedule(&client, &a.url("/api/v1/schedules"), &deployment.admin).await;
     let created_at: chrono::DateTime<Utc> =
-        serde_json::from_value(listed["items"][0]["created_at"].clone()).unwrap();
+        serde_json::from_value(listed["created_at"].clone()).unwrap();
     let minute = |n: i64| {
         let first = created_at.timestamp().div_euclid(60) * 60 + 60 * n;
         vantage_app::scheduled_scan_id(

@@ -198,7 +198,7 @@ pub async fn scan_spec_through_pipeline(
     let domain = domain.as_str();
     let tenant = TenantId::parse(tenant).unwrap();
     let id = ScanId(Uuid::now_v7());
-    let stream = StreamName::new(format!("scan-{id}")).unwrap();
+    let stream = vantage_app::scan_stream(id);
     let api = CommandContext {
         actor: "key-test".into(),
         request_id: Some(format!("req-{id}")),
@@ -287,47 +287,59 @@ pub async fn append_completed_scan(
     state: &SiteState,
 ) -> usize {
     let id = ScanId(Uuid::now_v7());
-    let metadata = EventMetadata {
-        tenant: tenant.into(),
-        actor: "worker-bench".into(),
-        request_id: None,
-        correlation_id: id.0,
-        causation_id: None,
-    };
     let observations = observations(domain, state, id.0.as_u128() >> 64);
     let count = observations.len() as u32;
-    let mut events: Vec<ScanEvent> = vec![
-        ScanRequested::new(id, TenantId::parse(tenant).unwrap(), spec(domain)).into(),
-        ScanStarted {
-            worker_id: "worker-bench".into(),
-        }
-        .into(),
-    ];
+    let mut events: Vec<ScanEvent> = opening_events(id, tenant, domain).into();
     events.extend(observations.into_iter().map(ScanEvent::from));
-    events.push(
-        ScanFinalizing {
-            observation_count: count,
-        }
-        .into(),
-    );
-    events.push(
-        ScanCompleted {
-            ruleset_version: "2".into(),
-            observation_count: count,
-        }
-        .into(),
-    );
+    events.extend(closing_events(count));
     let n = events.len();
-    let stream = StreamName::new(format!("scan-{id}")).unwrap();
+    let metadata = worker_metadata(tenant, id);
     store
         .append(
-            &stream,
+            &vantage_app::scan_stream(id),
             ExpectedVersion::NoStream,
             events.iter().map(|e| new_event(e, &metadata)).collect(),
         )
         .await
         .unwrap();
     n
+}
+
+/// The metadata a bench worker writes scan `id`'s events with.
+fn worker_metadata(tenant: &str, id: ScanId) -> EventMetadata {
+    EventMetadata {
+        tenant: tenant.into(),
+        actor: "worker-bench".into(),
+        request_id: None,
+        correlation_id: id.0,
+        causation_id: None,
+    }
+}
+
+/// `ScanRequested` and `ScanStarted` of scan `id` of `domain`.
+fn opening_events(id: ScanId, tenant: &str, domain: &str) -> [ScanEvent; 2] {
+    [
+        ScanRequested::new(id, TenantId::parse(tenant).unwrap(), spec(domain)).into(),
+        ScanStarted {
+            worker_id: "worker-bench".into(),
+        }
+        .into(),
+    ]
+}
+
+/// `ScanFinalizing` and `ScanCompleted` of a scan of `count` observations.
+fn closing_events(count: u32) -> [ScanEvent; 2] {
+    [
+        ScanFinalizing {
+            observation_count: count,
+        }
+        .into(),
+        ScanCompleted {
+            ruleset_version: "2".into(),
+            observation_count: count,
+        }
+        .into(),
+    ]
 }
 
 /// A scan that runs for a while, written the way a worker writes one: started by one append, then
@@ -345,26 +357,16 @@ impl RunningScan {
     /// Appends `ScanRequested` and `ScanStarted` of a new scan of `domain`.
     pub async fn start(store: &dyn EventStore, tenant: &str, domain: &str) -> Self {
         let id = ScanId(Uuid::now_v7());
-        let metadata = EventMetadata {
-            tenant: tenant.into(),
-            actor: "worker-bench".into(),
-            request_id: None,
-            correlation_id: id.0,
-            causation_id: None,
-        };
-        let events: [ScanEvent; 2] = [
-            ScanRequested::new(id, TenantId::parse(tenant).unwrap(), spec(domain)).into(),
-            ScanStarted {
-                worker_id: "worker-bench".into(),
-            }
-            .into(),
-        ];
-        let stream = StreamName::new(format!("scan-{id}")).unwrap();
+        let metadata = worker_metadata(tenant, id);
+        let stream = vantage_app::scan_stream(id);
         store
             .append(
                 &stream,
                 ExpectedVersion::NoStream,
-                events.iter().map(|e| new_event(e, &metadata)).collect(),
+                opening_events(id, tenant, domain)
+                    .iter()
+                    .map(|e| new_event(e, &metadata))
+                    .collect(),
             )
             .await
             .unwrap();
@@ -386,21 +388,7 @@ impl RunningScan {
     /// Appends `ScanFinalizing` and `ScanCompleted`.
     pub async fn complete(mut self, store: &dyn EventStore) {
         let count = self.observed;
-        self.append(
-            store,
-            vec![
-                ScanFinalizing {
-                    observation_count: count,
-                }
-                .into(),
-                ScanCompleted {
-                    ruleset_version: "2".into(),
-                    observation_count: count,
-                }
-                .into(),
-            ],
-        )
-        .await;
+        self.append(store, closing_events(count).into()).await;
     }
 
     async fn append(&mut self, store: &dyn EventStore, events: Vec<ScanEvent>) {
