@@ -37,6 +37,31 @@ pub enum Severity {
 }
 
 impl Severity {
+    /// Every severity, most severe first.
+    pub const ALL: [Severity; 5] = [
+        Self::Critical,
+        Self::High,
+        Self::Medium,
+        Self::Low,
+        Self::Info,
+    ];
+
+    /// The wire name (`critical`, `high`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Critical => "critical",
+            Self::High => "high",
+            Self::Medium => "medium",
+            Self::Low => "low",
+            Self::Info => "info",
+        }
+    }
+
+    /// The severity with this wire name.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == name)
+    }
+
     pub fn weight(self) -> f64 {
         match self {
             Self::Critical => 10.0,
@@ -166,6 +191,15 @@ pub struct Finding {
     pub references: Vec<String>,
     /// Control ids, e.g. `OWASP-ASVS-4.0.3:V14.4.3`.
     pub compliance: Vec<String>,
+}
+
+/// The order findings are shown in: highest priority score first, then by rule and asset.
+pub fn by_priority(a: &Finding, b: &Finding) -> std::cmp::Ordering {
+    b.priority
+        .score
+        .cmp(&a.priority.score)
+        .then_with(|| a.rule_id.cmp(&b.rule_id))
+        .then_with(|| a.asset.cmp(&b.asset))
 }
 
 fn field(hasher: &mut Sha256, bytes: &[u8]) {

@@ -18,7 +18,7 @@ mod v3;
 pub use assess::{Assessment, CAPPED_METHOD, Overall, PENALTY_METHOD, assess};
 pub use finding::{
     Category, Finding, MAX_EVIDENCE_BYTES, Priority, RecommendedFix, Severity, SeverityCounts,
-    fingerprint, priority,
+    by_priority, fingerprint, priority,
 };
 pub use observatory::OBSERVATORY_ALGORITHM;
 
@@ -123,6 +123,10 @@ pub struct RuleInfo {
     pub category: Category,
     pub severity: Severity,
     pub compliance: Vec<&'static str>,
+    /// What to do about a finding of this rule, its steps and references (help text for reports).
+    pub fix: &'static str,
+    pub steps: &'static [&'static str],
+    pub references: &'static [&'static str],
 }
 
 /// Every rule of `ruleset`, by id.
@@ -143,6 +147,9 @@ pub fn rule_catalog(ruleset: &str) -> Result<Vec<RuleInfo>, UnknownRuleset> {
             category: r.category,
             severity: r.severity,
             compliance: r.compliance.to_vec(),
+            fix: r.fix,
+            steps: r.steps,
+            references: r.references,
         })
         .collect();
     catalog.sort_by_key(|r| r.id);

@@ -175,13 +175,7 @@ pub async fn scan(args: ScanArgs, scanner: Scanner) -> Result<ExitCode, CliError
         grades,
         overall,
     } = assess(RULESET_VERSION, &facts).map_err(|e| CliError(e.to_string()))?;
-    findings.sort_by(|a, b| {
-        b.priority
-            .score
-            .cmp(&a.priority.score)
-            .then_with(|| a.rule_id.cmp(&b.rule_id))
-            .then_with(|| a.asset.cmp(&b.asset))
-    });
+    findings.sort_by(vantage_rules::by_priority);
     if args.json {
         let report = serde_json::json!({
             "scan_id": scan_id,
