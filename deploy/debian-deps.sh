@@ -23,6 +23,11 @@ if $with_services; then
     command -v dnsmasq >/dev/null 2>&1 || missing+=(dnsmasq-base)
     # Node.js runs Mozilla's HTTP Observatory, the reference the headers grade is tested against
     command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
+    # reports are checked by real readers: Chromium renders the HTML report and the badge,
+    # pdftotext reads the PDF back, xmllint validates JUnit XML against its XSD
+    command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+    command -v pdftotext >/dev/null 2>&1 || missing+=(poppler-utils)
+    command -v xmllint >/dev/null 2>&1 || missing+=(libxml2-utils)
 fi
 if ((${#missing[@]})); then
     echo "installing: ${missing[*]}"

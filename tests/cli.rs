@@ -223,7 +223,7 @@ async fn serve_exports_traces_and_shuts_down_gracefully() {
         let caught_up = projectors
             .iter()
             .all(|p| p["lag_events"] == 0 && p["position"] == ready["head_position"]);
-        if names == ["audit", "scans", "schedules", "webhooks"] && caught_up {
+        if names == ["audit", "badges", "scans", "schedules", "webhooks"] && caught_up {
             break;
         }
         assert!(

@@ -23,6 +23,7 @@ fn committed_schemas_match_the_payload_types() {
 fn samples() -> Vec<(String, u32, serde_json::Value)> {
     use vantage_domain::DomainEvent;
     use vantage_domain::apikey::*;
+    use vantage_domain::badge::*;
     use vantage_domain::ids::*;
     use vantage_domain::notification::*;
     use vantage_domain::scan::*;
@@ -193,6 +194,18 @@ fn samples() -> Vec<(String, u32, serde_json::Value)> {
         }
         .into(),
     ];
+    let badges: Vec<BadgeEvent> = vec![
+        BadgeEnabled {
+            tenant: tenant(),
+            domain: "shop.example.com".to_owned(),
+        }
+        .into(),
+        BadgeDisabled {
+            tenant: tenant(),
+            domain: "shop.example.com".to_owned(),
+        }
+        .into(),
+    ];
     fn stored<E: DomainEvent>(events: Vec<E>) -> Vec<(String, u32, serde_json::Value)> {
         events
             .into_iter()
@@ -211,6 +224,7 @@ fn samples() -> Vec<(String, u32, serde_json::Value)> {
     all.extend(stored(webhooks));
     all.extend(stored(schedules));
     all.extend(stored(notifications));
+    all.extend(stored(badges));
     all
 }
 

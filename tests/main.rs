@@ -20,6 +20,7 @@ mod openapi;
 mod pipeline;
 mod projections;
 mod regressions;
+mod reports;
 mod schedules;
 mod ssrf;
 mod store_contract;

@@ -2,21 +2,25 @@
 //! PostgreSQL.
 //!
 //! Projectors ([`scans::ScansProjector`], [`audit::AuditProjector`],
-//! [`webhooks::WebhooksProjector`], [`schedules::SchedulesProjector`]) turn the global event log into
+//! [`webhooks::WebhooksProjector`], [`schedules::SchedulesProjector`],
+//! [`badges::BadgesProjector`]) turn the global event log into
 //! tables of JSON documents ([`model`]); [`runtime`] runs them from their checkpoints in batches with
 //! an exactly-once effect, rebuilds them into shadow tables, and reports their lag; [`query`] answers
-//! every read (including `as_of` time travel) from those tables by index lookups; [`replay`] proves a
+//! every read (including `as_of` time travel) from those tables by index lookups; [`reporting`] gathers what reports and compliance
+//! packages are made of; [`replay`] proves a
 //! rebuild from the log equals the live read models. [`lease`] gives one process among replicas the
 //! right to do a job (a projector, the NATS relay, webhook delivery, schedules).
 //!
 //! This crate reads the log only through the [`vantage_store::EventStore`] trait and knows no HTTP.
 
 pub mod audit;
+pub mod badges;
 pub mod db;
 pub mod lease;
 pub mod model;
 pub mod query;
 pub mod replay;
+pub mod reporting;
 pub mod runtime;
 pub mod scans;
 pub mod schedules;
@@ -41,7 +45,7 @@ pub enum ProjectionError {
     Event(#[from] vantage_domain::UpcastError),
     #[error("{0}")]
     Corrupt(String),
-    #[error("no projector is named {0:?} (known: scans, audit, webhooks, schedules)")]
+    #[error("no projector is named {0:?} (known: scans, audit, webhooks, schedules, badges)")]
     UnknownProjector(String),
     #[error("{0}")]
     BadInput(String),
@@ -50,7 +54,7 @@ pub enum ProjectionError {
 }
 
 /// The names of every projector, in the order they run.
-pub const PROJECTORS: &[&str] = &["scans", "audit", "webhooks", "schedules"];
+pub const PROJECTORS: &[&str] = &["scans", "audit", "webhooks", "schedules", "badges"];
 
 /// A fresh projector by name.
 pub fn projector(
@@ -62,6 +66,7 @@ pub fn projector(
         "audit" => Ok(Box::new(audit::AuditProjector)),
         "webhooks" => Ok(Box::new(webhooks::WebhooksProjector)),
         "schedules" => Ok(Box::new(schedules::SchedulesProjector)),
+        "badges" => Ok(Box::new(badges::BadgesProjector)),
         other => Err(ProjectionError::UnknownProjector(other.to_owned())),
     }
 }
@@ -81,6 +86,7 @@ pub fn all_tables() -> Vec<&'static db::Table> {
         .chain(audit::TABLES)
         .chain(webhooks::TABLES)
         .chain(schedules::TABLES)
+        .chain(badges::TABLES)
         .copied()
         .collect()
 }
@@ -88,6 +94,28 @@ pub fn all_tables() -> Vec<&'static db::Table> {
 /// Creates every read-model table that does not exist yet.
 pub async fn migrate(db: &ReadDb) -> Result<(), ProjectionError> {
     db.migrate(&all_tables()).await
+}
+
+/// Brings every projector up to the log's head once, for commands that read the read models while
+/// no server may be running (`vantage export`). Safe beside live projectors: each batch commits only
+/// if its checkpoint did not move meanwhile.
+pub async fn catch_up(store: Arc<dyn EventStore>, db: &ReadDb) -> Result<(), ProjectionError> {
+    let (_stop, stopped) = watch::channel(false);
+    let options = runtime::RunOptions {
+        until: runtime::Until::CaughtUp,
+        ..runtime::RunOptions::default()
+    };
+    for mut projector in projectors(store.clone()) {
+        runtime::run(
+            projector.as_mut(),
+            store.clone(),
+            db,
+            &options,
+            stopped.clone(),
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 /// Starts every projector live in the background; they stop when `stop` turns true.

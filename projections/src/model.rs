@@ -801,3 +801,32 @@ impl Doc for ScheduleDoc {
         vec![self.tenant.as_str().into(), self.position.into()]
     }
 }
+
+// ---- badges -------------------------------------------------------------------------------------
+
+pub static BADGES: Table = Table {
+    name: "rm_badges",
+    columns: &[text("domain"), text("tenant")],
+    key: 2,
+    indexes: &[],
+};
+
+/// A domain whose owner shows its latest grade on the public badge (a disabled badge's row is
+/// dropped; the log keeps it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct BadgeDoc {
+    pub domain: String,
+    pub tenant: String,
+    pub enabled_at: DateTime<Utc>,
+    pub position: u64,
+}
+
+impl Doc for BadgeDoc {
+    const TABLE: &'static Table = &BADGES;
+    fn key(&self) -> Vec<Cell> {
+        vec![self.domain.as_str().into(), self.tenant.as_str().into()]
+    }
+    fn columns(&self) -> Vec<Cell> {
+        Vec::new()
+    }
+}

@@ -6,6 +6,7 @@
     reason = "test support makes its own ids and times, and fails loudly"
 )]
 
+pub mod browser;
 pub mod contract;
 pub mod dns;
 pub mod history;

@@ -82,6 +82,11 @@ pub const PROBLEM_CODES: &[(&str, u16, &str)] = &[
     ),
     ("out_of_order", 409, "A worker step came out of order."),
     (
+        "scan_not_completed",
+        409,
+        "Only a completed scan has this (a compliance package).",
+    ),
+    (
         "last_admin_key",
         409,
         "The tenant's last active admin key cannot be revoked.",

@@ -15,6 +15,7 @@ mod live;
 mod openapi;
 mod outbound;
 mod rate_limit;
+mod reports;
 mod request_id;
 mod routes;
 mod scans;

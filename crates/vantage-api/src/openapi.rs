@@ -29,6 +29,23 @@ fn schema_of<T: JsonSchema>(generator: &mut SchemaGenerator) -> Schema {
     generator.subschema_for::<T>()
 }
 
+/// Bytes of any kind: `{"type": "string", "format": "binary"}`.
+struct Binary;
+
+impl JsonSchema for Binary {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Binary".into()
+    }
+
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        schemars::json_schema!({ "type": "string", "format": "binary" })
+    }
+}
+
 /// The schema of one server-sent event whose `data` is a `T` as JSON.
 struct ServerSentEvent<T>(std::marker::PhantomData<T>);
 
@@ -286,6 +303,22 @@ impl Operation {
         self
     }
 
+    /// A binary reply (a PDF, an archive) of `content_type`.
+    pub fn binary(
+        mut self,
+        status: u16,
+        description: &'static str,
+        content_type: &'static str,
+    ) -> Self {
+        self.replies.push(Reply {
+            status,
+            description,
+            body: Some(schema_of::<Binary>),
+            content_type,
+        });
+        self
+    }
+
     /// Problem replies with these statuses (401, 403, 429 and 500 are added to every authenticated
     /// operation, 400 to every one with a query, 413/415/422 to every one with a body).
     pub fn errors(mut self, statuses: &[u16]) -> Self {
@@ -503,7 +536,20 @@ pub fn document(operations: &[Operation]) -> Value {
                 }
                 response["content"] = json!({ reply.content_type: media });
             }
-            responses.insert(reply.status.to_string(), response);
+            // Several replies of one status are one response with several media types.
+            match responses.get_mut(&reply.status.to_string()) {
+                Some(existing) => {
+                    if let (Some(content), Some(more)) = (
+                        existing.get_mut("content").and_then(Value::as_object_mut),
+                        response.get("content").and_then(Value::as_object),
+                    ) {
+                        content.extend(more.clone());
+                    }
+                }
+                None => {
+                    responses.insert(reply.status.to_string(), response);
+                }
+            }
         }
         operation["responses"] = Value::Object(responses);
         let item = paths
@@ -541,11 +587,12 @@ pub fn document(operations: &[Operation]) -> Value {
         "tags": [
             { "name": "meta", "description": "Liveness, readiness, metrics, this document." },
             { "name": "scans", "description": "Start, follow, cancel and read scans and their findings." },
-            { "name": "domains", "description": "A domain's latest scan and history." },
+            { "name": "reports", "description": "A scan's report (HTML, PDF, JSON, SARIF, JUnit) and technology inventory (CycloneDX, SPDX)." },
+            { "name": "domains", "description": "A domain's latest scan and history, and its public trust badge." },
             { "name": "triage", "description": "What people decided about findings." },
             { "name": "notifications", "description": "New critical findings, regressions, failures, expiring certificates." },
             { "name": "dashboard", "description": "Totals, trends and what to fix first." },
-            { "name": "compliance", "description": "Frameworks and per-scan control coverage." },
+            { "name": "compliance", "description": "Frameworks, per-scan control coverage, signed compliance packages and the key that signs them." },
             { "name": "audit", "description": "The tamper-evident trail of every command." },
             { "name": "keys", "description": "Scoped API keys." },
         ],

@@ -11,7 +11,7 @@ use vantage_projections::model::{
 use vantage_projections::query::{CommandCenter, FindingView, Page, Stats};
 
 use crate::openapi::Operation;
-use crate::{health, insights, keys, live, outbound, scans, triage};
+use crate::{health, insights, keys, live, outbound, reports, scans, triage};
 
 const SCAN: &str = "Scan id (UUID).";
 /// A link parameter: the scan id of the response.
@@ -228,6 +228,56 @@ pub fn operations() -> Vec<Operation> {
         .param("id", SCAN)
         .reply::<scans::ScanHistory>(200, "Every event but the observations.")
         .errors(&[404]),
+        // ---- reports ----
+        Operation::new(
+            M::GET,
+            "/api/v1/scans/{id}/report",
+            "getScanReport",
+            "A scan's report (HTML, PDF, JSON, SARIF or JUnit)",
+            reports::scan_report,
+        )
+        .tag("reports")
+        .scope(Scope::ScanRead)
+        .param("id", SCAN)
+        .query::<reports::ReportQuery>()
+        .text(200, "format=html: one self-contained page.", "text/html; charset=utf-8")
+        .binary(200, "format=pdf: the same content as PDF.", "application/pdf")
+        .reply::<vantage_reports::Report>(200, "format=json: the report's data.")
+        .reply::<serde_json::Value>(200, "format=sarif: SARIF 2.1.0.")
+        .text(200, "format=junit: JUnit XML.", "application/xml")
+        .errors(&[404]),
+        Operation::new(
+            M::GET,
+            "/api/v1/scans/{id}/sbom",
+            "getScanInventory",
+            "The technology seen from outside (CycloneDX or SPDX)",
+            reports::scan_inventory,
+        )
+        .tag("reports")
+        .scope(Scope::ScanRead)
+        .param("id", SCAN)
+        .query::<reports::InventoryQuery>()
+        .reply::<serde_json::Value>(200, "format=cyclonedx: a CycloneDX 1.5 BOM.")
+        .reply::<serde_json::Value>(200, "format=spdx: an SPDX 2.3 document.")
+        .errors(&[404]),
+        Operation::new(
+            M::GET,
+            "/api/v1/scans/{id}/compliance-package",
+            "getCompliancePackage",
+            "A completed scan's signed compliance package",
+            reports::compliance_package,
+        )
+        .tag("compliance")
+        .scope(Scope::ScanRead)
+        .param("id", SCAN)
+        .query::<reports::PackageQuery>()
+        .binary(
+            200,
+            "A .tar.gz: manifest.json, manifest.sig, signing-key.pem, events.jsonl, chain.jsonl, \
+             findings.json, coverage.json, report.html (check it with `vantage verify-package`).",
+            "application/gzip",
+        )
+        .errors(&[404, 409, 422]),
         // ---- live ----
         Operation::new(
             M::GET,
@@ -304,6 +354,35 @@ pub fn operations() -> Vec<Operation> {
         .query::<insights::HistoryQuery>()
         .reply::<Page<DomainScanDoc>>(200, "Newest first.")
         .errors(&[422]),
+        Operation::new(
+            M::PUT,
+            "/api/v1/domains/{domain}/badge",
+            "setDomainBadge",
+            "Show a domain's grade on the public badge, or stop",
+            reports::set_badge,
+        )
+        .tag("domains")
+        .scope(Scope::ScanWrite)
+        .param("domain", "A host name, e.g. example.com.")
+        .body::<reports::BadgeRequest>()
+        .reply::<reports::BadgeSetting>(200, "The setting now.")
+        .errors(&[422]),
+        Operation::new(
+            M::GET,
+            "/badge/{file}",
+            "getDomainBadge",
+            "A domain's trust badge",
+            reports::badge_svg,
+        )
+        .tag("domains")
+        .public()
+        .param(
+            "file",
+            "The domain name followed by `.svg`, e.g. `example.com.svg`.",
+        )
+        .text(200, "A shields-style SVG with the latest grade.", "image/svg+xml")
+        .empty(304, "Unchanged since the ETag sent in If-None-Match.")
+        .errors(&[404]),
         // ---- triage ----
         Operation::new(
             M::GET,
@@ -482,6 +561,16 @@ pub fn operations() -> Vec<Operation> {
         .query::<insights::CoverageQuery>()
         .reply::<insights::CoverageReport>(200, "Per control: passing, failing or not assessed.")
         .errors(&[404, 422]),
+        Operation::new(
+            M::GET,
+            "/api/v1/compliance/signing-key",
+            "getSigningKey",
+            "The key that signs compliance packages",
+            reports::signing_key,
+        )
+        .tag("compliance")
+        .public()
+        .reply::<reports::SigningKeyView>(200, "An Ed25519 public key."),
         // ---- audit ----
         Operation::new(
             M::GET,

@@ -400,7 +400,7 @@ fn ruleset_choice(raw: &str) -> Result<String, ApiError> {
     .into())
 }
 
-fn parse_scan_id(raw: &str) -> Result<ScanId, ApiError> {
+pub(crate) fn parse_scan_id(raw: &str) -> Result<ScanId, ApiError> {
     raw.parse().map_err(|_| ApiError::not_found("scan"))
 }
 

@@ -101,6 +101,11 @@ impl Keyring {
         out
     }
 
+    /// The seed of the package signing key every replica derives alike when no key file is given.
+    pub fn signing_seed(&self) -> [u8; 32] {
+        self.derive("vantage package signing key v1")
+    }
+
     fn token_key(&self) -> hmac::Key {
         hmac::Key::new(hmac::HMAC_SHA256, &self.derive("vantage event token v1"))
     }

@@ -5,6 +5,7 @@
 //!
 //! It knows no HTTP and no SQL: it speaks to the [`vantage_store::EventStore`] trait.
 
+mod badges;
 mod keyring;
 mod keys;
 mod live;
@@ -17,6 +18,7 @@ mod state_cache;
 mod triage;
 mod webhooks;
 
+pub use badges::badge_stream;
 pub use keyring::{EventGrant, Keyring, KeyringError, MAX_EVENT_TOKEN_SECONDS};
 pub use keys::{ApiKeyToken, IssuedKey, KeySummary, Principal, REGISTRY_TTL};
 pub use live::{
@@ -34,6 +36,7 @@ pub use webhooks::{CreatedWebhook, SECRET_PREFIX, WebhookChange, webhook_stream}
 use std::sync::Arc;
 
 use vantage_probes::ssrf::SsrfGuard;
+use vantage_reports::signing::SigningKey;
 use vantage_store::{EventStore, IdempotencyStore, SecretStore, SideStore};
 
 /// Everything the API and the CLI call: one value, cheap to clone.
@@ -51,6 +54,9 @@ pub struct Services {
     pub live: LiveHub,
     /// Event tokens and sealed secrets.
     pub keyring: Keyring,
+    /// Signs compliance packages: a configured key, else one derived from the keyring's master key
+    /// (so replicas that share the secrets key sign alike).
+    pub signing_key: Arc<SigningKey>,
 }
 
 impl std::fmt::Debug for Services {
@@ -74,17 +80,31 @@ impl Services {
             key_cache: Arc::default(),
             live: LiveHub::default(),
             keyring: Keyring::generate(),
+            signing_key: Arc::new(derived_signing_key(&Keyring::generate())),
         }
     }
 
     /// These services with `keyring` (the one every replica of a deployment shares) instead of a
     /// key of their own.
+    /// Uses `keyring`, and the signing key derived from it (until [`Self::with_signing_key`]).
     pub fn with_keyring(mut self, keyring: Keyring) -> Self {
+        self.signing_key = Arc::new(derived_signing_key(&keyring));
         self.keyring = keyring;
+        self
+    }
+
+    /// Signs packages with `key`.
+    pub fn with_signing_key(mut self, key: SigningKey) -> Self {
+        self.signing_key = Arc::new(key);
         self
     }
 
     pub fn store(&self) -> &Arc<dyn EventStore> {
         self.pipeline.store()
     }
+}
+
+/// The signing key derived from the keyring's master key.
+fn derived_signing_key(keyring: &Keyring) -> SigningKey {
+    SigningKey::from_seed(&keyring.signing_seed()).expect("every 32-byte seed is an Ed25519 key")
 }

@@ -231,7 +231,7 @@ pub fn public_details(event_type: &str, payload: &str) -> Value {
 /// Every event type of every aggregate, for schema generation and validation.
 pub fn catalog() -> impl Iterator<Item = &'static EventTypeInfo> {
     use crate::{
-        apikey::ApiKeyEvent, notification::NotificationEvent, scan::ScanEvent,
+        apikey::ApiKeyEvent, badge::BadgeEvent, notification::NotificationEvent, scan::ScanEvent,
         schedule::ScheduleEvent, triage::TriageEvent, webhook::WebhookEvent,
     };
     ScanEvent::CATALOG
@@ -241,4 +241,5 @@ pub fn catalog() -> impl Iterator<Item = &'static EventTypeInfo> {
         .chain(WebhookEvent::CATALOG)
         .chain(ScheduleEvent::CATALOG)
         .chain(NotificationEvent::CATALOG)
+        .chain(BadgeEvent::CATALOG)
 }

@@ -8,6 +8,7 @@
 
 pub mod aggregate;
 pub mod apikey;
+pub mod badge;
 pub mod event;
 pub mod ids;
 pub mod notification;

@@ -35,7 +35,9 @@ use vantage_domain::scan::ScanEvent;
 use vantage_rules::compliance::{Coverage, Framework};
 use vantage_rules::grade::ScanGrades;
 use vantage_rules::{Finding, Overall, ScanFacts, SeverityCounts};
-use vantage_store::{RecordedEvent, chain_hash, content_hash};
+use vantage_store::{
+    EventMetadata, JsonPayload, RecordedEvent, StoredEvent, chain_hash, content_hash,
+};
 
 use crate::signing::{PublicKey, SigningKey};
 use crate::{GENERATOR, GENERATOR_VERSION};
@@ -186,6 +188,20 @@ pub struct PackageInput<'a> {
     pub key: &'a SigningKey,
 }
 
+/// The frameworks a package covers: the one named, or every framework.
+pub fn frameworks(named: Option<&str>) -> Result<Vec<&'static Framework>, String> {
+    use vantage_rules::compliance::FRAMEWORKS;
+    match named {
+        None => Ok(FRAMEWORKS.iter().collect()),
+        Some(id) => vantage_rules::compliance::framework(id)
+            .map(|f| vec![f])
+            .ok_or_else(|| {
+                let known: Vec<&str> = FRAMEWORKS.iter().map(|f| f.id).collect();
+                format!("unknown framework {id:?}; known: {}", known.join(", "))
+            }),
+    }
+}
+
 /// Why a package could not be made.
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
@@ -322,7 +338,7 @@ pub fn build(input: PackageInput<'_>) -> Result<Vec<u8>, BuildError> {
     links.dedup_by_key(|l| l.position);
 
     let contents: Vec<(&str, Vec<u8>)> = vec![
-        (EVENTS, json_lines(events)),
+        (EVENTS, json_lines(events.into_iter().map(EventLine::from))),
         (CHAIN, json_lines(links)),
         (FINDINGS, pretty(&FindingsFile { scans: findings })),
         (COVERAGE, pretty(&CoverageFile { scans: coverage })),
@@ -553,7 +569,10 @@ fn check_contents(
 ) -> (usize, usize) {
     let empty = Vec::new();
     let events: Vec<(usize, RecordedEvent)> =
-        parse_lines(EVENTS, files.get(EVENTS).unwrap_or(&empty), problems);
+        parse_lines::<EventLine>(EVENTS, files.get(EVENTS).unwrap_or(&empty), problems)
+            .into_iter()
+            .map(|(line, event)| (line, event.into()))
+            .collect();
     let links: Vec<(usize, ChainLink)> =
         parse_lines(CHAIN, files.get(CHAIN).unwrap_or(&empty), problems);
 
@@ -760,32 +779,85 @@ pub fn schemas() -> Vec<(&'static str, serde_json::Value)> {
     ]
 }
 
-/// One line of `events.jsonl` as the schema documents it (the log's [`RecordedEvent`]).
-#[derive(JsonSchema)]
-#[allow(
-    dead_code,
-    reason = "documents the line's shape for its JSON Schema only"
-)]
-struct EventLine {
-    global_position: u64,
+/// One line of `events.jsonl`: a [`RecordedEvent`] with every envelope field at the top level and
+/// the payload as its exact stored text (so its content hash can be recomputed byte for byte).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EventLine {
+    pub global_position: u64,
     /// The chain hash of the event before this one.
-    prev_hash: String,
+    pub prev_hash: String,
     /// `chain_hash(prev_hash, global_position, content_hash)`.
-    hash: String,
-    event_id: uuid::Uuid,
-    stream: String,
-    stream_version: u64,
-    event_type: String,
-    schema_version: u32,
-    occurred_at: DateTime<Utc>,
-    recorded_at: DateTime<Utc>,
-    tenant: String,
-    actor: String,
-    request_id: Option<String>,
-    correlation_id: uuid::Uuid,
-    causation_id: Option<uuid::Uuid>,
+    pub hash: String,
+    pub event_id: uuid::Uuid,
+    pub stream: String,
+    pub stream_version: u64,
+    pub event_type: String,
+    pub schema_version: u32,
+    pub occurred_at: DateTime<Utc>,
+    pub recorded_at: DateTime<Utc>,
+    pub tenant: String,
+    pub actor: String,
+    pub request_id: Option<String>,
+    pub correlation_id: uuid::Uuid,
+    pub causation_id: Option<uuid::Uuid>,
     /// The event's payload exactly as stored (see `schemas/events/`).
-    payload: serde_json::Map<String, serde_json::Value>,
-    /// SHA-256 over every field above, length-prefixed (ARCHITECTURE.md, "Hash chain").
-    content_hash: String,
+    #[schemars(with = "serde_json::Map<String, serde_json::Value>")]
+    pub payload: JsonPayload,
+    /// SHA-256 over every field above but the chain fields, length-prefixed (ARCHITECTURE.md,
+    /// "Hash chain").
+    pub content_hash: String,
+}
+
+impl From<&RecordedEvent> for EventLine {
+    fn from(recorded: &RecordedEvent) -> Self {
+        let event = &recorded.event;
+        Self {
+            global_position: recorded.global_position,
+            prev_hash: recorded.prev_hash.clone(),
+            hash: recorded.hash.clone(),
+            event_id: event.event_id,
+            stream: event.stream.clone(),
+            stream_version: event.stream_version,
+            event_type: event.event_type.clone(),
+            schema_version: event.schema_version,
+            occurred_at: event.occurred_at,
+            recorded_at: event.recorded_at,
+            tenant: event.metadata.tenant.clone(),
+            actor: event.metadata.actor.clone(),
+            request_id: event.metadata.request_id.clone(),
+            correlation_id: event.metadata.correlation_id,
+            causation_id: event.metadata.causation_id,
+            payload: event.payload.clone(),
+            content_hash: event.content_hash.clone(),
+        }
+    }
+}
+
+impl From<EventLine> for RecordedEvent {
+    fn from(line: EventLine) -> Self {
+        Self {
+            global_position: line.global_position,
+            prev_hash: line.prev_hash,
+            hash: line.hash,
+            event: StoredEvent {
+                event_id: line.event_id,
+                stream: line.stream,
+                stream_version: line.stream_version,
+                event_type: line.event_type,
+                schema_version: line.schema_version,
+                occurred_at: line.occurred_at,
+                recorded_at: line.recorded_at,
+                metadata: EventMetadata {
+                    tenant: line.tenant,
+                    actor: line.actor,
+                    request_id: line.request_id,
+                    correlation_id: line.correlation_id,
+                    causation_id: line.causation_id,
+                },
+                payload: line.payload,
+                content_hash: line.content_hash,
+            },
+        }
+    }
 }

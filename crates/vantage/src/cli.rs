@@ -16,6 +16,7 @@ use vantage_domain::tenant::TenantId;
 use vantage_probes::ssrf::{AllowList, ResolverChoice, SsrfGuard, SsrfPolicy};
 use vantage_probes::tls::TlsRoots;
 use vantage_projections::{ReadDb, StatusBoard};
+use vantage_reports::signing::SigningKey;
 use vantage_store::{EventStore, verify_chain};
 use vantage_store_postgres::{PgEventStore, PgStoreOptions};
 use vantage_store_sqlite::SqliteEventStore;
@@ -29,7 +30,7 @@ use crate::config::{DEFAULT_DATA_DIR, DEFAULT_LISTEN, FileConfig};
 #[command(name = "vantage", version, about)]
 pub struct Cli {
     /// A TOML configuration file (keys: listen, data_dir, database_url, tenant, log_format,
-    /// allow_cidr, resolver, secrets_key_file).
+    /// allow_cidr, resolver, secrets_key_file, signing_key_file).
     #[arg(long, global = true, env = "VANTAGE_CONFIG")]
     pub config: Option<PathBuf>,
     /// Log as JSON lines instead of text.
@@ -51,7 +52,16 @@ pub enum Command {
     #[command(subcommand)]
     Keys(KeysCommand),
     /// Scan one target now, in this process, and print its findings.
+    #[command(after_help = crate::scan::EXIT_CODES)]
     Scan(crate::scan::ScanArgs),
+    /// Wait for a post_deploy scan on a server and exit by its release gate.
+    #[command(after_help = crate::gate::EXIT_CODES)]
+    Gate(crate::gate::GateArgs),
+    /// Write a signed compliance package of a scan, or of a domain's scans over a period.
+    Export(crate::evidence::ExportArgs),
+    /// Check a compliance package offline: signature, file hashes, the event chain, and the
+    /// findings recomputed from the events (non-zero exit on any difference).
+    VerifyPackage(crate::evidence::VerifyPackageArgs),
     /// Take scan jobs from NATS JetStream and run them (distributed mode; needs no database).
     Worker(WorkerArgs),
     /// Run the projectors (read models) without the API, until stopped.
@@ -148,17 +158,29 @@ pub struct ServeArgs {
     pub scan_rate_limit_per_minute: std::num::NonZeroU32,
     #[command(flatten)]
     pub nats: NatsArgs,
-    /// A file holding the secrets key (64 hex digits, e.g. from `openssl rand -hex 32`) that seals
-    /// webhook secrets and signs event tokens; every replica needs the same one [default: with the
-    /// embedded store, DATA_DIR/secrets.key, created on first start].
-    #[arg(long, env = "VANTAGE_SECRETS_KEY_FILE")]
-    pub secrets_key_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub keys: KeyFiles,
     /// Longest life of one live (SSE) connection, in seconds; clients reconnect and resume.
     #[arg(long, env = "VANTAGE_LIVE_MAX_SECONDS", default_value_t = 1800,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub live_max_seconds: u64,
     #[command(flatten)]
     pub outbound: OutboundArgs,
+}
+
+/// The server's key files.
+#[derive(Debug, Clone, Args)]
+pub struct KeyFiles {
+    /// A file holding the secrets key (64 hex digits, e.g. from `openssl rand -hex 32`) that seals
+    /// webhook secrets and signs event tokens; every replica needs the same one [default: with the
+    /// embedded store, DATA_DIR/secrets.key, created on first start].
+    #[arg(long, env = "VANTAGE_SECRETS_KEY_FILE")]
+    pub secrets_key_file: Option<PathBuf>,
+    /// A PKCS#8 PEM Ed25519 private key (`openssl genpkey -algorithm ed25519`) that signs
+    /// compliance packages [default: with the embedded store, DATA_DIR/signing-key.pem, created on
+    /// first start; with PostgreSQL, a key derived from the secrets key, the same on every replica].
+    #[arg(long, env = "VANTAGE_SIGNING_KEY_FILE")]
+    pub signing_key_file: Option<PathBuf>,
 }
 
 /// Webhook retries and the scheduler's pace.
@@ -300,6 +322,9 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
             crate::read_side::rebuild(&args, &file).await
         }
         Command::Replay(args) => crate::read_side::replay(&args, &file).await,
+        Command::Export(args) => crate::evidence::export(args, &file).await,
+        Command::VerifyPackage(args) => crate::evidence::verify_package(&args),
+        Command::Gate(args) => crate::gate::gate(args).await,
         Command::Scan(args) => {
             let scanner = vantage_worker::Scanner::new(
                 guard(&args.scanning, &file)?,
@@ -421,65 +446,108 @@ fn services(opened: &OpenedStore, guard: SsrfGuard) -> Services {
     )
 }
 
-/// The secrets key: from `--secrets-key-file` (or the file's `secrets_key_file`), else, embedded,
-/// `DATA_DIR/secrets.key`, created (owner-only) on first start. Its contents are never logged.
-fn keyring(
-    flag: Option<&Path>,
-    file: &FileConfig,
-    opened: &OpenedStore,
-) -> Result<Keyring, CliError> {
-    let read = |path: &Path| {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            CliError(format!(
-                "cannot read the secrets key {}: {e}",
-                path.display()
-            ))
-        })?;
-        Keyring::from_hex(&text).map_err(|e| {
-            CliError(format!(
-                "the secrets key in {} is invalid: {e}",
-                path.display()
-            ))
-        })
-    };
-    if let Some(path) = flag.or(file.secrets_key_file.as_deref()) {
-        return read(path);
-    }
-    let Some(dir) = &opened.data_dir else {
-        return Err(CliError(
-            "with PostgreSQL every replica needs the same secrets key: give a file of 64 hex \
-             digits (openssl rand -hex 32) with --secrets-key-file"
-                .into(),
-        ));
-    };
-    let path = dir.join("secrets.key");
-    let fresh = Keyring::generate();
+/// The text of the key file `path`, first written there (owner-only) by `make` if it does not exist.
+fn create_or_read(
+    path: &Path,
+    what: &str,
+    make: impl FnOnce() -> String,
+) -> Result<String, CliError> {
     let created = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
-        .open(&path);
+        .open(path);
     match created {
         Ok(mut out) => {
             use std::io::Write;
-            writeln!(out, "{}", fresh.to_hex()).map_err(|e| {
-                CliError(format!(
-                    "cannot write the secrets key {}: {e}",
-                    path.display()
-                ))
+            let text = make();
+            out.write_all(text.as_bytes()).map_err(|e| {
+                CliError(format!("cannot write the {what} {}: {e}", path.display()))
             })?;
-            tracing::info!(path = %path.display(), "created a secrets key");
-            Ok(fresh)
+            tracing::info!(path = %path.display(), "created the {what}");
+            Ok(text)
         }
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => read(&path),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => read_key_file(path, what),
         Err(e) => Err(CliError(format!(
-            "cannot create the secrets key {}: {e}",
+            "cannot create the {what} {}: {e}",
             path.display()
         ))),
     }
 }
 
-fn tenant(flag: Option<&str>, file: &FileConfig) -> Result<TenantId, CliError> {
+fn read_key_file(path: &Path, what: &str) -> Result<String, CliError> {
+    std::fs::read_to_string(path)
+        .map_err(|e| CliError(format!("cannot read the {what} {}: {e}", path.display())))
+}
+
+/// The secrets key: from `--secrets-key-file` (or the file's `secrets_key_file`), else, embedded,
+/// `DATA_DIR/secrets.key`, created (owner-only) on first start. Its contents are never logged.
+pub(crate) fn keyring(
+    keys: &KeyFiles,
+    file: &FileConfig,
+    opened: &OpenedStore,
+) -> Result<Keyring, CliError> {
+    const WHAT: &str = "secrets key";
+    let (path, text) = match keys
+        .secrets_key_file
+        .as_deref()
+        .or(file.secrets_key_file.as_deref())
+    {
+        Some(path) => (path.to_owned(), read_key_file(path, WHAT)?),
+        None => {
+            let Some(dir) = &opened.data_dir else {
+                return Err(CliError(
+                    "with PostgreSQL every replica needs the same secrets key: give a file of 64 \
+                     hex digits (openssl rand -hex 32) with --secrets-key-file"
+                        .into(),
+                ));
+            };
+            let path = dir.join("secrets.key");
+            let text = create_or_read(&path, WHAT, || {
+                format!("{}\n", Keyring::generate().to_hex())
+            })?;
+            (path, text)
+        }
+    };
+    Keyring::from_hex(&text)
+        .map_err(|e| CliError(format!("the {WHAT} in {} is invalid: {e}", path.display())))
+}
+
+/// The key that signs compliance packages: from `--signing-key-file` (or the file's
+/// `signing_key_file`), else, embedded, `DATA_DIR/signing-key.pem`, created (owner-only) on first
+/// start, else the key derived from the secrets key (the same on every replica).
+pub(crate) fn signing_key(
+    keys: &KeyFiles,
+    file: &FileConfig,
+    opened: &OpenedStore,
+) -> Result<SigningKey, CliError> {
+    const WHAT: &str = "signing key";
+    let configured = keys
+        .signing_key_file
+        .as_deref()
+        .or(file.signing_key_file.as_deref());
+    let (path, text) = match (configured, &opened.data_dir) {
+        (Some(path), _) => (path.to_owned(), read_key_file(path, WHAT)?),
+        (None, Some(dir)) => {
+            let path = dir.join("signing-key.pem");
+            let text = create_or_read(&path, WHAT, || {
+                SigningKey::generate(&ring::rand::SystemRandom::new())
+                    .map(|k| k.to_pem())
+                    .unwrap_or_default()
+            })?;
+            (path, text)
+        }
+        (None, None) => {
+            let keyring = keyring(keys, file, opened)?;
+            return SigningKey::from_seed(&keyring.signing_seed())
+                .map_err(|e| CliError(format!("cannot derive the {WHAT}: {e}")));
+        }
+    };
+    SigningKey::from_pem(&text)
+        .map_err(|e| CliError(format!("the {WHAT} in {} is invalid: {e}", path.display())))
+}
+
+pub(crate) fn tenant(flag: Option<&str>, file: &FileConfig) -> Result<TenantId, CliError> {
     let raw = flag.or(file.tenant.as_deref()).unwrap_or("default");
     TenantId::parse(raw).map_err(|e| CliError(format!("invalid tenant {raw:?}: {e}")))
 }
@@ -488,8 +556,11 @@ async fn serve(args: ServeArgs, file: &FileConfig) -> Result<ExitCode, CliError>
     let guard = guard(&args.scanning, file)?;
     let roots = tls_roots(&args.scanning)?;
     let opened = open_store(&args.store, file).await?;
-    let keyring = keyring(args.secrets_key_file.as_deref(), file, &opened)?;
-    let services = services(&opened, guard).with_keyring(keyring);
+    let keyring = keyring(&args.keys, file, &opened)?;
+    let signing_key = signing_key(&args.keys, file, &opened)?;
+    let services = services(&opened, guard)
+        .with_keyring(keyring)
+        .with_signing_key(signing_key);
     let tenant = tenant(args.tenant.as_deref(), file)?;
     let preset = std::env::var("VANTAGE_BOOTSTRAP_ADMIN_KEY").ok();
     match services

@@ -22,6 +22,7 @@ pub struct FileConfig {
     pub allow_cidr: Option<Vec<String>>,
     pub resolver: Option<String>,
     pub secrets_key_file: Option<PathBuf>,
+    pub signing_key_file: Option<PathBuf>,
 }
 
 impl FileConfig {

@@ -3,6 +3,8 @@
 
 pub mod cli;
 mod config;
+mod evidence;
+mod gate;
 mod read_side;
 mod scan;
 mod telemetry;

@@ -10,11 +10,14 @@ use std::time::Duration;
 use async_trait::async_trait;
 use indicatif::{ProgressBar, ProgressStyle};
 use vantage_app::{CommandContext, Services, SystemClock};
+use vantage_domain::scan::ScanStatus;
 use vantage_domain::scan::{ProbeObserved, ScanCommand, ScanEvent, ScanSpec};
 use vantage_domain::target::{Paths, Ports, Profile, ScanTarget, Trigger, VantagePoint};
 use vantage_domain::tenant::TenantId;
+use vantage_domain::triage::TriageState;
 use vantage_domain::{DomainError, DomainEvent};
-use vantage_rules::{Assessment, Finding, RULESET_VERSION, ScanFacts, assess};
+use vantage_reports::{Report, ReportFinding};
+use vantage_rules::{Assessment, Finding, RULESET_VERSION, ScanFacts, Severity, assess};
 use vantage_store_sqlite::SqliteEventStore;
 use vantage_worker::embedded::PipelineSink;
 use vantage_worker::{ScanEventSink, ScanJob, Scanner, Submitted, WorkerError, run_scan};
@@ -35,12 +38,50 @@ pub struct ScanArgs {
     /// quick, standard or deep.
     #[arg(long, value_enum, default_value = "standard")]
     pub profile: ProfileArg,
-    /// Print the result as JSON instead of a table.
-    #[arg(long)]
+    /// How to print the result: table, json, sarif (SARIF 2.1.0) or junit (JUnit XML).
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: OutputFormat,
+    /// The same as --format json.
+    #[arg(long, conflicts_with = "format")]
     pub json: bool,
+    /// Exit with code 3 when a finding at or above this severity is present (for CI); JUnit test
+    /// cases fail at it too [default for JUnit: high].
+    #[arg(long, value_enum)]
+    pub fail_on: Option<Threshold>,
     #[command(flatten)]
     pub scanning: crate::cli::ScanningArgs,
 }
+
+/// How `vantage scan` prints its result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputFormat {
+    Table,
+    Json,
+    Sarif,
+    Junit,
+}
+
+/// The severity at which `--fail-on` fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Threshold {
+    Critical,
+    High,
+    Medium,
+    Low,
+}
+
+impl From<Threshold> for Severity {
+    fn from(threshold: Threshold) -> Self {
+        match threshold {
+            Threshold::Critical => Severity::Critical,
+            Threshold::High => Severity::High,
+            Threshold::Medium => Severity::Medium,
+            Threshold::Low => Severity::Low,
+        }
+    }
+}
+
+pub use crate::gate::EXIT_CODES;
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub enum ProfileArg {
@@ -176,52 +217,124 @@ pub async fn scan(args: ScanArgs, scanner: Scanner) -> Result<ExitCode, CliError
         overall,
     } = assess(RULESET_VERSION, &facts).map_err(|e| CliError(e.to_string()))?;
     findings.sort_by(vantage_rules::by_priority);
-    if args.json {
-        let report = serde_json::json!({
-            "scan_id": scan_id,
-            "target": spec.target,
-            "status": view.status,
-            "failure_reason": view.failure_reason,
-            "ruleset_version": ruleset,
-            "overall": overall,
-            "headers_grade": grades.headers,
-            "tls_grade": grades.tls,
-            "counts": counts,
-            "observations": observations,
-            "findings": findings,
-        });
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&report).unwrap_or_default()
-        );
+    let format = if args.json {
+        OutputFormat::Json
     } else {
-        match (&overall.grade, &overall.unreachable) {
-            (Some(grade), _) => println!(
-                "overall grade: {grade} ({} / 100, ruleset {ruleset}, {})",
-                overall.score.unwrap_or_default(),
-                overall.method
-            ),
-            (None, Some(why)) => println!("no overall grade: {why}"),
-            (None, None) => {}
-        }
-        for cap in &overall.caps {
-            println!("  - {cap}");
-        }
-        if let Some(grade) = &grades.tls {
-            println!("TLS grade: {} ({})", grade.grade, grade.algorithm);
-            for cap in &grade.caps {
-                println!("  - {cap}");
-            }
-        }
-        if let Some(grade) = &grades.headers {
+        args.format
+    };
+    let threshold = args.fail_on.map(Severity::from);
+    let report = Report {
+        scan_id: scan_id.to_string(),
+        target: spec.target.as_str().to_owned(),
+        domain: spec.target.host().to_owned(),
+        status: view.status,
+        trigger: spec.trigger,
+        created_at: view.created_at,
+        finished_at: view.status.is_terminal().then_some(view.updated_at),
+        failure_reason: view.failure_reason.clone(),
+        ruleset_version: Some(ruleset.clone()),
+        overall: Some(overall.clone()),
+        grades: Some(grades.clone()),
+        counts,
+        findings: findings
+            .iter()
+            .map(|finding| ReportFinding {
+                finding: finding.clone(),
+                triage: TriageState::Open,
+                change: None,
+            })
+            .collect(),
+        diff: None,
+        trend: Vec::new(),
+        generated_at: vantage_app::Clock::now(&SystemClock),
+    };
+    let rules = vantage_rules::rule_catalog(&ruleset).unwrap_or_default();
+    match format {
+        OutputFormat::Json => {
+            let json = serde_json::json!({
+                "scan_id": scan_id,
+                "target": spec.target,
+                "status": view.status,
+                "failure_reason": view.failure_reason,
+                "ruleset_version": ruleset,
+                "overall": overall,
+                "headers_grade": grades.headers,
+                "tls_grade": grades.tls,
+                "counts": counts,
+                "observations": observations,
+                "findings": findings,
+            });
             println!(
-                "headers grade: {} ({} / 100, {})",
-                grade.grade, grade.score, grade.algorithm
+                "{}",
+                serde_json::to_string_pretty(&json).unwrap_or_default()
             );
         }
-        print_table(&spec, &view, observations.len(), &ruleset, &findings);
+        OutputFormat::Sarif => println!(
+            "{}",
+            serde_json::to_string_pretty(&vantage_reports::sarif::render(&report, &rules))
+                .unwrap_or_default()
+        ),
+        OutputFormat::Junit => print!(
+            "{}",
+            vantage_reports::junit::render(&report, &rules, threshold.unwrap_or(Severity::High))
+        ),
+        OutputFormat::Table => {
+            print_verdict(&overall, &grades, &ruleset);
+            print_table(&spec, &view, observations.len(), &ruleset, &findings);
+        }
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(ExitCode::from(exit_code(&report, threshold)))
+}
+
+/// The exit code of a finished scan under `--fail-on` (see [`EXIT_CODES`]).
+fn exit_code(report: &Report, threshold: Option<Severity>) -> u8 {
+    let Some(threshold) = threshold else {
+        return crate::gate::PASSED;
+    };
+    if report.status != ScanStatus::Completed {
+        return crate::gate::NOT_COMPLETED;
+    }
+    let blocking = report.blocking(threshold).count();
+    if blocking > 0 {
+        eprintln!(
+            "{blocking} finding(s) at or above {}: failing (--fail-on)",
+            threshold.as_str()
+        );
+        crate::gate::FINDINGS
+    } else {
+        crate::gate::PASSED
+    }
+}
+
+fn print_verdict(
+    overall: &vantage_rules::Overall,
+    grades: &vantage_rules::grade::ScanGrades,
+    ruleset: &str,
+) {
+    match (&overall.grade, &overall.unreachable) {
+        (Some(grade), _) => println!(
+            "overall grade: {grade} ({} / 100, ruleset {ruleset}, {})",
+            overall.score.unwrap_or_default(),
+            overall.method
+        ),
+        (None, Some(why)) => println!("no overall grade: {why}"),
+        (None, None) => {}
+    }
+    for cap in &overall.caps {
+        println!("  - {cap}");
+    }
+    if let Some(grade) = &grades.tls {
+        println!("TLS grade: {} ({})", grade.grade, grade.algorithm);
+        for cap in &grade.caps {
+            println!("  - {cap}");
+        }
+    }
+    if let Some(grade) = &grades.headers {
+        println!(
+            "headers grade: {} ({} / 100, {})",
+            grade.grade, grade.score, grade.algorithm
+        );
+    }
 }
 
 fn print_table(
