@@ -591,6 +591,7 @@ async fn export_then_verify_package_and_every_tampering_is_named() {
     );
     let manifest: Value = serde_json::from_slice(&files[0].1).unwrap();
     assert_eq!(manifest["frameworks"], json!(["pci-dss"]));
+    assert_follows_package_schemas(&files);
 
     // Flipping one byte of any file fails, naming that file (a byte is added to an empty one:
     // chain.jsonl is empty when no other stream wrote while the scan ran).
@@ -665,6 +666,54 @@ async fn export_then_verify_package_and_every_tampering_is_named() {
     let out = verify(&forged);
     assert_eq!(out.status.code(), Some(1));
 
+    // A domain over a period: every completed scan in it, each its own verified chain segment.
+    let spec = vantage_domain::scan::ScanSpec {
+        target: vantage_domain::target::ScanTarget::parse(lab.site(Posture::PlainHttp).name())
+            .unwrap(),
+        profile: vantage_domain::target::Profile::Quick,
+        ..lab_spec()
+    };
+    vantage_tests::scan_directly(&services, spec, &lab.scanner()).await;
+    let period = dir.path().join("period.tar.gz");
+    let out = vantage(&[
+        "export".as_ref(),
+        "--domain".as_ref(),
+        lab.site(Posture::PlainHttp).name().as_ref(),
+        "--since".as_ref(),
+        "2026-01-01".as_ref(),
+        "--until".as_ref(),
+        "2100-01-01T00:00:00Z".as_ref(),
+        "--data-dir".as_ref(),
+        dir.path().as_os_str(),
+        "-o".as_ref(),
+        period.as_os_str(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let verified = package::verify(&std::fs::read(&period).unwrap(), Some(&public)).unwrap();
+    assert_eq!(verified.manifest.segments.len(), 2);
+    assert!(matches!(
+        verified.manifest.subject,
+        package::Subject::Domain { .. }
+    ));
+    assert_follows_package_schemas(&unpack(&std::fs::read(&period).unwrap()));
+    let out = vantage(&[
+        "export".as_ref(),
+        "--domain".as_ref(),
+        lab.site(Posture::PlainHttp).name().as_ref(),
+        "--since".as_ref(),
+        "2090-01-01".as_ref(),
+        "--until".as_ref(),
+        "2100-01-01".as_ref(),
+        "--data-dir".as_ref(),
+        dir.path().as_os_str(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no completed scan"));
+
     // Bad input: one plain sentence and exit 1.
     let out = vantage(&["verify-package".as_ref(), "/nonexistent.tar.gz".as_ref()]);
     assert_eq!(out.status.code(), Some(1));
@@ -677,6 +726,53 @@ async fn export_then_verify_package_and_every_tampering_is_named() {
     ]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("is not a scan id"));
+}
+
+/// The committed `schemas/package/` files are the ones the package types generate.
+#[test]
+fn package_schemas_are_committed() {
+    vantage_tests::assert_committed_schemas(
+        &repo_root().join("schemas/package"),
+        package::schemas(),
+    );
+}
+
+/// Every file of a package that has a schema in `schemas/package/` follows it (line by line for
+/// the JSON Lines files).
+fn assert_follows_package_schemas(files: &[(String, Vec<u8>)]) {
+    let schema = |name: &str| -> jsonschema::Validator {
+        let path = repo_root().join("schemas/package").join(name);
+        jsonschema::validator_for(
+            &serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap(),
+        )
+        .unwrap()
+    };
+    for (file, name, lines) in [
+        (package::MANIFEST, "manifest.schema.json", false),
+        (package::FINDINGS, "findings.schema.json", false),
+        (package::COVERAGE, "coverage.schema.json", false),
+        (package::EVENTS, "events.jsonl.line.schema.json", true),
+        (package::CHAIN, "chain.jsonl.line.schema.json", true),
+    ] {
+        let validator = schema(name);
+        let bytes = &files.iter().find(|(n, _)| n == file).unwrap().1;
+        let documents: Vec<Value> = if lines {
+            bytes
+                .split(|b| *b == b'\n')
+                .filter(|l| !l.is_empty())
+                .map(|l| serde_json::from_slice(l).unwrap())
+                .collect()
+        } else {
+            vec![serde_json::from_slice(bytes).unwrap()]
+        };
+        for document in documents {
+            let errors: Vec<String> = validator
+                .iter_errors(&document)
+                .map(|e| e.to_string())
+                .collect();
+            assert!(errors.is_empty(), "{file} against {name}: {errors:?}");
+        }
+    }
 }
 
 fn lab_spec() -> vantage_domain::scan::ScanSpec {

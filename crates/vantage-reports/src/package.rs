@@ -767,15 +767,30 @@ fn compare_findings(
     }
 }
 
-/// The JSON Schema of each package file that has one, by file name (for `schemas/package/`).
-pub fn schemas() -> Vec<(&'static str, serde_json::Value)> {
-    let of = |schema: schemars::Schema| serde_json::to_value(schema).unwrap_or_default();
+/// The JSON Schema of each package file that has one, by schema file name (`schemas/package/`):
+/// the manifest, a line of `events.jsonl`, a line of `chain.jsonl`, the findings and the coverage.
+pub fn schemas() -> Vec<(String, schemars::Schema)> {
     vec![
-        (MANIFEST, of(schemars::schema_for!(Manifest))),
-        ("events.jsonl.line", of(schemars::schema_for!(EventLine))),
-        ("chain.jsonl.line", of(schemars::schema_for!(ChainLink))),
-        (FINDINGS, of(schemars::schema_for!(FindingsFile))),
-        (COVERAGE, of(schemars::schema_for!(CoverageFile))),
+        (
+            "manifest.schema.json".to_owned(),
+            schemars::schema_for!(Manifest),
+        ),
+        (
+            "events.jsonl.line.schema.json".to_owned(),
+            schemars::schema_for!(EventLine),
+        ),
+        (
+            "chain.jsonl.line.schema.json".to_owned(),
+            schemars::schema_for!(ChainLink),
+        ),
+        (
+            "findings.schema.json".to_owned(),
+            schemars::schema_for!(FindingsFile),
+        ),
+        (
+            "coverage.schema.json".to_owned(),
+            schemars::schema_for!(CoverageFile),
+        ),
     ]
 }
 
