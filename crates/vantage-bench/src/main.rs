@@ -5,7 +5,8 @@
 //! full rebuilds and projection lag; `api` (in `api.rs`) HTTP throughput of query routes with wrk;
 //! `verdicts` (in `verdicts.rs`) `vantage scan` of a lab site beside Mozilla's Observatory CLI;
 //! `live` (in `live.rs`) concurrent SSE subscribers while events are appended; `webhooks` (in
-//! `webhooks.rs`) webhook delivery throughput.
+//! `webhooks.rs`) webhook delivery throughput; `reports` (in `reports.rs`) compliance package export
+//! and verification of a big scan, and report generation per format.
 //! Each prints a Markdown table.
 //!
 //! Every store run uses a fresh store (a temporary SQLite file; a new PostgreSQL schema, dropped
@@ -40,6 +41,7 @@ enum Backend {
 mod api;
 mod live;
 mod projections;
+mod reports;
 mod scan;
 mod verdicts;
 mod webhooks;
@@ -61,6 +63,8 @@ enum Bench {
     Live(live::LiveBenchArgs),
     /// Webhook delivery throughput to a loopback receiver, beside plain POSTs.
     Webhooks(webhooks::WebhookBenchArgs),
+    /// `vantage export` and `vantage verify-package` of a big scan, and its report in every format.
+    Reports(reports::ReportsBenchArgs),
     /// The subscriber side of `live`, run by it as a child process.
     #[command(hide = true)]
     LiveClients(live::LiveClientsArgs),
@@ -335,6 +339,7 @@ async fn main() -> anyhow::Result<()> {
         Bench::Live(args) => live::run(args).await,
         Bench::LiveClients(args) => live::clients(args).await,
         Bench::Webhooks(args) => webhooks::run(args).await,
+        Bench::Reports(args) => reports::run(args).await,
     }
 }
 
