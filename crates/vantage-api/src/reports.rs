@@ -13,9 +13,9 @@ use axum::{Extension, Json};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use vantage_domain::scan::{ScanEvent, ScanStatus};
+use vantage_domain::badge::badge_domain;
+use vantage_domain::scan::ScanStatus;
 use vantage_domain::scope::Scope;
-use vantage_domain::{DomainEvent, badge::badge_domain};
 use vantage_reports::inventory::{self, InventorySubject};
 use vantage_reports::package::{self, PackageInput, Subject};
 use vantage_reports::{Report, badge, html, junit, pdf, sarif};
@@ -165,22 +165,11 @@ pub(crate) async fn scan_inventory(
     else {
         return Err(ApiError::not_found("scan"));
     };
-    let mut observations = Vec::new();
-    let stream = vantage_app::scan_stream(scan_id);
-    for event in state.services.store().read_stream(&stream).await? {
-        if event.event_type != "ProbeObserved" {
-            continue;
-        }
-        if let ScanEvent::ProbeObserved(observed) = ScanEvent::decode(
-            &event.event_type,
-            event.schema_version,
-            event.payload.as_str(),
-        )
-        .map_err(vantage_app::AppError::from)?
-        {
-            observations.push(observed);
-        }
-    }
+    let observations: Vec<_> = crate::scans::observed(&state, scan_id)
+        .await?
+        .into_iter()
+        .map(|(observed, _)| observed)
+        .collect();
     let components = inventory::components(&observations);
     let subject = InventorySubject {
         scan_id: scan_id.0,

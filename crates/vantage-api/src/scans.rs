@@ -14,7 +14,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use vantage_app::{ScanView, scan_stream};
 use vantage_domain::ids::{ObservationId, ScanId};
-use vantage_domain::scan::{Observation, ProbeKind, ScanCommand, ScanEvent, ScanSpec, ScanStatus};
+use vantage_domain::scan::{
+    Observation, ProbeKind, ProbeObserved, ScanCommand, ScanEvent, ScanSpec, ScanStatus,
+};
 use vantage_domain::scope::Scope;
 use vantage_domain::target::{
     Paths, Ports, Profile, ScanTarget, TargetKind, Trigger, VantagePoint,
@@ -603,12 +605,7 @@ fn gate(scan: &ScanDoc, findings: &[FindingView]) -> Option<Gate> {
     }
     gate.blocking = findings
         .iter()
-        .filter(|f| {
-            matches!(
-                f.finding.finding.severity,
-                Severity::Critical | Severity::High
-            ) && matches!(f.triage, TriageState::Open | TriageState::Acknowledged)
-        })
+        .filter(|f| vantage_reports::blocks_release(&f.finding.finding, f.triage, Severity::High))
         .map(|f| f.finding.finding.fingerprint.clone())
         .collect();
     gate.decision = if gate.blocking.is_empty() {
@@ -809,33 +806,43 @@ pub(crate) async fn scan_observations(
     if state.services.scan(&principal.tenant, id).await?.is_none() {
         return Err(ApiError::not_found("scan"));
     }
-    let mut items = Vec::new();
+    let items = observed(&state, id)
+        .await?
+        .into_iter()
+        .filter(|(observed, _)| query.probe.is_none_or(|p| p == observed.probe()))
+        .map(|(observed, observed_at)| ObservationView {
+            id: observed.observation_id,
+            probe: observed.probe(),
+            asset: observed.asset,
+            observed_at,
+            observation_version: observed.observation.version(),
+            data: observed.observation,
+        })
+        .collect();
+    Ok(Json(Observations { scan_id: id, items }))
+}
+
+/// Every observation of a scan, in log order, with when it was made.
+pub(crate) async fn observed(
+    state: &AppState,
+    id: ScanId,
+) -> Result<Vec<(ProbeObserved, DateTime<Utc>)>, ApiError> {
+    let mut out = Vec::new();
     for event in state.services.store().read_stream(&scan_stream(id)).await? {
         if event.event_type != "ProbeObserved" {
             continue;
         }
-        let ScanEvent::ProbeObserved(observed) = ScanEvent::decode(
+        if let ScanEvent::ProbeObserved(observed) = ScanEvent::decode(
             &event.event_type,
             event.schema_version,
             event.payload.as_str(),
         )
         .map_err(vantage_app::AppError::from)?
-        else {
-            continue;
-        };
-        if query.probe.is_some_and(|p| p != observed.probe()) {
-            continue;
+        {
+            out.push((observed, event.occurred_at));
         }
-        items.push(ObservationView {
-            id: observed.observation_id,
-            probe: observed.probe(),
-            asset: observed.asset,
-            observed_at: event.occurred_at,
-            observation_version: observed.observation.version(),
-            data: observed.observation,
-        });
     }
-    Ok(Json(Observations { scan_id: id, items }))
+    Ok(out)
 }
 
 /// Query of `GET /api/v1/scans/{id}/findings`.

@@ -85,7 +85,7 @@ pub enum ProjectionsCommand {
 pub struct RebuildArgs {
     #[command(flatten)]
     pub store: StoreArgs,
-    /// The projector to rebuild (scans, audit, webhooks, schedules) [default: all].
+    /// The projector to rebuild (scans, audit, webhooks, schedules, badges) [default: all].
     pub name: Option<String>,
     /// Discard an interrupted rebuild and start from zero.
     #[arg(long)]
