@@ -249,6 +249,22 @@ impl Operation {
         self
     }
 
+    /// A JSON reply of type `R` served as another JSON media type (`application/sarif+json`, …).
+    pub fn reply_as<R: JsonSchema>(
+        mut self,
+        status: u16,
+        description: &'static str,
+        content_type: &'static str,
+    ) -> Self {
+        self.replies.push(Reply {
+            status,
+            description,
+            body: Some(schema_of::<R>),
+            content_type,
+        });
+        self
+    }
+
     /// The `status` reply's values feed `operation`'s parameters, e.g. `("id", "$response.body#/id")`.
     pub fn link(
         mut self,

@@ -243,7 +243,7 @@ pub fn operations() -> Vec<Operation> {
         .text(200, "format=html: one self-contained page.", "text/html; charset=utf-8")
         .binary(200, "format=pdf: the same content as PDF.", "application/pdf")
         .reply::<vantage_reports::Report>(200, "format=json: the report's data.")
-        .reply::<serde_json::Value>(200, "format=sarif: SARIF 2.1.0.")
+        .reply_as::<serde_json::Value>(200, "format=sarif: SARIF 2.1.0.", "application/sarif+json")
         .text(200, "format=junit: JUnit XML.", "application/xml")
         .errors(&[404]),
         Operation::new(
@@ -257,8 +257,16 @@ pub fn operations() -> Vec<Operation> {
         .scope(Scope::ScanRead)
         .param("id", SCAN)
         .query::<reports::InventoryQuery>()
-        .reply::<serde_json::Value>(200, "format=cyclonedx: a CycloneDX 1.5 BOM.")
-        .reply::<serde_json::Value>(200, "format=spdx: an SPDX 2.3 document.")
+        .reply_as::<serde_json::Value>(
+            200,
+            "format=cyclonedx: a CycloneDX 1.5 BOM.",
+            "application/vnd.cyclonedx+json",
+        )
+        .reply_as::<serde_json::Value>(
+            200,
+            "format=spdx: an SPDX 2.3 document.",
+            "application/spdx+json",
+        )
         .errors(&[404]),
         Operation::new(
             M::GET,
