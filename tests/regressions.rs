@@ -9,27 +9,6 @@ use serde_json::{Value, json};
 use vantage_tests::TestApp;
 use vantage_tests::lab::{Lab, Posture};
 
-/// Starts a scan of `target` and waits (at most 20 s) until it completes; returns its id.
-async fn scan(app: &TestApp, target: &str) -> String {
-    let created: Value = app
-        .client
-        .post(app.url("/api/v1/scans"))
-        .bearer_auth(&app.admin_key)
-        .json(&json!({ "target": target, "profile": "quick" }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let id = created["id"].as_str().unwrap().to_owned();
-    let done = app
-        .wait_for_scan(&id, &["completed", "failed", "cancelled"])
-        .await;
-    assert_eq!(done["status"], "completed", "{done}");
-    id
-}
-
 /// The audit entries of `TriageSet` events on `fingerprint`.
 async fn triage_audit(app: &TestApp, fingerprint: &str) -> Vec<Value> {
     let audit = app.get_json("/api/v1/audit/events?action=TriageSet").await;
@@ -48,7 +27,7 @@ async fn triage_audit(app: &TestApp, fingerprint: &str) -> Vec<Value> {
 
 async fn a_regression_of_a_fixed_finding_is_reopened_by_an_event(app: TestApp, lab: Lab) {
     let target = lab.site(Posture::WeakCsp).name();
-    let first = scan(&app, target).await;
+    let first = app.completed_scan(target, "manual").await;
     app.caught_up().await;
     let findings = app
         .get_json(&format!("/api/v1/scans/{first}/findings"))
@@ -78,7 +57,7 @@ async fn a_regression_of_a_fixed_finding_is_reopened_by_an_event(app: TestApp, l
     assert_eq!(state["triage"], "fixed");
 
     // The site did not change: the next scan sees the finding again.
-    let second = scan(&app, target).await;
+    let second = app.completed_scan(target, "manual").await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
     let state = loop {
         app.caught_up().await;
@@ -117,7 +96,7 @@ async fn a_regression_of_a_fixed_finding_is_reopened_by_an_event(app: TestApp, l
     assert_eq!(decided["details"]["reason"], "decision");
 
     // A third scan sees it again, but it is open already: nothing more is appended.
-    scan(&app, target).await;
+    app.completed_scan(target, "manual").await;
     app.caught_up().await;
     tokio::time::sleep(vantage_app::REOPEN_POLL * 2).await;
     app.caught_up().await;

@@ -95,27 +95,6 @@ fn pdf_text(pdf: &[u8]) -> String {
         .join(" ")
 }
 
-/// Starts a scan and waits for it to complete; returns its id.
-async fn completed_scan(app: &TestApp, target: &str, trigger: &str) -> String {
-    let created: Value = app
-        .client
-        .post(app.url("/api/v1/scans"))
-        .bearer_auth(&app.admin_key)
-        .json(&json!({ "target": target, "profile": "quick", "trigger": trigger }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let id = created["id"].as_str().unwrap().to_owned();
-    let done = app
-        .wait_for_scan(&id, &["completed", "failed", "cancelled"])
-        .await;
-    assert_eq!(done["status"], "completed", "{done}");
-    id
-}
-
 /// `GET path` with the admin key: the status, content type and body.
 async fn fetch(app: &TestApp, path: &str) -> (u16, String, Vec<u8>) {
     let response = app
@@ -140,8 +119,8 @@ async fn fetch(app: &TestApp, path: &str) -> (u16, String, Vec<u8>) {
 
 async fn reports_show_the_verdict_in_every_format(app: TestApp, lab: Lab, label: &str) {
     let site = lab.site(Posture::PlainHttp).name();
-    let first = completed_scan(&app, site, "manual").await;
-    let id = completed_scan(&app, site, "manual").await;
+    let first = app.completed_scan(site, "manual").await;
+    let id = app.completed_scan(site, "manual").await;
     app.caught_up().await;
 
     // JSON: the data every other format shows.
@@ -796,7 +775,9 @@ async fn the_gate_and_fail_on_exit_by_the_findings() {
                 .unwrap()
         })
     };
-    let bad = completed_scan(&app, lab.site(Posture::PlainHttp).name(), "post_deploy").await;
+    let bad = app
+        .completed_scan(lab.site(Posture::PlainHttp).name(), "post_deploy")
+        .await;
     let out = gate(bad).await.unwrap();
     assert_eq!(
         out.status.code(),
@@ -805,7 +786,9 @@ async fn the_gate_and_fail_on_exit_by_the_findings() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("gate failed:"));
-    let good = completed_scan(&app, lab.site(Posture::GoodHttps).name(), "post_deploy").await;
+    let good = app
+        .completed_scan(lab.site(Posture::GoodHttps).name(), "post_deploy")
+        .await;
     let out = gate(good).await.unwrap();
     assert_eq!(
         out.status.code(),
@@ -815,7 +798,9 @@ async fn the_gate_and_fail_on_exit_by_the_findings() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("gate passed:"));
-    let manual = completed_scan(&app, lab.site(Posture::GoodHttps).name(), "manual").await;
+    let manual = app
+        .completed_scan(lab.site(Posture::GoodHttps).name(), "manual")
+        .await;
     let out = gate(manual).await.unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("has no release gate"));

@@ -517,6 +517,28 @@ impl TestApp {
         }
     }
 
+    /// Starts a quick scan of `target` with `trigger` and waits until it completes (failing the test
+    /// if it fails or is cancelled); returns its id.
+    pub async fn completed_scan(&self, target: &str, trigger: &str) -> String {
+        let created: serde_json::Value = self
+            .client
+            .post(self.url("/api/v1/scans"))
+            .bearer_auth(&self.admin_key)
+            .json(&serde_json::json!({ "target": target, "profile": "quick", "trigger": trigger }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let id = created["id"].as_str().unwrap().to_owned();
+        let done = self
+            .wait_for_scan(&id, &["completed", "failed", "cancelled"])
+            .await;
+        assert_eq!(done["status"], "completed", "{done}");
+        id
+    }
+
     /// Stops the server gracefully and waits for it.
     pub async fn stop(mut self) {
         if let Some(shutdown) = self.shutdown.take() {

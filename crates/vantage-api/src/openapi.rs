@@ -239,14 +239,8 @@ impl Operation {
     }
 
     /// A JSON reply of type `R`.
-    pub fn reply<R: JsonSchema>(mut self, status: u16, description: &'static str) -> Self {
-        self.replies.push(Reply {
-            status,
-            description,
-            body: Some(schema_of::<R>),
-            content_type: "application/json",
-        });
-        self
+    pub fn reply<R: JsonSchema>(self, status: u16, description: &'static str) -> Self {
+        self.reply_as::<R>(status, description, "application/json")
     }
 
     /// A JSON reply of type `R` served as another JSON media type (`application/sarif+json`, …).
@@ -291,48 +285,25 @@ impl Operation {
         self
     }
 
-    /// A plain reply of another content type (text, HTML).
     /// A `text/event-stream` reply whose events each carry `E` as JSON in their `data` (OpenAPI
     /// before 3.2 describes an event stream by the schema of one event).
-    pub fn event_stream<E: JsonSchema>(mut self, status: u16, description: &'static str) -> Self {
-        self.replies.push(Reply {
-            status,
-            description,
-            body: Some(schema_of::<ServerSentEvent<E>>),
-            content_type: "text/event-stream",
-        });
-        self
+    pub fn event_stream<E: JsonSchema>(self, status: u16, description: &'static str) -> Self {
+        self.reply_as::<ServerSentEvent<E>>(status, description, "text/event-stream")
     }
 
-    pub fn text(
-        mut self,
-        status: u16,
-        description: &'static str,
-        content_type: &'static str,
-    ) -> Self {
-        self.replies.push(Reply {
-            status,
-            description,
-            body: Some(schema_of::<String>),
-            content_type,
-        });
-        self
+    /// A plain reply of another content type (text, HTML, XML).
+    pub fn text(self, status: u16, description: &'static str, content_type: &'static str) -> Self {
+        self.reply_as::<String>(status, description, content_type)
     }
 
     /// A binary reply (a PDF, an archive) of `content_type`.
     pub fn binary(
-        mut self,
+        self,
         status: u16,
         description: &'static str,
         content_type: &'static str,
     ) -> Self {
-        self.replies.push(Reply {
-            status,
-            description,
-            body: Some(schema_of::<Binary>),
-            content_type,
-        });
-        self
+        self.reply_as::<Binary>(status, description, content_type)
     }
 
     /// Problem replies with these statuses (401, 403, 429 and 500 are added to every authenticated
