@@ -469,6 +469,13 @@ pub fn verify(archive: &[u8], expected_key: Option<&PublicKey>) -> Result<Verifi
         .map_err(|_| fail(format!("{PUBLIC_KEY}: not text")))?;
     let public_key =
         PublicKey::from_pem(key_text).map_err(|e| fail(format!("{PUBLIC_KEY}: {e}")))?;
+    // The key file is not among the signed digests, so it must be exactly the form `build` writes:
+    // no byte of the package can change without the verification failing.
+    if key_text != public_key.to_pem() {
+        return Err(fail(format!(
+            "{PUBLIC_KEY}: the key is not written in its canonical PEM form (the file was altered)"
+        )));
+    }
     if let Some(expected) = expected_key
         && *expected != public_key
     {
@@ -873,6 +880,237 @@ impl From<EventLine> for RecordedEvent {
                 payload: line.payload,
                 content_hash: line.content_hash,
             },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use proptest::prelude::*;
+    use vantage_domain::DomainEvent;
+    use vantage_domain::ids::ScanId;
+    use vantage_domain::scan::{ScanCompleted, ScanRequested, ScanSpec};
+    use vantage_domain::target::{Paths, Ports, Profile, ScanTarget, Trigger, VantagePoint};
+    use vantage_domain::tenant::TenantId;
+    use vantage_store::GENESIS_HASH;
+
+    /// A completed scan's stream as the log would hold it, at positions 1.. with another stream's
+    /// event between each two of its own.
+    fn evidence() -> ScanEvidence {
+        let scan_id = ScanId(uuid::Uuid::from_u128(7));
+        let spec = ScanSpec {
+            target: ScanTarget::parse("shop.example").unwrap(),
+            ports: Ports::default(),
+            paths: Paths::default(),
+            profile: Profile::Quick,
+            trigger: Trigger::Manual,
+            vantage_point: VantagePoint::default(),
+        };
+        let scan_events: Vec<ScanEvent> = vec![
+            ScanRequested::new(scan_id, TenantId::parse("acme").unwrap(), spec).into(),
+            ScanCompleted {
+                ruleset_version: "3".to_owned(),
+                observation_count: 0,
+            }
+            .into(),
+        ];
+        let at = Utc.with_ymd_and_hms(2026, 12, 1, 10, 0, 0).unwrap();
+        let stored = |stream: &str, version: u64, event_type: &str, payload: String| {
+            let mut event = StoredEvent {
+                event_id: uuid::Uuid::from_u128(u128::from(version) << 8 | stream.len() as u128),
+                stream: stream.to_owned(),
+                stream_version: version,
+                event_type: event_type.to_owned(),
+                schema_version: 1,
+                occurred_at: at,
+                recorded_at: at,
+                metadata: EventMetadata {
+                    tenant: "acme".to_owned(),
+                    actor: "system".to_owned(),
+                    request_id: None,
+                    correlation_id: uuid::Uuid::nil(),
+                    causation_id: None,
+                },
+                payload: JsonPayload::from_text(payload).unwrap(),
+                content_hash: String::new(),
+            };
+            event.content_hash = content_hash(&event);
+            event
+        };
+        let mut prev = GENESIS_HASH.to_owned();
+        let mut position = 0;
+        let mut events = Vec::new();
+        let mut links = Vec::new();
+        for (i, event) in scan_events.iter().enumerate() {
+            if i > 0 {
+                position += 1;
+                let other = stored("other", i as u64, "Other", "{}".to_owned());
+                let hash = chain_hash(&prev, position, &other.content_hash);
+                links.push(ChainLink {
+                    position,
+                    content_hash: other.content_hash,
+                    hash: hash.clone(),
+                });
+                prev = hash;
+            }
+            position += 1;
+            let mut mine = stored(
+                &format!("scan-{scan_id}"),
+                i as u64 + 1,
+                event.event_type(),
+                event.payload_json(),
+            );
+            mine.schema_version = event.schema_version();
+            mine.content_hash = content_hash(&mine);
+            let hash = chain_hash(&prev, position, &mine.content_hash);
+            events.push(RecordedEvent {
+                global_position: position,
+                prev_hash: prev.clone(),
+                hash: hash.clone(),
+                event: mine,
+            });
+            prev = hash;
+        }
+        ScanEvidence { events, links }
+    }
+
+    fn key() -> SigningKey {
+        SigningKey::from_seed(&[3; 32]).unwrap()
+    }
+
+    fn package() -> Vec<u8> {
+        let key = key();
+        build(PackageInput {
+            tenant: "acme".to_owned(),
+            subject: Subject::Scan {
+                scan_id: uuid::Uuid::from_u128(7).to_string(),
+            },
+            frameworks: frameworks(None).unwrap(),
+            scans: vec![evidence()],
+            report_html: "<!DOCTYPE html><title>r</title>".to_owned(),
+            created_at: Utc.with_ymd_and_hms(2026, 12, 2, 0, 0, 0).unwrap(),
+            key: &key,
+        })
+        .unwrap()
+    }
+
+    fn files(archive: &[u8]) -> Vec<(String, Vec<u8>)> {
+        let mut tar = tar::Archive::new(GzDecoder::new(archive));
+        tar.entries()
+            .unwrap()
+            .map(|e| {
+                let mut e = e.unwrap();
+                let name = e.path().unwrap().to_string_lossy().into_owned();
+                let mut bytes = Vec::new();
+                e.read_to_end(&mut bytes).unwrap();
+                (name, bytes)
+            })
+            .collect()
+    }
+
+    fn repack(files: &[(String, Vec<u8>)]) -> Vec<u8> {
+        let mut archive = tar::Builder::new(GzEncoder::new(Vec::new(), Compression::fast()));
+        for (name, bytes) in files {
+            let mut header = tar::Header::new_ustar();
+            header.set_size(bytes.len() as u64);
+            header.set_mode(0o644);
+            archive
+                .append_data(&mut header, name, bytes.as_slice())
+                .unwrap();
+        }
+        archive.into_inner().unwrap().finish().unwrap()
+    }
+
+    #[test]
+    fn a_built_package_verifies_and_is_the_same_bytes_every_time() {
+        let archive = package();
+        assert_eq!(archive, package(), "deterministic");
+        let verified = verify(&archive, Some(&key().public_key())).unwrap();
+        assert_eq!(verified.events, 2);
+        assert_eq!(verified.manifest.segments[0].first_position, 1);
+        assert_eq!(verified.manifest.segments[0].last_position, 3);
+        assert_eq!(verified.manifest.frameworks.len(), FRAMEWORKS_COUNT);
+    }
+
+    const FRAMEWORKS_COUNT: usize = vantage_rules::compliance::FRAMEWORKS.len();
+
+    #[test]
+    fn a_missing_chain_link_is_named_by_position() {
+        let mut files = files(&package());
+        let chain = files.iter_mut().find(|(n, _)| n == CHAIN).unwrap();
+        chain.1.clear();
+        // Re-sign so that only the chain check can catch it.
+        let mut manifest: Manifest =
+            serde_json::from_slice(&files.iter().find(|(n, _)| n == MANIFEST).unwrap().1).unwrap();
+        for entry in &mut manifest.files {
+            if entry.path == CHAIN {
+                entry.sha256 = sha256_hex(b"");
+                entry.bytes = 0;
+            }
+        }
+        let text = pretty(&manifest);
+        for (name, bytes) in &mut files {
+            if name == SIGNATURE {
+                *bytes = key().sign(&text);
+            }
+            if name == MANIFEST {
+                *bytes = text.clone();
+            }
+        }
+        let problems = verify(&repack(&files), None).unwrap_err().problems;
+        assert!(
+            problems.iter().any(|p| p.contains("position 2 is neither")),
+            "{problems:?}"
+        );
+    }
+
+    #[test]
+    fn an_archive_with_a_foreign_file_is_refused() {
+        let mut files = files(&package());
+        files.push(("notes.txt".to_owned(), b"x".to_vec()));
+        let problems = verify(&repack(&files), None).unwrap_err().problems;
+        assert!(problems[0].contains("not a file of a compliance package"));
+        assert!(verify(b"not an archive", None).is_err());
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// Changing any byte of any file of a package is caught, and names that file.
+        #[test]
+        fn any_changed_byte_of_any_file_fails_naming_the_file(
+            which in 0usize..8, at in any::<prop::sample::Index>(), delta in 1u8..=255,
+        ) {
+            let mut files = files(&package());
+            let (name, bytes) = &mut files[which % 8];
+            let name = name.clone();
+            if bytes.is_empty() {
+                bytes.push(delta);
+            } else {
+                let i = at.index(bytes.len());
+                bytes[i] = bytes[i].wrapping_add(delta);
+            }
+            let problems = verify(&repack(&files), Some(&key().public_key()))
+                .expect_err("a changed package must not verify")
+                .problems;
+            prop_assert!(problems[0].contains(&name), "{name}: {problems:?}");
+        }
+
+        /// Damage to the compressed archive itself is an error, never a panic.
+        #[test]
+        fn damaged_archives_are_refused_without_panicking(
+            at in any::<prop::sample::Index>(), delta in 1u8..=255, cut in any::<bool>(),
+        ) {
+            let mut archive = package();
+            let i = at.index(archive.len());
+            if cut {
+                archive.truncate(i);
+            } else {
+                archive[i] = archive[i].wrapping_add(delta);
+            }
+            prop_assert!(verify(&archive, None).is_err());
         }
     }
 }
