@@ -44,6 +44,19 @@ async fn health_and_ready(app: TestApp) {
         .unwrap();
     assert_eq!(ready["status"], "ready");
     assert_eq!(ready["store"], "ok");
+    // The root says what the server is and links to everything public, each link answering 200.
+    let root = app.client.get(app.url("/")).send().await.unwrap();
+    assert_eq!(root.status(), StatusCode::OK);
+    let content_type = root.headers()["content-type"].to_str().unwrap().to_owned();
+    let root: Value = root.json().await.unwrap();
+    vantage_tests::contract::check("GET", "/", 200, &content_type, &root).unwrap();
+    assert_eq!(root["name"], "Vantage");
+    assert_eq!(root["version"], env!("CARGO_PKG_VERSION"));
+    for link in ["docs", "openapi", "health", "ready", "signing_key"] {
+        let path = root["links"][link].as_str().unwrap();
+        let answer = app.client.get(app.url(path)).send().await.unwrap();
+        assert_eq!(answer.status(), StatusCode::OK, "{link} {path}");
+    }
     app.stop().await;
 }
 

@@ -406,6 +406,22 @@ async fn serve_keeps_its_secrets_key_and_never_logs_event_tokens() {
         "{}",
         text(&out.stderr)
     );
+
+    // A malformed preset admin key is refused, naming the format it must have.
+    let fresh = tempfile::tempdir().unwrap();
+    let out = Command::new(vantage_binary())
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(fresh.path())
+        .env("VANTAGE_BOOTSTRAP_ADMIN_KEY", "vtg_default_short_secret")
+        .env("VANTAGE_LOG", "error")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("VANTAGE_BOOTSTRAP_ADMIN_KEY") && stderr.contains("expected vtg_<tenant>_"),
+        "{stderr}"
+    );
 }
 
 /// `vantage scan` against a real server on loopback: findings as JSON, and a refused target as one

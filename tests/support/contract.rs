@@ -18,7 +18,13 @@ fn document() -> &'static Value {
 /// The path template of the documented operation that `path` (no query) matches, preferring the one
 /// with the most literal segments (`/scans/compare` over `/scans/{id}`).
 pub fn template_of(method: &str, path: &str) -> Option<String> {
-    let segments: Vec<&str> = path.trim_end_matches('/').split('/').collect();
+    // A trailing slash is ignored, except for the root itself.
+    let path = if path == "/" {
+        path
+    } else {
+        path.trim_end_matches('/')
+    };
+    let segments: Vec<&str> = path.split('/').collect();
     let method = method.to_ascii_lowercase();
     document()["paths"]
         .as_object()?

@@ -46,6 +46,61 @@ pub struct Readiness {
     pub projectors: Vec<ProjectorLag>,
 }
 
+/// What this server is and where to go from here.
+#[derive(Debug, Serialize, JsonSchema)]
+#[schemars(example = serde_json::json!({
+    "name": "Vantage", "version": "0.1.0", "status": "ok", "docs": "/docs",
+    "openapi": "/openapi.json", "health": "/health",
+    "links": { "docs": "/docs", "openapi": "/openapi.json", "health": "/health", "ready": "/ready",
+               "api": "/api/v1", "signing_key": "/api/v1/compliance/signing-key" }
+}))]
+pub struct ApiRoot {
+    pub name: &'static str,
+    pub version: &'static str,
+    /// Always `ok` (the process answers; `/ready` says whether its store does).
+    pub status: &'static str,
+    /// Interactive API documentation.
+    pub docs: &'static str,
+    /// The OpenAPI 3.1 document.
+    pub openapi: &'static str,
+    /// Liveness.
+    pub health: &'static str,
+    pub links: RootLinks,
+}
+
+/// Where the public entry points are.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct RootLinks {
+    pub docs: &'static str,
+    pub openapi: &'static str,
+    pub health: &'static str,
+    pub ready: &'static str,
+    /// The versioned API (authenticated).
+    pub api: &'static str,
+    /// The public key that signs compliance packages.
+    pub signing_key: &'static str,
+}
+
+/// `GET /`: the server's name and version and links to its documentation.
+pub(crate) async fn root() -> Json<ApiRoot> {
+    Json(ApiRoot {
+        name: "Vantage",
+        version: env!("CARGO_PKG_VERSION"),
+        status: "ok",
+        docs: "/docs",
+        openapi: "/openapi.json",
+        health: "/health",
+        links: RootLinks {
+            docs: "/docs",
+            openapi: "/openapi.json",
+            health: "/health",
+            ready: "/ready",
+            api: "/api/v1",
+            signing_key: "/api/v1/compliance/signing-key",
+        },
+    })
+}
+
 /// Liveness: the process answers.
 pub(crate) async fn health() -> Json<Health> {
     Json(Health { status: "ok" })

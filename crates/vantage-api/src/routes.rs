@@ -28,6 +28,10 @@ pub fn operations() -> Vec<Operation> {
     use insights::Items;
     vec![
         // ---- meta ----
+        Operation::new(M::GET, "/", "getApiRoot", "What this server is", health::root)
+            .tag("meta")
+            .public()
+            .reply::<health::ApiRoot>(200, "Name, version and links to the docs and the document."),
         Operation::new(M::GET, "/health", "getHealth", "Liveness", health::health)
             .tag("meta")
             .public()

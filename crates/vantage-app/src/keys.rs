@@ -309,7 +309,9 @@ impl Services {
             Some(raw) => {
                 let token: ApiKeyToken = raw.parse().map_err(|reason: &str| {
                     AppError::Store(vantage_store::StoreError::Invalid(format!(
-                        "bootstrap admin key: {reason}"
+                        "VANTAGE_BOOTSTRAP_ADMIN_KEY: {reason}; expected vtg_<tenant>_<32 hex \
+                         digits>_<64 hex digits>, lower-case (e.g. vtg_{tenant}_$(openssl rand \
+                         -hex 16)_$(openssl rand -hex 32))"
                     )))
                 })?;
                 if &token.tenant != tenant {
