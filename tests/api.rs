@@ -415,8 +415,133 @@ async fn non_public_targets_are_refused_before_anything_is_appended(app: TestApp
     app.stop().await;
 }
 
+/// A rotated key: the new token works at once, the old one through its grace period and not after;
+/// the audit trail records the rotation without any secret.
+async fn a_rotated_keys_old_secret_works_only_through_its_grace_period(app: TestApp) {
+    let issued: Value = app
+        .client
+        .post(app.url("/api/v1/keys"))
+        .bearer_auth(&app.admin_key)
+        .json(&json!({ "name": "ci", "scopes": ["scan:read"] }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let (id, old) = (
+        issued["id"].as_str().unwrap().to_owned(),
+        issued["token"].as_str().unwrap().to_owned(),
+    );
+    let rotate = |body: Value| {
+        app.client
+            .post(app.url(&format!("/api/v1/keys/{id}/rotate")))
+            .bearer_auth(&app.admin_key)
+            .json(&body)
+            .send()
+    };
+    let response = rotate(json!({ "grace_seconds": 2 })).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let content_type = response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let rotated: Value = response.json().await.unwrap();
+    vantage_tests::contract::check(
+        "POST",
+        "/api/v1/keys/{id}/rotate",
+        200,
+        &content_type,
+        &rotated,
+    )
+    .unwrap();
+    assert_eq!(rotated["id"], id.as_str());
+    assert_eq!(rotated["name"], "ci");
+    assert_eq!(rotated["scopes"], json!(["scan:read"]));
+    let new = rotated["token"].as_str().unwrap().to_owned();
+    assert_ne!(new, old);
+    let me = |token: String| {
+        let client = app.client.clone();
+        let url = app.url("/api/v1/keys/me");
+        async move {
+            client
+                .get(url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(me(new.clone()).await, StatusCode::OK);
+    assert_eq!(
+        me(old.clone()).await,
+        StatusCode::OK,
+        "within the grace period"
+    );
+    let listed = app.get_json("/api/v1/keys").await;
+    let key = listed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["id"] == id.as_str())
+        .unwrap();
+    assert_eq!(
+        key["previous_secret_valid_until"],
+        rotated["previous_valid_until"]
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(2_200)).await;
+    assert_eq!(
+        me(old).await,
+        StatusCode::UNAUTHORIZED,
+        "after the grace period"
+    );
+    assert_eq!(me(new).await, StatusCode::OK);
+
+    // The audit trail shows the rotation, and no secret or hash of one.
+    app.caught_up().await;
+    let audit = app
+        .get_json("/api/v1/audit/events?action=ApiKeyRotated")
+        .await;
+    let entry = &audit["items"][0];
+    assert_eq!(entry["details"]["key_id"], id.as_str());
+    assert!(!entry.to_string().contains("secret_sha256"), "{entry}");
+
+    // Bad input and impossible rotations.
+    problem(
+        rotate(json!({ "grace_seconds": 86_401 })).await.unwrap(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    )
+    .await;
+    let unknown = app
+        .client
+        .post(app.url(&format!("/api/v1/keys/{}/rotate", uuid::Uuid::nil())))
+        .bearer_auth(&app.admin_key)
+        .send()
+        .await
+        .unwrap();
+    problem(unknown, StatusCode::NOT_FOUND, "not_found").await;
+    let revoked = app
+        .client
+        .delete(app.url(&format!("/api/v1/keys/{id}")))
+        .bearer_auth(&app.admin_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), StatusCode::NO_CONTENT);
+    problem(
+        rotate(json!({})).await.unwrap(),
+        StatusCode::CONFLICT,
+        "key_already_revoked",
+    )
+    .await;
+    app.stop().await;
+}
+
 vantage_tests::app_test_per_store!(spawn;
     health_and_ready,
+    a_rotated_keys_old_secret_works_only_through_its_grace_period,
     a_scan_is_accepted_recorded_and_read_back,
     bad_input_is_a_problem_and_appends_nothing,
     keys_scopes_and_tenants_are_enforced,

@@ -132,6 +132,12 @@ fn samples() -> Vec<(String, u32, serde_json::Value)> {
             key_id: ApiKeyId(id()),
         }
         .into(),
+        ApiKeyRotated {
+            key_id: ApiKeyId(id()),
+            secret_sha256: "ab".repeat(32),
+            previous_valid_until: chrono::DateTime::UNIX_EPOCH,
+        }
+        .into(),
     ];
     let webhooks: Vec<WebhookEvent> = vec![
         WebhookCreated {

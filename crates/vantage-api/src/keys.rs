@@ -1,4 +1,5 @@
-//! API key routes: issue (the token is shown once), list, who-am-I, revoke. Managing keys needs the
+//! API key routes: issue (the token is shown once), list, who-am-I, rotate (the new token is shown
+//! once; the old secret keeps working for a grace period), revoke. Managing keys needs the
 //! `admin` scope; `GET /keys/me` answers any valid key. Revoking the tenant's last admin key is 409.
 
 use axum::extract::{Path, State};
@@ -14,7 +15,7 @@ use vantage_domain::tenant::TenantId;
 use crate::AppState;
 use crate::auth::{Authenticated, command_context};
 use crate::error::ApiError;
-use crate::extract::JsonBody;
+use crate::extract::{JsonBody, OptionalJsonBody};
 use crate::insights::Items;
 use crate::request_id::RequestId;
 
@@ -122,4 +123,58 @@ pub(crate) async fn revoke_key(
     let context = command_context(principal, &request_id);
     state.services.revoke_api_key(&context, id).await??;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The body of `POST /api/v1/keys/{id}/rotate` (optional).
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(example = serde_json::json!({ "grace_seconds": 3600 }))]
+pub struct RotateKeyRequest {
+    /// How long the current secret keeps working, 0-86400 seconds [default: 3600].
+    pub grace_seconds: Option<u32>,
+}
+
+/// A key's new token after a rotation: shown this once, never again.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct RotatedKeyView {
+    pub id: ApiKeyId,
+    pub name: String,
+    pub scopes: Scopes,
+    /// The new token. Send as `Authorization: Bearer <token>` or `X-API-Key: <token>`.
+    pub token: String,
+    /// Until when the previous token is still accepted.
+    pub previous_valid_until: chrono::DateTime<chrono::Utc>,
+}
+
+/// The grace period of a rotation when none is asked for.
+const DEFAULT_ROTATION_GRACE_SECONDS: u32 = 3600;
+
+/// `POST /api/v1/keys/{id}/rotate`: a new secret for the same key (tenant, name, scopes); the old
+/// secret works until `previous_valid_until`.
+pub(crate) async fn rotate_key(
+    State(state): State<AppState>,
+    Extension(request_id): Extension<RequestId>,
+    caller: Authenticated,
+    Path(id): Path<String>,
+    body: OptionalJsonBody<RotateKeyRequest>,
+) -> Result<Json<RotatedKeyView>, ApiError> {
+    let principal = caller.require(Scope::Admin)?;
+    let id: ApiKeyId = id.parse().map_err(|_| ApiError::not_found("API key"))?;
+    let grace = body
+        .value
+        .unwrap_or_default()
+        .grace_seconds
+        .unwrap_or(DEFAULT_ROTATION_GRACE_SECONDS);
+    let context = command_context(principal, &request_id);
+    let rotated = state
+        .services
+        .rotate_api_key(&context, id, std::time::Duration::from_secs(grace.into()))
+        .await??;
+    Ok(Json(RotatedKeyView {
+        id: rotated.token.key_id,
+        token: rotated.token.expose(),
+        name: rotated.name,
+        scopes: rotated.scopes,
+        previous_valid_until: rotated.previous_valid_until,
+    }))
 }

@@ -639,6 +639,22 @@ pub fn operations() -> Vec<Operation> {
         .tag("keys")
         .reply::<keys::KeyIdentity>(200, "Its id, name, scopes and tenant."),
         Operation::new(
+            M::POST,
+            "/api/v1/keys/{id}/rotate",
+            "rotateApiKey",
+            "Give an API key a new secret",
+            keys::rotate_key,
+        )
+        .tag("keys")
+        .scope(Scope::Admin)
+        .param("id", "API key id (UUID).")
+        .body::<keys::RotateKeyRequest>()
+        .reply::<keys::RotatedKeyView>(
+            200,
+            "The new token, shown this once; the old one works until previous_valid_until.",
+        )
+        .errors(&[404, 409, 422]),
+        Operation::new(
             M::DELETE,
             "/api/v1/keys/{id}",
             "revokeApiKey",

@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 use vantage_domain::DomainError;
@@ -52,10 +53,15 @@ impl fmt::Debug for ApiKeyToken {
 
 impl ApiKeyToken {
     fn generate(tenant: TenantId) -> Self {
+        Self::with_new_secret(tenant, ApiKeyId(new_id()))
+    }
+
+    /// A token of key `key_id` with a new random secret.
+    fn with_new_secret(tenant: TenantId, key_id: ApiKeyId) -> Self {
         let bytes: [u8; 32] = rand::random();
         Self {
             tenant,
-            key_id: ApiKeyId(new_id()),
+            key_id,
             secret: hex::encode(bytes),
         }
     }
@@ -124,7 +130,21 @@ pub struct KeySummary {
     pub name: String,
     pub scopes: Scopes,
     pub revoked: bool,
+    /// After a rotation: until when the key's previous secret is still accepted.
+    pub previous_secret_valid_until: Option<DateTime<Utc>>,
 }
+
+/// A key's new secret after a rotation.
+#[derive(Debug)]
+pub struct RotatedKey {
+    pub token: ApiKeyToken,
+    pub name: String,
+    pub scopes: Scopes,
+    pub previous_valid_until: DateTime<Utc>,
+}
+
+/// The longest grace period of a rotated-out secret.
+pub const MAX_ROTATION_GRACE: Duration = Duration::from_secs(24 * 3600);
 
 /// An authenticated caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -256,8 +276,51 @@ impl Services {
                 name: record.name,
                 scopes: record.scopes,
                 revoked: record.revoked,
+                previous_secret_valid_until: record.previous.map(|p| p.valid_until),
             })
             .collect())
+    }
+
+    /// RotateApiKey: a new secret for the key, shown once; the current one is still accepted for
+    /// `grace` (at most [`MAX_ROTATION_GRACE`]).
+    pub async fn rotate_api_key(
+        &self,
+        context: &CommandContext,
+        key_id: ApiKeyId,
+        grace: Duration,
+    ) -> Result<Result<RotatedKey, DomainError>, AppError> {
+        if grace > MAX_ROTATION_GRACE {
+            return Ok(Err(DomainError::Invalid {
+                field: "grace_seconds",
+                reason: format!("must be at most {}", MAX_ROTATION_GRACE.as_secs()),
+            }));
+        }
+        let token = ApiKeyToken::with_new_secret(context.tenant.clone(), key_id);
+        let previous_valid_until = self.pipeline.clock().now()
+            + chrono::TimeDelta::from_std(grace).unwrap_or(chrono::TimeDelta::zero());
+        let command = ApiKeyCommand::Rotate {
+            key_id,
+            secret_sha256: token.secret_sha256(),
+            previous_valid_until,
+        };
+        let executed = self
+            .pipeline
+            .execute::<ApiKeys>(&keys_stream(&context.tenant), context, command)
+            .await;
+        self.key_cache.forget(&context.tenant);
+        if let Err(refused) = executed? {
+            return Ok(Err(refused));
+        }
+        let registry = self.key_registry(&context.tenant).await?;
+        let Some(record) = registry.keys.get(&key_id) else {
+            return Ok(Err(DomainError::NotFound("api key")));
+        };
+        Ok(Ok(RotatedKey {
+            token,
+            name: record.name.clone(),
+            scopes: record.scopes.clone(),
+            previous_valid_until,
+        }))
     }
 
     /// A tenant's key registry, read from its stream at most once per [`REGISTRY_TTL`] (keys issued
@@ -283,7 +346,13 @@ impl Services {
         let Some(key) = registry.keys.get(&token.key_id) else {
             return Ok(None);
         };
-        if key.revoked || !constant_time_eq(&key.secret_sha256, &token.secret_sha256()) {
+        let presented = token.secret_sha256();
+        let current = constant_time_eq(&key.secret_sha256, &presented);
+        let retired_but_valid = key.previous.as_ref().is_some_and(|previous| {
+            self.pipeline.clock().now() < previous.valid_until
+                && constant_time_eq(&previous.secret_sha256, &presented)
+        });
+        if key.revoked || !(current || retired_but_valid) {
             return Ok(None);
         }
         Ok(Some(Principal {

@@ -20,7 +20,9 @@ mod webhooks;
 
 pub use badges::badge_stream;
 pub use keyring::{EventGrant, Keyring, KeyringError, MAX_EVENT_TOKEN_SECONDS};
-pub use keys::{ApiKeyToken, IssuedKey, KeySummary, Principal, REGISTRY_TTL};
+pub use keys::{
+    ApiKeyToken, IssuedKey, KeySummary, MAX_ROTATION_GRACE, Principal, REGISTRY_TTL, RotatedKey,
+};
 pub use live::{
     CLIENT_QUEUE, Follow, HUB_CAPACITY, HubFeeder, LiveEvent, LiveHub, LiveItem, LiveSource,
     LiveVerdict, follow, run_log_feeder,

@@ -6,6 +6,8 @@
 
 use std::collections::BTreeMap;
 
+use chrono::{DateTime, Utc};
+
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -23,6 +25,7 @@ domain_events! {
     pub enum ApiKeyEvent {
         ApiKeyIssued = 1,
         ApiKeyRevoked = 1,
+        ApiKeyRotated = 1,
     }
 }
 
@@ -43,6 +46,17 @@ pub struct ApiKeyRevoked {
     pub key_id: ApiKeyId,
 }
 
+/// A key got a new secret (same id, tenant, name and scopes). The secret it had keeps working until
+/// `previous_valid_until`, so clients can switch without an outage; only hashes are recorded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ApiKeyRotated {
+    pub key_id: ApiKeyId,
+    /// Lowercase hex SHA-256 of the new secret.
+    pub secret_sha256: String,
+    /// Until when the secret the key had before is still accepted.
+    pub previous_valid_until: DateTime<Utc>,
+}
+
 /// What can be asked of a tenant's key registry.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ApiKeyCommand {
@@ -56,6 +70,13 @@ pub enum ApiKeyCommand {
     Revoke {
         key_id: ApiKeyId,
     },
+    /// A new secret; the current one keeps working until `previous_valid_until` (the caller's clock
+    /// plus the grace period).
+    Rotate {
+        key_id: ApiKeyId,
+        secret_sha256: String,
+        previous_valid_until: DateTime<Utc>,
+    },
 }
 
 /// One key as the registry knows it.
@@ -65,6 +86,15 @@ pub struct ApiKeyRecord {
     pub scopes: Scopes,
     pub secret_sha256: String,
     pub revoked: bool,
+    /// The secret replaced by the last rotation, while it is still accepted.
+    pub previous: Option<RetiredSecret>,
+}
+
+/// A rotated-out secret and until when it is still accepted.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RetiredSecret {
+    pub secret_sha256: String,
+    pub valid_until: DateTime<Utc>,
 }
 
 /// The folded key registry of one tenant.
@@ -79,6 +109,22 @@ impl ApiKeys {
             .values()
             .filter(|key| !key.revoked && key.scopes.is_admin())
             .count()
+    }
+}
+
+/// A secret's hash must be lowercase hex SHA-256.
+fn check_hash(secret_sha256: &str) -> Result<(), DomainError> {
+    let hash_ok = secret_sha256.len() == 64
+        && secret_sha256
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    if hash_ok {
+        Ok(())
+    } else {
+        Err(DomainError::invalid(
+            "secret_sha256",
+            "must be a lowercase hex SHA-256",
+        ))
     }
 }
 
@@ -105,16 +151,7 @@ impl Aggregate for ApiKeys {
                         format!("must be 1-{MAX_KEY_NAME_CHARS} characters"),
                     ));
                 }
-                let hash_ok = secret_sha256.len() == 64
-                    && secret_sha256
-                        .bytes()
-                        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
-                if !hash_ok {
-                    return Err(DomainError::invalid(
-                        "secret_sha256",
-                        "must be a lowercase hex SHA-256",
-                    ));
-                }
+                check_hash(&secret_sha256)?;
                 ApiKeyIssued {
                     key_id,
                     tenant,
@@ -137,6 +174,26 @@ impl Aggregate for ApiKeys {
                 }
                 ApiKeyRevoked { key_id }.into()
             }
+            ApiKeyCommand::Rotate {
+                key_id,
+                secret_sha256,
+                previous_valid_until,
+            } => {
+                let key = self
+                    .keys
+                    .get(&key_id)
+                    .ok_or(DomainError::NotFound("api key"))?;
+                if key.revoked {
+                    return Err(DomainError::KeyAlreadyRevoked);
+                }
+                check_hash(&secret_sha256)?;
+                ApiKeyRotated {
+                    key_id,
+                    secret_sha256,
+                    previous_valid_until,
+                }
+                .into()
+            }
         };
         Ok(vec![event])
     }
@@ -151,12 +208,23 @@ impl Aggregate for ApiKeys {
                         scopes: issued.scopes.clone(),
                         secret_sha256: issued.secret_sha256.clone(),
                         revoked: false,
+                        previous: None,
                     },
                 );
             }
             ApiKeyEvent::ApiKeyRevoked(revoked) => {
                 if let Some(key) = self.keys.get_mut(&revoked.key_id) {
                     key.revoked = true;
+                }
+            }
+            ApiKeyEvent::ApiKeyRotated(rotated) => {
+                if let Some(key) = self.keys.get_mut(&rotated.key_id) {
+                    let previous =
+                        std::mem::replace(&mut key.secret_sha256, rotated.secret_sha256.clone());
+                    key.previous = Some(RetiredSecret {
+                        secret_sha256: previous,
+                        valid_until: rotated.previous_valid_until,
+                    });
                 }
             }
         }

@@ -215,6 +215,10 @@ pub fn public_details(event_type: &str, payload: &str) -> Value {
             "name": value["name"],
             "scopes": value["scopes"],
         }),
+        "ApiKeyRotated" => json!({
+            "key_id": value["key_id"],
+            "previous_valid_until": value["previous_valid_until"],
+        }),
         "WebhookCreated" | "WebhookUpdated" => json!({
             "url": value["url"],
             "events": value["events"],
