@@ -137,6 +137,52 @@ async fn reports_show_the_verdict_in_every_format(app: TestApp, lab: Lab, label:
         .iter()
         .map(|f| f["fingerprint"].as_str().unwrap())
         .collect();
+    // OutScope's analysis summary: on the scan resource (folded from the log) and in the report
+    // (from the read models), the same, from one derivation.
+    let (status, content_type, body) = fetch(&app, &format!("/api/v1/scans/{id}")).await;
+    let resource: Value = serde_json::from_slice(&body).unwrap();
+    vantage_tests::contract::check(
+        "GET",
+        &format!("/api/v1/scans/{id}"),
+        status,
+        &content_type,
+        &resource,
+    )
+    .unwrap();
+    let analysis = &resource["analysis"];
+    assert_eq!(analysis, &report["analysis"]);
+    assert_eq!(analysis["reachable"], true);
+    assert_eq!(analysis["speaks_http"], true);
+    assert_eq!(analysis["analyzable"], true);
+    let ports: Vec<(u64, bool)> = analysis["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["port"].as_u64().unwrap(),
+                p["tcp_open"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert!(
+        ports.contains(&(80, true)) && ports.contains(&(443, false)),
+        "{ports:?}"
+    );
+    let root = analysis["paths"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["url"] == format!("http://{site}/"))
+        .unwrap_or_else(|| panic!("the root page is summarised: {analysis}"));
+    assert_eq!(root["path"], "/");
+    assert_eq!(root["status_code"], 200);
+    assert!(
+        root["content_type"]
+            .as_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
     let ruleset = report["ruleset_version"].as_str().unwrap();
     let rules = vantage_rules::rule_catalog(ruleset).unwrap();
 
@@ -215,6 +261,10 @@ async fn reports_show_the_verdict_in_every_format(app: TestApp, lab: Lab, label:
         findings.len()
     );
     assert!(dom.contains("<svg"), "the trend chart is drawn");
+    assert!(
+        dom.contains(r#"<section id="analysis">"#),
+        "the analysis summary is shown"
+    );
     browser::screenshot(
         &url,
         &artifacts.join(format!("report-{label}.png")),

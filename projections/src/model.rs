@@ -68,6 +68,10 @@ pub struct ScanDoc {
     pub score: Option<u32>,
     /// The previous completed scan of the same target, if any.
     pub previous_scan_id: Option<String>,
+    /// What the scan saw, summarised (completed scans; absent in read models built before it
+    /// existed: rebuild them).
+    #[serde(default)]
+    pub analysis: Option<vantage_rules::analysis::Analysis>,
     pub requested_position: u64,
     pub completed_position: Option<u64>,
 }

@@ -110,6 +110,7 @@ impl ReadDb {
             ruleset_version: scan.ruleset_version.clone(),
             overall: scan.overall.clone(),
             grades: scan.grades.clone(),
+            analysis: scan.analysis.clone(),
             counts: scan.findings.unwrap_or_default(),
             findings,
             diff,

@@ -256,6 +256,7 @@ impl ScansProjector {
                 findings: None,
                 score: None,
                 previous_scan_id: None,
+                analysis: None,
                 requested_position: position,
                 completed_position: None,
             };
@@ -419,6 +420,7 @@ async fn complete(
     let grades = assessment.grades.clone();
     scan.findings = Some(counts);
     scan.score = assessment.overall.score;
+    scan.analysis = Some(vantage_rules::analysis::analyze(observations));
     scan.grades = Some(grades.clone());
     scan.overall = Some(assessment.overall.clone());
 

@@ -39,6 +39,8 @@ pub struct ScanView {
     pub grades: Option<vantage_rules::grade::ScanGrades>,
     /// The overall score and grade of a completed scan under its ruleset.
     pub overall: Option<vantage_rules::Overall>,
+    /// What the scan saw, summarised (once it has ended).
+    pub analysis: Option<vantage_rules::analysis::Analysis>,
 }
 
 impl Services {
@@ -149,6 +151,7 @@ impl Services {
                         ruleset_version: None,
                         grades: None,
                         overall: None,
+                        analysis: None,
                     });
                 }
                 (ScanEvent::ScanFailed(failed), Some(view)) => {
@@ -180,6 +183,11 @@ impl Services {
                 view.updated_at = at;
                 view.observation_count = state.observations.len();
             }
+        }
+        if let Some(view) = view.as_mut()
+            && view.status.is_terminal()
+        {
+            view.analysis = Some(vantage_rules::analysis::analyze(&observations));
         }
         Ok(view
             .filter(|v| &v.tenant == tenant && !state.deleted)

@@ -103,6 +103,7 @@ pub fn render(report: &Report) -> String {
         svg::trend_chart(&report.trend)
     );
     diff(&mut out, report);
+    analysis(&mut out, report);
     findings(&mut out, report);
     let _ = write!(
         out,
@@ -214,6 +215,73 @@ fn diff(out: &mut String, report: &Report) {
                 out.push_str("</table>");
             }
         }
+    }
+    out.push_str("</section>");
+}
+
+fn yes_no(value: bool) -> &'static str {
+    if value { "yes" } else { "no" }
+}
+
+fn analysis(out: &mut String, report: &Report) {
+    let Some(analysis) = &report.analysis else {
+        return;
+    };
+    let _ = write!(
+        out,
+        "<h2>What the scan reached</h2><section id=\"analysis\"><p>Reachable: <strong>{}</strong> · speaks HTTP: <strong>{}</strong> · analyzable: <strong>{}</strong> · kind: <strong>{}</strong> · authentication: <strong>{}</strong> · API documents: <strong>{}</strong></p>",
+        yes_no(analysis.reachable),
+        yes_no(analysis.speaks_http),
+        yes_no(analysis.analyzable),
+        crate::wire(&analysis.kind),
+        yes_no(analysis.auth_detected),
+        yes_no(analysis.api_doc_detected),
+    );
+    if !analysis.ports.is_empty() {
+        out.push_str(
+            "<table><tr><th>Port</th><th>TCP</th><th>TLS</th><th>Certificate expires</th></tr>",
+        );
+        for port in &analysis.ports {
+            let tls = match &port.tls {
+                None => "none".to_owned(),
+                Some(tls) => format!(
+                    "{}{}",
+                    if tls.valid { "valid" } else { "not valid" },
+                    tls.protocol
+                        .as_deref()
+                        .map(|p| format!(" ({p})"))
+                        .unwrap_or_default()
+                ),
+            };
+            let _ = write!(
+                out,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                port.port,
+                if port.tcp_open { "open" } else { "not open" },
+                esc(&tls),
+                esc(port
+                    .tls
+                    .as_ref()
+                    .and_then(|t| t.expires_at.as_deref())
+                    .unwrap_or(""))
+            );
+        }
+        out.push_str("</table>");
+    }
+    if !analysis.paths.is_empty() {
+        out.push_str("<table><tr><th>URL</th><th>Status</th><th>Content type</th></tr>");
+        for path in &analysis.paths {
+            let _ = write!(
+                out,
+                "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+                esc(&path.url),
+                path.status_code
+                    .map(|s| s.to_string())
+                    .unwrap_or_else(|| "no answer".to_owned()),
+                esc(path.content_type.as_deref().unwrap_or(""))
+            );
+        }
+        out.push_str("</table>");
     }
     out.push_str("</section>");
 }

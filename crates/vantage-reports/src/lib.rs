@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 use vantage_domain::scan::ScanStatus;
 use vantage_domain::target::Trigger;
 use vantage_domain::triage::TriageState;
+use vantage_rules::analysis::Analysis;
 use vantage_rules::grade::ScanGrades;
 use vantage_rules::{Finding, Overall, Severity, SeverityCounts};
 
@@ -48,6 +49,8 @@ pub struct Report {
     pub ruleset_version: Option<String>,
     pub overall: Option<Overall>,
     pub grades: Option<ScanGrades>,
+    /// What the scan saw per port and path (completed scans).
+    pub analysis: Option<Analysis>,
     pub counts: SeverityCounts,
     /// Highest priority first ([`vantage_rules::by_priority`]).
     pub findings: Vec<ReportFinding>,
@@ -206,6 +209,7 @@ pub(crate) mod fixtures {
                 unreachable: None,
             }),
             grades: None,
+            analysis: Some(vantage_rules::analysis::analyze(&[])),
             counts: SeverityCounts {
                 high: 1,
                 medium: 1,

@@ -431,6 +431,60 @@ pub fn render(report: &Report) -> Vec<u8> {
         }
     }
 
+    if let Some(analysis) = &report.analysis {
+        layout.heading("What the scan reached");
+        let yes = |v: bool| if v { "yes" } else { "no" };
+        layout.text(
+            &format!(
+                "Reachable: {} - speaks HTTP: {} - analyzable: {} - kind: {} - authentication: {} - API documents: {}",
+                yes(analysis.reachable),
+                yes(analysis.speaks_http),
+                yes(analysis.analyzable),
+                crate::wire(&analysis.kind),
+                yes(analysis.auth_detected),
+                yes(analysis.api_doc_detected)
+            ),
+            Font::Regular,
+            9.0,
+            0.0,
+        );
+        for port in &analysis.ports {
+            let tls = match &port.tls {
+                None => "no TLS".to_owned(),
+                Some(tls) => format!(
+                    "TLS {}{}",
+                    if tls.valid { "valid" } else { "not valid" },
+                    tls.expires_at
+                        .as_deref()
+                        .map(|e| format!(", certificate expires {e}"))
+                        .unwrap_or_default()
+                ),
+            };
+            let state = if port.tcp_open { "open" } else { "not open" };
+            layout.text(
+                &format!("Port {}: {state}, {tls}", port.port),
+                Font::Regular,
+                9.0,
+                12.0,
+            );
+        }
+        for path in &analysis.paths {
+            layout.text(
+                &format!(
+                    "{}: {} {}",
+                    path.url,
+                    path.status_code
+                        .map(|s| s.to_string())
+                        .unwrap_or_else(|| "no answer".to_owned()),
+                    path.content_type.as_deref().unwrap_or("")
+                ),
+                Font::Regular,
+                9.0,
+                12.0,
+            );
+        }
+    }
+
     layout.heading("Findings by priority");
     if report.findings.is_empty() {
         layout.text("No findings.", Font::Regular, 10.0, 0.0);

@@ -13,7 +13,7 @@ use vantage_observations::tcp::{PortState, TcpObservation};
 
 use crate::{Finding, MAX_EVIDENCE_BYTES, ScanFacts, evaluate};
 
-fn observed(n: u128, asset: &str, data: impl Into<Observation>) -> ProbeObserved {
+pub(crate) fn observed(n: u128, asset: &str, data: impl Into<Observation>) -> ProbeObserved {
     ProbeObserved {
         observation_id: ObservationId(Uuid::from_u128(n)),
         asset: asset.to_owned(),
@@ -21,7 +21,7 @@ fn observed(n: u128, asset: &str, data: impl Into<Observation>) -> ProbeObserved
     }
 }
 
-fn page(headers: &[(&str, &str)], cookies: Vec<CookieSummary>) -> HttpObservation {
+pub(crate) fn page(headers: &[(&str, &str)], cookies: Vec<CookieSummary>) -> HttpObservation {
     let url = "http://shop.example/";
     HttpObservation {
         url: url.into(),

@@ -235,6 +235,7 @@ pub async fn scan(args: ScanArgs, scanner: Scanner) -> Result<ExitCode, CliError
         ruleset_version: Some(ruleset.clone()),
         overall: Some(overall.clone()),
         grades: Some(grades.clone()),
+        analysis: Some(vantage_rules::analysis::analyze(&observations)),
         counts,
         findings: findings
             .iter()
