@@ -869,6 +869,37 @@ async fn notifications_dashboard_compliance_and_audit_answer_from_read_models(ap
     let health = center["health_score"].as_u64().unwrap();
     assert!((5..100).contains(&health), "{center}");
     assert!(!center["top_priorities"].as_array().unwrap().is_empty());
+    // Krafter's period: the last seven days by default, or the dates asked for.
+    let from = chrono::DateTime::parse_from_rfc3339(center["date_from"].as_str().unwrap()).unwrap();
+    let to = chrono::DateTime::parse_from_rfc3339(center["date_to"].as_str().unwrap()).unwrap();
+    assert_eq!(to - from, chrono::Duration::days(7));
+    assert!(
+        center["period"]["scans_completed"].as_u64().unwrap() >= 1,
+        "{center}"
+    );
+    let long_ago = get_ok(
+        &app,
+        "/api/v1/dashboard/command-center?date_from=2020-01-01&date_to=2020-02-01T00:00:00Z",
+    )
+    .await;
+    assert_eq!(long_ago["period"]["scans_completed"], 0);
+    assert_eq!(long_ago["health_score"], center["health_score"]);
+    for bad in [
+        "date_from=yesterday",
+        "date_from=2020-02-01&date_to=2020-01-01",
+        "date_from=2020-01-01&date_to=2022-01-01",
+    ] {
+        problem(
+            get(
+                &app,
+                &format!("/api/v1/dashboard/command-center?{bad}"),
+                &reader,
+            )
+            .await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+        );
+    }
 
     // Compliance.
     let frameworks = get_ok(&app, "/api/v1/compliance/frameworks").await;

@@ -299,10 +299,21 @@ async fn every_read_model_follows_scans_triage_and_notifications(side: &ReadSide
     assert_eq!(stats.totals.scans_total, 2);
     assert_eq!(stats.totals.domains, 1);
     assert_eq!(stats.totals.scans_by_status["failed"], 1);
-    let center = side.db.command_center(TENANT).await.unwrap();
+    let now = chrono::Utc::now();
+    let week = |to: chrono::DateTime<chrono::Utc>| (to - chrono::Duration::days(7), to);
+    let (from, to) = week(now + chrono::Duration::minutes(1));
+    let center = side.db.command_center(TENANT, from, to).await.unwrap();
     assert_eq!(center.top_priorities[0].fingerprint, git);
     let score_before = center.health_score;
     assert!(score_before < 100);
+    // The period: the one completed scan and its findings, first seen now.
+    assert_eq!(center.period.scans_completed, 1);
+    assert!(center.period.new_findings.high >= 1, "{:?}", center.period);
+    let (from, to) = week(now - chrono::Duration::days(20));
+    let past = side.db.command_center(TENANT, from, to).await.unwrap();
+    assert_eq!(past.period.scans_completed, 0);
+    assert_eq!(past.period.new_findings.total(), 0);
+    assert_eq!(past.health_score, score_before, "the health score is now's");
 
     // Triage and comments.
     triage(
@@ -352,7 +363,8 @@ async fn every_read_model_follows_scans_triage_and_notifications(side: &ReadSide
     let comments = side.db.comments(TENANT, &git).await.unwrap();
     assert_eq!(comments.len(), 1);
     assert_eq!(comments[0].body, "second");
-    let center = side.db.command_center(TENANT).await.unwrap();
+    let (from, to) = week(chrono::Utc::now() + chrono::Duration::minutes(1));
+    let center = side.db.command_center(TENANT, from, to).await.unwrap();
     assert!(
         center.health_score > score_before,
         "accepted risk is no longer a penalty"

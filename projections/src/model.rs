@@ -143,7 +143,10 @@ pub static FINGERPRINTS: Table = Table {
         int("first_seen_us"),
     ],
     key: 2,
-    indexes: &[&["tenant", "unresolved", "priority", "first_seen_us"]],
+    indexes: &[
+        &["tenant", "unresolved", "priority", "first_seen_us"],
+        &["tenant", "first_seen_us"],
+    ],
 };
 
 /// What is known of one fingerprint (a rule on an asset of a target) across scans.

@@ -91,11 +91,25 @@ pub struct Comparison {
 #[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct CommandCenter {
     /// 100 minus the penalty of unresolved findings (25 per critical, 10 per high, 4 per medium,
-    /// 1 per low), the penalty capped at 95.
+    /// 1 per low), the penalty capped at 95. Now, whatever the period.
     pub health_score: u32,
     pub unresolved: SeverityCounts,
-    /// The five unresolved fingerprints with the highest priority score, oldest first among equals.
+    /// The five unresolved fingerprints with the highest priority score, oldest first among equals
+    /// (now: an old critical finding stays a top priority whatever the period).
     pub top_priorities: Vec<FingerprintDoc>,
+    /// The period `period` describes, `[date_from, date_to)`.
+    pub date_from: DateTime<Utc>,
+    pub date_to: DateTime<Utc>,
+    pub period: PeriodActivity,
+}
+
+/// What happened in a command center's period.
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
+pub struct PeriodActivity {
+    /// Scans completed on the days the period touches (by day, UTC).
+    pub scans_completed: u32,
+    /// Findings first seen in the period, by severity.
+    pub new_findings: SeverityCounts,
 }
 
 /// Dashboard totals.
@@ -626,7 +640,12 @@ impl ReadDb {
     }
 
     /// Health score and top priorities.
-    pub async fn command_center(&self, tenant: &str) -> Result<CommandCenter, ProjectionError> {
+    pub async fn command_center(
+        &self,
+        tenant: &str,
+        date_from: DateTime<Utc>,
+        date_to: DateTime<Utc>,
+    ) -> Result<CommandCenter, ProjectionError> {
         let stats = self
             .get::<TenantStatsDoc>(&[tenant.into()])
             .await?
@@ -638,10 +657,40 @@ impl ReadDb {
                 &[tenant.into()],
             )
             .await?;
+        let days: Vec<TrendDoc> = self
+            .docs(
+                "SELECT doc FROM rm_trends WHERE tenant = $1 AND domain = '' AND day >= $2 \
+                 AND day <= $3 ORDER BY day",
+                &[
+                    tenant.into(),
+                    date_from.format("%Y-%m-%d").to_string().into(),
+                    date_to.format("%Y-%m-%d").to_string().into(),
+                ],
+            )
+            .await?;
+        let first_seen: Vec<FingerprintDoc> = self
+            .docs(
+                "SELECT doc FROM rm_fingerprints WHERE tenant = $1 AND first_seen_us >= $2 \
+                 AND first_seen_us < $3",
+                &[
+                    tenant.into(),
+                    micros(date_from).into(),
+                    micros(date_to).into(),
+                ],
+            )
+            .await?;
         Ok(CommandCenter {
             health_score: stats.unresolved.score(),
             unresolved: stats.unresolved,
             top_priorities,
+            date_from,
+            date_to,
+            period: PeriodActivity {
+                scans_completed: days.iter().map(|d| d.scans).sum(),
+                new_findings: SeverityCounts::of(
+                    first_seen.iter().filter_map(|f| f.severity.as_ref()),
+                ),
+            },
         })
     }
 

@@ -277,14 +277,62 @@ pub(crate) async fn trends(
     }))
 }
 
-/// `GET /api/v1/dashboard/command-center`: health score and the five top priorities.
+/// Query of `GET /api/v1/dashboard/command-center`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CommandCenterQuery {
+    /// Start of the period: an RFC 3339 time or a date (midnight UTC) [default: seven days before
+    /// `date_to`].
+    pub date_from: Option<String>,
+    /// End of the period, exclusive: an RFC 3339 time or a date (midnight UTC) [default: now].
+    pub date_to: Option<String>,
+}
+
+/// The longest period a command center covers.
+const MAX_PERIOD_DAYS: i64 = 366;
+
+/// An RFC 3339 time, or a date meaning its midnight UTC.
+fn moment(field: &str, raw: &str) -> Result<DateTime<Utc>, ApiError> {
+    if let Ok(time) = DateTime::parse_from_rfc3339(raw) {
+        return Ok(time.with_timezone(&Utc));
+    }
+    chrono::NaiveDate::parse_from_str(raw, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc())
+        .ok_or_else(|| invalid_field(field, "must be an RFC 3339 time or a YYYY-MM-DD date"))
+}
+
+/// `GET /api/v1/dashboard/command-center`: health score and the five top priorities now, and what
+/// happened between `date_from` and `date_to` (the last seven days by default).
 pub(crate) async fn command_center(
     State(state): State<AppState>,
     caller: Authenticated,
+    QueryParams(query): QueryParams<CommandCenterQuery>,
 ) -> Result<Json<CommandCenter>, ApiError> {
     let principal = caller.require(Scope::ScanRead)?;
+    let date_to = match &query.date_to {
+        Some(raw) => moment("date_to", raw)?,
+        None => state.services.pipeline.clock().now(),
+    };
+    let date_from = match &query.date_from {
+        Some(raw) => moment("date_from", raw)?,
+        None => date_to - chrono::Duration::days(7),
+    };
+    if date_from >= date_to {
+        return Err(invalid_field("date_from", "must be before date_to"));
+    }
+    if date_to - date_from > chrono::Duration::days(MAX_PERIOD_DAYS) {
+        return Err(invalid_field(
+            "date_from",
+            format!("the period is at most {MAX_PERIOD_DAYS} days"),
+        ));
+    }
     Ok(Json(
-        state.read.command_center(principal.tenant.as_str()).await?,
+        state
+            .read
+            .command_center(principal.tenant.as_str(), date_from, date_to)
+            .await?,
     ))
 }
 

@@ -549,7 +549,9 @@ pub fn operations() -> Vec<Operation> {
         )
         .tag("dashboard")
         .scope(Scope::ScanRead)
-        .reply::<CommandCenter>(200, "What to fix first."),
+        .query::<insights::CommandCenterQuery>()
+        .reply::<CommandCenter>(200, "What to fix first, and what happened in the period.")
+        .errors(&[422]),
         // ---- compliance ----
         Operation::new(
             M::GET,
