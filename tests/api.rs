@@ -418,17 +418,20 @@ async fn non_public_targets_are_refused_before_anything_is_appended(app: TestApp
 /// A rotated key: the new token works at once, the old one through its grace period and not after;
 /// the audit trail records the rotation without any secret.
 async fn a_rotated_keys_old_secret_works_only_through_its_grace_period(app: TestApp) {
-    let issued: Value = app
+    let issued = app
         .client
         .post(app.url("/api/v1/keys"))
         .bearer_auth(&app.admin_key)
         .json(&json!({ "name": "ci", "scopes": ["scan:read"] }))
         .send()
         .await
-        .unwrap()
-        .json()
-        .await
         .unwrap();
+    assert_eq!(
+        issued.headers()["cache-control"],
+        "no-store",
+        "it holds a secret"
+    );
+    let issued: Value = issued.json().await.unwrap();
     let (id, old) = (
         issued["id"].as_str().unwrap().to_owned(),
         issued["token"].as_str().unwrap().to_owned(),
@@ -442,6 +445,11 @@ async fn a_rotated_keys_old_secret_works_only_through_its_grace_period(app: Test
     };
     let response = rotate(json!({ "grace_seconds": 2 })).await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.headers()["cache-control"],
+        "no-store",
+        "it holds a secret"
+    );
     let content_type = response.headers()["content-type"]
         .to_str()
         .unwrap()
@@ -534,6 +542,34 @@ async fn a_rotated_keys_old_secret_works_only_through_its_grace_period(app: Test
         rotate(json!({})).await.unwrap(),
         StatusCode::CONFLICT,
         "key_already_revoked",
+    )
+    .await;
+
+    // A webhook's signing secret is shown once, and not to caches either.
+    let created = app
+        .client
+        .post(app.url("/api/v1/webhooks"))
+        .bearer_auth(&app.admin_key)
+        .json(&json!({ "url": "https://example.com/hook", "event_filter": ["scan.completed"] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), StatusCode::CREATED);
+    assert_eq!(created.headers()["cache-control"], "no-store");
+
+    // Key names are one line of plain text.
+    let control = app
+        .client
+        .post(app.url("/api/v1/keys"))
+        .bearer_auth(&app.admin_key)
+        .json(&json!({ "name": "ci\u{0}\u{1b}[31m", "scopes": ["scan:read"] }))
+        .send()
+        .await
+        .unwrap();
+    problem(
+        control,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
     )
     .await;
     app.stop().await;

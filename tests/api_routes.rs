@@ -688,6 +688,26 @@ async fn triage_and_comments_carry_across_scans(app: TestApp) {
     .await;
     assert_eq!(status, StatusCode::OK, "{set}");
     assert_eq!(set["note"], "legacy app, CSP planned for Q3");
+    // The same decision again is answered alike but appends nothing; a control character in a note
+    // is refused.
+    app.caught_up().await;
+    let head = app.services.store().head_position().await.unwrap();
+    for _ in 0..3 {
+        let (status, _) = patch(&triager, &csp, json!({ "state": "accepted_risk" })).await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    app.caught_up().await;
+    assert_eq!(app.services.store().head_position().await.unwrap(), head);
+    problem(
+        patch(
+            &triager,
+            &csp,
+            json!({ "state": "fixed", "note": "done\u{1b}[2J" }),
+        )
+        .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    );
     problem(
         patch(&reader, &csp, json!({ "state": "fixed" })).await,
         StatusCode::FORBIDDEN,

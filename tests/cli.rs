@@ -599,3 +599,52 @@ async fn two_project_processes_run_each_projector_once_and_fail_over_when_one_di
     read.close().await;
     db.drop().await;
 }
+
+/// A preset admin key for a tenant that has keys already is ignored, and `serve` says so instead of
+/// keeping quiet; the tenant's real key keeps working.
+#[test]
+fn an_ignored_bootstrap_key_is_reported() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let out = vantage(
+        &["keys", "create", "--admin", "--name", "first"],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let preset = format!("vtg_default_{}_{}", "1".repeat(32), "2".repeat(64));
+    let mut serve = Command::new(vantage_binary())
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--scan-workers",
+            "0",
+            "--data-dir",
+        ])
+        .arg(dir.path())
+        .env("VANTAGE_BOOTSTRAP_ADMIN_KEY", &preset)
+        .env("VANTAGE_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = serve.stderr.take().unwrap();
+    let (lines, seen) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let warned = (0..100).any(|_| {
+        seen.recv_timeout(std::time::Duration::from_millis(100))
+            .is_ok_and(|line| line.contains("VANTAGE_BOOTSTRAP_ADMIN_KEY is ignored"))
+    });
+    let _ = serve.kill();
+    let _ = serve.wait();
+    assert!(warned, "serve warns that the preset key is ignored");
+}

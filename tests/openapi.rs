@@ -243,7 +243,7 @@ async fn the_document_and_offline_docs_are_served(app: TestApp) {
         .text()
         .await
         .unwrap();
-    assert!(page.contains("/docs/swagger-ui-bundle.js") && page.contains("/openapi.json"));
+    assert!(page.contains("/docs/swagger-ui-bundle.js") && page.contains("/docs/init.js"));
     assert!(
         !page.contains("https://"),
         "the docs page loads nothing from elsewhere"
@@ -253,6 +253,29 @@ async fn the_document_and_offline_docs_are_served(app: TestApp) {
         assert_eq!(response.status(), 200, "{asset}");
         assert!(response.bytes().await.unwrap().len() > 10_000, "{asset}");
     }
+    // Every docs page forbids framing, sniffing and any script that is not this server's file.
+    for path in ["/docs", "/docs/problems", "/docs/init.js"] {
+        let response = app.client.get(app.url(path)).send().await.unwrap();
+        let headers = response.headers();
+        let csp = headers["content-security-policy"].to_str().unwrap();
+        assert!(
+            csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"),
+            "{path}: {csp}"
+        );
+        assert!(!csp.contains("unsafe-eval"), "{path}");
+        assert_eq!(headers["x-frame-options"], "DENY", "{path}");
+        assert_eq!(headers["x-content-type-options"], "nosniff", "{path}");
+    }
+    assert!(
+        !page.contains("<script>"),
+        "no inline script: the CSP forbids it"
+    );
+    // And Swagger UI still works under that policy: Chromium renders the operations.
+    let dom = vantage_tests::browser::rendered_dom_after(&app.url("/docs"), 5_000);
+    assert!(
+        dom.contains("getScanReport") || dom.contains("/api/v1/scans/{id}/report"),
+        "Swagger UI rendered the operations under the CSP"
+    );
     let problems = app
         .client
         .get(app.url("/docs/problems"))

@@ -55,6 +55,17 @@ pub fn rendered_dom(url: &str) -> String {
     String::from_utf8(output.stdout).unwrap()
 }
 
+/// The DOM of `url` after its scripts ran for up to `milliseconds` of virtual time (pages that
+/// render after fetching data).
+pub fn rendered_dom_after(url: &str, milliseconds: u32) -> String {
+    let output = chromium(&[
+        format!("--virtual-time-budget={milliseconds}"),
+        "--dump-dom".to_owned(),
+        url.to_owned(),
+    ]);
+    String::from_utf8(output.stdout).unwrap()
+}
+
 /// A PNG of `url` at `width`×`height`, written to `path`.
 pub fn screenshot(url: &str, path: &Path, width: u32, height: u32) {
     let _ = std::fs::remove_file(path);

@@ -86,13 +86,19 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for OptionalJsonBody<T>
 pub fn parse<T: DeserializeOwned>(raw: &[u8]) -> Result<T, ApiError> {
     let mut deserializer = serde_json::Deserializer::from_slice(raw);
     let value: T = serde_path_to_error::deserialize(&mut deserializer)
-        .map_err(|error| classify(&error.path().to_string(), error.into_inner()))?;
-    deserializer.end().map_err(|error| classify(".", error))?;
+        .map_err(|error| classify(raw, &error.path().to_string(), error.into_inner()))?;
+    deserializer
+        .end()
+        .map_err(|error| classify(raw, ".", error))?;
     Ok(value)
 }
 
-fn classify(path: &str, error: serde_json::Error) -> ApiError {
-    if !error.is_data() {
+fn classify(raw: &[u8], path: &str, error: serde_json::Error) -> ApiError {
+    // serde_json reports some shape errors as syntax (a `null` where an enum's string belongs is
+    // "expected value"): only a body that is not JSON at all is malformed.
+    let well_formed = || serde_json::from_slice::<serde::de::IgnoredAny>(raw).is_ok();
+    let shape_error = error.is_data() || (error.is_syntax() && well_formed());
+    if !shape_error {
         return ApiError::BadRequest {
             code: "malformed_json",
             detail: format!("the body is not valid JSON: {error}"),
@@ -120,6 +126,28 @@ mod tests {
 
     fn client_error(error: &ApiError) -> bool {
         error.status().is_client_error()
+    }
+
+    #[test]
+    fn a_null_where_a_value_belongs_is_an_invalid_field_not_malformed_json() {
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code, reason = "only its shape is tested")]
+        struct Body {
+            state: vantage_domain::triage::TriageState,
+        }
+        let error = parse::<Body>(br#"{"state": null}"#).unwrap_err();
+        let ApiError::Unprocessable { code, errors, .. } = error else {
+            panic!("{error:?}");
+        };
+        assert_eq!(code, "invalid_body");
+        assert_eq!(errors[0].field, "state");
+        assert!(matches!(
+            parse::<Body>(br#"{"state": nul"#),
+            Err(ApiError::BadRequest {
+                code: "malformed_json",
+                ..
+            })
+        ));
     }
 
     proptest! {

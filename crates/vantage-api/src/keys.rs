@@ -4,6 +4,7 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::response::IntoResponse;
 use axum::{Extension, Json};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -12,12 +13,12 @@ use vantage_domain::ids::ApiKeyId;
 use vantage_domain::scope::{Scope, Scopes};
 use vantage_domain::tenant::TenantId;
 
-use crate::AppState;
 use crate::auth::{Authenticated, command_context};
 use crate::error::ApiError;
 use crate::extract::{JsonBody, OptionalJsonBody};
 use crate::insights::Items;
 use crate::request_id::RequestId;
+use crate::{AppState, NO_STORE};
 
 /// The body of `POST /api/v1/keys`.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -58,7 +59,7 @@ pub(crate) async fn issue_key(
     Extension(request_id): Extension<RequestId>,
     caller: Authenticated,
     body: JsonBody<IssueKeyRequest>,
-) -> Result<(StatusCode, Json<IssuedKeyView>), ApiError> {
+) -> Result<impl IntoResponse, ApiError> {
     let principal = caller.require(Scope::Admin)?;
     let IssueKeyRequest { name, scopes } = body.value;
     let scopes = Scopes::new(scopes)?;
@@ -69,6 +70,7 @@ pub(crate) async fn issue_key(
         .await??;
     Ok((
         StatusCode::CREATED,
+        NO_STORE,
         Json(IssuedKeyView {
             id: issued.token.key_id,
             token: issued.token.expose(),
@@ -157,7 +159,7 @@ pub(crate) async fn rotate_key(
     caller: Authenticated,
     Path(id): Path<String>,
     body: OptionalJsonBody<RotateKeyRequest>,
-) -> Result<Json<RotatedKeyView>, ApiError> {
+) -> Result<impl IntoResponse, ApiError> {
     let principal = caller.require(Scope::Admin)?;
     let id: ApiKeyId = id.parse().map_err(|_| ApiError::not_found("API key"))?;
     let grace = body
@@ -170,11 +172,14 @@ pub(crate) async fn rotate_key(
         .services
         .rotate_api_key(&context, id, std::time::Duration::from_secs(grace.into()))
         .await??;
-    Ok(Json(RotatedKeyView {
-        id: rotated.token.key_id,
-        token: rotated.token.expose(),
-        name: rotated.name,
-        scopes: rotated.scopes,
-        previous_valid_until: rotated.previous_valid_until,
-    }))
+    Ok((
+        NO_STORE,
+        Json(RotatedKeyView {
+            id: rotated.token.key_id,
+            token: rotated.token.expose(),
+            name: rotated.name,
+            scopes: rotated.scopes,
+            previous_valid_until: rotated.previous_valid_until,
+        }),
+    ))
 }

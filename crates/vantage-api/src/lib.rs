@@ -36,6 +36,11 @@ use tokio::net::TcpListener;
 use tower_http::timeout::TimeoutLayer;
 use vantage_app::Services;
 
+/// The headers of a response that carries a secret (a new API key, a webhook's signing secret): no
+/// cache may keep it.
+pub(crate) const NO_STORE: [(axum::http::HeaderName, &str); 1] =
+    [(axum::http::header::CACHE_CONTROL, "no-store")];
+
 /// Largest request body accepted, in bytes.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// Largest page a list returns (`limit`), except notifications (200).
@@ -105,13 +110,21 @@ pub fn router(state: AppState) -> Router {
         state.limits.clone(),
         rate_limit::enforce,
     ));
-    public
-        .merge(api)
-        .route("/openapi.json", get(openapi::openapi_json))
+    // The docs pages are HTML a browser renders: they only load what this server serves, and no
+    // other site may frame them.
+    let docs = Router::new()
         .route("/docs", get(openapi::docs))
+        .route("/docs/init.js", get(openapi::docs_init_js))
         .route("/docs/swagger-ui-bundle.js", get(openapi::swagger_js))
         .route("/docs/swagger-ui.css", get(openapi::swagger_css))
         .route("/docs/problems", get(openapi::problems))
+        .layer(axum::middleware::map_response(
+            openapi::page_security_headers,
+        ));
+    public
+        .merge(api)
+        .merge(docs)
+        .route("/openapi.json", get(openapi::openapi_json))
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .with_state(state)

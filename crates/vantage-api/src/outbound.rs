@@ -123,7 +123,7 @@ pub(crate) async fn create_webhook(
     Extension(request_id): Extension<RequestId>,
     caller: Authenticated,
     body: JsonBody<CreateWebhookRequest>,
-) -> Result<(StatusCode, Json<CreatedWebhookResource>), ApiError> {
+) -> Result<impl axum::response::IntoResponse, ApiError> {
     let principal = caller.require(Scope::Admin)?;
     let CreateWebhookRequest {
         url,
@@ -140,6 +140,7 @@ pub(crate) async fn create_webhook(
         .map_err(|e| refused(e, "url"))?;
     Ok((
         StatusCode::CREATED,
+        crate::NO_STORE,
         Json(CreatedWebhookResource {
             id: created.id,
             url: url.as_str().to_owned(),

@@ -372,6 +372,20 @@ impl Services {
     ) -> Result<Result<Option<IssuedKey>, DomainError>, AppError> {
         let (registry, _) = self.pipeline.load::<ApiKeys>(&keys_stream(tenant)).await?;
         if !registry.keys.is_empty() {
+            if let Some(raw) = preset {
+                let known = raw.parse::<ApiKeyToken>().ok().is_some_and(|token| {
+                    registry.keys.get(&token.key_id).is_some_and(|key| {
+                        !key.revoked && constant_time_eq(&key.secret_sha256, &token.secret_sha256())
+                    })
+                });
+                if !known {
+                    tracing::warn!(
+                        %tenant,
+                        "VANTAGE_BOOTSTRAP_ADMIN_KEY is ignored: tenant {tenant} has API keys \
+                         already and this is not one of its active keys"
+                    );
+                }
+            }
             return Ok(Ok(None));
         }
         let token = match preset {

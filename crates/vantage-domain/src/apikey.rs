@@ -151,6 +151,7 @@ impl Aggregate for ApiKeys {
                         format!("must be 1-{MAX_KEY_NAME_CHARS} characters"),
                     ));
                 }
+                crate::text::plain("name", &name, false)?;
                 check_hash(&secret_sha256)?;
                 ApiKeyIssued {
                     key_id,

@@ -426,6 +426,52 @@ fn triage_records_the_previous_state() {
 }
 
 #[test]
+fn the_same_triage_decision_again_appends_nothing_but_a_new_note_does() {
+    let set = |state, note: Option<&str>| TriageCommand::Set {
+        fingerprint: fingerprint(),
+        state,
+        note: note.map(str::to_owned),
+    };
+    let decided = TriageSet {
+        fingerprint: fingerprint(),
+        state: TriageState::AcceptedRisk,
+        previous: TriageState::Open,
+        note: Some("behind the VPN".into()),
+        reason: TriageReason::Decision,
+        scan_id: None,
+    };
+    let given_decided = || given::<Triage>([decided.clone().into()]);
+    assert_eq!(
+        given_decided().when(set(TriageState::AcceptedRisk, None)),
+        Ok(vec![])
+    );
+    assert_eq!(
+        given_decided().when(set(TriageState::AcceptedRisk, Some(" behind the VPN "))),
+        Ok(vec![])
+    );
+    assert_eq!(
+        given_decided()
+            .when(set(TriageState::AcceptedRisk, Some("still behind the VPN")))
+            .map(|events| events.len()),
+        Ok(1)
+    );
+    assert_eq!(
+        given::<Triage>([]).when(set(TriageState::Open, None)),
+        Ok(vec![])
+    );
+    assert!(matches!(
+        given::<Triage>([]).when(set(TriageState::Fixed, Some("done\u{1b}[2J"))),
+        Err(DomainError::Invalid { field: "note", .. })
+    ));
+}
+
+#[test]
+fn port_zero_is_not_a_target() {
+    assert!(ScanTarget::parse("http://example.com:0/").is_err());
+    assert!(ScanTarget::parse("http://example.com:8080/").is_ok());
+}
+
+#[test]
 fn a_regression_reopens_only_a_fixed_finding_and_only_once() {
     let scan = ScanId(id(42));
     let reopen = TriageCommand::Reopen {

@@ -17,6 +17,7 @@ pub mod schedule;
 pub mod scope;
 pub mod target;
 pub mod tenant;
+mod text;
 pub mod triage;
 pub mod webhook;
 

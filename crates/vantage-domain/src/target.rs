@@ -82,6 +82,12 @@ impl ScanTarget {
         if !host.starts_with('[') {
             parse_host(host)?;
         }
+        if url.port() == Some(0) {
+            return Err(DomainError::invalid(
+                "target",
+                "port 0 is not a port anything listens on",
+            ));
+        }
         url.set_fragment(None);
         Ok(Self(url.into()))
     }

@@ -157,6 +157,8 @@ pub enum TriageCommand {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Triage {
     pub state: TriageState,
+    /// The note of the last decision (a repeat of the same decision appends nothing).
+    pub note: Option<String>,
     /// Live comments, oldest first (ids are time-ordered UUIDv7).
     pub comments: BTreeMap<CommentId, String>,
     pub deleted_comments: Vec<CommentId>,
@@ -173,6 +175,7 @@ fn bounded_text(field: &'static str, text: &str, allow_empty: bool) -> Result<St
             format!("must be at most {MAX_NOTE_CHARS} characters"),
         ));
     }
+    crate::text::plain(field, trimmed, true)?;
     Ok(trimmed.to_owned())
 }
 
@@ -186,18 +189,25 @@ impl Aggregate for Triage {
                 fingerprint,
                 state,
                 note,
-            } => TriageSet {
-                fingerprint,
-                state,
-                previous: self.state,
-                note: note
+            } => {
+                let note = note
                     .map(|n| bounded_text("note", &n, true))
                     .transpose()?
-                    .filter(|n| !n.is_empty()),
-                reason: TriageReason::Decision,
-                scan_id: None,
+                    .filter(|n| !n.is_empty());
+                // The same decision again (same state, no new note) changes nothing.
+                if state == self.state && (note.is_none() || note == self.note) {
+                    return Ok(vec![]);
+                }
+                TriageSet {
+                    fingerprint,
+                    state,
+                    previous: self.state,
+                    note,
+                    reason: TriageReason::Decision,
+                    scan_id: None,
+                }
+                .into()
             }
-            .into(),
             TriageCommand::Reopen {
                 fingerprint,
                 scan_id,
@@ -251,7 +261,10 @@ impl Aggregate for Triage {
 
     fn apply(&mut self, event: &TriageEvent) {
         match event {
-            TriageEvent::TriageSet(set) => self.state = set.state,
+            TriageEvent::TriageSet(set) => {
+                self.state = set.state;
+                self.note = set.note.clone();
+            }
             TriageEvent::CommentAdded(added) => {
                 self.comments.insert(added.comment_id, added.body.clone());
             }
