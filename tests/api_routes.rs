@@ -1291,6 +1291,55 @@ async fn rate_limits_refuse_with_retry_after_per_key(app: TestApp) {
     // Another key has buckets of its own.
     assert_eq!(create(other).await.status(), StatusCode::ACCEPTED);
 
+    // Presenting a real key's id with a wrong secret spends the caller's own (address) bucket, not
+    // the key's: a flood of forgeries cannot lock the owner out, nor read the owner's usage.
+    let admin_id = app.admin_key.split('_').nth(2).unwrap().to_owned();
+    let forged = format!("vtg_default_{admin_id}_{}", "0".repeat(64));
+    let mut forged_statuses = Vec::new();
+    for _ in 0..30 {
+        let r = app
+            .client
+            .get(app.url("/api/v1/keys/me"))
+            .header("x-api-key", &forged)
+            .send()
+            .await
+            .unwrap();
+        forged_statuses.push(r.status());
+    }
+    assert_eq!(forged_statuses[0], StatusCode::UNAUTHORIZED);
+    assert!(
+        forged_statuses.contains(&StatusCode::TOO_MANY_REQUESTS),
+        "{forged_statuses:?}"
+    );
+    let owner = app
+        .client
+        .get(app.url("/api/v1/keys/me"))
+        .bearer_auth(&app.admin_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        owner.status(),
+        StatusCode::OK,
+        "the owner is not locked out"
+    );
+    let metrics = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let failures: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("vantage_auth_failures_total "))
+        .expect("failed authentications are counted")
+        .parse()
+        .unwrap();
+    assert!(failures >= 30, "{failures}");
+
     // The general bucket runs out too; liveness is never limited.
     let mut statuses = Vec::new();
     for _ in 0..12 {

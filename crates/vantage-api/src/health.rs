@@ -210,6 +210,17 @@ pub(crate) async fn metrics(State(state): State<AppState>) -> impl IntoResponse 
     );
     let _ = writeln!(out, "# TYPE vantage_live_position gauge");
     let _ = writeln!(out, "vantage_live_position {}", live.published_up_to());
+    let _ = writeln!(
+        out,
+        "# HELP vantage_auth_failures_total API requests that proved no key (missing, malformed, \
+         unknown, revoked or a wrong secret)."
+    );
+    let _ = writeln!(out, "# TYPE vantage_auth_failures_total counter");
+    let _ = writeln!(
+        out,
+        "vantage_auth_failures_total {}",
+        state.limits.auth_failures()
+    );
     (
         [(
             header::CONTENT_TYPE,

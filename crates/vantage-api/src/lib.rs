@@ -107,7 +107,7 @@ pub fn router(state: AppState) -> Router {
         }
     }
     let api = api.route_layer(axum::middleware::from_fn_with_state(
-        state.limits.clone(),
+        state.clone(),
         rate_limit::enforce,
     ));
     // The docs pages are HTML a browser renders: they only load what this server serves, and no
@@ -158,9 +158,13 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    // `into_make_service` hands each connection a cheap clone of the one router (an `Arc`); serving
+    // `into_make_service…` hands each connection a cheap clone of the one router (an `Arc`); serving
     // the `Router` itself would copy its whole route table per connection (~100 KiB each).
-    axum::serve(listener, router(state).into_make_service())
-        .with_graceful_shutdown(shutdown)
-        .await
+    // With the client's address, which the rate limiter keys unauthenticated requests by.
+    axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }

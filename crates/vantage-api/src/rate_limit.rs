@@ -4,13 +4,14 @@
 //! `X-RateLimit-Reset` (seconds until the bucket is full again); a refused request is 429 with
 //! `Retry-After`.
 //!
-//! The limit is applied before authentication, keyed by the key id inside the presented token (a
-//! cheap parse), so a flood is refused before it costs a key lookup. Requests without a well-formed
-//! token share one bucket; they are refused by authentication anyway. Buckets of keys not seen for a
-//! while are dropped when the table grows large.
+//! The key is authenticated first (a lookup in the per-tenant registry cache) and the request draws
+//! from the bucket of the key it proved, so nobody can spend another key's budget by presenting its
+//! id with a wrong secret. Requests that prove no key draw from a bucket of their client address,
+//! and each is counted (`vantage_auth_failures_total` on `/metrics`) and logged with that address.
+//! The proven principal is handed on to the handler, which does not look the key up again. Buckets
+//! of keys not seen for a while are dropped when the table grows large.
 
 use std::num::NonZeroU32;
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{Request, State};
@@ -59,6 +60,8 @@ fn quota(per_minute: NonZeroU32) -> Quota {
 pub struct RateLimits {
     requests: Limiter,
     scans: Limiter,
+    /// Requests to the API that proved no key.
+    auth_failures: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for RateLimits {
@@ -76,7 +79,14 @@ impl RateLimits {
                 .with_middleware::<StateInformationMiddleware>(),
             scans: RateLimiter::keyed(quota(config.scans_per_minute))
                 .with_middleware::<StateInformationMiddleware>(),
+            auth_failures: std::sync::atomic::AtomicU64::new(0),
         }
+    }
+
+    /// Requests to the API that proved no key, since start.
+    pub fn auth_failures(&self) -> u64 {
+        self.auth_failures
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Takes one token from `limiter` for `key`: the headers to send, or the 429.
@@ -133,13 +143,6 @@ impl Headers {
     }
 }
 
-/// The bucket key of a request: the key id of a well-formed token, else one shared bucket.
-fn bucket(request: &Request) -> String {
-    crate::auth::presented_key(request.headers())
-        .and_then(|raw| raw.parse::<vantage_app::ApiKeyToken>().ok())
-        .map_or_else(|| "anonymous".to_owned(), |token| token.key_id.to_string())
-}
-
 /// Whether the request creates scans. Under `nest` the request's URI has lost its `/api/v1` prefix;
 /// the original URI has not.
 fn creates_scans(request: &Request) -> bool {
@@ -150,14 +153,46 @@ fn creates_scans(request: &Request) -> bool {
     request.method() == Method::POST && matches!(path, "/api/v1/scans" | "/api/v1/scans/batch")
 }
 
-/// Middleware over the API routes.
+/// Middleware over the API routes: authenticates, then takes a token from the bucket of the proven
+/// key, or of the client address when no key was proven.
 pub(crate) async fn enforce(
-    State(limits): State<Arc<RateLimits>>,
-    request: Request,
+    State(state): State<crate::AppState>,
+    mut request: Request,
     next: Next,
 ) -> Response {
-    let key = bucket(&request);
-    match limits.check(&key, creates_scans(&request)) {
+    let limits = &state.limits;
+    let presented = crate::auth::presented_key(request.headers()).map(str::to_owned);
+    let principal = match presented {
+        Some(raw) => match state.services.authenticate(&raw).await {
+            Ok(principal) => principal,
+            Err(error) => return ApiError::from(error).into_response(),
+        },
+        None => None,
+    };
+    let bucket = match &principal {
+        Some(principal) => format!("key:{}", principal.key_id),
+        None => {
+            limits
+                .auth_failures
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let client = request
+                .extensions()
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map(|info| info.0.ip().to_string());
+            tracing::info!(
+                client = client.as_deref().unwrap_or("unknown"),
+                path = %request.uri().path(),
+                "a request to the API proved no key"
+            );
+            format!("client:{}", client.unwrap_or_default())
+        }
+    };
+    if let Some(principal) = principal {
+        request
+            .extensions_mut()
+            .insert(crate::auth::Authenticated(principal));
+    }
+    match limits.check(&bucket, creates_scans(&request)) {
         Ok(headers) => {
             let mut response = next.run(request).await;
             headers.write(response.headers_mut());
