@@ -584,3 +584,84 @@ vantage_tests::app_test_per_store!(spawn;
     idempotency_key_returns_the_first_result,
     non_public_targets_are_refused_before_anything_is_appended,
 );
+
+/// The log's head, signed, over the API; and after events are removed from under the read models,
+/// `/ready` says the server is not ready and why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signed_checkpoint_is_served_and_a_log_behind_its_read_models_is_not_ready() {
+    let t = vantage_tests::SqliteTestStore::new().await;
+    let path = t.path();
+    let app = TestApp::spawn(t.app_stores().await).await;
+    for name in ["a", "b"] {
+        let issued = app
+            .client
+            .post(app.url("/api/v1/keys"))
+            .bearer_auth(&app.admin_key)
+            .json(&json!({ "name": name, "scopes": ["scan:read"] }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(issued.status(), StatusCode::CREATED);
+    }
+    app.caught_up().await;
+    let head = app.services.store().head_position().await.unwrap();
+    let response = app
+        .client
+        .get(app.url("/api/v1/audit/checkpoint"))
+        .bearer_auth(&app.admin_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let content_type = response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let body: Value = response.json().await.unwrap();
+    vantage_tests::contract::check("GET", "/api/v1/audit/checkpoint", 200, &content_type, &body)
+        .unwrap();
+    let key: Value = app
+        .client
+        .get(app.url("/api/v1/compliance/signing-key"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let public =
+        vantage_reports::signing::PublicKey::from_pem(key["public_key_pem"].as_str().unwrap())
+            .unwrap();
+    let signed: vantage_reports::checkpoint::SignedCheckpoint =
+        serde_json::from_value(body).unwrap();
+    let checkpoint = signed.verify(&public).unwrap();
+    assert_eq!(checkpoint.position, head);
+    let last = app.services.store().read_all(head - 1, 1).await.unwrap();
+    assert_eq!(checkpoint.head_hash, last[0].hash);
+
+    // Someone deletes the newest events: the read models are now ahead of the log.
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    sqlx::query("DROP TRIGGER events_are_append_only_delete")
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query("DELETE FROM events WHERE global_position = $1")
+        .bind(head as i64)
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let ready = app.client.get(app.url("/ready")).send().await.unwrap();
+    assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let problem: Value = ready.json().await.unwrap();
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("ahead of the log's head"),
+        "{problem}"
+    );
+    app.stop().await;
+}

@@ -648,3 +648,133 @@ fn an_ignored_bootstrap_key_is_reported() {
     let _ = serve.wait();
     assert!(warned, "serve warns that the preset key is ignored");
 }
+
+/// Deleting the newest events, or rewriting one and recomputing every hash after it, leaves a chain
+/// that verifies on its own; a signed checkpoint kept from before does not let either pass.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checkpoints_catch_a_truncated_or_rewritten_log() {
+    use vantage_store::EventStore;
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["first", "second", "third"] {
+        let out = vantage(&["keys", "create", "--admin", "--name", name], dir.path());
+        assert!(out.status.success(), "{}", text(&out.stderr));
+    }
+    let checkpoint = || vantage(&["checkpoint"], dir.path());
+    let out = checkpoint();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).starts_with("checkpoint: position 3 head "));
+    let out = vantage(
+        &["keys", "create", "--admin", "--name", "fourth"],
+        dir.path(),
+    );
+    assert!(out.status.success());
+    assert!(checkpoint().status.success());
+    let checkpoints = dir.path().join("checkpoints.jsonl");
+    let cp = checkpoints.to_str().unwrap().to_owned();
+    let verify = || vantage(&["verify", "--checkpoints", &cp], dir.path());
+    let out = verify();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("2 checkpoints hold"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    // Truncation: the newest event deleted. The chain alone still verifies; the checkpoint does not.
+    let url = format!("sqlite://{}", dir.path().join("vantage.db").display());
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    for drop in [
+        "DROP TRIGGER events_are_append_only_update",
+        "DROP TRIGGER events_are_append_only_delete",
+    ] {
+        sqlx::query(drop).execute(&pool).await.unwrap();
+    }
+    sqlx::query("DELETE FROM events WHERE global_position = 4")
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert!(
+        vantage(&["verify"], dir.path()).status.success(),
+        "undetectable without a checkpoint"
+    );
+    let out = verify();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("events were removed from the log"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // A rewrite: event 2's payload edited, and its content hash and every chain hash after it
+    // recomputed, so the chain is consistent again.
+    let store = vantage_store_sqlite::SqliteEventStore::open(&dir.path().join("vantage.db"))
+        .await
+        .unwrap();
+    let events = store.read_all(0, 10).await.unwrap();
+    let mut prev = vantage_store::GENESIS_HASH.to_owned();
+    for mut recorded in events {
+        if recorded.global_position == 2 {
+            let text = recorded
+                .event
+                .payload
+                .as_str()
+                .replace("\"second\"", "\"sec0nd\"");
+            recorded.event.payload = vantage_store::JsonPayload::from_text(text).unwrap();
+            recorded.event.content_hash = vantage_store::content_hash(&recorded.event);
+        }
+        let hash = vantage_store::chain_hash(
+            &prev,
+            recorded.global_position,
+            &recorded.event.content_hash,
+        );
+        sqlx::query(
+            "UPDATE events SET payload = $1, content_hash = $2, prev_hash = $3, hash = $4 \
+             WHERE global_position = $5",
+        )
+        .bind(recorded.event.payload.as_str())
+        .bind(&recorded.event.content_hash)
+        .bind(&prev)
+        .bind(&hash)
+        .bind(recorded.global_position as i64)
+        .execute(&pool)
+        .await
+        .unwrap();
+        prev = hash;
+    }
+    pool.close().await;
+    assert!(
+        vantage(&["verify"], dir.path()).status.success(),
+        "the rewritten chain is consistent"
+    );
+    let out = verify();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("line 1") && stderr.contains("rewritten"),
+        "{stderr}"
+    );
+
+    // A checkpoint signed by another key is refused, naming the key.
+    let other = tempfile::NamedTempFile::new().unwrap();
+    let pem = vantage_reports::signing::SigningKey::from_seed(&[5; 32])
+        .unwrap()
+        .public_key()
+        .to_pem();
+    std::fs::write(other.path(), pem).unwrap();
+    let out = vantage(
+        &[
+            "verify",
+            "--checkpoints",
+            &cp,
+            "--public-key",
+            other.path().to_str().unwrap(),
+        ],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("not by the expected key"),
+        "{}",
+        text(&out.stderr)
+    );
+}

@@ -115,15 +115,31 @@ pub(crate) async fn ready(State(state): State<AppState>) -> Result<Json<Readines
             detail: "the event store is unreachable".into(),
         }
     })?;
+    // Projectors first, then the head: a projector never passes the head it read, so one found
+    // ahead of the head read after it means the log lost events it had.
+    let snapshot = state.projections.snapshot();
     let head = store
         .head_position()
         .await
         .map_err(|_| ApiError::Unavailable {
             detail: "the event store is unreachable".into(),
         })?;
-    let projectors = state
-        .projections
-        .snapshot()
+    if let Some(ahead) = snapshot.iter().find(|p| p.position > head) {
+        tracing::error!(
+            projector = %ahead.name,
+            position = ahead.position,
+            head,
+            "a read model is ahead of the event log: events were removed from the log"
+        );
+        return Err(ApiError::Unavailable {
+            detail: format!(
+                "read model {} is at log position {}, ahead of the log's head {head}: events \
+                 were removed from the log (run vantage verify with its checkpoints)",
+                ahead.name, ahead.position
+            ),
+        });
+    }
+    let projectors = snapshot
         .into_iter()
         .map(|p| ProjectorLag {
             lag_events: head.saturating_sub(p.position),

@@ -533,3 +533,30 @@ pub(crate) async fn audit_verify(
         }),
     }))
 }
+
+/// `GET /api/v1/audit/checkpoint`: the log's head signed with the server's key, to keep outside the
+/// database; `vantage verify --checkpoints` later proves the log still holds it.
+pub(crate) async fn checkpoint(
+    State(state): State<AppState>,
+    caller: Authenticated,
+) -> Result<Json<vantage_reports::checkpoint::SignedCheckpoint>, ApiError> {
+    caller.require(Scope::AuditRead)?;
+    let store = state.services.store();
+    let head = store.head_position().await?;
+    let head_hash = match head {
+        0 => vantage_store::GENESIS_HASH.to_owned(),
+        _ => store
+            .read_all(head - 1, 1)
+            .await?
+            .into_iter()
+            .next()
+            .map(|e| e.hash)
+            .ok_or(ApiError::Internal)?,
+    };
+    Ok(Json(vantage_reports::checkpoint::SignedCheckpoint::sign(
+        &state.services.signing_key,
+        head,
+        &head_hash,
+        state.services.pipeline.clock().now(),
+    )))
+}

@@ -600,6 +600,19 @@ pub fn operations() -> Vec<Operation> {
         .errors(&[422]),
         Operation::new(
             M::GET,
+            "/api/v1/audit/checkpoint",
+            "getLogCheckpoint",
+            "The log's head, signed",
+            insights::checkpoint,
+        )
+        .tag("audit")
+        .scope(Scope::AuditRead)
+        .reply::<vantage_reports::checkpoint::SignedCheckpoint>(
+            200,
+            "Keep it outside the database; vantage verify --checkpoints proves the log still holds it.",
+        ),
+        Operation::new(
+            M::GET,
             "/api/v1/audit/verify",
             "verifyAuditChain",
             "Verify the hash chain",

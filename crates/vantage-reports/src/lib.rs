@@ -1,13 +1,14 @@
 //! What Vantage hands to people and tools outside it, as pure functions of typed data: the scan
 //! report in five formats (HTML, PDF, JSON, SARIF 2.1.0, JUnit XML), the technology inventory as
-//! CycloneDX 1.5 and SPDX 2.3, the signed compliance package and its offline verification, and the
-//! trust badge.
+//! CycloneDX 1.5 and SPDX 2.3, the signed compliance package and its offline verification, signed
+//! checkpoints of the log's head, and the trust badge.
 //!
 //! Nothing here reads a database, the network or the clock: callers gather a [`Report`] (the API from
 //! the read models, `vantage scan` from its own run) and pass the time in. The same input always
 //! renders the same bytes, which is what lets a package's `report.html` be hashed and signed.
 
 pub mod badge;
+pub mod checkpoint;
 pub mod html;
 pub mod inventory;
 pub mod junit;

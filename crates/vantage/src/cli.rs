@@ -2,7 +2,6 @@
 
 #![allow(clippy::print_stdout, reason = "a CLI prints its results to stdout")]
 
-use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
@@ -17,7 +16,7 @@ use vantage_probes::ssrf::{AllowList, ResolverChoice, SsrfGuard, SsrfPolicy};
 use vantage_probes::tls::TlsRoots;
 use vantage_projections::{ReadDb, StatusBoard};
 use vantage_reports::signing::SigningKey;
-use vantage_store::{EventStore, verify_chain};
+use vantage_store::EventStore;
 use vantage_store_postgres::{PgEventStore, PgStoreOptions};
 use vantage_store_sqlite::SqliteEventStore;
 use vantage_worker::embedded::EmbeddedWorkers;
@@ -46,8 +45,12 @@ pub enum Command {
     Serve(ServeArgs),
     /// Create or upgrade the database schema, then exit.
     Migrate(StoreArgs),
-    /// Walk the event log's hash chain and report the first break (non-zero exit if there is one).
-    Verify(StoreArgs),
+    /// Walk the event log's hash chain and report the first break, and check that the log still
+    /// holds every signed checkpoint given (non-zero exit on either).
+    Verify(crate::checkpoints::VerifyArgs),
+    /// Sign the log's head (after verifying the chain) and append it to a checkpoints file kept
+    /// outside the database.
+    Checkpoint(crate::checkpoints::CheckpointArgs),
     /// Manage API keys.
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -314,7 +317,8 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
             println!("schema of the {} event store is up to date", opened.kind);
             Ok(ExitCode::SUCCESS)
         }
-        Command::Verify(args) => verify(&args, &file).await,
+        Command::Verify(args) => crate::checkpoints::verify(&args, &file).await,
+        Command::Checkpoint(args) => crate::checkpoints::checkpoint(&args, &file).await,
         Command::Keys(KeysCommand::Create(args)) => create_key(args, &file).await,
         Command::Worker(args) => worker(args, &file).await,
         Command::Project(args) => crate::read_side::project(&args, &file).await,
@@ -354,6 +358,11 @@ enum ReadModels {
 }
 
 impl OpenedStore {
+    /// The embedded store's directory (none with PostgreSQL).
+    pub(crate) fn data_dir(&self) -> Option<&Path> {
+        self.data_dir.as_deref()
+    }
+
     /// Opens the read-model database and creates its tables if needed.
     pub(crate) async fn read_db(&self) -> Result<ReadDb, CliError> {
         let db = match &self.read_models {
@@ -828,39 +837,6 @@ pub(crate) async fn shutdown_signal() {
         () = terminate => {},
     }
     tracing::info!("shutdown requested; draining requests");
-}
-
-async fn verify(args: &StoreArgs, file: &FileConfig) -> Result<ExitCode, CliError> {
-    let opened = open_store(args, file).await?;
-    let head = opened.events.head_position().await?;
-    let show_progress = head > 0 && std::io::stderr().is_terminal();
-    let report = verify_chain(opened.events.as_ref(), |checked| {
-        if show_progress {
-            eprint!("\rverifying: {checked}/{head} events");
-        }
-    })
-    .await
-    .map_err(|e| CliError(format!("cannot read the event log: {e}")))?;
-    if show_progress {
-        eprintln!();
-    }
-    match report.first_break {
-        None => {
-            println!(
-                "ok: {} events verified; chain head {}",
-                report.events_checked, report.head_hash
-            );
-            Ok(ExitCode::SUCCESS)
-        }
-        Some(chain_break) => {
-            eprintln!("error: the event log has been tampered with at {chain_break}");
-            println!(
-                "broken: {} events verified before {}",
-                report.events_checked, chain_break.event_id
-            );
-            Ok(ExitCode::FAILURE)
-        }
-    }
 }
 
 async fn create_key(args: KeysCreateArgs, file: &FileConfig) -> Result<ExitCode, CliError> {
