@@ -177,6 +177,28 @@ async fn bad_input_is_a_problem_and_appends_nothing(app: TestApp) {
         "payload_too_large",
     )
     .await;
+    // A client that announces a 100 MB body and waits for `100 Continue` is told 413 instead, on a
+    // raw socket, before it sends a byte of it; the answer is a problem document too.
+    {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let address = app.base.trim_start_matches("http://").to_owned();
+        let mut socket = tokio::net::TcpStream::connect(&address).await.unwrap();
+        let request = format!(
+            "POST /api/v1/scans HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {}\r\n\
+             Content-Type: application/json\r\nContent-Length: 100000000\r\n\
+             Expect: 100-continue\r\n\r\n",
+            app.admin_key
+        );
+        socket.write_all(request.as_bytes()).await.unwrap();
+        let mut answer = vec![0u8; 4096];
+        let n = tokio::time::timeout(std::time::Duration::from_secs(5), socket.read(&mut answer))
+            .await
+            .expect("answered at once")
+            .unwrap();
+        let answer = String::from_utf8_lossy(&answer[..n]).to_string();
+        assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+        assert!(answer.contains("application/problem+json"), "{answer}");
+    }
     problem(
         post(json!({"target": "example.com"}).to_string(), "text/plain")
             .await

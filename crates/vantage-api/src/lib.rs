@@ -133,11 +133,30 @@ pub fn router(state: AppState) -> Router {
             StatusCode::SERVICE_UNAVAILABLE,
             REQUEST_TIMEOUT,
         ))
+        // A body declared larger than the limit is refused before anything reads it, so a client
+        // that sent `Expect: 100-continue` is told 413 instead of being invited to send it.
+        .layer(axum::middleware::from_fn(refuse_declared_oversized_bodies))
         // Outermost: every response, including the ones the layers above produce, gets a request id
         // and, if it is an error, a problem+json body.
         .layer(axum::middleware::from_fn(
             request_id::request_id_and_problems,
         ))
+}
+
+/// 413 for a request whose `Content-Length` exceeds [`MAX_BODY_BYTES`], before its body is read.
+async fn refuse_declared_oversized_bodies(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let declared = request
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|bytes| bytes > MAX_BODY_BYTES as u64) {
+        return axum::response::IntoResponse::into_response(ApiError::PayloadTooLarge);
+    }
+    next.run(request).await
 }
 
 /// The OpenAPI 3.1 document of this API, as served at `/openapi.json` and committed as
