@@ -642,18 +642,7 @@ async fn a_signed_checkpoint_is_served_and_a_log_behind_its_read_models_is_not_r
     let body: Value = response.json().await.unwrap();
     vantage_tests::contract::check("GET", "/api/v1/audit/checkpoint", 200, &content_type, &body)
         .unwrap();
-    let key: Value = app
-        .client
-        .get(app.url("/api/v1/compliance/signing-key"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let public =
-        vantage_reports::signing::PublicKey::from_pem(key["public_key_pem"].as_str().unwrap())
-            .unwrap();
+    let public = app.published_signing_key().await;
     let signed: vantage_reports::checkpoint::SignedCheckpoint =
         serde_json::from_value(body).unwrap();
     let checkpoint = signed.verify(&public).unwrap();

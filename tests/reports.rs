@@ -325,17 +325,7 @@ async fn reports_show_the_verdict_in_every_format(app: TestApp, lab: Lab, label:
     );
 
     // The compliance package: signed by the published key, and everything in it checks.
-    let key: Value = app
-        .client
-        .get(app.url("/api/v1/compliance/signing-key"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let public = PublicKey::from_pem(key["public_key_pem"].as_str().unwrap()).unwrap();
-    assert_eq!(key["sha256"], public.fingerprint());
+    let public = app.published_signing_key().await;
     let (status, content_type, archive) = fetch(
         &app,
         &format!("/api/v1/scans/{id}/compliance-package?framework=owasp-asvs"),

@@ -517,6 +517,26 @@ impl TestApp {
         }
     }
 
+    /// The key that signs packages and checkpoints, as `GET /api/v1/compliance/signing-key`
+    /// publishes it (no API key needed); checks that its fingerprint is the one published beside it.
+    pub async fn published_signing_key(&self) -> vantage_reports::signing::PublicKey {
+        let published: serde_json::Value = self
+            .client
+            .get(self.url("/api/v1/compliance/signing-key"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let key = vantage_reports::signing::PublicKey::from_pem(
+            published["public_key_pem"].as_str().unwrap(),
+        )
+        .unwrap();
+        assert_eq!(published["sha256"], key.fingerprint());
+        key
+    }
+
     /// Starts a quick scan of `target` with `trigger` and waits until it completes (failing the test
     /// if it fails or is cancelled); returns its id.
     pub async fn completed_scan(&self, target: &str, trigger: &str) -> String {
