@@ -888,3 +888,116 @@ async fn the_gate_and_fail_on_exit_by_the_findings() {
     );
     app.stop().await;
 }
+
+// ---- no secret a site exposes leaves the scanner ----------------------------------------------
+
+/// What the lab sites expose that must never be repeated: the values in an exposed `.env`, and a
+/// session cookie's value (as `=value`, which no hash or id contains).
+const SECRETS: [&str; 3] = ["lab-secret-value", "sk_lab_123", "=3f2a9c"];
+
+fn assert_no_secret(what: &str, bytes: &[u8]) {
+    let text = String::from_utf8_lossy(bytes);
+    for secret in SECRETS {
+        assert!(!text.contains(secret), "{what} contains {secret:?}");
+    }
+}
+
+/// A site exposing a `.env` with credentials and setting a session cookie is scanned; none of
+/// those values appears in any API answer (every report format, inventories, the compliance
+/// package's files, observations, findings, the audit trail), in the stored log or read-model
+/// files, or in `vantage scan`'s output and debug log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_secret_a_site_exposes_reaches_any_output() {
+    let lab = Lab::start_with(&[Posture::ExposedBehindRedirect, Posture::PlainHttp]).await;
+    let t = vantage_tests::SqliteTestStore::new().await;
+    let files = t.path().parent().unwrap().to_owned();
+    let app = TestApp::spawn_on_lab(t.app_stores().await, &lab).await;
+    let exposed = app
+        .completed_scan(lab.site(Posture::ExposedBehindRedirect).name(), "manual")
+        .await;
+    let plain = app
+        .completed_scan(lab.site(Posture::PlainHttp).name(), "manual")
+        .await;
+    app.caught_up().await;
+    let findings = app
+        .get_json(&format!("/api/v1/scans/{exposed}/findings"))
+        .await;
+    assert!(
+        findings["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["rule_id"].as_str().unwrap().contains("env")),
+        "the exposed .env is a finding: {findings}"
+    );
+    for id in [&exposed, &plain] {
+        for path in [
+            format!("/api/v1/scans/{id}"),
+            format!("/api/v1/scans/{id}/observations"),
+            format!("/api/v1/scans/{id}/findings"),
+            format!("/api/v1/scans/{id}/summary"),
+            format!("/api/v1/scans/{id}/history"),
+            format!("/api/v1/scans/{id}/report?format=html"),
+            format!("/api/v1/scans/{id}/report?format=pdf"),
+            format!("/api/v1/scans/{id}/report?format=json"),
+            format!("/api/v1/scans/{id}/report?format=sarif"),
+            format!("/api/v1/scans/{id}/report?format=junit"),
+            format!("/api/v1/scans/{id}/sbom?format=cyclonedx"),
+            format!("/api/v1/scans/{id}/sbom?format=spdx"),
+            "/api/v1/audit/events?limit=100".to_owned(),
+            "/api/v1/dashboard/command-center".to_owned(),
+            "/api/v1/notifications".to_owned(),
+        ] {
+            let (status, _, body) = fetch(&app, &path).await;
+            assert_eq!(status, 200, "{path}");
+            assert_no_secret(&path, &body);
+        }
+        let (status, _, archive) =
+            fetch(&app, &format!("/api/v1/scans/{id}/compliance-package")).await;
+        assert_eq!(status, 200);
+        for (name, bytes) in unpack(&archive) {
+            assert_no_secret(&format!("package file {name}"), &bytes);
+        }
+    }
+    // What is stored: the log and the read models, byte for byte (WAL files too).
+    for entry in std::fs::read_dir(&files).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if name.starts_with("vantage.db") || name.starts_with("readmodels.db") {
+            assert_no_secret(
+                &format!("stored file {name}"),
+                &std::fs::read(&path).unwrap(),
+            );
+        }
+    }
+    app.stop().await;
+
+    // `vantage scan`, with its debug log.
+    let out = Command::new(vantage_binary())
+        .args([
+            "scan",
+            lab.site(Posture::ExposedBehindRedirect).name(),
+            "--profile",
+            "quick",
+        ])
+        .args([
+            "--allow-cidr",
+            "127.0.0.0/8",
+            "--resolver",
+            &lab.dns.address.to_string(),
+        ])
+        .arg("--extra-ca")
+        .arg(lab.ca_pem.path())
+        .args(["--format", "json"])
+        .env("VANTAGE_LOG", "debug")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("\"observations\""));
+    assert_no_secret("vantage scan's output", &out.stdout);
+    assert_no_secret("vantage scan's debug log", &out.stderr);
+}
