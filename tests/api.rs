@@ -676,3 +676,75 @@ async fn a_signed_checkpoint_is_served_and_a_log_behind_its_read_models_is_not_r
     );
     app.stop().await;
 }
+
+/// Connections that send nothing, or drip a header line at a time, are closed once the header read
+/// timeout passes (slowloris), while the server keeps answering others.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_and_silent_connections_are_closed() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let t = vantage_tests::SqliteTestStore::new().await;
+    let app = TestApp::spawn(t.app_stores().await).await;
+    let address = app.base.trim_start_matches("http://").to_owned();
+    let limit = vantage_api::HEADER_READ_TIMEOUT + std::time::Duration::from_secs(4);
+    let silent = {
+        let address = address.clone();
+        tokio::spawn(async move {
+            let started = std::time::Instant::now();
+            let mut socket = tokio::net::TcpStream::connect(&address).await.unwrap();
+            let mut buffer = [0u8; 64];
+            let n = tokio::time::timeout(limit, socket.read(&mut buffer)).await;
+            (n.map(|r| r.unwrap_or(0)), started.elapsed())
+        })
+    };
+    let dripping = {
+        let address = address.clone();
+        tokio::spawn(async move {
+            let started = std::time::Instant::now();
+            let mut socket = tokio::net::TcpStream::connect(&address).await.unwrap();
+            socket
+                .write_all(format!("GET /health HTTP/1.1\r\nHost: {address}\r\n").as_bytes())
+                .await
+                .unwrap();
+            let mut buffer = [0u8; 256];
+            loop {
+                if started.elapsed() > limit {
+                    return (false, started.elapsed());
+                }
+                // One more header line every second; the server must give up on the request.
+                if socket.write_all(b"X-Drip: 1\r\n").await.is_err() {
+                    return (true, started.elapsed());
+                }
+                match tokio::time::timeout(
+                    std::time::Duration::from_secs(1),
+                    socket.read(&mut buffer),
+                )
+                .await
+                {
+                    Ok(Ok(0)) | Ok(Err(_)) => return (true, started.elapsed()),
+                    Ok(Ok(n)) => {
+                        let answer = String::from_utf8_lossy(&buffer[..n]).to_string();
+                        assert!(
+                            !answer.starts_with("HTTP/1.1 200"),
+                            "answered a dripped request: {answer}"
+                        );
+                        return (true, started.elapsed());
+                    }
+                    Err(_) => {}
+                }
+            }
+        })
+    };
+    // Meanwhile the server answers others.
+    let health = app.client.get(app.url("/health")).send().await.unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
+    let (closed, waited) = silent.await.unwrap();
+    assert_eq!(
+        closed.ok(),
+        Some(0),
+        "a silent connection is closed (after {waited:?})"
+    );
+    assert!(waited >= vantage_api::HEADER_READ_TIMEOUT - std::time::Duration::from_secs(1));
+    let (closed, waited) = dripping.await.unwrap();
+    assert!(closed, "a dripping connection is closed (after {waited:?})");
+    app.stop().await;
+}
