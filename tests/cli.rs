@@ -341,7 +341,31 @@ async fn serve_keeps_its_secrets_key_and_never_logs_event_tokens() {
         .unwrap();
     assert_eq!(first.event.as_deref(), Some("ScanRequested"));
 
-    // The firehose has nothing to say, and the connection ends after a second.
+    // Once the scan has ended, the firehose has nothing to say, and the connection ends after a
+    // second.
+    let ended = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let status: serde_json::Value = client
+            .get(format!("{address}/api/v1/scans/{scan}/status"))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if matches!(
+            status["status"].as_str(),
+            Some("completed" | "failed" | "cancelled")
+        ) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < ended,
+            "the scan did not end: {status}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     let firehose = client
         .get(format!("{address}/api/v1/events"))
         .bearer_auth(&key)

@@ -143,11 +143,20 @@ pub fn router(state: AppState) -> Router {
         ))
 }
 
-/// 413 for a request whose `Content-Length` exceeds [`MAX_BODY_BYTES`], before its body is read.
+/// 413 for a request that waits for `100 Continue` before sending a body whose `Content-Length`
+/// exceeds [`MAX_BODY_BYTES`]: answered before the body is asked for. (A body already on its way is
+/// refused by the body limit as it is read, which keeps the connection usable.)
 async fn refuse_declared_oversized_bodies(
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
+    let expects_continue = request
+        .headers()
+        .get(axum::http::header::EXPECT)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    if !expects_continue {
+        return next.run(request).await;
+    }
     let declared = request
         .headers()
         .get(axum::http::header::CONTENT_LENGTH)
