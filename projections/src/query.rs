@@ -19,6 +19,17 @@ use crate::ProjectionError;
 use crate::db::{Cell, ReadDb};
 use crate::model::*;
 
+/// An RFC 3339 time, or a `YYYY-MM-DD` date meaning its midnight UTC (the bounds of periods).
+pub fn parse_moment(raw: &str) -> Option<DateTime<Utc>> {
+    if let Ok(time) = DateTime::parse_from_rfc3339(raw) {
+        return Some(time.with_timezone(&Utc));
+    }
+    chrono::NaiveDate::parse_from_str(raw, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc())
+}
+
 /// "As it stood then": a log position or a time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AsOf {

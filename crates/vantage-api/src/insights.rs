@@ -293,13 +293,7 @@ const MAX_PERIOD_DAYS: i64 = 366;
 
 /// An RFC 3339 time, or a date meaning its midnight UTC.
 fn moment(field: &str, raw: &str) -> Result<DateTime<Utc>, ApiError> {
-    if let Ok(time) = DateTime::parse_from_rfc3339(raw) {
-        return Ok(time.with_timezone(&Utc));
-    }
-    chrono::NaiveDate::parse_from_str(raw, "%Y-%m-%d")
-        .ok()
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .map(|t| t.and_utc())
+    vantage_projections::query::parse_moment(raw)
         .ok_or_else(|| invalid_field(field, "must be an RFC 3339 time or a YYYY-MM-DD date"))
 }
 

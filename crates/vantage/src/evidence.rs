@@ -9,7 +9,7 @@ use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use indicatif::{ProgressBar, ProgressStyle};
 use vantage_domain::ids::ScanId;
 use vantage_domain::scan::ScanStatus;
@@ -64,13 +64,7 @@ pub struct VerifyPackageArgs {
 
 /// An RFC 3339 time, or a date meaning its midnight UTC.
 fn parse_moment(raw: &str) -> Result<DateTime<Utc>, String> {
-    if let Ok(time) = DateTime::parse_from_rfc3339(raw) {
-        return Ok(time.with_timezone(&Utc));
-    }
-    NaiveDate::parse_from_str(raw, "%Y-%m-%d")
-        .ok()
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .map(|t| t.and_utc())
+    vantage_projections::query::parse_moment(raw)
         .ok_or_else(|| format!("{raw:?} is neither an RFC 3339 time nor a YYYY-MM-DD date"))
 }
 
