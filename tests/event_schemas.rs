@@ -42,6 +42,7 @@ fn samples() -> Vec<(String, u32, serde_json::Value)> {
         profile: Profile::Quick,
         trigger: Trigger::PostDeploy,
         vantage_point: VantagePoint::default(),
+        content_sample: Some(vantage_domain::content::ContentSampling::new(14).unwrap()),
     };
     let fingerprint = Fingerprint::parse("00112233445566778899aabbccddeeff").unwrap();
     let scan: Vec<ScanEvent> = vec![
@@ -87,6 +88,19 @@ fn samples() -> Vec<(String, u32, serde_json::Value)> {
         }
         .into(),
         ScanDeleted {}.into(),
+        ContentSampleKept {
+            url: "https://example.com/".into(),
+            status_code: 200,
+            content_type: Some("text/html".into()),
+            body_bytes: 5120,
+            sample_bytes: 4096,
+            sealed: vantage_domain::content::SealedBytes::new(vec![7; 4124]).unwrap(),
+        }
+        .into(),
+        ContentKeyDestroyed {
+            reason: vantage_domain::content::ShredReason::RetentionExpired,
+        }
+        .into(),
     ];
     let triage: Vec<TriageEvent> = vec![
         TriageSet {

@@ -8,6 +8,7 @@
 mod api;
 mod api_routes;
 mod cli;
+mod content_samples;
 mod event_schemas;
 mod exposure_probe;
 mod http_probe;

@@ -18,7 +18,12 @@ pub struct AuditProjector;
 pub static TABLES: &[&Table] = &[&AUDIT];
 
 /// Events that are worker progress, not commands.
-const NOT_AUDITED: &[&str] = &["ProbeObserved", "ProbeFailed", "WebhookDeliveryAttempted"];
+const NOT_AUDITED: &[&str] = &[
+    "ProbeObserved",
+    "ProbeFailed",
+    "ContentSampleKept",
+    "WebhookDeliveryAttempted",
+];
 
 fn target_of(stream: &str) -> String {
     stream

@@ -580,6 +580,32 @@ impl Doc for ReopenDueDoc {
     }
 }
 
+pub static CONTENT_DUE: Table = Table {
+    name: "rm_content_due",
+    columns: &[text("scan_id"), int("expires_at")],
+    key: 1,
+    indexes: &[&["expires_at"]],
+};
+
+/// A scan that keeps content samples, until its content key is destroyed: the to-do list of
+/// `vantage_app::shred_expired_content`, by the time its retention ends.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct ContentDueDoc {
+    pub scan_id: String,
+    pub tenant: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+impl Doc for ContentDueDoc {
+    const TABLE: &'static Table = &CONTENT_DUE;
+    fn key(&self) -> Vec<Cell> {
+        vec![self.scan_id.as_str().into()]
+    }
+    fn columns(&self) -> Vec<Cell> {
+        vec![self.expires_at.timestamp().into()]
+    }
+}
+
 pub static NOTIFICATIONS: Table = Table {
     name: "rm_notifications",
     columns: &[

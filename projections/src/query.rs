@@ -10,6 +10,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use vantage_domain::content::ExpiredContent;
 use vantage_domain::scan::{ScanSpec, ScanStatus};
 use vantage_domain::tenant::TenantId;
 use vantage_domain::triage::{DueReopen, Fingerprint, TriageState};
@@ -427,6 +428,33 @@ impl ReadDb {
     }
 
     /// Regressions of findings triaged `fixed` waiting to be reopened, oldest first, across tenants.
+    /// Scans whose content retention ended at or before `now` and whose key is not yet destroyed,
+    /// soonest first.
+    pub async fn content_due(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<ExpiredContent>, ProjectionError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let docs: Vec<ContentDueDoc> = self
+            .docs(
+                "SELECT doc FROM rm_content_due WHERE expires_at <= $1 ORDER BY expires_at LIMIT $2",
+                &[now.timestamp().into(), limit.into()],
+            )
+            .await?;
+        docs.into_iter()
+            .map(|doc| {
+                let corrupt = |what: &str| {
+                    ProjectionError::Corrupt(format!("rm_content_due holds an invalid {what}"))
+                };
+                Ok(ExpiredContent {
+                    tenant: TenantId::parse(&doc.tenant).map_err(|_| corrupt("tenant"))?,
+                    scan_id: doc.scan_id.parse().map_err(|_| corrupt("scan id"))?,
+                })
+            })
+            .collect()
+    }
+
     pub async fn reopen_due(&self, limit: usize) -> Result<Vec<DueReopen>, ProjectionError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let docs: Vec<ReopenDueDoc> = self

@@ -78,6 +78,7 @@ pub static TABLES: &[&Table] = &[
     &TENANTS,
     &NOTIFICATIONS,
     &REOPEN_DUE,
+    &CONTENT_DUE,
 ];
 
 fn scan_id_of(stream: &str) -> Option<&str> {
@@ -266,6 +267,20 @@ impl ScansProjector {
             stats.last_scan_at = Some(at);
             batch.put(stats)?;
             batch.put(doc)?;
+            if let Some(sampling) = requested.content_sample {
+                let requested_at = recorded.event.occurred_at;
+                batch.put(ContentDueDoc {
+                    scan_id: scan_id.to_owned(),
+                    tenant: requested.tenant.as_str().to_owned(),
+                    expires_at: requested_at
+                        + chrono::Duration::days(i64::from(sampling.retention_days)),
+                })?;
+            }
+            return Ok(());
+        }
+        if let ScanEvent::ContentKeyDestroyed(_) = event {
+            // Also after deletion: the to-do entry goes whatever became of the scan.
+            batch.delete::<ContentDueDoc>(vec![scan_id.into()]);
             return Ok(());
         }
         if let ScanEvent::ProbeObserved(observed) = event {
@@ -331,7 +346,10 @@ impl ScansProjector {
                 self.buffer_end(scan_id);
                 return delete_scan(batch, scan).await;
             }
-            ScanEvent::ScanRequested(_) | ScanEvent::ProbeObserved(_) => {}
+            ScanEvent::ScanRequested(_)
+            | ScanEvent::ProbeObserved(_)
+            | ScanEvent::ContentSampleKept(_)
+            | ScanEvent::ContentKeyDestroyed(_) => {}
         }
         batch.put(scan)?;
         Ok(())

@@ -171,6 +171,7 @@ pub fn spec(domain: &str) -> ScanSpec {
         profile: Profile::default(),
         trigger: Trigger::default(),
         vantage_point: VantagePoint::parse("default").unwrap(),
+        content_sample: None,
     }
 }
 

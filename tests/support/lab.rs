@@ -637,6 +637,7 @@ impl Lab {
             profile: Profile::Quick,
             trigger: Trigger::Manual,
             vantage_point: VantagePoint::default(),
+            content_sample: None,
         };
         let scan_id = crate::scan_directly(&services, spec.clone(), &self.scanner()).await;
         let observations: Vec<_> = services

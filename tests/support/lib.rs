@@ -186,12 +186,37 @@ pub struct TestApp {
     pub services: vantage_app::Services,
     pub stores: AppStores,
     pub client: reqwest::Client,
+    /// The application's clock: the system's, moved on by [`TestClock::advance`].
+    pub clock: Arc<TestClock>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     projectors: Option<ProjectorTasks>,
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
     workers: Option<WorkerPool>,
     /// The NATS streams of an app whose live events go over NATS, deleted when it stops.
     nats: Option<(async_nats::Client, vantage_worker::nats::NatsTopology)>,
+}
+
+/// The system clock moved on by what a test asks (retention periods, grace periods), never back.
+#[derive(Debug, Default)]
+pub struct TestClock {
+    ahead_seconds: std::sync::atomic::AtomicI64,
+}
+
+impl TestClock {
+    /// Moves the clock `by` into the future.
+    pub fn advance(&self, by: chrono::Duration) {
+        self.ahead_seconds
+            .fetch_add(by.num_seconds(), std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl vantage_app::Clock for TestClock {
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        chrono::Utc::now()
+            + chrono::Duration::seconds(
+                self.ahead_seconds.load(std::sync::atomic::Ordering::SeqCst),
+            )
+    }
 }
 
 /// Where the live log feeder is among an app's background tasks.
@@ -393,10 +418,11 @@ impl TestApp {
         roots: Option<vantage_probes::tls::TlsRoots>,
         limits: vantage_api::RateLimitConfig,
     ) -> Self {
+        let clock = Arc::new(TestClock::default());
         let services = vantage_app::Services::new(
             stores.events.clone(),
             stores.idempotency.clone(),
-            Arc::new(vantage_app::SystemClock),
+            clock.clone(),
             guard,
         );
         let admin_key = services
@@ -434,6 +460,15 @@ impl TestApp {
                 let read = read.clone();
                 async move { read.reopen_due(limit).await }
             },
+            projectors_stopped.clone(),
+        )));
+        let read = stores.read.clone();
+        projector_tasks.push(tokio::spawn(vantage_app::shred_expired_content(
+            services.clone(),
+            move |now, limit| {
+                let read = read.clone();
+                async move { read.content_due(now, limit).await }
+            },
             projectors_stopped,
         )));
         let state = vantage_api::AppState::new(services.clone(), board, stores.read.clone())
@@ -458,6 +493,7 @@ impl TestApp {
             services,
             stores,
             client: http_client(),
+            clock,
             shutdown: Some(shutdown),
             projectors: Some((stop_projectors, projector_tasks)),
             server: Some(server),
@@ -733,6 +769,7 @@ pub fn lab_spec(target_port: u16, ports: Vec<u16>) -> vantage_domain::scan::Scan
         profile: Profile::Quick,
         trigger: Trigger::Manual,
         vantage_point: VantagePoint::default(),
+        content_sample: None,
     }
 }
 

@@ -102,6 +102,11 @@ pub const PROBLEM_CODES: &[(&str, u16, &str)] = &[
         409,
         "A request with this Idempotency-Key is still in progress.",
     ),
+    (
+        "content_destroyed",
+        410,
+        "The content samples were destroyed (retention ended, scan deleted, tenant erased).",
+    ),
     ("payload_too_large", 413, "The body is larger than 64 KiB."),
     (
         "unsupported_media_type",
@@ -160,6 +165,8 @@ pub enum ApiError {
     MethodNotAllowed,
     /// 409: the command conflicts with the resource's state.
     Conflict { code: &'static str, detail: String },
+    /// 410: the resource existed and was destroyed for good.
+    Gone { code: &'static str, detail: String },
     /// 413
     PayloadTooLarge,
     /// 415
@@ -190,6 +197,7 @@ impl ApiError {
             Self::NotFound { .. } => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict { .. } => StatusCode::CONFLICT,
+            Self::Gone { .. } => StatusCode::GONE,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
@@ -204,6 +212,7 @@ impl ApiError {
         match self {
             Self::BadRequest { code, .. }
             | Self::Conflict { code, .. }
+            | Self::Gone { code, .. }
             | Self::Unprocessable { code, .. } => code,
             Self::Unauthorized => "unauthorized",
             Self::Forbidden { .. } => "insufficient_scope",
@@ -222,6 +231,7 @@ impl ApiError {
             Self::BadRequest { detail, .. }
             | Self::NotFound { detail }
             | Self::Conflict { detail, .. }
+            | Self::Gone { detail, .. }
             | Self::Unprocessable { detail, .. }
             | Self::Unavailable { detail } => detail.clone(),
             Self::Unauthorized => {

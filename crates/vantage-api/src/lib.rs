@@ -36,8 +36,8 @@ use tokio::net::TcpListener;
 use tower_http::timeout::TimeoutLayer;
 use vantage_app::Services;
 
-/// The headers of a response that carries a secret (a new API key, a webhook's signing secret): no
-/// cache may keep it.
+/// The headers of a response that carries a secret (a new API key, a webhook's signing secret) or
+/// content (a scan's content samples): no cache may keep it.
 pub(crate) const NO_STORE: [(axum::http::HeaderName, &str); 1] =
     [(axum::http::header::CACHE_CONTROL, "no-store")];
 

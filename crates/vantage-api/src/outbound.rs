@@ -279,6 +279,10 @@ pub struct CreateScheduleRequest {
     pub paths: Option<Vec<String>>,
     pub profile: Option<Profile>,
     pub vantage_point: Option<String>,
+    /// Each scan keeps content samples (see `POST /api/v1/scans`).
+    pub include_content_sample: Option<bool>,
+    /// Days each scan's samples are kept (7–30, default 7).
+    pub content_retention_days: Option<u16>,
     /// Seconds between scans (60 to 31 days), counted from the schedule's creation.
     pub interval_seconds: Option<u32>,
     /// A cron expression: five fields (minute hour day-of-month month day-of-week) or six with
@@ -357,6 +361,8 @@ pub(crate) async fn create_schedule(
         trigger: None,
         vantage_point: request.vantage_point,
         max_age_seconds: None,
+        include_content_sample: request.include_content_sample,
+        content_retention_days: request.content_retention_days,
     }
     .into_spec()?;
     let context = command_context(principal, &request_id);

@@ -145,6 +145,21 @@ pub fn operations() -> Vec<Operation> {
         .errors(&[404, 409]),
         Operation::new(
             M::GET,
+            "/api/v1/scans/{id}/content-samples",
+            "getScanContentSamples",
+            "The content samples a scan kept",
+            scans::content_samples,
+        )
+        .tag("scans")
+        .scope(Scope::ContentRead)
+        .param("id", SCAN)
+        .reply::<vantage_app::ContentSamples>(
+            200,
+            "The samples, opened; readable until expires_at, then destroyed.",
+        )
+        .errors(&[404, 410]),
+        Operation::new(
+            M::GET,
             "/api/v1/scans/{id}/status",
             "getScanStatus",
             "A scan's status",

@@ -12,7 +12,8 @@ use futures::StreamExt;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use vantage_app::{ScanView, scan_stream};
+use vantage_app::{ContentRead, ScanView, scan_stream};
+use vantage_domain::content::ContentSampling;
 use vantage_domain::ids::{ObservationId, ScanId};
 use vantage_domain::scan::{
     Observation, ProbeKind, ProbeObserved, ScanCommand, ScanEvent, ScanSpec, ScanStatus,
@@ -58,6 +59,12 @@ pub struct CreateScanRequest {
     /// Create-or-reuse: a completed scan of the same target and options that finished at most this
     /// many seconds ago is returned (200) instead of starting a new one (202). At most 30 days.
     pub max_age_seconds: Option<u64>,
+    /// Keep a sample (the first 4 KiB) of each fetched page's response, sealed, readable with the
+    /// `content:read` scope until the retention ends, then destroyed. Never for paths that look like
+    /// they serve secrets (`.env`, keys). Default false.
+    pub include_content_sample: Option<bool>,
+    /// Days to keep the samples (7–30, default 7); only with `include_content_sample`.
+    pub content_retention_days: Option<u16>,
 }
 
 /// Longest `max_age_seconds` accepted.
@@ -95,8 +102,20 @@ impl CreateScanRequest {
             .as_deref()
             .map_or(Ok(VantagePoint::default()), VantagePoint::parse);
         check(vantage_point.as_ref().map(|_| ()).map_err(Clone::clone));
-        match (target, ports, paths, vantage_point) {
-            (Ok(target), Ok(ports), Ok(paths), Ok(vantage_point)) if errors.is_empty() => {
+        let content_sample = match (self.include_content_sample, self.content_retention_days) {
+            (Some(true), None) => Ok(Some(ContentSampling::default_retention())),
+            (Some(true), Some(days)) => ContentSampling::new(days).map(Some),
+            (_, None) => Ok(None),
+            (_, Some(_)) => Err(DomainError::Invalid {
+                field: "content_retention_days",
+                reason: "is only accepted with include_content_sample: true".into(),
+            }),
+        };
+        check(content_sample.as_ref().map(|_| ()).map_err(Clone::clone));
+        match (target, ports, paths, vantage_point, content_sample) {
+            (Ok(target), Ok(ports), Ok(paths), Ok(vantage_point), Ok(content_sample))
+                if errors.is_empty() =>
+            {
                 Ok(ScanSpec {
                     target,
                     ports,
@@ -104,6 +123,7 @@ impl CreateScanRequest {
                     profile: self.profile.unwrap_or_default(),
                     trigger: self.trigger.unwrap_or(Trigger::Api),
                     vantage_point,
+                    content_sample,
                 })
             }
             _ => Err(ApiError::Unprocessable {
@@ -550,9 +570,46 @@ pub(crate) async fn delete_scan(
     let context = command_context(principal, &request_id);
     state
         .services
-        .command_scan(&context, parse_scan_id(&id)?, ScanCommand::Delete)
+        .delete_scan(&context, parse_scan_id(&id)?)
         .await??;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /api/v1/scans/{id}/content-samples`: the samples a scan kept, opened, while its content key
+/// exists; 410 once it was destroyed; 404 for a scan that kept none.
+pub(crate) async fn content_samples(
+    State(state): State<AppState>,
+    caller: Authenticated,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let principal = caller.require(Scope::ContentRead)?;
+    let id = parse_scan_id(&id)?;
+    match state
+        .services
+        .content_samples(&principal.tenant, id)
+        .await?
+    {
+        ContentRead::NotFound => Err(ApiError::not_found("scan")),
+        ContentRead::NotKept => Err(ApiError::NotFound {
+            detail: format!(
+                "scan {id} kept no content samples (include_content_sample was not set)"
+            ),
+        }),
+        ContentRead::Destroyed { reason, at } => Err(ApiError::Gone {
+            code: "content_destroyed",
+            detail: match (reason, at) {
+                (Some(reason), Some(at)) => format!(
+                    "the content samples of scan {id} were destroyed at {} ({}); they cannot be read any more",
+                    at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                    reason.as_str()
+                ),
+                _ => format!(
+                    "the content samples of scan {id} were destroyed; they cannot be read any more"
+                ),
+            },
+        }),
+        ContentRead::Samples(samples) => Ok((crate::NO_STORE, Json(samples)).into_response()),
+    }
 }
 
 /// A release decision.

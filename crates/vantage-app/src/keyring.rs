@@ -5,9 +5,10 @@
 //!   `EventSource` cannot send headers: `vte_<payload>.<tag>`, the payload naming the tenant, the
 //!   scan and the expiry, the tag an HMAC over it. Any replica holding the same master key accepts a
 //!   token another one minted.
-//! * **Sealing** — webhook signing secrets are kept encrypted at rest (ChaCha20-Poly1305, a random
-//!   nonce per secret, the owner's identity as associated data), so a copy of the database alone
-//!   does not yield them.
+//! * **Sealing** — webhook signing secrets and scans' content keys are kept encrypted at rest
+//!   (ChaCha20-Poly1305, a random nonce per secret, the owner's identity as associated data), so a
+//!   copy of the database alone does not yield them. [`DataKey`] is the same sealing under a key of
+//!   its own (a scan's content key).
 //!
 //! Where the master key comes from is the binary's business (a file in the data directory, created
 //! on first start, or the same key given to every replica); it is never logged.
@@ -169,30 +170,77 @@ impl Keyring {
         })
     }
 
-    fn sealing_key(&self) -> LessSafeKey {
-        let key = UnboundKey::new(&CHACHA20_POLY1305, &self.derive("vantage sealed secret v1"))
-            .unwrap_or_else(|_| unreachable!("a 32-byte key fits ChaCha20-Poly1305"));
-        LessSafeKey::new(key)
+    fn sealing_key(&self) -> DataKey {
+        DataKey(self.derive("vantage sealed secret v1"))
     }
 
     /// Encrypts `secret` for `owner` (associated data: a sealed secret opens only for its owner).
     pub fn seal(&self, owner: &str, secret: &[u8]) -> Vec<u8> {
+        self.sealing_key().seal(owner, secret)
+    }
+
+    /// Decrypts what [`Keyring::seal`] made for `owner`.
+    pub fn open(&self, owner: &str, sealed: &[u8]) -> Result<Vec<u8>, KeyringError> {
+        self.sealing_key().open(owner, sealed)
+    }
+}
+
+/// A 32-byte data key: the master key's sealing key, or a random key of its own that is kept sealed
+/// beside the log and destroyed to make what it sealed unreadable (a scan's content key). Sealing is
+/// ChaCha20-Poly1305 with a random nonce, stored in front of the ciphertext, and the sealed thing's
+/// identity as associated data, so a ciphertext opens only for what it was sealed for.
+#[derive(Clone)]
+pub struct DataKey([u8; 32]);
+
+impl std::fmt::Debug for DataKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DataKey(..)")
+    }
+}
+
+impl DataKey {
+    /// A fresh random key.
+    pub fn generate() -> Self {
+        Self(rand::random())
+    }
+
+    /// The key from its 32 bytes (as [`DataKey::to_bytes`] gave them); anything else is refused.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, KeyringError> {
+        bytes
+            .try_into()
+            .map(Self)
+            .map_err(|_| KeyringError::Unsealable)
+    }
+
+    /// The key's bytes, to be sealed by the master key and kept.
+    pub fn to_bytes(&self) -> [u8; 32] {
+        self.0
+    }
+
+    fn aead(&self) -> LessSafeKey {
+        let key = UnboundKey::new(&CHACHA20_POLY1305, &self.0)
+            .unwrap_or_else(|_| unreachable!("a 32-byte key fits ChaCha20-Poly1305"));
+        LessSafeKey::new(key)
+    }
+
+    /// Encrypts `plain` for `context`.
+    pub fn seal(&self, context: &str, plain: &[u8]) -> Vec<u8> {
         let nonce: [u8; NONCE_LEN] = rand::random();
-        let mut sealed = secret.to_vec();
-        self.sealing_key()
+        let mut sealed = plain.to_vec();
+        self.aead()
             .seal_in_place_append_tag(
                 Nonce::assume_unique_for_key(nonce),
-                Aad::from(owner.as_bytes()),
+                Aad::from(context.as_bytes()),
                 &mut sealed,
             )
-            .unwrap_or_else(|_| unreachable!("sealing a short secret cannot fail"));
+            .unwrap_or_else(|_| unreachable!("sealing a bounded buffer cannot fail"));
         let mut out = nonce.to_vec();
         out.extend(sealed);
         out
     }
 
-    /// Decrypts what [`Keyring::seal`] made for `owner`.
-    pub fn open(&self, owner: &str, sealed: &[u8]) -> Result<Vec<u8>, KeyringError> {
+    /// Decrypts what [`DataKey::seal`] made for `context`.
+    pub fn open(&self, context: &str, sealed: &[u8]) -> Result<Vec<u8>, KeyringError> {
         if sealed.len() < NONCE_LEN {
             return Err(KeyringError::Unsealable);
         }
@@ -201,8 +249,8 @@ impl Keyring {
             Nonce::try_assume_unique_for_key(nonce).map_err(|_| KeyringError::Unsealable)?;
         let mut in_out = ciphertext.to_vec();
         let plain = self
-            .sealing_key()
-            .open_in_place(nonce, Aad::from(owner.as_bytes()), &mut in_out)
+            .aead()
+            .open_in_place(nonce, Aad::from(context.as_bytes()), &mut in_out)
             .map_err(|_| KeyringError::Unsealable)?;
         Ok(plain.to_vec())
     }

@@ -6,6 +6,7 @@
 //! It knows no HTTP and no SQL: it speaks to the [`vantage_store::EventStore`] trait.
 
 mod badges;
+mod content;
 mod keyring;
 mod keys;
 mod live;
@@ -19,7 +20,11 @@ mod triage;
 mod webhooks;
 
 pub use badges::badge_stream;
-pub use keyring::{EventGrant, Keyring, KeyringError, MAX_EVENT_TOKEN_SECONDS};
+pub use content::{
+    ContentRead, ContentSampleView, ContentSamples, PlainSample, SHRED_BATCH, SHRED_POLL,
+    SampleEncoding, shred_expired_content, shred_expired_once,
+};
+pub use keyring::{DataKey, EventGrant, Keyring, KeyringError, MAX_EVENT_TOKEN_SECONDS};
 pub use keys::{
     ApiKeyToken, IssuedKey, KeySummary, MAX_ROTATION_GRACE, Principal, REGISTRY_TTL, RotatedKey,
 };

@@ -46,6 +46,9 @@ pub enum AppError {
     /// A stored scan names a ruleset this build does not know.
     #[error("stored scan cannot be assessed: {0}")]
     Ruleset(#[from] vantage_rules::UnknownRuleset),
+    /// A key kept sealed beside the log does not open with this server's secrets key.
+    #[error("sealed data cannot be opened with this server's secrets key: {0}")]
+    Unsealable(String),
 }
 
 /// Who runs a command, and the ids that tie its events to the request.

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use vantage_domain::DomainError;
 use vantage_domain::DomainEvent;
+use vantage_domain::content::ShredReason;
 use vantage_domain::ids::ScanId;
 use vantage_domain::scan::{Scan, ScanCommand, ScanEvent, ScanSpec, ScanStatus};
 use vantage_domain::tenant::TenantId;
@@ -55,6 +56,9 @@ impl Services {
             return Ok(Err(refused));
         }
         let id = ScanId(new_id());
+        if spec.content_sample.is_some() {
+            self.create_content_key(&context.tenant, id).await?;
+        }
         let command = ScanCommand::Start {
             scan_id: id,
             tenant: context.tenant.clone(),
@@ -91,6 +95,32 @@ impl Services {
         Ok(self
             .pipeline
             .execute::<Scan>(&scan_stream(id), context, command)
+            .await?
+            .map(|_| ()))
+    }
+
+    /// DeleteScan: the scan leaves the read models (the log keeps it); the content key of a scan
+    /// that kept samples is destroyed with it.
+    pub async fn delete_scan(
+        &self,
+        context: &CommandContext,
+        id: ScanId,
+    ) -> Result<Result<(), DomainError>, AppError> {
+        let Some(view) = self.scan(&context.tenant, id).await? else {
+            return Ok(Err(DomainError::NotFound("scan")));
+        };
+        if let Err(refused) = self
+            .pipeline
+            .execute::<Scan>(&scan_stream(id), context, ScanCommand::Delete)
+            .await?
+        {
+            return Ok(Err(refused));
+        }
+        if view.spec.content_sample.is_none() {
+            return Ok(Ok(()));
+        }
+        Ok(self
+            .destroy_content_key(&context.tenant, id, ShredReason::ScanDeleted)
             .await?
             .map(|_| ()))
     }

@@ -23,7 +23,7 @@ pub const MAX_KEY_NAME_CHARS: usize = 100;
 domain_events! {
     /// Everything that can happen to a tenant's API keys.
     pub enum ApiKeyEvent {
-        ApiKeyIssued = 1,
+        ApiKeyIssued = 2,
         ApiKeyRevoked = 1,
         ApiKeyRotated = 1,
     }

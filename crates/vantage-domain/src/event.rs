@@ -111,8 +111,12 @@ pub fn upcast(event_type: &str, version: u32, mut payload: Value) -> Result<Valu
                 ("vantage_point", || Value::from("default")),
                 ("profile", || Value::from("standard")),
             ],
+            // v2 predates content samples: no scan kept any.
+            ("ScanRequested", 2) => &[("content_sample", || Value::Null)],
             // v1 predates observation versions: its data is version 1 of its observation type.
             ("ProbeObserved", 1) => &[("observation_version", || Value::from(1))],
+            // v2 only admits a new scope (`content:read`): a v1 payload is a v2 one as it is.
+            ("ApiKeyIssued", 1) => &[],
             // v2 only admits a new probe kind (`mta_sts`): a v1 payload is a v2 one as it is.
             ("ProbeFailed", 1) => &[],
             // v1 predates system reopenings: every state was somebody's decision.
@@ -124,6 +128,8 @@ pub fn upcast(event_type: &str, version: u32, mut payload: Value) -> Result<Valu
             ("ScheduleCreated", 1) => {
                 &[("cron", || Value::Null), ("enabled", || Value::Bool(true))]
             }
+            // v3 only admits content sampling in the schedule's scan spec (absent: none).
+            ("ScheduleCreated", 2) => &[],
             _ => return Ok(payload),
         };
         let Value::Object(mut fields) = payload else {
@@ -227,6 +233,12 @@ pub fn public_details(event_type: &str, payload: &str) -> Value {
             "observation_id": value["observation_id"],
             "probe": value["probe"],
             "asset": value["asset"],
+        }),
+        // The sealed sample itself is never shown, not even as ciphertext.
+        "ContentSampleKept" => json!({
+            "url": value["url"],
+            "status_code": value["status_code"],
+            "sample_bytes": value["sample_bytes"],
         }),
         _ => value,
     }

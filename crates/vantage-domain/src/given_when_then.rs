@@ -44,6 +44,7 @@ pub(crate) fn spec() -> ScanSpec {
         profile: Profile::Standard,
         trigger: Trigger::Manual,
         vantage_point: VantagePoint::default(),
+        content_sample: None,
     }
 }
 
@@ -57,6 +58,7 @@ fn requested() -> ScanEvent {
         profile: spec().profile,
         trigger: spec().trigger,
         vantage_point: spec().vantage_point,
+        content_sample: None,
     }
     .into()
 }

@@ -9,6 +9,7 @@
 pub mod aggregate;
 pub mod apikey;
 pub mod badge;
+pub mod content;
 pub mod event;
 pub mod ids;
 pub mod notification;

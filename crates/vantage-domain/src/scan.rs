@@ -7,6 +7,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::content::{ContentSampling, SealedBytes, ShredReason};
 use crate::domain_events;
 use crate::ids::{ObservationId, ScanId};
 use crate::target::{Paths, Ports, Profile, ScanTarget, Trigger, VantagePoint};
@@ -58,12 +59,14 @@ pub struct ScanSpec {
     pub profile: Profile,
     pub trigger: Trigger,
     pub vantage_point: VantagePoint,
+    /// Whether capped samples of the fetched pages are kept (sealed), and for how long.
+    pub content_sample: Option<ContentSampling>,
 }
 
 domain_events! {
     /// Everything that can happen to a scan.
     pub enum ScanEvent {
-        ScanRequested = 2,
+        ScanRequested = 3,
         ScanStarted = 1,
         ProbeObserved = 2,
         ProbeFailed = 2,
@@ -72,6 +75,8 @@ domain_events! {
         ScanFailed = 1,
         ScanCancelled = 1,
         ScanDeleted = 1,
+        ContentSampleKept = 1,
+        ContentKeyDestroyed = 1,
     }
 }
 
@@ -86,6 +91,8 @@ pub struct ScanRequested {
     pub profile: Profile,
     pub trigger: Trigger,
     pub vantage_point: VantagePoint,
+    /// Content samples asked for (v3; none before).
+    pub content_sample: Option<ContentSampling>,
 }
 
 impl ScanRequested {
@@ -100,6 +107,7 @@ impl ScanRequested {
             profile: spec.profile,
             trigger: spec.trigger,
             vantage_point: spec.vantage_point,
+            content_sample: spec.content_sample,
         }
     }
 
@@ -112,6 +120,7 @@ impl ScanRequested {
             profile: self.profile,
             trigger: self.trigger,
             vantage_point: self.vantage_point.clone(),
+            content_sample: self.content_sample,
         }
     }
 }
@@ -309,6 +318,30 @@ pub struct ScanCancelled {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ScanDeleted {}
 
+/// A capped sample of one fetched page's response, sealed with the scan's content key (see
+/// [`crate::content`]); readable only while that key exists.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ContentSampleKept {
+    /// The page fetched (the URL asked for; the sample is of the response it ended on).
+    pub url: String,
+    /// The response's status code.
+    pub status_code: u16,
+    /// The response's `Content-Type`, if it had one.
+    pub content_type: Option<String>,
+    /// Bytes of the response read (at most the probe's body cap).
+    pub body_bytes: u64,
+    /// Bytes kept in the sample (at most 4096).
+    pub sample_bytes: u32,
+    /// The sample: nonce, ciphertext and tag, base64.
+    pub sealed: SealedBytes,
+}
+
+/// The scan's content key was destroyed: its samples can no longer be read by anyone.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ContentKeyDestroyed {
+    pub reason: ShredReason,
+}
+
 /// What can be asked of a scan.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ScanCommand {
@@ -339,6 +372,12 @@ pub enum ScanCommand {
     Fail {
         reason: String,
     },
+    /// Worker (through the application, which sealed it): a content sample of one page.
+    KeepContentSample(ContentSampleKept),
+    /// System: the scan's content key is gone; record why.
+    RecordContentKeyDestroyed {
+        reason: ShredReason,
+    },
 }
 
 /// The folded state of one scan.
@@ -349,6 +388,10 @@ pub struct Scan {
     pub deleted: bool,
     pub worker_id: Option<String>,
     pub observations: HashSet<ObservationId>,
+    /// The URLs whose content sample is kept.
+    pub sampled: HashSet<String>,
+    /// Why the content key was destroyed, once it was.
+    pub content_key_destroyed: Option<ShredReason>,
 }
 
 impl Scan {
@@ -514,6 +557,48 @@ impl Aggregate for Scan {
                 }
                 .into()
             }
+            C::KeepContentSample(sample) => {
+                self.require_running("ContentSampleKept")?;
+                self.require_content_key()?;
+                if self.sampled.contains(&sample.url) {
+                    return Ok(vec![]);
+                }
+                let path = url::Url::parse(&sample.url)
+                    .map(|url| url.path().to_owned())
+                    .map_err(|_| DomainError::invalid("url", "must be an absolute URL"))?;
+                if crate::content::looks_secret(&path) {
+                    return Err(DomainError::invalid(
+                        "url",
+                        "a path that looks like it serves secrets is never sampled",
+                    ));
+                }
+                if sample.sample_bytes as usize > crate::content::MAX_SAMPLE_BYTES {
+                    return Err(DomainError::invalid(
+                        "sample_bytes",
+                        format!(
+                            "at most {} bytes are kept",
+                            crate::content::MAX_SAMPLE_BYTES
+                        ),
+                    ));
+                }
+                sample.into()
+            }
+            C::RecordContentKeyDestroyed { reason } => {
+                if self.status.is_none() {
+                    return Err(DomainError::NotFound("scan"));
+                }
+                if self.content_sampling().is_none() {
+                    return Err(DomainError::invalid(
+                        "content_sample",
+                        "the scan keeps no content samples",
+                    ));
+                }
+                // Destroyed once; a second report (a retried sweep, an erasure) changes nothing.
+                if self.content_key_destroyed.is_some() {
+                    return Ok(vec![]);
+                }
+                ContentKeyDestroyed { reason }.into()
+            }
         };
         Ok(vec![event])
     }
@@ -539,11 +624,39 @@ impl Aggregate for Scan {
             ScanEvent::ScanFailed(_) => self.status = Some(ScanStatus::Failed),
             ScanEvent::ScanCancelled(_) => self.status = Some(ScanStatus::Cancelled),
             ScanEvent::ScanDeleted(_) => self.deleted = true,
+            ScanEvent::ContentSampleKept(sample) => {
+                self.sampled.insert(sample.url.clone());
+            }
+            ScanEvent::ContentKeyDestroyed(destroyed) => {
+                self.content_key_destroyed = Some(destroyed.reason);
+            }
         }
     }
 }
 
 impl Scan {
+    /// The content sampling the scan asked for, if any.
+    pub fn content_sampling(&self) -> Option<ContentSampling> {
+        self.requested.as_ref().and_then(|r| r.content_sample)
+    }
+
+    /// Samples may be kept: the scan asked for them and its key still exists.
+    fn require_content_key(&self) -> Result<(), DomainError> {
+        if self.content_sampling().is_none() {
+            return Err(DomainError::invalid(
+                "content_sample",
+                "the scan did not ask for content samples",
+            ));
+        }
+        if let Some(reason) = self.content_key_destroyed {
+            return Err(DomainError::invalid(
+                "content_sample",
+                format!("the scan's content key was destroyed ({})", reason.as_str()),
+            ));
+        }
+        Ok(())
+    }
+
     fn observation_count(&self) -> u32 {
         u32::try_from(self.observations.len()).unwrap_or(u32::MAX)
     }

@@ -28,7 +28,7 @@ domain_events! {
     /// spec; events are made once per command, so boxing would buy nothing.)
     #[allow(clippy::large_enum_variant)]
     pub enum ScheduleEvent {
-        ScheduleCreated = 2,
+        ScheduleCreated = 3,
         ScheduleDeleted = 1,
     }
 }

@@ -22,16 +22,20 @@ pub enum Scope {
     TriageWrite,
     #[serde(rename = "audit:read")]
     AuditRead,
+    /// Read the content samples scans kept (never part of any other view).
+    #[serde(rename = "content:read")]
+    ContentRead,
     #[serde(rename = "admin")]
     Admin,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 5] = [
+    pub const ALL: [Scope; 6] = [
         Scope::ScanRead,
         Scope::ScanWrite,
         Scope::TriageWrite,
         Scope::AuditRead,
+        Scope::ContentRead,
         Scope::Admin,
     ];
 
@@ -41,6 +45,7 @@ impl Scope {
             Scope::ScanWrite => "scan:write",
             Scope::TriageWrite => "triage:write",
             Scope::AuditRead => "audit:read",
+            Scope::ContentRead => "content:read",
             Scope::Admin => "admin",
         }
     }
@@ -62,7 +67,7 @@ impl FromStr for Scope {
                 DomainError::invalid(
                     "scopes",
                     format!(
-                        "unknown scope {raw:?}; expected one of scan:read, scan:write, triage:write, audit:read, admin"
+                        "unknown scope {raw:?}; expected one of scan:read, scan:write, triage:write, audit:read, content:read, admin"
                     ),
                 )
             })

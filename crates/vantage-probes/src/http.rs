@@ -186,6 +186,27 @@ fn default_port(url: &Url) -> u16 {
     url.port_or_known_default().unwrap_or(80)
 }
 
+/// The start of a page's final response body, kept only when a scan asks for content samples (the
+/// application seals it before anything is stored; it is never part of an observation).
+#[derive(Clone, PartialEq, Eq)]
+pub struct BodySample {
+    pub status_code: u16,
+    pub content_type: Option<String>,
+    /// Bytes of the body read (at most [`MAX_BODY_BYTES`]).
+    pub body_bytes: u64,
+    /// Its first bytes.
+    pub bytes: Vec<u8>,
+}
+
+impl std::fmt::Debug for BodySample {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BodySample")
+            .field("status_code", &self.status_code)
+            .field("bytes", &format_args!("{} bytes", self.bytes.len()))
+            .finish_non_exhaustive()
+    }
+}
+
 /// Fetches `url`, whose host the guard has vetted to `addresses`, following redirects by hand;
 /// certificates are judged against `roots`.
 pub async fn probe_url(
@@ -194,6 +215,19 @@ pub async fn probe_url(
     url: Url,
     addresses: &[IpAddr],
 ) -> HttpObservation {
+    probe_page(guard, roots, url, addresses, 0).await.0
+}
+
+/// [`probe_url`], also keeping the first `sample_bytes` bytes of the final response's body (no
+/// sample when 0, or when no final response came).
+pub async fn probe_page(
+    guard: &SsrfGuard,
+    roots: &TlsRoots,
+    url: Url,
+    addresses: &[IpAddr],
+    sample_bytes: usize,
+) -> (HttpObservation, Option<BodySample>) {
+    let mut sample = None;
     let page_host = url.host_str().unwrap_or_default().to_owned();
     let started = Instant::now();
     let mut seen = HttpObservation {
@@ -246,6 +280,15 @@ pub async fn probe_url(
                     seen.header_names = response.header_names;
                     seen.cookies = response.cookies;
                     seen.body_bytes = Some(response.body_bytes);
+                    if sample_bytes > 0 {
+                        let kept = response.body.len().min(sample_bytes);
+                        sample = Some(BodySample {
+                            status_code: response.status,
+                            content_type: seen.headers.get("content-type").cloned(),
+                            body_bytes: response.body_bytes as u64,
+                            bytes: response.body[..kept].to_vec(),
+                        });
+                    }
                     let is_html = seen
                         .headers
                         .get("content-type")
@@ -286,7 +329,7 @@ pub async fn probe_url(
         }
     }
     seen.elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-    seen
+    (seen, sample)
 }
 
 /// A client for one request to `host`, pinned to `address`; its TLS configuration records whether

@@ -907,6 +907,7 @@ mod tests {
             profile: Profile::Quick,
             trigger: Trigger::Manual,
             vantage_point: VantagePoint::default(),
+            content_sample: None,
         };
         let scan_events: Vec<ScanEvent> = vec![
             ScanRequested::new(scan_id, TenantId::parse("acme").unwrap(), spec).into(),

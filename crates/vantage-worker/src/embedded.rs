@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use tokio::sync::{Semaphore, watch};
-use vantage_app::{CommandContext, Services, new_id, scan_stream};
+use vantage_app::{CommandContext, PlainSample, Services, new_id, scan_stream};
 use vantage_domain::ids::ScanId;
 use vantage_domain::scan::{Scan, ScanCommand};
 use vantage_store::StoreError;
@@ -34,16 +34,22 @@ impl PipelineSink {
     }
 }
 
-#[async_trait]
-impl ScanEventSink for PipelineSink {
-    async fn submit(&self, job: &ScanJob, command: ScanCommand) -> Result<Submitted, WorkerError> {
-        let context = CommandContext {
+impl PipelineSink {
+    fn context(&self, job: &ScanJob) -> CommandContext {
+        CommandContext {
             tenant: job.tenant.clone(),
             actor: format!("worker:{}", self.worker_id),
             request_id: None,
             correlation_id: job.scan_id.as_uuid(),
             causation_id: None,
-        };
+        }
+    }
+}
+
+#[async_trait]
+impl ScanEventSink for PipelineSink {
+    async fn submit(&self, job: &ScanJob, command: ScanCommand) -> Result<Submitted, WorkerError> {
+        let context = self.context(job);
         match self
             .services
             .pipeline
@@ -54,6 +60,28 @@ impl ScanEventSink for PipelineSink {
             Ok(Err(refused)) => Ok(Submitted::Refused(refused)),
             Err(error) => Err(WorkerError::Sink(error.to_string())),
         }
+    }
+
+    async fn keep_sample(&self, job: &ScanJob, sample: PlainSample) -> Result<(), WorkerError> {
+        keep_sample(&self.services, &self.context(job), job.scan_id, sample).await
+    }
+}
+
+/// Seals and records `sample` through the application; a sample the scan refuses (it ended, its key
+/// is gone) is dropped with a note, never a reason to stop the scan.
+async fn keep_sample(
+    services: &Services,
+    context: &CommandContext,
+    scan: ScanId,
+    sample: PlainSample,
+) -> Result<(), WorkerError> {
+    match services.keep_content_sample(context, scan, sample).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(refused)) => {
+            tracing::info!(%scan, %refused, "content sample not kept");
+            Ok(())
+        }
+        Err(error) => Err(WorkerError::Sink(error.to_string())),
     }
 }
 

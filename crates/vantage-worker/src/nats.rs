@@ -22,7 +22,7 @@ use async_trait::async_trait;
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
-use vantage_app::{CommandContext, Services, scan_stream};
+use vantage_app::{CommandContext, PlainSample, Services, scan_stream};
 use vantage_domain::ids::ScanId;
 use vantage_domain::scan::{ProbeFailed, ProbeObserved, Scan, ScanCommand};
 use vantage_domain::tenant::TenantId;
@@ -189,11 +189,24 @@ impl NatsTopology {
 #[serde(tag = "kind", rename_all = "snake_case")]
 enum WireCommand {
     Begin,
-    Observe { observation: ProbeObserved },
-    ProbeFailed { failure: ProbeFailed },
+    Observe {
+        observation: ProbeObserved,
+    },
+    ProbeFailed {
+        failure: ProbeFailed,
+    },
     Finalize,
-    Complete { ruleset_version: String },
-    Fail { reason: String },
+    Complete {
+        ruleset_version: String,
+    },
+    Fail {
+        reason: String,
+    },
+    /// A content sample, in the clear on its way to be sealed by the core (see `deploy/README.md`:
+    /// NATS connections carry it, so they should use TLS).
+    Sample {
+        sample: PlainSample,
+    },
 }
 
 /// What a worker sends about one scan.
@@ -214,14 +227,20 @@ impl WireCommand {
             ScanCommand::Finalize => Self::Finalize,
             ScanCommand::Complete { ruleset_version } => Self::Complete { ruleset_version },
             ScanCommand::Fail { reason } => Self::Fail { reason },
-            ScanCommand::Start { .. } | ScanCommand::Cancel { .. } | ScanCommand::Delete => {
+            ScanCommand::Start { .. }
+            | ScanCommand::Cancel { .. }
+            | ScanCommand::Delete
+            | ScanCommand::KeepContentSample(_)
+            | ScanCommand::RecordContentKeyDestroyed { .. } => {
                 return None;
             }
         })
     }
 
-    fn into_command(self, worker_id: &str) -> ScanCommand {
-        match self {
+    /// The scan command this message carries; `Err` with the sample for a content sample, which the
+    /// core seals before it becomes a command.
+    fn into_command(self, worker_id: &str) -> Result<ScanCommand, PlainSample> {
+        Ok(match self {
             Self::Begin => ScanCommand::Begin {
                 worker_id: worker_id.to_owned(),
             },
@@ -230,7 +249,8 @@ impl WireCommand {
             Self::Finalize => ScanCommand::Finalize,
             Self::Complete { ruleset_version } => ScanCommand::Complete { ruleset_version },
             Self::Fail { reason } => ScanCommand::Fail { reason },
-        }
+            Self::Sample { sample } => return Err(sample),
+        })
     }
 
     /// A message id that is the same for the same fact, so JetStream drops repeats.
@@ -242,6 +262,7 @@ impl WireCommand {
             Self::Finalize => format!("{scan}:finalize:{worker_id}"),
             Self::Complete { .. } => format!("{scan}:complete:{worker_id}"),
             Self::Fail { .. } => format!("{scan}:fail:{worker_id}"),
+            Self::Sample { sample } => format!("{scan}:sample:{}", sample.url),
         }
     }
 }
@@ -272,12 +293,8 @@ struct NatsSink {
     worker_id: String,
 }
 
-#[async_trait]
-impl ScanEventSink for NatsSink {
-    async fn submit(&self, job: &ScanJob, command: ScanCommand) -> Result<Submitted, WorkerError> {
-        let Some(command) = WireCommand::from_command(command) else {
-            return Err(WorkerError::Sink("not a worker command".into()));
-        };
+impl NatsSink {
+    async fn send(&self, job: &ScanJob, command: WireCommand) -> Result<(), WorkerError> {
         let id = command.message_id(job.scan_id, &self.worker_id);
         let message = WorkerMessage {
             scan_id: job.scan_id,
@@ -293,9 +310,23 @@ impl ScanEventSink for NatsSink {
             payload,
         )
         .await
-        .map_err(|e| WorkerError::Sink(e.to_string()))?;
+        .map_err(|e| WorkerError::Sink(e.to_string()))
+    }
+}
+
+#[async_trait]
+impl ScanEventSink for NatsSink {
+    async fn submit(&self, job: &ScanJob, command: ScanCommand) -> Result<Submitted, WorkerError> {
+        let Some(command) = WireCommand::from_command(command) else {
+            return Err(WorkerError::Sink("not a worker command".into()));
+        };
+        self.send(job, command).await?;
         // The worker cannot see the log; a scan that ended meanwhile is told by a cancel message.
         Ok(Submitted::Accepted)
+    }
+
+    async fn keep_sample(&self, job: &ScanJob, sample: PlainSample) -> Result<(), WorkerError> {
+        self.send(job, WireCommand::Sample { sample }).await
     }
 }
 
@@ -512,12 +543,18 @@ pub async fn run_bridge(
                 correlation_id: result.scan_id.as_uuid(),
                 causation_id: None,
             };
-            let command = result.command.into_command(&result.worker_id);
-            match services
-                .pipeline
-                .execute::<Scan>(&scan_stream(result.scan_id), &context, command)
-                .await
-            {
+            let applied = match result.command.into_command(&result.worker_id) {
+                Ok(command) => services
+                    .pipeline
+                    .execute::<Scan>(&scan_stream(result.scan_id), &context, command)
+                    .await
+                    .map(|_| ()),
+                Err(sample) => services
+                    .keep_content_sample(&context, result.scan_id, sample)
+                    .await
+                    .map(|_| ()),
+            };
+            match applied {
                 // Accepted, or refused by the scan (already ended, cancelled): either way handled.
                 Ok(_) => {
                     let _ = message.ack().await;

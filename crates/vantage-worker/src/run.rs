@@ -7,16 +7,19 @@ use async_trait::async_trait;
 use futures::StreamExt;
 use tokio::sync::watch;
 use uuid::Uuid;
+use vantage_app::PlainSample;
 use vantage_domain::DomainError;
+use vantage_domain::content::{MAX_SAMPLE_BYTES, looks_secret};
 use vantage_domain::ids::{ObservationId, ScanId};
 use vantage_domain::scan::{Observation, ProbeObserved, ScanCommand, ScanSpec};
 use vantage_domain::target::Profile;
 use vantage_domain::tenant::TenantId;
+use vantage_observations::http::HttpObservation;
 use vantage_observations::tcp::PortState;
 use vantage_probes::classify::classify;
 use vantage_probes::dns::probe_dns;
 use vantage_probes::exposure::probe_exposure;
-use vantage_probes::http::probe_url;
+use vantage_probes::http::probe_page;
 use vantage_probes::mta_sts::probe_mta_sts;
 use vantage_probes::ssrf::SsrfGuard;
 use vantage_probes::tcp::probe_port;
@@ -86,6 +89,10 @@ pub enum WorkerError {
 #[async_trait]
 pub trait ScanEventSink: Send + Sync {
     async fn submit(&self, job: &ScanJob, command: ScanCommand) -> Result<Submitted, WorkerError>;
+
+    /// Hands over a content sample of a scan that asked for them, in the clear, to whatever seals
+    /// and records it.
+    async fn keep_sample(&self, job: &ScanJob, sample: PlainSample) -> Result<(), WorkerError>;
 }
 
 /// The same observation always gets the same id, so a redelivered job cannot record it twice.
@@ -272,11 +279,17 @@ async fn probe_all(
         })
         .buffered(PROBES_PER_SCAN)
         .collect::<Vec<_>>();
+    let sample_bytes = if job.spec.content_sample.is_some() {
+        MAX_SAMPLE_BYTES
+    } else {
+        0
+    };
     let pages = futures::stream::iter(urls)
-        .map(|url| probe_url(guard, roots, url, addresses))
+        .map(|url| probe_page(guard, roots, url, addresses, sample_bytes))
         .buffered(PROBES_PER_SCAN)
         .collect::<Vec<_>>();
     let (exposures, pages) = tokio::join!(exposure, pages);
+    let (pages, samples): (Vec<_>, Vec<_>) = pages.into_iter().unzip();
     let exposures: Vec<_> = exposures.into_iter().flatten().collect();
     for seen in &exposures {
         let asset = seen.url.clone();
@@ -288,6 +301,20 @@ async fn probe_all(
         let asset = seen.url.clone();
         if !observe(job, sink, asset, Observation::from(seen.clone())).await? {
             return Ok(ProbeOutcome::Refused);
+        }
+    }
+    for (page, sample) in pages.iter().zip(samples) {
+        if let Some(sample) = sample
+            && !serves_secrets(page)
+        {
+            let sample = PlainSample {
+                url: page.url.clone(),
+                status_code: sample.status_code,
+                content_type: sample.content_type,
+                body_bytes: sample.body_bytes,
+                sample: sample.bytes,
+            };
+            sink.keep_sample(job, sample).await?;
         }
     }
     if !pages.is_empty() {
@@ -305,6 +332,14 @@ async fn probe_all(
         }
     }
     Ok(ProbeOutcome::Done)
+}
+
+/// Whether the page asked for, or the one its redirects ended on, looks like it serves secrets: such
+/// a response is never sampled.
+fn serves_secrets(page: &HttpObservation) -> bool {
+    std::iter::once(&page.url)
+        .chain(page.final_url.as_ref())
+        .any(|url| url::Url::parse(url).map_or(true, |url| looks_secret(url.path())))
 }
 
 fn first_of_each_family(addresses: &[IpAddr]) -> Vec<IpAddr> {

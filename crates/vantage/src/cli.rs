@@ -260,7 +260,7 @@ pub struct KeysCreateArgs {
     /// Give the key the admin scope (everything).
     #[arg(long)]
     pub admin: bool,
-    /// A scope to grant (repeatable): scan:read, scan:write, triage:write, audit:read, admin.
+    /// A scope to grant (repeatable): scan:read, scan:write, triage:write, audit:read, content:read, admin.
     #[arg(long = "scope", value_name = "SCOPE")]
     pub scopes: Vec<String>,
     /// A name to recognise the key by.
@@ -630,6 +630,18 @@ async fn serve(args: ServeArgs, file: &FileConfig) -> Result<ExitCode, CliError>
         },
         stopped.clone(),
     ));
+    // Content samples whose retention ended: their keys are destroyed (every replica may sweep).
+    let shredder = tokio::spawn(vantage_app::shred_expired_content(
+        services.clone(),
+        {
+            let read_db = read_db.clone();
+            move |now, limit| {
+                let read_db = read_db.clone();
+                async move { read_db.content_due(now, limit).await }
+            }
+        },
+        stopped.clone(),
+    ));
     let embedded = opened.kind == EMBEDDED && args.nats.nats_url.is_none();
     let scan_workers = args.scan_workers.unwrap_or(if embedded { 4 } else { 0 });
     let workers = (scan_workers > 0).then(|| {
@@ -743,6 +755,9 @@ async fn serve(args: ServeArgs, file: &FileConfig) -> Result<ExitCode, CliError>
     }
     if let Err(error) = reopener.await {
         tracing::error!(%error, "the regression reopener panicked");
+    }
+    if let Err(error) = shredder.await {
+        tracing::error!(%error, "the content key sweep panicked");
     }
     tracing::info!("shut down cleanly");
     Ok(ExitCode::SUCCESS)

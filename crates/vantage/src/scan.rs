@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use indicatif::{ProgressBar, ProgressStyle};
-use vantage_app::{CommandContext, Services, SystemClock};
+use vantage_app::{CommandContext, PlainSample, Services, SystemClock};
 use vantage_domain::scan::ScanStatus;
 use vantage_domain::scan::{ProbeObserved, ScanCommand, ScanEvent, ScanSpec};
 use vantage_domain::target::{Paths, Ports, Profile, ScanTarget, Trigger, VantagePoint};
@@ -127,6 +127,10 @@ impl ScanEventSink for Progress {
         }
         self.inner.submit(job, command).await
     }
+
+    async fn keep_sample(&self, job: &ScanJob, sample: PlainSample) -> Result<(), WorkerError> {
+        self.inner.keep_sample(job, sample).await
+    }
 }
 
 fn spec(args: &ScanArgs) -> Result<ScanSpec, DomainError> {
@@ -145,6 +149,7 @@ fn spec(args: &ScanArgs) -> Result<ScanSpec, DomainError> {
         profile: args.profile.into(),
         trigger: Trigger::Manual,
         vantage_point: VantagePoint::default(),
+        content_sample: None,
     })
 }
 
