@@ -724,7 +724,7 @@ fn events_round_trip_through_their_stored_form() {
     )
     .unwrap();
     assert_eq!(decoded, event);
-    assert_eq!(event.schema_version(), 2);
+    assert_eq!(event.schema_version(), 3);
 }
 
 #[test]
@@ -815,4 +815,102 @@ proptest! {
         prop_assert_eq!(ids.len(), total, "an observation id was recorded twice");
         prop_assert_eq!(Scan::from_history(&recorded), state);
     }
+}
+
+fn sampling_requested() -> ScanEvent {
+    let ScanEvent::ScanRequested(mut requested) = requested() else {
+        unreachable!()
+    };
+    requested.content_sample = Some(crate::content::ContentSampling::new(10).unwrap());
+    requested.into()
+}
+
+fn sample(url: &str) -> ContentSampleKept {
+    ContentSampleKept {
+        url: url.into(),
+        status_code: 200,
+        content_type: Some("text/html".into()),
+        body_bytes: 10,
+        sample_bytes: 10,
+        sealed: crate::content::SealedBytes::new(vec![1; 38]).unwrap(),
+    }
+}
+
+#[test]
+fn content_samples_are_kept_only_when_asked_never_for_secrets_and_once() {
+    let keep = |url: &str| ScanCommand::KeepContentSample(sample(url));
+    assert!(matches!(
+        given::<Scan>([requested(), started("w")]).when(keep("https://example.com/")),
+        Err(DomainError::Invalid {
+            field: "content_sample",
+            ..
+        })
+    ));
+    assert!(matches!(
+        given::<Scan>([sampling_requested(), started("w")]).when(keep("https://example.com/.env")),
+        Err(DomainError::Invalid { field: "url", .. })
+    ));
+    assert_eq!(
+        given::<Scan>([sampling_requested(), started("w")]).when(keep("https://example.com/")),
+        Ok(vec![sample("https://example.com/").into()])
+    );
+    assert_eq!(
+        given::<Scan>([
+            sampling_requested(),
+            started("w"),
+            sample("https://example.com/").into()
+        ])
+        .when(keep("https://example.com/")),
+        Ok(vec![])
+    );
+    // Once the key is destroyed nothing more is kept.
+    let destroyed: ScanEvent = ContentKeyDestroyed {
+        reason: crate::content::ShredReason::TenantErased,
+    }
+    .into();
+    assert!(matches!(
+        given::<Scan>([sampling_requested(), started("w"), destroyed])
+            .when(keep("https://example.com/")),
+        Err(DomainError::Invalid {
+            field: "content_sample",
+            ..
+        })
+    ));
+}
+
+#[test]
+fn a_content_key_is_recorded_destroyed_once_even_after_deletion() {
+    use crate::content::ShredReason;
+    let destroy = |reason| ScanCommand::RecordContentKeyDestroyed { reason };
+    assert!(
+        given::<Scan>([requested()])
+            .when(destroy(ShredReason::RetentionExpired))
+            .is_err(),
+        "a scan that kept nothing has no key"
+    );
+    let deleted: Vec<ScanEvent> = vec![
+        sampling_requested(),
+        ScanCancelled { reason: None }.into(),
+        ScanDeleted {}.into(),
+    ];
+    assert_eq!(
+        given::<Scan>(deleted.clone()).when(destroy(ShredReason::ScanDeleted)),
+        Ok(vec![
+            ContentKeyDestroyed {
+                reason: ShredReason::ScanDeleted
+            }
+            .into()
+        ])
+    );
+    let mut again = deleted;
+    again.push(
+        ContentKeyDestroyed {
+            reason: ShredReason::ScanDeleted,
+        }
+        .into(),
+    );
+    assert_eq!(
+        given::<Scan>(again).when(destroy(ShredReason::TenantErased)),
+        Ok(vec![])
+    );
 }
