@@ -268,3 +268,48 @@ async fn cancelling_reaches_the_worker() {
     lab.finish().await;
     drop(tarpit);
 }
+
+/// A scan that keeps content samples, run by a `vantage worker` process: the sample crosses NATS to
+/// the bridge, which seals it before it is recorded; it opens through the application and its bytes
+/// are nowhere in the log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_worker_s_content_sample_is_sealed_by_the_core() {
+    const MARKER: &str = "sampled-over-nats-7f3a";
+    let mut lab = Lab::start().await;
+    lab.worker("sampler", 5);
+    let site = vantage_tests::serve_http(
+        axum::Router::new().route("/", axum::routing::get(|| async { MARKER })),
+    )
+    .await;
+    let spec = vantage_domain::scan::ScanSpec {
+        content_sample: Some(vantage_domain::content::ContentSampling::new(7).unwrap()),
+        ..vantage_tests::lab_spec(site.port(), vec![site.port()])
+    };
+    let scan = lab
+        .services
+        .start_scan(&context(), spec)
+        .await
+        .unwrap()
+        .unwrap();
+    lab.wait_for(scan, &["ScanCompleted"], 30).await;
+    let events = lab.events(scan).await;
+    assert!(
+        events.iter().any(|e| e.event_type == "ContentSampleKept"),
+        "the sample was recorded"
+    );
+    for event in &events {
+        assert!(
+            !event.payload.as_str().contains(MARKER),
+            "{} holds the sample in the clear",
+            event.event_type
+        );
+    }
+    let tenant = vantage_domain::tenant::TenantId::default_tenant();
+    let vantage_app::ContentRead::Samples(kept) =
+        lab.services.content_samples(&tenant, scan).await.unwrap()
+    else {
+        panic!("the samples are readable");
+    };
+    assert!(kept.samples.iter().any(|s| s.sample == MARKER), "{kept:?}");
+    lab.finish().await;
+}
