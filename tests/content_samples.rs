@@ -30,17 +30,23 @@ async fn issue_key(app: &TestApp, scopes: &[&str]) -> String {
     issued["token"].as_str().unwrap().to_owned()
 }
 
-async fn start_scan(app: &TestApp, body: Value) -> String {
+/// `POST /api/v1/scans` with `body`, as the admin: the status and the answer.
+async fn post_scan(app: &TestApp, body: &Value) -> (u16, Value) {
     let response = app
         .client
         .post(app.url("/api/v1/scans"))
         .bearer_auth(&app.admin_key)
-        .json(&body)
+        .json(body)
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status(), 202);
-    let created: Value = response.json().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap())
+}
+
+async fn start_scan(app: &TestApp, body: Value) -> String {
+    let (status, created) = post_scan(app, &body).await;
+    assert_eq!(status, 202, "{created}");
     let id = created["id"].as_str().unwrap().to_owned();
     let done = app.wait_for_scan(&id, &["completed", "failed"]).await;
     assert_eq!(done["status"], "completed", "{done}");
@@ -127,16 +133,8 @@ async fn samples_are_sealed_then_shredded(
             "content_retention_days",
         ),
     ] {
-        let response = app
-            .client
-            .post(app.url("/api/v1/scans"))
-            .bearer_auth(&app.admin_key)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 422, "{body}");
-        let problem: Value = response.json().await.unwrap();
+        let (status, problem) = post_scan(&app, &body).await;
+        assert_eq!(status, 422, "{body}");
         assert_eq!(problem["errors"][0]["field"], field, "{problem}");
     }
 

@@ -268,12 +268,10 @@ impl ScansProjector {
             batch.put(stats)?;
             batch.put(doc)?;
             if let Some(sampling) = requested.content_sample {
-                let requested_at = recorded.event.occurred_at;
                 batch.put(ContentDueDoc {
                     scan_id: scan_id.to_owned(),
                     tenant: requested.tenant.as_str().to_owned(),
-                    expires_at: requested_at
-                        + chrono::Duration::days(i64::from(sampling.retention_days)),
+                    expires_at: sampling.expires_at(recorded.event.occurred_at),
                 })?;
             }
             return Ok(());

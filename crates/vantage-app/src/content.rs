@@ -156,13 +156,9 @@ impl Services {
         let Some(sealed) = self.secrets.secret(tenant.as_str(), &owner).await? else {
             return Ok(None);
         };
-        let bytes = self
-            .keyring
-            .open(&owner, &sealed)
-            .map_err(|e| AppError::Unsealable(format!("content key of scan {scan}: {e}")))?;
-        Ok(Some(DataKey::from_bytes(&bytes).map_err(|e| {
-            AppError::Unsealable(format!("content key of scan {scan}: {e}"))
-        })?))
+        let unsealable = |e| AppError::Unsealable(format!("content key of scan {scan}: {e}"));
+        let bytes = self.keyring.open(&owner, &sealed).map_err(unsealable)?;
+        Ok(Some(DataKey::from_bytes(&bytes).map_err(unsealable)?))
     }
 
     /// Seals `sample` with the scan's content key and records it. `Ok(Ok(false))` when nothing was
@@ -302,7 +298,7 @@ impl Services {
         Ok(ContentRead::Samples(ContentSamples {
             scan_id: scan,
             retention_days: retention.retention_days,
-            expires_at: requested_at + chrono::Duration::days(i64::from(retention.retention_days)),
+            expires_at: retention.expires_at(requested_at),
             samples,
         }))
     }

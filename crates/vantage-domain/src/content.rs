@@ -12,6 +12,7 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -52,6 +53,11 @@ impl ContentSampling {
             ));
         }
         Ok(Self { retention_days })
+    }
+
+    /// When samples of a scan requested at `requested_at` expire.
+    pub fn expires_at(self, requested_at: DateTime<Utc>) -> DateTime<Utc> {
+        requested_at + chrono::Duration::days(i64::from(self.retention_days))
     }
 
     /// The default retention (the shortest).

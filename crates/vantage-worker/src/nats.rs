@@ -202,8 +202,8 @@ enum WireCommand {
     Fail {
         reason: String,
     },
-    /// A content sample, in the clear on its way to be sealed by the core (see `deploy/README.md`:
-    /// NATS connections carry it, so they should use TLS).
+    /// A content sample, in the clear on its way to be sealed by the core (ARCHITECTURE.md, "Content
+    /// samples: crypto-shredding": NATS connections carry it, so they should use TLS).
     Sample {
         sample: PlainSample,
     },
