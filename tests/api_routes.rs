@@ -182,7 +182,7 @@ struct Seeded {
 
 /// Three scans of one domain through the command pipeline, then waits for the projectors.
 async fn seed(app: &TestApp) -> Seeded {
-    let pipeline = history::pipeline(app.stores.events.clone());
+    let pipeline = app.services.pipeline.clone();
     let broken = SiteState {
         csp: false,
         git_exposed: true,

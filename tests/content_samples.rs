@@ -72,41 +72,6 @@ fn assert_absent(what: &str, bytes: &[u8]) {
     }
 }
 
-/// Everything the app stored, raw: the SQLite files byte for byte, or a `pg_dump` of the schema.
-fn raw_dump(files: Option<&std::path::Path>, pg_schema: Option<&str>) -> Vec<(String, Vec<u8>)> {
-    if let Some(dir) = files {
-        return std::fs::read_dir(dir)
-            .unwrap()
-            .map(|entry| entry.unwrap().path())
-            .filter(|p| p.file_name().unwrap().to_string_lossy().contains(".db"))
-            .map(|p| (p.display().to_string(), std::fs::read(&p).unwrap()))
-            .collect();
-    }
-    let schema = pg_schema.unwrap();
-    let pg_dump = std::fs::read_dir("/usr/lib/postgresql")
-        .unwrap()
-        .map(|v| v.unwrap().path().join("bin/pg_dump"))
-        .filter(|p| p.exists())
-        .max()
-        .expect("pg_dump from PostgreSQL's packages");
-    let out = Command::new(pg_dump)
-        .args([
-            "--schema",
-            schema,
-            "--data-only",
-            &vantage_tests::database_url(),
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.stdout.len() > 1000, "the dump holds the data");
-    vec![(format!("pg_dump of {schema}"), out.stdout)]
-}
-
 async fn samples_are_sealed_then_shredded(
     app: TestApp,
     lab: &Lab,
@@ -195,7 +160,7 @@ async fn samples_are_sealed_then_shredded(
     assert!(!kept.to_string().contains(ENV_SECRET));
 
     // Nothing stored holds a sample in the clear, nor does any other view.
-    for (name, bytes) in raw_dump(files, pg_schema) {
+    for (name, bytes) in vantage_tests::raw_dump(files, pg_schema) {
         assert_absent(&name, &bytes);
     }
     for path in [
@@ -289,7 +254,7 @@ async fn samples_are_sealed_then_shredded(
         .await
         .unwrap();
     assert_eq!(report.first_break, None);
-    for (name, bytes) in raw_dump(files, pg_schema) {
+    for (name, bytes) in vantage_tests::raw_dump(files, pg_schema) {
         assert_absent(&name, &bytes);
     }
     app

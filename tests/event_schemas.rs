@@ -152,6 +152,7 @@ fn samples() -> Vec<(String, u32, serde_json::Value)> {
             previous_valid_until: chrono::DateTime::UNIX_EPOCH,
         }
         .into(),
+        TenantErased { tenant: tenant() }.into(),
     ];
     let webhooks: Vec<WebhookEvent> = vec![
         WebhookCreated {

@@ -25,6 +25,7 @@ mod reports;
 mod schedules;
 mod ssrf;
 mod store_contract;
+mod tenant_erasure;
 mod tls_probe;
 mod verdict_replay;
 mod verdicts;

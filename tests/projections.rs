@@ -15,12 +15,13 @@ use vantage_projections::model::NotificationKind;
 use vantage_projections::query::{AsOf, AuditFilter, FindingFilter, ScanFilter};
 use vantage_projections::runtime::{self, RebuildOptions, RunOptions, Until};
 use vantage_projections::{ProjectionError, ReadDb, migrate, projector};
-use vantage_store::{EventStore, StreamName};
+use vantage_store::{EventStore, SecretStore, StreamName};
 use vantage_tests::history::{self, SiteState};
 
 /// A store and a read-model database of one kind.
 struct ReadSide {
     store: Arc<dyn EventStore>,
+    secrets: Arc<dyn SecretStore>,
     db: ReadDb,
     _dir: tempfile::TempDir,
     pg: Option<vantage_tests::PgTestStore>,
@@ -34,7 +35,8 @@ impl ReadSide {
             .unwrap();
         migrate(&db).await.unwrap();
         Self {
-            store: Arc::new(t.store),
+            store: Arc::new(t.store.clone()),
+            secrets: Arc::new(t.store),
             db,
             _dir: t.dir,
             pg: None,
@@ -49,6 +51,7 @@ impl ReadSide {
         migrate(&db).await.unwrap();
         Self {
             store: Arc::new(t.store.clone()),
+            secrets: Arc::new(t.store.clone()),
             db,
             _dir: tempfile::tempdir().unwrap(),
             pg: Some(t),
@@ -75,7 +78,7 @@ impl ReadSide {
     }
 
     fn pipeline(&self) -> Pipeline {
-        history::pipeline(self.store.clone())
+        history::pipeline(self.store.clone(), self.secrets.clone())
     }
 }
 
@@ -362,7 +365,19 @@ async fn every_read_model_follows_scans_triage_and_notifications(side: &ReadSide
     assert_eq!(state.triage_actor.as_deref(), Some("key-analyst"));
     let comments = side.db.comments(TENANT, &git).await.unwrap();
     assert_eq!(comments.len(), 1);
-    assert_eq!(comments[0].body, "second");
+    // What people write is sealed in the read models; it opens with the tenant's key.
+    let vault = pipeline.vault();
+    assert!(comments[0].body.starts_with(vantage_app::SEALED_PREFIX));
+    assert_eq!(
+        vault.open_text(TENANT, &comments[0].body).await.unwrap(),
+        "second"
+    );
+    let note = state.triage_note.as_deref().unwrap();
+    assert!(note.starts_with(vantage_app::SEALED_PREFIX));
+    assert_eq!(
+        vault.open_text(TENANT, note).await.unwrap(),
+        "internal mirror"
+    );
     let (from, to) = week(chrono::Utc::now() + chrono::Duration::minutes(1));
     let center = side.db.command_center(TENANT, from, to).await.unwrap();
     assert!(

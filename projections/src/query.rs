@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use vantage_domain::content::ExpiredContent;
+use vantage_domain::ids::ScanId;
 use vantage_domain::scan::{ScanSpec, ScanStatus};
 use vantage_domain::tenant::TenantId;
 use vantage_domain::triage::{DueReopen, Fingerprint, TriageState};
@@ -450,6 +451,23 @@ impl ReadDb {
                 Ok(ExpiredContent {
                     tenant: TenantId::parse(&doc.tenant).map_err(|_| corrupt("tenant"))?,
                     scan_id: doc.scan_id.parse().map_err(|_| corrupt("scan id"))?,
+                })
+            })
+            .collect()
+    }
+
+    /// The scans of `tenant` whose content key is still to be destroyed (erasing the tenant records
+    /// why for each). The table holds only scans within their retention (at most 30 days), so it is
+    /// read whole and filtered here.
+    pub async fn content_kept(&self, tenant: &str) -> Result<Vec<ScanId>, ProjectionError> {
+        let docs: Vec<ContentDueDoc> = self
+            .docs("SELECT doc FROM rm_content_due ORDER BY expires_at", &[])
+            .await?;
+        docs.into_iter()
+            .filter(|doc| doc.tenant == tenant)
+            .map(|doc| {
+                doc.scan_id.parse().map_err(|_| {
+                    ProjectionError::Corrupt("rm_content_due holds an invalid scan id".into())
                 })
             })
             .collect()

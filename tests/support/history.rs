@@ -263,9 +263,14 @@ pub async fn scan_spec_through_pipeline(
     id
 }
 
-/// A pipeline over `store` with the system clock.
-pub fn pipeline(store: Arc<dyn EventStore>) -> Pipeline {
-    Pipeline::new(store, Arc::new(SystemClock))
+/// A pipeline over `store` with the system clock; personal text is sealed with keys kept in
+/// `secrets`, under one fixed secrets key (so every pipeline a test makes opens what another sealed).
+pub fn pipeline(
+    store: Arc<dyn EventStore>,
+    secrets: Arc<dyn vantage_store::SecretStore>,
+) -> Pipeline {
+    let vault = vantage_app::PersonalVault::new(secrets, vantage_app::Keyring::new([7; 32]));
+    Pipeline::new(store, Arc::new(SystemClock), vault)
 }
 
 fn new_event<E: DomainEvent>(event: &E, metadata: &EventMetadata) -> NewEvent {

@@ -849,3 +849,37 @@ pub fn rule_ids(
     ids.sort();
     ids
 }
+
+/// Everything an app stored, raw: the SQLite files in `files` byte for byte, or a data-only
+/// `pg_dump` of `pg_schema` — to show that something is not stored in the clear anywhere.
+pub fn raw_dump(
+    files: Option<&std::path::Path>,
+    pg_schema: Option<&str>,
+) -> Vec<(String, Vec<u8>)> {
+    if let Some(dir) = files {
+        return std::fs::read_dir(dir)
+            .unwrap()
+            .map(|entry| entry.unwrap().path())
+            .filter(|p| p.file_name().unwrap().to_string_lossy().contains(".db"))
+            .map(|p| (p.display().to_string(), std::fs::read(&p).unwrap()))
+            .collect();
+    }
+    let schema = pg_schema.expect("a SQLite directory or a PostgreSQL schema");
+    let pg_dump = std::fs::read_dir("/usr/lib/postgresql")
+        .unwrap()
+        .map(|v| v.unwrap().path().join("bin/pg_dump"))
+        .filter(|p| p.exists())
+        .max()
+        .expect("pg_dump from PostgreSQL's packages");
+    let out = std::process::Command::new(pg_dump)
+        .args(["--schema", schema, "--data-only", &database_url()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.stdout.len() > 1000, "the dump holds the data");
+    vec![(format!("pg_dump of {schema}"), out.stdout)]
+}

@@ -36,6 +36,12 @@ pub struct Problem {
     /// The invalid fields (422 only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub errors: Option<Vec<FieldError>>,
+    /// The token to repeat the request with (428 only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub confirmation_token: Option<String>,
+    /// Until when `confirmation_token` is accepted (428 only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub confirmation_expires_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// Every problem `code` this API answers with: code, status, meaning.
@@ -93,6 +99,11 @@ pub const PROBLEM_CODES: &[(&str, u16, &str)] = &[
     ),
     ("key_already_revoked", 409, "The key was revoked already."),
     (
+        "tenant_erased",
+        409,
+        "The tenant was erased; nothing can be done in its name any more.",
+    ),
+    (
         "concurrent_modification",
         409,
         "The resource changed concurrently; retry.",
@@ -132,6 +143,11 @@ pub const PROBLEM_CODES: &[(&str, u16, &str)] = &[
         "idempotency_key_reused",
         422,
         "This Idempotency-Key was used with a different request.",
+    ),
+    (
+        "confirmation_required",
+        428,
+        "Repeat the request with the confirmation token this reply carries, before it expires.",
     ),
     (
         "rate_limited",
@@ -177,6 +193,12 @@ pub enum ApiError {
         detail: String,
         errors: Vec<FieldError>,
     },
+    /// 428: the request must be repeated with the confirmation token given here.
+    ConfirmationRequired {
+        detail: String,
+        token: String,
+        expires_at: chrono::DateTime<chrono::Utc>,
+    },
     /// 429: the key's rate limit is exhausted; retry after the given seconds.
     TooManyRequests {
         retry_after_seconds: u64,
@@ -201,6 +223,7 @@ impl ApiError {
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::ConfirmationRequired { .. } => StatusCode::PRECONDITION_REQUIRED,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
@@ -220,6 +243,7 @@ impl ApiError {
             Self::MethodNotAllowed => "method_not_allowed",
             Self::PayloadTooLarge => "payload_too_large",
             Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::ConfirmationRequired { .. } => "confirmation_required",
             Self::TooManyRequests { .. } => "rate_limited",
             Self::Unavailable { .. } => "unavailable",
             Self::Internal => "internal_error",
@@ -233,6 +257,7 @@ impl ApiError {
             | Self::Conflict { detail, .. }
             | Self::Gone { detail, .. }
             | Self::Unprocessable { detail, .. }
+            | Self::ConfirmationRequired { detail, .. }
             | Self::Unavailable { detail } => detail.clone(),
             Self::Unauthorized => {
                 "send a valid API key as 'Authorization: Bearer <key>' or 'X-API-Key: <key>'".into()
@@ -278,6 +303,13 @@ impl ApiError {
             && !errors.is_empty()
         {
             problem["errors"] = json!(errors);
+        }
+        if let Self::ConfirmationRequired {
+            token, expires_at, ..
+        } = self
+        {
+            problem["confirmation_token"] = json!(token);
+            problem["confirmation_expires_at"] = json!(expires_at);
         }
         problem
     }

@@ -3,7 +3,9 @@
 //! and body. The same key with a different request is 422; a request still in progress under the key
 //! is 409. A failed request releases its key, so it can be retried.
 //!
-//! `POST /keys` does not take part: its response holds a secret, which is never stored.
+//! `POST /keys` does not take part: its response holds a secret, which is never stored. Stored
+//! replies are sealed with the tenant's personal-data key (a reply may quote a comment), so erasing
+//! the tenant makes them unreadable like everything else it wrote.
 
 use std::future::Future;
 
@@ -117,7 +119,15 @@ where
     let idempotency = &state.services.idempotency;
     match idempotency.begin(tenant, &key, &request_hash, now).await? {
         IdempotencyBegin::Started => {}
-        IdempotencyBegin::Replay(stored) => return Ok(respond(stored, true)),
+        IdempotencyBegin::Replay(stored) => {
+            let body = state
+                .services
+                .pipeline
+                .vault()
+                .open_text(tenant, &stored.body)
+                .await?;
+            return Ok(respond(StoredResponse { body, ..stored }, true));
+        }
         IdempotencyBegin::InProgress => {
             return Err(ApiError::Conflict {
                 code: "idempotency_key_in_use",
@@ -134,8 +144,21 @@ where
     }
     // The body is serialised once: what is stored is exactly what is sent.
     let outcome = handle().await.map(Replayable::stored);
+    let vault = state.services.pipeline.vault();
     let recorded = match &outcome {
-        Ok(stored) => idempotency.complete(tenant, &key, stored).await,
+        Ok(stored) => match vault.seal_text(tenant, &stored.body).await {
+            Ok(body) => {
+                let sealed = StoredResponse {
+                    body,
+                    ..stored.clone()
+                };
+                idempotency.complete(tenant, &key, &sealed).await
+            }
+            Err(error) => {
+                tracing::warn!(%error, "could not seal the idempotent response");
+                idempotency.release(tenant, &key).await
+            }
+        },
         Err(_) => idempotency.release(tenant, &key).await,
     };
     if let Err(error) = recorded {

@@ -322,12 +322,16 @@ pub(crate) async fn command_center(
             format!("the period is at most {MAX_PERIOD_DAYS} days"),
         ));
     }
-    Ok(Json(
-        state
-            .read
-            .command_center(principal.tenant.as_str(), date_from, date_to)
-            .await?,
-    ))
+    let mut center = state
+        .read
+        .command_center(principal.tenant.as_str(), date_from, date_to)
+        .await?;
+    let mut opened = Vec::with_capacity(center.top_priorities.len());
+    for doc in center.top_priorities {
+        opened.push(crate::triage::note_opened(&state, doc).await?);
+    }
+    center.top_priorities = opened;
+    Ok(Json(center))
 }
 
 /// One control of a framework.

@@ -19,6 +19,7 @@ mod reports;
 mod request_id;
 mod routes;
 mod scans;
+mod tenant;
 mod triage;
 
 pub use error::{ApiError, PROBLEM_CODES};

@@ -135,8 +135,16 @@ fn error_reply(status: u16) -> (&'static str, &'static str) {
             "scan_active",
         ),
         413 => ("The body is larger than 64 KiB.", "payload_too_large"),
+        410 => (
+            "It existed and was destroyed for good.",
+            "content_destroyed",
+        ),
         415 => ("The body is not JSON.", "unsupported_media_type"),
         422 => ("The body or a parameter is invalid.", "validation_failed"),
+        428 => (
+            "Repeat the request with the confirmation token this reply carries.",
+            "confirmation_required",
+        ),
         429 => (
             "The key's rate limit is exhausted; see Retry-After.",
             "rate_limited",

@@ -11,7 +11,7 @@ use vantage_projections::model::{
 use vantage_projections::query::{CommandCenter, FindingView, Page, Stats};
 
 use crate::openapi::Operation;
-use crate::{health, insights, keys, live, outbound, reports, scans, triage};
+use crate::{health, insights, keys, live, outbound, reports, scans, tenant, triage};
 
 const SCAN: &str = "Scan id (UUID).";
 /// A link parameter: the scan id of the response.
@@ -696,6 +696,21 @@ pub fn operations() -> Vec<Operation> {
         .param("id", "API key id (UUID).")
         .empty(204, "Revoked.")
         .errors(&[404, 409]),
+        Operation::new(
+            M::DELETE,
+            "/api/v1/tenant",
+            "eraseTenant",
+            "Erase the caller's tenant (crypto-shredding)",
+            tenant::erase_tenant,
+        )
+        .tag("keys")
+        .scope(Scope::Admin)
+        .query::<tenant::EraseTenantQuery>()
+        .reply::<vantage_app::TenantErasure>(
+            200,
+            "Erased: what was destroyed. No key of the tenant authenticates any more.",
+        )
+        .errors(&[409, 428]),
         // ---- webhooks ----
         Operation::new(
             M::POST,

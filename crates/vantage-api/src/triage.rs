@@ -66,15 +66,27 @@ pub(crate) async fn get_fingerprint(
     let principal = caller.require(Scope::ScanRead)?;
     let tenant = principal.tenant.as_str();
     let (fingerprint, now) = known(&state, tenant, &raw).await?;
-    match as_of(query.as_of.as_deref())? {
-        None => Ok(Json(now)),
+    let doc = match as_of(query.as_of.as_deref())? {
+        None => now,
         Some(as_of) => state
             .read
             .fingerprint(tenant, fingerprint.as_str(), Some(as_of))
             .await?
-            .map(Json)
-            .ok_or_else(|| ApiError::not_found("finding")),
+            .ok_or_else(|| ApiError::not_found("finding"))?,
+    };
+    Ok(Json(note_opened(&state, doc).await?))
+}
+
+/// `doc` with its triage note opened: read models keep what people wrote sealed.
+pub(crate) async fn note_opened(
+    state: &AppState,
+    mut doc: FingerprintDoc,
+) -> Result<FingerprintDoc, ApiError> {
+    if let Some(note) = &doc.triage_note {
+        let vault = state.services.pipeline.vault();
+        doc.triage_note = Some(vault.open_text(&doc.tenant, note).await?);
     }
+    Ok(doc)
 }
 
 /// A triage state as recorded.
@@ -128,7 +140,11 @@ pub(crate) async fn list_comments(
     let principal = caller.require(Scope::ScanRead)?;
     let tenant = principal.tenant.as_str();
     let (fingerprint, _) = known(&state, tenant, &raw).await?;
-    let items = state.read.comments(tenant, fingerprint.as_str()).await?;
+    let mut items = state.read.comments(tenant, fingerprint.as_str()).await?;
+    let vault = state.services.pipeline.vault();
+    for comment in &mut items {
+        comment.body = vault.open_text(tenant, &comment.body).await?;
+    }
     Ok(Json(Items { items }))
 }
 

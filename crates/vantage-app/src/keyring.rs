@@ -5,6 +5,9 @@
 //!   `EventSource` cannot send headers: `vte_<payload>.<tag>`, the payload naming the tenant, the
 //!   scan and the expiry, the tag an HMAC over it. Any replica holding the same master key accepts a
 //!   token another one minted.
+//! * **Erasure confirmations** — `DELETE /tenant` asks first for a token (`vtx_<expiry>.<tag>`) that
+//!   only the same key of the same tenant can hand back within [`ERASURE_TOKEN_SECONDS`], so erasing
+//!   a tenant always takes two deliberate requests.
 //! * **Sealing** — webhook signing secrets and scans' content keys are kept encrypted at rest
 //!   (ChaCha20-Poly1305, a random nonce per secret, the owner's identity as associated data), so a
 //!   copy of the database alone does not yield them. [`DataKey`] is the same sealing under a key of
@@ -18,12 +21,15 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use ring::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use ring::hmac;
-use vantage_domain::ids::ScanId;
+use vantage_domain::ids::{ApiKeyId, ScanId};
 use vantage_domain::tenant::TenantId;
 
 /// Longest life of an event token.
 pub const MAX_EVENT_TOKEN_SECONDS: i64 = 300;
 const EVENT_TOKEN_PREFIX: &str = "vte_";
+/// How long an erasure confirmation token is accepted.
+pub const ERASURE_TOKEN_SECONDS: i64 = 300;
+const ERASURE_TOKEN_PREFIX: &str = "vtx_";
 
 /// The master key and what is derived from it.
 #[derive(Clone)]
@@ -48,9 +54,9 @@ pub struct EventGrant {
 /// Why a sealed secret or a token is not accepted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum KeyringError {
-    #[error("the token is not an event token of this server")]
+    #[error("the token was not issued by this server for this use")]
     BadToken,
-    #[error("the event token has expired")]
+    #[error("the token has expired")]
     Expired,
     #[error("the sealed secret cannot be opened with this server's key")]
     Unsealable,
@@ -174,6 +180,60 @@ impl Keyring {
         DataKey(self.derive("vantage sealed secret v1"))
     }
 
+    fn erasure_key(&self) -> hmac::Key {
+        hmac::Key::new(
+            hmac::HMAC_SHA256,
+            &self.derive("vantage erasure confirmation v1"),
+        )
+    }
+
+    /// What an erasure token's tag covers.
+    fn erasure_claim(tenant: &TenantId, key: ApiKeyId, expiry: i64) -> String {
+        format!("v1.{tenant}.{key}.{expiry}")
+    }
+
+    /// A token confirming that `key` of `tenant` means to erase the tenant, accepted until
+    /// `expires_at`.
+    pub fn mint_erasure_token(
+        &self,
+        tenant: &TenantId,
+        key: ApiKeyId,
+        expires_at: DateTime<Utc>,
+    ) -> String {
+        let expiry = expires_at.timestamp();
+        let claim = Self::erasure_claim(tenant, key, expiry);
+        let tag = hmac::sign(&self.erasure_key(), claim.as_bytes());
+        format!(
+            "{ERASURE_TOKEN_PREFIX}{expiry}.{}",
+            URL_SAFE_NO_PAD.encode(tag.as_ref())
+        )
+    }
+
+    /// Whether `token` was minted for `key` of `tenant` and is still valid at `now`.
+    pub fn check_erasure_token(
+        &self,
+        token: &str,
+        tenant: &TenantId,
+        key: ApiKeyId,
+        now: DateTime<Utc>,
+    ) -> Result<(), KeyringError> {
+        let (expiry, tag) = token
+            .strip_prefix(ERASURE_TOKEN_PREFIX)
+            .and_then(|body| body.split_once('.'))
+            .ok_or(KeyringError::BadToken)?;
+        let expiry: i64 = expiry.parse().map_err(|_| KeyringError::BadToken)?;
+        let tag = URL_SAFE_NO_PAD
+            .decode(tag)
+            .map_err(|_| KeyringError::BadToken)?;
+        let claim = Self::erasure_claim(tenant, key, expiry);
+        hmac::verify(&self.erasure_key(), claim.as_bytes(), &tag)
+            .map_err(|_| KeyringError::BadToken)?;
+        if expiry <= now.timestamp() {
+            return Err(KeyringError::Expired);
+        }
+        Ok(())
+    }
+
     /// Encrypts `secret` for `owner` (associated data: a sealed secret opens only for its owner).
     pub fn seal(&self, owner: &str, secret: &[u8]) -> Vec<u8> {
         self.sealing_key().seal(owner, secret)
@@ -266,6 +326,51 @@ mod tests {
             scan_id: ScanId(uuid::Uuid::from_u128(7)),
             expires_at: DateTime::from_timestamp(1_800_000_000 + expires_in, 0).unwrap(),
         }
+    }
+
+    #[test]
+    fn erasure_tokens_confirm_one_key_of_one_tenant_until_they_expire() {
+        let keyring = Keyring::generate();
+        let now = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        let tenant = TenantId::default_tenant();
+        let key = ApiKeyId(uuid::Uuid::from_u128(9));
+        let token = keyring.mint_erasure_token(&tenant, key, now + chrono::Duration::seconds(300));
+        assert_eq!(
+            keyring.check_erasure_token(&token, &tenant, key, now),
+            Ok(())
+        );
+        assert_eq!(
+            keyring.check_erasure_token(&token, &tenant, key, now + chrono::Duration::seconds(300)),
+            Err(KeyringError::Expired)
+        );
+        let other_tenant = TenantId::parse("other").unwrap();
+        let other_key = ApiKeyId(uuid::Uuid::from_u128(10));
+        for (tenant, key) in [(&other_tenant, key), (&tenant, other_key)] {
+            assert_eq!(
+                keyring.check_erasure_token(&token, tenant, key, now),
+                Err(KeyringError::BadToken)
+            );
+        }
+        // A later expiry with the old tag, another server's key, an event token: refused.
+        let (_, tag) = token.split_once('.').unwrap();
+        let extended = format!("vtx_{}.{tag}", now.timestamp() + 10_000);
+        let event_token = keyring.mint_event_token(&grant(60));
+        for forged in [
+            extended.as_str(),
+            event_token.as_str(),
+            "",
+            "vtx_",
+            "vtx_1.x",
+        ] {
+            assert_eq!(
+                keyring.check_erasure_token(forged, &tenant, key, now),
+                Err(KeyringError::BadToken)
+            );
+        }
+        assert_eq!(
+            Keyring::generate().check_erasure_token(&token, &tenant, key, now),
+            Err(KeyringError::BadToken)
+        );
     }
 
     #[test]

@@ -193,7 +193,7 @@ impl KeyRegistryCache {
         }
     }
 
-    fn forget(&self, tenant: &TenantId) {
+    pub(crate) fn forget(&self, tenant: &TenantId) {
         let mut entries = self.entries();
         self.generation.fetch_add(1, Ordering::SeqCst);
         entries.remove(tenant);

@@ -7,9 +7,11 @@
 
 mod badges;
 mod content;
+mod erasure;
 mod keyring;
 mod keys;
 mod live;
+mod personal;
 mod pipeline;
 mod reopen;
 mod scans;
@@ -24,7 +26,10 @@ pub use content::{
     ContentRead, ContentSampleView, ContentSamples, PlainSample, SHRED_BATCH, SHRED_POLL,
     SampleEncoding, shred_expired_content, shred_expired_once,
 };
-pub use keyring::{DataKey, EventGrant, Keyring, KeyringError, MAX_EVENT_TOKEN_SECONDS};
+pub use erasure::{ErasureToken, TenantErasure, TenantHoldings};
+pub use keyring::{
+    DataKey, ERASURE_TOKEN_SECONDS, EventGrant, Keyring, KeyringError, MAX_EVENT_TOKEN_SECONDS,
+};
 pub use keys::{
     ApiKeyToken, IssuedKey, KeySummary, MAX_ROTATION_GRACE, Principal, REGISTRY_TTL, RotatedKey,
 };
@@ -32,6 +37,7 @@ pub use live::{
     CLIENT_QUEUE, Follow, HUB_CAPACITY, HubFeeder, LiveEvent, LiveHub, LiveItem, LiveSource,
     LiveVerdict, follow, run_log_feeder,
 };
+pub use personal::{ERASED_TEXT, KEY_TTL, PersonalVault, SEALED_PREFIX};
 pub use pipeline::{AppError, CommandContext, Executed, Pipeline};
 pub use reopen::{REOPEN_BATCH, REOPEN_POLL, reopen_regressions};
 pub use scans::{ScanView, scan_stream};
@@ -79,15 +85,20 @@ impl Services {
         clock: Arc<dyn Clock>,
         guard: SsrfGuard,
     ) -> Self {
+        let keyring = Keyring::generate();
         Self {
-            pipeline: Pipeline::new(store, clock),
+            pipeline: Pipeline::new(
+                store,
+                clock,
+                PersonalVault::new(side.clone(), keyring.clone()),
+            ),
             idempotency: side.clone(),
             secrets: side,
             guard,
             key_cache: Arc::default(),
             live: LiveHub::default(),
-            keyring: Keyring::generate(),
-            signing_key: Arc::new(derived_signing_key(&Keyring::generate())),
+            signing_key: Arc::new(derived_signing_key(&keyring)),
+            keyring,
         }
     }
 
@@ -96,6 +107,11 @@ impl Services {
     /// Uses `keyring`, and the signing key derived from it (until [`Self::with_signing_key`]).
     pub fn with_keyring(mut self, keyring: Keyring) -> Self {
         self.signing_key = Arc::new(derived_signing_key(&keyring));
+        self.pipeline = Pipeline::new(
+            self.pipeline.store().clone(),
+            self.pipeline.clock().clone(),
+            PersonalVault::new(self.secrets.clone(), keyring.clone()),
+        );
         self.keyring = keyring;
         self
     }

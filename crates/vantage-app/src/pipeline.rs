@@ -9,6 +9,7 @@ use vantage_store::{
     EventMetadata, EventStore, ExpectedVersion, JsonPayload, NewEvent, StoreError, StreamName,
 };
 
+use crate::personal::PersonalVault;
 use crate::seams::{Clock, new_id};
 use crate::state_cache::StateCache;
 
@@ -98,6 +99,8 @@ pub struct Pipeline {
     store: Arc<dyn EventStore>,
     clock: Arc<dyn Clock>,
     states: Arc<StateCache>,
+    /// Seals personal text before it is appended and opens it on a fold.
+    vault: PersonalVault,
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -107,12 +110,24 @@ impl std::fmt::Debug for Pipeline {
 }
 
 impl Pipeline {
-    pub fn new(store: Arc<dyn EventStore>, clock: Arc<dyn Clock>) -> Self {
+    pub fn new(store: Arc<dyn EventStore>, clock: Arc<dyn Clock>, vault: PersonalVault) -> Self {
         Self {
             store,
             clock,
             states: Arc::default(),
+            vault,
         }
+    }
+
+    /// Forgets the folded states kept between commands; the next command of each stream folds it
+    /// from the log again.
+    pub(crate) fn forget_states(&self) {
+        self.states.clear();
+    }
+
+    /// Seals and opens personal text (see [`crate::personal`]).
+    pub fn vault(&self) -> &PersonalVault {
+        &self.vault
     }
 
     pub fn store(&self) -> &Arc<dyn EventStore> {
@@ -129,11 +144,15 @@ impl Pipeline {
         let (mut state, mut version) = self.states.get::<A>(stream).unwrap_or_default();
         let kept = version;
         for event in self.store.read_stream_from(stream, version).await? {
-            let decoded = A::Event::decode(
-                &event.event_type,
-                event.schema_version,
-                event.payload.as_str(),
-            )?;
+            let payload = self
+                .vault
+                .open_payload(
+                    &event.metadata.tenant,
+                    &event.event_type,
+                    event.payload.as_str(),
+                )
+                .await?;
+            let decoded = A::Event::decode(&event.event_type, event.schema_version, &payload)?;
             state.apply(&decoded);
             version = event.stream_version;
         }
@@ -176,19 +195,25 @@ impl Pipeline {
             };
             let now = self.clock.now();
             let metadata = context.metadata();
-            let new_events = events
-                .iter()
-                .map(|event| {
-                    Ok(NewEvent {
-                        event_id: new_id(),
-                        event_type: event.event_type().to_owned(),
-                        schema_version: event.schema_version(),
-                        occurred_at: now,
-                        payload: JsonPayload::from_text(event.payload_json())?,
-                        metadata: metadata.clone(),
-                    })
-                })
-                .collect::<Result<Vec<_>, StoreError>>()?;
+            let mut new_events = Vec::with_capacity(events.len());
+            for event in &events {
+                let payload = self
+                    .vault
+                    .seal_payload(
+                        context.tenant.as_str(),
+                        event.event_type(),
+                        event.payload_json(),
+                    )
+                    .await?;
+                new_events.push(NewEvent {
+                    event_id: new_id(),
+                    event_type: event.event_type().to_owned(),
+                    schema_version: event.schema_version(),
+                    occurred_at: now,
+                    payload: JsonPayload::from_text(payload)?,
+                    metadata: metadata.clone(),
+                });
+            }
             match self.store.append(stream, expected, new_events).await {
                 Ok(outcome) => {
                     for event in &events {

@@ -50,6 +50,12 @@ impl StateCache {
         Some((state, entry.version))
     }
 
+    /// Forgets every kept state (erasing a tenant: states may hold what its people wrote, opened).
+    pub(crate) fn clear(&self) {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        entries.by_stream.clear();
+    }
+
     /// Keeps `state`, folded up to `version`, unless a state further along is kept already.
     pub(crate) fn put<A: Aggregate>(&self, stream: &StreamName, state: &A, version: u64) {
         if !A::CACHE_STATE || version == 0 {

@@ -68,6 +68,9 @@ pub enum DomainError {
     /// The target may not be contacted: it is not on the public internet (the SSRF guard's verdict).
     #[error("target refused: {reason}")]
     TargetRefused { reason: String },
+    /// The tenant was erased: its keys authenticate nothing and no key is issued for it again.
+    #[error("the tenant was erased; nothing can be done in its name any more")]
+    TenantErased,
     /// A value inside the command breaks a rule (field, reason).
     #[error("{field}: {reason}")]
     Invalid { field: &'static str, reason: String },
@@ -84,6 +87,7 @@ impl DomainError {
             Self::OutOfOrder { .. } => "out_of_order",
             Self::LastAdminKey => "last_admin_key",
             Self::KeyAlreadyRevoked => "key_already_revoked",
+            Self::TenantErased => "tenant_erased",
             Self::TargetRefused { .. } => "target_refused",
             Self::Invalid { .. } => "invalid_command",
         }

@@ -3,6 +3,9 @@
 //! All of a tenant's keys share one stream because "never revoke the last active admin key" is an
 //! invariant over all of them, and an aggregate is the unit that can enforce an invariant atomically.
 //! Secrets never enter the domain: commands carry only the SHA-256 of the secret.
+//!
+//! Erasing the tenant (`TenantErased`) is recorded here too, because from that event on no key of
+//! the tenant authenticates and none can be issued, rotated or revoked: the registry is closed.
 
 use std::collections::BTreeMap;
 
@@ -26,6 +29,7 @@ domain_events! {
         ApiKeyIssued = 2,
         ApiKeyRevoked = 1,
         ApiKeyRotated = 1,
+        TenantErased = 1,
     }
 }
 
@@ -57,6 +61,14 @@ pub struct ApiKeyRotated {
     pub previous_valid_until: DateTime<Utc>,
 }
 
+/// The tenant was erased at its admin's request: its keys authenticate nothing from now on, its
+/// personal text and content were made unreadable (their keys destroyed), and the registry takes no
+/// command again.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct TenantErased {
+    pub tenant: TenantId,
+}
+
 /// What can be asked of a tenant's key registry.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ApiKeyCommand {
@@ -76,6 +88,10 @@ pub enum ApiKeyCommand {
         key_id: ApiKeyId,
         secret_sha256: String,
         previous_valid_until: DateTime<Utc>,
+    },
+    /// Close the registry for good (erasing the tenant); repeating it appends nothing.
+    EraseTenant {
+        tenant: TenantId,
     },
 }
 
@@ -101,6 +117,8 @@ pub struct RetiredSecret {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ApiKeys {
     pub keys: BTreeMap<ApiKeyId, ApiKeyRecord>,
+    /// The tenant was erased: every key counts as revoked and no command is taken.
+    pub erased: bool,
 }
 
 impl ApiKeys {
@@ -133,6 +151,12 @@ impl Aggregate for ApiKeys {
     type Event = ApiKeyEvent;
 
     fn handle(&self, command: ApiKeyCommand) -> Result<Vec<ApiKeyEvent>, DomainError> {
+        if self.erased {
+            return match command {
+                ApiKeyCommand::EraseTenant { .. } => Ok(Vec::new()),
+                _ => Err(DomainError::TenantErased),
+            };
+        }
         let event: ApiKeyEvent = match command {
             ApiKeyCommand::Issue {
                 key_id,
@@ -195,6 +219,7 @@ impl Aggregate for ApiKeys {
                 }
                 .into()
             }
+            ApiKeyCommand::EraseTenant { tenant } => TenantErased { tenant }.into(),
         };
         Ok(vec![event])
     }
@@ -226,6 +251,14 @@ impl Aggregate for ApiKeys {
                         secret_sha256: previous,
                         valid_until: rotated.previous_valid_until,
                     });
+                }
+            }
+            ApiKeyEvent::TenantErased(_) => {
+                self.erased = true;
+                for key in self.keys.values_mut() {
+                    key.name = crate::event::ERASED_TEXT.to_owned();
+                    key.revoked = true;
+                    key.previous = None;
                 }
             }
         }

@@ -209,16 +209,43 @@ macro_rules! domain_events {
     };
 }
 
+/// What a personal field reads as once its tenant was erased.
+pub const ERASED_TEXT: &str = "(erased)";
+
+/// The fields of an event type's payload that hold what a person wrote (a triage note, a comment,
+/// a key's name). The application seals them with the tenant's personal-data key before they are
+/// appended and opens them when it folds a stream, so erasing the tenant (destroying that key) makes
+/// them unreadable in the log, its exports and the read models alike. Each is a string, or an
+/// optional string.
+pub fn personal_fields(event_type: &str) -> &'static [&'static str] {
+    match event_type {
+        "TriageSet" => &["note"],
+        "CommentAdded" => &["body"],
+        "ApiKeyIssued" => &["name"],
+        _ => &[],
+    }
+}
+
 /// What may be shown of an event's payload outside the log — the audit trail, live streams:
 /// credentials never appear (keys are stored hashed and webhook secrets encrypted, but neither is
-/// shown), and an observation is summarised by its probe and asset.
+/// shown), an observation is summarised by its probe and asset, and what a person wrote
+/// ([`personal_fields`]) is left out.
 pub fn public_details(event_type: &str, payload: &str) -> Value {
+    let mut details = public_fields(event_type, payload);
+    if let Value::Object(fields) = &mut details {
+        for field in personal_fields(event_type) {
+            fields.remove(*field);
+        }
+    }
+    details
+}
+
+fn public_fields(event_type: &str, payload: &str) -> Value {
     use serde_json::json;
     let value: Value = serde_json::from_str(payload).unwrap_or(Value::Null);
     match event_type {
         "ApiKeyIssued" => json!({
             "key_id": value["key_id"],
-            "name": value["name"],
             "scopes": value["scopes"],
         }),
         "ApiKeyRotated" => json!({
@@ -258,4 +285,48 @@ pub fn catalog() -> impl Iterator<Item = &'static EventTypeInfo> {
         .chain(ScheduleEvent::CATALOG)
         .chain(NotificationEvent::CATALOG)
         .chain(BadgeEvent::CATALOG)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every personal field names a string property of its event type's current schema, so a
+    /// renamed field cannot silently go unsealed.
+    #[test]
+    fn personal_fields_name_string_properties_of_their_event_types() {
+        let mut named = 0;
+        for info in catalog() {
+            for field in personal_fields(info.event_type) {
+                let schema = serde_json::to_value((info.schema)()).unwrap();
+                let property = &schema["properties"][*field];
+                let types = property["type"].clone();
+                let is_string = types == "string"
+                    || types
+                        .as_array()
+                        .is_some_and(|t| t.iter().any(|t| t == "string"));
+                assert!(is_string, "{}.{field}: {property}", info.event_type);
+                named += 1;
+            }
+        }
+        assert_eq!(named, 3);
+    }
+
+    #[test]
+    fn public_details_leave_out_what_people_wrote() {
+        let details = public_details(
+            "CommentAdded",
+            r#"{"fingerprint":"ab","comment_id":"x","body":"secret words"}"#,
+        );
+        assert_eq!(details["fingerprint"], "ab");
+        assert!(details.get("body").is_none(), "{details}");
+        let details = public_details(
+            "ApiKeyIssued",
+            r#"{"key_id":"k","name":"Carol's laptop","scopes":["admin"]}"#,
+        );
+        assert_eq!(details["key_id"], "k");
+        assert!(details.get("name").is_none(), "{details}");
+        let details = public_details("TriageSet", r#"{"state":"fixed","note":"by Alice"}"#);
+        assert!(details.get("note").is_none(), "{details}");
+    }
 }

@@ -339,6 +339,60 @@ fn revoking_the_last_admin_key_is_rejected() {
 }
 
 #[test]
+fn an_erased_tenant_s_registry_takes_no_command_and_its_keys_authenticate_nothing() {
+    let tenant = TenantId::default_tenant();
+    let erase = || ApiKeyCommand::EraseTenant {
+        tenant: tenant.clone(),
+    };
+    let history = vec![issued(1, Scopes::admin()), issued(2, Scopes::admin())];
+    let erased: ApiKeyEvent = TenantErased {
+        tenant: tenant.clone(),
+    }
+    .into();
+    // Erasing needs no last-admin check: every key goes at once.
+    assert_eq!(
+        given::<ApiKeys>(history.clone()).when(erase()),
+        Ok(vec![erased.clone()])
+    );
+    let after: Vec<ApiKeyEvent> = history.into_iter().chain([erased]).collect();
+    assert_eq!(given::<ApiKeys>(after.clone()).when(erase()), Ok(vec![]));
+    for refused in [
+        ApiKeyCommand::Issue {
+            key_id: ApiKeyId(id(3)),
+            tenant: tenant.clone(),
+            name: "again".into(),
+            scopes: Scopes::admin(),
+            secret_sha256: "a".repeat(64),
+        },
+        ApiKeyCommand::Revoke {
+            key_id: ApiKeyId(id(1)),
+        },
+        ApiKeyCommand::Rotate {
+            key_id: ApiKeyId(id(1)),
+            secret_sha256: "b".repeat(64),
+            previous_valid_until: chrono::DateTime::UNIX_EPOCH,
+        },
+    ] {
+        assert_eq!(
+            given::<ApiKeys>(after.clone()).when(refused),
+            Err(DomainError::TenantErased)
+        );
+    }
+    let mut registry = ApiKeys::default();
+    for event in &after {
+        registry.apply(event);
+    }
+    assert!(registry.erased);
+    assert_eq!(registry.active_admin_count(), 0);
+    assert!(
+        registry
+            .keys
+            .values()
+            .all(|k| k.revoked && k.name == crate::event::ERASED_TEXT)
+    );
+}
+
+#[test]
 fn revoking_twice_or_an_unknown_key_is_rejected() {
     let history = vec![
         issued(1, Scopes::admin()),

@@ -570,6 +570,15 @@ impl IdempotencyStore for PgEventStore {
         .map(|_| ())
         .map_err(backend)
     }
+
+    async fn forget_tenant(&self, tenant: &str) -> Result<u64, StoreError> {
+        sqlx::query("DELETE FROM idempotency_keys WHERE tenant = $1")
+            .bind(tenant)
+            .execute(&self.pool)
+            .await
+            .map(|done| done.rows_affected())
+            .map_err(backend)
+    }
 }
 
 #[async_trait]
@@ -605,5 +614,57 @@ impl SecretStore for PgEventStore {
             .await
             .map(|_| ())
             .map_err(backend)
+    }
+
+    async fn put_secret_if_absent(
+        &self,
+        tenant: &str,
+        owner: &str,
+        sealed: &[u8],
+    ) -> Result<Vec<u8>, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        sqlx::query(
+            "INSERT INTO sealed_secrets (owner, tenant, sealed) VALUES ($1, $2, $3) \
+             ON CONFLICT (owner) DO NOTHING",
+        )
+        .bind(owner)
+        .bind(tenant)
+        .bind(sealed)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        let kept: Vec<u8> = sqlx::query_scalar(
+            "SELECT sealed FROM sealed_secrets WHERE owner = $1 AND tenant = $2",
+        )
+        .bind(owner)
+        .bind(tenant)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(backend)?
+        .ok_or_else(|| StoreError::Invalid(format!("secret {owner} belongs to another tenant")))?;
+        tx.commit().await.map_err(backend)?;
+        Ok(kept)
+    }
+
+    async fn erase_tenant(&self, tenant: &str, tombstone: &str) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let forgotten = sqlx::query("DELETE FROM sealed_secrets WHERE tenant = $1")
+            .bind(tenant)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?
+            .rows_affected();
+        sqlx::query(
+            "INSERT INTO sealed_secrets (owner, tenant, sealed) VALUES ($1, $2, $3) \
+             ON CONFLICT (owner) DO UPDATE SET tenant = excluded.tenant, sealed = excluded.sealed",
+        )
+        .bind(tombstone)
+        .bind(tenant)
+        .bind(Vec::<u8>::new())
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
+        Ok(forgotten)
     }
 }

@@ -57,6 +57,10 @@ pub trait IdempotencyStore: Send + Sync + 'static {
 
     /// Gives a claimed key up (the request failed in a way a retry may fix).
     async fn release(&self, tenant: &str, key: &str) -> Result<(), StoreError>;
+
+    /// Forgets every key of `tenant` with the responses kept for them (an erased tenant's replies
+    /// may quote what it wrote). Returns how many were forgotten.
+    async fn forget_tenant(&self, tenant: &str) -> Result<u64, StoreError>;
 }
 
 /// A key's row as both stores read it.

@@ -18,6 +18,20 @@ pub trait SecretStore: Send + Sync + 'static {
 
     /// Forgets the secret of `owner` of `tenant` (nothing happens if there is none).
     async fn delete_secret(&self, tenant: &str, owner: &str) -> Result<(), StoreError>;
+
+    /// Keeps `sealed` for `owner` unless `owner` has a secret already; either way, the secret
+    /// `owner` has now (so racing writers agree on one).
+    async fn put_secret_if_absent(
+        &self,
+        tenant: &str,
+        owner: &str,
+        sealed: &[u8],
+    ) -> Result<Vec<u8>, StoreError>;
+
+    /// Forgets every secret of `tenant` and leaves an empty secret under `tombstone`, in one
+    /// transaction, so that nothing recreates that owner's secret by mistake. Returns how many
+    /// secrets were forgotten.
+    async fn erase_tenant(&self, tenant: &str, tombstone: &str) -> Result<u64, StoreError>;
 }
 
 /// The tables kept beside the log by one store: idempotency keys and sealed secrets.

@@ -175,7 +175,7 @@ pub struct ServeArgs {
 #[derive(Debug, Clone, Args)]
 pub struct KeyFiles {
     /// A file holding the secrets key (64 hex digits, e.g. from `openssl rand -hex 32`) that seals
-    /// webhook secrets and signs event tokens; every replica needs the same one [default: with the
+    /// webhook secrets and the keys of personal text and content samples, and signs event tokens; every replica needs the same one [default: with the
     /// embedded store, DATA_DIR/secrets.key, created on first start].
     #[arg(long, env = "VANTAGE_SECRETS_KEY_FILE")]
     pub secrets_key_file: Option<PathBuf>,
@@ -257,6 +257,9 @@ pub enum KeysCommand {
 pub struct KeysCreateArgs {
     #[command(flatten)]
     pub store: StoreArgs,
+    // The key's name is sealed with the tenant's personal-data key, kept sealed by the secrets key.
+    #[command(flatten)]
+    pub keys: KeyFiles,
     /// Give the key the admin scope (everything).
     #[arg(long)]
     pub admin: bool,
@@ -881,7 +884,9 @@ async fn create_key(args: KeysCreateArgs, file: &FileConfig) -> Result<ExitCode,
         resolver: None,
         extra_ca: vec![],
     };
+    let keyring = keyring(&args.keys, file, &opened)?;
     let issued = services(&opened, guard(&no_scans, file)?)
+        .with_keyring(keyring)
         .issue_api_key(&context, &args.name, scopes)
         .await
         .map_err(|e| CliError(format!("cannot issue the key: {e}")))??;
