@@ -26,6 +26,7 @@ fn samples() -> Vec<(String, u32, serde_json::Value)> {
     use vantage_domain::badge::*;
     use vantage_domain::ids::*;
     use vantage_domain::notification::*;
+    use vantage_domain::project::*;
     use vantage_domain::scan::*;
     use vantage_domain::schedule::*;
     use vantage_domain::scope::Scopes;
@@ -43,6 +44,7 @@ fn samples() -> Vec<(String, u32, serde_json::Value)> {
         trigger: Trigger::PostDeploy,
         vantage_point: VantagePoint::default(),
         content_sample: Some(vantage_domain::content::ContentSampling::new(14).unwrap()),
+        project: Default::default(),
     };
     let fingerprint = Fingerprint::parse("00112233445566778899aabbccddeeff").unwrap();
     let scan: Vec<ScanEvent> = vec![
@@ -140,6 +142,7 @@ fn samples() -> Vec<(String, u32, serde_json::Value)> {
             name: "ci".into(),
             scopes: Scopes::admin(),
             secret_sha256: "a".repeat(64),
+            projects: Default::default(),
         }
         .into(),
         ApiKeyRevoked {
@@ -162,6 +165,7 @@ fn samples() -> Vec<(String, u32, serde_json::Value)> {
             events: ["scan.completed".to_owned()].into(),
             active: true,
             secret_sha256: "b".repeat(64),
+            project: Default::default(),
         }
         .into(),
         WebhookUpdated {
@@ -239,7 +243,19 @@ fn samples() -> Vec<(String, u32, serde_json::Value)> {
             })
             .collect()
     }
+    let projects: Vec<ProjectEvent> = vec![
+        ProjectCreated {
+            project: ProjectId::parse("web-shop").unwrap(),
+            name: "Web shop".into(),
+        }
+        .into(),
+        ProjectDeleted {
+            project: ProjectId::parse("web-shop").unwrap(),
+        }
+        .into(),
+    ];
     let mut all = stored(scan);
+    all.extend(stored(projects));
     all.extend(stored(triage));
     all.extend(stored(keys));
     all.extend(stored(webhooks));

@@ -20,6 +20,7 @@ mod observatory;
 mod openapi;
 mod pipeline;
 mod projections;
+mod projects;
 mod regressions;
 mod reports;
 mod schedules;

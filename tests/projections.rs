@@ -647,6 +647,7 @@ async fn webhooks_and_their_delivery_log_follow_the_webhook_streams(side: &ReadS
                 events: vec!["scan.completed".into(), "scan.failed".into()],
                 active: true,
                 secret_sha256: "c".repeat(64),
+                project: Default::default(),
             },
         )
         .await;
@@ -1053,4 +1054,69 @@ async fn postgres_projectors_of_two_schemas_run_side_by_side() {
     for side in sides {
         side.finish().await;
     }
+}
+
+/// A release that changes a projector's tables (a new column or index) drops them and rebuilds
+/// them from the log at the next migration; other projectors keep theirs and their checkpoints.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_projector_whose_tables_changed_shape_is_rebuilt_from_the_log() {
+    let side = ReadSide::sqlite().await;
+    history::append_history(side.store.as_ref(), TENANT, 3, 300, 2).await;
+    side.catch_up().await;
+    let before = side
+        .db
+        .scans(TENANT, &ScanFilter::default(), None, 100)
+        .await
+        .unwrap();
+    assert!(!before.items.is_empty());
+    let pool = sqlx::SqlitePool::connect(&format!(
+        "sqlite://{}",
+        side._dir.path().join("readmodels.db").display()
+    ))
+    .await
+    .unwrap();
+    let checkpoint = |name: &'static str| {
+        let pool = pool.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>("SELECT position FROM rm_checkpoints WHERE name = ?")
+                .bind(name)
+                .fetch_optional(&pool)
+                .await
+                .unwrap()
+        }
+    };
+    let audit_at = checkpoint("audit").await.unwrap();
+    assert!(audit_at > 0 && checkpoint("scans").await.is_some());
+    // As an older release left it: another shape recorded for the scans projector.
+    sqlx::query("UPDATE rm_shapes SET shape = 'CREATE TABLE rm_scans (scan_id TEXT)' WHERE projector = 'scans'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    migrate(&side.db).await.unwrap();
+    assert_eq!(
+        checkpoint("scans").await,
+        None,
+        "the scans projector starts over"
+    );
+    assert_eq!(
+        checkpoint("audit").await,
+        Some(audit_at),
+        "the others keep theirs"
+    );
+    let emptied = side
+        .db
+        .scans(TENANT, &ScanFilter::default(), None, 100)
+        .await
+        .unwrap();
+    assert!(emptied.items.is_empty(), "its tables were dropped");
+    // Migrating again with the same shape changes nothing; catching up rebuilds the same rows.
+    side.catch_up().await;
+    migrate(&side.db).await.unwrap();
+    let after = side
+        .db
+        .scans(TENANT, &ScanFilter::default(), None, 100)
+        .await
+        .unwrap();
+    assert_eq!(after, before);
+    pool.close().await;
 }

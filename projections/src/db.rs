@@ -239,8 +239,15 @@ impl ReadDb {
         &self.pool
     }
 
-    /// Creates the checkpoint table and the live tables of `tables` if they do not exist.
-    pub async fn migrate(&self, tables: &[&'static Table]) -> Result<(), ProjectionError> {
+    /// Creates the checkpoint table and the live tables of each projector if they do not exist.
+    /// The shape of each projector's tables (their `CREATE` statements) is kept in `rm_shapes`; when
+    /// it differs from this build's — or was never recorded — the projector's tables and checkpoints
+    /// (`name`, `name` + `shadow_suffix`) are dropped, so it rebuilds them from the log.
+    pub async fn migrate(
+        &self,
+        projectors: &[(&'static str, &'static [&'static Table])],
+        shadow_suffix: &str,
+    ) -> Result<(), ProjectionError> {
         // One transaction; on PostgreSQL under a lock, so replicas starting together on a fresh
         // database do not race each other's `CREATE … IF NOT EXISTS` (which PostgreSQL does not
         // make atomic against a concurrent one).
@@ -254,11 +261,61 @@ impl ReadDb {
              position BIGINT NOT NULL)",
         )
         .await?;
-        for table in tables {
-            create_table(&mut tx, table, "").await?;
-            for i in 0..table.indexes.len() {
-                tx.execute(AssertSqlSafe(table.index_sql(i, "", "")))
+        tx.execute(
+            "CREATE TABLE IF NOT EXISTS rm_shapes (projector TEXT NOT NULL PRIMARY KEY, \
+             shape TEXT NOT NULL)",
+        )
+        .await?;
+        for (projector, tables) in projectors {
+            let shape: String = tables
+                .iter()
+                .flat_map(|t| {
+                    std::iter::once(t.create_sql(""))
+                        .chain((0..t.indexes.len()).map(|i| t.index_sql(i, "", "")))
+                })
+                .collect::<Vec<_>>()
+                .join(";\n");
+            let recorded: Option<String> =
+                sqlx::query_scalar("SELECT shape FROM rm_shapes WHERE projector = $1")
+                    .bind(*projector)
+                    .fetch_optional(&mut *tx)
                     .await?;
+            if recorded.as_deref() != Some(shape.as_str()) {
+                if recorded.is_some() {
+                    tracing::warn!(
+                        projector,
+                        "read-model tables changed shape: dropping them to rebuild from the log"
+                    );
+                }
+                for table in *tables {
+                    for suffix in ["", shadow_suffix] {
+                        tx.execute(AssertSqlSafe(format!(
+                            "DROP TABLE IF EXISTS {}",
+                            table.named(suffix)
+                        )))
+                        .await?;
+                    }
+                }
+                sqlx::query("DELETE FROM rm_checkpoints WHERE name = $1 OR name = $2")
+                    .bind(*projector)
+                    .bind(format!("{projector}{shadow_suffix}"))
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query(
+                    "INSERT INTO rm_shapes (projector, shape) VALUES ($1, $2) \
+                     ON CONFLICT (projector) DO UPDATE SET shape = excluded.shape",
+                )
+                .bind(*projector)
+                .bind(&shape)
+                .execute(&mut *tx)
+                .await?;
+            }
+            for table in *tables {
+                create_table(&mut tx, table, "").await?;
+                for i in 0..table.indexes.len() {
+                    tx.execute(AssertSqlSafe(table.index_sql(i, "", "")))
+                        .await?;
+                }
             }
         }
         tx.commit().await?;

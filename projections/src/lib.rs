@@ -81,19 +81,28 @@ pub fn projectors(store: Arc<dyn EventStore>) -> Vec<Box<dyn runtime::Projector>
 
 /// Every read-model table.
 pub fn all_tables() -> Vec<&'static db::Table> {
-    scans::TABLES
-        .iter()
-        .chain(audit::TABLES)
-        .chain(webhooks::TABLES)
-        .chain(schedules::TABLES)
-        .chain(badges::TABLES)
-        .copied()
+    tables_by_projector()
+        .into_iter()
+        .flat_map(|(_, tables)| tables.iter().copied())
         .collect()
 }
 
-/// Creates every read-model table that does not exist yet.
+/// Each projector's name with the tables it writes.
+fn tables_by_projector() -> [(&'static str, &'static [&'static db::Table]); 5] {
+    [
+        ("scans", scans::TABLES),
+        ("audit", audit::TABLES),
+        ("webhooks", webhooks::TABLES),
+        ("schedules", schedules::TABLES),
+        ("badges", badges::TABLES),
+    ]
+}
+
+/// Creates every read-model table that does not exist yet; a projector whose tables changed shape
+/// since they were made (a new column or index in a new release) has them dropped and rebuilt from
+/// the log.
 pub async fn migrate(db: &ReadDb) -> Result<(), ProjectionError> {
-    db.migrate(&all_tables()).await
+    db.migrate(&tables_by_projector(), runtime::SHADOW).await
 }
 
 /// Brings every projector up to the log's head once, for commands that read the read models while

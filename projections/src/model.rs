@@ -31,10 +31,12 @@ pub static SCANS: Table = Table {
         text("status"),
         text("trigger_kind"),
         int("created_us"),
+        text("project"),
     ],
     key: 1,
     indexes: &[
         &["tenant", "created_us", "scan_id"],
+        &["tenant", "project", "created_us"],
         &["tenant", "domain", "created_us"],
         &["tenant", "status", "created_us"],
     ],
@@ -88,6 +90,7 @@ impl Doc for ScanDoc {
             self.status.as_str().into(),
             wire_name(&self.spec.trigger).into(),
             micros(self.created_at).into(),
+            self.spec.project.as_str().into(),
         ]
     }
 }
@@ -733,6 +736,8 @@ pub struct WebhookDoc {
     pub url: String,
     pub events: Vec<String>,
     pub active: bool,
+    /// The project whose scans it reports.
+    pub project: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// The log position of its creation (the list's order).

@@ -78,6 +78,8 @@ pub struct ScanFilter {
     pub status: Option<String>,
     pub domain: Option<String>,
     pub trigger: Option<String>,
+    /// Only scans of these projects (`None`: every project).
+    pub projects: Option<Vec<String>>,
 }
 
 /// A page of a list.
@@ -186,6 +188,20 @@ impl ReadDb {
         if let Some(trigger) = &filter.trigger {
             push(&mut sql, "trigger_kind", trigger);
         }
+        if let Some(projects) = &filter.projects {
+            if projects.is_empty() {
+                return Ok(Page {
+                    items: Vec::new(),
+                    next_cursor: None,
+                });
+            }
+            let mut placeholders = Vec::with_capacity(projects.len());
+            for project in projects {
+                params.push(project.as_str().into());
+                placeholders.push(format!("${}", params.len()));
+            }
+            sql.push_str(&format!(" AND project IN ({})", placeholders.join(", ")));
+        }
         if let Some(cursor) = cursor {
             let (us, id) = decode_cursor(cursor)?;
             params.push(us.into());
@@ -238,6 +254,7 @@ impl ReadDb {
                 && scan.spec.paths == spec.paths
                 && scan.spec.profile == spec.profile
                 && scan.spec.vantage_point == spec.vantage_point
+                && scan.spec.project == spec.project
                 && scan.finished_at.is_some_and(|at| at >= not_before)
         }))
     }

@@ -60,6 +60,7 @@ impl Projector for WebhooksProjector {
                     url: created.url.as_str().to_owned(),
                     events: created.events.into_iter().collect(),
                     active: created.active,
+                    project: created.project.as_str().to_owned(),
                     created_at: at,
                     updated_at: at,
                     position,

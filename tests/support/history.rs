@@ -172,6 +172,7 @@ pub fn spec(domain: &str) -> ScanSpec {
         trigger: Trigger::default(),
         vantage_point: VantagePoint::parse("default").unwrap(),
         content_sample: None,
+        project: Default::default(),
     }
 }
 
@@ -458,6 +459,7 @@ pub async fn append_history(
         events: ["scan.completed".to_owned()].into(),
         active: true,
         secret_sha256: "d".repeat(64),
+        project: Default::default(),
     };
     let mut written = append_webhook_event(store, tenant, created.into()).await;
     let mut round = 0usize;

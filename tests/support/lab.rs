@@ -638,6 +638,7 @@ impl Lab {
             trigger: Trigger::Manual,
             vantage_point: VantagePoint::default(),
             content_sample: None,
+            project: Default::default(),
         };
         let scan_id = crate::scan_directly(&services, spec.clone(), &self.scanner()).await;
         let observations: Vec<_> = services

@@ -770,6 +770,7 @@ pub fn lab_spec(target_port: u16, ports: Vec<u16>) -> vantage_domain::scan::Scan
         trigger: Trigger::Manual,
         vantage_point: VantagePoint::default(),
         content_sample: None,
+        project: Default::default(),
     }
 }
 

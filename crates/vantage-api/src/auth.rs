@@ -24,6 +24,18 @@ impl Authenticated {
             })
         }
     }
+
+    /// As [`Self::require`], for routes whose answer spans every project of the tenant (dashboards,
+    /// triage, audit, key management …): a key limited to some projects is refused (403
+    /// `project_limited`).
+    pub fn require_tenant_wide(&self, scope: Scope) -> Result<&Principal, ApiError> {
+        let principal = self.require(scope)?;
+        if principal.projects.limited_to().is_some() {
+            Err(ApiError::ProjectLimited)
+        } else {
+            Ok(principal)
+        }
+    }
 }
 
 /// The command context of a request made by `principal`.

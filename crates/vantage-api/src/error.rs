@@ -66,6 +66,16 @@ pub const PROBLEM_CODES: &[(&str, u16, &str)] = &[
         "The key lacks the scope this route needs.",
     ),
     (
+        "project_limited",
+        403,
+        "The route spans every project of the tenant; a key limited to some projects cannot use it.",
+    ),
+    (
+        "project_not_empty",
+        409,
+        "The project still has schedules or webhooks; delete them first.",
+    ),
+    (
         "not_found",
         404,
         "No such resource or route; another tenant's resources are never visible.",
@@ -175,6 +185,8 @@ pub enum ApiError {
     Unauthorized,
     /// 403: the key lacks the scope this route needs.
     Forbidden { scope: &'static str },
+    /// 403: the route spans every project and the key is limited to some.
+    ProjectLimited,
     /// 404: no such resource (or another tenant's).
     NotFound { detail: String },
     /// 405
@@ -215,7 +227,7 @@ impl ApiError {
         match self {
             Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
-            Self::Forbidden { .. } => StatusCode::FORBIDDEN,
+            Self::Forbidden { .. } | Self::ProjectLimited => StatusCode::FORBIDDEN,
             Self::NotFound { .. } => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict { .. } => StatusCode::CONFLICT,
@@ -239,6 +251,7 @@ impl ApiError {
             | Self::Unprocessable { code, .. } => code,
             Self::Unauthorized => "unauthorized",
             Self::Forbidden { .. } => "insufficient_scope",
+            Self::ProjectLimited => "project_limited",
             Self::NotFound { .. } => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::PayloadTooLarge => "payload_too_large",
@@ -263,6 +276,11 @@ impl ApiError {
                 "send a valid API key as 'Authorization: Bearer <key>' or 'X-API-Key: <key>'".into()
             }
             Self::Forbidden { scope } => format!("this API key lacks the '{scope}' scope"),
+            Self::ProjectLimited => {
+                "this route spans every project of the tenant, and this API key \
+                                     is limited to some projects"
+                    .into()
+            }
             Self::MethodNotAllowed => "this route does not support that method".into(),
             Self::PayloadTooLarge => {
                 format!(

@@ -57,7 +57,7 @@ pub(crate) async fn domain_latest(
     Path(domain): Path<String>,
     QueryParams(query): QueryParams<AsOfQuery>,
 ) -> Result<Json<DomainLatest>, ApiError> {
-    let principal = caller.require(Scope::ScanRead)?;
+    let principal = caller.require_tenant_wide(Scope::ScanRead)?;
     let latest = state
         .read
         .domain_latest(
@@ -91,7 +91,7 @@ pub(crate) async fn domain_history(
     Path(domain): Path<String>,
     QueryParams(query): QueryParams<HistoryQuery>,
 ) -> Result<Json<Page<DomainScanDoc>>, ApiError> {
-    let principal = caller.require(Scope::ScanRead)?;
+    let principal = caller.require_tenant_wide(Scope::ScanRead)?;
     let limit = page_limit(query.limit, 20, MAX_PAGE)?;
     let before = query
         .cursor
@@ -138,7 +138,7 @@ pub(crate) async fn notifications(
     caller: Authenticated,
     QueryParams(query): QueryParams<NotificationsQuery>,
 ) -> Result<Json<Items<NotificationDoc>>, ApiError> {
-    let principal = caller.require(Scope::ScanRead)?;
+    let principal = caller.require_tenant_wide(Scope::ScanRead)?;
     let limit = page_limit(query.limit, 50, MAX_NOTIFICATIONS)?;
     let items = state
         .read
@@ -159,7 +159,7 @@ pub(crate) async fn unread_count(
     State(state): State<AppState>,
     caller: Authenticated,
 ) -> Result<Json<UnreadCount>, ApiError> {
-    let principal = caller.require(Scope::ScanRead)?;
+    let principal = caller.require_tenant_wide(Scope::ScanRead)?;
     let unread = state.read.unread_count(principal.tenant.as_str()).await?;
     Ok(Json(UnreadCount { unread }))
 }
@@ -171,7 +171,7 @@ pub(crate) async fn mark_read(
     caller: Authenticated,
     Path(id): Path<String>,
 ) -> Result<Json<NotificationDoc>, ApiError> {
-    let principal = caller.require(Scope::ScanRead)?;
+    let principal = caller.require_tenant_wide(Scope::ScanRead)?;
     let missing = || ApiError::not_found("notification");
     let id: NotificationId = id.parse().map_err(|_| missing())?;
     let mut notification = state
@@ -201,7 +201,7 @@ pub(crate) async fn mark_all_read(
     Extension(request_id): Extension<RequestId>,
     caller: Authenticated,
 ) -> Result<Json<AllRead>, ApiError> {
-    let principal = caller.require(Scope::ScanRead)?;
+    let principal = caller.require_tenant_wide(Scope::ScanRead)?;
     let context = command_context(principal, &request_id);
     let up_to = state
         .services
@@ -217,7 +217,7 @@ pub(crate) async fn stats(
     State(state): State<AppState>,
     caller: Authenticated,
 ) -> Result<Json<Stats>, ApiError> {
-    let principal = caller.require(Scope::ScanRead)?;
+    let principal = caller.require_tenant_wide(Scope::ScanRead)?;
     Ok(Json(state.read.stats(principal.tenant.as_str()).await?))
 }
 
@@ -250,7 +250,7 @@ pub(crate) async fn trends(
     caller: Authenticated,
     QueryParams(query): QueryParams<TrendsQuery>,
 ) -> Result<Json<Trends>, ApiError> {
-    let principal = caller.require(Scope::ScanRead)?;
+    let principal = caller.require_tenant_wide(Scope::ScanRead)?;
     let days = match query.days {
         None => 30,
         Some(d) if (1..=MAX_TREND_DAYS).contains(&d) => d,
@@ -304,7 +304,7 @@ pub(crate) async fn command_center(
     caller: Authenticated,
     QueryParams(query): QueryParams<CommandCenterQuery>,
 ) -> Result<Json<CommandCenter>, ApiError> {
-    let principal = caller.require(Scope::ScanRead)?;
+    let principal = caller.require_tenant_wide(Scope::ScanRead)?;
     let date_to = match &query.date_to {
         Some(raw) => moment("date_to", raw)?,
         None => state.services.pipeline.clock().now(),
@@ -410,7 +410,7 @@ pub(crate) async fn coverage(
         ));
     }
     let missing = || ApiError::not_found("scan");
-    let scan_id: vantage_domain::ids::ScanId = query.scan_id.parse().map_err(|_| missing())?;
+    let scan_id = crate::scans::visible_scan_id(&state, principal, &query.scan_id).await?;
     let scan = state
         .read
         .scan(tenant, &scan_id.to_string())
@@ -460,7 +460,7 @@ pub(crate) async fn audit_events(
     caller: Authenticated,
     QueryParams(query): QueryParams<AuditQuery>,
 ) -> Result<Json<AuditPage>, ApiError> {
-    let principal = caller.require(Scope::AuditRead)?;
+    let principal = caller.require_tenant_wide(Scope::AuditRead)?;
     let limit = page_limit(query.limit, 50, MAX_PAGE)?;
     let filter = AuditFilter {
         action: query.action,
@@ -516,7 +516,7 @@ pub(crate) async fn audit_verify(
     State(state): State<AppState>,
     caller: Authenticated,
 ) -> Result<Json<ChainReport>, ApiError> {
-    caller.require(Scope::AuditRead)?;
+    caller.require_tenant_wide(Scope::AuditRead)?;
     let report = vantage_store::verify_chain(state.services.store().as_ref(), |_| {}).await?;
     Ok(Json(ChainReport {
         ok: report.first_break.is_none(),
@@ -538,7 +538,7 @@ pub(crate) async fn checkpoint(
     State(state): State<AppState>,
     caller: Authenticated,
 ) -> Result<Json<vantage_reports::checkpoint::SignedCheckpoint>, ApiError> {
-    caller.require(Scope::AuditRead)?;
+    caller.require_tenant_wide(Scope::AuditRead)?;
     let store = state.services.store();
     let head = store.head_position().await?;
     let head_hash = match head {

@@ -2,6 +2,8 @@
 //! once; the old secret keeps working for a grace period), revoke. Managing keys needs the
 //! `admin` scope; `GET /keys/me` answers any valid key. Revoking the tenant's last admin key is 409.
 
+use std::collections::BTreeSet;
+
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
@@ -10,6 +12,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use vantage_app::KeySummary;
 use vantage_domain::ids::ApiKeyId;
+use vantage_domain::project::ProjectId;
 use vantage_domain::scope::{Scope, Scopes};
 use vantage_domain::tenant::TenantId;
 
@@ -27,6 +30,9 @@ use crate::{AppState, NO_STORE};
 pub struct IssueKeyRequest {
     pub name: String,
     pub scopes: Vec<Scope>,
+    /// Limit the key to these projects (their other projects' resources are not found to it, and
+    /// routes spanning every project refuse it); absent: every project.
+    pub projects: Option<Vec<String>>,
 }
 
 /// A key just issued, with its token: shown this once, never again.
@@ -35,6 +41,9 @@ pub struct IssuedKeyView {
     pub id: ApiKeyId,
     pub name: String,
     pub scopes: Scopes,
+    /// The projects it is limited to; absent: every project.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub projects: Option<BTreeSet<ProjectId>>,
     pub revoked: bool,
     /// Send as `Authorization: Bearer <token>` or `X-API-Key: <token>`.
     pub token: String,
@@ -51,6 +60,9 @@ pub struct KeyIdentity {
     pub name: String,
     pub scopes: Scopes,
     pub tenant: TenantId,
+    /// The projects it is limited to; absent: every project.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub projects: Option<BTreeSet<ProjectId>>,
 }
 
 /// `POST /api/v1/keys`: 201 with the token, which is never shown again.
@@ -60,14 +72,32 @@ pub(crate) async fn issue_key(
     caller: Authenticated,
     body: JsonBody<IssueKeyRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let principal = caller.require(Scope::Admin)?;
-    let IssueKeyRequest { name, scopes } = body.value;
+    let principal = caller.require_tenant_wide(Scope::Admin)?;
+    let IssueKeyRequest {
+        name,
+        scopes,
+        projects,
+    } = body.value;
     let scopes = Scopes::new(scopes)?;
     let context = command_context(principal, &request_id);
-    let issued = state
-        .services
-        .issue_api_key(&context, &name, scopes)
-        .await??;
+    let issued = match projects {
+        None => {
+            state
+                .services
+                .issue_api_key(&context, &name, scopes)
+                .await??
+        }
+        Some(projects) => {
+            let projects = projects
+                .iter()
+                .map(|p| ProjectId::parse(p))
+                .collect::<Result<BTreeSet<_>, _>>()?;
+            state
+                .services
+                .issue_project_api_key(&context, &name, scopes, projects)
+                .await??
+        }
+    };
     Ok((
         StatusCode::CREATED,
         NO_STORE,
@@ -76,6 +106,7 @@ pub(crate) async fn issue_key(
             token: issued.token.expose(),
             name: issued.name,
             scopes: issued.scopes,
+            projects: issued.projects,
             revoked: false,
         }),
     ))
@@ -86,7 +117,7 @@ pub(crate) async fn list_keys(
     State(state): State<AppState>,
     caller: Authenticated,
 ) -> Result<Json<Items<KeySummary>>, ApiError> {
-    let principal = caller.require(Scope::Admin)?;
+    let principal = caller.require_tenant_wide(Scope::Admin)?;
     let items = state.services.api_keys(&principal.tenant).await?;
     Ok(Json(Items { items }))
 }
@@ -109,6 +140,7 @@ pub(crate) async fn me(
         name: key.name,
         scopes: key.scopes,
         tenant: principal.tenant.clone(),
+        projects: key.projects,
     }))
 }
 
@@ -120,7 +152,7 @@ pub(crate) async fn revoke_key(
     caller: Authenticated,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let principal = caller.require(Scope::Admin)?;
+    let principal = caller.require_tenant_wide(Scope::Admin)?;
     let id: ApiKeyId = id.parse().map_err(|_| ApiError::not_found("API key"))?;
     let context = command_context(principal, &request_id);
     state.services.revoke_api_key(&context, id).await??;
@@ -160,7 +192,7 @@ pub(crate) async fn rotate_key(
     Path(id): Path<String>,
     body: OptionalJsonBody<RotateKeyRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let principal = caller.require(Scope::Admin)?;
+    let principal = caller.require_tenant_wide(Scope::Admin)?;
     let id: ApiKeyId = id.parse().map_err(|_| ApiError::not_found("API key"))?;
     let grace = body
         .value

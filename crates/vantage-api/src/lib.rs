@@ -14,6 +14,7 @@ mod keys;
 mod live;
 mod openapi;
 mod outbound;
+mod projects;
 mod rate_limit;
 mod reports;
 mod request_id;

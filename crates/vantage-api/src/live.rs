@@ -169,6 +169,7 @@ pub(crate) async fn scan_events(
                 .await?
                 .ok_or(ApiError::Unauthorized)?;
             Authenticated(principal.clone()).require(Scope::ScanRead)?;
+            crate::scans::visible_scan_id(&state, &principal, &id.to_string()).await?;
             principal.tenant
         }
         (None, None) => return Err(ApiError::Unauthorized),
@@ -196,7 +197,7 @@ pub(crate) async fn tenant_events(
     QueryParams(query): QueryParams<EventsQuery>,
     headers: HeaderMap,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
-    let principal = caller.require(Scope::AuditRead)?;
+    let principal = caller.require_tenant_wide(Scope::AuditRead)?;
     let types = query.types.as_deref().map(|types| {
         types
             .split(',')
@@ -227,7 +228,7 @@ pub(crate) async fn event_token(
     Path(id): Path<String>,
 ) -> Result<(StatusCode, Json<EventToken>), ApiError> {
     let principal = caller.require(Scope::ScanRead)?;
-    let id = scan_id(&id)?;
+    let id = crate::scans::visible_scan_id(&state, principal, &id).await?;
     if state.services.scan(&principal.tenant, id).await?.is_none() {
         return Err(ApiError::not_found("scan"));
     }

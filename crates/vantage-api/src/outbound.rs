@@ -1,6 +1,8 @@
 //! Webhook and schedule routes. Webhooks (create — the signing secret is shown once —, list, get,
 //! change, delete, their delivery log, a test delivery) need `admin`: a webhook sends the tenant's
-//! events out. Schedules need `scan:write` to create or delete and `scan:read` to list.
+//! events out. Schedules need `scan:write` to create or delete and `scan:read` to list. Both belong
+//! to a project; lists take `project`, and a key limited to some projects sees only theirs (another
+//! project's webhook or schedule is not found).
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -10,6 +12,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use vantage_domain::DomainError;
 use vantage_domain::ids::{DeliveryId, ScheduleId, WebhookId};
+use vantage_domain::project::ProjectId;
 use vantage_domain::scan::ScanSpec;
 use vantage_domain::schedule::{Cadence, CronCadence};
 use vantage_domain::scope::Scope;
@@ -20,7 +23,7 @@ use vantage_projections::model::{DeliveryDoc, ScheduleDoc, WebhookDoc};
 use crate::AppState;
 use crate::auth::{Authenticated, command_context};
 use crate::error::{ApiError, FieldError};
-use crate::extract::JsonBody;
+use crate::extract::{JsonBody, QueryParams};
 use crate::insights::Items;
 use crate::request_id::RequestId;
 use crate::scans::CreateScanRequest;
@@ -51,6 +54,36 @@ fn webhook_id(raw: &str) -> Result<WebhookId, ApiError> {
     raw.parse().map_err(|_| ApiError::not_found("webhook"))
 }
 
+/// Query of the webhook and schedule lists.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProjectQuery {
+    /// Only this project's.
+    pub project: Option<String>,
+}
+
+/// Whether a resource of `project` belongs in a list the caller asked for `only`.
+fn listed(principal: &vantage_app::Principal, only: Option<&str>, project: &str) -> bool {
+    only.is_none_or(|only| only == project)
+        && ProjectId::parse(project).is_ok_and(|p| principal.projects.allows(&p))
+}
+
+/// Webhook `id` of the caller's tenant, when the caller may see its project; else 404.
+async fn visible_webhook(
+    state: &AppState,
+    principal: &vantage_app::Principal,
+    raw: &str,
+) -> Result<(WebhookId, WebhookDoc), ApiError> {
+    let id = webhook_id(raw)?;
+    let doc = state
+        .read
+        .webhook(principal.tenant.as_str(), &id.to_string())
+        .await?
+        .filter(|doc| listed(principal, None, &doc.project))
+        .ok_or_else(|| ApiError::not_found("webhook"))?;
+    Ok((id, doc))
+}
+
 /// The body of `POST /api/v1/webhooks`.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -65,6 +98,8 @@ pub struct CreateWebhookRequest {
     pub event_filter: Vec<String>,
     /// Default true.
     pub enabled: Option<bool>,
+    /// The project whose scans it reports (see `POST /api/v1/scans`).
+    pub project: Option<String>,
 }
 
 /// The body of `PATCH /api/v1/webhooks/{id}` (the secret cannot be changed).
@@ -81,7 +116,7 @@ pub struct UpdateWebhookRequest {
 #[derive(Debug, Serialize, JsonSchema)]
 #[schemars(example = serde_json::json!({
     "id": "0192f3a4-5b6c-7d8e-9f01-23456789abcd", "url": "https://hooks.example.com/vantage",
-    "event_filter": ["scan.completed"], "enabled": true,
+    "event_filter": ["scan.completed"], "enabled": true, "project": "default",
     "created_at": "2026-12-05T10:00:00Z", "updated_at": "2026-12-05T10:00:00Z"
 }))]
 pub struct WebhookResource {
@@ -89,6 +124,7 @@ pub struct WebhookResource {
     pub url: String,
     pub event_filter: Vec<String>,
     pub enabled: bool,
+    pub project: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -100,6 +136,7 @@ impl From<WebhookDoc> for WebhookResource {
             url: doc.url,
             event_filter: doc.events,
             enabled: doc.active,
+            project: doc.project,
             created_at: doc.created_at,
             updated_at: doc.updated_at,
         }
@@ -129,13 +166,15 @@ pub(crate) async fn create_webhook(
         url,
         event_filter,
         enabled,
+        project,
     } = body.value;
+    let project = crate::scans::project_for(principal, project.as_deref())?;
     let url = webhook_url(&url)?;
     let enabled = enabled.unwrap_or(true);
     let context = command_context(principal, &request_id);
     let created = state
         .services
-        .create_webhook(&context, url.clone(), event_filter, enabled)
+        .create_webhook(&context, url.clone(), event_filter, enabled, project)
         .await?
         .map_err(|e| refused(e, "url"))?;
     Ok((
@@ -155,11 +194,16 @@ pub(crate) async fn create_webhook(
 pub(crate) async fn list_webhooks(
     State(state): State<AppState>,
     caller: Authenticated,
+    QueryParams(query): QueryParams<ProjectQuery>,
 ) -> Result<Json<Items<WebhookResource>>, ApiError> {
     let principal = caller.require(Scope::Admin)?;
     let items = state.read.webhooks(principal.tenant.as_str()).await?;
     Ok(Json(Items {
-        items: items.into_iter().map(Into::into).collect(),
+        items: items
+            .into_iter()
+            .filter(|doc| listed(principal, query.project.as_deref(), &doc.project))
+            .map(Into::into)
+            .collect(),
     }))
 }
 
@@ -170,12 +214,7 @@ pub(crate) async fn get_webhook(
     Path(id): Path<String>,
 ) -> Result<Json<WebhookResource>, ApiError> {
     let principal = caller.require(Scope::Admin)?;
-    let id = webhook_id(&id)?;
-    let doc = state
-        .read
-        .webhook(principal.tenant.as_str(), &id.to_string())
-        .await?
-        .ok_or_else(|| ApiError::not_found("webhook"))?;
+    let (_, doc) = visible_webhook(&state, principal, &id).await?;
     Ok(Json(doc.into()))
 }
 
@@ -188,7 +227,7 @@ pub(crate) async fn update_webhook(
     body: JsonBody<UpdateWebhookRequest>,
 ) -> Result<StatusCode, ApiError> {
     let principal = caller.require(Scope::Admin)?;
-    let id = webhook_id(&id)?;
+    let (id, _) = visible_webhook(&state, principal, &id).await?;
     let UpdateWebhookRequest {
         url,
         event_filter,
@@ -216,7 +255,7 @@ pub(crate) async fn delete_webhook(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let principal = caller.require(Scope::Admin)?;
-    let id = webhook_id(&id)?;
+    let (id, _) = visible_webhook(&state, principal, &id).await?;
     let context = command_context(principal, &request_id);
     state.services.delete_webhook(&context, id).await??;
     Ok(StatusCode::NO_CONTENT)
@@ -229,7 +268,7 @@ pub(crate) async fn list_deliveries(
     Path(id): Path<String>,
 ) -> Result<Json<Items<DeliveryDoc>>, ApiError> {
     let principal = caller.require(Scope::Admin)?;
-    let id = webhook_id(&id)?;
+    let (id, _) = visible_webhook(&state, principal, &id).await?;
     let items = state
         .read
         .deliveries(
@@ -258,7 +297,7 @@ pub(crate) async fn test_webhook(
     Path(id): Path<String>,
 ) -> Result<(StatusCode, Json<TestDelivery>), ApiError> {
     let principal = caller.require(Scope::Admin)?;
-    let id = webhook_id(&id)?;
+    let (id, _) = visible_webhook(&state, principal, &id).await?;
     let context = command_context(principal, &request_id);
     let delivery_id = state.services.test_webhook(&context, id).await??;
     Ok((StatusCode::ACCEPTED, Json(TestDelivery { delivery_id })))
@@ -292,6 +331,8 @@ pub struct CreateScheduleRequest {
     pub timezone: Option<String>,
     /// Default true.
     pub enabled: Option<bool>,
+    /// The project its scans belong to (see `POST /api/v1/scans`).
+    pub project: Option<String>,
 }
 
 /// A schedule.
@@ -363,8 +404,9 @@ pub(crate) async fn create_schedule(
         max_age_seconds: None,
         include_content_sample: request.include_content_sample,
         content_retention_days: request.content_retention_days,
+        project: request.project,
     }
-    .into_spec()?;
+    .into_spec(principal)?;
     let context = command_context(principal, &request_id);
     let id = state
         .services
@@ -377,6 +419,7 @@ pub(crate) async fn create_schedule(
 pub(crate) async fn list_schedules(
     State(state): State<AppState>,
     caller: Authenticated,
+    QueryParams(query): QueryParams<ProjectQuery>,
 ) -> Result<Json<Items<ScheduleResource>>, ApiError> {
     let principal = caller.require(Scope::ScanRead)?;
     let now = state.services.pipeline.clock().now();
@@ -384,6 +427,10 @@ pub(crate) async fn list_schedules(
     Ok(Json(Items {
         items: items
             .into_iter()
+            .filter(|doc| {
+                let project = doc.schedule.spec.project.as_str();
+                listed(principal, query.project.as_deref(), project)
+            })
             .map(|doc| ScheduleResource::of(doc, now))
             .collect(),
     }))
@@ -398,6 +445,16 @@ pub(crate) async fn delete_schedule(
 ) -> Result<StatusCode, ApiError> {
     let principal = caller.require(Scope::ScanWrite)?;
     let id: ScheduleId = id.parse().map_err(|_| ApiError::not_found("schedule"))?;
+    if principal.projects.limited_to().is_some() {
+        let visible = state
+            .read
+            .schedule(principal.tenant.as_str(), &id.to_string())
+            .await?
+            .is_some_and(|doc| principal.projects.allows(&doc.schedule.spec.project));
+        if !visible {
+            return Err(ApiError::not_found("schedule"));
+        }
+    }
     let context = command_context(principal, &request_id);
     state.services.delete_schedule(&context, id).await??;
     Ok(StatusCode::NO_CONTENT)

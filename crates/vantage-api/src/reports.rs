@@ -26,7 +26,7 @@ use crate::auth::{Authenticated, command_context};
 use crate::error::ApiError;
 use crate::extract::{JsonBody, QueryParams, invalid_field};
 use crate::request_id::RequestId;
-use crate::scans::parse_scan_id;
+use crate::scans::{parse_scan_id, visible_scan_id};
 
 /// A report's format.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
@@ -71,7 +71,7 @@ fn attachment(name: &str) -> HeaderValue {
 
 async fn report_of(state: &AppState, caller: &Authenticated, id: &str) -> Result<Report, ApiError> {
     let principal = caller.require(Scope::ScanRead)?;
-    let id = parse_scan_id(id)?;
+    let id = visible_scan_id(state, principal, id).await?;
     let now = state.services.pipeline.clock().now();
     state
         .read
@@ -157,7 +157,7 @@ pub(crate) async fn scan_inventory(
     QueryParams(query): QueryParams<InventoryQuery>,
 ) -> Result<Response, ApiError> {
     let principal = caller.require(Scope::ScanRead)?;
-    let scan_id = parse_scan_id(&id)?;
+    let scan_id = visible_scan_id(&state, principal, &id).await?;
     let Some(scan) = state
         .read
         .scan(principal.tenant.as_str(), &scan_id.to_string())
@@ -307,7 +307,7 @@ pub(crate) async fn set_badge(
     Path(domain): Path<String>,
     body: JsonBody<BadgeRequest>,
 ) -> Result<Json<BadgeSetting>, ApiError> {
-    let principal = caller.require(Scope::ScanWrite)?;
+    let principal = caller.require_tenant_wide(Scope::ScanWrite)?;
     let context = command_context(principal, &request_id);
     let enabled = body.value.enabled;
     let domain = state

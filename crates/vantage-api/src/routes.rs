@@ -11,7 +11,7 @@ use vantage_projections::model::{
 use vantage_projections::query::{CommandCenter, FindingView, Page, Stats};
 
 use crate::openapi::Operation;
-use crate::{health, insights, keys, live, outbound, reports, scans, tenant, triage};
+use crate::{health, insights, keys, live, outbound, projects, reports, scans, tenant, triage};
 
 const SCAN: &str = "Scan id (UUID).";
 /// A link parameter: the scan id of the response.
@@ -711,6 +711,45 @@ pub fn operations() -> Vec<Operation> {
             "Erased: what was destroyed. No key of the tenant authenticates any more.",
         )
         .errors(&[409, 428]),
+        // ---- projects ----
+        Operation::new(
+            M::POST,
+            "/api/v1/projects",
+            "createProject",
+            "Create a project",
+            projects::create_project,
+        )
+        .tag("projects")
+        .scope(Scope::Admin)
+        .body::<projects::CreateProjectRequest>()
+        .reply::<projects::ProjectResource>(201, "Created.")
+        .link(201, "deleteProject", &[("id", "$response.body#/id")])
+        .errors(&[409, 422]),
+        Operation::new(
+            M::GET,
+            "/api/v1/projects",
+            "listProjects",
+            "The tenant's projects",
+            projects::list_projects,
+        )
+        .tag("projects")
+        .scope(Scope::ScanRead)
+        .reply::<Items<projects::ProjectResource>>(
+            200,
+            "`default` first; a key limited to some projects lists those.",
+        ),
+        Operation::new(
+            M::DELETE,
+            "/api/v1/projects/{id}",
+            "deleteProject",
+            "Delete a project",
+            projects::delete_project,
+        )
+        .tag("projects")
+        .scope(Scope::Admin)
+        .param("id", "Project id.")
+        .empty(204, "Deleted; what it held stays in the log.")
+        .errors(&[404, 409, 422]),
         // ---- webhooks ----
         Operation::new(
             M::POST,
@@ -735,6 +774,7 @@ pub fn operations() -> Vec<Operation> {
         )
         .tag("webhooks")
         .scope(Scope::Admin)
+        .query::<outbound::ProjectQuery>()
         .reply::<Items<outbound::WebhookResource>>(200, "Oldest first; never a secret."),
         Operation::new(
             M::GET,
@@ -827,6 +867,7 @@ pub fn operations() -> Vec<Operation> {
         )
         .tag("schedules")
         .scope(Scope::ScanRead)
+        .query::<outbound::ProjectQuery>()
         .reply::<Items<outbound::ScheduleResource>>(200, "Oldest first, with the next due time."),
         Operation::new(
             M::DELETE,

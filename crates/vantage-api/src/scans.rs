@@ -15,6 +15,7 @@ use serde_json::Value;
 use vantage_app::{ContentRead, ScanView, scan_stream};
 use vantage_domain::content::ContentSampling;
 use vantage_domain::ids::{ObservationId, ScanId};
+use vantage_domain::project::ProjectId;
 use vantage_domain::scan::{
     Observation, ProbeKind, ProbeObserved, ScanCommand, ScanEvent, ScanSpec, ScanStatus,
 };
@@ -65,14 +66,21 @@ pub struct CreateScanRequest {
     pub include_content_sample: Option<bool>,
     /// Days to keep the samples (7–30, default 7); only with `include_content_sample`.
     pub content_retention_days: Option<u16>,
+    /// The project the scan belongs to (default: `default`, or for a key limited to some projects
+    /// the first of them).
+    pub project: Option<String>,
 }
 
 /// Longest `max_age_seconds` accepted.
 const MAX_REUSE_AGE_SECONDS: u64 = 30 * 24 * 3600;
 
 impl CreateScanRequest {
-    /// Validates every field and reports all invalid ones at once.
-    pub(crate) fn into_spec(self) -> Result<ScanSpec, ApiError> {
+    /// Validates every field and reports all invalid ones at once; the project must be one the
+    /// caller may see.
+    pub(crate) fn into_spec(
+        self,
+        principal: &vantage_app::Principal,
+    ) -> Result<ScanSpec, ApiError> {
         let mut errors = Vec::new();
         if self
             .max_age_seconds
@@ -112,26 +120,57 @@ impl CreateScanRequest {
             }),
         };
         check(content_sample.as_ref().map(|_| ()).map_err(Clone::clone));
-        match (target, ports, paths, vantage_point, content_sample) {
-            (Ok(target), Ok(ports), Ok(paths), Ok(vantage_point), Ok(content_sample))
-                if errors.is_empty() =>
-            {
-                Ok(ScanSpec {
-                    target,
-                    ports,
-                    paths,
-                    profile: self.profile.unwrap_or_default(),
-                    trigger: self.trigger.unwrap_or(Trigger::Api),
-                    vantage_point,
-                    content_sample,
-                })
-            }
+        let project = project_for(principal, self.project.as_deref());
+        check(project.as_ref().map(|_| ()).map_err(Clone::clone));
+        match (target, ports, paths, vantage_point, content_sample, project) {
+            (
+                Ok(target),
+                Ok(ports),
+                Ok(paths),
+                Ok(vantage_point),
+                Ok(content_sample),
+                Ok(project),
+            ) if errors.is_empty() => Ok(ScanSpec {
+                target,
+                ports,
+                paths,
+                profile: self.profile.unwrap_or_default(),
+                trigger: self.trigger.unwrap_or(Trigger::Api),
+                vantage_point,
+                content_sample,
+                project,
+            }),
             _ => Err(ApiError::Unprocessable {
                 code: "validation_failed",
                 detail: "the scan request is invalid".into(),
                 errors,
             }),
         }
+    }
+}
+
+/// The project a new resource goes to: the one asked for, if the caller may see it (one it may
+/// not see is refused as if it did not exist); else `default`, or for a key limited to some
+/// projects the first of them. Whether it exists is the application's check.
+pub(crate) fn project_for(
+    principal: &vantage_app::Principal,
+    asked: Option<&str>,
+) -> Result<ProjectId, DomainError> {
+    let unknown = |project: &str| DomainError::Invalid {
+        field: "project",
+        reason: format!("tenant {} has no project {project}", principal.tenant),
+    };
+    match (asked, principal.projects.limited_to()) {
+        (Some(raw), _) => {
+            let project = ProjectId::parse(raw)?;
+            if principal.projects.allows(&project) {
+                Ok(project)
+            } else {
+                Err(unknown(raw))
+            }
+        }
+        (None, Some(only)) => only.iter().next().cloned().ok_or_else(|| unknown("")),
+        (None, None) => Ok(ProjectId::default_project()),
     }
 }
 
@@ -183,7 +222,7 @@ pub(crate) async fn create_scan(
 ) -> Result<Response, ApiError> {
     let principal = caller.require(Scope::ScanWrite)?;
     let max_age = body.value.max_age_seconds;
-    let spec = body.value.into_spec()?;
+    let spec = body.value.into_spec(principal)?;
     idempotency::once(
         &state,
         principal.tenant.as_str(),
@@ -320,7 +359,7 @@ pub(crate) async fn create_batch(
                         let (state, request_id) = (&state, &request_id);
                         async move {
                             let max_age = item.max_age_seconds;
-                            let outcome = match item.into_spec() {
+                            let outcome = match item.into_spec(principal) {
                                 Ok(spec) => {
                                     create_one(state, principal, request_id, spec, max_age).await
                                 }
@@ -375,7 +414,10 @@ pub(crate) async fn get_scan(
     let principal = caller.require(Scope::ScanRead)?;
     let view = state
         .services
-        .scan(&principal.tenant, parse_scan_id(&id)?)
+        .scan(
+            &principal.tenant,
+            visible_scan_id(&state, principal, &id).await?,
+        )
         .await?
         .ok_or_else(|| ApiError::not_found("scan"))?;
     Ok(Json(ScanResource::of(view)))
@@ -387,7 +429,7 @@ async fn scan_doc(
     principal: &vantage_app::Principal,
     id: &str,
 ) -> Result<ScanDoc, ApiError> {
-    let id = parse_scan_id(id)?;
+    let id = visible_scan_id(state, principal, id).await?;
     state
         .read
         .scan(principal.tenant.as_str(), &id.to_string())
@@ -426,6 +468,24 @@ pub(crate) fn parse_scan_id(raw: &str) -> Result<ScanId, ApiError> {
     raw.parse().map_err(|_| ApiError::not_found("scan"))
 }
 
+/// The scan id in a path, when the caller may see that scan: an id that does not parse is not
+/// found, and so is, for a key limited to some projects, a scan of another project. (Whether the
+/// scan exists in the caller's tenant at all is the handler's question.)
+pub(crate) async fn visible_scan_id(
+    state: &AppState,
+    principal: &vantage_app::Principal,
+    raw: &str,
+) -> Result<ScanId, ApiError> {
+    let id = parse_scan_id(raw)?;
+    if principal.projects.limited_to().is_some() {
+        let view = state.services.scan(&principal.tenant, id).await?;
+        if !view.is_some_and(|v| principal.projects.allows(&v.spec.project)) {
+            return Err(ApiError::not_found("scan"));
+        }
+    }
+    Ok(id)
+}
+
 /// Query of `GET /api/v1/scans`.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -439,6 +499,8 @@ pub struct ListScansQuery {
     pub limit: Option<u32>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
+    /// Only this project's scans.
+    pub project: Option<String>,
 }
 
 /// `GET /api/v1/scans`: newest first, filtered, cursor-paginated (`limit` ≤ 100).
@@ -453,6 +515,17 @@ pub(crate) async fn list_scans(
         status: query.status.map(|s| s.as_str().to_owned()),
         domain: query.domain.as_deref().map(domain_name),
         trigger: query.trigger.map(|t| wire_name(&t)),
+        projects: match (&query.project, principal.projects.limited_to()) {
+            (Some(project), Some(only)) => Some(
+                only.iter()
+                    .filter(|p| p.as_str() == project)
+                    .map(|p| p.as_str().to_owned())
+                    .collect(),
+            ),
+            (Some(project), None) => Some(vec![project.clone()]),
+            (None, Some(only)) => Some(only.iter().map(|p| p.as_str().to_owned()).collect()),
+            (None, None) => None,
+        },
     };
     let page = state
         .read
@@ -491,7 +564,10 @@ pub(crate) async fn scan_status(
     let principal = caller.require(Scope::ScanRead)?;
     let view = state
         .services
-        .scan(&principal.tenant, parse_scan_id(&id)?)
+        .scan(
+            &principal.tenant,
+            visible_scan_id(&state, principal, &id).await?,
+        )
         .await?
         .ok_or_else(|| ApiError::not_found("scan"))?;
     let terminal = view.status.is_terminal();
@@ -531,7 +607,7 @@ pub(crate) async fn cancel_scan(
     body: OptionalJsonBody<CancelScanRequest>,
 ) -> Result<Response, ApiError> {
     let principal = caller.require(Scope::ScanWrite)?;
-    let id = parse_scan_id(&id)?;
+    let id = visible_scan_id(&state, principal, &id).await?;
     let reason = body.value.and_then(|b| b.reason);
     idempotency::once(
         &state,
@@ -570,7 +646,7 @@ pub(crate) async fn delete_scan(
     let context = command_context(principal, &request_id);
     state
         .services
-        .delete_scan(&context, parse_scan_id(&id)?)
+        .delete_scan(&context, visible_scan_id(&state, principal, &id).await?)
         .await??;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -583,7 +659,7 @@ pub(crate) async fn content_samples(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let principal = caller.require(Scope::ContentRead)?;
-    let id = parse_scan_id(&id)?;
+    let id = visible_scan_id(&state, principal, &id).await?;
     match state
         .services
         .content_samples(&principal.tenant, id)
@@ -799,7 +875,7 @@ async fn regraded(
     id: &str,
     ruleset: &str,
 ) -> Result<Option<vantage_rules::Assessment>, ApiError> {
-    let id = parse_scan_id(id)?;
+    let id = visible_scan_id(state, principal, id).await?;
     let (_, assessment) = state
         .services
         .assess_scan(&principal.tenant, id, ruleset)
@@ -859,7 +935,7 @@ pub(crate) async fn scan_observations(
     QueryParams(query): QueryParams<ObservationsQuery>,
 ) -> Result<Json<Observations>, ApiError> {
     let principal = caller.require(Scope::ScanRead)?;
-    let id = parse_scan_id(&id)?;
+    let id = visible_scan_id(&state, principal, &id).await?;
     if state.services.scan(&principal.tenant, id).await?.is_none() {
         return Err(ApiError::not_found("scan"));
     }
@@ -981,7 +1057,7 @@ pub(crate) async fn scan_finding(
     Path((id, finding_id)): Path<(String, String)>,
 ) -> Result<Json<FindingView>, ApiError> {
     let principal = caller.require(Scope::ScanRead)?;
-    let id = parse_scan_id(&id)?.to_string();
+    let id = visible_scan_id(&state, principal, &id).await?.to_string();
     state
         .read
         .findings(
@@ -1084,7 +1160,7 @@ pub(crate) async fn scan_history(
     Path(id): Path<String>,
 ) -> Result<Json<ScanHistory>, ApiError> {
     let principal = caller.require(Scope::ScanRead)?;
-    let id = parse_scan_id(&id)?;
+    let id = visible_scan_id(&state, principal, &id).await?;
     let events = state.services.store().read_stream(&scan_stream(id)).await?;
     if events
         .first()

@@ -35,7 +35,7 @@ pub(crate) async fn erase_tenant(
     caller: Authenticated,
     QueryParams(query): QueryParams<EraseTenantQuery>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let principal = caller.require(Scope::Admin)?;
+    let principal = caller.require_tenant_wide(Scope::Admin)?;
     let checked = query.confirm.as_deref().map(|token| {
         state
             .services

@@ -63,7 +63,7 @@ pub(crate) async fn get_fingerprint(
     Path(raw): Path<String>,
     QueryParams(query): QueryParams<FingerprintQuery>,
 ) -> Result<Json<FingerprintDoc>, ApiError> {
-    let principal = caller.require(Scope::ScanRead)?;
+    let principal = caller.require_tenant_wide(Scope::ScanRead)?;
     let tenant = principal.tenant.as_str();
     let (fingerprint, now) = known(&state, tenant, &raw).await?;
     let doc = match as_of(query.as_of.as_deref())? {
@@ -109,7 +109,7 @@ pub(crate) async fn set_state(
     Path(raw): Path<String>,
     body: JsonBody<SetTriageRequest>,
 ) -> Result<Json<TriageRecorded>, ApiError> {
-    let principal = caller.require(Scope::TriageWrite)?;
+    let principal = caller.require_tenant_wide(Scope::TriageWrite)?;
     let (fingerprint, _) = known(&state, principal.tenant.as_str(), &raw).await?;
     let SetTriageRequest {
         state: triage,
@@ -137,7 +137,7 @@ pub(crate) async fn list_comments(
     caller: Authenticated,
     Path(raw): Path<String>,
 ) -> Result<Json<Items<CommentDoc>>, ApiError> {
-    let principal = caller.require(Scope::ScanRead)?;
+    let principal = caller.require_tenant_wide(Scope::ScanRead)?;
     let tenant = principal.tenant.as_str();
     let (fingerprint, _) = known(&state, tenant, &raw).await?;
     let mut items = state.read.comments(tenant, fingerprint.as_str()).await?;
@@ -174,7 +174,7 @@ pub(crate) async fn add_comment(
     Path(raw): Path<String>,
     body: JsonBody<AddCommentRequest>,
 ) -> Result<Response, ApiError> {
-    let principal = caller.require(Scope::TriageWrite)?;
+    let principal = caller.require_tenant_wide(Scope::TriageWrite)?;
     let (fingerprint, _) = known(&state, principal.tenant.as_str(), &raw).await?;
     let path = format!("/api/v1/findings/{}/comments", fingerprint.as_str());
     let text = body.value.body;
@@ -209,7 +209,7 @@ pub(crate) async fn delete_comment(
     caller: Authenticated,
     Path((raw, comment)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    let principal = caller.require(Scope::TriageWrite)?;
+    let principal = caller.require_tenant_wide(Scope::TriageWrite)?;
     let (fingerprint, _) = known(&state, principal.tenant.as_str(), &raw).await?;
     let comment: CommentId = comment
         .parse()

@@ -5,7 +5,7 @@
 //! locate the key registry stream without any index; the secret proves possession. Secrets are 256
 //! random bits, so a fast hash (SHA-256) is the right tool: there is nothing to brute-force.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -18,6 +18,7 @@ use uuid::Uuid;
 use vantage_domain::DomainError;
 use vantage_domain::apikey::{ApiKeyCommand, ApiKeys};
 use vantage_domain::ids::ApiKeyId;
+use vantage_domain::project::{ProjectAccess, ProjectId};
 use vantage_domain::scope::Scopes;
 use vantage_domain::tenant::TenantId;
 use vantage_store::StreamName;
@@ -121,6 +122,8 @@ pub struct IssuedKey {
     pub token: ApiKeyToken,
     pub name: String,
     pub scopes: Scopes,
+    /// The projects it is limited to; `None`: every project.
+    pub projects: Option<BTreeSet<ProjectId>>,
 }
 
 /// One key of a tenant as listings show it: never its secret or the secret's hash.
@@ -129,6 +132,9 @@ pub struct KeySummary {
     pub id: ApiKeyId,
     pub name: String,
     pub scopes: Scopes,
+    /// The projects it is limited to; absent: every project of the tenant.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub projects: Option<BTreeSet<ProjectId>>,
     pub revoked: bool,
     /// After a rotation: until when the key's previous secret is still accepted.
     pub previous_secret_valid_until: Option<DateTime<Utc>>,
@@ -152,6 +158,8 @@ pub struct Principal {
     pub tenant: TenantId,
     pub key_id: ApiKeyId,
     pub scopes: Scopes,
+    /// The projects whose resources it may see (others' are not found).
+    pub projects: ProjectAccess,
 }
 
 /// How long a cached key registry is trusted: a key revoked through another process stops working
@@ -218,7 +226,25 @@ impl Services {
         scopes: Scopes,
     ) -> Result<Result<IssuedKey, DomainError>, AppError> {
         let token = ApiKeyToken::generate(context.tenant.clone());
-        self.record_key(context, token, name, scopes).await
+        self.record_key(context, token, name, scopes, None).await
+    }
+
+    /// IssueApiKey limited to `projects` of the context's tenant, each of which must exist.
+    pub async fn issue_project_api_key(
+        &self,
+        context: &CommandContext,
+        name: &str,
+        scopes: Scopes,
+        projects: BTreeSet<ProjectId>,
+    ) -> Result<Result<IssuedKey, DomainError>, AppError> {
+        for project in &projects {
+            if let Err(refused) = self.vet_project(&context.tenant, project).await? {
+                return Ok(Err(refused));
+            }
+        }
+        let token = ApiKeyToken::generate(context.tenant.clone());
+        self.record_key(context, token, name, scopes, Some(projects))
+            .await
     }
 
     async fn record_key(
@@ -227,6 +253,7 @@ impl Services {
         token: ApiKeyToken,
         name: &str,
         scopes: Scopes,
+        projects: Option<BTreeSet<ProjectId>>,
     ) -> Result<Result<IssuedKey, DomainError>, AppError> {
         let command = ApiKeyCommand::Issue {
             key_id: token.key_id,
@@ -234,6 +261,7 @@ impl Services {
             name: name.to_owned(),
             scopes: scopes.clone(),
             secret_sha256: token.secret_sha256(),
+            projects: projects.clone(),
         };
         let executed = self
             .pipeline
@@ -244,6 +272,7 @@ impl Services {
             token,
             name: name.trim().to_owned(),
             scopes,
+            projects,
         }))
     }
 
@@ -275,6 +304,7 @@ impl Services {
                 id,
                 name: record.name,
                 scopes: record.scopes,
+                projects: record.projects.limited_to().cloned(),
                 revoked: record.revoked,
                 previous_secret_valid_until: record.previous.map(|p| p.valid_until),
             })
@@ -359,6 +389,7 @@ impl Services {
             tenant: token.tenant,
             key_id: token.key_id,
             scopes: key.scopes.clone(),
+            projects: key.projects.clone(),
         }))
     }
 
@@ -409,7 +440,7 @@ impl Services {
         };
         let context = CommandContext::system(tenant.clone());
         match self
-            .record_key(&context, token, "bootstrap admin", Scopes::admin())
+            .record_key(&context, token, "bootstrap admin", Scopes::admin(), None)
             .await
         {
             Ok(Ok(issued)) => Ok(Ok(Some(issued))),

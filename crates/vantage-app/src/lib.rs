@@ -13,6 +13,7 @@ mod keys;
 mod live;
 mod personal;
 mod pipeline;
+mod projects;
 mod reopen;
 mod scans;
 mod schedules;
@@ -39,6 +40,7 @@ pub use live::{
 };
 pub use personal::{ERASED_TEXT, KEY_TTL, PersonalVault, SEALED_PREFIX};
 pub use pipeline::{AppError, CommandContext, Executed, Pipeline};
+pub use projects::projects_stream;
 pub use reopen::{REOPEN_BATCH, REOPEN_POLL, reopen_regressions};
 pub use scans::{ScanView, scan_stream};
 pub use schedules::{SlotOutcome, schedule_stream, scheduled_scan_id};

@@ -52,6 +52,9 @@ impl Services {
         context: &CommandContext,
         spec: ScanSpec,
     ) -> Result<Result<ScanId, DomainError>, AppError> {
+        if let Err(refused) = self.vet_project(&context.tenant, &spec.project).await? {
+            return Ok(Err(refused));
+        }
         if let Err(refused) = self.vet_host(spec.target.host()).await {
             return Ok(Err(refused));
         }

@@ -48,6 +48,9 @@ impl Services {
         cadence: Cadence,
         enabled: bool,
     ) -> Result<Result<ScheduleId, DomainError>, AppError> {
+        if let Err(refused) = self.vet_project(&context.tenant, &spec.project).await? {
+            return Ok(Err(refused));
+        }
         if let Err(refused) = self.vet_host(spec.target.host()).await {
             return Ok(Err(refused));
         }

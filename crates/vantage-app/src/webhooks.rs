@@ -12,6 +12,7 @@ use base64::engine::general_purpose::STANDARD;
 use sha2::{Digest, Sha256};
 use vantage_domain::DomainError;
 use vantage_domain::ids::{DeliveryId, WebhookId};
+use vantage_domain::project::ProjectId;
 use vantage_domain::tenant::TenantId;
 use vantage_domain::webhook::{Webhook, WebhookCommand, WebhookDeliveryAttempted, WebhookUrl};
 use vantage_store::StreamName;
@@ -61,7 +62,11 @@ impl Services {
         url: WebhookUrl,
         events: Vec<String>,
         enabled: bool,
+        project: ProjectId,
     ) -> Result<Result<CreatedWebhook, DomainError>, AppError> {
+        if let Err(refused) = self.vet_project(&context.tenant, &project).await? {
+            return Ok(Err(refused));
+        }
         if let Err(refused) = self.vet_webhook_url(&url).await {
             return Ok(Err(refused));
         }
@@ -79,6 +84,7 @@ impl Services {
             events,
             active: enabled,
             secret_sha256: hex::encode(Sha256::digest(key)),
+            project,
         };
         match self
             .pipeline

@@ -7,7 +7,7 @@
 //! Erasing the tenant (`TenantErased`) is recorded here too, because from that event on no key of
 //! the tenant authenticates and none can be issued, rotated or revoked: the registry is closed.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 
@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain_events;
 use crate::ids::ApiKeyId;
+use crate::project::{ProjectAccess, ProjectId};
 use crate::scope::Scopes;
 use crate::tenant::TenantId;
 use crate::{Aggregate, DomainError};
@@ -26,7 +27,7 @@ pub const MAX_KEY_NAME_CHARS: usize = 100;
 domain_events! {
     /// Everything that can happen to a tenant's API keys.
     pub enum ApiKeyEvent {
-        ApiKeyIssued = 2,
+        ApiKeyIssued = 3,
         ApiKeyRevoked = 1,
         ApiKeyRotated = 1,
         TenantErased = 1,
@@ -42,6 +43,8 @@ pub struct ApiKeyIssued {
     pub scopes: Scopes,
     /// Lowercase hex SHA-256 of the secret part of the token.
     pub secret_sha256: String,
+    /// The projects it is limited to (v3); `None`: every project of the tenant.
+    pub projects: Option<BTreeSet<ProjectId>>,
 }
 
 /// A key was revoked; it authenticates nothing from now on.
@@ -78,6 +81,8 @@ pub enum ApiKeyCommand {
         name: String,
         scopes: Scopes,
         secret_sha256: String,
+        /// `None`: every project; else at least one.
+        projects: Option<BTreeSet<ProjectId>>,
     },
     Revoke {
         key_id: ApiKeyId,
@@ -102,6 +107,8 @@ pub struct ApiKeyRecord {
     pub scopes: Scopes,
     pub secret_sha256: String,
     pub revoked: bool,
+    /// Which projects it may see.
+    pub projects: ProjectAccess,
     /// The secret replaced by the last rotation, while it is still accepted.
     pub previous: Option<RetiredSecret>,
 }
@@ -164,7 +171,14 @@ impl Aggregate for ApiKeys {
                 name,
                 scopes,
                 secret_sha256,
+                projects,
             } => {
+                if projects.as_ref().is_some_and(BTreeSet::is_empty) {
+                    return Err(DomainError::invalid(
+                        "projects",
+                        "give at least one project, or none to allow every project",
+                    ));
+                }
                 if self.keys.contains_key(&key_id) {
                     return Err(DomainError::AlreadyExists("api key"));
                 }
@@ -183,6 +197,7 @@ impl Aggregate for ApiKeys {
                     name,
                     scopes,
                     secret_sha256,
+                    projects,
                 }
                 .into()
             }
@@ -234,6 +249,7 @@ impl Aggregate for ApiKeys {
                         scopes: issued.scopes.clone(),
                         secret_sha256: issued.secret_sha256.clone(),
                         revoked: false,
+                        projects: ProjectAccess::from_recorded(issued.projects.clone()),
                         previous: None,
                     },
                 );

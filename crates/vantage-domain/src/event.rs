@@ -94,7 +94,8 @@ pub trait DomainEvent:
     }
 }
 
-/// A field an older payload version lacks, and the value it implicitly had.
+/// A field an older payload version lacks (a dotted path for a field of a nested object), and the
+/// value it implicitly had.
 type ImpliedField = (&'static str, fn() -> Value);
 
 /// Brings a payload of `version` up to the current version of `event_type`, one step at a time.
@@ -113,6 +114,12 @@ pub fn upcast(event_type: &str, version: u32, mut payload: Value) -> Result<Valu
             ],
             // v2 predates content samples: no scan kept any.
             ("ScanRequested", 2) => &[("content_sample", || Value::Null)],
+            // v3 predates projects: every scan belonged to the tenant's default project.
+            ("ScanRequested", 3) => &[("project", || Value::from("default"))],
+            // v1 predates projects: every webhook reported the default project's scans.
+            ("WebhookCreated", 1) => &[("project", || Value::from("default"))],
+            // v2 predates projects: every key saw every project.
+            ("ApiKeyIssued", 2) => &[("projects", || Value::Null)],
             // v1 predates observation versions: its data is version 1 of its observation type.
             ("ProbeObserved", 1) => &[("observation_version", || Value::from(1))],
             // v2 only admits a new scope (`content:read`): a v1 payload is a v2 one as it is.
@@ -130,6 +137,8 @@ pub fn upcast(event_type: &str, version: u32, mut payload: Value) -> Result<Valu
             }
             // v3 only admits content sampling in the schedule's scan spec (absent: none).
             ("ScheduleCreated", 2) => &[],
+            // v3 predates projects: every schedule's scans belonged to the default project.
+            ("ScheduleCreated", 3) => &[("spec.project", || Value::from("default"))],
             _ => return Ok(payload),
         };
         let Value::Object(mut fields) = payload else {
@@ -139,8 +148,22 @@ pub fn upcast(event_type: &str, version: u32, mut payload: Value) -> Result<Valu
                 reason: "payload is not an object".into(),
             });
         };
-        for (field, value) in defaults {
-            fields.entry(*field).or_insert_with(value);
+        for (path, value) in defaults {
+            let mut object = &mut fields;
+            let mut names = path.split('.').peekable();
+            while let Some(name) = names.next() {
+                if names.peek().is_none() {
+                    object.entry(name).or_insert_with(value);
+                } else if let Some(Value::Object(inner)) = object.get_mut(name) {
+                    object = inner;
+                } else {
+                    return Err(UpcastError::BadPayload {
+                        event_type: event_type.to_owned(),
+                        version,
+                        reason: format!("{name} is not an object"),
+                    });
+                }
+            }
         }
         payload = Value::Object(fields);
         version += 1;
@@ -274,8 +297,9 @@ fn public_fields(event_type: &str, payload: &str) -> Value {
 /// Every event type of every aggregate, for schema generation and validation.
 pub fn catalog() -> impl Iterator<Item = &'static EventTypeInfo> {
     use crate::{
-        apikey::ApiKeyEvent, badge::BadgeEvent, notification::NotificationEvent, scan::ScanEvent,
-        schedule::ScheduleEvent, triage::TriageEvent, webhook::WebhookEvent,
+        apikey::ApiKeyEvent, badge::BadgeEvent, notification::NotificationEvent,
+        project::ProjectEvent, scan::ScanEvent, schedule::ScheduleEvent, triage::TriageEvent,
+        webhook::WebhookEvent,
     };
     ScanEvent::CATALOG
         .iter()
@@ -285,6 +309,7 @@ pub fn catalog() -> impl Iterator<Item = &'static EventTypeInfo> {
         .chain(ScheduleEvent::CATALOG)
         .chain(NotificationEvent::CATALOG)
         .chain(BadgeEvent::CATALOG)
+        .chain(ProjectEvent::CATALOG)
 }
 
 #[cfg(test)]

@@ -45,6 +45,7 @@ pub(crate) fn spec() -> ScanSpec {
         trigger: Trigger::Manual,
         vantage_point: VantagePoint::default(),
         content_sample: None,
+        project: Default::default(),
     }
 }
 
@@ -59,6 +60,7 @@ fn requested() -> ScanEvent {
         trigger: spec().trigger,
         vantage_point: spec().vantage_point,
         content_sample: None,
+        project: Default::default(),
     }
     .into()
 }
@@ -307,6 +309,7 @@ fn issued(n: u128, scopes: Scopes) -> ApiKeyEvent {
         name: format!("key {n}"),
         scopes,
         secret_sha256: "a".repeat(64),
+        projects: Default::default(),
     }
     .into()
 }
@@ -363,6 +366,7 @@ fn an_erased_tenant_s_registry_takes_no_command_and_its_keys_authenticate_nothin
             name: "again".into(),
             scopes: Scopes::admin(),
             secret_sha256: "a".repeat(64),
+            projects: Default::default(),
         },
         ApiKeyCommand::Revoke {
             key_id: ApiKeyId(id(1)),
@@ -424,6 +428,7 @@ fn issuing_checks_name_and_hash_and_never_reuses_an_id() {
         name: name.into(),
         scopes: Scopes::admin(),
         secret_sha256: hash,
+        projects: Default::default(),
     };
     assert!(matches!(
         given::<ApiKeys>([]).when(issue(" ", "a".repeat(64))),
@@ -625,6 +630,7 @@ fn webhooks_validate_events_and_must_exist() {
         events: events.into_iter().map(String::from).collect(),
         active: true,
         secret_sha256: "b".repeat(64),
+        project: Default::default(),
     };
     assert!(matches!(
         given::<Webhook>([]).when(create(vec!["scan.exploded"])),
@@ -679,6 +685,7 @@ fn delivery_attempts_are_checked_and_need_a_live_webhook() {
             events: ["scan.completed".to_owned()].into(),
             active: true,
             secret_sha256: "b".repeat(64),
+            project: Default::default(),
         }
         .into(),
     ];
@@ -778,7 +785,122 @@ fn events_round_trip_through_their_stored_form() {
     )
     .unwrap();
     assert_eq!(decoded, event);
-    assert_eq!(event.schema_version(), 3);
+    assert_eq!(event.schema_version(), 4);
+}
+
+#[test]
+fn data_recorded_before_projects_belongs_to_the_default_project() {
+    use crate::project::ProjectId;
+    let without = |event: serde_json::Value, path: &[&str]| {
+        let mut event = event;
+        let mut object = event.as_object_mut().unwrap();
+        for name in &path[..path.len() - 1] {
+            object = object.get_mut(*name).unwrap().as_object_mut().unwrap();
+        }
+        assert!(object.remove(path[path.len() - 1]).is_some(), "{path:?}");
+        event.to_string()
+    };
+    let scan = without(requested().to_payload(), &["project"]);
+    let ScanEvent::ScanRequested(decoded) = ScanEvent::decode("ScanRequested", 3, &scan).unwrap()
+    else {
+        unreachable!()
+    };
+    assert_eq!(decoded.project, ProjectId::default_project());
+
+    let created = ScheduleCreated {
+        schedule_id: ScheduleId(id(1)),
+        tenant: TenantId::default_tenant(),
+        spec: spec(),
+        interval_seconds: Some(3600),
+        cron: None,
+        enabled: true,
+    };
+    let schedule = without(
+        serde_json::to_value(&created).unwrap(),
+        &["spec", "project"],
+    );
+    let decoded = ScheduleEvent::decode("ScheduleCreated", 3, &schedule).unwrap();
+    assert_eq!(decoded, created.into());
+    // A v3 schedule whose spec is not an object is refused, not guessed at.
+    assert!(ScheduleEvent::decode("ScheduleCreated", 3, r#"{"spec": 1}"#).is_err());
+
+    let webhook = serde_json::json!({
+        "webhook_id": id(2), "tenant": "default", "url": "https://hooks.example.com/",
+        "events": ["scan.completed"], "active": true, "secret_sha256": "a".repeat(64),
+    });
+    let WebhookEvent::WebhookCreated(decoded) =
+        WebhookEvent::decode("WebhookCreated", 1, &webhook.to_string()).unwrap()
+    else {
+        unreachable!()
+    };
+    assert_eq!(decoded.project, ProjectId::default_project());
+
+    let key = without(issued(1, Scopes::admin()).to_payload(), &["projects"]);
+    let ApiKeyEvent::ApiKeyIssued(decoded) = ApiKeyEvent::decode("ApiKeyIssued", 2, &key).unwrap()
+    else {
+        unreachable!()
+    };
+    assert_eq!(
+        decoded.projects, None,
+        "a key issued before projects sees them all"
+    );
+}
+
+#[test]
+fn projects_are_unique_never_reused_and_default_is_always_there() {
+    use crate::project::*;
+    let web = || ProjectId::parse("web").unwrap();
+    let create = |project: ProjectId, name: &str| ProjectCommand::Create {
+        project,
+        name: name.into(),
+    };
+    let created: ProjectEvent = ProjectCreated {
+        project: web(),
+        name: "Web shop".into(),
+    }
+    .into();
+    assert_eq!(
+        given::<Projects>([]).when(create(web(), "  Web shop ")),
+        Ok(vec![created.clone()])
+    );
+    assert_eq!(
+        given::<Projects>([created.clone()]).when(create(web(), "again")),
+        Err(DomainError::AlreadyExists("project"))
+    );
+    assert_eq!(
+        given::<Projects>([]).when(create(ProjectId::default_project(), "x")),
+        Err(DomainError::AlreadyExists("project"))
+    );
+    assert!(matches!(
+        given::<Projects>([]).when(create(web(), " ")),
+        Err(DomainError::Invalid { field: "name", .. })
+    ));
+    assert!(matches!(
+        given::<Projects>([]).when(ProjectCommand::Delete {
+            project: ProjectId::default_project()
+        }),
+        Err(DomainError::Invalid {
+            field: "project",
+            ..
+        })
+    ));
+    let deleted: ProjectEvent = ProjectDeleted { project: web() }.into();
+    assert_eq!(
+        given::<Projects>([created.clone()]).when(ProjectCommand::Delete { project: web() }),
+        Ok(vec![deleted.clone()])
+    );
+    // A deleted id is never given to a new project: old data must not join it.
+    assert_eq!(
+        given::<Projects>([created, deleted]).when(create(web(), "Web shop 2")),
+        Err(DomainError::AlreadyExists("project"))
+    );
+    for bad in ["", "Web", "-web", "web_shop", &"a".repeat(64)] {
+        assert!(ProjectId::parse(bad).is_err(), "{bad:?}");
+    }
+    let only_web = ProjectAccess::Only([web()].into());
+    assert!(only_web.allows(&web()));
+    assert!(!only_web.allows(&ProjectId::default_project()));
+    assert!(ProjectAccess::All.allows(&web()));
 }
 
 #[test]

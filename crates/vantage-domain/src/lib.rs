@@ -13,6 +13,7 @@ pub mod content;
 pub mod event;
 pub mod ids;
 pub mod notification;
+pub mod project;
 pub mod scan;
 pub mod schedule;
 pub mod scope;

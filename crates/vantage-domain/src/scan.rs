@@ -10,6 +10,7 @@ use serde_json::Value;
 use crate::content::{ContentSampling, SealedBytes, ShredReason};
 use crate::domain_events;
 use crate::ids::{ObservationId, ScanId};
+use crate::project::ProjectId;
 use crate::target::{Paths, Ports, Profile, ScanTarget, Trigger, VantagePoint};
 use crate::tenant::TenantId;
 use crate::{Aggregate, DomainError};
@@ -61,12 +62,14 @@ pub struct ScanSpec {
     pub vantage_point: VantagePoint,
     /// Whether capped samples of the fetched pages are kept (sealed), and for how long.
     pub content_sample: Option<ContentSampling>,
+    /// The project of the tenant the scan belongs to.
+    pub project: ProjectId,
 }
 
 domain_events! {
     /// Everything that can happen to a scan.
     pub enum ScanEvent {
-        ScanRequested = 3,
+        ScanRequested = 4,
         ScanStarted = 1,
         ProbeObserved = 2,
         ProbeFailed = 2,
@@ -93,6 +96,8 @@ pub struct ScanRequested {
     pub vantage_point: VantagePoint,
     /// Content samples asked for (v3; none before).
     pub content_sample: Option<ContentSampling>,
+    /// The project it belongs to (v4; `default` before).
+    pub project: ProjectId,
 }
 
 impl ScanRequested {
@@ -108,6 +113,7 @@ impl ScanRequested {
             trigger: spec.trigger,
             vantage_point: spec.vantage_point,
             content_sample: spec.content_sample,
+            project: spec.project,
         }
     }
 
@@ -121,6 +127,7 @@ impl ScanRequested {
             trigger: self.trigger,
             vantage_point: self.vantage_point.clone(),
             content_sample: self.content_sample,
+            project: self.project.clone(),
         }
     }
 }

@@ -28,7 +28,7 @@ domain_events! {
     /// spec; events are made once per command, so boxing would buy nothing.)
     #[allow(clippy::large_enum_variant)]
     pub enum ScheduleEvent {
-        ScheduleCreated = 3,
+        ScheduleCreated = 4,
         ScheduleDeleted = 1,
     }
 }
@@ -162,7 +162,10 @@ pub enum Cadence {
     Cron(CronCadence),
 }
 
+/// What can be asked of a schedule. (Like its events: made once per request, so the creation's
+/// scan spec is not boxed.)
 #[derive(Debug, Clone, PartialEq)]
+#[allow(clippy::large_enum_variant)]
 pub enum ScheduleCommand {
     Create {
         schedule_id: ScheduleId,

@@ -141,7 +141,7 @@ fn check_attempt(attempt: &WebhookDeliveryAttempted) -> Result<(), DomainError> 
 domain_events! {
     /// Everything that can happen to a webhook.
     pub enum WebhookEvent {
-        WebhookCreated = 1,
+        WebhookCreated = 2,
         WebhookUpdated = 1,
         WebhookDeleted = 1,
         WebhookDeliveryAttempted = 1,
@@ -157,6 +157,8 @@ pub struct WebhookCreated {
     pub events: BTreeSet<String>,
     pub active: bool,
     pub secret_sha256: String,
+    /// The project whose scans it reports (v2; `default` before).
+    pub project: crate::project::ProjectId,
 }
 
 /// Fields that changed; absent fields kept their value.
@@ -219,6 +221,7 @@ pub enum WebhookCommand {
         /// Whether deliveries are made (an inactive webhook still takes test deliveries).
         active: bool,
         secret_sha256: String,
+        project: crate::project::ProjectId,
     },
     Update {
         url: Option<WebhookUrl>,
@@ -254,6 +257,7 @@ impl Aggregate for Webhook {
                 events,
                 active,
                 secret_sha256,
+                project,
             } => {
                 if self.created.is_some() {
                     return Err(DomainError::AlreadyExists("webhook"));
@@ -265,6 +269,7 @@ impl Aggregate for Webhook {
                     events: event_set(events)?,
                     active,
                     secret_sha256,
+                    project,
                 }
                 .into()
             }

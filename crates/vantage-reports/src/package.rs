@@ -912,6 +912,7 @@ mod tests {
             trigger: Trigger::Manual,
             vantage_point: VantagePoint::default(),
             content_sample: None,
+            project: Default::default(),
         };
         let scan_events: Vec<ScanEvent> = vec![
             ScanRequested::new(scan_id, TenantId::parse("acme").unwrap(), spec).into(),

@@ -2,6 +2,7 @@
 
 #![allow(clippy::print_stdout, reason = "a CLI prints its results to stdout")]
 
+use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
@@ -10,6 +11,7 @@ use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
 use vantage_app::{CommandContext, Keyring, Services, SystemClock};
+use vantage_domain::project::ProjectId;
 use vantage_domain::scope::{Scope, Scopes};
 use vantage_domain::tenant::TenantId;
 use vantage_probes::ssrf::{AllowList, ResolverChoice, SsrfGuard, SsrfPolicy};
@@ -269,6 +271,9 @@ pub struct KeysCreateArgs {
     /// A name to recognise the key by.
     #[arg(long, default_value = "cli")]
     pub name: String,
+    /// Limit the key to a project (repeatable); without it the key sees every project.
+    #[arg(long = "project", value_name = "PROJECT")]
+    pub projects: Vec<String>,
     /// The tenant the key belongs to [default: default].
     #[arg(long, env = "VANTAGE_TENANT")]
     pub tenant: Option<String>,
@@ -884,12 +889,21 @@ async fn create_key(args: KeysCreateArgs, file: &FileConfig) -> Result<ExitCode,
         resolver: None,
         extra_ca: vec![],
     };
+    let projects = args
+        .projects
+        .iter()
+        .map(|raw| ProjectId::parse(raw).map_err(|e| CliError(format!("--project {raw:?}: {e}"))))
+        .collect::<Result<BTreeSet<_>, _>>()?;
     let keyring = keyring(&args.keys, file, &opened)?;
-    let issued = services(&opened, guard(&no_scans, file)?)
-        .with_keyring(keyring)
-        .issue_api_key(&context, &args.name, scopes)
-        .await
-        .map_err(|e| CliError(format!("cannot issue the key: {e}")))??;
+    let services = services(&opened, guard(&no_scans, file)?).with_keyring(keyring);
+    let issued = if projects.is_empty() {
+        services.issue_api_key(&context, &args.name, scopes).await
+    } else {
+        services
+            .issue_project_api_key(&context, &args.name, scopes, projects)
+            .await
+    }
+    .map_err(|e| CliError(format!("cannot issue the key: {e}")))??;
     let scope_list: Vec<&str> = issued.scopes.iter().map(Scope::as_str).collect();
     eprintln!(
         "Issued key {} for tenant {tenant} with scopes {} (the key is shown once):",

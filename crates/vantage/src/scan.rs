@@ -150,6 +150,7 @@ fn spec(args: &ScanArgs) -> Result<ScanSpec, DomainError> {
         trigger: Trigger::Manual,
         vantage_point: VantagePoint::default(),
         content_sample: None,
+        project: vantage_domain::project::ProjectId::default_project(),
     })
 }
 

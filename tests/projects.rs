@@ -1,0 +1,344 @@
+//! Projects inside a tenant, end to end over a real socket on SQLite and PostgreSQL: created and
+//! listed; scans, schedules and webhooks put in one; lists filtered by `project`; a key limited to
+//! one project sees only its resources (another project's scan is 404, routes spanning every
+//! project refuse it); a project still holding a schedule is not deleted, and a deleted id is never
+//! reused.
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use vantage_tests::TestApp;
+use vantage_tests::lab::{Lab, Posture};
+
+async fn call(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    key: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let mut request = app.client.request(method, app.url(path)).bearer_auth(key);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    let text = response.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+fn ids(page: &Value, list: &str) -> Vec<String> {
+    page[list]
+        .as_array()
+        .unwrap_or_else(|| panic!("{page}"))
+        .iter()
+        .map(|item| item["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+async fn scan_in(app: &TestApp, key: &str, site: &str, project: Option<&str>) -> String {
+    let mut body = json!({ "target": site, "profile": "quick" });
+    if let Some(project) = project {
+        body["project"] = json!(project);
+    }
+    let (status, created) = call(app, Method::POST, "/api/v1/scans", key, Some(body)).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{created}");
+    created["id"].as_str().unwrap().to_owned()
+}
+
+async fn projects_scope_what_a_key_sees(app: TestApp, lab: &Lab) -> TestApp {
+    let admin = app.admin_key.clone();
+    let site = lab.site(Posture::PlainHttp).name();
+
+    // Projects: created, refused when the id is taken or malformed, listed `default` first.
+    for (id, name) in [("web", "Web shop"), ("api", "Public API")] {
+        let (status, created) = call(
+            &app,
+            Method::POST,
+            "/api/v1/projects",
+            &admin,
+            Some(json!({ "id": id, "name": name })),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{created}");
+        assert_eq!(created["name"], name);
+    }
+    for (body, status, code) in [
+        (json!({"id": "web", "name": "again"}), 409, "already_exists"),
+        (json!({"id": "default", "name": "x"}), 409, "already_exists"),
+        (
+            json!({"id": "Web Shop", "name": "x"}),
+            422,
+            "validation_failed",
+        ),
+        (json!({"id": "shop", "name": ""}), 422, "validation_failed"),
+    ] {
+        let (got, problem) = call(&app, Method::POST, "/api/v1/projects", &admin, Some(body)).await;
+        assert_eq!(got.as_u16(), status, "{problem}");
+        assert_eq!(problem["code"], code, "{problem}");
+    }
+    let (_, listed) = call(&app, Method::GET, "/api/v1/projects", &admin, None).await;
+    assert_eq!(ids(&listed, "items"), ["default", "api", "web"]);
+
+    // A key limited to `web`; a limit to an unknown project is refused.
+    let (status, problem) = call(
+        &app,
+        Method::POST,
+        "/api/v1/keys",
+        &admin,
+        Some(json!({ "name": "nope", "scopes": ["scan:read"], "projects": ["shop"] })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    assert_eq!(problem["errors"][0]["field"], "project", "{problem}");
+    let (status, issued) = call(
+        &app,
+        Method::POST,
+        "/api/v1/keys",
+        &admin,
+        Some(
+            json!({ "name": "web team", "scopes": ["scan:read", "scan:write"],
+                     "projects": ["web"] }),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{issued}");
+    assert_eq!(issued["projects"], json!(["web"]));
+    let web_key = issued["token"].as_str().unwrap().to_owned();
+    let (_, me) = call(&app, Method::GET, "/api/v1/keys/me", &web_key, None).await;
+    assert_eq!(me["projects"], json!(["web"]), "{me}");
+
+    // Scans: the limited key's go to its project by default; it cannot put one elsewhere.
+    let web_scan = scan_in(&app, &web_key, site, None).await;
+    let api_scan = scan_in(&app, &admin, site, Some("api")).await;
+    let default_scan = scan_in(&app, &admin, site, None).await;
+    let (status, problem) = call(
+        &app,
+        Method::POST,
+        "/api/v1/scans",
+        &web_key,
+        Some(json!({ "target": site, "project": "api" })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    assert_eq!(problem["errors"][0]["field"], "project");
+    let (status, problem) = call(
+        &app,
+        Method::POST,
+        "/api/v1/scans",
+        &admin,
+        Some(json!({ "target": site, "project": "shop" })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    for id in [&web_scan, &api_scan, &default_scan] {
+        app.wait_for_scan(id, &["completed"]).await;
+    }
+    app.caught_up().await;
+    let (_, view) = call(
+        &app,
+        Method::GET,
+        &format!("/api/v1/scans/{web_scan}"),
+        &admin,
+        None,
+    )
+    .await;
+    assert_eq!(view["project"], "web", "{view}");
+
+    // Lists filter by project; the limited key only ever sees `web`.
+    let list = |key: String, query: &'static str| {
+        let app = &app;
+        async move {
+            let (status, page) = call(
+                app,
+                Method::GET,
+                &format!("/api/v1/scans{query}"),
+                &key,
+                None,
+            )
+            .await;
+            assert_eq!(status, StatusCode::OK, "{page}");
+            ids(&page, "items")
+        }
+    };
+    assert_eq!(
+        list(admin.clone(), "?project=api").await,
+        std::slice::from_ref(&api_scan)
+    );
+    assert_eq!(list(admin.clone(), "").await.len(), 3);
+    assert_eq!(
+        list(web_key.clone(), "").await,
+        std::slice::from_ref(&web_scan)
+    );
+    assert!(list(web_key.clone(), "?project=api").await.is_empty());
+    let (_, listed) = call(&app, Method::GET, "/api/v1/projects", &web_key, None).await;
+    assert_eq!(ids(&listed, "items"), ["web"]);
+
+    // Another project's scan is not found to the limited key, on every route that names it.
+    for path in [
+        format!("/api/v1/scans/{api_scan}"),
+        format!("/api/v1/scans/{api_scan}/status"),
+        format!("/api/v1/scans/{api_scan}/summary"),
+        format!("/api/v1/scans/{api_scan}/findings"),
+        format!("/api/v1/scans/{api_scan}/observations"),
+        format!("/api/v1/scans/{api_scan}/history"),
+        format!("/api/v1/scans/{api_scan}/report?format=json"),
+        format!("/api/v1/scans/compare?scan_a={web_scan}&scan_b={api_scan}"),
+        format!("/api/v1/compliance/coverage?scan_id={api_scan}"),
+    ] {
+        let (status, problem) = call(&app, Method::GET, &path, &web_key, None).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}: {problem}");
+        let (status, _) = call(&app, Method::GET, &path, &admin, None).await;
+        assert_eq!(status, StatusCode::OK, "{path} as the admin");
+    }
+    let (status, _) = call(
+        &app,
+        Method::GET,
+        &format!("/api/v1/scans/{web_scan}/summary"),
+        &web_key,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = call(
+        &app,
+        Method::DELETE,
+        &format!("/api/v1/scans/{api_scan}"),
+        &web_key,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    // Routes that span every project refuse the limited key.
+    for path in [
+        "/api/v1/dashboard/stats",
+        "/api/v1/dashboard/command-center",
+        "/api/v1/dashboard/trends",
+        "/api/v1/notifications",
+    ] {
+        let (status, problem) = call(&app, Method::GET, path, &web_key, None).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{path}: {problem}");
+        assert_eq!(problem["code"], "project_limited", "{path}");
+    }
+
+    // Schedules and webhooks belong to a project too.
+    let (status, schedule) = call(
+        &app,
+        Method::POST,
+        "/api/v1/schedules",
+        &admin,
+        Some(json!({ "target": site, "cron": "0 3 1 1 *", "project": "api" })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{schedule}");
+    let schedule = schedule["id"].as_str().unwrap().to_owned();
+    let (status, hook) = call(
+        &app,
+        Method::POST,
+        "/api/v1/webhooks",
+        &admin,
+        Some(
+            json!({ "url": format!("http://{site}/hook"), "event_filter": ["scan.completed"],
+                     "project": "web" }),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{hook}");
+    app.caught_up().await;
+    let (_, schedules) = call(
+        &app,
+        Method::GET,
+        "/api/v1/schedules?project=api",
+        &admin,
+        None,
+    )
+    .await;
+    assert_eq!(ids(&schedules, "items"), std::slice::from_ref(&schedule));
+    let (_, schedules) = call(&app, Method::GET, "/api/v1/schedules", &web_key, None).await;
+    assert!(ids(&schedules, "items").is_empty(), "{schedules}");
+    let (status, _) = call(
+        &app,
+        Method::DELETE,
+        &format!("/api/v1/schedules/{schedule}"),
+        &web_key,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (_, hooks) = call(
+        &app,
+        Method::GET,
+        "/api/v1/webhooks?project=api",
+        &admin,
+        None,
+    )
+    .await;
+    assert!(ids(&hooks, "items").is_empty(), "{hooks}");
+    let (_, hooks) = call(
+        &app,
+        Method::GET,
+        "/api/v1/webhooks?project=web",
+        &admin,
+        None,
+    )
+    .await;
+    assert_eq!(hooks["items"][0]["project"], "web", "{hooks}");
+
+    // A project with a schedule is not deleted; once it has none it is, and its id stays taken.
+    let (status, problem) = call(&app, Method::DELETE, "/api/v1/projects/api", &admin, None).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{problem}");
+    assert_eq!(problem["code"], "project_not_empty");
+    let (status, _) = call(
+        &app,
+        Method::DELETE,
+        &format!("/api/v1/schedules/{schedule}"),
+        &admin,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    app.caught_up().await;
+    let (status, _) = call(&app, Method::DELETE, "/api/v1/projects/api", &web_key, None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, problem) = call(&app, Method::DELETE, "/api/v1/projects/api", &admin, None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{problem}");
+    let (status, _) = call(&app, Method::DELETE, "/api/v1/projects/api", &admin, None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = call(
+        &app,
+        Method::DELETE,
+        "/api/v1/projects/default",
+        &admin,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let (status, _) = call(
+        &app,
+        Method::POST,
+        "/api/v1/projects",
+        &admin,
+        Some(json!({ "id": "api", "name": "Public API again" })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    // Its scans stay in the log and in the lists.
+    assert_eq!(list(admin.clone(), "?project=api").await, [api_scan]);
+    app
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_projects_scope_what_a_key_sees() {
+    let lab = Lab::start_with(&[Posture::PlainHttp]).await;
+    let t = vantage_tests::SqliteTestStore::new().await;
+    let app = TestApp::spawn_on_lab(t.app_stores().await, &lab).await;
+    projects_scope_what_a_key_sees(app, &lab).await.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_projects_scope_what_a_key_sees() {
+    let lab = Lab::start_with(&[Posture::PlainHttp]).await;
+    let t = vantage_tests::PgTestStore::new().await;
+    let app = TestApp::spawn_on_lab(t.app_stores().await, &lab).await;
+    projects_scope_what_a_key_sees(app, &lab).await.stop().await;
+    t.drop_schema().await;
+}
