@@ -105,7 +105,7 @@ async fn a_scan_is_accepted_recorded_and_read_back(app: TestApp) {
         .unwrap();
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].event_type, "ScanRequested");
-    assert_eq!(events[0].schema_version, 3);
+    assert_eq!(events[0].schema_version, 4);
     assert_eq!(
         events[0].metadata.request_id.as_deref(),
         Some("client-req-42")

@@ -319,3 +319,85 @@ async fn postgres_deliveries_are_retried_signed_logged_and_guarded() {
     retried_signed_logged_and_guarded(TestApp::spawn_loopback(t.app_stores().await).await).await;
     t.drop_schema().await;
 }
+
+/// A webhook gets the scan events of its own project only.
+async fn a_webhook_hears_its_own_project_s_scans(mut app: TestApp) {
+    use reqwest::Method;
+    app.start_outbound(
+        vantage_outbound::webhooks::RetryPolicy::default(),
+        Duration::from_millis(200),
+    );
+    let (status, _) = send(
+        &app,
+        Method::POST,
+        "/api/v1/projects",
+        Some(json!({ "id": "web", "name": "Web shop" })),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let mut hooks = Vec::new();
+    for project in ["web", "default"] {
+        let (port, received) = receiver(0).await;
+        let (status, created) = send(
+            &app,
+            Method::POST,
+            "/api/v1/webhooks",
+            Some(json!({
+                "url": format!("http://hooks.example.net:{port}/hook"),
+                "event_filter": ["scan.completed"],
+                "project": project,
+            })),
+        )
+        .await;
+        assert_eq!(status, 201, "{created}");
+        hooks.push((created["id"].as_str().unwrap().to_owned(), received));
+    }
+    for (id, _) in &hooks {
+        let path = format!("/api/v1/webhooks/{id}");
+        eventually("the webhook is listed", || async {
+            send(&app, Method::GET, &path, None).await.0 == 200
+        })
+        .await;
+    }
+    let mut scans = Vec::new();
+    for project in ["web", "default"] {
+        let mut spec = vantage_tests::history::spec("example.com");
+        spec.project = vantage_domain::project::ProjectId::parse(project).unwrap();
+        let id = vantage_tests::history::scan_spec_through_pipeline(
+            &app.services.pipeline,
+            "default",
+            spec,
+            &vantage_tests::history::SiteState::default(),
+            None,
+        )
+        .await;
+        scans.push(id.to_string());
+    }
+    eventually("each webhook hears one scan", || async {
+        hooks.iter().all(|(_, r)| !r.lock().unwrap().is_empty())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for ((_, received), scan) in hooks.iter().zip(&scans) {
+        let seen = received.lock().unwrap().clone();
+        assert_eq!(seen.len(), 1, "only its own project's scan: {seen:?}");
+        let body: Value = serde_json::from_str(&seen[0].body).unwrap();
+        assert_eq!(body["data"]["scan_id"], scan.as_str(), "{body}");
+    }
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_a_webhook_hears_its_own_project_s_scans() {
+    let t = vantage_tests::SqliteTestStore::new().await;
+    a_webhook_hears_its_own_project_s_scans(TestApp::spawn_loopback(t.app_stores().await).await)
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_webhook_hears_its_own_project_s_scans() {
+    let t = vantage_tests::PgTestStore::new().await;
+    a_webhook_hears_its_own_project_s_scans(TestApp::spawn_loopback(t.app_stores().await).await)
+        .await;
+    t.drop_schema().await;
+}

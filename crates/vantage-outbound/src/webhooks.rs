@@ -8,6 +8,9 @@
 //!   the projector has passed the completion); `ScanFailed` → `scan.failed`; `TriageSet` →
 //!   `triage.changed`; `WebhookTestRequested` → `webhook.test` to that webhook only. Bodies are
 //!   `{"type", "timestamp", "data"}`, public-safe like the API, built once per delivery.
+//! - **Projects.** A webhook gets the scan events (`scan.*`, `finding.*`) of its own project's scans
+//!   only; `triage.changed` is tenant-wide, like triage itself, and goes to every webhook of the
+//!   tenant that asks for it.
 //! - **Stable ids.** A delivery's id (the `webhook-id` header) is a UUIDv5 of the webhook, the log
 //!   event and the outbound type (and fingerprint), so a delivery made again after a crash carries
 //!   the id the receiver already saw.
@@ -33,6 +36,7 @@ use uuid::Uuid;
 use vantage_app::Services;
 use vantage_domain::DomainEvent;
 use vantage_domain::ids::{DeliveryId, WebhookId};
+use vantage_domain::project::ProjectId;
 use vantage_domain::scan::ScanEvent;
 use vantage_domain::tenant::TenantId;
 use vantage_domain::triage::TriageEvent;
@@ -106,6 +110,7 @@ fn failed(error: impl std::fmt::Display) -> DeliveryError {
 #[derive(Debug, Clone)]
 struct Hook {
     tenant: TenantId,
+    project: ProjectId,
     url: WebhookUrl,
     events: BTreeSet<String>,
     active: bool,
@@ -139,6 +144,8 @@ struct AttemptResult {
 /// One outbound event, before it is addressed to webhooks.
 struct Outbound {
     event_type: &'static str,
+    /// The project of the scan it is about; `None` for what concerns the whole tenant.
+    project: Option<ProjectId>,
     /// Distinguishes several outbound events of one type from one log event (a fingerprint).
     part: String,
     data: Value,
@@ -292,7 +299,10 @@ impl Engine {
                     .hooks
                     .iter()
                     .filter(|(_, h)| {
-                        h.active && h.tenant == tenant && h.events.contains(outbound.event_type)
+                        h.active
+                            && h.tenant == tenant
+                            && h.events.contains(outbound.event_type)
+                            && outbound.project.as_ref().is_none_or(|p| *p == h.project)
                     })
                     .map(|(id, _)| *id)
                     .collect();
@@ -358,6 +368,7 @@ impl Engine {
                     id,
                     Hook {
                         tenant: created.tenant,
+                        project: created.project,
                         url: created.url,
                         events: created.events,
                         active: created.active,
@@ -397,6 +408,7 @@ impl Engine {
             WebhookEvent::WebhookTestRequested(test) => {
                 let outbound = Outbound {
                     event_type: WEBHOOK_TEST_EVENT,
+                    project: None,
                     part: String::new(),
                     data: json!({ "webhook_id": id.to_string(), "message": "A test delivery from Vantage." }),
                 };
@@ -438,8 +450,10 @@ impl Engine {
                 let Some(scan) = self.read.scan(tenant, scan_id).await.map_err(failed)? else {
                     return Ok(Vec::new());
                 };
+                let project = Some(scan.spec.project.clone());
                 let mut out = vec![Outbound {
                     event_type: "scan.completed",
+                    project: project.clone(),
                     part: String::new(),
                     data: json!({
                         "scan_id": scan.id,
@@ -473,6 +487,7 @@ impl Engine {
                         let finding = &view.finding.finding;
                         out.push(Outbound {
                             event_type,
+                            project: project.clone(),
                             part: finding.fingerprint.clone(),
                             data: json!({
                                 "scan_id": scan.id,
@@ -497,8 +512,18 @@ impl Engine {
                         ScanEvent::ScanFailed(failed) => failed.reason,
                         _ => String::new(),
                     };
+                // The scan is in the read model since its request, long before it failed.
+                self.wait_for_projector("scans", recorded.global_position, stop)
+                    .await?;
+                let project = self
+                    .read
+                    .scan(tenant, scan_id)
+                    .await
+                    .map_err(failed)?
+                    .map(|scan| scan.spec.project);
                 Ok(vec![Outbound {
                     event_type: "scan.failed",
+                    project,
                     part: String::new(),
                     data: json!({ "scan_id": scan_id, "reason": reason }),
                 }])
@@ -512,6 +537,7 @@ impl Engine {
                 };
                 Ok(vec![Outbound {
                     event_type: "triage.changed",
+                    project: None,
                     part: String::new(),
                     data: json!({
                         "fingerprint": set.fingerprint,
