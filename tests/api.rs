@@ -199,6 +199,34 @@ async fn bad_input_is_a_problem_and_appends_nothing(app: TestApp) {
         assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
         assert!(answer.contains("application/problem+json"), "{answer}");
     }
+    {
+        // A body that stalls part-way: 408 problem+json once the body read timeout passes, not
+        // a 503 when the whole request times out.
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let address = app.base.trim_start_matches("http://").to_owned();
+        let mut socket = tokio::net::TcpStream::connect(&address).await.unwrap();
+        let request = format!(
+            "POST /api/v1/scans HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {}\r\n\
+             Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"target\":",
+            app.admin_key
+        );
+        socket.write_all(request.as_bytes()).await.unwrap();
+        let started = std::time::Instant::now();
+        let mut answer = vec![0u8; 4096];
+        let n = tokio::time::timeout(std::time::Duration::from_secs(20), socket.read(&mut answer))
+            .await
+            .expect("answered once the body read timeout passes")
+            .unwrap();
+        let answer = String::from_utf8_lossy(&answer[..n]).to_string();
+        assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+        assert!(answer.contains("application/problem+json"), "{answer}");
+        assert!(answer.contains("request_timeout"), "{answer}");
+        assert!(
+            answer.to_ascii_lowercase().contains("x-request-id"),
+            "{answer}"
+        );
+        assert!(started.elapsed() >= vantage_api::BODY_READ_TIMEOUT / 2);
+    }
     problem(
         post(json!({"target": "example.com"}).to_string(), "text/plain")
             .await

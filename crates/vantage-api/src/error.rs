@@ -128,6 +128,11 @@ pub const PROBLEM_CODES: &[(&str, u16, &str)] = &[
         410,
         "The content samples were destroyed (retention ended, scan deleted, tenant erased).",
     ),
+    (
+        "request_timeout",
+        408,
+        "The body did not arrive within 10 seconds of the headers.",
+    ),
     ("payload_too_large", 413, "The body is larger than 64 KiB."),
     (
         "unsupported_media_type",
@@ -195,6 +200,8 @@ pub enum ApiError {
     Conflict { code: &'static str, detail: String },
     /// 410: the resource existed and was destroyed for good.
     Gone { code: &'static str, detail: String },
+    /// 408: the body did not arrive in time.
+    RequestTimeout,
     /// 413
     PayloadTooLarge,
     /// 415
@@ -232,6 +239,7 @@ impl ApiError {
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::Gone { .. } => StatusCode::GONE,
+            Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
@@ -254,6 +262,7 @@ impl ApiError {
             Self::ProjectLimited => "project_limited",
             Self::NotFound { .. } => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",
+            Self::RequestTimeout => "request_timeout",
             Self::PayloadTooLarge => "payload_too_large",
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::ConfirmationRequired { .. } => "confirmation_required",
@@ -282,6 +291,10 @@ impl ApiError {
                     .into()
             }
             Self::MethodNotAllowed => "this route does not support that method".into(),
+            Self::RequestTimeout => format!(
+                "the body did not arrive within {} s of the headers",
+                crate::BODY_READ_TIMEOUT.as_secs()
+            ),
             Self::PayloadTooLarge => {
                 format!(
                     "request bodies are limited to {} bytes",
@@ -343,7 +356,8 @@ impl ApiError {
                 retry_after_seconds: 1,
                 limit: 0,
             },
-            StatusCode::SERVICE_UNAVAILABLE | StatusCode::REQUEST_TIMEOUT => Self::Unavailable {
+            StatusCode::REQUEST_TIMEOUT => Self::RequestTimeout,
+            StatusCode::SERVICE_UNAVAILABLE => Self::Unavailable {
                 detail: "the request took too long or a dependency is unavailable".into(),
             },
             status if status.is_client_error() => Self::BadRequest {

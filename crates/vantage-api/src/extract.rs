@@ -20,20 +20,25 @@ fn is_json(content_type: &str) -> bool {
         || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
-/// The whole body, bounded by the body limit.
+/// The whole body, bounded by the body limit and by [`crate::BODY_READ_TIMEOUT`]: a client that
+/// stalls part-way through its body is answered 408.
 async fn read_body<S: Send + Sync>(request: Request, state: &S) -> Result<Bytes, ApiError> {
-    Bytes::from_request(request, state)
-        .await
-        .map_err(|rejection| {
-            if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::PayloadTooLarge
-            } else {
-                ApiError::BadRequest {
-                    code: "unreadable_body",
-                    detail: rejection.body_text(),
-                }
+    tokio::time::timeout(
+        crate::BODY_READ_TIMEOUT,
+        Bytes::from_request(request, state),
+    )
+    .await
+    .map_err(|_| ApiError::RequestTimeout)?
+    .map_err(|rejection| {
+        if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::PayloadTooLarge
+        } else {
+            ApiError::BadRequest {
+                code: "unreadable_body",
+                detail: rejection.body_text(),
             }
-        })
+        }
+    })
 }
 
 fn declares_json(request: &Request) -> bool {

@@ -182,6 +182,9 @@ pub fn openapi_document() -> &'static str {
     })
 }
 
+/// How long a client may take to send a request's body once its headers are in (408 after it).
+pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// How long a client may take to send a request's headers, counted from when the connection is
 /// ready for the next request: a connection that sends nothing, or drips a header line at a time,
 /// is closed after it (slowloris).
