@@ -298,14 +298,18 @@ async fn every_read_model_follows_scans_triage_and_notifications(side: &ReadSide
     assert_eq!(side.db.unread_count(TENANT).await.unwrap(), 3);
 
     // Dashboard and command center: the git exposure comes first.
-    let stats = side.db.stats(TENANT).await.unwrap();
+    let stats = side.db.stats(TENANT, None).await.unwrap();
     assert_eq!(stats.totals.scans_total, 2);
     assert_eq!(stats.totals.domains, 1);
     assert_eq!(stats.totals.scans_by_status["failed"], 1);
     let now = chrono::Utc::now();
     let week = |to: chrono::DateTime<chrono::Utc>| (to - chrono::Duration::days(7), to);
     let (from, to) = week(now + chrono::Duration::minutes(1));
-    let center = side.db.command_center(TENANT, from, to).await.unwrap();
+    let center = side
+        .db
+        .command_center(TENANT, None, from, to)
+        .await
+        .unwrap();
     assert_eq!(center.top_priorities[0].fingerprint, git);
     let score_before = center.health_score;
     assert!(score_before < 100);
@@ -313,7 +317,11 @@ async fn every_read_model_follows_scans_triage_and_notifications(side: &ReadSide
     assert_eq!(center.period.scans_completed, 1);
     assert!(center.period.new_findings.high >= 1, "{:?}", center.period);
     let (from, to) = week(now - chrono::Duration::days(20));
-    let past = side.db.command_center(TENANT, from, to).await.unwrap();
+    let past = side
+        .db
+        .command_center(TENANT, None, from, to)
+        .await
+        .unwrap();
     assert_eq!(past.period.scans_completed, 0);
     assert_eq!(past.period.new_findings.total(), 0);
     assert_eq!(past.health_score, score_before, "the health score is now's");
@@ -379,7 +387,11 @@ async fn every_read_model_follows_scans_triage_and_notifications(side: &ReadSide
         "internal mirror"
     );
     let (from, to) = week(chrono::Utc::now() + chrono::Duration::minutes(1));
-    let center = side.db.command_center(TENANT, from, to).await.unwrap();
+    let center = side
+        .db
+        .command_center(TENANT, None, from, to)
+        .await
+        .unwrap();
     assert!(
         center.health_score > score_before,
         "accepted risk is no longer a penalty"
@@ -534,7 +546,7 @@ async fn every_read_model_follows_scans_triage_and_notifications(side: &ReadSide
 
     // Trends: one tenant day with every completed scan.
     let day = chrono::Utc::now().format("%Y-%m-%d").to_string();
-    let trend = side.db.trends(TENANT, None, &day).await.unwrap();
+    let trend = side.db.trends(TENANT, None, None, &day).await.unwrap();
     assert_eq!(trend.len(), 1);
     assert_eq!(trend[0].scans, 3);
     assert_eq!(trend[0].findings.medium, 1, "the latest scan's counts");
@@ -610,7 +622,7 @@ async fn every_read_model_follows_scans_triage_and_notifications(side: &ReadSide
         .unwrap();
     let ids: Vec<&str> = history.iter().map(|h| h.scan_id.as_str()).collect();
     assert_eq!(ids, vec![third.to_string(), first.to_string()]);
-    let totals = side.db.stats(TENANT).await.unwrap().totals;
+    let totals = side.db.stats(TENANT, None).await.unwrap().totals;
     assert_eq!(totals.scans_total, 3);
     assert_eq!(
         totals.domains, 1,

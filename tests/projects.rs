@@ -1,8 +1,8 @@
 //! Projects inside a tenant, end to end over a real socket on SQLite and PostgreSQL: created and
 //! listed; scans, schedules and webhooks put in one; lists filtered by `project`; a key limited to
 //! one project sees only its resources (another project's scan is 404, routes spanning every
-//! project refuse it); a project still holding a schedule is not deleted, and a deleted id is never
-//! reused.
+//! project refuse it); dashboards, trends and the command center answer per project; a project
+//! still holding a schedule is not deleted, and a deleted id is never reused.
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -48,6 +48,8 @@ async fn scan_in(app: &TestApp, key: &str, site: &str, project: Option<&str>) ->
 async fn projects_scope_what_a_key_sees(app: TestApp, lab: &Lab) -> TestApp {
     let admin = app.admin_key.clone();
     let site = lab.site(Posture::PlainHttp).name();
+    let api_site = lab.site(Posture::WeakCsp).name();
+    let default_site = lab.site(Posture::ReflectedCors).name();
 
     // Projects: created, refused when the id is taken or malformed, listed `default` first.
     for (id, name) in [("web", "Web shop"), ("api", "Public API")] {
@@ -109,8 +111,8 @@ async fn projects_scope_what_a_key_sees(app: TestApp, lab: &Lab) -> TestApp {
 
     // Scans: the limited key's go to its project by default; it cannot put one elsewhere.
     let web_scan = scan_in(&app, &web_key, site, None).await;
-    let api_scan = scan_in(&app, &admin, site, Some("api")).await;
-    let default_scan = scan_in(&app, &admin, site, None).await;
+    let api_scan = scan_in(&app, &admin, api_site, Some("api")).await;
+    let default_scan = scan_in(&app, &admin, default_site, None).await;
     let (status, problem) = call(
         &app,
         Method::POST,
@@ -208,12 +210,77 @@ async fn projects_scope_what_a_key_sees(app: TestApp, lab: &Lab) -> TestApp {
     )
     .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+    // Dashboards answer per project: the limited key gets its project's, never another's.
+    let get = |key: String, path: String| {
+        let app = &app;
+        async move {
+            let (status, body) = call(app, Method::GET, &path, &key, None).await;
+            assert_eq!(status, StatusCode::OK, "{path}: {body}");
+            body
+        }
+    };
+    let stats =
+        |key: &str, query: &str| get(key.to_owned(), format!("/api/v1/dashboard/stats{query}"));
+    let whole = stats(&admin, "").await;
+    assert_eq!(whole["scans_total"], 3, "{whole}");
+    let mut summed = std::collections::BTreeMap::<String, i64>::new();
+    for project in ["web", "api", "default"] {
+        let one = stats(&admin, &format!("?project={project}")).await;
+        assert_eq!(one["project"], project, "{one}");
+        assert_eq!(one["scans_total"], 1, "{one}");
+        assert_eq!(one["domains"], 1, "{one}");
+        for (severity, n) in one["unresolved"].as_object().unwrap() {
+            *summed.entry(severity.clone()).or_default() += n.as_i64().unwrap();
+        }
+    }
+    let tenant_wide: std::collections::BTreeMap<String, i64> = whole["unresolved"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_i64().unwrap()))
+        .collect();
+    assert_eq!(
+        summed, tenant_wide,
+        "the projects' unresolved findings add up to the tenant's"
+    );
+    assert!(tenant_wide.values().sum::<i64>() > 0);
+    let own = stats(&web_key, "").await;
+    assert_eq!(
+        own["project"], "web",
+        "a one-project key gets its project's: {own}"
+    );
+    let (status, _) = call(
+        &app,
+        Method::GET,
+        "/api/v1/dashboard/stats?project=api",
+        &web_key,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    for (key, project) in [(&web_key, "web"), (&admin, "api")] {
+        let query = if key == &admin { "?project=api" } else { "" };
+        let center = get(
+            key.clone(),
+            format!("/api/v1/dashboard/command-center{query}"),
+        )
+        .await;
+        let top = center["top_priorities"].as_array().unwrap();
+        assert!(!top.is_empty(), "{center}");
+        assert!(top.iter().all(|f| f["project"] == project), "{center}");
+        let trends = get(key.clone(), format!("/api/v1/dashboard/trends{query}")).await;
+        let days = trends["items"].as_array().unwrap();
+        assert_eq!(days.len(), 1, "{trends}");
+        assert_eq!(days[0]["project"], project);
+        assert_eq!(days[0]["scans"], 1);
+    }
+    let trends = get(admin.clone(), "/api/v1/dashboard/trends".into()).await;
+    assert_eq!(trends["items"][0]["scans"], 3, "{trends}");
+
     // Routes that span every project refuse the limited key.
     for path in [
-        "/api/v1/dashboard/stats",
-        "/api/v1/dashboard/command-center",
-        "/api/v1/dashboard/trends",
         "/api/v1/notifications",
+        "/api/v1/notifications/unread-count",
     ] {
         let (status, problem) = call(&app, Method::GET, path, &web_key, None).await;
         assert_eq!(status, StatusCode::FORBIDDEN, "{path}: {problem}");
@@ -328,7 +395,8 @@ async fn projects_scope_what_a_key_sees(app: TestApp, lab: &Lab) -> TestApp {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_projects_scope_what_a_key_sees() {
-    let lab = Lab::start_with(&[Posture::PlainHttp]).await;
+    let lab =
+        Lab::start_with(&[Posture::PlainHttp, Posture::WeakCsp, Posture::ReflectedCors]).await;
     let t = vantage_tests::SqliteTestStore::new().await;
     let app = TestApp::spawn_on_lab(t.app_stores().await, &lab).await;
     projects_scope_what_a_key_sees(app, &lab).await.stop().await;
@@ -336,7 +404,8 @@ async fn sqlite_projects_scope_what_a_key_sees() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_projects_scope_what_a_key_sees() {
-    let lab = Lab::start_with(&[Posture::PlainHttp]).await;
+    let lab =
+        Lab::start_with(&[Posture::PlainHttp, Posture::WeakCsp, Posture::ReflectedCors]).await;
     let t = vantage_tests::PgTestStore::new().await;
     let app = TestApp::spawn_on_lab(t.app_stores().await, &lab).await;
     projects_scope_what_a_key_sees(app, &lab).await.stop().await;

@@ -354,6 +354,7 @@ impl ReadDb {
 
     /// A document by key, from the live table.
     pub async fn get<D: Doc>(&self, key: &[Cell]) -> Result<Option<D>, ProjectionError> {
+        debug_assert_eq!(key.len(), D::TABLE.key, "a whole key of {}", D::TABLE.name);
         let sql = format!(
             "SELECT doc FROM {} WHERE {}",
             D::TABLE.name,
@@ -525,6 +526,7 @@ impl<'c> Batch<'c> {
 
     /// The document with `key`, as the batch has it.
     pub async fn get<D: Doc>(&mut self, key: Vec<Cell>) -> Result<Option<D>, ProjectionError> {
+        debug_assert_eq!(key.len(), D::TABLE.key, "a whole key of {}", D::TABLE.name);
         let slot_key = (D::TABLE.name, key);
         if !self.slots.contains_key(&slot_key) {
             let sql = format!(

@@ -4,7 +4,7 @@
 //! time or place they were projected, so a rebuild produces them byte for byte again — which is what
 //! `vantage replay` checks. Times in indexed columns are microseconds since the Unix epoch.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -144,11 +144,20 @@ pub static FINGERPRINTS: Table = Table {
         int("unresolved"),
         int("priority"),
         int("first_seen_us"),
+        text("project"),
     ],
     key: 2,
     indexes: &[
         &["tenant", "unresolved", "priority", "first_seen_us"],
         &["tenant", "first_seen_us"],
+        &[
+            "tenant",
+            "project",
+            "unresolved",
+            "priority",
+            "first_seen_us",
+        ],
+        &["tenant", "project", "first_seen_us"],
     ],
 };
 
@@ -181,8 +190,16 @@ pub struct FingerprintDoc {
     #[serde(default)]
     pub triage_reason: TriageReason,
     pub comment_count: u32,
+    /// The project of the latest scan that saw it (targets are the tenant's, so two projects
+    /// scanning one target share its findings; each belongs to the project that saw it last).
+    #[serde(default = "default_project")]
+    pub project: String,
     /// The log position of the last change.
     pub position: u64,
+}
+
+fn default_project() -> String {
+    vantage_domain::project::ProjectId::default_project().to_string()
 }
 
 impl FingerprintDoc {
@@ -211,6 +228,7 @@ impl FingerprintDoc {
             triage_actor: None,
             triage_reason: TriageReason::Decision,
             comment_count: 0,
+            project: default_project(),
             position: 0,
         }
     }
@@ -234,6 +252,7 @@ impl Doc for FingerprintDoc {
             self.unresolved().into(),
             i64::from(self.priority).into(),
             self.first_seen_at.map_or(0, micros).into(),
+            self.project.as_str().into(),
         ]
     }
 }
@@ -436,8 +455,8 @@ impl Doc for DomainScanDoc {
 
 pub static TRENDS: Table = Table {
     name: "rm_trends",
-    columns: &[text("tenant"), text("domain"), text("day")],
-    key: 3,
+    columns: &[text("tenant"), text("project"), text("domain"), text("day")],
+    key: 4,
     indexes: &[],
 };
 
@@ -446,6 +465,9 @@ pub static TRENDS: Table = Table {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TrendDoc {
     pub tenant: String,
+    /// `""` for the whole tenant, else one project's scans only.
+    #[serde(default)]
+    pub project: String,
     pub domain: String,
     pub day: String,
     pub scans: u32,
@@ -463,6 +485,7 @@ impl Doc for TrendDoc {
     fn key(&self) -> Vec<Cell> {
         vec![
             self.tenant.as_str().into(),
+            self.project.as_str().into(),
             self.domain.as_str().into(),
             self.day.as_str().into(),
         ]
@@ -507,8 +530,8 @@ impl Doc for CoverageDoc {
 
 pub static TENANTS: Table = Table {
     name: "rm_tenant_stats",
-    columns: &[text("tenant")],
-    key: 1,
+    columns: &[text("tenant"), text("project")],
+    key: 2,
     indexes: &[],
 };
 
@@ -516,6 +539,9 @@ pub static TENANTS: Table = Table {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TenantStatsDoc {
     pub tenant: String,
+    /// `""` for the whole tenant, else one project's totals.
+    #[serde(default)]
+    pub project: String,
     pub scans_total: u32,
     pub scans_by_status: BTreeMap<String, u32>,
     pub domains: u32,
@@ -523,12 +549,18 @@ pub struct TenantStatsDoc {
     pub unresolved: SeverityCounts,
     pub notifications_read_up_to: u64,
     pub last_scan_at: Option<DateTime<Utc>>,
+    /// For a project's totals: the domains it completed scans of (`domains` counts them).
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub project_domains: BTreeSet<String>,
 }
 
 impl TenantStatsDoc {
-    pub fn new(tenant: &str) -> Self {
+    /// The totals of the whole tenant (`project` `""`) or of one of its projects.
+    pub fn new(tenant: &str, project: &str) -> Self {
         Self {
             tenant: tenant.to_owned(),
+            project: project.to_owned(),
+            project_domains: BTreeSet::new(),
             scans_total: 0,
             scans_by_status: BTreeMap::new(),
             domains: 0,
@@ -542,7 +574,7 @@ impl TenantStatsDoc {
 impl Doc for TenantStatsDoc {
     const TABLE: &'static Table = &TENANTS;
     fn key(&self) -> Vec<Cell> {
-        vec![self.tenant.as_str().into()]
+        vec![self.tenant.as_str().into(), self.project.as_str().into()]
     }
     fn columns(&self) -> Vec<Cell> {
         Vec::new()

@@ -638,7 +638,9 @@ impl ReadDb {
         unread_only: bool,
         limit: u32,
     ) -> Result<Vec<NotificationDoc>, ProjectionError> {
-        let stats = self.get::<TenantStatsDoc>(&[tenant.into()]).await?;
+        let stats = self
+            .get::<TenantStatsDoc>(&[tenant.into(), "".into()])
+            .await?;
         let watermark = Self::read_up_to(stats.as_ref());
         let mut docs: Vec<NotificationDoc> = if unread_only {
             self.docs(
@@ -667,7 +669,9 @@ impl ReadDb {
 
     /// How many notifications are unread.
     pub async fn unread_count(&self, tenant: &str) -> Result<i64, ProjectionError> {
-        let stats = self.get::<TenantStatsDoc>(&[tenant.into()]).await?;
+        let stats = self
+            .get::<TenantStatsDoc>(&[tenant.into(), "".into()])
+            .await?;
         self.scalar(
             "SELECT COUNT(*) FROM rm_notifications WHERE tenant = $1 AND is_read = 0 AND position > $2",
             &[tenant.into(), position_cell(Self::read_up_to(stats.as_ref()))],
@@ -691,22 +695,35 @@ impl ReadDb {
     pub async fn trends(
         &self,
         tenant: &str,
+        project: Option<&str>,
         domain: Option<&str>,
         since: &str,
     ) -> Result<Vec<TrendDoc>, ProjectionError> {
         self.docs(
-            "SELECT doc FROM rm_trends WHERE tenant = $1 AND domain = $2 AND day >= $3 ORDER BY day",
-            &[tenant.into(), domain.unwrap_or("").into(), since.into()],
+            "SELECT doc FROM rm_trends WHERE tenant = $1 AND project = $2 AND domain = $3 \
+             AND day >= $4 ORDER BY day",
+            &[
+                tenant.into(),
+                project.unwrap_or("").into(),
+                domain.unwrap_or("").into(),
+                since.into(),
+            ],
         )
         .await
     }
 
     /// Dashboard totals.
-    pub async fn stats(&self, tenant: &str) -> Result<Stats, ProjectionError> {
+    /// The totals of `tenant`, or of one of its projects.
+    pub async fn stats(
+        &self,
+        tenant: &str,
+        project: Option<&str>,
+    ) -> Result<Stats, ProjectionError> {
+        let project = project.unwrap_or("");
         let totals = self
-            .get::<TenantStatsDoc>(&[tenant.into()])
+            .get::<TenantStatsDoc>(&[tenant.into(), project.into()])
             .await?
-            .unwrap_or_else(|| TenantStatsDoc::new(tenant));
+            .unwrap_or_else(|| TenantStatsDoc::new(tenant, project));
         Ok(Stats {
             totals,
             unread_notifications: self.unread_count(tenant).await?,
@@ -714,45 +731,61 @@ impl ReadDb {
     }
 
     /// Health score and top priorities.
+    /// The command center of `tenant`, or of one of its projects (a finding counts in the project
+    /// of the latest scan that saw it).
     pub async fn command_center(
         &self,
         tenant: &str,
+        project: Option<&str>,
         date_from: DateTime<Utc>,
         date_to: DateTime<Utc>,
     ) -> Result<CommandCenter, ProjectionError> {
+        let scope = project.unwrap_or("");
         let stats = self
-            .get::<TenantStatsDoc>(&[tenant.into()])
+            .get::<TenantStatsDoc>(&[tenant.into(), scope.into()])
             .await?
-            .unwrap_or_else(|| TenantStatsDoc::new(tenant));
+            .unwrap_or_else(|| TenantStatsDoc::new(tenant, scope));
+        // Optionally, one project's fingerprints only: the last parameter.
+        let only = |sql: &str, mut params: Vec<Cell>| {
+            let mut sql = sql.to_owned();
+            if let Some(project) = project {
+                params.push(project.into());
+                sql.push_str(&format!(" AND project = ${}", params.len()));
+            }
+            (sql, params)
+        };
+        let (sql, params) = only(
+            "SELECT doc FROM rm_fingerprints WHERE tenant = $1 AND unresolved = 1",
+            vec![tenant.into()],
+        );
         let top_priorities = self
             .docs(
-                "SELECT doc FROM rm_fingerprints WHERE tenant = $1 AND unresolved = 1 \
-                 ORDER BY priority DESC, first_seen_us ASC LIMIT 5",
-                &[tenant.into()],
+                &format!("{sql} ORDER BY priority DESC, first_seen_us ASC LIMIT 5"),
+                &params,
             )
             .await?;
         let days: Vec<TrendDoc> = self
             .docs(
-                "SELECT doc FROM rm_trends WHERE tenant = $1 AND domain = '' AND day >= $2 \
-                 AND day <= $3 ORDER BY day",
+                "SELECT doc FROM rm_trends WHERE tenant = $1 AND project = $2 AND domain = '' \
+                 AND day >= $3 AND day <= $4 ORDER BY day",
                 &[
                     tenant.into(),
+                    scope.into(),
                     date_from.format("%Y-%m-%d").to_string().into(),
                     date_to.format("%Y-%m-%d").to_string().into(),
                 ],
             )
             .await?;
-        let first_seen: Vec<FingerprintDoc> = self
-            .docs(
-                "SELECT doc FROM rm_fingerprints WHERE tenant = $1 AND first_seen_us >= $2 \
-                 AND first_seen_us < $3",
-                &[
-                    tenant.into(),
-                    micros(date_from).into(),
-                    micros(date_to).into(),
-                ],
-            )
-            .await?;
+        let (sql, params) = only(
+            "SELECT doc FROM rm_fingerprints WHERE tenant = $1 AND first_seen_us >= $2 \
+             AND first_seen_us < $3",
+            vec![
+                tenant.into(),
+                micros(date_from).into(),
+                micros(date_to).into(),
+            ],
+        );
+        let first_seen: Vec<FingerprintDoc> = self.docs(&sql, &params).await?;
         Ok(CommandCenter {
             health_score: stats.unresolved.score(),
             unresolved: stats.unresolved,

@@ -133,7 +133,7 @@ impl Projector for ScansProjector {
                     batch.put(doc)?;
                 }
                 if let Some(up_to) = read.up_to_position {
-                    let mut stats = tenant_stats(batch, tenant).await?;
+                    let mut stats = stats_of(batch, tenant, WHOLE_TENANT).await?;
                     stats.notifications_read_up_to = stats.notifications_read_up_to.max(up_to);
                     batch.put(stats)?;
                 }
@@ -143,14 +143,24 @@ impl Projector for ScansProjector {
     }
 }
 
-async fn tenant_stats(
+/// The `project` of the tenant-wide totals and trends.
+const WHOLE_TENANT: &str = "";
+
+/// The totals a scan counts in: the whole tenant's and its project's.
+fn scopes(scan: &ScanDoc) -> [&str; 2] {
+    [WHOLE_TENANT, scan.spec.project.as_str()]
+}
+
+/// The totals of `tenant` (`project` [`WHOLE_TENANT`]) or of one of its projects.
+async fn stats_of(
     batch: &mut Batch<'_>,
     tenant: &str,
+    project: &str,
 ) -> Result<TenantStatsDoc, ProjectionError> {
     Ok(batch
-        .get::<TenantStatsDoc>(vec![tenant.into()])
+        .get::<TenantStatsDoc>(vec![tenant.into(), project.into()])
         .await?
-        .unwrap_or_else(|| TenantStatsDoc::new(tenant)))
+        .unwrap_or_else(|| TenantStatsDoc::new(tenant, project)))
 }
 
 /// Moves a scan's status, keeping the tenant's counts by status in step.
@@ -160,15 +170,17 @@ async fn set_status(
     status: ScanStatus,
     at: DateTime<Utc>,
 ) -> Result<(), ProjectionError> {
-    let mut stats = tenant_stats(batch, &scan.tenant).await?;
-    if let Some(n) = stats.scans_by_status.get_mut(scan.status.as_str()) {
-        *n = n.saturating_sub(1);
+    for project in scopes(scan) {
+        let mut stats = stats_of(batch, &scan.tenant, project).await?;
+        if let Some(n) = stats.scans_by_status.get_mut(scan.status.as_str()) {
+            *n = n.saturating_sub(1);
+        }
+        *stats
+            .scans_by_status
+            .entry(status.as_str().to_owned())
+            .or_default() += 1;
+        batch.put(stats)?;
     }
-    *stats
-        .scans_by_status
-        .entry(status.as_str().to_owned())
-        .or_default() += 1;
-    batch.put(stats)?;
     scan.status = status;
     scan.updated_at = at;
     if status.is_terminal() {
@@ -261,11 +273,13 @@ impl ScansProjector {
                 requested_position: position,
                 completed_position: None,
             };
-            let mut stats = tenant_stats(batch, &doc.tenant).await?;
-            stats.scans_total += 1;
-            *stats.scans_by_status.entry("queued".into()).or_default() += 1;
-            stats.last_scan_at = Some(at);
-            batch.put(stats)?;
+            for project in scopes(&doc) {
+                let mut stats = stats_of(batch, &doc.tenant, project).await?;
+                stats.scans_total += 1;
+                *stats.scans_by_status.entry("queued".into()).or_default() += 1;
+                stats.last_scan_at = Some(at);
+                batch.put(stats)?;
+            }
             batch.put(doc)?;
             if let Some(sampling) = requested.content_sample {
                 batch.put(ContentDueDoc {
@@ -396,8 +410,20 @@ async fn put_fingerprint(
     let weight =
         |doc: Option<&FingerprintDoc>| doc.filter(|d| d.unresolved()).and_then(|d| d.severity);
     let (old, new) = (weight(before), weight(Some(&after)));
-    if old != new {
-        let mut stats = tenant_stats(batch, &after.tenant).await?;
+    // The whole tenant's counts, then those of the project it left and of the one it is in.
+    let old_project = before.map_or(after.project.as_str(), |b| b.project.as_str());
+    let mut moves = vec![(WHOLE_TENANT, old, new)];
+    if old_project == after.project {
+        moves.push((old_project, old, new));
+    } else {
+        moves.push((old_project, old, None));
+        moves.push((after.project.as_str(), None, new));
+    }
+    for (project, old, new) in moves {
+        if old == new {
+            continue;
+        }
+        let mut stats = stats_of(batch, &after.tenant, project).await?;
         if let Some(severity) = old {
             stats.unresolved.add(severity, -1);
         }
@@ -521,6 +547,7 @@ async fn complete(
         }
         state.last_seen_at = Some(at);
         state.last_scan_id = Some(scan.id.clone());
+        state.project = scan.spec.project.to_string();
         state.present = true;
         state.fixed_at = None;
         state.times_seen += 1;
@@ -601,9 +628,14 @@ async fn complete(
             completed_scans: 0,
         });
     if domain.completed_scans == 0 {
-        let mut stats = tenant_stats(batch, &scan.tenant).await?;
+        let mut stats = stats_of(batch, &scan.tenant, WHOLE_TENANT).await?;
         stats.domains += 1;
         batch.put(stats)?;
+    }
+    let mut project = stats_of(batch, &scan.tenant, scan.spec.project.as_str()).await?;
+    if project.project_domains.insert(scan.domain.clone()) {
+        project.domains += 1;
+        batch.put(project)?;
     }
     domain.completed_scans += 1;
     batch.put(domain)?;
@@ -621,51 +653,50 @@ async fn complete(
         ruleset_version: ruleset.to_owned(),
     })?;
 
-    // Trends: the domain's day, and the tenant's day summing each domain's latest counts.
+    // Trends, for the whole tenant and for the scan's project: the domain's day, and the day
+    // summing each domain's latest counts.
     let day = at.format("%Y-%m-%d").to_string();
-    let domain_key = vec![
-        scan.tenant.as_str().into(),
-        scan.domain.as_str().into(),
-        day.as_str().into(),
-    ];
-    let mut domain_day = batch
-        .get::<TrendDoc>(domain_key)
-        .await?
-        .unwrap_or_else(|| TrendDoc {
+    for project in scopes(scan) {
+        let empty = |domain: &str| TrendDoc {
             tenant: scan.tenant.clone(),
-            domain: scan.domain.clone(),
+            project: project.to_owned(),
+            domain: domain.to_owned(),
             day: day.clone(),
             scans: 0,
             score: None,
             findings: SeverityCounts::default(),
             per_domain: Default::default(),
-        });
-    domain_day.scans += 1;
-    domain_day.score = assessment.overall.score;
-    domain_day.findings = counts;
-    batch.put(domain_day)?;
-    let tenant_key = vec![scan.tenant.as_str().into(), "".into(), day.as_str().into()];
-    let mut tenant_day = batch
-        .get::<TrendDoc>(tenant_key)
-        .await?
-        .unwrap_or_else(|| TrendDoc {
-            tenant: scan.tenant.clone(),
-            domain: String::new(),
-            day: day.clone(),
-            scans: 0,
-            score: None,
-            findings: SeverityCounts::default(),
-            per_domain: Default::default(),
-        });
-    tenant_day.scans += 1;
-    tenant_day.per_domain.insert(scan.domain.clone(), counts);
-    let mut total = SeverityCounts::default();
-    for counts in tenant_day.per_domain.values() {
-        total.merge(counts);
+        };
+        let key = |domain: &str| -> Vec<Cell> {
+            vec![
+                scan.tenant.as_str().into(),
+                project.into(),
+                domain.into(),
+                day.as_str().into(),
+            ]
+        };
+        let mut domain_day = batch
+            .get::<TrendDoc>(key(&scan.domain))
+            .await?
+            .unwrap_or_else(|| empty(&scan.domain));
+        domain_day.scans += 1;
+        domain_day.score = assessment.overall.score;
+        domain_day.findings = counts;
+        batch.put(domain_day)?;
+        let mut all_day = batch
+            .get::<TrendDoc>(key(""))
+            .await?
+            .unwrap_or_else(|| empty(""));
+        all_day.scans += 1;
+        all_day.per_domain.insert(scan.domain.clone(), counts);
+        let mut total = SeverityCounts::default();
+        for counts in all_day.per_domain.values() {
+            total.merge(counts);
+        }
+        all_day.findings = total;
+        all_day.score = Some(total.score());
+        batch.put(all_day)?;
     }
-    tenant_day.findings = total;
-    tenant_day.score = Some(total.score());
-    batch.put(tenant_day)?;
     Ok(())
 }
 
@@ -681,12 +712,14 @@ fn severity_name(severity: Severity) -> &'static str {
 
 /// ScanDeleted: the read models drop the scan (the log keeps it).
 async fn delete_scan(batch: &mut Batch<'_>, scan: ScanDoc) -> Result<(), ProjectionError> {
-    let mut stats = tenant_stats(batch, &scan.tenant).await?;
-    stats.scans_total = stats.scans_total.saturating_sub(1);
-    if let Some(n) = stats.scans_by_status.get_mut(scan.status.as_str()) {
-        *n = n.saturating_sub(1);
+    for project in scopes(&scan) {
+        let mut stats = stats_of(batch, &scan.tenant, project).await?;
+        stats.scans_total = stats.scans_total.saturating_sub(1);
+        if let Some(n) = stats.scans_by_status.get_mut(scan.status.as_str()) {
+            *n = n.saturating_sub(1);
+        }
+        batch.put(stats)?;
     }
-    batch.put(stats)?;
     if scan.completed_position.is_some() {
         let key = vec![scan.tenant.as_str().into(), scan.domain.as_str().into()];
         if let Some(mut domain) = batch.get::<DomainDoc>(key).await? {

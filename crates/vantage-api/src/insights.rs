@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use vantage_domain::ids::NotificationId;
+use vantage_domain::project::ProjectId;
 use vantage_domain::scan::ScanStatus;
 use vantage_domain::scope::Scope;
 use vantage_projections::model::{AuditDoc, CoverageDoc, DomainScanDoc, NotificationDoc, TrendDoc};
@@ -212,13 +213,56 @@ pub(crate) async fn mark_all_read(
     }))
 }
 
-/// `GET /api/v1/dashboard/stats`.
+/// Query of `GET /api/v1/dashboard/stats`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StatsQuery {
+    /// One project's totals; the whole tenant's without (a key limited to one project: its own).
+    pub project: Option<String>,
+}
+
+/// Which project a dashboard answers for: the one asked for, if the caller may see it (another
+/// is not found); without one, the whole tenant, or for a key limited to exactly one project that
+/// project (a key limited to several must name one).
+fn dashboard_scope(
+    principal: &vantage_app::Principal,
+    asked: Option<&str>,
+) -> Result<Option<ProjectId>, ApiError> {
+    match (asked, principal.projects.limited_to()) {
+        (Some(raw), _) => {
+            let project = ProjectId::parse(raw).map_err(ApiError::from)?;
+            if principal.projects.allows(&project) {
+                Ok(Some(project))
+            } else {
+                Err(ApiError::not_found("project"))
+            }
+        }
+        (None, None) => Ok(None),
+        (None, Some(only)) if only.len() == 1 => Ok(only.iter().next().cloned()),
+        (None, Some(_)) => Err(ApiError::ProjectLimited),
+    }
+}
+
+/// `GET /api/v1/dashboard/stats`: the tenant's totals, or a project's.
 pub(crate) async fn stats(
     State(state): State<AppState>,
     caller: Authenticated,
+    QueryParams(query): QueryParams<StatsQuery>,
 ) -> Result<Json<Stats>, ApiError> {
-    let principal = caller.require_tenant_wide(Scope::ScanRead)?;
-    Ok(Json(state.read.stats(principal.tenant.as_str()).await?))
+    let principal = caller.require(Scope::ScanRead)?;
+    let project = dashboard_scope(principal, query.project.as_deref())?;
+    let mut stats = state
+        .read
+        .stats(
+            principal.tenant.as_str(),
+            project.as_ref().map(ProjectId::as_str),
+        )
+        .await?;
+    if project.is_some() && principal.projects.limited_to().is_some() {
+        // Notifications are the tenant's: not counted for a key that sees part of it.
+        stats.unread_notifications = 0;
+    }
+    Ok(Json(stats))
 }
 
 /// Most days one trends request covers.
@@ -230,6 +274,8 @@ const MAX_TREND_DAYS: u32 = 366;
 pub struct TrendsQuery {
     /// One domain's days; the whole tenant's without.
     pub domain: Option<String>,
+    /// One project's scans only (a key limited to one project: its own).
+    pub project: Option<String>,
     /// How many days back from today (default 30, at most 366).
     #[schemars(range(min = 1, max = 366))]
     pub days: Option<u32>,
@@ -250,7 +296,8 @@ pub(crate) async fn trends(
     caller: Authenticated,
     QueryParams(query): QueryParams<TrendsQuery>,
 ) -> Result<Json<Trends>, ApiError> {
-    let principal = caller.require_tenant_wide(Scope::ScanRead)?;
+    let principal = caller.require(Scope::ScanRead)?;
+    let project = dashboard_scope(principal, query.project.as_deref())?;
     let days = match query.days {
         None => 30,
         Some(d) if (1..=MAX_TREND_DAYS).contains(&d) => d,
@@ -268,7 +315,12 @@ pub(crate) async fn trends(
     let domain = query.domain.as_deref().map(domain_name);
     let items = state
         .read
-        .trends(principal.tenant.as_str(), domain.as_deref(), &since)
+        .trends(
+            principal.tenant.as_str(),
+            project.as_ref().map(ProjectId::as_str),
+            domain.as_deref(),
+            &since,
+        )
         .await?;
     Ok(Json(Trends {
         domain,
@@ -286,6 +338,9 @@ pub struct CommandCenterQuery {
     pub date_from: Option<String>,
     /// End of the period, exclusive: an RFC 3339 time or a date (midnight UTC) [default: now].
     pub date_to: Option<String>,
+    /// One project's (a finding counts in the project of the latest scan that saw it); a key
+    /// limited to one project: its own.
+    pub project: Option<String>,
 }
 
 /// The longest period a command center covers.
@@ -304,7 +359,8 @@ pub(crate) async fn command_center(
     caller: Authenticated,
     QueryParams(query): QueryParams<CommandCenterQuery>,
 ) -> Result<Json<CommandCenter>, ApiError> {
-    let principal = caller.require_tenant_wide(Scope::ScanRead)?;
+    let principal = caller.require(Scope::ScanRead)?;
+    let project = dashboard_scope(principal, query.project.as_deref())?;
     let date_to = match &query.date_to {
         Some(raw) => moment("date_to", raw)?,
         None => state.services.pipeline.clock().now(),
@@ -324,7 +380,12 @@ pub(crate) async fn command_center(
     }
     let mut center = state
         .read
-        .command_center(principal.tenant.as_str(), date_from, date_to)
+        .command_center(
+            principal.tenant.as_str(),
+            project.as_ref().map(ProjectId::as_str),
+            date_from,
+            date_to,
+        )
         .await?;
     let mut opened = Vec::with_capacity(center.top_priorities.len());
     for doc in center.top_priorities {

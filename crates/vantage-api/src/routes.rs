@@ -539,10 +539,12 @@ pub fn operations() -> Vec<Operation> {
         )
         .tag("dashboard")
         .scope(Scope::ScanRead)
+        .query::<insights::StatsQuery>()
         .reply::<Stats>(
             200,
             "Scans by status, domains, unresolved findings, unread notifications.",
-        ),
+        )
+        .errors(&[404, 422]),
         Operation::new(
             M::GET,
             "/api/v1/dashboard/trends",
@@ -554,7 +556,7 @@ pub fn operations() -> Vec<Operation> {
         .scope(Scope::ScanRead)
         .query::<insights::TrendsQuery>()
         .reply::<insights::Trends>(200, "Oldest day first.")
-        .errors(&[422]),
+        .errors(&[404, 422]),
         Operation::new(
             M::GET,
             "/api/v1/dashboard/command-center",
@@ -566,7 +568,7 @@ pub fn operations() -> Vec<Operation> {
         .scope(Scope::ScanRead)
         .query::<insights::CommandCenterQuery>()
         .reply::<CommandCenter>(200, "What to fix first, and what happened in the period.")
-        .errors(&[422]),
+        .errors(&[404, 422]),
         // ---- compliance ----
         Operation::new(
             M::GET,
