@@ -16,14 +16,25 @@ async fn call(
     key: &str,
     body: Option<Value>,
 ) -> (StatusCode, Value) {
+    let method_name = method.to_string();
     let mut request = app.client.request(method, app.url(path)).bearer_auth(key);
     if let Some(body) = body {
         request = request.json(&body);
     }
     let response = request.send().await.unwrap();
     let status = response.status();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
     let text = response.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+    // Every answer is the one the OpenAPI document describes.
+    vantage_tests::contract::check(&method_name, path, status.as_u16(), &content_type, &body)
+        .unwrap_or_else(|mismatch| panic!("the response breaks the OpenAPI contract: {mismatch}"));
+    (status, body)
 }
 
 fn ids(page: &Value, list: &str) -> Vec<String> {

@@ -30,6 +30,7 @@ async fn call(
     key: &str,
     body: Option<Value>,
 ) -> (StatusCode, Value) {
+    let method_name = method.to_string();
     let mut request = app
         .client
         .request(method, app.url(path))
@@ -40,8 +41,18 @@ async fn call(
     }
     let response = request.send().await.unwrap();
     let status = response.status();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
     let text = response.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+    // Every answer is the one the OpenAPI document describes.
+    vantage_tests::contract::check(&method_name, path, status.as_u16(), &content_type, &body)
+        .unwrap_or_else(|mismatch| panic!("the response breaks the OpenAPI contract: {mismatch}"));
+    (status, body)
 }
 
 /// What one tenant holds: a completed scan that kept samples, a triaged finding with a comment, a
