@@ -270,28 +270,7 @@ async fn sqlite_content_samples_are_sealed_then_shredded() {
     app.stop().await;
 
     // `vantage verify`, `vantage replay` and an exported package, from the data directory.
-    let run = |args: &[&str]| {
-        Command::new(vantage_binary())
-            .args(args)
-            .arg("--data-dir")
-            .arg(&files)
-            .env("VANTAGE_LOG", "error")
-            .output()
-            .unwrap()
-    };
-    let verify = run(&["verify"]);
-    assert!(
-        verify.status.success(),
-        "{}",
-        String::from_utf8_lossy(&verify.stderr)
-    );
-    let replay = run(&["replay"]);
-    assert!(
-        replay.status.success(),
-        "{}",
-        String::from_utf8_lossy(&replay.stderr)
-    );
-    assert!(String::from_utf8_lossy(&replay.stdout).contains("every read model equals a rebuild"));
+    vantage_tests::process::assert_verify_and_replay_pass(&files);
     let package = files.join("package.tar.gz");
     let export = Command::new(vantage_binary())
         .args(["export", "--domain", lab.site(Posture::PlainHttp).name()])
@@ -330,16 +309,7 @@ async fn postgres_content_samples_are_sealed_then_shredded() {
     let t = vantage_tests::PgTestStore::new().await;
     let app = TestApp::spawn_on_lab(t.app_stores().await, &lab).await;
     let app = samples_are_sealed_then_shredded(app, &lab, None, Some(&t.schema)).await;
-    let scratch = tempfile::tempdir().unwrap();
-    let replayed = vantage_projections::replay::replay(
-        app.stores.events.clone(),
-        &app.stores.read,
-        scratch.path(),
-        None,
-    )
-    .await
-    .unwrap();
-    assert!(replayed.iter().all(|r| r.matches()), "{replayed:?}");
+    app.assert_replay_matches().await;
     app.stop().await;
     t.drop_schema().await;
 }

@@ -9,34 +9,6 @@ use serde_json::{Value, json};
 use vantage_tests::TestApp;
 use vantage_tests::lab::{Lab, Posture};
 
-async fn call(
-    app: &TestApp,
-    method: Method,
-    path: &str,
-    key: &str,
-    body: Option<Value>,
-) -> (StatusCode, Value) {
-    let method_name = method.to_string();
-    let mut request = app.client.request(method, app.url(path)).bearer_auth(key);
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().await.unwrap();
-    let status = response.status();
-    let content_type = response
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_owned();
-    let text = response.text().await.unwrap();
-    let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-    // Every answer is the one the OpenAPI document describes.
-    vantage_tests::contract::check(&method_name, path, status.as_u16(), &content_type, &body)
-        .unwrap_or_else(|mismatch| panic!("the response breaks the OpenAPI contract: {mismatch}"));
-    (status, body)
-}
-
 fn ids(page: &Value, list: &str) -> Vec<String> {
     page[list]
         .as_array()
@@ -51,7 +23,9 @@ async fn scan_in(app: &TestApp, key: &str, site: &str, project: Option<&str>) ->
     if let Some(project) = project {
         body["project"] = json!(project);
     }
-    let (status, created) = call(app, Method::POST, "/api/v1/scans", key, Some(body)).await;
+    let (status, created) = app
+        .call(Method::POST, "/api/v1/scans", key, Some(body))
+        .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{created}");
     created["id"].as_str().unwrap().to_owned()
 }
@@ -64,14 +38,14 @@ async fn projects_scope_what_a_key_sees(app: TestApp, lab: &Lab) -> TestApp {
 
     // Projects: created, refused when the id is taken or malformed, listed `default` first.
     for (id, name) in [("web", "Web shop"), ("api", "Public API")] {
-        let (status, created) = call(
-            &app,
-            Method::POST,
-            "/api/v1/projects",
-            &admin,
-            Some(json!({ "id": id, "name": name })),
-        )
-        .await;
+        let (status, created) = app
+            .call(
+                Method::POST,
+                "/api/v1/projects",
+                &admin,
+                Some(json!({ "id": id, "name": name })),
+            )
+            .await;
         assert_eq!(status, StatusCode::CREATED, "{created}");
         assert_eq!(created["name"], name);
     }
@@ -85,90 +59,91 @@ async fn projects_scope_what_a_key_sees(app: TestApp, lab: &Lab) -> TestApp {
         ),
         (json!({"id": "shop", "name": ""}), 422, "validation_failed"),
     ] {
-        let (got, problem) = call(&app, Method::POST, "/api/v1/projects", &admin, Some(body)).await;
+        let (got, problem) = app
+            .call(Method::POST, "/api/v1/projects", &admin, Some(body))
+            .await;
         assert_eq!(got.as_u16(), status, "{problem}");
         assert_eq!(problem["code"], code, "{problem}");
     }
-    let (_, listed) = call(&app, Method::GET, "/api/v1/projects", &admin, None).await;
+    let (_, listed) = app
+        .call(Method::GET, "/api/v1/projects", &admin, None)
+        .await;
     assert_eq!(ids(&listed, "items"), ["default", "api", "web"]);
 
     // A key limited to `web`; a limit to an unknown project is refused.
-    let (status, problem) = call(
-        &app,
-        Method::POST,
-        "/api/v1/keys",
-        &admin,
-        Some(json!({ "name": "nope", "scopes": ["scan:read"], "projects": ["shop"] })),
-    )
-    .await;
+    let (status, problem) = app
+        .call(
+            Method::POST,
+            "/api/v1/keys",
+            &admin,
+            Some(json!({ "name": "nope", "scopes": ["scan:read"], "projects": ["shop"] })),
+        )
+        .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
     assert_eq!(problem["errors"][0]["field"], "project", "{problem}");
-    let (status, issued) = call(
-        &app,
-        Method::POST,
-        "/api/v1/keys",
-        &admin,
-        Some(
-            json!({ "name": "web team", "scopes": ["scan:read", "scan:write"],
+    let (status, issued) = app
+        .call(
+            Method::POST,
+            "/api/v1/keys",
+            &admin,
+            Some(
+                json!({ "name": "web team", "scopes": ["scan:read", "scan:write"],
                      "projects": ["web"] }),
-        ),
-    )
-    .await;
+            ),
+        )
+        .await;
     assert_eq!(status, StatusCode::CREATED, "{issued}");
     assert_eq!(issued["projects"], json!(["web"]));
     let web_key = issued["token"].as_str().unwrap().to_owned();
-    let (_, me) = call(&app, Method::GET, "/api/v1/keys/me", &web_key, None).await;
+    let (_, me) = app
+        .call(Method::GET, "/api/v1/keys/me", &web_key, None)
+        .await;
     assert_eq!(me["projects"], json!(["web"]), "{me}");
 
     // Scans: the limited key's go to its project by default; it cannot put one elsewhere.
     let web_scan = scan_in(&app, &web_key, site, None).await;
     let api_scan = scan_in(&app, &admin, api_site, Some("api")).await;
     let default_scan = scan_in(&app, &admin, default_site, None).await;
-    let (status, problem) = call(
-        &app,
-        Method::POST,
-        "/api/v1/scans",
-        &web_key,
-        Some(json!({ "target": site, "project": "api" })),
-    )
-    .await;
+    let (status, problem) = app
+        .call(
+            Method::POST,
+            "/api/v1/scans",
+            &web_key,
+            Some(json!({ "target": site, "project": "api" })),
+        )
+        .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
     assert_eq!(problem["errors"][0]["field"], "project");
-    let (status, problem) = call(
-        &app,
-        Method::POST,
-        "/api/v1/scans",
-        &admin,
-        Some(json!({ "target": site, "project": "shop" })),
-    )
-    .await;
+    let (status, problem) = app
+        .call(
+            Method::POST,
+            "/api/v1/scans",
+            &admin,
+            Some(json!({ "target": site, "project": "shop" })),
+        )
+        .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
     for id in [&web_scan, &api_scan, &default_scan] {
         app.wait_for_scan(id, &["completed"]).await;
     }
     app.caught_up().await;
-    let (_, view) = call(
-        &app,
-        Method::GET,
-        &format!("/api/v1/scans/{web_scan}"),
-        &admin,
-        None,
-    )
-    .await;
+    let (_, view) = app
+        .call(
+            Method::GET,
+            &format!("/api/v1/scans/{web_scan}"),
+            &admin,
+            None,
+        )
+        .await;
     assert_eq!(view["project"], "web", "{view}");
 
     // Lists filter by project; the limited key only ever sees `web`.
     let list = |key: String, query: &'static str| {
         let app = &app;
         async move {
-            let (status, page) = call(
-                app,
-                Method::GET,
-                &format!("/api/v1/scans{query}"),
-                &key,
-                None,
-            )
-            .await;
+            let (status, page) = app
+                .call(Method::GET, &format!("/api/v1/scans{query}"), &key, None)
+                .await;
             assert_eq!(status, StatusCode::OK, "{page}");
             ids(&page, "items")
         }
@@ -183,7 +158,9 @@ async fn projects_scope_what_a_key_sees(app: TestApp, lab: &Lab) -> TestApp {
         std::slice::from_ref(&web_scan)
     );
     assert!(list(web_key.clone(), "?project=api").await.is_empty());
-    let (_, listed) = call(&app, Method::GET, "/api/v1/projects", &web_key, None).await;
+    let (_, listed) = app
+        .call(Method::GET, "/api/v1/projects", &web_key, None)
+        .await;
     assert_eq!(ids(&listed, "items"), ["web"]);
 
     // Another project's scan is not found to the limited key, on every route that names it.
@@ -198,34 +175,34 @@ async fn projects_scope_what_a_key_sees(app: TestApp, lab: &Lab) -> TestApp {
         format!("/api/v1/scans/compare?scan_a={web_scan}&scan_b={api_scan}"),
         format!("/api/v1/compliance/coverage?scan_id={api_scan}"),
     ] {
-        let (status, problem) = call(&app, Method::GET, &path, &web_key, None).await;
+        let (status, problem) = app.call(Method::GET, &path, &web_key, None).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{path}: {problem}");
-        let (status, _) = call(&app, Method::GET, &path, &admin, None).await;
+        let (status, _) = app.call(Method::GET, &path, &admin, None).await;
         assert_eq!(status, StatusCode::OK, "{path} as the admin");
     }
-    let (status, _) = call(
-        &app,
-        Method::GET,
-        &format!("/api/v1/scans/{web_scan}/summary"),
-        &web_key,
-        None,
-    )
-    .await;
+    let (status, _) = app
+        .call(
+            Method::GET,
+            &format!("/api/v1/scans/{web_scan}/summary"),
+            &web_key,
+            None,
+        )
+        .await;
     assert_eq!(status, StatusCode::OK);
-    let (status, _) = call(
-        &app,
-        Method::DELETE,
-        &format!("/api/v1/scans/{api_scan}"),
-        &web_key,
-        None,
-    )
-    .await;
+    let (status, _) = app
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/scans/{api_scan}"),
+            &web_key,
+            None,
+        )
+        .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     // Dashboards answer per project: the limited key gets its project's, never another's.
     let get = |key: String, path: String| {
         let app = &app;
         async move {
-            let (status, body) = call(app, Method::GET, &path, &key, None).await;
+            let (status, body) = app.call(Method::GET, &path, &key, None).await;
             assert_eq!(status, StatusCode::OK, "{path}: {body}");
             body
         }
@@ -260,14 +237,14 @@ async fn projects_scope_what_a_key_sees(app: TestApp, lab: &Lab) -> TestApp {
         own["project"], "web",
         "a one-project key gets its project's: {own}"
     );
-    let (status, _) = call(
-        &app,
-        Method::GET,
-        "/api/v1/dashboard/stats?project=api",
-        &web_key,
-        None,
-    )
-    .await;
+    let (status, _) = app
+        .call(
+            Method::GET,
+            "/api/v1/dashboard/stats?project=api",
+            &web_key,
+            None,
+        )
+        .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     for (key, project) in [(&web_key, "web"), (&admin, "api")] {
         let query = if key == &admin { "?project=api" } else { "" };
@@ -293,111 +270,101 @@ async fn projects_scope_what_a_key_sees(app: TestApp, lab: &Lab) -> TestApp {
         "/api/v1/notifications",
         "/api/v1/notifications/unread-count",
     ] {
-        let (status, problem) = call(&app, Method::GET, path, &web_key, None).await;
+        let (status, problem) = app.call(Method::GET, path, &web_key, None).await;
         assert_eq!(status, StatusCode::FORBIDDEN, "{path}: {problem}");
         assert_eq!(problem["code"], "project_limited", "{path}");
     }
 
     // Schedules and webhooks belong to a project too.
-    let (status, schedule) = call(
-        &app,
-        Method::POST,
-        "/api/v1/schedules",
-        &admin,
-        Some(json!({ "target": site, "cron": "0 3 1 1 *", "project": "api" })),
-    )
-    .await;
+    let (status, schedule) = app
+        .call(
+            Method::POST,
+            "/api/v1/schedules",
+            &admin,
+            Some(json!({ "target": site, "cron": "0 3 1 1 *", "project": "api" })),
+        )
+        .await;
     assert_eq!(status, StatusCode::CREATED, "{schedule}");
     let schedule = schedule["id"].as_str().unwrap().to_owned();
-    let (status, hook) = call(
-        &app,
-        Method::POST,
-        "/api/v1/webhooks",
-        &admin,
-        Some(
-            json!({ "url": format!("http://{site}/hook"), "event_filter": ["scan.completed"],
+    let (status, hook) = app
+        .call(
+            Method::POST,
+            "/api/v1/webhooks",
+            &admin,
+            Some(
+                json!({ "url": format!("http://{site}/hook"), "event_filter": ["scan.completed"],
                      "project": "web" }),
-        ),
-    )
-    .await;
+            ),
+        )
+        .await;
     assert_eq!(status, StatusCode::CREATED, "{hook}");
     app.caught_up().await;
-    let (_, schedules) = call(
-        &app,
-        Method::GET,
-        "/api/v1/schedules?project=api",
-        &admin,
-        None,
-    )
-    .await;
+    let (_, schedules) = app
+        .call(Method::GET, "/api/v1/schedules?project=api", &admin, None)
+        .await;
     assert_eq!(ids(&schedules, "items"), std::slice::from_ref(&schedule));
-    let (_, schedules) = call(&app, Method::GET, "/api/v1/schedules", &web_key, None).await;
+    let (_, schedules) = app
+        .call(Method::GET, "/api/v1/schedules", &web_key, None)
+        .await;
     assert!(ids(&schedules, "items").is_empty(), "{schedules}");
-    let (status, _) = call(
-        &app,
-        Method::DELETE,
-        &format!("/api/v1/schedules/{schedule}"),
-        &web_key,
-        None,
-    )
-    .await;
+    let (status, _) = app
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/schedules/{schedule}"),
+            &web_key,
+            None,
+        )
+        .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    let (_, hooks) = call(
-        &app,
-        Method::GET,
-        "/api/v1/webhooks?project=api",
-        &admin,
-        None,
-    )
-    .await;
+    let (_, hooks) = app
+        .call(Method::GET, "/api/v1/webhooks?project=api", &admin, None)
+        .await;
     assert!(ids(&hooks, "items").is_empty(), "{hooks}");
-    let (_, hooks) = call(
-        &app,
-        Method::GET,
-        "/api/v1/webhooks?project=web",
-        &admin,
-        None,
-    )
-    .await;
+    let (_, hooks) = app
+        .call(Method::GET, "/api/v1/webhooks?project=web", &admin, None)
+        .await;
     assert_eq!(hooks["items"][0]["project"], "web", "{hooks}");
 
     // A project with a schedule is not deleted; once it has none it is, and its id stays taken.
-    let (status, problem) = call(&app, Method::DELETE, "/api/v1/projects/api", &admin, None).await;
+    let (status, problem) = app
+        .call(Method::DELETE, "/api/v1/projects/api", &admin, None)
+        .await;
     assert_eq!(status, StatusCode::CONFLICT, "{problem}");
     assert_eq!(problem["code"], "project_not_empty");
-    let (status, _) = call(
-        &app,
-        Method::DELETE,
-        &format!("/api/v1/schedules/{schedule}"),
-        &admin,
-        None,
-    )
-    .await;
+    let (status, _) = app
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/schedules/{schedule}"),
+            &admin,
+            None,
+        )
+        .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     app.caught_up().await;
-    let (status, _) = call(&app, Method::DELETE, "/api/v1/projects/api", &web_key, None).await;
+    let (status, _) = app
+        .call(Method::DELETE, "/api/v1/projects/api", &web_key, None)
+        .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    let (status, problem) = call(&app, Method::DELETE, "/api/v1/projects/api", &admin, None).await;
+    let (status, problem) = app
+        .call(Method::DELETE, "/api/v1/projects/api", &admin, None)
+        .await;
     assert_eq!(status, StatusCode::NO_CONTENT, "{problem}");
-    let (status, _) = call(&app, Method::DELETE, "/api/v1/projects/api", &admin, None).await;
+    let (status, _) = app
+        .call(Method::DELETE, "/api/v1/projects/api", &admin, None)
+        .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    let (status, _) = call(
-        &app,
-        Method::DELETE,
-        "/api/v1/projects/default",
-        &admin,
-        None,
-    )
-    .await;
+    let (status, _) = app
+        .call(Method::DELETE, "/api/v1/projects/default", &admin, None)
+        .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    let (status, _) = call(
-        &app,
-        Method::POST,
-        "/api/v1/projects",
-        &admin,
-        Some(json!({ "id": "api", "name": "Public API again" })),
-    )
-    .await;
+    let (status, _) = app
+        .call(
+            Method::POST,
+            "/api/v1/projects",
+            &admin,
+            Some(json!({ "id": "api", "name": "Public API again" })),
+        )
+        .await;
     assert_eq!(status, StatusCode::CONFLICT);
     // Its scans stay in the log and in the lists.
     assert_eq!(list(admin.clone(), "?project=api").await, [api_scan]);

@@ -5,55 +5,19 @@
 //! nothing, its API keys authenticate nothing, another tenant's data is untouched, and the chain and
 //! a replay of the read models still check out.
 
-use std::process::Command;
-
 use reqwest::StatusCode;
-use serde_json::{Value, json};
+use serde_json::json;
 use vantage_app::{ContentRead, ERASED_TEXT, SEALED_PREFIX};
 use vantage_domain::content::ShredReason;
 use vantage_domain::tenant::TenantId;
 use vantage_tests::TestApp;
 use vantage_tests::lab::{Lab, Posture};
-use vantage_tests::process::vantage_binary;
 
 const NOTE: &str = "Alice Example accepted this, call 555-0100";
 const COMMENT: &str = "Bob Example's private remark";
 const KEY_NAME: &str = "Carol Example laptop";
 const OTHER_COMMENT: &str = "the other tenant's remark";
 const OTHER_KEY_NAME: &str = "Dave Other workstation";
-
-/// A request as `key`: the status and the JSON answer (`Null` when there is none).
-async fn call(
-    app: &TestApp,
-    method: reqwest::Method,
-    path: &str,
-    key: &str,
-    body: Option<Value>,
-) -> (StatusCode, Value) {
-    let method_name = method.to_string();
-    let mut request = app
-        .client
-        .request(method, app.url(path))
-        .bearer_auth(key)
-        .header("Idempotency-Key", vantage_app::new_id().to_string());
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().await.unwrap();
-    let status = response.status();
-    let content_type = response
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_owned();
-    let text = response.text().await.unwrap();
-    let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-    // Every answer is the one the OpenAPI document describes.
-    vantage_tests::contract::check(&method_name, path, status.as_u16(), &content_type, &body)
-        .unwrap_or_else(|mismatch| panic!("the response breaks the OpenAPI contract: {mismatch}"));
-    (status, body)
-}
 
 /// What one tenant holds: a completed scan that kept samples, a triaged finding with a comment, a
 /// named key, a webhook and a schedule.
@@ -71,23 +35,23 @@ async fn write_as(
 ) -> Holdings {
     use reqwest::Method;
     let site = lab.site(Posture::PlainHttp).name();
-    let (status, named) = call(
-        app,
-        Method::POST,
-        "/api/v1/keys",
-        admin,
-        Some(json!({ "name": key_name, "scopes": ["scan:read"] })),
-    )
-    .await;
+    let (status, named) = app
+        .call(
+            Method::POST,
+            "/api/v1/keys",
+            admin,
+            Some(json!({ "name": key_name, "scopes": ["scan:read"] })),
+        )
+        .await;
     assert_eq!(status, StatusCode::CREATED, "{named}");
-    let (status, created) = call(
-        app,
-        Method::POST,
-        "/api/v1/scans",
-        admin,
-        Some(json!({ "target": site, "profile": "quick", "include_content_sample": true })),
-    )
-    .await;
+    let (status, created) = app
+        .call(
+            Method::POST,
+            "/api/v1/scans",
+            admin,
+            Some(json!({ "target": site, "profile": "quick", "include_content_sample": true })),
+        )
+        .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{created}");
     let scan = created["id"].as_str().unwrap().to_owned();
     let scan_path = format!("/api/v1/scans/{scan}");
@@ -95,59 +59,61 @@ async fn write_as(
         let scan_path = scan_path.clone();
         let admin = admin.to_owned();
         async move {
-            let (_, view) = call(app, Method::GET, &scan_path, &admin, None).await;
+            let (_, view) = app.call(Method::GET, &scan_path, &admin, None).await;
             view["status"] == "completed"
         }
     })
     .await;
     app.caught_up().await;
-    let (_, findings) = call(
-        app,
-        Method::GET,
-        &format!("/api/v1/scans/{scan}/findings"),
-        admin,
-        None,
-    )
-    .await;
+    let (_, findings) = app
+        .call(
+            Method::GET,
+            &format!("/api/v1/scans/{scan}/findings"),
+            admin,
+            None,
+        )
+        .await;
     let fingerprint = findings["items"][0]["fingerprint"]
         .as_str()
         .unwrap_or_else(|| panic!("the plain-HTTP site has findings: {findings}"))
         .to_owned();
-    let (status, set) = call(
-        app,
-        Method::PATCH,
-        &format!("/api/v1/findings/{fingerprint}/state"),
-        admin,
-        Some(json!({ "state": "accepted_risk", "note": NOTE })),
-    )
-    .await;
+    let (status, set) = app
+        .call(
+            Method::PATCH,
+            &format!("/api/v1/findings/{fingerprint}/state"),
+            admin,
+            Some(json!({ "state": "accepted_risk", "note": NOTE })),
+        )
+        .await;
     assert_eq!(status, StatusCode::OK, "{set}");
-    let (status, added) = call(
-        app,
-        Method::POST,
-        &format!("/api/v1/findings/{fingerprint}/comments"),
-        admin,
-        Some(json!({ "body": comment })),
-    )
-    .await;
+    let (status, added) = app
+        .call(
+            Method::POST,
+            &format!("/api/v1/findings/{fingerprint}/comments"),
+            admin,
+            Some(json!({ "body": comment })),
+        )
+        .await;
     assert_eq!(status, StatusCode::CREATED, "{added}");
-    let (status, hook) = call(
-        app,
-        Method::POST,
-        "/api/v1/webhooks",
-        admin,
-        Some(json!({ "url": format!("http://{site}/hook"), "event_filter": ["scan.completed"] })),
-    )
-    .await;
+    let (status, hook) = app
+        .call(
+            Method::POST,
+            "/api/v1/webhooks",
+            admin,
+            Some(
+                json!({ "url": format!("http://{site}/hook"), "event_filter": ["scan.completed"] }),
+            ),
+        )
+        .await;
     assert_eq!(status, StatusCode::CREATED, "{hook}");
-    let (status, schedule) = call(
-        app,
-        Method::POST,
-        "/api/v1/schedules",
-        admin,
-        Some(json!({ "target": site, "cron": "0 3 1 1 *", "timezone": "UTC" })),
-    )
-    .await;
+    let (status, schedule) = app
+        .call(
+            Method::POST,
+            "/api/v1/schedules",
+            admin,
+            Some(json!({ "target": site, "cron": "0 3 1 1 *", "timezone": "UTC" })),
+        )
+        .await;
     assert_eq!(status, StatusCode::CREATED, "{schedule}");
     app.caught_up().await;
     Holdings { scan, fingerprint }
@@ -190,93 +156,94 @@ async fn erasing_a_tenant_shreds_what_it_wrote(
     let theirs = write_as(&app, &other_admin, lab, OTHER_COMMENT, OTHER_KEY_NAME).await;
 
     // Before: each tenant reads its own text in the clear; nothing stored holds it so.
-    let (_, state) = call(
-        &app,
-        Method::GET,
-        &format!("/api/v1/findings/{}", ours.fingerprint),
-        &admin,
-        None,
-    )
-    .await;
+    let (_, state) = app
+        .call(
+            Method::GET,
+            &format!("/api/v1/findings/{}", ours.fingerprint),
+            &admin,
+            None,
+        )
+        .await;
     assert_eq!(state["triage_note"], NOTE, "{state}");
     let comments_path = |h: &Holdings| format!("/api/v1/findings/{}/comments", h.fingerprint);
-    let (_, comments) = call(&app, Method::GET, &comments_path(&ours), &admin, None).await;
+    let (_, comments) = app
+        .call(Method::GET, &comments_path(&ours), &admin, None)
+        .await;
     assert_eq!(comments["items"][0]["body"], COMMENT, "{comments}");
-    let (_, keys) = call(&app, Method::GET, "/api/v1/keys", &admin, None).await;
+    let (_, keys) = app.call(Method::GET, "/api/v1/keys", &admin, None).await;
     assert!(keys.to_string().contains(KEY_NAME), "{keys}");
     for (name, bytes) in vantage_tests::raw_dump(files, pg_schema) {
         assert_absent(&name, &bytes);
     }
-    let (_, audit) = call(
-        &app,
-        Method::GET,
-        "/api/v1/audit/events?limit=200",
-        &admin,
-        None,
-    )
-    .await;
+    let (_, audit) = app
+        .call(Method::GET, "/api/v1/audit/events?limit=200", &admin, None)
+        .await;
     assert_absent("the audit trail", audit.to_string().as_bytes());
 
     // Erasing takes a confirmation token, issued to the asking key only, and a non-admin key
     // cannot ask at all.
-    let (status, problem) = call(&app, Method::DELETE, "/api/v1/tenant", &admin, None).await;
+    let (status, problem) = app
+        .call(Method::DELETE, "/api/v1/tenant", &admin, None)
+        .await;
     assert_eq!(status, StatusCode::PRECONDITION_REQUIRED, "{problem}");
     assert_eq!(problem["code"], "confirmation_required");
     let token = problem["confirmation_token"].as_str().unwrap().to_owned();
     assert!(problem["confirmation_expires_at"].is_string(), "{problem}");
-    let (status, problem) = call(
-        &app,
-        Method::DELETE,
-        "/api/v1/tenant?confirm=vtx_1.forged",
-        &admin,
-        None,
-    )
-    .await;
+    let (status, problem) = app
+        .call(
+            Method::DELETE,
+            "/api/v1/tenant?confirm=vtx_1.forged",
+            &admin,
+            None,
+        )
+        .await;
     assert_eq!(status, StatusCode::PRECONDITION_REQUIRED, "{problem}");
     assert!(problem["detail"].as_str().unwrap().contains("not issued"));
-    let (status, second_admin) = call(
-        &app,
-        Method::POST,
-        "/api/v1/keys",
-        &admin,
-        Some(json!({ "name": "second admin", "scopes": ["admin"] })),
-    )
-    .await;
+    let (status, second_admin) = app
+        .call(
+            Method::POST,
+            "/api/v1/keys",
+            &admin,
+            Some(json!({ "name": "second admin", "scopes": ["admin"] })),
+        )
+        .await;
     assert_eq!(status, StatusCode::CREATED);
     let second_admin = second_admin["token"].as_str().unwrap().to_owned();
     let with_token = format!("/api/v1/tenant?confirm={token}");
-    let (status, _) = call(&app, Method::DELETE, &with_token, &second_admin, None).await;
+    let (status, _) = app
+        .call(Method::DELETE, &with_token, &second_admin, None)
+        .await;
     assert_eq!(
         status,
         StatusCode::PRECONDITION_REQUIRED,
         "another key's token"
     );
-    let (_, reader) = call(
-        &app,
-        Method::POST,
-        "/api/v1/keys",
-        &admin,
-        Some(json!({ "name": "reader", "scopes": ["scan:read"] })),
-    )
-    .await;
+    let (_, reader) = app
+        .call(
+            Method::POST,
+            "/api/v1/keys",
+            &admin,
+            Some(json!({ "name": "reader", "scopes": ["scan:read"] })),
+        )
+        .await;
     let reader = reader["token"].as_str().unwrap().to_owned();
-    let (status, _) = call(&app, Method::DELETE, &with_token, &reader, None).await;
+    let (status, _) = app.call(Method::DELETE, &with_token, &reader, None).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     // An expired token is refused too, with a fresh one.
     app.clock.advance(chrono::Duration::minutes(6));
-    let (status, problem) = call(&app, Method::DELETE, &with_token, &admin, None).await;
+    let (status, problem) = app.call(Method::DELETE, &with_token, &admin, None).await;
     assert_eq!(status, StatusCode::PRECONDITION_REQUIRED, "{problem}");
     assert!(problem["detail"].as_str().unwrap().contains("expired"));
     let token = problem["confirmation_token"].as_str().unwrap().to_owned();
 
-    let (status, erased) = call(
-        &app,
-        Method::DELETE,
-        &format!("/api/v1/tenant?confirm={token}"),
-        &admin,
-        None,
-    )
-    .await;
+    let (status, erased) = app
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/tenant?confirm={token}"),
+            &admin,
+            None,
+        )
+        .await;
     assert_eq!(status, StatusCode::OK, "{erased}");
     assert_eq!(erased["tenant"], "default");
     assert_eq!(erased["content_keys_destroyed"], 1, "{erased}");
@@ -294,7 +261,7 @@ async fn erasing_a_tenant_shreds_what_it_wrote(
 
     // After: no key of the tenant authenticates.
     for key in [&admin, &second_admin, &reader] {
-        let (status, _) = call(&app, Method::GET, "/api/v1/keys/me", key, None).await;
+        let (status, _) = app.call(Method::GET, "/api/v1/keys/me", key, None).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
     }
     // What it wrote opens to nothing, in the read models and through the application.
@@ -363,27 +330,26 @@ async fn erasing_a_tenant_shreds_what_it_wrote(
     assert!(refused.is_none(), "no bootstrap key for an erased tenant");
 
     // The other tenant is untouched.
-    let (_, comments) = call(
-        &app,
-        Method::GET,
-        &comments_path(&theirs),
-        &other_admin,
-        None,
-    )
-    .await;
+    let (_, comments) = app
+        .call(Method::GET, &comments_path(&theirs), &other_admin, None)
+        .await;
     assert_eq!(comments["items"][0]["body"], OTHER_COMMENT, "{comments}");
-    let (_, state) = call(
-        &app,
-        Method::GET,
-        &format!("/api/v1/findings/{}", theirs.fingerprint),
-        &other_admin,
-        None,
-    )
-    .await;
+    let (_, state) = app
+        .call(
+            Method::GET,
+            &format!("/api/v1/findings/{}", theirs.fingerprint),
+            &other_admin,
+            None,
+        )
+        .await;
     assert_eq!(state["triage_note"], NOTE);
-    let (_, keys) = call(&app, Method::GET, "/api/v1/keys", &other_admin, None).await;
+    let (_, keys) = app
+        .call(Method::GET, "/api/v1/keys", &other_admin, None)
+        .await;
     assert!(keys.to_string().contains(OTHER_KEY_NAME), "{keys}");
-    let (_, webhooks) = call(&app, Method::GET, "/api/v1/webhooks", &other_admin, None).await;
+    let (_, webhooks) = app
+        .call(Method::GET, "/api/v1/webhooks", &other_admin, None)
+        .await;
     assert_eq!(webhooks["items"].as_array().unwrap().len(), 1, "{webhooks}");
     let content_reader = app
         .services
@@ -398,14 +364,14 @@ async fn erasing_a_tenant_shreds_what_it_wrote(
         .unwrap()
         .token
         .expose();
-    let (status, samples) = call(
-        &app,
-        Method::GET,
-        &format!("/api/v1/scans/{}/content-samples", theirs.scan),
-        &content_reader,
-        None,
-    )
-    .await;
+    let (status, samples) = app
+        .call(
+            Method::GET,
+            &format!("/api/v1/scans/{}/content-samples", theirs.scan),
+            &content_reader,
+            None,
+        )
+        .await;
     assert_eq!(status, StatusCode::OK, "{samples}");
 
     // The log is unchanged but for the new events: the chain is whole, and nothing stored holds
@@ -428,20 +394,7 @@ async fn sqlite_erasing_a_tenant_shreds_what_it_wrote() {
     let app = TestApp::spawn_on_lab(t.app_stores().await, &lab).await;
     let app = erasing_a_tenant_shreds_what_it_wrote(app, &lab, Some(&files), None).await;
     app.stop().await;
-    for command in ["verify", "replay"] {
-        let out = Command::new(vantage_binary())
-            .arg(command)
-            .arg("--data-dir")
-            .arg(&files)
-            .env("VANTAGE_LOG", "error")
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "vantage {command}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+    vantage_tests::process::assert_verify_and_replay_pass(&files);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -450,16 +403,7 @@ async fn postgres_erasing_a_tenant_shreds_what_it_wrote() {
     let t = vantage_tests::PgTestStore::new().await;
     let app = TestApp::spawn_on_lab(t.app_stores().await, &lab).await;
     let app = erasing_a_tenant_shreds_what_it_wrote(app, &lab, None, Some(&t.schema)).await;
-    let scratch = tempfile::tempdir().unwrap();
-    let replayed = vantage_projections::replay::replay(
-        app.stores.events.clone(),
-        &app.stores.read,
-        scratch.path(),
-        None,
-    )
-    .await
-    .unwrap();
-    assert!(replayed.iter().all(|r| r.matches()), "{replayed:?}");
+    app.assert_replay_matches().await;
     app.stop().await;
     t.drop_schema().await;
 }

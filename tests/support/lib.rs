@@ -519,6 +519,54 @@ impl TestApp {
         format!("{}{path}", self.base)
     }
 
+    /// A request as `key` (with a fresh `Idempotency-Key`): the status and the JSON answer (`Null`
+    /// when there is none), which is checked against the OpenAPI document.
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        key: &str,
+        body: Option<serde_json::Value>,
+    ) -> (reqwest::StatusCode, serde_json::Value) {
+        let method_name = method.to_string();
+        let mut request = self
+            .client
+            .request(method, self.url(path))
+            .bearer_auth(key)
+            .header("Idempotency-Key", Uuid::now_v7().to_string());
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
+        let text = response.text().await.unwrap();
+        let body = serde_json::from_str(&text).unwrap_or(serde_json::Value::Null);
+        contract::check(&method_name, path, status.as_u16(), &content_type, &body).unwrap_or_else(
+            |mismatch| panic!("the response breaks the OpenAPI contract: {mismatch}"),
+        );
+        (status, body)
+    }
+
+    /// Read models rebuilt from the log equal the live ones (a scratch rebuild beside them).
+    pub async fn assert_replay_matches(&self) {
+        let scratch = tempfile::tempdir().unwrap();
+        let replayed = vantage_projections::replay::replay(
+            self.stores.events.clone(),
+            &self.stores.read,
+            scratch.path(),
+            None,
+        )
+        .await
+        .unwrap();
+        assert!(replayed.iter().all(|r| r.matches()), "{replayed:?}");
+    }
+
     /// `GET path` with the admin key; the JSON body of a successful response.
     pub async fn get_json(&self, path: &str) -> serde_json::Value {
         let response = self

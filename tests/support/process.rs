@@ -19,6 +19,30 @@ pub fn vantage_binary() -> PathBuf {
     binary
 }
 
+/// `vantage verify` and `vantage replay` on the embedded data directory `dir` (no server running):
+/// the chain is whole and every read model equals a rebuild from the log.
+pub fn assert_verify_and_replay_pass(dir: &std::path::Path) {
+    for command in ["verify", "replay"] {
+        let out = std::process::Command::new(vantage_binary())
+            .arg(command)
+            .arg("--data-dir")
+            .arg(dir)
+            .env("VANTAGE_LOG", "error")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "vantage {command}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        if command == "replay" {
+            assert!(
+                String::from_utf8_lossy(&out.stdout).contains("every read model equals a rebuild")
+            );
+        }
+    }
+}
+
 /// Waits (at most 30 s) until `check` holds; fails naming `what`.
 pub async fn eventually<F, Fut>(what: &str, check: F)
 where
