@@ -284,7 +284,11 @@ async fn every_read_model_follows_scans_triage_and_notifications(side: &ReadSide
     assert_eq!(v14_4_3.failing, vec![csp.clone()]);
 
     // Notifications: a new high finding, an expiring certificate, a failed scan.
-    let notes = side.db.notifications(TENANT, false, 50).await.unwrap();
+    let notes = side
+        .db
+        .notifications(TENANT, None, false, 50)
+        .await
+        .unwrap();
     let mut kinds: Vec<NotificationKind> = notes.iter().map(|n| n.kind).collect();
     kinds.sort_by_key(|k| format!("{k:?}"));
     assert_eq!(
@@ -295,7 +299,7 @@ async fn every_read_model_follows_scans_triage_and_notifications(side: &ReadSide
             NotificationKind::ScanFailed
         ]
     );
-    assert_eq!(side.db.unread_count(TENANT).await.unwrap(), 3);
+    assert_eq!(side.db.unread_count(TENANT, None).await.unwrap(), 3);
 
     // Dashboard and command center: the git exposure comes first.
     let stats = side.db.stats(TENANT, None).await.unwrap();
@@ -427,7 +431,7 @@ async fn every_read_model_follows_scans_triage_and_notifications(side: &ReadSide
     assert_eq!(diff.regressions, vec![csp.clone()]);
     assert!(
         side.db
-            .notifications(TENANT, true, 50)
+            .notifications(TENANT, None, true, 50)
             .await
             .unwrap()
             .iter()
@@ -552,8 +556,8 @@ async fn every_read_model_follows_scans_triage_and_notifications(side: &ReadSide
     assert_eq!(trend[0].findings.medium, 1, "the latest scan's counts");
 
     // Notifications read: one, then all.
-    let unread = side.db.unread_count(TENANT).await.unwrap();
-    let one = side.db.notifications(TENANT, true, 1).await.unwrap()[0]
+    let unread = side.db.unread_count(TENANT, None).await.unwrap();
+    let one = side.db.notifications(TENANT, None, true, 1).await.unwrap()[0]
         .id
         .clone();
     let stream = StreamName::new(format!("notifications-{TENANT}")).unwrap();
@@ -569,7 +573,10 @@ async fn every_read_model_follows_scans_triage_and_notifications(side: &ReadSide
         .unwrap()
         .unwrap();
     side.catch_up().await;
-    assert_eq!(side.db.unread_count(TENANT).await.unwrap(), unread - 1);
+    assert_eq!(
+        side.db.unread_count(TENANT, None).await.unwrap(),
+        unread - 1
+    );
     let head = side.store.head_position().await.unwrap();
     pipeline
         .execute::<Notifications>(
@@ -583,10 +590,10 @@ async fn every_read_model_follows_scans_triage_and_notifications(side: &ReadSide
         .unwrap()
         .unwrap();
     side.catch_up().await;
-    assert_eq!(side.db.unread_count(TENANT).await.unwrap(), 0);
+    assert_eq!(side.db.unread_count(TENANT, None).await.unwrap(), 0);
     assert!(
         side.db
-            .notifications(TENANT, false, 50)
+            .notifications(TENANT, None, false, 50)
             .await
             .unwrap()
             .iter()

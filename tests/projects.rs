@@ -265,11 +265,43 @@ async fn projects_scope_what_a_key_sees(app: TestApp, lab: &Lab) -> TestApp {
     let trends = get(admin.clone(), "/api/v1/dashboard/trends".into()).await;
     assert_eq!(trends["items"][0]["scans"], 3, "{trends}");
 
+    // Notifications too: each is about a scan, and belongs to its project.
+    let all = get(admin.clone(), "/api/v1/notifications".into()).await;
+    let all = all["items"].as_array().unwrap().clone();
+    assert!(
+        ["web", "api", "default"]
+            .iter()
+            .all(|p| all.iter().any(|n| n["project"] == *p)),
+        "every project's scan left notifications: {all:?}"
+    );
+    let own = get(web_key.clone(), "/api/v1/notifications".into()).await;
+    let own = own["items"].as_array().unwrap();
+    assert_eq!(
+        own.len(),
+        all.iter().filter(|n| n["project"] == "web").count()
+    );
+    let unread = get(web_key.clone(), "/api/v1/notifications/unread-count".into()).await;
+    assert_eq!(unread["unread"], own.len(), "{unread}");
+    let elsewhere = all.iter().find(|n| n["project"] == "api").unwrap();
+    let (status, _) = app
+        .call(
+            Method::PATCH,
+            &format!(
+                "/api/v1/notifications/{}/read",
+                elsewhere["id"].as_str().unwrap()
+            ),
+            &web_key,
+            None,
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "another project's notification"
+    );
+
     // Routes that span every project refuse the limited key.
-    for path in [
-        "/api/v1/notifications",
-        "/api/v1/notifications/unread-count",
-    ] {
+    for path in ["/api/v1/domains/example.com/history"] {
         let (status, problem) = app.call(Method::GET, path, &web_key, None).await;
         assert_eq!(status, StatusCode::FORBIDDEN, "{path}: {problem}");
         assert_eq!(problem["code"], "project_limited", "{path}");

@@ -648,9 +648,15 @@ pub static NOTIFICATIONS: Table = Table {
         text("tenant"),
         int("position"),
         int("is_read"),
+        text("project"),
     ],
     key: 1,
-    indexes: &[&["tenant", "position"], &["tenant", "is_read", "position"]],
+    indexes: &[
+        &["tenant", "position"],
+        &["tenant", "is_read", "position"],
+        &["tenant", "project", "position"],
+        &["tenant", "project", "is_read", "position"],
+    ],
 };
 
 /// What a notification is about.
@@ -674,6 +680,9 @@ pub struct NotificationDoc {
     pub domain: String,
     pub fingerprint: Option<String>,
     pub severity: Option<Severity>,
+    /// The project of the scan it is about.
+    #[serde(default = "default_project")]
+    pub project: String,
     pub created_at: DateTime<Utc>,
     pub position: u64,
     /// Read one by one (`read-all` is kept as a tenant watermark and applied on query).
@@ -690,6 +699,7 @@ impl Doc for NotificationDoc {
             self.tenant.as_str().into(),
             self.position.into(),
             self.read.into(),
+            self.project.as_str().into(),
         ]
     }
 }

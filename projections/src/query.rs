@@ -632,9 +632,11 @@ impl ReadDb {
     }
 
     /// Notifications, newest first, with `read` reflecting read-all.
+    /// Notifications of `tenant` (of one of its projects when `project` is given), newest first.
     pub async fn notifications(
         &self,
         tenant: &str,
+        project: Option<&str>,
         unread_only: bool,
         limit: u32,
     ) -> Result<Vec<NotificationDoc>, ProjectionError> {
@@ -642,25 +644,21 @@ impl ReadDb {
             .get::<TenantStatsDoc>(&[tenant.into(), "".into()])
             .await?;
         let watermark = Self::read_up_to(stats.as_ref());
-        let mut docs: Vec<NotificationDoc> = if unread_only {
-            self.docs(
-                &format!(
-                    "SELECT doc FROM rm_notifications WHERE tenant = $1 AND is_read = 0 \
-                     AND position > $2 ORDER BY position DESC LIMIT {limit}"
-                ),
-                &[tenant.into(), position_cell(watermark)],
-            )
-            .await?
-        } else {
-            self.docs(
-                &format!(
-                    "SELECT doc FROM rm_notifications WHERE tenant = $1 \
-                     ORDER BY position DESC LIMIT {limit}"
-                ),
-                &[tenant.into()],
-            )
-            .await?
-        };
+        let mut sql = String::from("SELECT doc FROM rm_notifications WHERE tenant = $1");
+        let mut params: Vec<Cell> = vec![tenant.into()];
+        if unread_only {
+            params.push(position_cell(watermark));
+            sql.push_str(&format!(
+                " AND is_read = 0 AND position > ${}",
+                params.len()
+            ));
+        }
+        if let Some(project) = project {
+            params.push(project.into());
+            sql.push_str(&format!(" AND project = ${}", params.len()));
+        }
+        sql.push_str(&format!(" ORDER BY position DESC LIMIT {limit}"));
+        let mut docs: Vec<NotificationDoc> = self.docs(&sql, &params).await?;
         for doc in &mut docs {
             doc.read |= doc.position <= watermark;
         }
@@ -668,15 +666,29 @@ impl ReadDb {
     }
 
     /// How many notifications are unread.
-    pub async fn unread_count(&self, tenant: &str) -> Result<i64, ProjectionError> {
+    /// How many notifications of `tenant` (of one of its projects when `project` is given) are
+    /// unread.
+    pub async fn unread_count(
+        &self,
+        tenant: &str,
+        project: Option<&str>,
+    ) -> Result<i64, ProjectionError> {
         let stats = self
             .get::<TenantStatsDoc>(&[tenant.into(), "".into()])
             .await?;
-        self.scalar(
-            "SELECT COUNT(*) FROM rm_notifications WHERE tenant = $1 AND is_read = 0 AND position > $2",
-            &[tenant.into(), position_cell(Self::read_up_to(stats.as_ref()))],
-        )
-        .await
+        let mut sql = String::from(
+            "SELECT COUNT(*) FROM rm_notifications WHERE tenant = $1 AND is_read = 0 \
+             AND position > $2",
+        );
+        let mut params = vec![
+            tenant.into(),
+            position_cell(Self::read_up_to(stats.as_ref())),
+        ];
+        if let Some(project) = project {
+            params.push(project.into());
+            sql.push_str(" AND project = $3");
+        }
+        self.scalar(&sql, &params).await
     }
 
     /// One notification of `tenant`.
@@ -726,7 +738,9 @@ impl ReadDb {
             .unwrap_or_else(|| TenantStatsDoc::new(tenant, project));
         Ok(Stats {
             totals,
-            unread_notifications: self.unread_count(tenant).await?,
+            unread_notifications: self
+                .unread_count(tenant, (!project.is_empty()).then_some(project))
+                .await?,
         })
     }
 

@@ -395,6 +395,7 @@ fn notify(
         domain: scan.domain.clone(),
         fingerprint: finding.map(|f| f.fingerprint.clone()),
         severity: finding.map(|f| f.severity),
+        project: scan.spec.project.to_string(),
         created_at: recorded.event.recorded_at,
         position: recorded.global_position,
         read: false,

@@ -128,6 +128,8 @@ const MAX_NOTIFICATIONS: u32 = 200;
 pub struct NotificationsQuery {
     #[serde(default)]
     pub unread_only: bool,
+    /// One project's (a key limited to one project: its own).
+    pub project: Option<String>,
     /// Page size, 1-200.
     #[schemars(range(min = 1, max = 200))]
     pub limit: Option<u32>,
@@ -139,11 +141,17 @@ pub(crate) async fn notifications(
     caller: Authenticated,
     QueryParams(query): QueryParams<NotificationsQuery>,
 ) -> Result<Json<Items<NotificationDoc>>, ApiError> {
-    let principal = caller.require_tenant_wide(Scope::ScanRead)?;
+    let principal = caller.require(Scope::ScanRead)?;
+    let project = project_scope(principal, query.project.as_deref())?;
     let limit = page_limit(query.limit, 50, MAX_NOTIFICATIONS)?;
     let items = state
         .read
-        .notifications(principal.tenant.as_str(), query.unread_only, limit)
+        .notifications(
+            principal.tenant.as_str(),
+            project.as_ref().map(ProjectId::as_str),
+            query.unread_only,
+            limit,
+        )
         .await?;
     Ok(Json(Items { items }))
 }
@@ -159,9 +167,17 @@ pub struct UnreadCount {
 pub(crate) async fn unread_count(
     State(state): State<AppState>,
     caller: Authenticated,
+    QueryParams(query): QueryParams<StatsQuery>,
 ) -> Result<Json<UnreadCount>, ApiError> {
-    let principal = caller.require_tenant_wide(Scope::ScanRead)?;
-    let unread = state.read.unread_count(principal.tenant.as_str()).await?;
+    let principal = caller.require(Scope::ScanRead)?;
+    let project = project_scope(principal, query.project.as_deref())?;
+    let unread = state
+        .read
+        .unread_count(
+            principal.tenant.as_str(),
+            project.as_ref().map(ProjectId::as_str),
+        )
+        .await?;
     Ok(Json(UnreadCount { unread }))
 }
 
@@ -172,13 +188,14 @@ pub(crate) async fn mark_read(
     caller: Authenticated,
     Path(id): Path<String>,
 ) -> Result<Json<NotificationDoc>, ApiError> {
-    let principal = caller.require_tenant_wide(Scope::ScanRead)?;
+    let principal = caller.require(Scope::ScanRead)?;
     let missing = || ApiError::not_found("notification");
     let id: NotificationId = id.parse().map_err(|_| missing())?;
     let mut notification = state
         .read
         .notification(principal.tenant.as_str(), &id.to_string())
         .await?
+        .filter(|n| ProjectId::parse(&n.project).is_ok_and(|p| principal.projects.allows(&p)))
         .ok_or_else(missing)?;
     let context = command_context(principal, &request_id);
     state
@@ -213,18 +230,18 @@ pub(crate) async fn mark_all_read(
     }))
 }
 
-/// Query of `GET /api/v1/dashboard/stats`.
+/// Query of `GET /api/v1/dashboard/stats` and `GET /api/v1/notifications/unread-count`.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StatsQuery {
-    /// One project's totals; the whole tenant's without (a key limited to one project: its own).
+    /// One project's; the whole tenant's without (a key limited to one project: its own).
     pub project: Option<String>,
 }
 
-/// Which project a dashboard answers for: the one asked for, if the caller may see it (another
+/// Which project a dashboard or the notifications answer for: the one asked for, if the caller may see it (another
 /// is not found); without one, the whole tenant, or for a key limited to exactly one project that
 /// project (a key limited to several must name one).
-fn dashboard_scope(
+fn project_scope(
     principal: &vantage_app::Principal,
     asked: Option<&str>,
 ) -> Result<Option<ProjectId>, ApiError> {
@@ -250,18 +267,14 @@ pub(crate) async fn stats(
     QueryParams(query): QueryParams<StatsQuery>,
 ) -> Result<Json<Stats>, ApiError> {
     let principal = caller.require(Scope::ScanRead)?;
-    let project = dashboard_scope(principal, query.project.as_deref())?;
-    let mut stats = state
+    let project = project_scope(principal, query.project.as_deref())?;
+    let stats = state
         .read
         .stats(
             principal.tenant.as_str(),
             project.as_ref().map(ProjectId::as_str),
         )
         .await?;
-    if project.is_some() && principal.projects.limited_to().is_some() {
-        // Notifications are the tenant's: not counted for a key that sees part of it.
-        stats.unread_notifications = 0;
-    }
     Ok(Json(stats))
 }
 
@@ -297,7 +310,7 @@ pub(crate) async fn trends(
     QueryParams(query): QueryParams<TrendsQuery>,
 ) -> Result<Json<Trends>, ApiError> {
     let principal = caller.require(Scope::ScanRead)?;
-    let project = dashboard_scope(principal, query.project.as_deref())?;
+    let project = project_scope(principal, query.project.as_deref())?;
     let days = match query.days {
         None => 30,
         Some(d) if (1..=MAX_TREND_DAYS).contains(&d) => d,
@@ -360,7 +373,7 @@ pub(crate) async fn command_center(
     QueryParams(query): QueryParams<CommandCenterQuery>,
 ) -> Result<Json<CommandCenter>, ApiError> {
     let principal = caller.require(Scope::ScanRead)?;
-    let project = dashboard_scope(principal, query.project.as_deref())?;
+    let project = project_scope(principal, query.project.as_deref())?;
     let date_to = match &query.date_to {
         Some(raw) => moment("date_to", raw)?,
         None => state.services.pipeline.clock().now(),

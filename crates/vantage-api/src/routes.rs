@@ -496,7 +496,7 @@ pub fn operations() -> Vec<Operation> {
         .scope(Scope::ScanRead)
         .query::<insights::NotificationsQuery>()
         .reply::<Items<NotificationDoc>>(200, "Newest first.")
-        .errors(&[422]),
+        .errors(&[404, 422]),
         Operation::new(
             M::GET,
             "/api/v1/notifications/unread-count",
@@ -506,7 +506,9 @@ pub fn operations() -> Vec<Operation> {
         )
         .tag("notifications")
         .scope(Scope::ScanRead)
-        .reply::<insights::UnreadCount>(200, "How many are unread."),
+        .query::<insights::StatsQuery>()
+        .reply::<insights::UnreadCount>(200, "How many are unread.")
+        .errors(&[404, 422]),
         Operation::new(
             M::PATCH,
             "/api/v1/notifications/read-all",
