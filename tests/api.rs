@@ -227,6 +227,44 @@ async fn bad_input_is_a_problem_and_appends_nothing(app: TestApp) {
         );
         assert!(started.elapsed() >= vantage_api::BODY_READ_TIMEOUT / 2);
     }
+    // A request target or headers too large: 414 / 431 problem+json with a request id, as every
+    // error (hyper's own limits sit above these).
+    problem(
+        app.client
+            .get(app.url(&format!("/api/v1/scans?domain={}", "a".repeat(9000))))
+            .bearer_auth(&app.admin_key)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::URI_TOO_LONG,
+        "uri_too_long",
+    )
+    .await;
+    let mut many = app
+        .client
+        .get(app.url("/api/v1/scans"))
+        .bearer_auth(&app.admin_key);
+    for i in 0..150 {
+        many = many.header(format!("x-filler-{i}"), "1");
+    }
+    problem(
+        many.send().await.unwrap(),
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+        "headers_too_large",
+    )
+    .await;
+    problem(
+        app.client
+            .get(app.url("/api/v1/scans"))
+            .bearer_auth(&app.admin_key)
+            .header("x-filler", "b".repeat(40 * 1024))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+        "headers_too_large",
+    )
+    .await;
     problem(
         post(json!({"target": "example.com"}).to_string(), "text/plain")
             .await
@@ -774,5 +812,42 @@ async fn slow_and_silent_connections_are_closed() {
     assert!(waited >= vantage_api::HEADER_READ_TIMEOUT - std::time::Duration::from_secs(1));
     let (closed, waited) = dripping.await.unwrap();
     assert!(closed, "a dripping connection is closed (after {waited:?})");
+    app.stop().await;
+}
+
+/// At the connection limit, a new connection waits (in the listen backlog) until one ends, then it
+/// is served: a flood of connections cannot exhaust the server's file descriptors.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_beyond_the_limit_wait_until_one_ends() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let t = vantage_tests::SqliteTestStore::new().await;
+    let app = TestApp::spawn_with_connection_limit(t.app_stores().await, 2).await;
+    let address = app.base.trim_start_matches("http://").to_owned();
+    // Two connections that send nothing take both slots.
+    let first = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let _second = tokio::net::TcpStream::connect(&address).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let probe = {
+        let address = address.clone();
+        tokio::spawn(async move {
+            let mut socket = tokio::net::TcpStream::connect(&address).await.unwrap();
+            let request = format!("GET /health HTTP/1.1\r\nHost: {address}\r\n\r\n");
+            socket.write_all(request.as_bytes()).await.unwrap();
+            let mut answer = vec![0u8; 1024];
+            let n = socket.read(&mut answer).await.unwrap();
+            String::from_utf8_lossy(&answer[..n]).to_string()
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    assert!(
+        !probe.is_finished(),
+        "the third connection waits while both slots are taken"
+    );
+    drop(first);
+    let answer = tokio::time::timeout(std::time::Duration::from_secs(5), probe)
+        .await
+        .expect("served once a slot is free")
+        .unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     app.stop().await;
 }

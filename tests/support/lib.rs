@@ -175,6 +175,13 @@ impl PgTestStore {
     }
 }
 
+/// How a test app's API state differs from the default (rate limits, connection limit).
+type Tuning = Box<dyn FnOnce(vantage_api::AppState) -> vantage_api::AppState + Send>;
+
+fn limited(limits: vantage_api::RateLimitConfig) -> Tuning {
+    Box::new(move |state| state.with_rate_limits(limits))
+}
+
 /// The real application served on a loopback port, with its bootstrap admin key.
 pub struct TestApp {
     pub base: String,
@@ -284,7 +291,7 @@ impl TestApp {
             requests_per_minute: std::num::NonZeroU32::new(60).unwrap(),
             scans_per_minute: std::num::NonZeroU32::new(6).unwrap(),
         };
-        Self::spawn_configured(stores, "", false, limits).await
+        Self::spawn_configured(stores, "", false, limited(limits)).await
     }
 
     /// [`TestApp::spawn`] with a bucket of one request a minute per key (refilled once a minute), so a
@@ -295,17 +302,17 @@ impl TestApp {
             requests_per_minute: one,
             scans_per_minute: one,
         };
-        Self::spawn_configured(stores, "", false, limits).await
+        Self::spawn_configured(stores, "", false, limited(limits)).await
     }
 
     async fn spawn_with(stores: AppStores, allow: &str, workers: bool) -> Self {
-        Self::spawn_configured(
-            stores,
-            allow,
-            workers,
-            vantage_api::RateLimitConfig::default(),
-        )
-        .await
+        Self::spawn_configured(stores, allow, workers, Box::new(|state| state)).await
+    }
+
+    /// [`TestApp::spawn`] serving at most `connections` connections at once.
+    pub async fn spawn_with_connection_limit(stores: AppStores, connections: usize) -> Self {
+        let tune: Tuning = Box::new(move |state| state.with_max_connections(connections));
+        Self::spawn_configured(stores, "", false, tune).await
     }
 
     /// An app whose in-process workers scan `lab` (its DNS, its CA, loopback allowed).
@@ -315,7 +322,7 @@ impl TestApp {
             lab.guard(),
             None,
             Some(lab.tls_roots()),
-            vantage_api::RateLimitConfig::default(),
+            Box::new(|state| state),
         )
         .await
     }
@@ -334,7 +341,7 @@ impl TestApp {
             requests_per_minute: many,
             scans_per_minute: many,
         };
-        Self::spawn_configured(stores, "", false, limits).await
+        Self::spawn_configured(stores, "", false, limited(limits)).await
     }
 
     /// This app with its live events relayed through NATS JetStream (at `NATS_URL`) instead of
@@ -383,12 +390,7 @@ impl TestApp {
         app
     }
 
-    async fn spawn_configured(
-        stores: AppStores,
-        allow: &str,
-        workers: bool,
-        limits: vantage_api::RateLimitConfig,
-    ) -> Self {
+    async fn spawn_configured(stores: AppStores, allow: &str, workers: bool, tune: Tuning) -> Self {
         use hickory_proto::rr::RData;
         use hickory_proto::rr::rdata::A;
         let dns = dns::TestDns::start(vec![
@@ -406,7 +408,7 @@ impl TestApp {
         )
         .unwrap();
         let roots = workers.then(vantage_probes::tls::TlsRoots::web_pki);
-        Self::spawn_scanning(stores, guard, Some(dns), roots, limits).await
+        Self::spawn_scanning(stores, guard, Some(dns), roots, tune).await
     }
 
     /// The app over `stores`, vetting targets with `guard`; with `roots`, in-process scan workers
@@ -416,7 +418,7 @@ impl TestApp {
         guard: vantage_probes::ssrf::SsrfGuard,
         dns: Option<dns::TestDns>,
         roots: Option<vantage_probes::tls::TlsRoots>,
-        limits: vantage_api::RateLimitConfig,
+        tune: Tuning,
     ) -> Self {
         let clock = Arc::new(TestClock::default());
         let services = vantage_app::Services::new(
@@ -471,8 +473,11 @@ impl TestApp {
             },
             projectors_stopped,
         )));
-        let state = vantage_api::AppState::new(services.clone(), board, stores.read.clone())
-            .with_rate_limits(limits);
+        let state = tune(vantage_api::AppState::new(
+            services.clone(),
+            board,
+            stores.read.clone(),
+        ));
         let server = tokio::spawn(vantage_api::serve(listener, state, async {
             let _ = stop.await;
         }));

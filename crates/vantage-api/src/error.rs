@@ -135,6 +135,16 @@ pub const PROBLEM_CODES: &[(&str, u16, &str)] = &[
     ),
     ("payload_too_large", 413, "The body is larger than 64 KiB."),
     (
+        "uri_too_long",
+        414,
+        "The request target (path and query) is longer than 8 KiB.",
+    ),
+    (
+        "headers_too_large",
+        431,
+        "More than 100 header fields, or more than 32 KiB of them.",
+    ),
+    (
         "unsupported_media_type",
         415,
         "The body must be application/json.",
@@ -204,6 +214,10 @@ pub enum ApiError {
     RequestTimeout,
     /// 413
     PayloadTooLarge,
+    /// 414: the request target is too long.
+    UriTooLong,
+    /// 431: too many header fields, or too large.
+    HeadersTooLarge,
     /// 415
     UnsupportedMediaType,
     /// 422: the body is JSON but its content is invalid.
@@ -241,6 +255,8 @@ impl ApiError {
             Self::Gone { .. } => StatusCode::GONE,
             Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UriTooLong => StatusCode::URI_TOO_LONG,
+            Self::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::ConfirmationRequired { .. } => StatusCode::PRECONDITION_REQUIRED,
@@ -264,6 +280,8 @@ impl ApiError {
             Self::MethodNotAllowed => "method_not_allowed",
             Self::RequestTimeout => "request_timeout",
             Self::PayloadTooLarge => "payload_too_large",
+            Self::UriTooLong => "uri_too_long",
+            Self::HeadersTooLarge => "headers_too_large",
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::ConfirmationRequired { .. } => "confirmation_required",
             Self::TooManyRequests { .. } => "rate_limited",
@@ -304,6 +322,15 @@ impl ApiError {
             Self::UnsupportedMediaType => {
                 "send the body as 'Content-Type: application/json'".into()
             }
+            Self::UriTooLong => format!(
+                "the request target is limited to {} bytes",
+                crate::MAX_URI_BYTES
+            ),
+            Self::HeadersTooLarge => format!(
+                "requests are limited to {} header fields and {} bytes of them",
+                crate::MAX_HEADERS,
+                crate::MAX_HEADER_BYTES
+            ),
             Self::TooManyRequests {
                 retry_after_seconds,
                 ..
@@ -351,6 +378,8 @@ impl ApiError {
             StatusCode::NOT_FOUND => Self::not_found("resource"),
             StatusCode::METHOD_NOT_ALLOWED => Self::MethodNotAllowed,
             StatusCode::PAYLOAD_TOO_LARGE => Self::PayloadTooLarge,
+            StatusCode::URI_TOO_LONG => Self::UriTooLong,
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => Self::HeadersTooLarge,
             StatusCode::UNSUPPORTED_MEDIA_TYPE => Self::UnsupportedMediaType,
             StatusCode::TOO_MANY_REQUESTS => Self::TooManyRequests {
                 retry_after_seconds: 1,

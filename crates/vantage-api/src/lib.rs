@@ -65,6 +65,8 @@ pub struct AppState {
     pub limits: std::sync::Arc<RateLimits>,
     /// How long one server-sent event stream lasts before the client is asked to reconnect.
     pub live_max: std::time::Duration,
+    /// Most connections served at once; further ones wait in the listen backlog.
+    pub max_connections: usize,
 }
 
 impl AppState {
@@ -80,12 +82,19 @@ impl AppState {
             read,
             limits: std::sync::Arc::new(RateLimits::new(RateLimitConfig::default())),
             live_max: DEFAULT_LIVE_MAX,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
         }
     }
 
     /// The same state with streams that last at most `max`.
     pub fn with_live_max(mut self, max: std::time::Duration) -> Self {
         self.live_max = max;
+        self
+    }
+
+    /// The same state serving at most `max` connections at once (at least one).
+    pub fn with_max_connections(mut self, max: usize) -> Self {
+        self.max_connections = max.max(1);
         self
     }
 
@@ -138,11 +147,53 @@ pub fn router(state: AppState) -> Router {
         // A body declared larger than the limit is refused before anything reads it, so a client
         // that sent `Expect: 100-continue` is told 413 instead of being invited to send it.
         .layer(axum::middleware::from_fn(refuse_declared_oversized_bodies))
+        .layer(axum::middleware::from_fn(refuse_oversized_heads))
         // Outermost: every response, including the ones the layers above produce, gets a request id
         // and, if it is an error, a problem+json body.
         .layer(axum::middleware::from_fn(
             request_id::request_id_and_problems,
         ))
+}
+
+/// Connections served at once unless configured: beyond it, new ones wait in the listen backlog
+/// until one ends (idle ones end after [`HEADER_READ_TIMEOUT`]), so a flood of connections cannot
+/// exhaust the process's file descriptors.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
+
+/// Longest request target (path and query) answered; longer is 414.
+pub const MAX_URI_BYTES: usize = 8 * 1024;
+/// Most header fields a request may carry; more is 431.
+pub const MAX_HEADERS: usize = 100;
+/// Most bytes of header names and values a request may carry; more is 431.
+pub const MAX_HEADER_BYTES: usize = 32 * 1024;
+/// hyper's own limits sit above those, so that what crosses ours is answered by us, as
+/// problem+json with a request id (what crosses hyper's is answered by hyper, bare).
+const HYPER_MAX_HEADERS: usize = 4 * MAX_HEADERS;
+const HYPER_MAX_BUF_BYTES: usize = 256 * 1024;
+
+/// 414 for a request target longer than [`MAX_URI_BYTES`], 431 for more than [`MAX_HEADERS`]
+/// header fields or [`MAX_HEADER_BYTES`] of them.
+async fn refuse_oversized_heads(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let uri = request
+        .uri()
+        .path_and_query()
+        .map_or(0, |p| p.as_str().len());
+    if uri > MAX_URI_BYTES {
+        return ApiError::UriTooLong.into_response();
+    }
+    let headers = request.headers();
+    let bytes: usize = headers
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len())
+        .sum();
+    if headers.len() > MAX_HEADERS || bytes > MAX_HEADER_BYTES {
+        return ApiError::HeadersTooLarge.into_response();
+    }
+    next.run(request).await
 }
 
 /// 413 for a request that waits for `100 Continue` before sending a body whose `Content-Length`
@@ -204,15 +255,26 @@ pub async fn serve(
     use hyper_util::rt::{TokioIo, TokioTimer};
     use tower::ServiceExt;
 
+    let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(state.max_connections));
     let router = router(state);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT)
+        .max_headers(HYPER_MAX_HEADERS)
+        .max_buf_size(HYPER_MAX_BUF_BYTES)
         .keep_alive(true);
     tokio::pin!(shutdown);
     loop {
+        // A free slot first: at the limit, new connections wait in the backlog, not in memory.
+        let slot = tokio::select! {
+            slot = slots.clone().acquire_owned() => match slot {
+                Ok(slot) => slot,
+                Err(_) => break,
+            },
+            () = &mut shutdown => break,
+        };
         let (stream, client) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
@@ -241,6 +303,7 @@ pub async fn serve(
             if let Err(error) = connection.await {
                 tracing::debug!(%error, %client, "connection ended with an error");
             }
+            drop(slot);
         });
     }
     drop(listener);

@@ -165,6 +165,10 @@ pub struct ServeArgs {
     pub nats: NatsArgs,
     #[command(flatten)]
     pub keys: KeyFiles,
+    /// Most connections served at once; more wait in the listen backlog until one ends.
+    #[arg(long, env = "VANTAGE_MAX_CONNECTIONS", default_value_t = vantage_api::DEFAULT_MAX_CONNECTIONS,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub max_connections: usize,
     /// Longest life of one live (SSE) connection, in seconds; clients reconnect and resume.
     #[arg(long, env = "VANTAGE_LIVE_MAX_SECONDS", default_value_t = 1800,
           value_parser = clap::value_parser!(u64).range(1..))]
@@ -739,7 +743,8 @@ async fn serve(args: ServeArgs, file: &FileConfig) -> Result<ExitCode, CliError>
                 requests_per_minute: args.rate_limit_per_minute,
                 scans_per_minute: args.scan_rate_limit_per_minute,
             })
-            .with_live_max(std::time::Duration::from_secs(args.live_max_seconds)),
+            .with_live_max(std::time::Duration::from_secs(args.live_max_seconds))
+            .with_max_connections(args.max_connections),
         until_stopped(stopped),
     )
     .await
