@@ -58,7 +58,7 @@ pub fn env_secrets(body: &str) -> (usize, Vec<(String, usize)>) {
 }
 
 /// RFC 9116 fields of a security.txt: Contact values and the Expires date, as written.
-fn security_txt(body: &str) -> ExposureDetails {
+pub fn security_txt(body: &str) -> ExposureDetails {
     let mut contacts = Vec::new();
     let mut expires = None;
     for line in body.lines() {
