@@ -256,6 +256,9 @@ pub enum LegacyVersion {
 }
 
 impl LegacyVersion {
+    /// Every legacy version probed.
+    pub const ALL: [Self; 2] = [Self::Tls10, Self::Tls11];
+
     fn wire(self) -> [u8; 2] {
         match self {
             Self::Tls10 => [0x03, 0x01],
@@ -306,6 +309,19 @@ pub fn legacy_client_hello(version: LegacyVersion, server_name: &str) -> Vec<u8>
     record
 }
 
+/// The fragment length a TLS record header announces (at most 16 KiB, the protocol's limit), when
+/// it is a handshake record; `None` for anything else (an alert, not TLS at all).
+pub fn handshake_record_length(header: &[u8; 5]) -> Option<usize> {
+    (header[0] == 0x16)
+        .then(|| usize::from(u16::from_be_bytes([header[3], header[4]])).min(16 * 1024))
+}
+
+/// Whether a handshake record's fragment is a ServerHello of `version`: handshake type 2, three
+/// length bytes, then the server's version.
+pub fn is_server_hello_of(fragment: &[u8], version: LegacyVersion) -> bool {
+    fragment.len() >= 6 && fragment[0] == 0x02 && fragment[4..6] == version.wire()
+}
+
 /// Whether the server answers a ClientHello for `version` with a ServerHello of that version.
 pub async fn legacy_version_accepted(
     address: SocketAddr,
@@ -320,14 +336,12 @@ pub async fn legacy_version_accepted(
             .ok()?;
         let mut header = [0u8; 5];
         tcp.read_exact(&mut header).await.ok()?;
-        if header[0] != 0x16 {
+        let Some(length) = handshake_record_length(&header) else {
             return Some(false); // an alert, or something else entirely
-        }
-        let length = usize::from(u16::from_be_bytes([header[3], header[4]])).min(16 * 1024);
+        };
         let mut fragment = vec![0u8; length];
         tcp.read_exact(&mut fragment).await.ok()?;
-        // handshake type 2 (ServerHello), 3 length bytes, then server_version.
-        Some(fragment.len() >= 6 && fragment[0] == 0x02 && fragment[4..6] == version.wire())
+        Some(is_server_hello_of(&fragment, version))
     };
     tokio::time::timeout(HANDSHAKE_TIMEOUT, attempt)
         .await
