@@ -663,12 +663,110 @@ async fn a_rotated_keys_old_secret_works_only_through_its_grace_period(app: Test
     app.stop().await;
 }
 
+/// The auth table: every way a presented credential can be wrong is 401 (problem+json,
+/// `WWW-Authenticate: Bearer`, no rate-limit headers that would reveal a real key's usage); the right
+/// key in either header is let in.
+async fn every_wrong_credential_is_refused(app: TestApp) {
+    let me = |header: Option<(&'static str, String)>| {
+        let request = app.client.get(app.url("/api/v1/keys/me"));
+        match header {
+            Some((name, value)) => request.header(name, value),
+            None => request,
+        }
+        .send()
+    };
+    let real = app.admin_key.clone();
+    let (prefix, secret) = real.rsplit_once('_').unwrap();
+    let (tenant_part, key_id) = prefix.rsplit_once('_').unwrap();
+    let revoked = app
+        .services
+        .issue_api_key(
+            &CommandContext::system(TenantId::default_tenant()),
+            "to revoke",
+            Scopes::new([Scope::ScanRead]).unwrap(),
+        )
+        .await
+        .unwrap()
+        .unwrap()
+        .token;
+    app.services
+        .revoke_api_key(
+            &CommandContext::system(TenantId::default_tenant()),
+            revoked.key_id,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    let bearer = |token: String| Some(("authorization", format!("Bearer {token}")));
+    let cases: Vec<(&str, Option<(&'static str, String)>)> = vec![
+        ("no credential", None),
+        ("an empty bearer", Some(("authorization", "Bearer ".into()))),
+        (
+            "another scheme",
+            Some(("authorization", format!("Basic {real}"))),
+        ),
+        ("garbage", bearer("vtg_nope".into())),
+        ("truncated", bearer(real[..real.len() - 1].into())),
+        ("one more digit", bearer(format!("{real}0"))),
+        (
+            "the key id with a zero secret",
+            bearer(format!("{prefix}_{}", "0".repeat(64))),
+        ),
+        (
+            "the secret in upper case",
+            bearer(format!("{prefix}_{}", secret.to_uppercase())),
+        ),
+        (
+            "another tenant's prefix",
+            bearer(format!("vtg_other_{key_id}_{secret}")),
+        ),
+        ("no tenant", bearer(format!("vtg__{key_id}_{secret}"))),
+        ("surrounding junk", bearer(format!("x{real}"))),
+        ("a revoked key", bearer(revoked.expose())),
+        ("an empty X-API-Key", Some(("x-api-key", String::new()))),
+        (
+            "a forged X-API-Key",
+            Some(("x-api-key", format!("{prefix}_{}", "f".repeat(64)))),
+        ),
+    ];
+    assert!(tenant_part.starts_with("vtg"));
+    for (what, header) in cases {
+        let response = me(header).await.unwrap();
+        assert_eq!(response.headers()["www-authenticate"], "Bearer", "{what}");
+        problem(response, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    }
+    // The refused attempts, several naming the real key's id, spent nothing of its budget: its
+    // first request leaves as much as a key never used before.
+    let fresh = app
+        .services
+        .issue_api_key(
+            &CommandContext::system(TenantId::default_tenant()),
+            "fresh",
+            Scopes::new([Scope::ScanRead]).unwrap(),
+        )
+        .await
+        .unwrap()
+        .unwrap()
+        .token
+        .expose();
+    let remaining = |response: &reqwest::Response| {
+        assert_eq!(response.status(), StatusCode::OK);
+        response.headers()["x-ratelimit-remaining"].clone()
+    };
+    let real_left = remaining(&me(bearer(real.clone())).await.unwrap());
+    let fresh_left = remaining(&me(bearer(fresh)).await.unwrap());
+    assert_eq!(real_left, fresh_left);
+    let response = me(Some(("x-api-key", real.clone()))).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK, "X-API-Key works too");
+}
+
 vantage_tests::app_test_per_store!(spawn;
     health_and_ready,
     a_rotated_keys_old_secret_works_only_through_its_grace_period,
     a_scan_is_accepted_recorded_and_read_back,
     bad_input_is_a_problem_and_appends_nothing,
     keys_scopes_and_tenants_are_enforced,
+    every_wrong_credential_is_refused,
     idempotency_key_returns_the_first_result,
     non_public_targets_are_refused_before_anything_is_appended,
 );
