@@ -678,22 +678,21 @@ async fn every_wrong_credential_is_refused(app: TestApp) {
     let real = app.admin_key.clone();
     let (prefix, secret) = real.rsplit_once('_').unwrap();
     let (tenant_part, key_id) = prefix.rsplit_once('_').unwrap();
-    let revoked = app
-        .services
-        .issue_api_key(
-            &CommandContext::system(TenantId::default_tenant()),
-            "to revoke",
-            Scopes::new([Scope::ScanRead]).unwrap(),
-        )
-        .await
-        .unwrap()
-        .unwrap()
-        .token;
+    let system = CommandContext::system(TenantId::default_tenant());
+    let reader = |name: &'static str| {
+        let (app, system) = (&app, &system);
+        async move {
+            app.services
+                .issue_api_key(system, name, Scopes::new([Scope::ScanRead]).unwrap())
+                .await
+                .unwrap()
+                .unwrap()
+                .token
+        }
+    };
+    let revoked = reader("to revoke").await;
     app.services
-        .revoke_api_key(
-            &CommandContext::system(TenantId::default_tenant()),
-            revoked.key_id,
-        )
+        .revoke_api_key(&system, revoked.key_id)
         .await
         .unwrap()
         .unwrap();
@@ -737,18 +736,7 @@ async fn every_wrong_credential_is_refused(app: TestApp) {
     }
     // The refused attempts, several naming the real key's id, spent nothing of its budget: its
     // first request leaves as much as a key never used before.
-    let fresh = app
-        .services
-        .issue_api_key(
-            &CommandContext::system(TenantId::default_tenant()),
-            "fresh",
-            Scopes::new([Scope::ScanRead]).unwrap(),
-        )
-        .await
-        .unwrap()
-        .unwrap()
-        .token
-        .expose();
+    let fresh = reader("fresh").await.expose();
     let remaining = |response: &reqwest::Response| {
         assert_eq!(response.status(), StatusCode::OK);
         response.headers()["x-ratelimit-remaining"].clone()
