@@ -135,6 +135,14 @@ pub struct Stats {
     pub unread_notifications: i64,
 }
 
+/// Narrows a query to one project's rows when `project` is given (its value the last parameter).
+fn and_project(sql: &mut String, params: &mut Vec<Cell>, project: Option<&str>) {
+    if let Some(project) = project {
+        params.push(project.into());
+        sql.push_str(&format!(" AND project = ${}", params.len()));
+    }
+}
+
 fn position_cell(p: u64) -> Cell {
     p.into()
 }
@@ -627,12 +635,16 @@ impl ReadDb {
         .await
     }
 
-    fn read_up_to(stats: Option<&TenantStatsDoc>) -> u64 {
-        stats.map_or(0, |s| s.notifications_read_up_to)
+    /// The totals of `tenant` (project `""`) or of one of its projects; zeros before its first scan.
+    async fn totals(&self, tenant: &str, project: &str) -> Result<TenantStatsDoc, ProjectionError> {
+        Ok(self
+            .get::<TenantStatsDoc>(&[tenant.into(), project.into()])
+            .await?
+            .unwrap_or_else(|| TenantStatsDoc::new(tenant, project)))
     }
 
-    /// Notifications, newest first, with `read` reflecting read-all.
-    /// Notifications of `tenant` (of one of its projects when `project` is given), newest first.
+    /// Notifications of `tenant` (of one of its projects when `project` is given), newest first,
+    /// with `read` reflecting read-all.
     pub async fn notifications(
         &self,
         tenant: &str,
@@ -640,10 +652,7 @@ impl ReadDb {
         unread_only: bool,
         limit: u32,
     ) -> Result<Vec<NotificationDoc>, ProjectionError> {
-        let stats = self
-            .get::<TenantStatsDoc>(&[tenant.into(), "".into()])
-            .await?;
-        let watermark = Self::read_up_to(stats.as_ref());
+        let watermark = self.totals(tenant, "").await?.notifications_read_up_to;
         let mut sql = String::from("SELECT doc FROM rm_notifications WHERE tenant = $1");
         let mut params: Vec<Cell> = vec![tenant.into()];
         if unread_only {
@@ -653,10 +662,7 @@ impl ReadDb {
                 params.len()
             ));
         }
-        if let Some(project) = project {
-            params.push(project.into());
-            sql.push_str(&format!(" AND project = ${}", params.len()));
-        }
+        and_project(&mut sql, &mut params, project);
         sql.push_str(&format!(" ORDER BY position DESC LIMIT {limit}"));
         let mut docs: Vec<NotificationDoc> = self.docs(&sql, &params).await?;
         for doc in &mut docs {
@@ -665,7 +671,6 @@ impl ReadDb {
         Ok(docs)
     }
 
-    /// How many notifications are unread.
     /// How many notifications of `tenant` (of one of its projects when `project` is given) are
     /// unread.
     pub async fn unread_count(
@@ -673,21 +678,23 @@ impl ReadDb {
         tenant: &str,
         project: Option<&str>,
     ) -> Result<i64, ProjectionError> {
-        let stats = self
-            .get::<TenantStatsDoc>(&[tenant.into(), "".into()])
-            .await?;
+        let watermark = self.totals(tenant, "").await?.notifications_read_up_to;
+        self.unread_after(tenant, project, watermark).await
+    }
+
+    /// How many notifications after the read-all `watermark` are not read one by one.
+    async fn unread_after(
+        &self,
+        tenant: &str,
+        project: Option<&str>,
+        watermark: u64,
+    ) -> Result<i64, ProjectionError> {
         let mut sql = String::from(
             "SELECT COUNT(*) FROM rm_notifications WHERE tenant = $1 AND is_read = 0 \
              AND position > $2",
         );
-        let mut params = vec![
-            tenant.into(),
-            position_cell(Self::read_up_to(stats.as_ref())),
-        ];
-        if let Some(project) = project {
-            params.push(project.into());
-            sql.push_str(" AND project = $3");
-        }
+        let mut params = vec![tenant.into(), position_cell(watermark)];
+        and_project(&mut sql, &mut params, project);
         self.scalar(&sql, &params).await
     }
 
@@ -724,27 +731,24 @@ impl ReadDb {
         .await
     }
 
-    /// Dashboard totals.
     /// The totals of `tenant`, or of one of its projects.
     pub async fn stats(
         &self,
         tenant: &str,
         project: Option<&str>,
     ) -> Result<Stats, ProjectionError> {
-        let project = project.unwrap_or("");
-        let totals = self
-            .get::<TenantStatsDoc>(&[tenant.into(), project.into()])
-            .await?
-            .unwrap_or_else(|| TenantStatsDoc::new(tenant, project));
+        let totals = self.totals(tenant, project.unwrap_or("")).await?;
+        // Read-all is kept with the whole tenant's totals.
+        let watermark = match project {
+            None => totals.notifications_read_up_to,
+            Some(_) => self.totals(tenant, "").await?.notifications_read_up_to,
+        };
         Ok(Stats {
+            unread_notifications: self.unread_after(tenant, project, watermark).await?,
             totals,
-            unread_notifications: self
-                .unread_count(tenant, (!project.is_empty()).then_some(project))
-                .await?,
         })
     }
 
-    /// Health score and top priorities.
     /// The command center of `tenant`, or of one of its projects (a finding counts in the project
     /// of the latest scan that saw it).
     pub async fn command_center(
@@ -755,17 +759,10 @@ impl ReadDb {
         date_to: DateTime<Utc>,
     ) -> Result<CommandCenter, ProjectionError> {
         let scope = project.unwrap_or("");
-        let stats = self
-            .get::<TenantStatsDoc>(&[tenant.into(), scope.into()])
-            .await?
-            .unwrap_or_else(|| TenantStatsDoc::new(tenant, scope));
-        // Optionally, one project's fingerprints only: the last parameter.
+        let stats = self.totals(tenant, scope).await?;
         let only = |sql: &str, mut params: Vec<Cell>| {
             let mut sql = sql.to_owned();
-            if let Some(project) = project {
-                params.push(project.into());
-                sql.push_str(&format!(" AND project = ${}", params.len()));
-            }
+            and_project(&mut sql, &mut params, project);
             (sql, params)
         };
         let (sql, params) = only(

@@ -195,7 +195,7 @@ pub(crate) async fn mark_read(
         .read
         .notification(principal.tenant.as_str(), &id.to_string())
         .await?
-        .filter(|n| ProjectId::parse(&n.project).is_ok_and(|p| principal.projects.allows(&p)))
+        .filter(|n| principal.projects.allows(&n.project))
         .ok_or_else(missing)?;
     let context = command_context(principal, &request_id);
     state
@@ -248,7 +248,7 @@ fn project_scope(
     match (asked, principal.projects.limited_to()) {
         (Some(raw), _) => {
             let project = ProjectId::parse(raw).map_err(ApiError::from)?;
-            if principal.projects.allows(&project) {
+            if principal.projects.allows(project.as_str()) {
                 Ok(Some(project))
             } else {
                 Err(ApiError::not_found("project"))

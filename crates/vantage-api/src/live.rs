@@ -19,7 +19,6 @@ use futures::Stream;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use vantage_app::{EventGrant, Follow, LiveItem, MAX_EVENT_TOKEN_SECONDS};
-use vantage_domain::ids::ScanId;
 use vantage_domain::scope::Scope;
 use vantage_domain::tenant::TenantId;
 
@@ -97,10 +96,6 @@ fn resume_after(query: Option<u64>, headers: &HeaderMap) -> Result<Option<u64>, 
     }
 }
 
-fn scan_id(raw: &str) -> Result<ScanId, ApiError> {
-    raw.parse().map_err(|_| ApiError::not_found("scan"))
-}
-
 /// The SSE stream of what `follow` yields, ending after `max` or when the follower ends.
 fn sse(
     state: &AppState,
@@ -145,11 +140,11 @@ fn sse(
 /// Authenticated by an API key with `scan:read`, or by `?event_token=` for this scan.
 pub(crate) async fn scan_events(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    Path(raw): Path<String>,
     QueryParams(query): QueryParams<ScanEventsQuery>,
     headers: HeaderMap,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
-    let id = scan_id(&id)?;
+    let id = crate::scans::parse_scan_id(&raw)?;
     let tenant = match (&query.event_token, presented_key(&headers)) {
         (Some(token), _) => {
             let grant = state
@@ -160,6 +155,9 @@ pub(crate) async fn scan_events(
             if grant.scan_id != id {
                 return Err(ApiError::Unauthorized);
             }
+            if state.services.scan(&grant.tenant, id).await?.is_none() {
+                return Err(ApiError::not_found("scan"));
+            }
             grant.tenant
         }
         (None, Some(key)) => {
@@ -169,14 +167,11 @@ pub(crate) async fn scan_events(
                 .await?
                 .ok_or(ApiError::Unauthorized)?;
             Authenticated(principal.clone()).require(Scope::ScanRead)?;
-            crate::scans::visible_scan_id(&state, &principal, &id.to_string()).await?;
+            crate::scans::visible_scan(&state, &principal, &raw).await?;
             principal.tenant
         }
         (None, None) => return Err(ApiError::Unauthorized),
     };
-    if state.services.scan(&tenant, id).await?.is_none() {
-        return Err(ApiError::not_found("scan"));
-    }
     let after = resume_after(query.last_event_id, &headers)?.unwrap_or(0);
     Ok(sse(
         &state,
@@ -228,10 +223,7 @@ pub(crate) async fn event_token(
     Path(id): Path<String>,
 ) -> Result<(StatusCode, Json<EventToken>), ApiError> {
     let principal = caller.require(Scope::ScanRead)?;
-    let id = crate::scans::visible_scan_id(&state, principal, &id).await?;
-    if state.services.scan(&principal.tenant, id).await?.is_none() {
-        return Err(ApiError::not_found("scan"));
-    }
+    let id = crate::scans::visible_scan(&state, principal, &id).await?.id;
     let grant = EventGrant {
         tenant: TenantId::clone(&principal.tenant),
         scan_id: id,

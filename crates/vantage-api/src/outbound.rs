@@ -12,7 +12,6 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use vantage_domain::DomainError;
 use vantage_domain::ids::{DeliveryId, ScheduleId, WebhookId};
-use vantage_domain::project::ProjectId;
 use vantage_domain::scan::ScanSpec;
 use vantage_domain::schedule::{Cadence, CronCadence};
 use vantage_domain::scope::Scope;
@@ -64,8 +63,7 @@ pub struct ProjectQuery {
 
 /// Whether a resource of `project` belongs in a list the caller asked for `only`.
 fn listed(principal: &vantage_app::Principal, only: Option<&str>, project: &str) -> bool {
-    only.is_none_or(|only| only == project)
-        && ProjectId::parse(project).is_ok_and(|p| principal.projects.allows(&p))
+    only.is_none_or(|only| only == project) && principal.projects.allows(project)
 }
 
 /// Webhook `id` of the caller's tenant, when the caller may see its project; else 404.
@@ -450,7 +448,11 @@ pub(crate) async fn delete_schedule(
             .read
             .schedule(principal.tenant.as_str(), &id.to_string())
             .await?
-            .is_some_and(|doc| principal.projects.allows(&doc.schedule.spec.project));
+            .is_some_and(|doc| {
+                principal
+                    .projects
+                    .allows(doc.schedule.spec.project.as_str())
+            });
         if !visible {
             return Err(ApiError::not_found("schedule"));
         }

@@ -79,7 +79,7 @@ pub(crate) async fn list_projects(
                 .into_iter()
                 .map(|(id, name)| ProjectResource { id, name }),
         )
-        .filter(|p| principal.projects.allows(&p.id))
+        .filter(|p| principal.projects.allows(p.id.as_str()))
         .collect();
     Ok(Json(Items { items }))
 }

@@ -163,7 +163,7 @@ pub(crate) fn project_for(
     match (asked, principal.projects.limited_to()) {
         (Some(raw), _) => {
             let project = ProjectId::parse(raw)?;
-            if principal.projects.allows(&project) {
+            if principal.projects.allows(project.as_str()) {
                 Ok(project)
             } else {
                 Err(unknown(raw))
@@ -412,14 +412,7 @@ pub(crate) async fn get_scan(
     Path(id): Path<String>,
 ) -> Result<Json<ScanResource>, ApiError> {
     let principal = caller.require(Scope::ScanRead)?;
-    let view = state
-        .services
-        .scan(
-            &principal.tenant,
-            visible_scan_id(&state, principal, &id).await?,
-        )
-        .await?
-        .ok_or_else(|| ApiError::not_found("scan"))?;
+    let view = visible_scan(&state, principal, &id).await?;
     Ok(Json(ScanResource::of(view)))
 }
 
@@ -468,22 +461,35 @@ pub(crate) fn parse_scan_id(raw: &str) -> Result<ScanId, ApiError> {
     raw.parse().map_err(|_| ApiError::not_found("scan"))
 }
 
+/// The scan in a path, as its stream tells it, when the caller may see it: not found for an id
+/// that does not parse, another tenant's or a deleted scan, and, for a key limited to some
+/// projects, a scan of another project.
+pub(crate) async fn visible_scan(
+    state: &AppState,
+    principal: &vantage_app::Principal,
+    raw: &str,
+) -> Result<ScanView, ApiError> {
+    let id = parse_scan_id(raw)?;
+    state
+        .services
+        .scan(&principal.tenant, id)
+        .await?
+        .filter(|view| principal.projects.allows(view.spec.project.as_str()))
+        .ok_or_else(|| ApiError::not_found("scan"))
+}
+
 /// The scan id in a path, when the caller may see that scan: an id that does not parse is not
-/// found, and so is, for a key limited to some projects, a scan of another project. (Whether the
-/// scan exists in the caller's tenant at all is the handler's question.)
+/// found, and so is, for a key limited to some projects, a scan of another project (the stream is
+/// read only then). Whether the scan exists in the caller's tenant at all is the handler's question.
 pub(crate) async fn visible_scan_id(
     state: &AppState,
     principal: &vantage_app::Principal,
     raw: &str,
 ) -> Result<ScanId, ApiError> {
-    let id = parse_scan_id(raw)?;
-    if principal.projects.limited_to().is_some() {
-        let view = state.services.scan(&principal.tenant, id).await?;
-        if !view.is_some_and(|v| principal.projects.allows(&v.spec.project)) {
-            return Err(ApiError::not_found("scan"));
-        }
+    if principal.projects.limited_to().is_none() {
+        return parse_scan_id(raw);
     }
-    Ok(id)
+    Ok(visible_scan(state, principal, raw).await?.id)
 }
 
 /// Query of `GET /api/v1/scans`.
@@ -562,14 +568,7 @@ pub(crate) async fn scan_status(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let principal = caller.require(Scope::ScanRead)?;
-    let view = state
-        .services
-        .scan(
-            &principal.tenant,
-            visible_scan_id(&state, principal, &id).await?,
-        )
-        .await?
-        .ok_or_else(|| ApiError::not_found("scan"))?;
+    let view = visible_scan(&state, principal, &id).await?;
     let terminal = view.status.is_terminal();
     let mut response = Json(ScanProgress {
         id: view.id,
@@ -935,10 +934,7 @@ pub(crate) async fn scan_observations(
     QueryParams(query): QueryParams<ObservationsQuery>,
 ) -> Result<Json<Observations>, ApiError> {
     let principal = caller.require(Scope::ScanRead)?;
-    let id = visible_scan_id(&state, principal, &id).await?;
-    if state.services.scan(&principal.tenant, id).await?.is_none() {
-        return Err(ApiError::not_found("scan"));
-    }
+    let id = visible_scan(&state, principal, &id).await?.id;
     let items = observed(&state, id)
         .await?
         .into_iter()

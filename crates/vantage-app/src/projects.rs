@@ -21,15 +21,8 @@ impl Services {
         project: ProjectId,
         name: String,
     ) -> Result<Result<(), DomainError>, AppError> {
-        Ok(self
-            .pipeline
-            .execute::<Projects>(
-                &projects_stream(&context.tenant),
-                context,
-                ProjectCommand::Create { project, name },
-            )
-            .await?
-            .map(|_| ()))
+        self.command_projects(context, ProjectCommand::Create { project, name })
+            .await
     }
 
     /// DeleteProject in the context's tenant (the caller has checked that nothing acts in its
@@ -39,13 +32,18 @@ impl Services {
         context: &CommandContext,
         project: ProjectId,
     ) -> Result<Result<(), DomainError>, AppError> {
+        self.command_projects(context, ProjectCommand::Delete { project })
+            .await
+    }
+
+    async fn command_projects(
+        &self,
+        context: &CommandContext,
+        command: ProjectCommand,
+    ) -> Result<Result<(), DomainError>, AppError> {
         Ok(self
             .pipeline
-            .execute::<Projects>(
-                &projects_stream(&context.tenant),
-                context,
-                ProjectCommand::Delete { project },
-            )
+            .execute::<Projects>(&projects_stream(&context.tenant), context, command)
             .await?
             .map(|_| ()))
     }

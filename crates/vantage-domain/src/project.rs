@@ -79,6 +79,13 @@ impl From<ProjectId> for String {
     }
 }
 
+/// A set of ids answers for a project named in a read model or a query without parsing it again.
+impl std::borrow::Borrow<str> for ProjectId {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
 impl fmt::Display for ProjectId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
@@ -99,7 +106,8 @@ impl ProjectAccess {
         projects.map_or(Self::All, Self::Only)
     }
 
-    pub fn allows(&self, project: &ProjectId) -> bool {
+    /// Whether the project named `project` may be seen.
+    pub fn allows(&self, project: &str) -> bool {
         match self {
             Self::All => true,
             Self::Only(projects) => projects.contains(project),
