@@ -37,15 +37,7 @@ impl ProjectId {
     }
 
     pub fn parse(raw: &str) -> Result<Self, DomainError> {
-        let valid = (1..=63).contains(&raw.len())
-            && raw
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-            && raw
-                .bytes()
-                .next()
-                .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
-        if valid {
+        if crate::text::is_slug(raw) {
             Ok(Self(raw.to_owned()))
         } else {
             Err(DomainError::invalid(

@@ -23,15 +23,7 @@ impl TenantId {
     }
 
     pub fn parse(raw: &str) -> Result<Self, DomainError> {
-        let valid_len = (1..=63).contains(&raw.len());
-        let valid_chars = raw
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-        let valid_start = raw
-            .bytes()
-            .next()
-            .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
-        if valid_len && valid_chars && valid_start {
+        if crate::text::is_slug(raw) {
             Ok(Self(raw.to_owned()))
         } else {
             Err(DomainError::invalid(

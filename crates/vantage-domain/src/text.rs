@@ -24,6 +24,19 @@ pub(crate) fn plain(field: &'static str, text: &str, multiline: bool) -> Result<
     }
 }
 
+/// Whether `raw` is a slug, as tenant and project ids are: 1–63 characters of `a-z`, `0-9` and
+/// `-`, starting with a letter or digit (so it fits in stream names and tokens).
+pub(crate) fn is_slug(raw: &str) -> bool {
+    (1..=63).contains(&raw.len())
+        && raw
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && raw
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
