@@ -60,7 +60,7 @@ fn observe(n: usize, seed: u128) -> Vec<ScanCommand> {
     history::observations("example.com", &state, seed)
         .into_iter()
         .take(n)
-        .map(ScanCommand::Observe)
+        .map(|observed| ScanCommand::Observe(vec![observed]))
         .collect()
 }
 

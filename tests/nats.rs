@@ -41,6 +41,7 @@ impl Lab {
             services.clone(),
             client.clone(),
             topology.clone(),
+            vantage_worker::feed::from_log_start(),
             async {
                 let _ = stopped.await;
             },

@@ -39,6 +39,8 @@ pub static SCANS: Table = Table {
         &["tenant", "project", "created_us"],
         &["tenant", "domain", "created_us"],
         &["tenant", "status", "created_us"],
+        // Unfinished scans across tenants, where scan dispatchers pick up at start.
+        &["status", "created_us"],
     ],
 };
 

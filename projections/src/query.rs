@@ -147,6 +147,16 @@ fn position_cell(p: u64) -> Cell {
     p.into()
 }
 
+/// A scan that had not ended, as a dispatcher needs it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UnfinishedScan {
+    /// The log position of its request.
+    pub requested_position: u64,
+    pub scan_id: ScanId,
+    pub tenant: TenantId,
+    pub spec: ScanSpec,
+}
+
 impl ReadDb {
     /// The log position an `as_of` stands for.
     pub async fn resolve_as_of(&self, tenant: &str, as_of: AsOf) -> Result<u64, ProjectionError> {
@@ -162,6 +172,44 @@ impl ReadDb {
                 Ok(u64::try_from(p).unwrap_or(0))
             }
         }
+    }
+
+    /// The scans projection's checkpoint and the scans of every tenant that had not ended by it,
+    /// in the order they were requested: where a scan dispatcher picks up at start instead of reading
+    /// the log from its beginning. The checkpoint is read first, so a scan the projection records
+    /// meanwhile is also in the log after it (dispatchers name each scan once).
+    pub async fn unfinished_scans(&self) -> Result<(u64, Vec<UnfinishedScan>), ProjectionError> {
+        let position = self.checkpoint("scans").await?;
+        let unfinished: Vec<Cell> = [
+            ScanStatus::Queued,
+            ScanStatus::Running,
+            ScanStatus::Finalizing,
+        ]
+        .iter()
+        .map(|status| wire_name(status).into())
+        .collect();
+        let docs: Vec<ScanDoc> = self
+            .docs(
+                "SELECT doc FROM rm_scans WHERE status IN ($1, $2, $3)",
+                &unfinished,
+            )
+            .await?;
+        let mut scans = docs
+            .into_iter()
+            .map(|doc| {
+                let corrupt = |what: &str| {
+                    ProjectionError::Corrupt(format!("rm_scans holds an invalid {what}"))
+                };
+                Ok(UnfinishedScan {
+                    requested_position: doc.requested_position,
+                    scan_id: doc.id.parse().map_err(|_| corrupt("scan id"))?,
+                    tenant: TenantId::parse(&doc.tenant).map_err(|_| corrupt("tenant"))?,
+                    spec: doc.spec,
+                })
+            })
+            .collect::<Result<Vec<_>, ProjectionError>>()?;
+        scans.sort_by_key(|scan| scan.requested_position);
+        Ok((position, scans))
     }
 
     /// One scan of `tenant`.

@@ -11,8 +11,8 @@ use vantage_app::{CommandContext, Pipeline, SystemClock};
 use vantage_domain::DomainEvent;
 use vantage_domain::ids::{DeliveryId, ObservationId, ScanId, WebhookId};
 use vantage_domain::scan::{
-    Observation, ProbeObserved, Scan, ScanCommand, ScanCompleted, ScanEvent, ScanFinalizing,
-    ScanRequested, ScanSpec, ScanStarted,
+    MAX_OBSERVATIONS_PER_COMMAND, Observation, ProbeObserved, Scan, ScanCommand, ScanCompleted,
+    ScanEvent, ScanFinalizing, ScanRequested, ScanSpec, ScanStarted,
 };
 use vantage_domain::target::{Paths, Ports, Profile, ScanTarget, Trigger, VantagePoint};
 use vantage_domain::tenant::TenantId;
@@ -237,8 +237,12 @@ pub async fn scan_spec_through_pipeline(
         },
     )
     .await;
-    for observed in observations(domain, state, id.0.as_u128() >> 64) {
-        run(&worker, ScanCommand::Observe(observed)).await;
+    // As a worker records them: a probe's observations together.
+    let observed = observations(domain, state, id.0.as_u128() >> 64);
+    for probe in observed.chunk_by(|a, b| a.probe() == b.probe()) {
+        for batch in probe.chunks(MAX_OBSERVATIONS_PER_COMMAND) {
+            run(&worker, ScanCommand::Observe(batch.to_vec())).await;
+        }
     }
     match fail {
         Some(reason) => {

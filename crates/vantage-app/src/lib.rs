@@ -39,7 +39,7 @@ pub use live::{
     LiveVerdict, follow, run_log_feeder,
 };
 pub use personal::{ERASED_TEXT, KEY_TTL, PersonalVault, SEALED_PREFIX};
-pub use pipeline::{AppError, CommandContext, Executed, Pipeline};
+pub use pipeline::{AppError, CommandContext, Executed, Folded, Pipeline};
 pub use projects::projects_stream;
 pub use reopen::{REOPEN_BATCH, REOPEN_POLL, reopen_regressions};
 pub use scans::{ScanView, scan_stream};
@@ -54,6 +54,9 @@ use vantage_probes::ssrf::SsrfGuard;
 use vantage_reports::signing::SigningKey;
 use vantage_store::{EventStore, IdempotencyStore, SecretStore, SideStore};
 
+/// Scan views kept for polls (the scans polled most recently).
+const SCAN_VIEWS: usize = 1024;
+
 /// Everything the API and the CLI call: one value, cheap to clone.
 #[derive(Clone)]
 pub struct Services {
@@ -65,6 +68,8 @@ pub struct Services {
     pub guard: SsrfGuard,
     /// Tenants' key registries, read at most once a second for authentication.
     key_cache: Arc<keys::KeyRegistryCache>,
+    /// Scan views as last folded, so a status poll reads only what was appended since.
+    scan_views: Arc<state_cache::StateCache>,
     /// Live events of this process, for SSE followers.
     pub live: LiveHub,
     /// Event tokens and sealed secrets.
@@ -98,6 +103,7 @@ impl Services {
             secrets: side,
             guard,
             key_cache: Arc::default(),
+            scan_views: Arc::new(state_cache::StateCache::with_capacity(SCAN_VIEWS)),
             live: LiveHub::default(),
             signing_key: Arc::new(derived_signing_key(&keyring)),
             keyring,

@@ -93,6 +93,13 @@ pub struct Executed<A: Aggregate> {
     pub stream_version: u64,
 }
 
+/// An aggregate's state folded from its stream up to `version` (0: nothing read yet).
+#[derive(Debug, Clone, Default)]
+pub struct Folded<A> {
+    pub state: A,
+    pub version: u64,
+}
+
 /// Runs commands against the event log.
 #[derive(Clone)]
 pub struct Pipeline {
@@ -141,9 +148,26 @@ impl Pipeline {
     /// The aggregate's state folded from its stream, with the stream's version: the state kept from
     /// an earlier fold (if any) and the events appended since.
     pub async fn load<A: Aggregate>(&self, stream: &StreamName) -> Result<(A, u64), AppError> {
-        let (mut state, mut version) = self.states.get::<A>(stream).unwrap_or_default();
-        let kept = version;
-        for event in self.store.read_stream_from(stream, version).await? {
+        let kept = A::CACHE_STATE
+            .then(|| self.states.get::<A>(stream))
+            .flatten();
+        let (state, version) = kept.unwrap_or_default();
+        let mut folded = Folded { state, version };
+        if self.catch_up(stream, &mut folded).await? && A::CACHE_STATE {
+            self.states.put(stream, &folded.state, folded.version);
+        }
+        Ok((folded.state, folded.version))
+    }
+
+    /// Folds the events appended to `stream` after `folded.version` onto `folded`; whether there
+    /// were any.
+    async fn catch_up<A: Aggregate>(
+        &self,
+        stream: &StreamName,
+        folded: &mut Folded<A>,
+    ) -> Result<bool, AppError> {
+        let kept = folded.version;
+        for event in self.store.read_stream_from(stream, folded.version).await? {
             let payload = self
                 .vault
                 .open_payload(
@@ -153,13 +177,10 @@ impl Pipeline {
                 )
                 .await?;
             let decoded = A::Event::decode(&event.event_type, event.schema_version, &payload)?;
-            state.apply(&decoded);
-            version = event.stream_version;
+            folded.state.apply(&decoded);
+            folded.version = event.stream_version;
         }
-        if version != kept {
-            self.states.put(stream, &state, version);
-        }
-        Ok((state, version))
+        Ok(folded.version != kept)
     }
 
     /// Load → fold → decide → append with the expected version. On a version conflict the command is
@@ -175,23 +196,49 @@ impl Pipeline {
     where
         A::Command: Clone,
     {
+        let (state, version) = self.load::<A>(stream).await?;
+        let mut folded = Folded { state, version };
+        let decided = self
+            .execute_on(stream, context, command, &mut folded)
+            .await?;
+        Ok(decided.map(|events| Executed {
+            events,
+            state: folded.state,
+            stream_version: folded.version,
+        }))
+    }
+
+    /// [`Pipeline::execute`] against a state its caller keeps between commands (a worker keeps its
+    /// scan's), so a command reads only what others appended since, not the whole stream again. The
+    /// kept state may be behind: the append's expected version finds out, and a refusal is decided
+    /// again once what was missed is folded. On return `folded` includes the new events.
+    pub async fn execute_on<A: Aggregate>(
+        &self,
+        stream: &StreamName,
+        context: &CommandContext,
+        command: A::Command,
+        folded: &mut Folded<A>,
+    ) -> Result<Result<Vec<A::Event>, DomainError>, AppError>
+    where
+        A::Command: Clone,
+    {
         for attempt in 0..=CONFLICT_RETRIES {
-            let (mut state, version) = self.load::<A>(stream).await?;
-            let events = match state.handle(command.clone()) {
+            let events = match folded.state.handle(command.clone()) {
                 Ok(events) => events,
-                Err(rejected) => return Ok(Err(rejected)),
+                Err(rejected) => {
+                    if self.catch_up(stream, folded).await? {
+                        continue;
+                    }
+                    return Ok(Err(rejected));
+                }
             };
             if events.is_empty() {
-                return Ok(Ok(Executed {
-                    events,
-                    state,
-                    stream_version: version,
-                }));
+                return Ok(Ok(events));
             }
-            let expected = if version == 0 {
+            let expected = if folded.version == 0 {
                 ExpectedVersion::NoStream
             } else {
-                ExpectedVersion::Exact(version)
+                ExpectedVersion::Exact(folded.version)
             };
             let now = self.clock.now();
             let metadata = context.metadata();
@@ -217,18 +264,18 @@ impl Pipeline {
             match self.store.append(stream, expected, new_events).await {
                 Ok(outcome) => {
                     for event in &events {
-                        state.apply(event);
+                        folded.state.apply(event);
                     }
-                    self.states.put(stream, &state, outcome.stream_version);
-                    return Ok(Ok(Executed {
-                        events,
-                        state,
-                        stream_version: outcome.stream_version,
-                    }));
+                    folded.version = outcome.stream_version;
+                    if A::CACHE_STATE {
+                        self.states.put(stream, &folded.state, folded.version);
+                    }
+                    return Ok(Ok(events));
                 }
                 Err(error) if error.is_conflict() => {
                     tracing::debug!(%stream, attempt, "version conflict; deciding again");
                     tokio::time::sleep(backoff(attempt)).await;
+                    self.catch_up(stream, folded).await?;
                 }
                 Err(error) => return Err(error.into()),
             }

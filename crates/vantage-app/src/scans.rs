@@ -1,5 +1,6 @@
-//! Scan commands and the read-back of one scan folded from its stream (the scans projection of a later
-//! slice replaces the read for lists and filters).
+//! Scan commands and the read of one scan folded from its own stream (read-your-writes for pollers;
+//! lists and filters read the scans projection). A scan's view is kept between reads, so a poll
+//! costs one indexed read of what was appended since, and a scan is assessed once, when it ends.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -7,7 +8,7 @@ use vantage_domain::DomainError;
 use vantage_domain::DomainEvent;
 use vantage_domain::content::ShredReason;
 use vantage_domain::ids::ScanId;
-use vantage_domain::scan::{Scan, ScanCommand, ScanEvent, ScanSpec, ScanStatus};
+use vantage_domain::scan::{ProbeObserved, Scan, ScanCommand, ScanEvent, ScanSpec, ScanStatus};
 use vantage_domain::tenant::TenantId;
 use vantage_store::StreamName;
 
@@ -148,82 +149,152 @@ impl Services {
         self.fold_scan(tenant, id, Some(ruleset)).await
     }
 
-    /// Folds the scan's stream into its view; a completed scan is assessed under the ruleset it
-    /// completed with, and also under `regrade` when one is asked for.
+    /// The scan events of `stream` after `version`, decoded, each with its record.
+    async fn read_scan_events(
+        &self,
+        stream: &StreamName,
+        version: u64,
+    ) -> Result<Vec<(ScanEvent, vantage_store::StoredEvent)>, AppError> {
+        let mut events = Vec::new();
+        for recorded in self.store().read_stream_from(stream, version).await? {
+            let event = ScanEvent::decode(
+                &recorded.event_type,
+                recorded.schema_version,
+                recorded.payload.as_str(),
+            )?;
+            events.push((event, recorded));
+        }
+        Ok(events)
+    }
+
+    /// The scan's view, and its assessment under `regrade` when one is asked for. A view is kept
+    /// between reads ([`Services`]'s scan views) with the stream version it is folded up to, so a poll
+    /// reads only the events appended since — usually none — and a completed scan is assessed once,
+    /// when the read that sees it end folds its stream from the start (its observations are needed
+    /// then, and only then). A regrade always folds the whole stream.
     async fn fold_scan(
         &self,
         tenant: &TenantId,
         id: ScanId,
         regrade: Option<&str>,
     ) -> Result<Option<(ScanView, Option<Assessment>)>, AppError> {
-        let stored = self.store().read_stream(&scan_stream(id)).await?;
-        let mut view: Option<ScanView> = None;
-        let mut state = Scan::default();
+        let stream = scan_stream(id);
+        let kept = match regrade {
+            None => self.scan_views.get::<ScanFold>(&stream),
+            Some(_) => None,
+        };
+        let (mut fold, mut version) = kept.unwrap_or_default();
+        let mut events = self.read_scan_events(&stream, version).await?;
+        if version > 0 && events.iter().any(|(event, _)| event.ends_scan()) {
+            (fold, version) = Default::default();
+            events = self.read_scan_events(&stream, 0).await?;
+        }
         let mut observations = Vec::new();
-        let mut regraded = None;
-        for event in stored {
-            let at = event.occurred_at;
-            let decoded = ScanEvent::decode(
-                &event.event_type,
-                event.schema_version,
-                event.payload.as_str(),
-            )?;
-            use vantage_domain::Aggregate;
-            state.apply(&decoded);
-            match (&decoded, view.as_mut()) {
-                (ScanEvent::ScanRequested(requested), _) => {
-                    view = Some(ScanView {
-                        id,
-                        tenant: requested.tenant.clone(),
-                        status: ScanStatus::Queued,
-                        spec: requested.spec(),
-                        created_at: at,
-                        updated_at: at,
-                        observation_count: 0,
-                        failure_reason: None,
-                        ruleset_version: None,
-                        grades: None,
-                        overall: None,
-                        analysis: None,
-                    });
-                }
-                (ScanEvent::ScanFailed(failed), Some(view)) => {
-                    view.failure_reason = Some(failed.reason.clone());
-                }
-                (ScanEvent::ProbeObserved(observed), _) => observations.push(observed.clone()),
-                (ScanEvent::ScanCompleted(completed), Some(view)) => {
-                    view.ruleset_version = Some(completed.ruleset_version.clone());
-                    let facts = vantage_rules::ScanFacts {
-                        tenant: view.tenant.as_str(),
-                        target: view.spec.target.as_str(),
-                        observations: &observations,
-                    };
-                    let assessment = vantage_rules::assess(&completed.ruleset_version, &facts)?;
-                    if let Some(ruleset) = regrade {
-                        regraded = Some(if ruleset == completed.ruleset_version {
-                            assessment.clone()
-                        } else {
-                            vantage_rules::assess(ruleset, &facts)?
-                        });
-                    }
-                    view.grades = Some(assessment.grades);
-                    view.overall = Some(assessment.overall);
-                }
-                _ => {}
+        let mut assessed = None;
+        for (event, recorded) in events {
+            if let Some(assessment) =
+                fold.apply(id, &event, recorded.occurred_at, &mut observations)?
+            {
+                assessed = Some(assessment);
             }
-            if let (Some(view), Some(status)) = (view.as_mut(), state.status) {
+            version = recorded.stream_version;
+        }
+        let regraded = match (regrade, assessed, fold.view.as_ref()) {
+            (Some(ruleset), Some(assessment), Some(view))
+                if view.ruleset_version.as_deref() == Some(ruleset) =>
+            {
+                Some(assessment)
+            }
+            (Some(ruleset), Some(_), Some(view)) => {
+                Some(vantage_rules::assess(ruleset, &facts(view, &observations))?)
+            }
+            _ => None,
+        };
+        if regrade.is_none() {
+            self.scan_views.put(&stream, &fold, version);
+        }
+        Ok(fold
+            .view
+            .filter(|v| &v.tenant == tenant && !fold.state.deleted)
+            .map(|view| (view, regraded)))
+    }
+}
+
+/// What [`vantage_rules::assess`] reads of a scan.
+fn facts<'a>(
+    view: &'a ScanView,
+    observations: &'a [ProbeObserved],
+) -> vantage_rules::ScanFacts<'a> {
+    vantage_rules::ScanFacts {
+        tenant: view.tenant.as_str(),
+        target: view.spec.target.as_str(),
+        observations,
+    }
+}
+
+/// A scan's view folded from its stream, with the scan's state (the one place its lifecycle is
+/// decided: [`Scan`]'s `apply`).
+#[derive(Debug, Clone, Default)]
+struct ScanFold {
+    state: Scan,
+    view: Option<ScanView>,
+}
+
+impl ScanFold {
+    /// Folds one event recorded `at`. `observations` collects the scan's observations as they pass;
+    /// when the scan ends they are summarised into its analysis, and a completion is assessed under
+    /// its ruleset (the assessment is returned).
+    fn apply(
+        &mut self,
+        id: ScanId,
+        event: &ScanEvent,
+        at: DateTime<Utc>,
+        observations: &mut Vec<ProbeObserved>,
+    ) -> Result<Option<Assessment>, AppError> {
+        use vantage_domain::Aggregate;
+        self.state.apply(event);
+        let mut assessed = None;
+        match (event, self.view.as_mut()) {
+            (ScanEvent::ScanRequested(requested), _) => {
+                self.view = Some(ScanView {
+                    id,
+                    tenant: requested.tenant.clone(),
+                    status: ScanStatus::Queued,
+                    spec: requested.spec(),
+                    created_at: at,
+                    updated_at: at,
+                    observation_count: 0,
+                    failure_reason: None,
+                    ruleset_version: None,
+                    grades: None,
+                    overall: None,
+                    analysis: None,
+                });
+            }
+            (ScanEvent::ScanFailed(failed), Some(view)) => {
+                view.failure_reason = Some(failed.reason.clone());
+            }
+            (ScanEvent::ProbeObserved(observed), _) => observations.push(observed.clone()),
+            (ScanEvent::ScanCompleted(completed), Some(view)) => {
+                view.ruleset_version = Some(completed.ruleset_version.clone());
+                let assessment =
+                    vantage_rules::assess(&completed.ruleset_version, &facts(view, observations))?;
+                view.grades = Some(assessment.grades.clone());
+                view.overall = Some(assessment.overall.clone());
+                assessed = Some(assessment);
+            }
+            _ => {}
+        }
+        if let Some(view) = self.view.as_mut() {
+            if event.ends_scan() {
+                view.analysis = Some(vantage_rules::analysis::analyze(observations));
+            }
+            if let Some(status) = self.state.status {
                 view.status = status;
                 view.updated_at = at;
-                view.observation_count = state.observations.len();
+                view.observation_count = self.state.observations.len();
             }
         }
-        if let Some(view) = view.as_mut()
-            && view.status.is_terminal()
-        {
-            view.analysis = Some(vantage_rules::analysis::analyze(&observations));
-        }
-        Ok(view
-            .filter(|v| &v.tenant == tenant && !state.deleted)
-            .map(|view| (view, regraded)))
+        Ok(assessed)
     }
 }

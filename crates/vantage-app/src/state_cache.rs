@@ -1,20 +1,20 @@
-//! Folded aggregate states of recently used streams, so a command reads only what was appended to
-//! its stream since the state was last folded, not the whole stream again.
+//! Values folded from recently used streams, so the next command or read of a stream reads only what
+//! was appended to it since, not the whole stream again: the pipeline's aggregate states, and the
+//! scan views that status polls read.
 //!
-//! Streams are append-only, so a state folded up to version `v` stays exact for that prefix; the
-//! pipeline reads the events after `v` from the store (an indexed range) and folds them on. The
-//! store stays the judge: every append still checks the expected version, and a conflict makes the
+//! Streams are append-only, so a value folded up to version `v` stays exact for that prefix; the
+//! reader reads the events after `v` from the store (an indexed range) and folds them on. The store
+//! stays the judge: every append still checks the expected version, and a conflict makes the
 //! pipeline read and fold what it missed. The cache is bounded (least recently used entries go) and
-//! aggregates can opt out ([`Aggregate::CACHE_STATE`]) when their states are large.
+//! aggregates can opt out ([`vantage_domain::Aggregate::CACHE_STATE`]) when their states are large.
 
 use std::any::Any;
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use vantage_domain::Aggregate;
 use vantage_store::StreamName;
 
-/// Streams whose states are kept.
+/// Streams whose values are kept, unless a cache is made with its own capacity.
 const CAPACITY: usize = 4096;
 
 struct Entry {
@@ -29,25 +29,35 @@ struct Entries {
     clock: u64,
 }
 
-/// A bounded map from stream to its folded state and version.
-#[derive(Default)]
+/// A bounded map from stream to a value folded from it and the version it is folded up to.
 pub(crate) struct StateCache {
     entries: Mutex<Entries>,
+    capacity: usize,
+}
+
+impl Default for StateCache {
+    fn default() -> Self {
+        Self::with_capacity(CAPACITY)
+    }
 }
 
 impl StateCache {
-    /// The cached state of `stream` as an `A`, with the version it is folded up to.
-    pub(crate) fn get<A: Aggregate>(&self, stream: &StreamName) -> Option<(A, u64)> {
-        if !A::CACHE_STATE {
-            return None;
+    pub(crate) fn with_capacity(capacity: usize) -> Self {
+        Self {
+            entries: Mutex::default(),
+            capacity: capacity.max(1),
         }
+    }
+
+    /// The cached value of `stream` as a `T`, with the version it is folded up to.
+    pub(crate) fn get<T: Clone + 'static>(&self, stream: &StreamName) -> Option<(T, u64)> {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         entries.clock += 1;
         let now = entries.clock;
         let entry = entries.by_stream.get_mut(stream.as_str())?;
         entry.used = now;
-        let state = entry.state.downcast_ref::<A>()?.clone();
-        Some((state, entry.version))
+        let value = entry.state.downcast_ref::<T>()?.clone();
+        Some((value, entry.version))
     }
 
     /// Forgets every kept state (erasing a tenant: states may hold what its people wrote, opened).
@@ -56,22 +66,29 @@ impl StateCache {
         entries.by_stream.clear();
     }
 
-    /// Keeps `state`, folded up to `version`, unless a state further along is kept already.
-    pub(crate) fn put<A: Aggregate>(&self, stream: &StreamName, state: &A, version: u64) {
-        if !A::CACHE_STATE || version == 0 {
+    /// Keeps `value`, folded up to `version`, unless a value further along is kept already.
+    pub(crate) fn put<T: Clone + Send + Sync + 'static>(
+        &self,
+        stream: &StreamName,
+        value: &T,
+        version: u64,
+    ) {
+        if version == 0 {
             return;
         }
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         entries.clock += 1;
         let now = entries.clock;
         if let Some(entry) = entries.by_stream.get_mut(stream.as_str())
-            && entry.state.is::<A>()
+            && entry.state.is::<T>()
             && entry.version >= version
         {
             entry.used = now;
             return;
         }
-        if entries.by_stream.len() >= CAPACITY && !entries.by_stream.contains_key(stream.as_str()) {
+        if entries.by_stream.len() >= self.capacity
+            && !entries.by_stream.contains_key(stream.as_str())
+        {
             let oldest = entries
                 .by_stream
                 .iter()
@@ -84,7 +101,7 @@ impl StateCache {
         entries.by_stream.insert(
             stream.as_str().to_owned(),
             Entry {
-                state: Box::new(state.clone()),
+                state: Box::new(value.clone()),
                 version,
                 used: now,
             },

@@ -193,7 +193,7 @@ fn worker_events_for_a_cancelled_or_terminal_scan_are_rejected() {
             ScanCommand::Begin {
                 worker_id: "w2".into(),
             },
-            ScanCommand::Observe(observation(7)),
+            ScanCommand::Observe(vec![observation(7)]),
             ScanCommand::Finalize,
             ScanCommand::Complete {
                 ruleset_version: "1".into(),
@@ -213,7 +213,7 @@ fn worker_events_for_a_cancelled_or_terminal_scan_are_rejected() {
 #[test]
 fn observations_need_a_running_scan_and_are_idempotent() {
     assert_eq!(
-        given::<Scan>([requested()]).when(ScanCommand::Observe(observation(7))),
+        given::<Scan>([requested()]).when(ScanCommand::Observe(vec![observation(7)])),
         Err(DomainError::OutOfOrder {
             event: "ProbeObserved",
             status: "queued"
@@ -221,16 +221,42 @@ fn observations_need_a_running_scan_and_are_idempotent() {
     );
     let running = vec![requested(), started("w")];
     assert_eq!(
-        given::<Scan>(running.clone()).when(ScanCommand::Observe(observation(7))),
+        given::<Scan>(running.clone()).when(ScanCommand::Observe(vec![observation(7)])),
         Ok(vec![observation(7).into()])
     );
     let mut seen = running;
     seen.push(observation(7).into());
     assert_eq!(
-        given::<Scan>(seen).when(ScanCommand::Observe(observation(7))),
+        given::<Scan>(seen).when(ScanCommand::Observe(vec![observation(7)])),
         Ok(vec![]),
         "a redelivered observation must not be recorded twice"
     );
+}
+
+#[test]
+fn a_batch_of_observations_records_each_new_one_once_in_order() {
+    let mut seen = vec![requested(), started("w")];
+    seen.push(observation(2).into());
+    assert_eq!(
+        given::<Scan>(seen).when(ScanCommand::Observe(vec![
+            observation(1),
+            observation(2),
+            observation(3),
+            observation(1),
+        ])),
+        Ok(vec![observation(1).into(), observation(3).into()]),
+        "held and repeated observations are left out; the rest keep their order"
+    );
+    let too_many = (0..=MAX_OBSERVATIONS_PER_COMMAND as u128)
+        .map(observation)
+        .collect();
+    assert!(matches!(
+        given::<Scan>([requested(), started("w")]).when(ScanCommand::Observe(too_many)),
+        Err(DomainError::Invalid {
+            field: "observations",
+            ..
+        })
+    ));
 }
 
 #[test]
@@ -243,7 +269,7 @@ fn oversized_observations_are_refused() {
         records: vec!["x".repeat(MAX_OBSERVATION_BYTES)],
         truncated: false,
     });
-    let result = given::<Scan>([requested(), started("w")]).when(ScanCommand::Observe(big));
+    let result = given::<Scan>([requested(), started("w")]).when(ScanCommand::Observe(vec![big]));
     assert!(matches!(
         result,
         Err(DomainError::Invalid { field: "data", .. })
@@ -939,7 +965,8 @@ fn arb_command() -> impl Strategy<Value = ScanCommand> {
         (0u8..3).prop_map(|w| ScanCommand::Begin {
             worker_id: format!("w{w}")
         }),
-        (0u128..6).prop_map(|n| ScanCommand::Observe(observation(n))),
+        proptest::collection::vec(0u128..6, 1..4)
+            .prop_map(|ns| ScanCommand::Observe(ns.into_iter().map(observation).collect())),
         Just(ScanCommand::Finalize),
         Just(ScanCommand::Complete {
             ruleset_version: "1".into()

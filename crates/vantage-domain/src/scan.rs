@@ -19,6 +19,8 @@ use crate::{Aggregate, DomainError};
 pub const MAX_OBSERVATION_BYTES: usize = 16 * 1024;
 /// Longest failure or cancellation reason kept, in characters.
 pub const MAX_REASON_CHARS: usize = 512;
+/// Observations one command may carry: a probe's results are recorded together, in one append.
+pub const MAX_OBSERVATIONS_PER_COMMAND: usize = 64;
 
 /// Where a scan is in its lifecycle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
@@ -365,8 +367,9 @@ pub enum ScanCommand {
     Begin {
         worker_id: String,
     },
-    /// Worker: one observation.
-    Observe(ProbeObserved),
+    /// Worker: observations of one probe (at most [`MAX_OBSERVATIONS_PER_COMMAND`]), appended
+    /// together. Those the scan holds already, and repeats within the batch, are left out.
+    Observe(Vec<ProbeObserved>),
     /// Worker: one probe failed.
     ReportProbeFailure(ProbeFailed),
     /// Worker: all observations are in.
@@ -510,14 +513,7 @@ impl Aggregate for Scan {
                 }
                 ScanStarted { worker_id }.into()
             }
-            C::Observe(observation) => {
-                self.require_running("ProbeObserved")?;
-                if self.observations.contains(&observation.observation_id) {
-                    return Ok(vec![]);
-                }
-                check_observation_size(&observation.observation)?;
-                observation.into()
-            }
+            C::Observe(batch) => return self.observe(batch),
             C::ReportProbeFailure(failure) => {
                 self.require_running("ProbeFailed")?;
                 if self.observations.contains(&failure.observation_id) {
@@ -641,6 +637,16 @@ impl Aggregate for Scan {
     }
 }
 
+impl ScanEvent {
+    /// Whether the event ends the scan: completed, failed or cancelled.
+    pub fn ends_scan(&self) -> bool {
+        matches!(
+            self,
+            Self::ScanCompleted(_) | Self::ScanFailed(_) | Self::ScanCancelled(_)
+        )
+    }
+}
+
 impl Scan {
     /// The content sampling the scan asked for, if any.
     pub fn content_sampling(&self) -> Option<ContentSampling> {
@@ -662,6 +668,29 @@ impl Scan {
             ));
         }
         Ok(())
+    }
+
+    /// The events of an `Observe` command: every observation not recorded yet, in order.
+    fn observe(&self, batch: Vec<ProbeObserved>) -> Result<Vec<ScanEvent>, DomainError> {
+        self.require_running("ProbeObserved")?;
+        if batch.len() > MAX_OBSERVATIONS_PER_COMMAND {
+            return Err(DomainError::invalid(
+                "observations",
+                format!("at most {MAX_OBSERVATIONS_PER_COMMAND} per command"),
+            ));
+        }
+        let mut new = HashSet::new();
+        let mut events = Vec::with_capacity(batch.len());
+        for observation in batch {
+            if self.observations.contains(&observation.observation_id)
+                || !new.insert(observation.observation_id)
+            {
+                continue;
+            }
+            check_observation_size(&observation.observation)?;
+            events.push(observation.into());
+        }
+        Ok(events)
     }
 
     fn observation_count(&self) -> u32 {

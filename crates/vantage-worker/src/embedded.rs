@@ -2,7 +2,8 @@
 //! scan that has not ended, with at most `max_concurrent_scans` at a time.
 //!
 //! Which scans to run comes from [`ScanFeed`]: scans a previous process left queued or running are run
-//! again (observation ids are deterministic, so nothing is recorded twice).
+//! again (observation ids are deterministic, so nothing is recorded twice); where to pick up comes
+//! from [`EmbeddedWorkers::resuming_from`].
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -10,19 +11,21 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use tokio::sync::{Semaphore, watch};
-use vantage_app::{CommandContext, PlainSample, Services, new_id, scan_stream};
+use vantage_app::{CommandContext, PlainSample, Services, new_id};
 use vantage_domain::ids::ScanId;
-use vantage_domain::scan::{Scan, ScanCommand};
+use vantage_domain::scan::ScanCommand;
 use vantage_store::StoreError;
 
-use crate::feed::{Dispatch, ScanFeed};
+use crate::feed::{Dispatch, ResumeSource, ScanFeed, from_log_start};
 use crate::run::{ScanEventSink, ScanJob, Scanner, Submitted, WorkerError, run_scan};
+use crate::scan_states::ScanStates;
 
 /// Commands go straight through the application's pipeline (in-process workers).
 #[derive(Debug)]
 pub struct PipelineSink {
     services: Services,
     worker_id: String,
+    scans: ScanStates,
 }
 
 impl PipelineSink {
@@ -30,6 +33,7 @@ impl PipelineSink {
         Self {
             services,
             worker_id: worker_id.into(),
+            scans: ScanStates::default(),
         }
     }
 }
@@ -51,9 +55,8 @@ impl ScanEventSink for PipelineSink {
     async fn submit(&self, job: &ScanJob, command: ScanCommand) -> Result<Submitted, WorkerError> {
         let context = self.context(job);
         match self
-            .services
-            .pipeline
-            .execute::<Scan>(&scan_stream(job.scan_id), &context, command)
+            .scans
+            .execute(&self.services, job.scan_id, &context, command)
             .await
         {
             Ok(Ok(_)) => Ok(Submitted::Accepted),
@@ -86,22 +89,39 @@ async fn keep_sample(
 }
 
 /// The in-process worker pool.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct EmbeddedWorkers {
     services: Services,
+    resume: ResumeSource,
     worker_id: String,
     max_concurrent_scans: usize,
     tls_roots: vantage_probes::tls::TlsRoots,
+}
+
+impl std::fmt::Debug for EmbeddedWorkers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmbeddedWorkers")
+            .field("worker_id", &self.worker_id)
+            .field("max_concurrent_scans", &self.max_concurrent_scans)
+            .finish_non_exhaustive()
+    }
 }
 
 impl EmbeddedWorkers {
     pub fn new(services: Services, max_concurrent_scans: usize) -> Self {
         Self {
             services,
+            resume: from_log_start(),
             worker_id: format!("embedded-{}", new_id().simple()),
             max_concurrent_scans: max_concurrent_scans.max(1),
             tls_roots: vantage_probes::tls::TlsRoots::web_pki(),
         }
+    }
+
+    /// Picks up from where `resume` says (the scans projection) instead of the log's beginning.
+    pub fn resuming_from(mut self, resume: ResumeSource) -> Self {
+        self.resume = resume;
+        self
     }
 
     /// Trusts these anchors (the web PKI plus a lab's CAs) when judging certificates.
@@ -113,7 +133,8 @@ impl EmbeddedWorkers {
     /// Dispatches scans until `shutdown` resolves. Scans still running then are picked up again by
     /// the next start.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), StoreError> {
-        let mut feed = ScanFeed::start(self.services.store().clone()).await?;
+        let resume = (self.resume)().await?;
+        let mut feed = ScanFeed::start(self.services.store().clone(), resume).await?;
         let sink: Arc<dyn ScanEventSink> = Arc::new(PipelineSink::new(
             self.services.clone(),
             self.worker_id.clone(),

@@ -2,11 +2,15 @@
 //! first those a previous process left behind (history), then new ones as they are requested — and
 //! which running scans must stop. Shared by the in-process pool and the NATS bridge.
 //!
-//! *Until the scans projection exists, catching up reads the log from the start.*
+//! Starting does not read the log from its beginning: a [`Resume`] — the scans projection's
+//! checkpoint and the scans that had not ended by it — says what history holds, and the feed follows
+//! the log from that checkpoint. So start-up costs what is unfinished and the projection's lag, not
+//! the log's length. Without a projection ([`Resume::default`]) the feed reads the whole log.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use futures::future::BoxFuture;
 use vantage_domain::DomainEvent;
 use vantage_domain::ids::ScanId;
 use vantage_domain::scan::ScanEvent;
@@ -25,6 +29,24 @@ pub enum Dispatch {
     Ended(ScanId),
 }
 
+/// Where a feed picks up: the scans that had not ended as of log position `position`, each with the
+/// position of its request (the order they are run in).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Resume {
+    pub position: u64,
+    pub unfinished: Vec<(u64, ScanJob)>,
+}
+
+/// Reads a [`Resume`] each time a feed starts (the composition root reads it from the scans
+/// projection).
+pub type ResumeSource =
+    Arc<dyn Fn() -> BoxFuture<'static, Result<Resume, StoreError>> + Send + Sync>;
+
+/// A source that always starts from the beginning of the log (no projection to ask).
+pub fn from_log_start() -> ResumeSource {
+    Arc::new(|| Box::pin(async { Ok(Resume::default()) }))
+}
+
 /// Follows the log and hands out [`Dispatch`]es in order.
 #[derive(Debug)]
 pub struct ScanFeed {
@@ -36,13 +58,14 @@ pub struct ScanFeed {
 }
 
 impl ScanFeed {
-    pub async fn start(store: Arc<dyn EventStore>) -> Result<Self, StoreError> {
+    /// A feed that starts with `resume`'s unfinished scans and follows the log after its position.
+    pub async fn start(store: Arc<dyn EventStore>, resume: Resume) -> Result<Self, StoreError> {
         let start_head = store.head_position().await?;
         Ok(Self {
-            log: subscribe_all(store, 0, SubscriptionOptions::default()),
+            log: subscribe_all(store, resume.position, SubscriptionOptions::default()),
             start_head,
-            caught_up: start_head == 0,
-            backlog: BTreeMap::new(),
+            caught_up: false,
+            backlog: resume.unfinished.into_iter().collect(),
             ready: std::collections::VecDeque::new(),
         })
     }
@@ -85,6 +108,8 @@ impl ScanFeed {
                         tenant: requested.tenant,
                     };
                     if !self.caught_up {
+                        // Keyed by the request's position: a scan the resume named already is
+                        // named once.
                         self.backlog.insert(recorded.global_position, job);
                         continue;
                     }

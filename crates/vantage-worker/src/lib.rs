@@ -13,5 +13,6 @@ pub mod feed;
 pub mod live;
 pub mod nats;
 mod run;
+mod scan_states;
 
 pub use run::{RULESET_VERSION, ScanEventSink, ScanJob, Scanner, Submitted, WorkerError, run_scan};

@@ -6,8 +6,10 @@
 //!   wait they extend with progress acks while scanning, and `max_deliver`: the last delivery is not
 //!   run but dead-lettered (kept on `<prefix>.dead.<scan id>`) and the scan failed with a reason.
 //! - **Results**: stream `<prefix>_results` on `<prefix>.results.<scan id>`: every command a worker
-//!   issues, with a deterministic message id (an observation's is its observation id). The bridge
-//!   applies them through the command pipeline, where redelivered observations change nothing.
+//!   issues, with a deterministic message id (a batch of observations is named by its observation
+//!   ids). A probe's observations travel together, in messages of at most 256 KiB. The bridge applies
+//!   them through the command pipeline, against the scan's state it keeps between messages, where
+//!   redelivered observations change nothing.
 //! - **Cancellation**: plain NATS `<prefix>.cancel.<scan id>`, heard by every worker.
 //!
 //! A worker needs only NATS: no database credentials ever reach it.
@@ -22,13 +24,15 @@ use async_trait::async_trait;
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
-use vantage_app::{CommandContext, PlainSample, Services, scan_stream};
+use uuid::Uuid;
+use vantage_app::{CommandContext, PlainSample, Services};
 use vantage_domain::ids::ScanId;
-use vantage_domain::scan::{ProbeFailed, ProbeObserved, Scan, ScanCommand};
+use vantage_domain::scan::{ProbeFailed, ProbeObserved, ScanCommand};
 use vantage_domain::tenant::TenantId;
 
-use crate::feed::{Dispatch, ScanFeed};
+use crate::feed::{Dispatch, ResumeSource, ScanFeed};
 use crate::run::{ScanEventSink, ScanJob, Scanner, Submitted, WorkerError, run_scan};
+use crate::scan_states::ScanStates;
 
 /// A NATS failure.
 #[derive(Debug, thiserror::Error)]
@@ -189,8 +193,14 @@ impl NatsTopology {
 #[serde(tag = "kind", rename_all = "snake_case")]
 enum WireCommand {
     Begin,
+    /// One observation: what workers sent before they recorded a probe's results together; read still,
+    /// so a worker of the previous release can finish its scans during an upgrade.
     Observe {
         observation: ProbeObserved,
+    },
+    /// Observations of one probe, recorded together.
+    Observations {
+        observations: Vec<ProbeObserved>,
     },
     ProbeFailed {
         failure: ProbeFailed,
@@ -222,7 +232,7 @@ impl WireCommand {
     fn from_command(command: ScanCommand) -> Option<Self> {
         Some(match command {
             ScanCommand::Begin { .. } => Self::Begin,
-            ScanCommand::Observe(observation) => Self::Observe { observation },
+            ScanCommand::Observe(observations) => Self::Observations { observations },
             ScanCommand::ReportProbeFailure(failure) => Self::ProbeFailed { failure },
             ScanCommand::Finalize => Self::Finalize,
             ScanCommand::Complete { ruleset_version } => Self::Complete { ruleset_version },
@@ -244,7 +254,8 @@ impl WireCommand {
             Self::Begin => ScanCommand::Begin {
                 worker_id: worker_id.to_owned(),
             },
-            Self::Observe { observation } => ScanCommand::Observe(observation),
+            Self::Observe { observation } => ScanCommand::Observe(vec![observation]),
+            Self::Observations { observations } => ScanCommand::Observe(observations),
             Self::ProbeFailed { failure } => ScanCommand::ReportProbeFailure(failure),
             Self::Finalize => ScanCommand::Finalize,
             Self::Complete { ruleset_version } => ScanCommand::Complete { ruleset_version },
@@ -257,6 +268,16 @@ impl WireCommand {
     fn message_id(&self, scan: ScanId, worker_id: &str) -> String {
         match self {
             Self::Observe { observation } => observation.observation_id.to_string(),
+            Self::Observations { observations } => {
+                let ids: Vec<u8> = observations
+                    .iter()
+                    .flat_map(|o| o.observation_id.0.into_bytes())
+                    .collect();
+                format!(
+                    "{scan}:observations:{}",
+                    Uuid::new_v5(&scan.as_uuid(), &ids)
+                )
+            }
             Self::ProbeFailed { failure } => failure.observation_id.to_string(),
             Self::Begin => format!("{scan}:begin:{worker_id}"),
             Self::Finalize => format!("{scan}:finalize:{worker_id}"),
@@ -320,7 +341,15 @@ impl ScanEventSink for NatsSink {
         let Some(command) = WireCommand::from_command(command) else {
             return Err(WorkerError::Sink("not a worker command".into()));
         };
-        self.send(job, command).await?;
+        match command {
+            WireCommand::Observations { observations } => {
+                for observations in within_message_size(observations) {
+                    self.send(job, WireCommand::Observations { observations })
+                        .await?;
+                }
+            }
+            command => self.send(job, command).await?,
+        }
         // The worker cannot see the log; a scan that ended meanwhile is told by a cancel message.
         Ok(Submitted::Accepted)
     }
@@ -328,6 +357,29 @@ impl ScanEventSink for NatsSink {
     async fn keep_sample(&self, job: &ScanJob, sample: PlainSample) -> Result<(), WorkerError> {
         self.send(job, WireCommand::Sample { sample }).await
     }
+}
+
+/// Encoded observations one results message carries at most, well under NATS's default 1 MiB
+/// message limit.
+const MAX_OBSERVATIONS_MESSAGE_BYTES: usize = 256 * 1024;
+
+/// `observations` in runs, in order, whose encodings together stay within
+/// [`MAX_OBSERVATIONS_MESSAGE_BYTES`] (one larger observation travels alone).
+fn within_message_size(observations: Vec<ProbeObserved>) -> Vec<Vec<ProbeObserved>> {
+    let mut runs: Vec<Vec<ProbeObserved>> = Vec::new();
+    let mut bytes = 0;
+    for observation in observations {
+        let size = serde_json::to_vec(&observation).map_or(0, |encoded| encoded.len());
+        match runs.last_mut() {
+            Some(run) if bytes + size <= MAX_OBSERVATIONS_MESSAGE_BYTES => run.push(observation),
+            _ => {
+                runs.push(vec![observation]);
+                bytes = 0;
+            }
+        }
+        bytes += size;
+    }
+    runs
 }
 
 /// How a worker takes jobs.
@@ -473,11 +525,13 @@ pub async fn run_worker(
 }
 
 /// Core side (`vantage serve --nats-url`): publishes jobs and cancellations from the log, and applies
-/// the workers' results through the pipeline. Runs until `shutdown`.
+/// the workers' results through the pipeline. Which scans are unfinished at start comes from
+/// `resume`. Runs until `shutdown`.
 pub async fn run_bridge(
     services: Services,
     client: async_nats::Client,
     topology: NatsTopology,
+    resume: ResumeSource,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), NatsError> {
     let js = jetstream::new(client.clone());
@@ -504,7 +558,8 @@ pub async fn run_bridge(
         let client = client.clone();
         let topology = topology.clone();
         async move {
-            let mut feed = ScanFeed::start(services.store().clone())
+            let resume = resume().await.map_err(nats)?;
+            let mut feed = ScanFeed::start(services.store().clone(), resume)
                 .await
                 .map_err(nats)?;
             loop {
@@ -528,6 +583,7 @@ pub async fn run_bridge(
         }
     };
     let applier = async move {
+        let scans = ScanStates::default();
         let mut messages = consumer.messages().await.map_err(nats)?;
         while let Some(message) = messages.next().await {
             let message = message.map_err(nats)?;
@@ -544,9 +600,8 @@ pub async fn run_bridge(
                 causation_id: None,
             };
             let applied = match result.command.into_command(&result.worker_id) {
-                Ok(command) => services
-                    .pipeline
-                    .execute::<Scan>(&scan_stream(result.scan_id), &context, command)
+                Ok(command) => scans
+                    .execute(&services, result.scan_id, &context, command)
                     .await
                     .map(|_| ()),
                 Err(sample) => services
@@ -578,7 +633,55 @@ pub async fn run_bridge(
 
 #[cfg(test)]
 mod tests {
-    use super::subject_token;
+    use super::*;
+    use vantage_domain::ids::ObservationId;
+    use vantage_domain::scan::Observation;
+    use vantage_observations::dns::{DnsObservation, DnsStatus};
+
+    fn dns(n: u128, bytes: usize) -> ProbeObserved {
+        ProbeObserved {
+            observation_id: ObservationId(Uuid::from_u128(n)),
+            asset: format!("n{n} TXT"),
+            observation: Observation::Dns(DnsObservation {
+                name: format!("n{n}"),
+                record_type: "TXT".into(),
+                status: DnsStatus::Ok,
+                records: vec!["x".repeat(bytes)],
+                truncated: false,
+            }),
+        }
+    }
+
+    #[test]
+    fn observations_are_split_into_messages_in_order_within_the_size_limit() {
+        let batch: Vec<_> = (0..64).map(|n| dns(n, 15_000)).collect();
+        let runs = within_message_size(batch.clone());
+        assert!(runs.len() > 1, "64 × 15 kB must not fit one message");
+        for run in &runs {
+            let bytes: usize = run
+                .iter()
+                .map(|o| serde_json::to_vec(o).unwrap().len())
+                .sum();
+            assert!(bytes <= MAX_OBSERVATIONS_MESSAGE_BYTES, "{bytes}");
+        }
+        assert_eq!(runs.concat(), batch);
+        assert_eq!(within_message_size(vec![dns(1, 10)]).len(), 1);
+        assert!(within_message_size(Vec::new()).is_empty());
+    }
+
+    #[test]
+    fn a_batch_is_named_by_its_observations() {
+        let scan = ScanId(Uuid::from_u128(7));
+        let name = |ids: &[u128]| {
+            WireCommand::Observations {
+                observations: ids.iter().map(|n| dns(*n, 1)).collect(),
+            }
+            .message_id(scan, "w")
+        };
+        assert_eq!(name(&[1, 2]), name(&[1, 2]));
+        assert_ne!(name(&[1, 2]), name(&[1, 3]));
+        assert_ne!(name(&[1, 2]), name(&[1]));
+    }
 
     #[test]
     fn any_name_is_one_subject_token_and_distinct_names_stay_distinct() {

@@ -11,7 +11,9 @@ use vantage_app::PlainSample;
 use vantage_domain::DomainError;
 use vantage_domain::content::{MAX_SAMPLE_BYTES, looks_secret};
 use vantage_domain::ids::{ObservationId, ScanId};
-use vantage_domain::scan::{Observation, ProbeObserved, ScanCommand, ScanSpec};
+use vantage_domain::scan::{
+    MAX_OBSERVATIONS_PER_COMMAND, Observation, ProbeObserved, ScanCommand, ScanSpec,
+};
 use vantage_domain::target::Profile;
 use vantage_domain::tenant::TenantId;
 use vantage_observations::http::HttpObservation;
@@ -160,26 +162,32 @@ enum ProbeOutcome {
     Refused,
 }
 
-/// Records one observation; `false` when the scan refused it (it ended meanwhile).
+/// Records what one probe saw (`(asset, observation)` pairs), in commands of at most
+/// [`MAX_OBSERVATIONS_PER_COMMAND`]; `false` when the scan refused them (it ended meanwhile).
 async fn observe(
     job: &ScanJob,
     sink: &dyn ScanEventSink,
-    asset: String,
-    observation: Observation,
+    seen: impl IntoIterator<Item = (String, Observation)>,
 ) -> Result<bool, WorkerError> {
-    let key = format!("{}|{asset}", observation.kind().as_str());
-    let observed = ProbeObserved {
-        observation_id: observation_id(job.scan_id, &key),
-        asset,
-        observation,
-    };
-    match sink.submit(job, ScanCommand::Observe(observed)).await? {
-        Submitted::Accepted => Ok(true),
-        Submitted::Refused(reason) => {
-            tracing::info!(scan = %job.scan_id, %reason, "observation refused; stopping");
-            Ok(false)
+    let observed: Vec<ProbeObserved> = seen
+        .into_iter()
+        .map(|(asset, observation)| {
+            let key = format!("{}|{asset}", observation.kind().as_str());
+            ProbeObserved {
+                observation_id: observation_id(job.scan_id, &key),
+                asset,
+                observation,
+            }
+        })
+        .collect();
+    for batch in observed.chunks(MAX_OBSERVATIONS_PER_COMMAND) {
+        let command = ScanCommand::Observe(batch.to_vec());
+        if let Submitted::Refused(reason) = sink.submit(job, command).await? {
+            tracing::info!(scan = %job.scan_id, %reason, "observations refused; stopping");
+            return Ok(false);
         }
     }
+    Ok(true)
 }
 
 /// The ports a web server is looked for on, besides the typed URL's own.
@@ -199,22 +207,25 @@ async fn probe_all(
     let roots = &scanner.tls_roots;
     let host = job.spec.target.host();
     if host.parse::<IpAddr>().is_err() {
-        let mut advertises_mta_sts = false;
-        for seen in probe_dns(guard.resolver(), host).await {
-            advertises_mta_sts |= seen.name.starts_with("_mta-sts.")
+        let answers = probe_dns(guard.resolver(), host).await;
+        let advertises_mta_sts = answers.iter().any(|seen| {
+            seen.name.starts_with("_mta-sts.")
                 && seen
                     .records
                     .iter()
-                    .any(|r| r.to_ascii_lowercase().starts_with("v=stsv1"));
+                    .any(|r| r.to_ascii_lowercase().starts_with("v=stsv1"))
+        });
+        let answers = answers.into_iter().map(|seen| {
             let asset = format!("{} {}", seen.name, seen.record_type);
-            if !observe(job, sink, asset, Observation::Dns(seen)).await? {
-                return Ok(ProbeOutcome::Refused);
-            }
+            (asset, Observation::Dns(seen))
+        });
+        if !observe(job, sink, answers).await? {
+            return Ok(ProbeOutcome::Refused);
         }
         if advertises_mta_sts {
             let seen = probe_mta_sts(guard, roots, host, scanner.mta_sts_port).await;
             let asset = seen.policy_url.clone();
-            if !observe(job, sink, asset, Observation::MtaSts(seen)).await? {
+            if !observe(job, sink, [(asset, Observation::MtaSts(seen))]).await? {
                 return Ok(ProbeOutcome::Refused);
             }
         }
@@ -225,36 +236,44 @@ async fn probe_all(
         .iter()
         .flat_map(|ip| ports.iter().map(|port| SocketAddr::new(*ip, *port)))
         .collect();
-    let mut open: Vec<u16> = Vec::new();
-    let mut connections = futures::stream::iter(targets)
+    let connections: Vec<_> = futures::stream::iter(targets)
         .map(|address| probe_port(address, TCP_TIMEOUT))
-        .buffered(PROBES_PER_SCAN);
-    while let Some(seen) = connections.next().await {
+        .buffered(PROBES_PER_SCAN)
+        .collect()
+        .await;
+    let mut open: Vec<u16> = Vec::new();
+    for seen in &connections {
         if seen.state == PortState::Open && !open.contains(&seen.port) {
             open.push(seen.port);
         }
-        let asset = seen.address.to_string();
-        if !observe(job, sink, asset, Observation::Tcp(seen)).await? {
-            return Ok(ProbeOutcome::Refused);
-        }
+    }
+    let connections = connections
+        .into_iter()
+        .map(|seen| (seen.address.to_string(), Observation::Tcp(seen)));
+    if !observe(job, sink, connections).await? {
+        return Ok(ProbeOutcome::Refused);
     }
     let tls_targets: Vec<SocketAddr> = ports
         .iter()
         .filter(|port| open.contains(port))
         .flat_map(|port| families.iter().map(|ip| SocketAddr::new(*ip, *port)))
         .collect();
-    let mut speaks_tls: Vec<u16> = Vec::new();
-    let mut handshakes = futures::stream::iter(tls_targets)
+    let handshakes: Vec<_> = futures::stream::iter(tls_targets)
         .map(|address| probe_tls(address, host, roots))
-        .buffered(PROBES_PER_SCAN);
-    while let Some(seen) = handshakes.next().await {
+        .buffered(PROBES_PER_SCAN)
+        .collect()
+        .await;
+    let mut speaks_tls: Vec<u16> = Vec::new();
+    for seen in &handshakes {
         if seen.speaks_tls() && !speaks_tls.contains(&seen.address.port()) {
             speaks_tls.push(seen.address.port());
         }
-        let asset = seen.address.to_string();
-        if !observe(job, sink, asset, Observation::Tls(seen)).await? {
-            return Ok(ProbeOutcome::Refused);
-        }
+    }
+    let handshakes = handshakes
+        .into_iter()
+        .map(|seen| (seen.address.to_string(), Observation::Tls(seen)));
+    if !observe(job, sink, handshakes).await? {
+        return Ok(ProbeOutcome::Refused);
     }
     let origins = web_origins(&job.spec, &open, &speaks_tls);
     let urls: Vec<url::Url> = origins
@@ -291,17 +310,17 @@ async fn probe_all(
     let (exposures, pages) = tokio::join!(exposure, pages);
     let (pages, samples): (Vec<_>, Vec<_>) = pages.into_iter().unzip();
     let exposures: Vec<_> = exposures.into_iter().flatten().collect();
-    for seen in &exposures {
-        let asset = seen.url.clone();
-        if !observe(job, sink, asset, Observation::Exposure(seen.clone())).await? {
-            return Ok(ProbeOutcome::Refused);
-        }
+    let exposed = exposures
+        .iter()
+        .map(|seen| (seen.url.clone(), Observation::Exposure(seen.clone())));
+    if !observe(job, sink, exposed).await? {
+        return Ok(ProbeOutcome::Refused);
     }
-    for seen in &pages {
-        let asset = seen.url.clone();
-        if !observe(job, sink, asset, Observation::from(seen.clone())).await? {
-            return Ok(ProbeOutcome::Refused);
-        }
+    let fetched = pages
+        .iter()
+        .map(|seen| (seen.url.clone(), Observation::from(seen.clone())));
+    if !observe(job, sink, fetched).await? {
+        return Ok(ProbeOutcome::Refused);
     }
     for (page, sample) in pages.iter().zip(samples) {
         if let Some(sample) = sample
@@ -320,14 +339,8 @@ async fn probe_all(
     if !pages.is_empty() {
         let classification = classify(&pages, &exposures);
         let asset = job.spec.target.to_string();
-        if !observe(
-            job,
-            sink,
-            asset,
-            Observation::Classification(classification),
-        )
-        .await?
-        {
+        let classified = [(asset, Observation::Classification(classification))];
+        if !observe(job, sink, classified).await? {
             return Ok(ProbeOutcome::Refused);
         }
     }

@@ -18,10 +18,12 @@ use vantage_probes::ssrf::{AllowList, ResolverChoice, SsrfGuard, SsrfPolicy};
 use vantage_probes::tls::TlsRoots;
 use vantage_projections::{ReadDb, StatusBoard};
 use vantage_reports::signing::SigningKey;
-use vantage_store::EventStore;
+use vantage_store::{EventStore, StoreError};
 use vantage_store_postgres::{PgEventStore, PgStoreOptions};
 use vantage_store_sqlite::SqliteEventStore;
+use vantage_worker::ScanJob;
 use vantage_worker::embedded::EmbeddedWorkers;
+use vantage_worker::feed::{Resume, ResumeSource};
 use vantage_worker::nats::NatsTopology;
 
 use crate::config::{DEFAULT_DATA_DIR, DEFAULT_LISTEN, FileConfig};
@@ -573,6 +575,36 @@ pub(crate) fn tenant(flag: Option<&str>, file: &FileConfig) -> Result<TenantId, 
     TenantId::parse(raw).map_err(|e| CliError(format!("invalid tenant {raw:?}: {e}")))
 }
 
+/// Where scan dispatchers pick up at start: the scans projection's checkpoint and the scans that had
+/// not ended by it.
+fn scan_resume(read_db: &ReadDb) -> ResumeSource {
+    let read_db = read_db.clone();
+    Arc::new(move || {
+        let read_db = read_db.clone();
+        Box::pin(async move {
+            let (position, scans) = read_db
+                .unfinished_scans()
+                .await
+                .map_err(StoreError::backend)?;
+            let unfinished = scans
+                .into_iter()
+                .map(|scan| {
+                    let job = ScanJob {
+                        scan_id: scan.scan_id,
+                        tenant: scan.tenant,
+                        spec: scan.spec,
+                    };
+                    (scan.requested_position, job)
+                })
+                .collect();
+            Ok(Resume {
+                position,
+                unfinished,
+            })
+        })
+    })
+}
+
 async fn serve(args: ServeArgs, file: &FileConfig) -> Result<ExitCode, CliError> {
     let guard = guard(&args.scanning, file)?;
     let roots = tls_roots(&args.scanning)?;
@@ -657,8 +689,9 @@ async fn serve(args: ServeArgs, file: &FileConfig) -> Result<ExitCode, CliError>
     let embedded = opened.kind == EMBEDDED && args.nats.nats_url.is_none();
     let scan_workers = args.scan_workers.unwrap_or(if embedded { 4 } else { 0 });
     let workers = (scan_workers > 0).then(|| {
-        let pool =
-            EmbeddedWorkers::new(services.clone(), scan_workers).with_tls_roots(roots.clone());
+        let pool = EmbeddedWorkers::new(services.clone(), scan_workers)
+            .with_tls_roots(roots.clone())
+            .resuming_from(scan_resume(&read_db));
         tokio::spawn(pool.run(until_stopped(stopped.clone())))
     });
     // Webhook deliveries and scheduled scans: one process among the replicas does each.
@@ -684,11 +717,13 @@ async fn serve(args: ServeArgs, file: &FileConfig) -> Result<ExitCode, CliError>
                     let (services, client, topology) =
                         (services.clone(), client.clone(), topology.clone());
                     let stopped = stopped.clone();
+                    let resume = scan_resume(&read_db);
                     move || {
                         vantage_worker::nats::run_bridge(
                             services.clone(),
                             client.clone(),
                             topology.clone(),
+                            resume.clone(),
                             until_stopped(stopped.clone()),
                         )
                     }

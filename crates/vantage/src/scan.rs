@@ -111,14 +111,17 @@ struct Progress {
 impl ScanEventSink for Progress {
     async fn submit(&self, job: &ScanJob, command: ScanCommand) -> Result<Submitted, WorkerError> {
         let message = match &command {
-            ScanCommand::Observe(observed) => {
-                let n = self.observations.fetch_add(1, Ordering::Relaxed) + 1;
-                Some(format!(
+            ScanCommand::Observe(observed) => observed.last().map(|last| {
+                let n = self
+                    .observations
+                    .fetch_add(observed.len(), Ordering::Relaxed)
+                    + observed.len();
+                format!(
                     "{n} observations (last: {} {})",
-                    observed.probe().as_str(),
-                    observed.asset
-                ))
-            }
+                    last.probe().as_str(),
+                    last.asset
+                )
+            }),
             ScanCommand::Finalize => Some("deriving findings".to_owned()),
             _ => None,
         };
