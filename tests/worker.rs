@@ -455,3 +455,122 @@ async fn mta_sts_policies_are_fetched_and_judged() {
     );
     assert!(!rules.contains(&"email.mta-sts-policy-unavailable".to_owned()));
 }
+
+/// A feed resumed from the scans projection runs exactly the scans that have not ended — the one
+/// the projection knows unfinished, then one requested after its checkpoint — and hears a cancel;
+/// the log before the checkpoint is not read.
+async fn a_feed_resumed_from_the_scans_projection_runs_only_unfinished_scans<S>(
+    store: S,
+    read: vantage_projections::ReadDb,
+    settle: impl AsyncFn(),
+) where
+    S: vantage_store::EventStore + vantage_store::SideStore + Clone,
+{
+    use vantage_domain::scan::{Scan, ScanCommand};
+    use vantage_worker::ScanJob;
+    use vantage_worker::feed::{Dispatch, Resume, ScanFeed};
+    let services = vantage_tests::lab_services(store.clone());
+    let events: std::sync::Arc<dyn vantage_store::EventStore> = std::sync::Arc::new(store);
+    let context =
+        vantage_app::CommandContext::system(vantage_domain::tenant::TenantId::default_tenant());
+    let spec = vantage_tests::lab_spec(9, vec![9]);
+    let request = async || {
+        services
+            .start_scan(&context, spec.clone())
+            .await
+            .unwrap()
+            .unwrap()
+    };
+    let done = request().await;
+    for command in [
+        ScanCommand::Begin {
+            worker_id: "w".into(),
+        },
+        ScanCommand::Finalize,
+        ScanCommand::Complete {
+            ruleset_version: vantage_worker::RULESET_VERSION.into(),
+        },
+    ] {
+        services
+            .pipeline
+            .execute::<Scan>(&vantage_app::scan_stream(done), &context, command)
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    let waiting = request().await;
+    settle().await;
+    vantage_projections::catch_up(events.clone(), &read)
+        .await
+        .unwrap();
+    let checkpoint = events.head_position().await.unwrap();
+    let later = request().await;
+    settle().await;
+
+    let (position, unfinished) = read.unfinished_scans().await.unwrap();
+    assert_eq!(position, checkpoint, "the projection's checkpoint");
+    let ids: Vec<_> = unfinished.iter().map(|scan| scan.scan_id).collect();
+    assert_eq!(ids, vec![waiting], "only the scan that had not ended");
+    let job = |scan_id| ScanJob {
+        scan_id,
+        tenant: context.tenant.clone(),
+        spec: spec.clone(),
+    };
+    let resume = Resume {
+        position,
+        unfinished: unfinished
+            .into_iter()
+            .map(|scan| (scan.requested_position, job(scan.scan_id)))
+            .collect(),
+    };
+    // The log before the checkpoint is not read: told of no unfinished scan, a feed names only the
+    // scan requested after it.
+    let told_nothing = Resume {
+        position,
+        unfinished: Vec::new(),
+    };
+    let mut blind = ScanFeed::start(events.clone(), told_nothing).await.unwrap();
+    assert_eq!(blind.next().await.unwrap(), Dispatch::Run(job(later)));
+    let mut feed = ScanFeed::start(events.clone(), resume).await.unwrap();
+    let mut next = async || {
+        tokio::time::timeout(Duration::from_secs(10), feed.next())
+            .await
+            .expect("the feed answers")
+            .unwrap()
+    };
+    assert_eq!(next().await, Dispatch::Run(job(waiting)));
+    assert_eq!(next().await, Dispatch::Run(job(later)));
+    services
+        .command_scan(&context, waiting, ScanCommand::Cancel { reason: None })
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(next().await, Dispatch::Stop(waiting));
+    assert_ne!(done, waiting);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_a_feed_resumed_from_the_scans_projection_runs_only_unfinished_scans() {
+    let t = vantage_tests::SqliteTestStore::new().await;
+    let read = t.app_stores().await.read;
+    a_feed_resumed_from_the_scans_projection_runs_only_unfinished_scans(
+        t.store.clone(),
+        read,
+        async || {},
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_feed_resumed_from_the_scans_projection_runs_only_unfinished_scans() {
+    let t = vantage_tests::PgTestStore::new().await;
+    let read = t.app_stores().await.read;
+    let store = t.store.clone();
+    a_feed_resumed_from_the_scans_projection_runs_only_unfinished_scans(
+        t.store.clone(),
+        read,
+        async || vantage_tests::settle(&store).await,
+    )
+    .await;
+    t.drop_schema().await;
+}
