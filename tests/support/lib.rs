@@ -175,11 +175,23 @@ impl PgTestStore {
     }
 }
 
-/// How a test app's API state differs from the default (rate limits, connection limit).
-type Tuning = Box<dyn FnOnce(vantage_api::AppState) -> vantage_api::AppState + Send>;
+/// How a test app's API differs from the default (rate limits, connection limit).
+type Tuning = vantage::application::ApiSettings;
+
+/// Rate limits too high to matter.
+fn unthrottled() -> Tuning {
+    let many = std::num::NonZeroU32::new(u32::MAX).unwrap();
+    limited(vantage_api::RateLimitConfig {
+        requests_per_minute: many,
+        scans_per_minute: many,
+    })
+}
 
 fn limited(limits: vantage_api::RateLimitConfig) -> Tuning {
-    Box::new(move |state| state.with_rate_limits(limits))
+    Tuning {
+        rate_limits: Some(limits),
+        ..Tuning::default()
+    }
 }
 
 /// The real application served on a loopback port, with its bootstrap admin key.
@@ -196,9 +208,12 @@ pub struct TestApp {
     /// The application's clock: the system's, moved on by [`TestClock::advance`].
     pub clock: Arc<TestClock>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    projectors: Option<ProjectorTasks>,
+    /// The application, running until `shutdown`.
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
-    workers: Option<WorkerPool>,
+    /// Turns true when the application stops.
+    stopped: tokio::sync::watch::Receiver<bool>,
+    /// Parts a test started beside the application (webhook deliveries, the scheduler).
+    extra: Vec<tokio::task::JoinHandle<()>>,
     /// The NATS streams of an app whose live events go over NATS, deleted when it stops.
     nats: Option<(async_nats::Client, vantage_worker::nats::NatsTopology)>,
 }
@@ -226,21 +241,6 @@ impl vantage_app::Clock for TestClock {
     }
 }
 
-/// Where the live log feeder is among an app's background tasks.
-const LOG_FEEDER: usize = 0;
-
-/// The live projectors of an app: their stop signal and their tasks.
-type ProjectorTasks = (
-    tokio::sync::watch::Sender<bool>,
-    Vec<tokio::task::JoinHandle<()>>,
-);
-
-/// In-process scan workers of a lab app: their stop signal and their task.
-type WorkerPool = (
-    tokio::sync::oneshot::Sender<()>,
-    tokio::task::JoinHandle<Result<(), vantage_store::StoreError>>,
-);
-
 impl std::fmt::Debug for TestApp {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TestApp").field("base", &self.base).finish()
@@ -266,8 +266,7 @@ impl TestApp {
         policy: vantage_outbound::webhooks::RetryPolicy,
         every: std::time::Duration,
     ) {
-        let (stop, tasks) = self.projectors.as_mut().unwrap();
-        tasks.extend(vantage_outbound::spawn(
+        self.extra.extend(vantage_outbound::spawn(
             self.services.clone(),
             self.stores.read.clone(),
             vantage_outbound::OutboundSettings {
@@ -275,7 +274,7 @@ impl TestApp {
                 roots: vantage_probes::tls::TlsRoots::web_pki(),
                 scheduler_every: every,
             },
-            stop.subscribe(),
+            self.stopped.clone(),
         ));
     }
 
@@ -306,12 +305,15 @@ impl TestApp {
     }
 
     async fn spawn_with(stores: AppStores, allow: &str, workers: bool) -> Self {
-        Self::spawn_configured(stores, allow, workers, Box::new(|state| state)).await
+        Self::spawn_configured(stores, allow, workers, Tuning::default()).await
     }
 
     /// [`TestApp::spawn`] serving at most `connections` connections at once.
     pub async fn spawn_with_connection_limit(stores: AppStores, connections: usize) -> Self {
-        let tune: Tuning = Box::new(move |state| state.with_max_connections(connections));
+        let tune = Tuning {
+            max_connections: Some(connections),
+            ..Tuning::default()
+        };
         Self::spawn_configured(stores, "", false, tune).await
     }
 
@@ -322,75 +324,52 @@ impl TestApp {
             lab.guard(),
             None,
             Some(lab.tls_roots()),
-            Box::new(|state| state),
+            Tuning::default(),
+            None,
         )
         .await
     }
 
-    /// [`TestApp::spawn`] with live events fanned out over the test NATS server (`NATS_URL`), as
-    /// replicas do in distributed mode: the relay (under its lease) publishes the log to a stream of
-    /// this app's own prefix, and the app's hub is fed from it.
+    /// [`TestApp::spawn`] in distributed mode over the test NATS server (`NATS_URL`), as `vantage
+    /// serve --nats-url` runs: the scan bridge, and live events fanned out as replicas do — the relay
+    /// (under its lease) publishes the log to a stream of this app's own prefix, and the app's hub is
+    /// fed from it.
     pub async fn spawn_over_nats(stores: AppStores) -> Self {
-        Self::spawn(stores).await.fed_over_nats().await
+        Self::spawn_tuned_over_nats(stores, Tuning::default()).await
     }
 
-    /// The app with no rate limits to speak of (for load benchmarks).
-    pub async fn spawn_unthrottled(stores: AppStores) -> Self {
-        let many = std::num::NonZeroU32::new(u32::MAX).unwrap();
-        let limits = vantage_api::RateLimitConfig {
-            requests_per_minute: many,
-            scans_per_minute: many,
-        };
-        Self::spawn_configured(stores, "", false, limited(limits)).await
+    /// [`TestApp::spawn_over_nats`] with no rate limits to speak of (for load benchmarks).
+    pub async fn spawn_unthrottled_over_nats(stores: AppStores) -> Self {
+        Self::spawn_tuned_over_nats(stores, unthrottled()).await
     }
 
-    /// This app with its live events relayed through NATS JetStream (at `NATS_URL`) instead of
-    /// fed from the log in-process, as `vantage serve` runs with `--nats-url`.
-    pub async fn fed_over_nats(self) -> Self {
-        let mut app = self;
+    async fn spawn_tuned_over_nats(stores: AppStores, tune: Tuning) -> Self {
         let url = std::env::var("NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into());
         let client = async_nats::connect(url)
             .await
             .expect("NATS JetStream must be reachable at NATS_URL for these tests");
         let prefix = format!("vl{}", &Uuid::new_v4().simple().to_string()[..12]);
         let topology = vantage_worker::nats::NatsTopology::new(&prefix).unwrap();
-        let (client_for_cleanup, topology_for_cleanup) = (client.clone(), topology.clone());
-        let (stop, tasks) = app.projectors.as_mut().unwrap();
-        // The log feeder `spawn` started is replaced by the NATS feed.
-        let log_feeder = tasks.remove(LOG_FEEDER);
-        log_feeder.abort();
-        let stopped = stop.subscribe();
-        let (services, read) = (app.services.clone(), app.stores.read.clone());
-        let relay = {
-            let (client, topology) = (client.clone(), topology.clone());
-            tokio::spawn(vantage_projections::lease::run_exclusively(
-                read,
-                "live-relay",
-                stopped.clone(),
-                move |stop| {
-                    vantage_worker::live::run_relay(
-                        services.clone(),
-                        client.clone(),
-                        topology.clone(),
-                        stop,
-                    )
-                },
-            ))
-        };
-        let feed = tokio::spawn({
-            let services = app.services.clone();
-            async move {
-                vantage_worker::live::run_feed(services, client, topology, stopped)
-                    .await
-                    .unwrap();
-            }
-        });
-        tasks.extend([relay, feed]);
-        app.nats = Some((client_for_cleanup, topology_for_cleanup));
-        app
+        let nats = vantage::application::NatsLink { client, topology };
+        Self::spawn_configured_with(stores, "", false, tune, Some(nats)).await
+    }
+
+    /// The app with no rate limits to speak of (for load benchmarks).
+    pub async fn spawn_unthrottled(stores: AppStores) -> Self {
+        Self::spawn_configured(stores, "", false, unthrottled()).await
     }
 
     async fn spawn_configured(stores: AppStores, allow: &str, workers: bool, tune: Tuning) -> Self {
+        Self::spawn_configured_with(stores, allow, workers, tune, None).await
+    }
+
+    async fn spawn_configured_with(
+        stores: AppStores,
+        allow: &str,
+        workers: bool,
+        tune: Tuning,
+        nats: Option<vantage::application::NatsLink>,
+    ) -> Self {
         use hickory_proto::rr::RData;
         use hickory_proto::rr::rdata::A;
         let dns = dns::TestDns::start(vec![
@@ -408,7 +387,7 @@ impl TestApp {
         )
         .unwrap();
         let roots = workers.then(vantage_probes::tls::TlsRoots::web_pki);
-        Self::spawn_scanning(stores, guard, Some(dns), roots, tune).await
+        Self::spawn_scanning(stores, guard, Some(dns), roots, tune, nats).await
     }
 
     /// The app over `stores`, vetting targets with `guard`; with `roots`, in-process scan workers
@@ -419,6 +398,7 @@ impl TestApp {
         dns: Option<dns::TestDns>,
         roots: Option<vantage_probes::tls::TlsRoots>,
         tune: Tuning,
+        nats: Option<vantage::application::NatsLink>,
     ) -> Self {
         let clock = Arc::new(TestClock::default());
         let services = vantage_app::Services::new(
@@ -437,61 +417,29 @@ impl TestApp {
             .expose();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
-        let (shutdown, stop) = tokio::sync::oneshot::channel::<()>();
-        let board = vantage_projections::StatusBoard::default();
-        let (stop_projectors, projectors_stopped) = tokio::sync::watch::channel(false);
-        let mut projector_tasks = vantage_projections::start(
-            stores.events.clone(),
+        let cleanup = nats
+            .as_ref()
+            .map(|nats| (nats.client.clone(), nats.topology.clone()));
+        // The start-up path `vantage serve` takes.
+        let settings = vantage::application::Settings {
+            scan_workers: if roots.is_some() { 4 } else { 0 },
+            tls_roots: roots.unwrap_or_else(vantage_probes::tls::TlsRoots::web_pki),
+            outbound: None,
+            nats,
+            api: tune,
+        };
+        let application = vantage::application::Application::build(
+            services.clone(),
             stores.read.clone(),
-            board.clone(),
-            projectors_stopped.clone(),
+            settings,
+            listener,
         );
-        projector_tasks.insert(LOG_FEEDER, {
-            let services = services.clone();
-            let stopped = projectors_stopped.clone();
-            tokio::spawn(async move {
-                vantage_app::run_log_feeder(services, stopped)
-                    .await
-                    .unwrap();
-            })
-        });
-        let read = stores.read.clone();
-        projector_tasks.push(tokio::spawn(vantage_app::reopen_regressions(
-            services.clone(),
-            move |limit| {
-                let read = read.clone();
-                async move { read.reopen_due(limit).await }
-            },
-            projectors_stopped.clone(),
-        )));
-        let read = stores.read.clone();
-        projector_tasks.push(tokio::spawn(vantage_app::shred_expired_content(
-            services.clone(),
-            move |now, limit| {
-                let read = read.clone();
-                async move { read.content_due(now, limit).await }
-            },
-            projectors_stopped,
-        )));
-        let state = tune(vantage_api::AppState::new(
-            services.clone(),
-            board,
-            stores.read.clone(),
-        ));
-        let server = tokio::spawn(vantage_api::serve(listener, state, async {
+        let stopped = application.stopped();
+        let (shutdown, stop) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(application.run_until_stopped(async {
             let _ = stop.await;
         }));
-        let workers = roots.map(|roots| {
-            let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-            let pool = vantage_worker::embedded::EmbeddedWorkers::new(services.clone(), 4)
-                .with_tls_roots(roots);
-            let task = tokio::spawn(pool.run(async {
-                let _ = stopped.await;
-            }));
-            (stop, task)
-        });
         Self {
-            workers,
             base,
             dns,
             admin_key,
@@ -500,9 +448,10 @@ impl TestApp {
             client: http_client(),
             clock,
             shutdown: Some(shutdown),
-            projectors: Some((stop_projectors, projector_tasks)),
             server: Some(server),
-            nats: None,
+            stopped,
+            extra: Vec::new(),
+            nats: cleanup,
         }
     }
 
@@ -656,15 +605,8 @@ impl TestApp {
         if let Some(server) = self.server.take() {
             server.await.unwrap().unwrap();
         }
-        if let Some((stop, task)) = self.workers.take() {
-            let _ = stop.send(());
-            task.await.unwrap().unwrap();
-        }
-        if let Some((stop, tasks)) = self.projectors.take() {
-            let _ = stop.send(true);
-            for task in tasks {
-                task.await.unwrap();
-            }
+        for task in std::mem::take(&mut self.extra) {
+            task.await.unwrap();
         }
         if let Some((client, topology)) = self.nats.take() {
             let js = async_nats::jetstream::new(client);

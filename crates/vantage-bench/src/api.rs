@@ -3,10 +3,11 @@
 //!
 //! For each log size it writes a history of realistic scans (`vantage_tests::history`: findings that
 //! come, get fixed and regress, each scan delivered to a webhook), rebuilds every projection, starts
-//! the projectors live and the real API (the same `router()` `vantage serve` runs, with rate limits
-//! raised out of the way) on a loopback port (on PostgreSQL after `VACUUM ANALYZE` of the read
-//! models, as autovacuum would have done on a server that has been running), and runs `wrk` against `GET /scans/{id}/findings` and
-//! `GET /dashboard/command-center` with the bootstrap admin key. Comparing sizes shows whether a
+//! the server the way `vantage serve` starts it (`Application::build`, with rate limits raised out of
+//! the way) on a loopback port (on PostgreSQL after `VACUUM ANALYZE` of the read models, as
+//! autovacuum would have done on a server that has been running), and runs `wrk` against
+//! `GET /scans/{id}/findings`, `GET /scans/{id}/status` and `GET /dashboard/command-center` with the
+//! bootstrap admin key. Comparing sizes shows whether a
 //! route's latency grows with the log (it should not: every query is an index lookup on a read model).
 
 use std::num::NonZeroU32;
@@ -15,7 +16,6 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use sqlx::Connection;
-use vantage_projections::StatusBoard;
 use vantage_projections::runtime::RebuildOptions;
 
 use crate::{Backend, close, open};
@@ -170,21 +170,26 @@ async fn measure(args: &ApiBenchArgs, backend: Backend, events: usize) -> anyhow
         .context("a fresh store issues a bootstrap key")?
         .token
         .expose();
-    let board = StatusBoard::default();
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    let projectors =
-        vantage_projections::start(store.clone(), read.clone(), board.clone(), stopped);
     let unlimited = NonZeroU32::new(u32::MAX).context("non-zero")?;
-    let state = vantage_api::AppState::new(services, board, read.clone()).with_rate_limits(
-        vantage_api::RateLimitConfig {
-            requests_per_minute: unlimited,
-            scans_per_minute: unlimited,
+    let settings = vantage::application::Settings {
+        scan_workers: 0,
+        tls_roots: vantage_probes::tls::TlsRoots::web_pki(),
+        outbound: None,
+        nats: None,
+        api: vantage::application::ApiSettings {
+            rate_limits: Some(vantage_api::RateLimitConfig {
+                requests_per_minute: unlimited,
+                scans_per_minute: unlimited,
+            }),
+            ..Default::default()
         },
-    );
+    };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
+    let application =
+        vantage::application::Application::build(services, read.clone(), settings, listener);
     let (shutdown, shut) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(vantage_api::serve(listener, state, async {
+    let server = tokio::spawn(application.run_until_stopped(async {
         let _ = shut.await;
     }));
 
@@ -192,6 +197,10 @@ async fn measure(args: &ApiBenchArgs, backend: Backend, events: usize) -> anyhow
         (
             "GET /scans/{id}/findings",
             format!("/api/v1/scans/{scan_id}/findings"),
+        ),
+        (
+            "GET /scans/{id}/status",
+            format!("/api/v1/scans/{scan_id}/status"),
         ),
         (
             "GET /dashboard/command-center",
@@ -211,10 +220,6 @@ async fn measure(args: &ApiBenchArgs, backend: Backend, events: usize) -> anyhow
     }
     let _ = shutdown.send(());
     server.await??;
-    let _ = stop.send(true);
-    for task in projectors {
-        let _ = task.await;
-    }
     drop(read);
     close(opened).await
 }

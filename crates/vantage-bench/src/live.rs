@@ -139,12 +139,7 @@ pub async fn run(args: LiveBenchArgs) -> anyhow::Result<()> {
     let app = match &pg {
         None => TestApp::spawn_unthrottled(sqlite.app_stores().await).await,
         Some(pg) if args.no_nats => TestApp::spawn_unthrottled(pg.app_stores().await).await,
-        Some(pg) => {
-            TestApp::spawn_unthrottled(pg.app_stores().await)
-                .await
-                .fed_over_nats()
-                .await
-        }
+        Some(pg) => TestApp::spawn_unthrottled_over_nats(pg.app_stores().await).await,
     };
     let store = app.stores.events.clone();
 

@@ -16,16 +16,14 @@ use vantage_domain::scope::{Scope, Scopes};
 use vantage_domain::tenant::TenantId;
 use vantage_probes::ssrf::{AllowList, ResolverChoice, SsrfGuard, SsrfPolicy};
 use vantage_probes::tls::TlsRoots;
-use vantage_projections::{ReadDb, StatusBoard};
+use vantage_projections::ReadDb;
 use vantage_reports::signing::SigningKey;
-use vantage_store::{EventStore, StoreError};
+use vantage_store::EventStore;
 use vantage_store_postgres::{PgEventStore, PgStoreOptions};
 use vantage_store_sqlite::SqliteEventStore;
-use vantage_worker::ScanJob;
-use vantage_worker::embedded::EmbeddedWorkers;
-use vantage_worker::feed::{Resume, ResumeSource};
 use vantage_worker::nats::NatsTopology;
 
+use crate::application::{ApiSettings, Application, NatsLink, Settings};
 use crate::config::{DEFAULT_DATA_DIR, DEFAULT_LISTEN, FileConfig};
 
 /// Vantage: watch an organisation's public web surface from the outside.
@@ -575,36 +573,6 @@ pub(crate) fn tenant(flag: Option<&str>, file: &FileConfig) -> Result<TenantId, 
     TenantId::parse(raw).map_err(|e| CliError(format!("invalid tenant {raw:?}: {e}")))
 }
 
-/// Where scan dispatchers pick up at start: the scans projection's checkpoint and the scans that had
-/// not ended by it.
-fn scan_resume(read_db: &ReadDb) -> ResumeSource {
-    let read_db = read_db.clone();
-    Arc::new(move || {
-        let read_db = read_db.clone();
-        Box::pin(async move {
-            let (position, scans) = read_db
-                .unfinished_scans()
-                .await
-                .map_err(StoreError::backend)?;
-            let unfinished = scans
-                .into_iter()
-                .map(|scan| {
-                    let job = ScanJob {
-                        scan_id: scan.scan_id,
-                        tenant: scan.tenant,
-                        spec: scan.spec,
-                    };
-                    (scan.requested_position, job)
-                })
-                .collect();
-            Ok(Resume {
-                position,
-                unfinished,
-            })
-        })
-    })
-}
-
 async fn serve(args: ServeArgs, file: &FileConfig) -> Result<ExitCode, CliError> {
     let guard = guard(&args.scanning, file)?;
     let roots = tls_roots(&args.scanning)?;
@@ -646,200 +614,37 @@ async fn serve(args: ServeArgs, file: &FileConfig) -> Result<ExitCode, CliError>
         "Vantage listening on http://{local} ({} event store)",
         opened.kind
     );
-    // One signal stops both the server (after draining requests) and the workers.
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    tokio::spawn(async move {
-        shutdown_signal().await;
-        let _ = stop.send(true);
-    });
-    let until_stopped = |mut stopped: tokio::sync::watch::Receiver<bool>| async move {
-        let _ = stopped.wait_for(|s| *s).await;
-    };
-    let read_db = opened.read_db().await?;
-    let board = StatusBoard::default();
-    let projectors = vantage_projections::start(
-        opened.events.clone(),
-        read_db.clone(),
-        board.clone(),
-        stopped.clone(),
-    );
-    let reopener = tokio::spawn(vantage_app::reopen_regressions(
-        services.clone(),
-        {
-            let read_db = read_db.clone();
-            move |limit| {
-                let read_db = read_db.clone();
-                async move { read_db.reopen_due(limit).await }
-            }
-        },
-        stopped.clone(),
-    ));
-    // Content samples whose retention ended: their keys are destroyed (every replica may sweep).
-    let shredder = tokio::spawn(vantage_app::shred_expired_content(
-        services.clone(),
-        {
-            let read_db = read_db.clone();
-            move |now, limit| {
-                let read_db = read_db.clone();
-                async move { read_db.content_due(now, limit).await }
-            }
-        },
-        stopped.clone(),
-    ));
-    let embedded = opened.kind == EMBEDDED && args.nats.nats_url.is_none();
-    let scan_workers = args.scan_workers.unwrap_or(if embedded { 4 } else { 0 });
-    let workers = (scan_workers > 0).then(|| {
-        let pool = EmbeddedWorkers::new(services.clone(), scan_workers)
-            .with_tls_roots(roots.clone())
-            .resuming_from(scan_resume(&read_db));
-        tokio::spawn(pool.run(until_stopped(stopped.clone())))
-    });
-    // Webhook deliveries and scheduled scans: one process among the replicas does each.
-    let mut background = vantage_outbound::spawn(
-        services.clone(),
-        read_db.clone(),
-        args.outbound.settings(roots),
-        stopped.clone(),
-    );
-    // Live events: without NATS this process follows the log for its SSE clients; with NATS one
-    // replica relays the log to it (under a lease) and every replica's clients are fed from it.
-    match &args.nats.nats_url {
-        Some(url) => {
-            let topology = NatsTopology::new(&args.nats.nats_prefix).map_err(CliError)?;
-            let client = async_nats::connect(url)
+    let nats = match &args.nats.nats_url {
+        Some(url) => Some(NatsLink {
+            client: async_nats::connect(url)
                 .await
-                .map_err(|e| CliError(format!("cannot connect to NATS at {url}: {e}")))?;
-            let services = services.clone();
-            background.push(tokio::spawn(keep_running(
-                "the NATS bridge",
-                stopped.clone(),
-                {
-                    let (services, client, topology) =
-                        (services.clone(), client.clone(), topology.clone());
-                    let stopped = stopped.clone();
-                    let resume = scan_resume(&read_db);
-                    move || {
-                        vantage_worker::nats::run_bridge(
-                            services.clone(),
-                            client.clone(),
-                            topology.clone(),
-                            resume.clone(),
-                            until_stopped(stopped.clone()),
-                        )
-                    }
-                },
-            )));
-            background.push(tokio::spawn(vantage_projections::lease::run_exclusively(
-                read_db.clone(),
-                "live-relay",
-                stopped.clone(),
-                {
-                    let (services, client, topology) =
-                        (services.clone(), client.clone(), topology.clone());
-                    move |stop| {
-                        vantage_worker::live::run_relay(
-                            services.clone(),
-                            client.clone(),
-                            topology.clone(),
-                            stop,
-                        )
-                    }
-                },
-            )));
-            background.push(tokio::spawn(keep_running(
-                "the live feed",
-                stopped.clone(),
-                {
-                    let stopped = stopped.clone();
-                    move || {
-                        vantage_worker::live::run_feed(
-                            services.clone(),
-                            client.clone(),
-                            topology.clone(),
-                            stopped.clone(),
-                        )
-                    }
-                },
-            )));
-        }
-        None => background.push(tokio::spawn(keep_running(
-            "the live feeder",
-            stopped.clone(),
-            {
-                let (services, stopped) = (services.clone(), stopped.clone());
-                move || vantage_app::run_log_feeder(services.clone(), stopped.clone())
-            },
-        ))),
-    }
-    vantage_api::serve(
-        listener,
-        vantage_api::AppState::new(services, board, read_db)
-            .with_rate_limits(vantage_api::RateLimitConfig {
+                .map_err(|e| CliError(format!("cannot connect to NATS at {url}: {e}")))?,
+            topology: NatsTopology::new(&args.nats.nats_prefix).map_err(CliError)?,
+        }),
+        None => None,
+    };
+    let embedded = opened.kind == EMBEDDED && nats.is_none();
+    let settings = Settings {
+        scan_workers: args.scan_workers.unwrap_or(if embedded { 4 } else { 0 }),
+        tls_roots: roots.clone(),
+        outbound: Some(args.outbound.settings(roots)),
+        nats,
+        api: ApiSettings {
+            rate_limits: Some(vantage_api::RateLimitConfig {
                 requests_per_minute: args.rate_limit_per_minute,
                 scans_per_minute: args.scan_rate_limit_per_minute,
-            })
-            .with_live_max(std::time::Duration::from_secs(args.live_max_seconds))
-            .with_max_connections(args.max_connections),
-        until_stopped(stopped),
-    )
-    .await
-    .map_err(|e| CliError(format!("server failed: {e}")))?;
-    for task in background {
-        if let Err(error) = task.await {
-            tracing::error!(%error, "a background task panicked");
-        }
-    }
-    if let Some(workers) = workers {
-        match workers.await {
-            Ok(Ok(())) => {}
-            Ok(Err(error)) => tracing::error!(%error, "scan workers stopped on an error"),
-            Err(error) => tracing::error!(%error, "scan workers panicked"),
-        }
-    }
-    for projector in projectors {
-        if let Err(error) = projector.await {
-            tracing::error!(%error, "a projector panicked");
-        }
-    }
-    if let Err(error) = reopener.await {
-        tracing::error!(%error, "the regression reopener panicked");
-    }
-    if let Err(error) = shredder.await {
-        tracing::error!(%error, "the content key sweep panicked");
-    }
+            }),
+            live_max: Some(std::time::Duration::from_secs(args.live_max_seconds)),
+            max_connections: Some(args.max_connections),
+        },
+    };
+    let read_db = opened.read_db().await?;
+    Application::build(services, read_db, settings, listener)
+        .run_until_stopped(shutdown_signal())
+        .await
+        .map_err(|e| CliError(format!("server failed: {e}")))?;
     tracing::info!("shut down cleanly");
     Ok(ExitCode::SUCCESS)
-}
-
-/// Runs `task` until `stop` fires, starting it again (after a pause that grows to 5 s) whenever it
-/// fails — NATS or the database away for a while must not end a server.
-async fn keep_running<F, Fut, E>(
-    name: &'static str,
-    stop: tokio::sync::watch::Receiver<bool>,
-    mut task: F,
-) where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<(), E>>,
-    E: std::fmt::Display,
-{
-    let mut backoff = std::time::Duration::from_millis(200);
-    while !*stop.borrow() {
-        let mut stopped = stop.clone();
-        let outcome = tokio::select! {
-            outcome = task() => outcome,
-            // A task busy with an unreachable server is dropped: shutdown does not wait on it.
-            _ = stopped.wait_for(|s| *s) => return,
-        };
-        match outcome {
-            Ok(()) => return,
-            Err(error) => {
-                tracing::warn!(task = name, %error, "stopped on an error; starting it again");
-                let mut stop = stop.clone();
-                let _ = tokio::time::timeout(backoff, stop.changed()).await;
-                backoff = (backoff * 2).min(std::time::Duration::from_secs(5));
-            }
-        }
-    }
 }
 
 async fn worker(args: WorkerArgs, file: &FileConfig) -> Result<ExitCode, CliError> {
