@@ -170,6 +170,25 @@ async fn key(app: &TestApp, tenant: &str, scopes: &[Scope]) -> String {
         .expose()
 }
 
+/// A key of the default tenant with `scope`, limited to its `default` project.
+async fn project_key(app: &TestApp, scope: Scope) -> String {
+    let context = CommandContext::system(TenantId::default_tenant());
+    let projects =
+        std::collections::BTreeSet::from([vantage_domain::project::ProjectId::default_project()]);
+    app.services
+        .issue_project_api_key(
+            &context,
+            "limited key",
+            Scopes::new([scope]).unwrap(),
+            projects,
+        )
+        .await
+        .unwrap()
+        .unwrap()
+        .token
+        .expose()
+}
+
 /// What the seed wrote.
 struct Seeded {
     /// Completed, with a CSP and a `.git` finding.
@@ -1372,7 +1391,7 @@ async fn every_operation_refuses_what_it_documents(app: TestApp) {
     let reader = key(&app, "default", &[Scope::ScanRead]).await;
     let auditor = key(&app, "default", &[Scope::AuditRead]).await;
     let admin = app.admin_key.clone();
-    let (mut scoped, mut bodies, mut queries) = (0, 0, 0);
+    let (mut scoped, mut bodies, mut queries, mut tenant_wide) = (0, 0, 0, 0);
     for (method, path, op, body) in documented_operations(&doc) {
         let what = format!("{method} {path}");
         let mut request = app.client.request(method.clone(), app.url(&path));
@@ -1398,6 +1417,15 @@ async fn every_operation_refuses_what_it_documents(app: TestApp) {
             assert_eq!(status, StatusCode::FORBIDDEN, "{what}: {refused}");
             assert_eq!(refused["code"], "insufficient_scope");
             scoped += 1;
+            if op["x-tenant-wide"] == true {
+                // The scope it needs, but only for one project: refused, for the answer spans all.
+                let limited = project_key(&app, scope.parse().unwrap()).await;
+                let (status, refused) =
+                    send(&app, method.clone(), &path, &limited, body.clone()).await;
+                assert_eq!(status, StatusCode::FORBIDDEN, "{what}: {refused}");
+                assert_eq!(refused["code"], "project_limited", "{what}");
+                tenant_wide += 1;
+            }
         }
         let documents = |status: &str| op["responses"].get(status).is_some();
         if documents("400")
@@ -1447,6 +1475,10 @@ async fn every_operation_refuses_what_it_documents(app: TestApp) {
         }
     }
     assert!(scoped >= 30, "only {scoped} operations checked for scope");
+    assert!(
+        tenant_wide >= 20,
+        "only {tenant_wide} operations checked for spanning every project"
+    );
     assert!(
         queries >= 10,
         "only {queries} operations checked for their query"

@@ -2,6 +2,7 @@
 //! (`GET /badge/{domain}.svg`). A disabled badge's row is dropped; the log keeps the history.
 
 use async_trait::async_trait;
+use vantage_app::Decode;
 use vantage_domain::DomainEvent;
 use vantage_domain::badge::BadgeEvent;
 use vantage_store::RecordedEvent;
@@ -37,7 +38,7 @@ impl Projector for BadgesProjector {
             if !BadgeEvent::CATALOG.iter().any(|i| i.event_type == ty) {
                 continue;
             }
-            match BadgeEvent::decode(ty, event.schema_version, event.payload.as_str())? {
+            match event.decode::<BadgeEvent>()? {
                 BadgeEvent::BadgeEnabled(enabled) => batch.put(BadgeDoc {
                     domain: enabled.domain,
                     tenant: enabled.tenant.as_str().to_owned(),

@@ -18,13 +18,15 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
+use vantage_app::{Decode, scan_observations, scan_of};
 use vantage_domain::DomainEvent;
+use vantage_domain::ids::ScanId;
 use vantage_domain::notification::NotificationEvent;
 use vantage_domain::scan::{ProbeObserved, ScanEvent, ScanStatus};
 use vantage_domain::triage::{TriageEvent, TriageState};
 use vantage_rules::compliance::{FRAMEWORKS, coverage};
 use vantage_rules::{Finding, ScanFacts, Severity, SeverityCounts, assess};
-use vantage_store::{EventStore, RecordedEvent, StreamName};
+use vantage_store::{EventStore, RecordedEvent};
 
 use crate::ProjectionError;
 use crate::db::{Batch, Cell, Table};
@@ -81,10 +83,6 @@ pub static TABLES: &[&Table] = &[
     &CONTENT_DUE,
 ];
 
-fn scan_id_of(stream: &str) -> Option<&str> {
-    stream.strip_prefix("scan-")
-}
-
 fn is_type<E: DomainEvent>(event_type: &str) -> bool {
     E::CATALOG.iter().any(|info| info.event_type == event_type)
 }
@@ -113,15 +111,14 @@ impl Projector for ScansProjector {
             let event = &recorded.event;
             let ty = event.event_type.as_str();
             if is_type::<ScanEvent>(ty) {
-                let decoded = ScanEvent::decode(ty, event.schema_version, event.payload.as_str())?;
+                let decoded = event.decode::<ScanEvent>()?;
                 self.apply_scan(recorded, decoded, batch).await?;
             } else if is_type::<TriageEvent>(ty) {
-                let decoded =
-                    TriageEvent::decode(ty, event.schema_version, event.payload.as_str())?;
+                let decoded = event.decode::<TriageEvent>()?;
                 apply_triage(recorded, decoded, batch).await?;
             } else if is_type::<NotificationEvent>(ty) {
                 let NotificationEvent::NotificationRead(read) =
-                    NotificationEvent::decode(ty, event.schema_version, event.payload.as_str())?;
+                    event.decode::<NotificationEvent>()?;
                 let tenant = event.metadata.tenant.as_str();
                 if let Some(id) = read.notification_id
                     && let Some(mut doc) = batch
@@ -216,23 +213,15 @@ impl ScansProjector {
         if let Some(buffered) = self.buffer_end(scan_id) {
             return Ok(buffered);
         }
-        let stream = StreamName::new(format!("scan-{scan_id}"))?;
-        let mut observations = Vec::new();
-        for stored in self.store.read_stream(&stream).await? {
-            if stored.stream_version >= before {
-                break;
-            }
-            if stored.event_type == "ProbeObserved"
-                && let ScanEvent::ProbeObserved(observed) = ScanEvent::decode(
-                    &stored.event_type,
-                    stored.schema_version,
-                    stored.payload.as_str(),
-                )?
-            {
-                observations.push(observed);
-            }
-        }
-        Ok(observations)
+        let id: ScanId = scan_id
+            .parse()
+            .map_err(|_| ProjectionError::Corrupt(format!("{scan_id:?} is not a scan id")))?;
+        let observations: Vec<_> =
+            scan_observations::<ProjectionError>(self.store.as_ref(), id, Some(before)).await?;
+        Ok(observations
+            .into_iter()
+            .map(|(observed, _)| observed)
+            .collect())
     }
 
     async fn apply_scan(
@@ -241,9 +230,11 @@ impl ScansProjector {
         event: ScanEvent,
         batch: &mut Batch<'_>,
     ) -> Result<(), ProjectionError> {
-        let Some(scan_id) = scan_id_of(&recorded.event.stream) else {
+        let Some(scan_id) = scan_of(&recorded.event.stream) else {
             return Ok(());
         };
+        let scan_id = scan_id.to_string();
+        let scan_id = scan_id.as_str();
         let at = recorded.event.recorded_at;
         let position = recorded.global_position;
         if let ScanEvent::ScanRequested(requested) = &event {

@@ -2,6 +2,7 @@
 //! and the scheduler reads to find due slots. A deleted schedule's row is dropped; the log keeps it.
 
 use async_trait::async_trait;
+use vantage_app::{Decode, schedule_of};
 use vantage_domain::DomainEvent;
 use vantage_domain::schedule::ScheduleEvent;
 use vantage_store::RecordedEvent;
@@ -37,10 +38,12 @@ impl Projector for SchedulesProjector {
             if !ScheduleEvent::CATALOG.iter().any(|i| i.event_type == ty) {
                 continue;
             }
-            let Some(id) = event.stream.strip_prefix("schedule-") else {
+            let Some(id) = schedule_of(&event.stream) else {
                 continue;
             };
-            match ScheduleEvent::decode(ty, event.schema_version, event.payload.as_str())? {
+            let id = id.to_string();
+            let id = id.as_str();
+            match event.decode::<ScheduleEvent>()? {
                 ScheduleEvent::ScheduleCreated(created) => batch.put(ScheduleDoc {
                     id: id.to_owned(),
                     tenant: created.tenant.as_str().to_owned(),

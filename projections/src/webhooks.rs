@@ -6,6 +6,7 @@
 //! A deleted webhook's row and its deliveries are dropped from the read models; the log keeps them.
 
 use async_trait::async_trait;
+use vantage_app::{Decode, webhook_of};
 use vantage_domain::DomainEvent;
 use vantage_domain::webhook::{DeliveryOutcome, WebhookEvent};
 use vantage_store::RecordedEvent;
@@ -47,13 +48,15 @@ impl Projector for WebhooksProjector {
             if !is_webhook_event(ty) {
                 continue;
             }
-            let Some(webhook_id) = event.stream.strip_prefix("webhook-") else {
+            let Some(webhook_id) = webhook_of(&event.stream) else {
                 continue;
             };
+            let webhook_id = webhook_id.to_string();
+            let webhook_id = webhook_id.as_str();
             let at = event.recorded_at;
             let position = recorded.global_position;
             let key = || vec![Cell::from(webhook_id)];
-            match WebhookEvent::decode(ty, event.schema_version, event.payload.as_str())? {
+            match event.decode::<WebhookEvent>()? {
                 WebhookEvent::WebhookCreated(created) => batch.put(WebhookDoc {
                     id: webhook_id.to_owned(),
                     tenant: created.tenant.as_str().to_owned(),

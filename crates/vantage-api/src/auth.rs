@@ -38,6 +38,103 @@ impl Authenticated {
     }
 }
 
+/// What an operation of the route table asks of its caller; the router enforces it before the
+/// handler runs ([`authorize`]), so handlers never check scopes themselves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Requirement {
+    /// The scope the key needs (`None`: any valid key).
+    pub scope: Option<Scope>,
+    /// The answer spans every project of the tenant: a key limited to some projects is refused.
+    pub tenant_wide: bool,
+    /// An `event_token` query parameter may stand in for a key; the handler checks it.
+    pub event_token: bool,
+}
+
+impl Requirement {
+    fn admits(&self, caller: &Authenticated) -> Result<Authorized, ApiError> {
+        let principal = match self.scope {
+            Some(scope) if self.tenant_wide => caller.require_tenant_wide(scope)?,
+            Some(scope) => caller.require(scope)?,
+            None => &caller.0,
+        };
+        Ok(Authorized(principal.clone()))
+    }
+}
+
+/// The caller of an operation, as the router admitted it for what the route table requires.
+#[derive(Debug, Clone)]
+pub struct Authorized(Principal);
+
+impl Authorized {
+    pub fn principal(&self) -> &Principal {
+        &self.0
+    }
+}
+
+impl FromRequestParts<AppState> for Authorized {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &AppState) -> Result<Self, ApiError> {
+        parts
+            .extensions
+            .get::<Authorized>()
+            .cloned()
+            .ok_or(ApiError::Unauthorized)
+    }
+}
+
+impl axum::extract::OptionalFromRequestParts<AppState> for Authorized {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &AppState) -> Result<Option<Self>, ApiError> {
+        Ok(parts.extensions.get::<Authorized>().cloned())
+    }
+}
+
+/// The route layer of every authenticated operation: the caller must present a valid key with what
+/// `requirement` asks (401, 403), or — where the operation allows it — an event token, which its
+/// handler checks. The admitted caller reaches the handler as [`Authorized`].
+pub(crate) async fn authorize(
+    state: AppState,
+    requirement: Requirement,
+    mut request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    // A token, where one may stand in for a key, is the handler's to check (it wins over a key).
+    if requirement.event_token && has_event_token(request.uri()) {
+        return next.run(request).await;
+    }
+    let caller = match request.extensions().get::<Authenticated>() {
+        Some(caller) => Some(caller.clone()),
+        None => match presented_key(request.headers()) {
+            Some(key) => match state.services.authenticate(key).await {
+                Ok(principal) => principal.map(Authenticated),
+                Err(error) => return ApiError::from(error).into_response(),
+            },
+            None => None,
+        },
+    };
+    match caller {
+        Some(caller) => match requirement.admits(&caller) {
+            Ok(admitted) => {
+                request.extensions_mut().insert(admitted);
+            }
+            Err(refused) => return refused.into_response(),
+        },
+        None => return ApiError::Unauthorized.into_response(),
+    }
+    next.run(request).await
+}
+
+fn has_event_token(uri: &axum::http::Uri) -> bool {
+    uri.query().is_some_and(|query| {
+        query
+            .split('&')
+            .any(|pair| pair.split('=').next() == Some("event_token"))
+    })
+}
+
 /// The command context of a request made by `principal`.
 pub(crate) fn command_context(
     principal: &Principal,

@@ -11,12 +11,11 @@ use serde::{Deserialize, Serialize};
 use vantage_domain::ids::NotificationId;
 use vantage_domain::project::ProjectId;
 use vantage_domain::scan::ScanStatus;
-use vantage_domain::scope::Scope;
 use vantage_projections::model::{AuditDoc, CoverageDoc, DomainScanDoc, NotificationDoc, TrendDoc};
 use vantage_projections::query::{AuditFilter, CommandCenter, Page, Stats};
 use vantage_rules::compliance::FRAMEWORKS;
 
-use crate::auth::{Authenticated, command_context};
+use crate::auth::{Authorized, command_context};
 use crate::error::ApiError;
 use crate::extract::{QueryParams, as_of, invalid_field, page_limit};
 use crate::request_id::RequestId;
@@ -54,11 +53,11 @@ pub struct DomainLatest {
 /// `GET /api/v1/domains/{domain}/latest`: the domain's latest completed scan (as of `as_of`).
 pub(crate) async fn domain_latest(
     State(state): State<AppState>,
-    caller: Authenticated,
+    caller: Authorized,
     Path(domain): Path<String>,
     QueryParams(query): QueryParams<AsOfQuery>,
 ) -> Result<Json<DomainLatest>, ApiError> {
-    let principal = caller.require_tenant_wide(Scope::ScanRead)?;
+    let principal = caller.principal();
     let latest = state
         .read
         .domain_latest(
@@ -88,11 +87,11 @@ pub struct HistoryQuery {
 /// `GET /api/v1/domains/{domain}/history`: completed scans of the domain, newest first.
 pub(crate) async fn domain_history(
     State(state): State<AppState>,
-    caller: Authenticated,
+    caller: Authorized,
     Path(domain): Path<String>,
     QueryParams(query): QueryParams<HistoryQuery>,
 ) -> Result<Json<Page<DomainScanDoc>>, ApiError> {
-    let principal = caller.require_tenant_wide(Scope::ScanRead)?;
+    let principal = caller.principal();
     let limit = page_limit(query.limit, 20, MAX_PAGE)?;
     let before = query
         .cursor
@@ -138,10 +137,10 @@ pub struct NotificationsQuery {
 /// `GET /api/v1/notifications`: newest first (`limit` ≤ 200).
 pub(crate) async fn notifications(
     State(state): State<AppState>,
-    caller: Authenticated,
+    caller: Authorized,
     QueryParams(query): QueryParams<NotificationsQuery>,
 ) -> Result<Json<Items<NotificationDoc>>, ApiError> {
-    let principal = caller.require(Scope::ScanRead)?;
+    let principal = caller.principal();
     let project = project_scope(principal, query.project.as_deref())?;
     let limit = page_limit(query.limit, 50, MAX_NOTIFICATIONS)?;
     let items = state
@@ -166,10 +165,10 @@ pub struct UnreadCount {
 /// `GET /api/v1/notifications/unread-count`.
 pub(crate) async fn unread_count(
     State(state): State<AppState>,
-    caller: Authenticated,
+    caller: Authorized,
     QueryParams(query): QueryParams<StatsQuery>,
 ) -> Result<Json<UnreadCount>, ApiError> {
-    let principal = caller.require(Scope::ScanRead)?;
+    let principal = caller.principal();
     let project = project_scope(principal, query.project.as_deref())?;
     let unread = state
         .read
@@ -185,10 +184,10 @@ pub(crate) async fn unread_count(
 pub(crate) async fn mark_read(
     State(state): State<AppState>,
     Extension(request_id): Extension<RequestId>,
-    caller: Authenticated,
+    caller: Authorized,
     Path(id): Path<String>,
 ) -> Result<Json<NotificationDoc>, ApiError> {
-    let principal = caller.require(Scope::ScanRead)?;
+    let principal = caller.principal();
     let missing = || ApiError::not_found("notification");
     let id: NotificationId = id.parse().map_err(|_| missing())?;
     let mut notification = state
@@ -217,9 +216,9 @@ pub struct AllRead {
 pub(crate) async fn mark_all_read(
     State(state): State<AppState>,
     Extension(request_id): Extension<RequestId>,
-    caller: Authenticated,
+    caller: Authorized,
 ) -> Result<Json<AllRead>, ApiError> {
-    let principal = caller.require_tenant_wide(Scope::ScanRead)?;
+    let principal = caller.principal();
     let context = command_context(principal, &request_id);
     let up_to = state
         .services
@@ -263,10 +262,10 @@ fn project_scope(
 /// `GET /api/v1/dashboard/stats`: the tenant's totals, or a project's.
 pub(crate) async fn stats(
     State(state): State<AppState>,
-    caller: Authenticated,
+    caller: Authorized,
     QueryParams(query): QueryParams<StatsQuery>,
 ) -> Result<Json<Stats>, ApiError> {
-    let principal = caller.require(Scope::ScanRead)?;
+    let principal = caller.principal();
     let project = project_scope(principal, query.project.as_deref())?;
     let stats = state
         .read
@@ -306,10 +305,10 @@ pub struct Trends {
 /// `GET /api/v1/dashboard/trends`: per day, oldest first: scans, score and counts by severity.
 pub(crate) async fn trends(
     State(state): State<AppState>,
-    caller: Authenticated,
+    caller: Authorized,
     QueryParams(query): QueryParams<TrendsQuery>,
 ) -> Result<Json<Trends>, ApiError> {
-    let principal = caller.require(Scope::ScanRead)?;
+    let principal = caller.principal();
     let project = project_scope(principal, query.project.as_deref())?;
     let days = match query.days {
         None => 30,
@@ -369,10 +368,10 @@ fn moment(field: &str, raw: &str) -> Result<DateTime<Utc>, ApiError> {
 /// happened between `date_from` and `date_to` (the last seven days by default).
 pub(crate) async fn command_center(
     State(state): State<AppState>,
-    caller: Authenticated,
+    caller: Authorized,
     QueryParams(query): QueryParams<CommandCenterQuery>,
 ) -> Result<Json<CommandCenter>, ApiError> {
-    let principal = caller.require(Scope::ScanRead)?;
+    let principal = caller.principal();
     let project = project_scope(principal, query.project.as_deref())?;
     let date_to = match &query.date_to {
         Some(raw) => moment("date_to", raw)?,
@@ -426,10 +425,7 @@ pub struct FrameworkView {
 }
 
 /// `GET /api/v1/compliance/frameworks`: every framework Vantage maps findings to, with its controls.
-pub(crate) async fn frameworks(
-    caller: Authenticated,
-) -> Result<Json<Items<FrameworkView>>, ApiError> {
-    caller.require(Scope::ScanRead)?;
+pub(crate) async fn frameworks() -> Result<Json<Items<FrameworkView>>, ApiError> {
     let items = FRAMEWORKS
         .iter()
         .map(|f| FrameworkView {
@@ -469,10 +465,10 @@ pub struct CoverageReport {
 /// assessed by the scan.
 pub(crate) async fn coverage(
     State(state): State<AppState>,
-    caller: Authenticated,
+    caller: Authorized,
     QueryParams(query): QueryParams<CoverageQuery>,
 ) -> Result<Json<CoverageReport>, ApiError> {
-    let principal = caller.require(Scope::ScanRead)?;
+    let principal = caller.principal();
     let tenant = principal.tenant.as_str();
     if let Some(framework) = &query.framework
         && vantage_rules::compliance::framework(framework).is_none()
@@ -531,10 +527,10 @@ pub struct AuditPage {
 /// `GET /api/v1/audit/events`: the tenant's command events by log position, oldest first.
 pub(crate) async fn audit_events(
     State(state): State<AppState>,
-    caller: Authenticated,
+    caller: Authorized,
     QueryParams(query): QueryParams<AuditQuery>,
 ) -> Result<Json<AuditPage>, ApiError> {
-    let principal = caller.require_tenant_wide(Scope::AuditRead)?;
+    let principal = caller.principal();
     let limit = page_limit(query.limit, 50, MAX_PAGE)?;
     let filter = AuditFilter {
         action: query.action,
@@ -588,9 +584,8 @@ pub struct ChainReport {
 /// and reports the first break.
 pub(crate) async fn audit_verify(
     State(state): State<AppState>,
-    caller: Authenticated,
+    _caller: Authorized,
 ) -> Result<Json<ChainReport>, ApiError> {
-    caller.require_tenant_wide(Scope::AuditRead)?;
     let report = vantage_store::verify_chain(state.services.store().as_ref(), |_| {}).await?;
     Ok(Json(ChainReport {
         ok: report.first_break.is_none(),
@@ -610,9 +605,8 @@ pub(crate) async fn audit_verify(
 /// database; `vantage verify --checkpoints` later proves the log still holds it.
 pub(crate) async fn checkpoint(
     State(state): State<AppState>,
-    caller: Authenticated,
+    _caller: Authorized,
 ) -> Result<Json<vantage_reports::checkpoint::SignedCheckpoint>, ApiError> {
-    caller.require_tenant_wide(Scope::AuditRead)?;
     let store = state.services.store();
     let head = store.head_position().await?;
     let head_hash = match head {

@@ -16,7 +16,7 @@ use vantage_domain::project::ProjectId;
 use vantage_domain::scope::{Scope, Scopes};
 use vantage_domain::tenant::TenantId;
 
-use crate::auth::{Authenticated, command_context};
+use crate::auth::{Authorized, command_context};
 use crate::error::ApiError;
 use crate::extract::{JsonBody, OptionalJsonBody};
 use crate::insights::Items;
@@ -69,10 +69,10 @@ pub struct KeyIdentity {
 pub(crate) async fn issue_key(
     State(state): State<AppState>,
     Extension(request_id): Extension<RequestId>,
-    caller: Authenticated,
+    caller: Authorized,
     body: JsonBody<IssueKeyRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let principal = caller.require_tenant_wide(Scope::Admin)?;
+    let principal = caller.principal();
     let IssueKeyRequest {
         name,
         scopes,
@@ -115,9 +115,9 @@ pub(crate) async fn issue_key(
 /// `GET /api/v1/keys`: every key of the tenant, revoked ones too; never a secret.
 pub(crate) async fn list_keys(
     State(state): State<AppState>,
-    caller: Authenticated,
+    caller: Authorized,
 ) -> Result<Json<Items<KeySummary>>, ApiError> {
-    let principal = caller.require_tenant_wide(Scope::Admin)?;
+    let principal = caller.principal();
     let items = state.services.api_keys(&principal.tenant).await?;
     Ok(Json(Items { items }))
 }
@@ -125,9 +125,9 @@ pub(crate) async fn list_keys(
 /// `GET /api/v1/keys/me`: the calling key.
 pub(crate) async fn me(
     State(state): State<AppState>,
-    caller: Authenticated,
+    caller: Authorized,
 ) -> Result<Json<KeyIdentity>, ApiError> {
-    let principal = &caller.0;
+    let principal = caller.principal();
     let key = state
         .services
         .api_keys(&principal.tenant)
@@ -149,10 +149,10 @@ pub(crate) async fn me(
 pub(crate) async fn revoke_key(
     State(state): State<AppState>,
     Extension(request_id): Extension<RequestId>,
-    caller: Authenticated,
+    caller: Authorized,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let principal = caller.require_tenant_wide(Scope::Admin)?;
+    let principal = caller.principal();
     let id: ApiKeyId = id.parse().map_err(|_| ApiError::not_found("API key"))?;
     let context = command_context(principal, &request_id);
     state.services.revoke_api_key(&context, id).await??;
@@ -188,11 +188,11 @@ const DEFAULT_ROTATION_GRACE_SECONDS: u32 = 3600;
 pub(crate) async fn rotate_key(
     State(state): State<AppState>,
     Extension(request_id): Extension<RequestId>,
-    caller: Authenticated,
+    caller: Authorized,
     Path(id): Path<String>,
     body: OptionalJsonBody<RotateKeyRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let principal = caller.require_tenant_wide(Scope::Admin)?;
+    let principal = caller.principal();
     let id: ApiKeyId = id.parse().map_err(|_| ApiError::not_found("API key"))?;
     let grace = body
         .value

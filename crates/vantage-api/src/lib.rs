@@ -31,7 +31,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::routing::get;
 use tokio::net::TcpListener;
@@ -111,10 +111,24 @@ pub fn router(state: AppState) -> Router {
     let mut api = Router::new();
     let mut public = Router::new();
     for operation in routes::operations() {
+        // The route table's requirement is enforced here, before the handler runs.
+        let handler = match operation.requirement() {
+            Some(requirement) => {
+                operation
+                    .handler
+                    .route_layer(axum::middleware::from_fn_with_state(
+                        state.clone(),
+                        move |State(state): State<AppState>, request, next| {
+                            auth::authorize(state, requirement, request, next)
+                        },
+                    ))
+            }
+            None => operation.handler,
+        };
         if operation.path.starts_with("/api/") {
-            api = api.route(operation.path, operation.handler);
+            api = api.route(operation.path, handler);
         } else {
-            public = public.route(operation.path, operation.handler);
+            public = public.route(operation.path, handler);
         }
     }
     let api = api.route_layer(axum::middleware::from_fn_with_state(

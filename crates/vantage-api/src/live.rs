@@ -19,11 +19,10 @@ use futures::Stream;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use vantage_app::{EventGrant, Follow, LiveItem, MAX_EVENT_TOKEN_SECONDS};
-use vantage_domain::scope::Scope;
 use vantage_domain::tenant::TenantId;
 
 use crate::AppState;
-use crate::auth::{Authenticated, presented_key};
+use crate::auth::Authorized;
 use crate::error::ApiError;
 use crate::extract::QueryParams;
 
@@ -142,10 +141,11 @@ pub(crate) async fn scan_events(
     State(state): State<AppState>,
     Path(raw): Path<String>,
     QueryParams(query): QueryParams<ScanEventsQuery>,
+    caller: Option<Authorized>,
     headers: HeaderMap,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let id = crate::scans::parse_scan_id(&raw)?;
-    let tenant = match (&query.event_token, presented_key(&headers)) {
+    let tenant = match (&query.event_token, caller) {
         (Some(token), _) => {
             let grant = state
                 .services
@@ -160,15 +160,10 @@ pub(crate) async fn scan_events(
             }
             grant.tenant
         }
-        (None, Some(key)) => {
-            let principal = state
-                .services
-                .authenticate(key)
-                .await?
-                .ok_or(ApiError::Unauthorized)?;
-            Authenticated(principal.clone()).require(Scope::ScanRead)?;
-            crate::scans::visible_scan(&state, &principal, &raw).await?;
-            principal.tenant
+        (None, Some(caller)) => {
+            let principal = caller.principal();
+            crate::scans::visible_scan(&state, principal, &raw).await?;
+            principal.tenant.clone()
         }
         (None, None) => return Err(ApiError::Unauthorized),
     };
@@ -188,11 +183,11 @@ pub(crate) async fn scan_events(
 /// position, then live.
 pub(crate) async fn tenant_events(
     State(state): State<AppState>,
-    caller: Authenticated,
+    caller: Authorized,
     QueryParams(query): QueryParams<EventsQuery>,
     headers: HeaderMap,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
-    let principal = caller.require_tenant_wide(Scope::AuditRead)?;
+    let principal = caller.principal();
     let types = query.types.as_deref().map(|types| {
         types
             .split(',')
@@ -219,10 +214,10 @@ pub(crate) async fn tenant_events(
 /// `POST /api/v1/scans/{id}/event-token`: a token for this scan's live stream, valid five minutes.
 pub(crate) async fn event_token(
     State(state): State<AppState>,
-    caller: Authenticated,
+    caller: Authorized,
     Path(id): Path<String>,
 ) -> Result<(StatusCode, Json<EventToken>), ApiError> {
-    let principal = caller.require(Scope::ScanRead)?;
+    let principal = caller.principal();
     let id = crate::scans::visible_scan(&state, principal, &id).await?.id;
     let grant = EventGrant {
         tenant: TenantId::clone(&principal.tenant),

@@ -105,6 +105,10 @@ pub struct Operation {
     tag: &'static str,
     /// `None` on public routes; otherwise the scope the key needs (`Some(None)`: any valid key).
     auth: Option<Option<Scope>>,
+    /// The answer spans every project of the tenant (a key limited to projects is refused).
+    tenant_wide: bool,
+    /// An `event_token` query parameter may stand in for a key.
+    event_token: bool,
     path_params: Vec<(&'static str, &'static str)>,
     query: Option<SchemaFn>,
     body: Option<SchemaFn>,
@@ -198,6 +202,8 @@ impl Operation {
             summary,
             tag: "",
             auth: Some(None),
+            tenant_wide: false,
+            event_token: false,
             path_params: Vec::new(),
             query: None,
             body: None,
@@ -217,6 +223,28 @@ impl Operation {
     pub fn scope(mut self, scope: Scope) -> Self {
         self.auth = Some(Some(scope));
         self
+    }
+
+    /// Answers for every project of the tenant: a key limited to some projects gets 403
+    /// `project_limited`.
+    pub fn tenant_wide(mut self) -> Self {
+        self.tenant_wide = true;
+        self
+    }
+
+    /// An `event_token` query parameter (checked by the handler) may stand in for a key.
+    pub fn or_event_token(mut self) -> Self {
+        self.event_token = true;
+        self
+    }
+
+    /// What the router requires of a caller before the handler runs; `None` for a public operation.
+    pub(crate) fn requirement(&self) -> Option<crate::auth::Requirement> {
+        self.auth.map(|scope| crate::auth::Requirement {
+            scope,
+            tenant_wide: self.tenant_wide,
+            event_token: self.event_token,
+        })
     }
 
     /// Needs no key.
@@ -486,6 +514,9 @@ pub fn document(operations: &[Operation]) -> Value {
             Some(scope) => {
                 operation["security"] = json!([{ "bearer": [] }, { "apiKey": [] }]);
                 operation["x-required-scope"] = json!(scope.map(Scope::as_str));
+                if op.tenant_wide {
+                    operation["x-tenant-wide"] = json!(true);
+                }
             }
         }
         let mut responses = Map::new();

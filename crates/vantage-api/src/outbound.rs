@@ -14,13 +14,12 @@ use vantage_domain::DomainError;
 use vantage_domain::ids::{DeliveryId, ScheduleId, WebhookId};
 use vantage_domain::scan::ScanSpec;
 use vantage_domain::schedule::{Cadence, CronCadence};
-use vantage_domain::scope::Scope;
 use vantage_domain::target::Profile;
 use vantage_domain::webhook::WebhookUrl;
 use vantage_projections::model::{DeliveryDoc, ScheduleDoc, WebhookDoc};
 
 use crate::AppState;
-use crate::auth::{Authenticated, command_context};
+use crate::auth::{Authorized, command_context};
 use crate::error::{ApiError, FieldError};
 use crate::extract::{JsonBody, QueryParams};
 use crate::insights::Items;
@@ -156,10 +155,10 @@ pub struct CreatedWebhookResource {
 pub(crate) async fn create_webhook(
     State(state): State<AppState>,
     Extension(request_id): Extension<RequestId>,
-    caller: Authenticated,
+    caller: Authorized,
     body: JsonBody<CreateWebhookRequest>,
 ) -> Result<impl axum::response::IntoResponse, ApiError> {
-    let principal = caller.require(Scope::Admin)?;
+    let principal = caller.principal();
     let CreateWebhookRequest {
         url,
         event_filter,
@@ -191,10 +190,10 @@ pub(crate) async fn create_webhook(
 /// `GET /api/v1/webhooks`.
 pub(crate) async fn list_webhooks(
     State(state): State<AppState>,
-    caller: Authenticated,
+    caller: Authorized,
     QueryParams(query): QueryParams<ProjectQuery>,
 ) -> Result<Json<Items<WebhookResource>>, ApiError> {
-    let principal = caller.require(Scope::Admin)?;
+    let principal = caller.principal();
     let items = state.read.webhooks(principal.tenant.as_str()).await?;
     Ok(Json(Items {
         items: items
@@ -208,10 +207,10 @@ pub(crate) async fn list_webhooks(
 /// `GET /api/v1/webhooks/{id}`.
 pub(crate) async fn get_webhook(
     State(state): State<AppState>,
-    caller: Authenticated,
+    caller: Authorized,
     Path(id): Path<String>,
 ) -> Result<Json<WebhookResource>, ApiError> {
-    let principal = caller.require(Scope::Admin)?;
+    let principal = caller.principal();
     let (_, doc) = visible_webhook(&state, principal, &id).await?;
     Ok(Json(doc.into()))
 }
@@ -220,11 +219,11 @@ pub(crate) async fn get_webhook(
 pub(crate) async fn update_webhook(
     State(state): State<AppState>,
     Extension(request_id): Extension<RequestId>,
-    caller: Authenticated,
+    caller: Authorized,
     Path(id): Path<String>,
     body: JsonBody<UpdateWebhookRequest>,
 ) -> Result<StatusCode, ApiError> {
-    let principal = caller.require(Scope::Admin)?;
+    let principal = caller.principal();
     let (id, _) = visible_webhook(&state, principal, &id).await?;
     let UpdateWebhookRequest {
         url,
@@ -249,10 +248,10 @@ pub(crate) async fn update_webhook(
 pub(crate) async fn delete_webhook(
     State(state): State<AppState>,
     Extension(request_id): Extension<RequestId>,
-    caller: Authenticated,
+    caller: Authorized,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let principal = caller.require(Scope::Admin)?;
+    let principal = caller.principal();
     let (id, _) = visible_webhook(&state, principal, &id).await?;
     let context = command_context(principal, &request_id);
     state.services.delete_webhook(&context, id).await??;
@@ -262,10 +261,10 @@ pub(crate) async fn delete_webhook(
 /// `GET /api/v1/webhooks/{id}/deliveries`: the last 100, most recently attempted first.
 pub(crate) async fn list_deliveries(
     State(state): State<AppState>,
-    caller: Authenticated,
+    caller: Authorized,
     Path(id): Path<String>,
 ) -> Result<Json<Items<DeliveryDoc>>, ApiError> {
-    let principal = caller.require(Scope::Admin)?;
+    let principal = caller.principal();
     let (id, _) = visible_webhook(&state, principal, &id).await?;
     let items = state
         .read
@@ -291,10 +290,10 @@ pub struct TestDelivery {
 pub(crate) async fn test_webhook(
     State(state): State<AppState>,
     Extension(request_id): Extension<RequestId>,
-    caller: Authenticated,
+    caller: Authorized,
     Path(id): Path<String>,
 ) -> Result<(StatusCode, Json<TestDelivery>), ApiError> {
-    let principal = caller.require(Scope::Admin)?;
+    let principal = caller.principal();
     let (id, _) = visible_webhook(&state, principal, &id).await?;
     let context = command_context(principal, &request_id);
     let delivery_id = state.services.test_webhook(&context, id).await??;
@@ -370,10 +369,10 @@ pub struct CreatedSchedule {
 pub(crate) async fn create_schedule(
     State(state): State<AppState>,
     Extension(request_id): Extension<RequestId>,
-    caller: Authenticated,
+    caller: Authorized,
     body: JsonBody<CreateScheduleRequest>,
 ) -> Result<(StatusCode, Json<CreatedSchedule>), ApiError> {
-    let principal = caller.require(Scope::ScanWrite)?;
+    let principal = caller.principal();
     let request = body.value;
     let cadence = match (request.interval_seconds, request.cron) {
         (Some(seconds), None) if request.timezone.is_none() => Cadence::Interval { seconds },
@@ -416,10 +415,10 @@ pub(crate) async fn create_schedule(
 /// `GET /api/v1/schedules`: oldest first.
 pub(crate) async fn list_schedules(
     State(state): State<AppState>,
-    caller: Authenticated,
+    caller: Authorized,
     QueryParams(query): QueryParams<ProjectQuery>,
 ) -> Result<Json<Items<ScheduleResource>>, ApiError> {
-    let principal = caller.require(Scope::ScanRead)?;
+    let principal = caller.principal();
     let now = state.services.pipeline.clock().now();
     let items = state.read.schedules(principal.tenant.as_str()).await?;
     Ok(Json(Items {
@@ -438,10 +437,10 @@ pub(crate) async fn list_schedules(
 pub(crate) async fn delete_schedule(
     State(state): State<AppState>,
     Extension(request_id): Extension<RequestId>,
-    caller: Authenticated,
+    caller: Authorized,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let principal = caller.require(Scope::ScanWrite)?;
+    let principal = caller.principal();
     let id: ScheduleId = id.parse().map_err(|_| ApiError::not_found("schedule"))?;
     if principal.projects.limited_to().is_some() {
         let visible = state

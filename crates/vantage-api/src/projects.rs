@@ -9,10 +9,9 @@ use axum::{Extension, Json};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use vantage_domain::project::ProjectId;
-use vantage_domain::scope::Scope;
 
 use crate::AppState;
-use crate::auth::{Authenticated, command_context};
+use crate::auth::{Authorized, command_context};
 use crate::error::ApiError;
 use crate::extract::JsonBody;
 use crate::insights::Items;
@@ -41,10 +40,10 @@ pub struct ProjectResource {
 pub(crate) async fn create_project(
     State(state): State<AppState>,
     Extension(request_id): Extension<RequestId>,
-    caller: Authenticated,
+    caller: Authorized,
     body: JsonBody<CreateProjectRequest>,
 ) -> Result<(StatusCode, Json<ProjectResource>), ApiError> {
-    let principal = caller.require_tenant_wide(Scope::Admin)?;
+    let principal = caller.principal();
     let CreateProjectRequest { id, name } = body.value;
     let project = ProjectId::parse(&id)?;
     let context = command_context(principal, &request_id);
@@ -64,9 +63,9 @@ pub(crate) async fn create_project(
 /// `GET /api/v1/projects`: `default` first, then by id.
 pub(crate) async fn list_projects(
     State(state): State<AppState>,
-    caller: Authenticated,
+    caller: Authorized,
 ) -> Result<Json<Items<ProjectResource>>, ApiError> {
-    let principal = caller.require(Scope::ScanRead)?;
+    let principal = caller.principal();
     let projects = state.services.projects(&principal.tenant).await?;
     let default = ProjectResource {
         id: ProjectId::default_project(),
@@ -89,10 +88,10 @@ pub(crate) async fn list_projects(
 pub(crate) async fn delete_project(
     State(state): State<AppState>,
     Extension(request_id): Extension<RequestId>,
-    caller: Authenticated,
+    caller: Authorized,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let principal = caller.require_tenant_wide(Scope::Admin)?;
+    let principal = caller.principal();
     let project = ProjectId::parse(&id).map_err(|_| ApiError::not_found("project"))?;
     let tenant = principal.tenant.as_str();
     let schedules = state.read.schedules(tenant).await?;

@@ -15,14 +15,13 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use vantage_domain::badge::badge_domain;
 use vantage_domain::scan::ScanStatus;
-use vantage_domain::scope::Scope;
 use vantage_reports::inventory::{self, InventorySubject};
 use vantage_reports::package::{self, PackageInput, Subject};
 use vantage_reports::{Report, badge, html, junit, pdf, sarif};
 use vantage_rules::Severity;
 
 use crate::AppState;
-use crate::auth::{Authenticated, command_context};
+use crate::auth::{Authorized, command_context};
 use crate::error::ApiError;
 use crate::extract::{JsonBody, QueryParams, invalid_field};
 use crate::request_id::RequestId;
@@ -69,8 +68,8 @@ fn attachment(name: &str) -> HeaderValue {
         .unwrap_or_else(|_| HeaderValue::from_static("attachment"))
 }
 
-async fn report_of(state: &AppState, caller: &Authenticated, id: &str) -> Result<Report, ApiError> {
-    let principal = caller.require(Scope::ScanRead)?;
+async fn report_of(state: &AppState, caller: &Authorized, id: &str) -> Result<Report, ApiError> {
+    let principal = caller.principal();
     let id = visible_scan_id(state, principal, id).await?;
     let now = state.services.pipeline.clock().now();
     state
@@ -92,7 +91,7 @@ fn rules_of(report: &Report) -> Vec<vantage_rules::RuleInfo> {
 /// `GET /api/v1/scans/{id}/report`: the scan's report in the asked format.
 pub(crate) async fn scan_report(
     State(state): State<AppState>,
-    caller: Authenticated,
+    caller: Authorized,
     Path(id): Path<String>,
     QueryParams(query): QueryParams<ReportQuery>,
 ) -> Result<Response, ApiError> {
@@ -152,11 +151,11 @@ pub struct InventoryQuery {
 /// evidence that named it.
 pub(crate) async fn scan_inventory(
     State(state): State<AppState>,
-    caller: Authenticated,
+    caller: Authorized,
     Path(id): Path<String>,
     QueryParams(query): QueryParams<InventoryQuery>,
 ) -> Result<Response, ApiError> {
-    let principal = caller.require(Scope::ScanRead)?;
+    let principal = caller.principal();
     let scan_id = visible_scan_id(&state, principal, &id).await?;
     let Some(scan) = state
         .read
@@ -201,7 +200,7 @@ pub struct PackageQuery {
 /// `GET /api/v1/scans/{id}/compliance-package`: the signed evidence package of a completed scan.
 pub(crate) async fn compliance_package(
     State(state): State<AppState>,
-    caller: Authenticated,
+    caller: Authorized,
     Path(id): Path<String>,
     QueryParams(query): QueryParams<PackageQuery>,
 ) -> Result<Response, ApiError> {
@@ -224,7 +223,7 @@ pub(crate) async fn compliance_package(
     )
     .await?;
     let key = state.services.signing_key.clone();
-    let tenant = caller.require(Scope::ScanRead)?.tenant.as_str().to_owned();
+    let tenant = caller.principal().tenant.as_str().to_owned();
     let created_at = report.generated_at;
     let name = format!(
         "vantage-{}-{}.tar.gz",
@@ -303,11 +302,11 @@ pub struct BadgeSetting {
 pub(crate) async fn set_badge(
     State(state): State<AppState>,
     Extension(request_id): Extension<RequestId>,
-    caller: Authenticated,
+    caller: Authorized,
     Path(domain): Path<String>,
     body: JsonBody<BadgeRequest>,
 ) -> Result<Json<BadgeSetting>, ApiError> {
-    let principal = caller.require_tenant_wide(Scope::ScanWrite)?;
+    let principal = caller.principal();
     let context = command_context(principal, &request_id);
     let enabled = body.value.enabled;
     let domain = state

@@ -315,6 +315,7 @@ pub fn operations() -> Vec<Operation> {
         )
         .tag("live")
         .scope(Scope::ScanRead)
+        .or_event_token()
         .param("id", SCAN)
         .query::<live::ScanEventsQuery>()
         .event_stream::<live::LiveData<'static>>(
@@ -346,6 +347,7 @@ pub fn operations() -> Vec<Operation> {
         )
         .tag("live")
         .scope(Scope::AuditRead)
+        .tenant_wide()
         .query::<live::EventsQuery>()
         .event_stream::<live::LiveData<'static>>(
             200,
@@ -364,6 +366,7 @@ pub fn operations() -> Vec<Operation> {
         )
         .tag("domains")
         .scope(Scope::ScanRead)
+        .tenant_wide()
         .param("domain", "A host name, e.g. example.com.")
         .query::<insights::AsOfQuery>()
         .reply::<insights::DomainLatest>(200, "The latest completed scan (as of as_of).")
@@ -377,6 +380,7 @@ pub fn operations() -> Vec<Operation> {
         )
         .tag("domains")
         .scope(Scope::ScanRead)
+        .tenant_wide()
         .param("domain", "A host name, e.g. example.com.")
         .query::<insights::HistoryQuery>()
         .reply::<Page<DomainScanDoc>>(200, "Newest first.")
@@ -390,6 +394,7 @@ pub fn operations() -> Vec<Operation> {
         )
         .tag("domains")
         .scope(Scope::ScanWrite)
+        .tenant_wide()
         .param("domain", "A host name, e.g. example.com.")
         .body::<reports::BadgeRequest>()
         .reply::<reports::BadgeSetting>(200, "The setting now.")
@@ -420,6 +425,7 @@ pub fn operations() -> Vec<Operation> {
         )
         .tag("triage")
         .scope(Scope::ScanRead)
+        .tenant_wide()
         .param("fingerprint", FINGERPRINT)
         .query::<triage::FingerprintQuery>()
         .reply::<FingerprintDoc>(200, "First and last seen, triage, comments (as of as_of).")
@@ -433,6 +439,7 @@ pub fn operations() -> Vec<Operation> {
         )
         .tag("triage")
         .scope(Scope::TriageWrite)
+        .tenant_wide()
         .param("fingerprint", FINGERPRINT)
         .body::<triage::SetTriageRequest>()
         .reply::<triage::TriageRecorded>(200, "Recorded.")
@@ -446,6 +453,7 @@ pub fn operations() -> Vec<Operation> {
         )
         .tag("triage")
         .scope(Scope::ScanRead)
+        .tenant_wide()
         .param("fingerprint", FINGERPRINT)
         .reply::<Items<CommentDoc>>(200, "Oldest first.")
         .errors(&[404]),
@@ -458,6 +466,7 @@ pub fn operations() -> Vec<Operation> {
         )
         .tag("triage")
         .scope(Scope::TriageWrite)
+        .tenant_wide()
         .idempotent()
         .param("fingerprint", FINGERPRINT)
         .body::<triage::AddCommentRequest>()
@@ -480,6 +489,7 @@ pub fn operations() -> Vec<Operation> {
         )
         .tag("triage")
         .scope(Scope::TriageWrite)
+        .tenant_wide()
         .param("fingerprint", FINGERPRINT)
         .param("id", "Comment id (UUID).")
         .empty(204, "Deleted.")
@@ -518,6 +528,7 @@ pub fn operations() -> Vec<Operation> {
         )
         .tag("notifications")
         .scope(Scope::ScanRead)
+        .tenant_wide()
         .reply::<insights::AllRead>(200, "Everything derived so far is read."),
         Operation::new(
             M::PATCH,
@@ -614,6 +625,7 @@ pub fn operations() -> Vec<Operation> {
         )
         .tag("audit")
         .scope(Scope::AuditRead)
+        .tenant_wide()
         .query::<insights::AuditQuery>()
         .reply::<insights::AuditPage>(200, "Oldest first, by log position.")
         .errors(&[422]),
@@ -626,6 +638,7 @@ pub fn operations() -> Vec<Operation> {
         )
         .tag("audit")
         .scope(Scope::AuditRead)
+        .tenant_wide()
         .reply::<vantage_reports::checkpoint::SignedCheckpoint>(
             200,
             "Keep it outside the database; vantage verify --checkpoints proves the log still holds it.",
@@ -639,6 +652,7 @@ pub fn operations() -> Vec<Operation> {
         )
         .tag("audit")
         .scope(Scope::AuditRead)
+        .tenant_wide()
         .reply::<insights::ChainReport>(200, "Whether the chain is intact, and where it breaks."),
         // ---- keys ----
         Operation::new(
@@ -650,6 +664,7 @@ pub fn operations() -> Vec<Operation> {
         )
         .tag("keys")
         .scope(Scope::Admin)
+        .tenant_wide()
         .body::<keys::IssueKeyRequest>()
         .reply::<keys::IssuedKeyView>(201, "The token is shown this once.")
         .link(201, "revokeApiKey", &[("id", "$response.body#/id")]),
@@ -662,6 +677,7 @@ pub fn operations() -> Vec<Operation> {
         )
         .tag("keys")
         .scope(Scope::Admin)
+        .tenant_wide()
         .reply::<Items<KeySummary>>(200, "Every key, revoked ones too; never a secret."),
         Operation::new(
             M::GET,
@@ -681,6 +697,7 @@ pub fn operations() -> Vec<Operation> {
         )
         .tag("keys")
         .scope(Scope::Admin)
+        .tenant_wide()
         .param("id", "API key id (UUID).")
         .body::<keys::RotateKeyRequest>()
         .reply::<keys::RotatedKeyView>(
@@ -697,6 +714,7 @@ pub fn operations() -> Vec<Operation> {
         )
         .tag("keys")
         .scope(Scope::Admin)
+        .tenant_wide()
         .param("id", "API key id (UUID).")
         .empty(204, "Revoked.")
         .errors(&[404, 409]),
@@ -709,6 +727,7 @@ pub fn operations() -> Vec<Operation> {
         )
         .tag("keys")
         .scope(Scope::Admin)
+        .tenant_wide()
         .query::<tenant::EraseTenantQuery>()
         .reply::<vantage_app::TenantErasure>(
             200,
@@ -725,6 +744,7 @@ pub fn operations() -> Vec<Operation> {
         )
         .tag("projects")
         .scope(Scope::Admin)
+        .tenant_wide()
         .body::<projects::CreateProjectRequest>()
         .reply::<projects::ProjectResource>(201, "Created.")
         .link(201, "deleteProject", &[("id", "$response.body#/id")])
@@ -751,6 +771,7 @@ pub fn operations() -> Vec<Operation> {
         )
         .tag("projects")
         .scope(Scope::Admin)
+        .tenant_wide()
         .param("id", "Project id.")
         .empty(204, "Deleted; what it held stays in the log.")
         .errors(&[404, 409, 422]),

@@ -13,24 +13,23 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use vantage_app::{ContentRead, ScanView, scan_stream};
+use vantage_domain::DomainError;
 use vantage_domain::content::ContentSampling;
 use vantage_domain::ids::{ObservationId, ScanId};
 use vantage_domain::project::ProjectId;
 use vantage_domain::scan::{
-    Observation, ProbeKind, ProbeObserved, ScanCommand, ScanEvent, ScanSpec, ScanStatus,
+    Observation, ProbeKind, ProbeObserved, ScanCommand, ScanSpec, ScanStatus,
 };
-use vantage_domain::scope::Scope;
 use vantage_domain::target::{
     Paths, Ports, Profile, ScanTarget, TargetKind, Trigger, VantagePoint,
 };
 use vantage_domain::triage::TriageState;
-use vantage_domain::{DomainError, DomainEvent};
 use vantage_projections::model::{FindingDoc, ScanDoc, wire_name};
 use vantage_projections::query::{FindingFilter, FindingView, Page, ScanFilter};
 use vantage_rules::grade::ScanGrades;
 use vantage_rules::{Overall, Severity, SeverityCounts};
 
-use crate::auth::{Authenticated, command_context};
+use crate::auth::{Authorized, command_context};
 use crate::error::{ApiError, FieldError};
 use crate::extract::{JsonBody, OptionalJsonBody, QueryParams, as_of, invalid_field, page_limit};
 use crate::idempotency::{self, POLL_AFTER_SECONDS, Replayable};
@@ -216,11 +215,11 @@ pub(crate) fn to_json(body: &impl Serialize) -> Value {
 pub(crate) async fn create_scan(
     State(state): State<AppState>,
     Extension(request_id): Extension<RequestId>,
-    caller: Authenticated,
+    caller: Authorized,
     headers: HeaderMap,
     body: JsonBody<CreateScanRequest>,
 ) -> Result<Response, ApiError> {
-    let principal = caller.require(Scope::ScanWrite)?;
+    let principal = caller.principal();
     let max_age = body.value.max_age_seconds;
     let spec = body.value.into_spec(principal)?;
     idempotency::once(
@@ -332,11 +331,11 @@ pub struct BatchResult {
 pub(crate) async fn create_batch(
     State(state): State<AppState>,
     Extension(request_id): Extension<RequestId>,
-    caller: Authenticated,
+    caller: Authorized,
     headers: HeaderMap,
     body: JsonBody<BatchCreateRequest>,
 ) -> Result<Response, ApiError> {
-    let principal = caller.require(Scope::ScanWrite)?;
+    let principal = caller.principal();
     let items = body.value.scans;
     if items.is_empty() || items.len() > MAX_BATCH {
         return Err(invalid_field(
@@ -408,10 +407,10 @@ pub(crate) async fn create_batch(
 /// `GET /api/v1/scans/{id}`.
 pub(crate) async fn get_scan(
     State(state): State<AppState>,
-    caller: Authenticated,
+    caller: Authorized,
     Path(id): Path<String>,
 ) -> Result<Json<ScanResource>, ApiError> {
-    let principal = caller.require(Scope::ScanRead)?;
+    let principal = caller.principal();
     let view = visible_scan(&state, principal, &id).await?;
     Ok(Json(ScanResource::of(view)))
 }
@@ -512,10 +511,10 @@ pub struct ListScansQuery {
 /// `GET /api/v1/scans`: newest first, filtered, cursor-paginated (`limit` ≤ 100).
 pub(crate) async fn list_scans(
     State(state): State<AppState>,
-    caller: Authenticated,
+    caller: Authorized,
     QueryParams(query): QueryParams<ListScansQuery>,
 ) -> Result<Json<Page<ScanDoc>>, ApiError> {
-    let principal = caller.require(Scope::ScanRead)?;
+    let principal = caller.principal();
     let limit = page_limit(query.limit, 20, MAX_PAGE)?;
     let filter = ScanFilter {
         status: query.status.map(|s| s.as_str().to_owned()),
@@ -564,10 +563,10 @@ pub struct ScanProgress {
 /// `GET /api/v1/scans/{id}/status`: where the scan is; `Retry-After` while it is not finished.
 pub(crate) async fn scan_status(
     State(state): State<AppState>,
-    caller: Authenticated,
+    caller: Authorized,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let principal = caller.require(Scope::ScanRead)?;
+    let principal = caller.principal();
     let view = visible_scan(&state, principal, &id).await?;
     let terminal = view.status.is_terminal();
     let mut response = Json(ScanProgress {
@@ -600,12 +599,12 @@ pub struct CancelScanRequest {
 pub(crate) async fn cancel_scan(
     State(state): State<AppState>,
     Extension(request_id): Extension<RequestId>,
-    caller: Authenticated,
+    caller: Authorized,
     headers: HeaderMap,
     Path(id): Path<String>,
     body: OptionalJsonBody<CancelScanRequest>,
 ) -> Result<Response, ApiError> {
-    let principal = caller.require(Scope::ScanWrite)?;
+    let principal = caller.principal();
     let id = visible_scan_id(&state, principal, &id).await?;
     let reason = body.value.and_then(|b| b.reason);
     idempotency::once(
@@ -638,10 +637,10 @@ pub(crate) async fn cancel_scan(
 pub(crate) async fn delete_scan(
     State(state): State<AppState>,
     Extension(request_id): Extension<RequestId>,
-    caller: Authenticated,
+    caller: Authorized,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let principal = caller.require(Scope::ScanWrite)?;
+    let principal = caller.principal();
     let context = command_context(principal, &request_id);
     state
         .services
@@ -654,10 +653,10 @@ pub(crate) async fn delete_scan(
 /// exists; 410 once it was destroyed; 404 for a scan that kept none.
 pub(crate) async fn content_samples(
     State(state): State<AppState>,
-    caller: Authenticated,
+    caller: Authorized,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let principal = caller.require(Scope::ContentRead)?;
+    let principal = caller.principal();
     let id = visible_scan_id(&state, principal, &id).await?;
     match state
         .services
@@ -800,11 +799,11 @@ pub struct ScanSummary {
 /// the previous scan, and the release `gate` of `post_deploy` scans; `ruleset=` regrades.
 pub(crate) async fn scan_summary(
     State(state): State<AppState>,
-    caller: Authenticated,
+    caller: Authorized,
     Path(id): Path<String>,
     QueryParams(query): QueryParams<SummaryQuery>,
 ) -> Result<Json<ScanSummary>, ApiError> {
-    let principal = caller.require(Scope::ScanRead)?;
+    let principal = caller.principal();
     let tenant = principal.tenant.as_str();
     let scan = scan_doc(&state, principal, &id).await?;
     // The stored verdict (with the diff against the previous scan), or the regraded one.
@@ -929,11 +928,11 @@ pub struct Observations {
 /// `GET /api/v1/scans/{id}/observations`: what each probe saw, in the order the log recorded it.
 pub(crate) async fn scan_observations(
     State(state): State<AppState>,
-    caller: Authenticated,
+    caller: Authorized,
     Path(id): Path<String>,
     QueryParams(query): QueryParams<ObservationsQuery>,
 ) -> Result<Json<Observations>, ApiError> {
-    let principal = caller.require(Scope::ScanRead)?;
+    let principal = caller.principal();
     let id = visible_scan(&state, principal, &id).await?.id;
     let items = observed(&state, id)
         .await?
@@ -956,22 +955,13 @@ pub(crate) async fn observed(
     state: &AppState,
     id: ScanId,
 ) -> Result<Vec<(ProbeObserved, DateTime<Utc>)>, ApiError> {
-    let mut out = Vec::new();
-    for event in state.services.store().read_stream(&scan_stream(id)).await? {
-        if event.event_type != "ProbeObserved" {
-            continue;
-        }
-        if let ScanEvent::ProbeObserved(observed) = ScanEvent::decode(
-            &event.event_type,
-            event.schema_version,
-            event.payload.as_str(),
-        )
-        .map_err(vantage_app::AppError::from)?
-        {
-            out.push((observed, event.occurred_at));
-        }
-    }
-    Ok(out)
+    let observations = vantage_app::scan_observations::<vantage_app::AppError>(
+        state.services.store().as_ref(),
+        id,
+        None,
+    )
+    .await?;
+    Ok(observations)
 }
 
 /// Query of `GET /api/v1/scans/{id}/findings`.
@@ -1005,11 +995,11 @@ pub struct Findings {
 /// `as_of` when given).
 pub(crate) async fn scan_findings(
     State(state): State<AppState>,
-    caller: Authenticated,
+    caller: Authorized,
     Path(id): Path<String>,
     QueryParams(query): QueryParams<FindingsQuery>,
 ) -> Result<Json<Findings>, ApiError> {
-    let principal = caller.require(Scope::ScanRead)?;
+    let principal = caller.principal();
     let scan = scan_doc(&state, principal, &id).await?;
     let as_of = as_of(query.as_of.as_deref())?;
     let filter = FindingFilter {
@@ -1049,10 +1039,10 @@ pub(crate) async fn scan_findings(
 /// `GET /api/v1/scans/{id}/findings/{finding_id}` (a finding's id is its fingerprint).
 pub(crate) async fn scan_finding(
     State(state): State<AppState>,
-    caller: Authenticated,
+    caller: Authorized,
     Path((id, finding_id)): Path<(String, String)>,
 ) -> Result<Json<FindingView>, ApiError> {
-    let principal = caller.require(Scope::ScanRead)?;
+    let principal = caller.principal();
     let id = visible_scan_id(&state, principal, &id).await?.to_string();
     state
         .read
@@ -1105,10 +1095,10 @@ pub struct ScanComparison {
 /// `GET /api/v1/scans/compare?scan_a&scan_b`: what is new in b, fixed since a, and unchanged.
 pub(crate) async fn compare_scans(
     State(state): State<AppState>,
-    caller: Authenticated,
+    caller: Authorized,
     QueryParams(query): QueryParams<CompareQuery>,
 ) -> Result<Json<ScanComparison>, ApiError> {
-    let principal = caller.require(Scope::ScanRead)?;
+    let principal = caller.principal();
     let a = scan_doc(&state, principal, &query.scan_a).await?;
     let b = scan_doc(&state, principal, &query.scan_b).await?;
     let comparison = state
@@ -1152,10 +1142,10 @@ pub struct ScanHistory {
 /// observations (which `/observations` lists), with who and when.
 pub(crate) async fn scan_history(
     State(state): State<AppState>,
-    caller: Authenticated,
+    caller: Authorized,
     Path(id): Path<String>,
 ) -> Result<Json<ScanHistory>, ApiError> {
-    let principal = caller.require(Scope::ScanRead)?;
+    let principal = caller.principal();
     let id = visible_scan_id(&state, principal, &id).await?;
     let events = state.services.store().read_stream(&scan_stream(id)).await?;
     if events

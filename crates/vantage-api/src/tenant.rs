@@ -10,9 +10,8 @@ use axum::{Extension, Json};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use vantage_app::{ERASURE_TOKEN_SECONDS, KeyringError, TenantHoldings};
-use vantage_domain::scope::Scope;
 
-use crate::auth::{Authenticated, command_context};
+use crate::auth::{Authorized, command_context};
 use crate::error::ApiError;
 use crate::extract::QueryParams;
 use crate::request_id::RequestId;
@@ -32,10 +31,10 @@ pub struct EraseTenantQuery {
 pub(crate) async fn erase_tenant(
     State(state): State<AppState>,
     Extension(request_id): Extension<RequestId>,
-    caller: Authenticated,
+    caller: Authorized,
     QueryParams(query): QueryParams<EraseTenantQuery>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let principal = caller.require_tenant_wide(Scope::Admin)?;
+    let principal = caller.principal();
     let checked = query.confirm.as_deref().map(|token| {
         state
             .services

@@ -8,12 +8,11 @@ use axum::{Extension, Json};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use vantage_domain::ids::CommentId;
-use vantage_domain::scope::Scope;
 use vantage_domain::triage::{Fingerprint, TriageState};
 use vantage_projections::model::{CommentDoc, FingerprintDoc};
 
 use crate::AppState;
-use crate::auth::{Authenticated, command_context};
+use crate::auth::{Authorized, command_context};
 use crate::error::ApiError;
 use crate::extract::{JsonBody, QueryParams, as_of};
 use crate::idempotency::{self, Replayable};
@@ -59,11 +58,11 @@ pub struct FingerprintQuery {
 /// `GET /api/v1/findings/{fingerprint}`: what is known of a fingerprint across scans (as of `as_of`).
 pub(crate) async fn get_fingerprint(
     State(state): State<AppState>,
-    caller: Authenticated,
+    caller: Authorized,
     Path(raw): Path<String>,
     QueryParams(query): QueryParams<FingerprintQuery>,
 ) -> Result<Json<FingerprintDoc>, ApiError> {
-    let principal = caller.require_tenant_wide(Scope::ScanRead)?;
+    let principal = caller.principal();
     let tenant = principal.tenant.as_str();
     let (fingerprint, now) = known(&state, tenant, &raw).await?;
     let doc = match as_of(query.as_of.as_deref())? {
@@ -105,11 +104,11 @@ pub struct TriageRecorded {
 pub(crate) async fn set_state(
     State(state): State<AppState>,
     Extension(request_id): Extension<RequestId>,
-    caller: Authenticated,
+    caller: Authorized,
     Path(raw): Path<String>,
     body: JsonBody<SetTriageRequest>,
 ) -> Result<Json<TriageRecorded>, ApiError> {
-    let principal = caller.require_tenant_wide(Scope::TriageWrite)?;
+    let principal = caller.principal();
     let (fingerprint, _) = known(&state, principal.tenant.as_str(), &raw).await?;
     let SetTriageRequest {
         state: triage,
@@ -134,10 +133,10 @@ pub(crate) async fn set_state(
 /// `GET /api/v1/findings/{fingerprint}/comments`: oldest first.
 pub(crate) async fn list_comments(
     State(state): State<AppState>,
-    caller: Authenticated,
+    caller: Authorized,
     Path(raw): Path<String>,
 ) -> Result<Json<Items<CommentDoc>>, ApiError> {
-    let principal = caller.require_tenant_wide(Scope::ScanRead)?;
+    let principal = caller.principal();
     let tenant = principal.tenant.as_str();
     let (fingerprint, _) = known(&state, tenant, &raw).await?;
     let mut items = state.read.comments(tenant, fingerprint.as_str()).await?;
@@ -169,12 +168,12 @@ pub struct CommentAdded {
 pub(crate) async fn add_comment(
     State(state): State<AppState>,
     Extension(request_id): Extension<RequestId>,
-    caller: Authenticated,
+    caller: Authorized,
     headers: HeaderMap,
     Path(raw): Path<String>,
     body: JsonBody<AddCommentRequest>,
 ) -> Result<Response, ApiError> {
-    let principal = caller.require_tenant_wide(Scope::TriageWrite)?;
+    let principal = caller.principal();
     let (fingerprint, _) = known(&state, principal.tenant.as_str(), &raw).await?;
     let path = format!("/api/v1/findings/{}/comments", fingerprint.as_str());
     let text = body.value.body;
@@ -206,10 +205,10 @@ pub(crate) async fn add_comment(
 pub(crate) async fn delete_comment(
     State(state): State<AppState>,
     Extension(request_id): Extension<RequestId>,
-    caller: Authenticated,
+    caller: Authorized,
     Path((raw, comment)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    let principal = caller.require_tenant_wide(Scope::TriageWrite)?;
+    let principal = caller.principal();
     let (fingerprint, _) = known(&state, principal.tenant.as_str(), &raw).await?;
     let comment: CommentId = comment
         .parse()

@@ -3,16 +3,10 @@
 
 use vantage_domain::DomainError;
 use vantage_domain::badge::{Badge, SetBadge, badge_domain};
-use vantage_domain::tenant::TenantId;
-use vantage_store::StreamName;
 
 use crate::Services;
 use crate::pipeline::{AppError, CommandContext};
-
-/// The badge stream of one domain of a tenant (`domain` as [`badge_domain`] normalises it).
-pub fn badge_stream(tenant: &TenantId, domain: &str) -> StreamName {
-    StreamName::new(format!("badge-{tenant}-{domain}")).expect("badge stream names are valid")
-}
+use crate::streams::badge_stream;
 
 impl Services {
     /// Shows (or stops showing) the latest grade of one of the context tenant's domains on the

@@ -21,7 +21,6 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use vantage_domain::DomainError;
-use vantage_domain::DomainEvent;
 use vantage_domain::content::{ExpiredContent, MAX_SAMPLE_BYTES, SealedBytes, ShredReason};
 use vantage_domain::ids::ScanId;
 use vantage_domain::scan::{ContentSampleKept, Scan, ScanCommand, ScanEvent};
@@ -30,7 +29,7 @@ use vantage_domain::tenant::TenantId;
 use crate::Services;
 use crate::keyring::DataKey;
 use crate::pipeline::{AppError, CommandContext};
-use crate::scans::scan_stream;
+use crate::streams::{Decode, scan_stream};
 
 /// How often expired content keys are looked for.
 pub const SHRED_POLL: Duration = Duration::from_secs(60);
@@ -234,11 +233,7 @@ impl Services {
         let mut destroyed = None;
         let mut sealed = Vec::new();
         for event in stored {
-            match ScanEvent::decode(
-                &event.event_type,
-                event.schema_version,
-                event.payload.as_str(),
-            )? {
+            match event.decode::<ScanEvent>()? {
                 ScanEvent::ScanRequested(requested) => {
                     owned = &requested.tenant == tenant;
                     requested_at = Some(event.occurred_at);

@@ -26,7 +26,7 @@ use vantage_domain::ids::{ApiKeyId, ScanId, ScheduleId, WebhookId};
 use vantage_domain::tenant::TenantId;
 
 use crate::keyring::{ERASURE_TOKEN_SECONDS, KeyringError};
-use crate::keys::keys_stream;
+use crate::streams::keys_stream;
 use crate::{AppError, CommandContext, Services};
 
 /// What a tenant still has that erasure must end, as the read models list it.

@@ -72,7 +72,7 @@ impl Keyring {
 
     /// A keyring with a fresh random master key (tests, and a first start).
     pub fn generate() -> Self {
-        Self::new(rand::random())
+        Self::new(crate::seams::random_bytes())
     }
 
     /// The master key as 64 hex digits, the form it is kept in (a key file, a secret store).
@@ -261,7 +261,7 @@ impl std::fmt::Debug for DataKey {
 impl DataKey {
     /// A fresh random key.
     pub fn generate() -> Self {
-        Self(rand::random())
+        Self(crate::seams::random_bytes())
     }
 
     /// The key from its 32 bytes (as [`DataKey::to_bytes`] gave them); anything else is refused.
@@ -285,7 +285,7 @@ impl DataKey {
 
     /// Encrypts `plain` for `context`.
     pub fn seal(&self, context: &str, plain: &[u8]) -> Vec<u8> {
-        let nonce: [u8; NONCE_LEN] = rand::random();
+        let nonce: [u8; NONCE_LEN] = crate::seams::random_bytes();
         let mut sealed = plain.to_vec();
         self.aead()
             .seal_in_place_append_tag(

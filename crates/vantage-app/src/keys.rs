@@ -21,18 +21,13 @@ use vantage_domain::ids::ApiKeyId;
 use vantage_domain::project::{ProjectAccess, ProjectId};
 use vantage_domain::scope::Scopes;
 use vantage_domain::tenant::TenantId;
-use vantage_store::StreamName;
 
 use crate::Services;
 use crate::pipeline::{AppError, CommandContext};
 use crate::seams::new_id;
+use crate::streams::keys_stream;
 
 const TOKEN_PREFIX: &str = "vtg";
-
-/// The key registry stream of a tenant.
-pub fn keys_stream(tenant: &TenantId) -> StreamName {
-    StreamName::new(format!("apikeys-{tenant}")).expect("key stream names are valid")
-}
 
 /// A parsed API key token. Its `Debug` output hides the secret.
 #[derive(Clone, PartialEq, Eq)]
@@ -59,7 +54,7 @@ impl ApiKeyToken {
 
     /// A token of key `key_id` with a new random secret.
     fn with_new_secret(tenant: TenantId, key_id: ApiKeyId) -> Self {
-        let bytes: [u8; 32] = rand::random();
+        let bytes: [u8; 32] = crate::seams::random_bytes();
         Self {
             tenant,
             key_id,

@@ -19,10 +19,10 @@ mod scans;
 mod schedules;
 mod seams;
 mod state_cache;
+mod streams;
 mod triage;
 mod webhooks;
 
-pub use badges::badge_stream;
 pub use content::{
     ContentRead, ContentSampleView, ContentSamples, PlainSample, SHRED_BATCH, SHRED_POLL,
     SampleEncoding, shred_expired_content, shred_expired_once,
@@ -40,13 +40,15 @@ pub use live::{
 };
 pub use personal::{ERASED_TEXT, KEY_TTL, PersonalVault, SEALED_PREFIX};
 pub use pipeline::{AppError, CommandContext, Executed, Folded, Pipeline};
-pub use projects::projects_stream;
 pub use reopen::{REOPEN_BATCH, REOPEN_POLL, reopen_regressions};
-pub use scans::{ScanView, scan_stream};
-pub use schedules::{SlotOutcome, schedule_stream, scheduled_scan_id};
-pub use seams::{Clock, SystemClock, new_id};
-pub use triage::{notifications_stream, triage_stream};
-pub use webhooks::{CreatedWebhook, SECRET_PREFIX, WebhookChange, webhook_stream};
+pub use scans::ScanView;
+pub use schedules::{SlotOutcome, scheduled_scan_id};
+pub use seams::{Clock, SystemClock, new_id, random_bytes, random_in};
+pub use streams::{
+    Decode, badge_stream, keys_stream, notifications_stream, projects_stream, scan_observations,
+    scan_of, scan_stream, schedule_of, schedule_stream, triage_stream, webhook_of, webhook_stream,
+};
+pub use webhooks::{CreatedWebhook, SECRET_PREFIX, WebhookChange};
 
 use std::sync::Arc;
 

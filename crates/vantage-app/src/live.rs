@@ -23,7 +23,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio::sync::{broadcast, mpsc, watch};
 use uuid::Uuid;
-use vantage_domain::DomainEvent;
 use vantage_domain::event::public_details;
 use vantage_domain::ids::ScanId;
 use vantage_domain::scan::ScanEvent;
@@ -33,6 +32,7 @@ use vantage_store::{EventStore, RecordedEvent, StoreError, StreamName, Subscript
 
 use crate::Services;
 use crate::pipeline::AppError;
+use crate::streams::Decode;
 
 /// Events a hub channel holds for a subscriber that is behind (it re-reads the log beyond that).
 pub const HUB_CAPACITY: usize = 1024;
@@ -232,19 +232,10 @@ impl Services {
         recorded: &RecordedEvent,
     ) -> Result<Option<LiveVerdict>, AppError> {
         let event = &recorded.event;
-        let ScanEvent::ScanCompleted(completed) = ScanEvent::decode(
-            &event.event_type,
-            event.schema_version,
-            event.payload.as_str(),
-        )?
-        else {
+        let ScanEvent::ScanCompleted(completed) = event.decode::<ScanEvent>()? else {
             return Ok(None);
         };
-        let Some(scan_id) = event
-            .stream
-            .strip_prefix("scan-")
-            .and_then(|id| id.parse::<ScanId>().ok())
-        else {
+        let Some(scan_id) = crate::scan_of(&event.stream) else {
             return Ok(None);
         };
         let Ok(tenant) = TenantId::parse(&event.metadata.tenant) else {

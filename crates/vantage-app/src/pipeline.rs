@@ -23,14 +23,13 @@ const MAX_BACKOFF: Duration = Duration::from_millis(200);
 /// A random wait in `[0, min(MAX_BACKOFF, FIRST_BACKOFF · 2^attempt))` ("full jitter"), so commands
 /// that lost a race do not collide again in lock-step.
 fn backoff(attempt: u32) -> Duration {
-    use rand::RngExt;
     let ceiling = FIRST_BACKOFF
         .saturating_mul(1 << attempt.min(16))
         .min(MAX_BACKOFF);
     let micros = u64::try_from(ceiling.as_micros())
         .unwrap_or(u64::MAX)
         .max(1);
-    Duration::from_micros(rand::rng().random_range(0..micros))
+    Duration::from_micros(crate::seams::random_in(0..micros))
 }
 
 /// A technical failure of the application layer.

@@ -4,14 +4,9 @@
 use vantage_domain::DomainError;
 use vantage_domain::project::{ProjectCommand, ProjectId, Projects};
 use vantage_domain::tenant::TenantId;
-use vantage_store::StreamName;
 
+use crate::streams::projects_stream;
 use crate::{AppError, CommandContext, Services};
-
-/// The project registry stream of a tenant.
-pub fn projects_stream(tenant: &TenantId) -> StreamName {
-    StreamName::new(format!("projects-{tenant}")).expect("project stream names are valid")
-}
 
 impl Services {
     /// CreateProject in the context's tenant.

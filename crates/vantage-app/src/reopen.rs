@@ -17,7 +17,7 @@ use vantage_domain::triage::{DueReopen, Triage, TriageCommand};
 
 use crate::Services;
 use crate::pipeline::{AppError, CommandContext};
-use crate::triage::triage_stream;
+use crate::streams::triage_stream;
 
 /// How often due reopenings are looked for when there were none.
 pub const REOPEN_POLL: Duration = Duration::from_millis(500);

@@ -5,7 +5,6 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use vantage_domain::DomainError;
-use vantage_domain::DomainEvent;
 use vantage_domain::content::ShredReason;
 use vantage_domain::ids::ScanId;
 use vantage_domain::scan::{ProbeObserved, Scan, ScanCommand, ScanEvent, ScanSpec, ScanStatus};
@@ -17,11 +16,7 @@ use vantage_rules::Assessment;
 use crate::Services;
 use crate::pipeline::{AppError, CommandContext};
 use crate::seams::new_id;
-
-/// The stream of one scan.
-pub fn scan_stream(id: ScanId) -> StreamName {
-    StreamName::new(format!("scan-{id}")).expect("scan stream names are valid")
-}
+use crate::streams::{Decode, scan_stream};
 
 /// One scan as its stream tells it.
 #[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
@@ -157,12 +152,7 @@ impl Services {
     ) -> Result<Vec<(ScanEvent, vantage_store::StoredEvent)>, AppError> {
         let mut events = Vec::new();
         for recorded in self.store().read_stream_from(stream, version).await? {
-            let event = ScanEvent::decode(
-                &recorded.event_type,
-                recorded.schema_version,
-                recorded.payload.as_str(),
-            )?;
-            events.push((event, recorded));
+            events.push((recorded.decode::<ScanEvent>()?, recorded));
         }
         Ok(events)
     }

@@ -11,17 +11,12 @@ use vantage_domain::DomainError;
 use vantage_domain::ids::{ScanId, ScheduleId};
 use vantage_domain::scan::{Scan, ScanCommand, ScanSpec};
 use vantage_domain::schedule::{Cadence, Schedule, ScheduleCommand, ScheduleCreated};
-use vantage_store::StreamName;
 
+use crate::streams::schedule_stream;
 use crate::{AppError, CommandContext, Services, new_id, scan_stream};
 
 /// The namespace of scheduled scans' ids.
 const SCHEDULED_SCAN_NAMESPACE: Uuid = Uuid::from_u128(0x5c4e_d01e_d5ca_4e11_9a7c_0000_0000_0001);
-
-/// The stream of one schedule.
-pub fn schedule_stream(id: ScheduleId) -> StreamName {
-    StreamName::new(format!("schedule-{id}")).expect("schedule stream names are valid")
-}
 
 /// The id of the scan schedule `id` starts for the slot at `slot`.
 pub fn scheduled_scan_id(id: ScheduleId, slot: DateTime<Utc>) -> ScanId {

@@ -1,5 +1,6 @@
-//! The clock and id seams. Every timestamp and id of the application comes from here, so tests can fix
-//! time and the domain never reads either.
+//! The clock, id and randomness seams. Every timestamp, id and random value of the application comes
+//! from here, so tests can fix time and the domain never reads either; `clippy.toml` refuses the
+//! clock and random functions everywhere else.
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -18,6 +19,22 @@ impl Clock for SystemClock {
     fn now(&self) -> DateTime<Utc> {
         Utc::now()
     }
+}
+
+/// `N` random bytes from a generator seeded by the operating system (keys, secrets, nonces).
+#[allow(clippy::disallowed_methods, reason = "this is the randomness seam")]
+pub fn random_bytes<const N: usize>() -> [u8; N] {
+    rand::random()
+}
+
+/// A random value in `range`, uniformly (jitter).
+#[allow(clippy::disallowed_methods, reason = "this is the randomness seam")]
+pub fn random_in<T, R>(range: R) -> T
+where
+    T: rand::distr::uniform::SampleUniform,
+    R: rand::distr::uniform::SampleRange<T>,
+{
+    rand::random_range(range)
 }
 
 /// A new time-ordered id (UUIDv7).

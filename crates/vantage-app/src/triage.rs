@@ -6,24 +6,12 @@
 use vantage_domain::DomainError;
 use vantage_domain::ids::{CommentId, NotificationId};
 use vantage_domain::notification::{NotificationCommand, Notifications};
-use vantage_domain::tenant::TenantId;
 use vantage_domain::triage::{Fingerprint, Triage, TriageCommand, TriageState};
-use vantage_store::StreamName;
 
 use crate::Services;
 use crate::pipeline::{AppError, CommandContext};
 use crate::seams::new_id;
-
-/// The triage stream of one fingerprint of a tenant.
-pub fn triage_stream(tenant: &TenantId, fingerprint: &Fingerprint) -> StreamName {
-    StreamName::new(format!("triage-{tenant}-{}", fingerprint.as_str()))
-        .expect("triage stream names are valid")
-}
-
-/// The notification read receipts of a tenant.
-pub fn notifications_stream(tenant: &TenantId) -> StreamName {
-    StreamName::new(format!("notifications-{tenant}")).expect("notification stream names are valid")
-}
+use crate::streams::{notifications_stream, triage_stream};
 
 impl Services {
     /// SetTriage on a fingerprint of the context's tenant.

@@ -15,8 +15,8 @@ use vantage_domain::ids::{DeliveryId, WebhookId};
 use vantage_domain::project::ProjectId;
 use vantage_domain::tenant::TenantId;
 use vantage_domain::webhook::{Webhook, WebhookCommand, WebhookDeliveryAttempted, WebhookUrl};
-use vantage_store::StreamName;
 
+use crate::streams::webhook_stream;
 use crate::{AppError, CommandContext, Services, new_id};
 
 /// Signing secrets are `whsec_` and the base64 of their 32 key bytes (the Standard Webhooks form).
@@ -29,11 +29,6 @@ pub struct CreatedWebhook {
     /// The event filter as recorded (sorted, each type once).
     pub events: BTreeSet<String>,
     pub secret: String,
-}
-
-/// The stream of one webhook.
-pub fn webhook_stream(id: WebhookId) -> StreamName {
-    StreamName::new(format!("webhook-{id}")).expect("webhook stream names are valid")
 }
 
 /// The owner name a webhook's sealed secret is kept (and sealed) under.
@@ -71,7 +66,7 @@ impl Services {
             return Ok(Err(refused));
         }
         let id = WebhookId(new_id());
-        let key: [u8; 32] = rand::random();
+        let key: [u8; 32] = crate::seams::random_bytes();
         // Sealed and kept before the webhook exists, so the engine never meets one without a secret.
         let sealed = self.keyring.seal(&secret_owner(id), &key);
         self.secrets

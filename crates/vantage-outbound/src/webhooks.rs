@@ -33,8 +33,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, watch};
 use uuid::Uuid;
-use vantage_app::Services;
-use vantage_domain::DomainEvent;
+use vantage_app::{Decode, Services, scan_of, webhook_of};
 use vantage_domain::ids::{DeliveryId, WebhookId};
 use vantage_domain::project::ProjectId;
 use vantage_domain::scan::ScanEvent;
@@ -93,7 +92,7 @@ impl RetryPolicy {
             .first_retry
             .saturating_mul(1u32 << attempt.saturating_sub(1).min(20));
         let base = doubled.min(self.max_retry);
-        base.mul_f64(rand::random_range(0.8..1.2))
+        base.mul_f64(vantage_app::random_in(0.8..1.2))
     }
 }
 
@@ -348,20 +347,10 @@ impl Engine {
 
     fn apply_webhook_event(&mut self, recorded: &RecordedEvent) -> Result<(), DeliveryError> {
         let event = &recorded.event;
-        let Some(id) = event
-            .stream
-            .strip_prefix("webhook-")
-            .and_then(|id| id.parse::<Uuid>().ok())
-            .map(WebhookId)
-        else {
+        let Some(id) = webhook_of(&event.stream) else {
             return Ok(());
         };
-        let decoded = WebhookEvent::decode(
-            &event.event_type,
-            event.schema_version,
-            event.payload.as_str(),
-        )
-        .map_err(failed)?;
+        let decoded = event.decode::<WebhookEvent>().map_err(failed)?;
         match decoded {
             WebhookEvent::WebhookCreated(created) => {
                 self.hooks.insert(
@@ -441,7 +430,10 @@ impl Engine {
             return Ok(Vec::new());
         }
         let tenant = event.metadata.tenant.as_str();
-        let scan_id = event.stream.strip_prefix("scan-").unwrap_or_default();
+        let scan_id = scan_of(&event.stream)
+            .map(|id| id.to_string())
+            .unwrap_or_default();
+        let scan_id = scan_id.as_str();
         match ty {
             "ScanCompleted" => {
                 // The scan's verdict and diff are the scans projector's: wait until it has them.
@@ -505,13 +497,10 @@ impl Engine {
                 Ok(out)
             }
             "ScanFailed" => {
-                let reason =
-                    match ScanEvent::decode(ty, event.schema_version, event.payload.as_str())
-                        .map_err(failed)?
-                    {
-                        ScanEvent::ScanFailed(failed) => failed.reason,
-                        _ => String::new(),
-                    };
+                let reason = match event.decode::<ScanEvent>().map_err(failed)? {
+                    ScanEvent::ScanFailed(failed) => failed.reason,
+                    _ => String::new(),
+                };
                 // The scan is in the read model since its request, long before it failed.
                 self.wait_for_projector("scans", recorded.global_position, stop)
                     .await?;
@@ -529,9 +518,7 @@ impl Engine {
                 }])
             }
             _ => {
-                let TriageEvent::TriageSet(set) =
-                    TriageEvent::decode(ty, event.schema_version, event.payload.as_str())
-                        .map_err(failed)?
+                let TriageEvent::TriageSet(set) = event.decode::<TriageEvent>().map_err(failed)?
                 else {
                     return Ok(Vec::new());
                 };

@@ -75,9 +75,7 @@ pub fn security_txt(body: &str) -> ExposureDetails {
     }
     // RFC 9116: Expires is required; past it, the file must not be trusted. Judged now, like a
     // certificate's days left.
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    let now = crate::unix_now();
     let expired = expires
         .as_deref()
         .and_then(|e| chrono::DateTime::parse_from_rfc3339(e).ok())

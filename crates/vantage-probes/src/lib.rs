@@ -1,6 +1,6 @@
-//! The outside view: everything that sends traffic to a scan target. Today that is the SSRF guard,
-//! which decides whether a target may be contacted at all and hands out the exact addresses it
-//! checked; and the DNS, TCP, (plain) HTTP, exposure and classification probes. TLS follows.
+//! The outside view: everything that sends traffic to a scan target: the SSRF guard, which decides
+//! whether a target may be contacted at all and hands out the exact addresses it checked; and the
+//! DNS, MTA-STS, TCP, TLS, HTTP, exposure and classification probes.
 //!
 //! This crate never touches the event store: probes produce observations, and workers turn them into
 //! commands.
@@ -16,3 +16,13 @@ pub mod site;
 pub mod ssrf;
 pub mod tcp;
 pub mod tls;
+
+/// Seconds since the Unix epoch by the machine's clock: when a probe judges something as of now (a
+/// certificate's days left, a security.txt's expiry), as the scanner sees it. The probes' one
+/// reading of the wall clock.
+#[allow(clippy::disallowed_methods, reason = "this is the probes' clock seam")]
+pub(crate) fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}

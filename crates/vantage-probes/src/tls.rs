@@ -7,7 +7,7 @@
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -366,12 +366,6 @@ fn signature_name(oid: &str) -> String {
     .to_owned()
 }
 
-fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-}
-
 fn rfc3339(timestamp: i64) -> String {
     chrono::DateTime::from_timestamp(timestamp, 0)
         .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
@@ -432,7 +426,7 @@ pub fn describe(der: &[u8]) -> Option<CertificateSummary> {
         sans,
         not_before: rfc3339(not_before),
         not_after: rfc3339(not_after),
-        days_left: (not_after - unix_now()).div_euclid(86_400),
+        days_left: (not_after - crate::unix_now()).div_euclid(86_400),
         key_type,
         key_bits,
         signature_algorithm: signature_name(&cert.signature_algorithm.algorithm.to_id_string()),

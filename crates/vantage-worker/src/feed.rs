@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
-use vantage_domain::DomainEvent;
+use vantage_app::{Decode, scan_of};
 use vantage_domain::ids::ScanId;
 use vantage_domain::scan::ScanEvent;
 use vantage_store::{EventStore, StoreError, Subscription, SubscriptionOptions, subscribe_all};
@@ -85,19 +85,10 @@ impl ScanFeed {
                 return Ok(next);
             }
             let recorded = self.log.next().await?;
-            let Some(scan_id) = recorded
-                .event
-                .stream
-                .strip_prefix("scan-")
-                .and_then(|id| id.parse::<ScanId>().ok())
-            else {
+            let Some(scan_id) = scan_of(&recorded.event.stream) else {
                 continue;
             };
-            let Ok(event) = ScanEvent::decode(
-                &recorded.event.event_type,
-                recorded.event.schema_version,
-                recorded.event.payload.as_str(),
-            ) else {
+            let Ok(event) = recorded.decode::<ScanEvent>() else {
                 continue;
             };
             let dispatch = match event {

@@ -10,12 +10,12 @@ use std::time::Duration;
 use async_trait::async_trait;
 use indicatif::{ProgressBar, ProgressStyle};
 use vantage_app::{CommandContext, PlainSample, Services, SystemClock};
+use vantage_domain::DomainError;
 use vantage_domain::scan::ScanStatus;
-use vantage_domain::scan::{ProbeObserved, ScanCommand, ScanEvent, ScanSpec};
+use vantage_domain::scan::{ProbeObserved, ScanCommand, ScanSpec};
 use vantage_domain::target::{Paths, Ports, Profile, ScanTarget, Trigger, VantagePoint};
 use vantage_domain::tenant::TenantId;
 use vantage_domain::triage::TriageState;
-use vantage_domain::{DomainError, DomainEvent};
 use vantage_reports::{Report, ReportFinding};
 use vantage_rules::{Assessment, Finding, RULESET_VERSION, ScanFacts, Severity, assess};
 use vantage_store_sqlite::SqliteEventStore;
@@ -202,17 +202,15 @@ pub async fn scan(args: ScanArgs, scanner: Scanner) -> Result<ExitCode, CliError
         .scan(&tenant, scan_id)
         .await?
         .ok_or_else(|| CliError("the scan disappeared".into()))?;
-    let stream = vantage_app::scan_stream(scan_id);
-    let mut observations: Vec<ProbeObserved> = Vec::new();
-    for event in services.store().read_stream(&stream).await? {
-        if let Ok(ScanEvent::ProbeObserved(observed)) = ScanEvent::decode(
-            &event.event_type,
-            event.schema_version,
-            event.payload.as_str(),
-        ) {
-            observations.push(observed);
-        }
-    }
+    let observations: Vec<ProbeObserved> = vantage_app::scan_observations::<vantage_app::AppError>(
+        services.store().as_ref(),
+        scan_id,
+        None,
+    )
+    .await?
+    .into_iter()
+    .map(|(observed, _)| observed)
+    .collect();
     let facts = ScanFacts {
         tenant: tenant.as_str(),
         target: spec.target.as_str(),
