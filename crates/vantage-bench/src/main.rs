@@ -6,7 +6,8 @@
 //! `verdicts` (in `verdicts.rs`) `vantage scan` of a lab site beside Mozilla's Observatory CLI;
 //! `live` (in `live.rs`) concurrent SSE subscribers while events are appended; `webhooks` (in
 //! `webhooks.rs`) webhook delivery throughput; `reports` (in `reports.rs`) compliance package export
-//! and verification of a big scan, and report generation per format.
+//! and verification of a big scan, and report generation per format; `startup` (in `startup.rs`)
+//! `vantage serve` started on a big log.
 //! Each prints a Markdown table.
 //!
 //! Every store run uses a fresh store (a temporary SQLite file; a new PostgreSQL schema, dropped
@@ -43,6 +44,7 @@ mod live;
 mod projections;
 mod reports;
 mod scan;
+mod startup;
 mod verdicts;
 mod webhooks;
 
@@ -65,6 +67,8 @@ enum Bench {
     Webhooks(webhooks::WebhookBenchArgs),
     /// `vantage export` and `vantage verify-package` of a big scan, and its report in every format.
     Reports(reports::ReportsBenchArgs),
+    /// `vantage serve` started on a big log: `/ready`, and a queued scan dispatched, after the spawn.
+    Startup(startup::StartupBenchArgs),
     /// The subscriber side of `live`, run by it as a child process.
     #[command(hide = true)]
     LiveClients(live::LiveClientsArgs),
@@ -340,6 +344,7 @@ async fn main() -> anyhow::Result<()> {
         Bench::LiveClients(args) => live::clients(args).await,
         Bench::Webhooks(args) => webhooks::run(args).await,
         Bench::Reports(args) => reports::run(args).await,
+        Bench::Startup(args) => startup::run(args).await,
     }
 }
 
