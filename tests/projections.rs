@@ -320,6 +320,10 @@ async fn every_read_model_follows_scans_triage_and_notifications(side: &ReadSide
     // The period: the one completed scan and its findings, first seen now.
     assert_eq!(center.period.scans_completed, 1);
     assert!(center.period.new_findings.high >= 1, "{:?}", center.period);
+    assert_eq!(
+        center.period.new_findings, center.unresolved,
+        "counted by severity: every finding so far is new in the period and unresolved"
+    );
     let (from, to) = week(now - chrono::Duration::days(20));
     let past = side
         .db

@@ -340,6 +340,20 @@ impl ReadDb {
         rows.iter().map(doc_of).collect()
     }
 
+    /// The `(text, count)` rows of a grouped count (`SELECT <text column>, COUNT(*) … GROUP BY …`).
+    pub async fn counts(
+        &self,
+        sql: &str,
+        params: &[Cell],
+    ) -> Result<Vec<(String, i64)>, ProjectionError> {
+        let rows = bind_all(sqlx::query(AssertSqlSafe(sql.to_owned())), params)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| Ok((row.try_get::<String, _>(0)?, row.try_get::<i64, _>(1)?)))
+            .collect()
+    }
+
     /// The one integer a query returns (0 if it returns no row or NULL).
     pub async fn scalar(&self, sql: &str, params: &[Cell]) -> Result<i64, ProjectionError> {
         let row = bind_all(sqlx::query(AssertSqlSafe(sql.to_owned())), params)

@@ -147,6 +147,8 @@ pub static FINGERPRINTS: Table = Table {
         int("priority"),
         int("first_seen_us"),
         text("project"),
+        // Counted by the command center's period, so it needs no document decoded.
+        text("severity"),
     ],
     key: 2,
     indexes: &[
@@ -255,6 +257,11 @@ impl Doc for FingerprintDoc {
             i64::from(self.priority).into(),
             self.first_seen_at.map_or(0, micros).into(),
             self.project.as_str().into(),
+            self.severity
+                .as_ref()
+                .map(wire_name)
+                .unwrap_or_default()
+                .into(),
         ]
     }
 }

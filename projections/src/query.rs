@@ -836,15 +836,23 @@ impl ReadDb {
             )
             .await?;
         let (sql, params) = only(
-            "SELECT doc FROM rm_fingerprints WHERE tenant = $1 AND first_seen_us >= $2 \
-             AND first_seen_us < $3",
+            "SELECT severity, COUNT(*) FROM rm_fingerprints WHERE tenant = $1 \
+             AND first_seen_us >= $2 AND first_seen_us < $3",
             vec![
                 tenant.into(),
                 micros(date_from).into(),
                 micros(date_to).into(),
             ],
         );
-        let first_seen: Vec<FingerprintDoc> = self.docs(&sql, &params).await?;
+        let mut new_findings = SeverityCounts::default();
+        for (name, count) in self
+            .counts(&format!("{sql} GROUP BY severity"), &params)
+            .await?
+        {
+            if let Ok(severity) = serde_json::from_value::<Severity>(name.into()) {
+                new_findings.add(severity, count);
+            }
+        }
         Ok(CommandCenter {
             health_score: stats.unresolved.score(),
             unresolved: stats.unresolved,
@@ -853,9 +861,7 @@ impl ReadDb {
             date_to,
             period: PeriodActivity {
                 scans_completed: days.iter().map(|d| d.scans).sum(),
-                new_findings: SeverityCounts::of(
-                    first_seen.iter().filter_map(|f| f.severity.as_ref()),
-                ),
+                new_findings,
             },
         })
     }
