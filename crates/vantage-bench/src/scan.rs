@@ -78,29 +78,20 @@ pub async fn run(args: ScanBenchArgs) -> anyhow::Result<()> {
         services.guard.clone(),
         TlsRoots::with_extra(vec![ca.certificate.clone()]),
     ));
-    let tenant = TenantId::default_tenant();
-    let context = CommandContext::system(tenant.clone());
+    let context = CommandContext::system(TenantId::default_tenant());
 
     let scan_one = |address: std::net::SocketAddr| {
         let services = services.clone();
         let scanner = scanner.clone();
         let context = context.clone();
-        let tenant = tenant.clone();
         async move {
             let mut spec = vantage_tests::lab_spec(address.port(), vec![address.port()]);
             spec.target = vantage_domain::target::ScanTarget::parse(&format!("https://{address}/"))
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             spec.profile = vantage_domain::target::Profile::Standard;
             let started = Instant::now();
-            let scan_id = services
-                .start_scan(&context, spec.clone())
-                .await?
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
-            let job = ScanJob {
-                scan_id,
-                tenant,
-                spec,
-            };
+            let job = request(&services, &context, spec).await?;
+            let scan_id = job.scan_id;
             let sink = PipelineSink::new(services.clone(), "bench");
             let (_cancel, cancelled) = tokio::sync::watch::channel(false);
             run_scan(&job, "bench", &scanner, &sink, cancelled).await?;
@@ -159,6 +150,23 @@ pub async fn run(args: ScanBenchArgs) -> anyhow::Result<()> {
     observation_cost(&args).await
 }
 
+/// Requests a scan of `spec` and returns it as the job a worker runs.
+async fn request(
+    services: &vantage_app::Services,
+    context: &CommandContext,
+    spec: vantage_domain::scan::ScanSpec,
+) -> anyhow::Result<ScanJob> {
+    let scan_id = services
+        .start_scan(context, spec.clone())
+        .await?
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(ScanJob {
+        scan_id,
+        tenant: context.tenant.clone(),
+        spec,
+    })
+}
+
 /// What recording a scan's observations costs as their number grows: a scan's whole command path
 /// (request, begin, observations as a worker sends them — a probe's together, at most
 /// `MAX_OBSERVATIONS_PER_COMMAND` per command — finalize, complete, then one status read) through
@@ -202,15 +210,8 @@ async fn observation_cost(args: &ScanBenchArgs) -> anyhow::Result<()> {
                     seen.len()
                 );
                 let started = Instant::now();
-                let scan_id = services
-                    .start_scan(&context, spec.clone())
-                    .await?
-                    .map_err(|e| anyhow::anyhow!("{e}"))?;
-                let job = ScanJob {
-                    scan_id,
-                    tenant: context.tenant.clone(),
-                    spec,
-                };
+                let job = request(&services, &context, spec).await?;
+                let scan_id = job.scan_id;
                 let sink = PipelineSink::new(services.clone(), "bench");
                 let mut commands = vec![ScanCommand::Begin {
                     worker_id: "bench".into(),
