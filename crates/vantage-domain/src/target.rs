@@ -123,6 +123,11 @@ impl ScanTarget {
 
 /// Parses a bare host: a DNS name (IDNA to punycode, lower case) or an IP literal.
 fn parse_host(raw: &str) -> Result<String, DomainError> {
+    // An IPv6 literal is kept without brackets (its canonical text), so it must parse as typed that
+    // way too: the stored target is parsed again whenever its event is read.
+    if let Ok(ip) = raw.parse::<std::net::Ipv6Addr>() {
+        return Ok(ip.to_string());
+    }
     let trimmed = raw.strip_suffix('.').unwrap_or(raw);
     let host = url::Host::parse(trimmed)
         .map_err(|e| DomainError::invalid("target", format!("is not a valid host name: {e}")))?;
@@ -380,6 +385,20 @@ mod tests {
         );
         let v6 = ScanTarget::parse("http://[::1]:8080/").unwrap();
         assert_eq!(v6.host(), "::1");
+        // A bare IPv6 literal, bracketed or not, is kept in its canonical form, which parses again
+        // (found by the fuzzer: "[::]" was stored as "::", which did not).
+        for typed in ["[::]", "::", "[2001:DB8::1]", "2001:db8:0::1"] {
+            let target = ScanTarget::parse(typed).unwrap();
+            assert_eq!(
+                ScanTarget::parse(target.as_str()).unwrap(),
+                target,
+                "{typed}"
+            );
+        }
+        assert_eq!(
+            ScanTarget::parse("[2001:DB8::1]").unwrap().as_str(),
+            "2001:db8::1"
+        );
     }
 
     #[test]
