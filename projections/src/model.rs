@@ -151,17 +151,19 @@ pub static FINGERPRINTS: Table = Table {
         text("severity"),
     ],
     key: 2,
+    // In the order the command center reads them: its top priorities straight off an index
+    // (highest priority, then oldest), its period's counts from the index alone.
     indexes: &[
-        &["tenant", "unresolved", "priority", "first_seen_us"],
-        &["tenant", "first_seen_us"],
+        &["tenant", "unresolved", "priority DESC", "first_seen_us"],
+        &["tenant", "first_seen_us", "severity"],
         &[
             "tenant",
             "project",
             "unresolved",
-            "priority",
+            "priority DESC",
             "first_seen_us",
         ],
-        &["tenant", "project", "first_seen_us"],
+        &["tenant", "project", "first_seen_us", "severity"],
     ],
 };
 
