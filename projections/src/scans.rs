@@ -207,15 +207,13 @@ impl ScansProjector {
     /// The scan's observations before stream version `before`, from the buffer or the log.
     async fn observations(
         &mut self,
+        id: ScanId,
         scan_id: &str,
         before: u64,
     ) -> Result<Vec<ProbeObserved>, ProjectionError> {
         if let Some(buffered) = self.buffer_end(scan_id) {
             return Ok(buffered);
         }
-        let id: ScanId = scan_id
-            .parse()
-            .map_err(|_| ProjectionError::Corrupt(format!("{scan_id:?} is not a scan id")))?;
         let observations: Vec<_> =
             scan_observations::<ProjectionError>(self.store.as_ref(), id, Some(before)).await?;
         Ok(observations
@@ -230,10 +228,10 @@ impl ScansProjector {
         event: ScanEvent,
         batch: &mut Batch<'_>,
     ) -> Result<(), ProjectionError> {
-        let Some(scan_id) = scan_of(&recorded.event.stream) else {
+        let Some(id) = scan_of(&recorded.event.stream) else {
             return Ok(());
         };
-        let scan_id = scan_id.to_string();
+        let scan_id = id.to_string();
         let scan_id = scan_id.as_str();
         let at = recorded.event.recorded_at;
         let position = recorded.global_position;
@@ -312,7 +310,7 @@ impl ScansProjector {
             }
             ScanEvent::ScanCompleted(completed) => {
                 let observations = self
-                    .observations(scan_id, recorded.event.stream_version)
+                    .observations(id, scan_id, recorded.event.stream_version)
                     .await?;
                 scan.observation_count = completed.observation_count;
                 scan.ruleset_version = Some(completed.ruleset_version.clone());

@@ -97,7 +97,7 @@ impl axum::extract::OptionalFromRequestParts<AppState> for Authorized {
 pub(crate) async fn authorize(
     state: AppState,
     requirement: Requirement,
-    mut request: axum::extract::Request,
+    request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
     use axum::response::IntoResponse;
@@ -105,26 +105,18 @@ pub(crate) async fn authorize(
     if requirement.event_token && has_event_token(request.uri()) {
         return next.run(request).await;
     }
-    let caller = match request.extensions().get::<Authenticated>() {
-        Some(caller) => Some(caller.clone()),
-        None => match presented_key(request.headers()) {
-            Some(key) => match state.services.authenticate(key).await {
-                Ok(principal) => principal.map(Authenticated),
-                Err(error) => return ApiError::from(error).into_response(),
-            },
-            None => None,
-        },
-    };
-    match caller {
-        Some(caller) => match requirement.admits(&caller) {
-            Ok(admitted) => {
-                request.extensions_mut().insert(admitted);
-            }
-            Err(refused) => return refused.into_response(),
-        },
-        None => return ApiError::Unauthorized.into_response(),
+    let (mut parts, body) = request.into_parts();
+    let admitted = Authenticated::from_request_parts(&mut parts, &state)
+        .await
+        .and_then(|caller| requirement.admits(&caller));
+    match admitted {
+        Ok(admitted) => {
+            parts.extensions.insert(admitted);
+        }
+        Err(refused) => return refused.into_response(),
     }
-    next.run(request).await
+    next.run(axum::extract::Request::from_parts(parts, body))
+        .await
 }
 
 fn has_event_token(uri: &axum::http::Uri) -> bool {

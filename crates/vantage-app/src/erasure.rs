@@ -94,7 +94,7 @@ impl Services {
     ) -> Result<Result<TenantErasure, DomainError>, AppError> {
         let tenant = &context.tenant;
         let stream = keys_stream(tenant);
-        let (registry, _) = self.pipeline.load::<ApiKeys>(&stream).await?;
+        let registry = self.pipeline.load::<ApiKeys>(&stream).await?.state;
         if registry.erased {
             return Ok(Err(DomainError::TenantErased));
         }

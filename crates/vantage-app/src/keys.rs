@@ -291,7 +291,11 @@ impl Services {
 
     /// Every key of `tenant` (revoked ones too), by id; secrets are not part of the answer.
     pub async fn api_keys(&self, tenant: &TenantId) -> Result<Vec<KeySummary>, AppError> {
-        let (registry, _) = self.pipeline.load::<ApiKeys>(&keys_stream(tenant)).await?;
+        let registry = self
+            .pipeline
+            .load::<ApiKeys>(&keys_stream(tenant))
+            .await?
+            .state;
         Ok(registry
             .keys
             .into_iter()
@@ -355,7 +359,11 @@ impl Services {
             return Ok(registry);
         }
         let read_at = self.key_cache.generation();
-        let (registry, _) = self.pipeline.load::<ApiKeys>(&keys_stream(tenant)).await?;
+        let registry = self
+            .pipeline
+            .load::<ApiKeys>(&keys_stream(tenant))
+            .await?
+            .state;
         let registry = Arc::new(registry);
         self.key_cache
             .insert(tenant.clone(), registry.clone(), read_at);
@@ -396,7 +404,11 @@ impl Services {
         tenant: &TenantId,
         preset: Option<&str>,
     ) -> Result<Result<Option<IssuedKey>, DomainError>, AppError> {
-        let (registry, _) = self.pipeline.load::<ApiKeys>(&keys_stream(tenant)).await?;
+        let registry = self
+            .pipeline
+            .load::<ApiKeys>(&keys_stream(tenant))
+            .await?
+            .state;
         if !registry.keys.is_empty() {
             if let Some(raw) = preset {
                 let known = raw.parse::<ApiKeyToken>().ok().is_some_and(|token| {

@@ -144,9 +144,9 @@ impl Pipeline {
         &self.clock
     }
 
-    /// The aggregate's state folded from its stream, with the stream's version: the state kept from
+    /// The aggregate's state folded from its stream, up to the stream's version: the state kept from
     /// an earlier fold (if any) and the events appended since.
-    pub async fn load<A: Aggregate>(&self, stream: &StreamName) -> Result<(A, u64), AppError> {
+    pub async fn load<A: Aggregate>(&self, stream: &StreamName) -> Result<Folded<A>, AppError> {
         let kept = A::CACHE_STATE
             .then(|| self.states.get::<A>(stream))
             .flatten();
@@ -155,7 +155,7 @@ impl Pipeline {
         if self.catch_up(stream, &mut folded).await? && A::CACHE_STATE {
             self.states.put(stream, &folded.state, folded.version);
         }
-        Ok((folded.state, folded.version))
+        Ok(folded)
     }
 
     /// Folds the events appended to `stream` after `folded.version` onto `folded`; whether there
@@ -195,8 +195,7 @@ impl Pipeline {
     where
         A::Command: Clone,
     {
-        let (state, version) = self.load::<A>(stream).await?;
-        let mut folded = Folded { state, version };
+        let mut folded = self.load::<A>(stream).await?;
         let decided = self
             .execute_on(stream, context, command, &mut folded)
             .await?;

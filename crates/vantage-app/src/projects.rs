@@ -49,7 +49,7 @@ impl Services {
             .pipeline
             .load::<Projects>(&projects_stream(tenant))
             .await?
-            .0)
+            .state)
     }
 
     /// Refuses `project` unless it exists in `tenant` now.

@@ -70,7 +70,11 @@ impl Services {
         context: &CommandContext,
         id: ScheduleId,
     ) -> Result<Result<(), DomainError>, AppError> {
-        let (schedule, _) = self.pipeline.load::<Schedule>(&schedule_stream(id)).await?;
+        let schedule = self
+            .pipeline
+            .load::<Schedule>(&schedule_stream(id))
+            .await?
+            .state;
         let own = schedule
             .created
             .as_ref()
@@ -94,7 +98,7 @@ impl Services {
     ) -> Result<Result<SlotOutcome, DomainError>, AppError> {
         let id = scheduled_scan_id(schedule.schedule_id, slot);
         let stream = scan_stream(id);
-        let (existing, _) = self.pipeline.load::<Scan>(&stream).await?;
+        let existing = self.pipeline.load::<Scan>(&stream).await?.state;
         if existing.requested.is_some() {
             return Ok(Ok(SlotOutcome::AlreadyStarted(id)));
         }

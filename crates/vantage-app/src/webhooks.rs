@@ -106,7 +106,11 @@ impl Services {
 
     /// Whether webhook `id` exists for `tenant` (another tenant's is not found).
     async fn own_webhook(&self, tenant: &TenantId, id: WebhookId) -> Result<bool, AppError> {
-        let (webhook, _) = self.pipeline.load::<Webhook>(&webhook_stream(id)).await?;
+        let webhook = self
+            .pipeline
+            .load::<Webhook>(&webhook_stream(id))
+            .await?
+            .state;
         Ok(!webhook.deleted
             && webhook
                 .created

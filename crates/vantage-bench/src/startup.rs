@@ -41,8 +41,7 @@ pub struct StartupBenchArgs {
 
 /// Where a measured server keeps its log and read models, and how it is told so.
 struct Site {
-    store: std::sync::Arc<dyn EventStore>,
-    /// Services over the same store that may scan loopback (to request the queued scan).
+    /// Services over the measured store that may scan loopback (to request the queued scan).
     services: vantage_app::Services,
     read: vantage_projections::ReadDb,
     serve_args: Vec<String>,
@@ -66,7 +65,7 @@ pub async fn run(args: StartupBenchArgs) -> anyhow::Result<()> {
     for backend in &args.stores.backend {
         let site = open(*backend, &args.stores.database_url).await?;
         let written = write(&site, args.events).await?;
-        let read_all = read_whole_log(site.store.as_ref()).await?;
+        let read_all = read_whole_log(site.services.store().as_ref()).await?;
         let mut ready = Vec::new();
         let mut dispatched = Vec::new();
         for _ in 0..args.runs.max(1) {
@@ -97,7 +96,6 @@ async fn open(backend: Backend, url: &str) -> anyhow::Result<Site> {
             let data_dir = dir.path().display().to_string();
             let services = vantage_tests::lab_services(store);
             Ok(Site {
-                store: services.store().clone(),
                 services,
                 read,
                 serve_args: vec!["--data-dir".into(), data_dir],
@@ -134,7 +132,6 @@ async fn open(backend: Backend, url: &str) -> anyhow::Result<Site> {
             }
             let services = vantage_tests::lab_services(store);
             Ok(Site {
-                store: services.store().clone(),
                 services,
                 read,
                 serve_args: vec![
@@ -153,18 +150,23 @@ async fn open(backend: Backend, url: &str) -> anyhow::Result<Site> {
 /// The history, every read model rebuilt up to it: the state a previous server left.
 async fn write(site: &Site, events: usize) -> anyhow::Result<u64> {
     vantage_projections::migrate(&site.read).await?;
-    let written =
-        vantage_tests::history::append_history(site.store.as_ref(), "default", 500, events, 93)
-            .await as u64;
+    let written = vantage_tests::history::append_history(
+        site.services.store().as_ref(),
+        "default",
+        500,
+        events,
+        93,
+    )
+    .await as u64;
     let deadline = Instant::now() + Duration::from_secs(120);
-    while site.store.head_position().await? < written {
+    while site.services.store().head_position().await? < written {
         anyhow::ensure!(Instant::now() < deadline, "the log was not ordered in time");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let mut projectors = vantage_projections::projectors(site.store.clone());
+    let mut projectors = vantage_projections::projectors(site.services.store().clone());
     vantage_projections::runtime::rebuild_all(
         &mut projectors,
-        site.store.clone(),
+        site.services.store().clone(),
         &site.read,
         RebuildOptions::default(),
     )
@@ -243,7 +245,7 @@ async fn start_once(args: &StartupBenchArgs, site: &Site) -> anyhow::Result<(Dur
             Instant::now() < deadline,
             "the scan was not started within 120 s"
         );
-        if site.store.read_stream(&stream).await?.len() > 1 {
+        if site.services.store().read_stream(&stream).await?.len() > 1 {
             break started.elapsed();
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
@@ -256,13 +258,12 @@ async fn start_once(args: &StartupBenchArgs, site: &Site) -> anyhow::Result<(Dur
 
 async fn close(site: Site) -> anyhow::Result<()> {
     let Site {
-        store,
         services,
         read,
         drop_database,
         ..
     } = site;
-    drop((store, services, read));
+    drop((services, read));
     if let Some((url, name)) = drop_database {
         tokio::time::sleep(Duration::from_millis(500)).await;
         let admin = sqlx::PgPool::connect(&url).await?;

@@ -38,13 +38,9 @@ impl ScanStates {
         command: ScanCommand,
     ) -> Result<Result<(), DomainError>, AppError> {
         let stream = scan_stream(id);
-        let kept = self.take(id);
-        let mut folded = match kept {
+        let mut folded = match self.take(id) {
             Some(folded) => folded,
-            None => {
-                let (state, version) = services.pipeline.load::<Scan>(&stream).await?;
-                Folded { state, version }
-            }
+            None => services.pipeline.load::<Scan>(&stream).await?,
         };
         let decided = services
             .pipeline
