@@ -28,6 +28,8 @@ if $with_services; then
     command -v chromium >/dev/null 2>&1 || missing+=(chromium)
     command -v pdftotext >/dev/null 2>&1 || missing+=(poppler-utils)
     command -v xmllint >/dev/null 2>&1 || missing+=(libxml2-utils)
+    # deploy/validate.sh checks the systemd units with systemd-analyze
+    command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
 fi
 if ((${#missing[@]})); then
     echo "installing: ${missing[*]}"

@@ -44,6 +44,8 @@ async fn health_and_ready(app: TestApp) {
         .unwrap();
     assert_eq!(ready["status"], "ready");
     assert_eq!(ready["store"], "ok");
+    assert_eq!(ready["dispatch"]["via"], "in_process", "{ready}");
+    assert_eq!(ready["dispatch"]["ready"], true, "{ready}");
     // The root says what the server is and links to everything public, each link answering 200.
     let root = app.client.get(app.url("/")).send().await.unwrap();
     assert_eq!(root.status(), StatusCode::OK);

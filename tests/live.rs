@@ -417,6 +417,26 @@ async fn a_client_that_does_not_read_is_cut_off_with_a_last_item_saying_so() {
 
 /// Distributed mode: the same on PostgreSQL, with the app's live events carried over NATS.
 mod over_nats {
+    /// `/ready` says scans go through NATS, and that they are dispatched now (the server is up).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn ready_reports_that_scans_are_dispatched_through_nats() {
+        let t = vantage_tests::PgTestStore::new().await;
+        let app = vantage_tests::TestApp::spawn_over_nats(t.app_stores().await).await;
+        let ready: serde_json::Value = app
+            .client
+            .get(app.url("/ready"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(ready["dispatch"]["via"], "nats", "{ready}");
+        assert_eq!(ready["dispatch"]["ready"], true, "{ready}");
+        app.stop().await;
+        t.drop_schema().await;
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_client_that_reconnects_gets_exactly_what_it_missed() {
         let t = vantage_tests::PgTestStore::new().await;

@@ -58,13 +58,14 @@ impl Lab {
         }
     }
 
-    /// Starts a `vantage worker` process named `id` (2 s ack wait).
+    /// Starts a `vantage worker` process named `id` (2 s ack wait), given the server the way a
+    /// cluster's nodes are: a comma-separated list (here the same server twice).
     fn worker(&mut self, id: &str, max_deliver: u32) {
         let child = Command::new(vantage_tests::process::vantage_binary())
             .args([
                 "worker",
                 "--nats-url",
-                &nats_url(),
+                &format!("{0}, {0}", nats_url()),
                 "--nats-prefix",
                 &self.prefix,
             ])

@@ -10,8 +10,8 @@ use axum::extract::State;
 use schemars::JsonSchema;
 use serde::Serialize;
 
-use crate::AppState;
 use crate::error::ApiError;
+use crate::{AppState, ScanDispatch};
 
 /// The process answers.
 #[derive(Debug, Serialize, JsonSchema)]
@@ -36,7 +36,19 @@ pub struct ProjectorLag {
     pub last_error: Option<String>,
 }
 
-/// The event store answers; how far the log and each projector have got.
+/// How scans get from this process to workers.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct DispatchReadiness {
+    /// `in_process`: workers share this process's store; `nats`: scan jobs go through NATS
+    /// JetStream to `vantage worker` processes.
+    pub via: &'static str,
+    /// Whether a scan requested now is handed to workers at once. When false (NATS unreachable)
+    /// the API still takes scans: they are recorded in the log and dispatched when NATS is back.
+    pub ready: bool,
+}
+
+/// The event store answers; how far the log and each projector have got, and whether scans are
+/// being dispatched.
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct Readiness {
     /// Always `ready` (an unready process answers 503).
@@ -44,6 +56,7 @@ pub struct Readiness {
     pub store: &'static str,
     pub head_position: u64,
     pub projectors: Vec<ProjectorLag>,
+    pub dispatch: DispatchReadiness,
 }
 
 /// What this server is and where to go from here.
@@ -106,10 +119,23 @@ pub(crate) async fn health() -> Json<Health> {
     Json(Health { status: "ok" })
 }
 
+/// Longest wait for the event store's answer before `/ready` says it is unreachable: probes (load
+/// balancers, Kubernetes) give up after a second or two, and a database that is away would
+/// otherwise hold the request for the whole connection-pool timeout.
+const STORE_PING_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Readiness: the event store answers, and how far the log goes.
 pub(crate) async fn ready(State(state): State<AppState>) -> Result<Json<Readiness>, ApiError> {
     let store = state.services.store();
-    store.ping().await.map_err(|error| {
+    let pinged = tokio::time::timeout(STORE_PING_TIMEOUT, store.ping())
+        .await
+        .unwrap_or_else(|_| {
+            Err(vantage_store::StoreError::backend(format!(
+                "no answer within {} s",
+                STORE_PING_TIMEOUT.as_secs()
+            )))
+        });
+    pinged.map_err(|error| {
         tracing::warn!(%error, "not ready");
         ApiError::Unavailable {
             detail: "the event store is unreachable".into(),
@@ -150,11 +176,22 @@ pub(crate) async fn ready(State(state): State<AppState>) -> Result<Json<Readines
             last_error: p.last_error,
         })
         .collect();
+    let dispatch = match &state.dispatch {
+        ScanDispatch::InProcess => DispatchReadiness {
+            via: "in_process",
+            ready: true,
+        },
+        ScanDispatch::Nats(connected) => DispatchReadiness {
+            via: "nats",
+            ready: connected(),
+        },
+    };
     Ok(Json(Readiness {
         status: "ready",
         store: "ok",
         head_position: head,
         projectors,
+        dispatch,
     }))
 }
 

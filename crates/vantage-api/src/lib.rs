@@ -67,6 +67,27 @@ pub struct AppState {
     pub live_max: std::time::Duration,
     /// Most connections served at once; further ones wait in the listen backlog.
     pub max_connections: usize,
+    /// How scans reach workers, for `/ready`.
+    pub dispatch: ScanDispatch,
+}
+
+/// How this process hands scans to workers.
+#[derive(Clone, Default)]
+pub enum ScanDispatch {
+    /// Workers that read the same store (in this process, or beside it on the embedded store).
+    #[default]
+    InProcess,
+    /// NATS JetStream; the function says whether the connection is up now.
+    Nats(std::sync::Arc<dyn Fn() -> bool + Send + Sync>),
+}
+
+impl std::fmt::Debug for ScanDispatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::InProcess => "InProcess",
+            Self::Nats(_) => "Nats",
+        })
+    }
 }
 
 impl AppState {
@@ -83,7 +104,14 @@ impl AppState {
             limits: std::sync::Arc::new(RateLimits::new(RateLimitConfig::default())),
             live_max: DEFAULT_LIVE_MAX,
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            dispatch: ScanDispatch::InProcess,
         }
+    }
+
+    /// The same state reporting scans dispatched as `dispatch` says.
+    pub fn with_dispatch(mut self, dispatch: ScanDispatch) -> Self {
+        self.dispatch = dispatch;
+        self
     }
 
     /// The same state with streams that last at most `max`.

@@ -2,9 +2,13 @@
 //!
 //! - **Jobs**: stream `<prefix>_jobs` (work-queue retention) on `<prefix>.jobs.<vantage point>`. The
 //!   core's bridge publishes each requested scan with the scan id as message id, so a job is enqueued
-//!   once. Workers pull from the durable consumer `workers-<vantage point>` with explicit acks, an ack
-//!   wait they extend with progress acks while scanning, and `max_deliver`: the last delivery is not
-//!   run but dead-lettered (kept on `<prefix>.dead.<scan id>`) and the scan failed with a reason.
+//!   once. Workers pull from the durable consumer `workers-<vantage point>` with explicit acks and an
+//!   ack wait they extend with progress acks while scanning. A worker counts a job's deliveries: the
+//!   last one it allows (`max_deliver`) is not run but dead-lettered (kept on
+//!   `<prefix>.dead.<scan id>`) and the scan failed with a reason.
+//! - **Fail-over**: every publish waits for the stream's acknowledgement and tries again through a
+//!   NATS fail-over (message ids make that safe), so a node restarting, or a stream's leader moving,
+//!   delays jobs and results without failing scans or losing them.
 //! - **Results**: stream `<prefix>_results` on `<prefix>.results.<scan id>`: every command a worker
 //!   issues, with a deterministic message id (a batch of observations is named by its observation
 //!   ids). A probe's observations travel together, in messages of at most 256 KiB. The bridge applies
@@ -43,11 +47,16 @@ pub(crate) fn nats(error: impl std::fmt::Display) -> NatsError {
     NatsError(error.to_string())
 }
 
-/// Subject and stream names under one prefix (so several installations or test runs share a server).
+/// Subject and stream names under one prefix (so several installations or test runs share a server),
+/// and how many copies of each stream a cluster keeps.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NatsTopology {
     prefix: String,
+    replicas: usize,
 }
+
+/// Most copies of a stream JetStream keeps (its own limit).
+pub const MAX_STREAM_REPLICAS: usize = 5;
 
 impl NatsTopology {
     /// `prefix`: 1–32 characters of `a-z`, `0-9`, `_`.
@@ -59,10 +68,24 @@ impl NatsTopology {
         if ok {
             Ok(Self {
                 prefix: prefix.to_owned(),
+                replicas: 1,
             })
         } else {
             Err(format!(
                 "NATS prefix {prefix:?} must be 1-32 characters of a-z, 0-9 and _"
+            ))
+        }
+    }
+
+    /// Streams this topology creates keep `replicas` copies (1 on a single server; 3 on a
+    /// three-node cluster, so losing a node loses no job or result). Only a stream's creation uses
+    /// it: an existing stream keeps the replicas it was made with.
+    pub fn with_replicas(self, replicas: usize) -> Result<Self, String> {
+        if (1..=MAX_STREAM_REPLICAS).contains(&replicas) {
+            Ok(Self { replicas, ..self })
+        } else {
+            Err(format!(
+                "NATS stream replicas must be 1 to {MAX_STREAM_REPLICAS}, not {replicas}"
             ))
         }
     }
@@ -117,6 +140,7 @@ impl NatsTopology {
             subjects: vec![format!("{}.jobs.>", self.prefix)],
             retention: stream::RetentionPolicy::WorkQueue,
             duplicate_window: Duration::from_secs(24 * 3600),
+            num_replicas: self.replicas,
             ..Default::default()
         })
         .await
@@ -129,6 +153,7 @@ impl NatsTopology {
             ],
             max_age: Duration::from_secs(7 * 24 * 3600),
             duplicate_window: Duration::from_secs(2 * 3600),
+            num_replicas: self.replicas,
             ..Default::default()
         })
         .await
@@ -140,6 +165,7 @@ impl NatsTopology {
             max_age: Duration::from_secs(3600),
             max_bytes: 1 << 30,
             duplicate_window: Duration::from_secs(10 * 60),
+            num_replicas: self.replicas,
             ..Default::default()
         })
         .await
@@ -288,23 +314,45 @@ impl WireCommand {
     }
 }
 
+/// How long a publish keeps trying through a NATS fail-over (a stream's leader moving to another
+/// node, a node or the whole cluster restarting) before it reports the failure.
+const PUBLISH_PATIENCE: Duration = Duration::from_secs(30);
+
+/// Publishes `payload` with message id `id` and waits for the stream's acknowledgement, trying again
+/// (for up to [`PUBLISH_PATIENCE`]) when it fails. Trying again is safe: the stream drops a message
+/// whose id it already holds, and acknowledges it as a duplicate.
 pub(crate) async fn publish(
     js: &jetstream::Context,
     subject: String,
     id: String,
     payload: Vec<u8>,
 ) -> Result<(), NatsError> {
-    js.send_publish(
-        subject,
-        jetstream::message::PublishMessage::build()
-            .payload(payload.into())
-            .message_id(id),
-    )
-    .await
-    .map_err(nats)?
-    .await
-    .map_err(nats)?;
-    Ok(())
+    let payload = bytes::Bytes::from(payload);
+    let deadline = tokio::time::Instant::now() + PUBLISH_PATIENCE;
+    let mut pause = Duration::from_millis(100);
+    loop {
+        let attempt = async {
+            js.send_publish(
+                subject.clone(),
+                jetstream::message::PublishMessage::build()
+                    .payload(payload.clone())
+                    .message_id(id.clone()),
+            )
+            .await
+            .map_err(nats)?
+            .await
+            .map_err(nats)
+        };
+        match attempt.await {
+            Ok(_) => return Ok(()),
+            Err(error) if tokio::time::Instant::now() + pause < deadline => {
+                tracing::debug!(%subject, %error, "publish failed; trying again");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(2));
+            }
+            Err(error) => return Err(error),
+        }
+    }
 }
 
 /// Worker side: commands become messages on the results stream.
@@ -415,17 +463,17 @@ pub async fn run_worker(
     topology.ensure_streams(&js).await?;
     let jobs = js.get_stream(topology.jobs_stream()).await.map_err(nats)?;
     let consumer: jetstream::consumer::Consumer<pull::Config> = jobs
-        .get_or_create_consumer(
-            &format!("workers-{}", options.vantage_point),
-            pull::Config {
-                durable_name: Some(format!("workers-{}", options.vantage_point)),
-                ack_policy: jetstream::consumer::AckPolicy::Explicit,
-                ack_wait: options.ack_wait,
-                max_deliver: options.max_deliver,
-                filter_subject: topology.jobs_subject(&options.vantage_point),
-                ..Default::default()
-            },
-        )
+        .create_consumer(pull::Config {
+            durable_name: Some(format!("workers-{}", options.vantage_point)),
+            ack_policy: jetstream::consumer::AckPolicy::Explicit,
+            ack_wait: options.ack_wait,
+            // Unlimited: the worker counts deliveries itself and dead-letters the last one
+            // (`WorkerOptions::max_deliver`), so a last delivery whose dead-lettering fails
+            // (NATS away) comes back to be tried again instead of being dropped.
+            max_deliver: -1,
+            filter_subject: topology.jobs_subject(&options.vantage_point),
+            ..Default::default()
+        })
         .await
         .map_err(nats)?;
     let cancels: Cancels = Arc::default();
@@ -475,17 +523,34 @@ pub async fn run_worker(
         };
         let delivered = message.info().map_or(1, |info| info.delivered);
         if delivered >= options.max_deliver {
-            // The last delivery: no worker finished it before. Dead-letter it and fail the scan.
-            let reason = format!("no worker completed the scan in {} attempts", delivered - 1);
-            let _ = publish(
-                &js,
-                topology.dead_subject(job.scan_id),
-                job.scan_id.to_string(),
-                message.payload.to_vec(),
-            )
-            .await;
-            let _ = sink.submit(&job, ScanCommand::Fail { reason }).await;
-            let _ = message.ack().await;
+            // The last delivery: no worker finished it before. Dead-letter it and fail the scan;
+            // the job is acknowledged only once both are stored, else it comes back later.
+            let reason = format!(
+                "no worker completed the scan in {} attempts",
+                options.max_deliver - 1
+            );
+            let dead_lettered = async {
+                publish(
+                    &js,
+                    topology.dead_subject(job.scan_id),
+                    job.scan_id.to_string(),
+                    message.payload.to_vec(),
+                )
+                .await
+                .map_err(|e| WorkerError::Sink(e.to_string()))?;
+                sink.submit(&job, ScanCommand::Fail { reason }).await
+            };
+            match dead_lettered.await {
+                Ok(_) => {
+                    let _ = message.ack().await;
+                }
+                Err(error) => {
+                    tracing::warn!(scan = %job.scan_id, %error, "cannot fail the scan yet; its job comes back");
+                    let _ = message
+                        .ack_with(AckKind::Nak(Some(Duration::from_secs(5))))
+                        .await;
+                }
+            }
             continue;
         }
         let (cancel, cancelled) = watch::channel(false);
@@ -525,8 +590,9 @@ pub async fn run_worker(
 }
 
 /// Core side (`vantage serve --nats-url`): publishes jobs and cancellations from the log, and applies
-/// the workers' results through the pipeline. Which scans are unfinished at start comes from
-/// `resume`. Runs until `shutdown`.
+/// the workers' results through the pipeline, in order. Which scans are unfinished at start comes
+/// from `resume`. Runs until `shutdown`. One process at a time runs it (the caller holds a lease):
+/// a scan's results applied by two processes at once could be applied out of order.
 pub async fn run_bridge(
     services: Services,
     client: async_nats::Client,
@@ -540,16 +606,18 @@ pub async fn run_bridge(
         .get_stream(topology.results_stream())
         .await
         .map_err(nats)?;
+    // Results are applied strictly in the order workers sent them: one message in flight, and a
+    // message that cannot be applied yet comes back before any later one (a scan's completion must
+    // never overtake its last observations or its finalizing). Created or updated, so an older
+    // installation's consumer gets this too.
     let consumer: jetstream::consumer::Consumer<pull::Config> = results
-        .get_or_create_consumer(
-            "core",
-            pull::Config {
-                durable_name: Some("core".into()),
-                ack_policy: jetstream::consumer::AckPolicy::Explicit,
-                filter_subject: format!("{}.results.>", topology.prefix),
-                ..Default::default()
-            },
-        )
+        .create_consumer(pull::Config {
+            durable_name: Some("core".into()),
+            ack_policy: jetstream::consumer::AckPolicy::Explicit,
+            filter_subject: format!("{}.results.>", topology.prefix),
+            max_ack_pending: 1,
+            ..Default::default()
+        })
         .await
         .map_err(nats)?;
     let publisher = {
@@ -634,6 +702,18 @@ pub async fn run_bridge(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stream_replicas_are_one_to_five() {
+        let topology = NatsTopology::new("vantage").unwrap();
+        assert_eq!(topology.replicas, 1, "one copy unless asked");
+        assert_eq!(topology.clone().with_replicas(3).unwrap().replicas, 3);
+        assert_eq!(topology.clone().with_replicas(5).unwrap().replicas, 5);
+        for refused in [0, 6] {
+            let error = topology.clone().with_replicas(refused).unwrap_err();
+            assert!(error.contains(&refused.to_string()), "{error}");
+        }
+    }
     use vantage_domain::ids::ObservationId;
     use vantage_domain::scan::Observation;
     use vantage_observations::dns::{DnsObservation, DnsStatus};

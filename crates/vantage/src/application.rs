@@ -14,7 +14,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use vantage_api::{AppState, RateLimitConfig};
+use vantage_api::{AppState, RateLimitConfig, ScanDispatch};
 use vantage_app::Services;
 use vantage_outbound::OutboundSettings;
 use vantage_probes::tls::TlsRoots;
@@ -135,6 +135,15 @@ impl Application {
         }
         // Live events: without NATS this process follows the log for its SSE clients; with NATS one
         // replica relays the log to it (under a lease) and every replica's clients are fed from it.
+        let dispatch = match &settings.nats {
+            Some(nats) => {
+                let client = nats.client.clone();
+                ScanDispatch::Nats(Arc::new(move || {
+                    client.connection_state() == async_nats::connection::State::Connected
+                }))
+            }
+            None => ScanDispatch::InProcess,
+        };
         match settings.nats {
             Some(nats) => spawn_nats(&services, &read_db, nats, &stopped, &mut background),
             None => background.push((
@@ -145,7 +154,7 @@ impl Application {
                 })),
             )),
         }
-        let mut state = AppState::new(services, board, read_db);
+        let mut state = AppState::new(services, board, read_db).with_dispatch(dispatch);
         let api = settings.api;
         if let Some(limits) = api.rate_limits {
             state = state.with_rate_limits(limits);
@@ -216,8 +225,8 @@ impl Application {
     }
 }
 
-/// The scan bridge (jobs out, results in), the live relay (one replica, under a lease) and the live
-/// feed, each started again when it fails.
+/// The scan bridge (jobs out, results in) and the live relay, each run by one replica at a time
+/// under a lease, and the live feed; each started again when it fails.
 fn spawn_nats(
     services: &Services,
     read_db: &ReadDb,
@@ -228,20 +237,25 @@ fn spawn_nats(
     let NatsLink { client, topology } = nats;
     background.push((
         "the NATS bridge",
-        tokio::spawn(keep_running("the NATS bridge", stopped.clone(), {
-            let (services, client, topology) = (services.clone(), client.clone(), topology.clone());
-            let stopped = stopped.clone();
-            let resume = scan_resume(read_db);
-            move || {
-                vantage_worker::nats::run_bridge(
-                    services.clone(),
-                    client.clone(),
-                    topology.clone(),
-                    resume.clone(),
-                    until_stopped(stopped.clone()),
-                )
-            }
-        })),
+        tokio::spawn(vantage_projections::lease::run_exclusively(
+            read_db.clone(),
+            "scan-bridge",
+            stopped.clone(),
+            {
+                let (services, client, topology) =
+                    (services.clone(), client.clone(), topology.clone());
+                let resume = scan_resume(read_db);
+                move |stop| {
+                    vantage_worker::nats::run_bridge(
+                        services.clone(),
+                        client.clone(),
+                        topology.clone(),
+                        resume.clone(),
+                        until_stopped(stop),
+                    )
+                }
+            },
+        )),
     ));
     background.push((
         "the live relay",
@@ -280,7 +294,7 @@ fn spawn_nats(
 }
 
 /// Resolves once `stopped` turns true.
-async fn until_stopped(mut stopped: watch::Receiver<bool>) {
+pub(crate) async fn until_stopped(mut stopped: watch::Receiver<bool>) {
     let _ = stopped.wait_for(|s| *s).await;
 }
 

@@ -100,12 +100,40 @@ pub struct RebuildArgs {
 /// Where NATS is.
 #[derive(Debug, Clone, Args)]
 pub struct NatsArgs {
-    /// NATS server URL (nats://…); with it, scans run on `vantage worker` processes.
+    /// NATS server URL (nats://…), or a cluster's, comma-separated (any one that answers will do);
+    /// with it, scans run on `vantage worker` processes.
     #[arg(long, env = "VANTAGE_NATS_URL")]
     pub nats_url: Option<String>,
     /// Prefix of Vantage's NATS subjects and streams.
     #[arg(long, env = "VANTAGE_NATS_PREFIX", default_value = "vantage")]
     pub nats_prefix: String,
+    /// Copies of each JetStream stream Vantage creates (3 on a three-node cluster); an existing
+    /// stream keeps the replicas it was created with.
+    #[arg(long, env = "VANTAGE_NATS_REPLICAS", default_value_t = 1,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new()
+              .range(1..=vantage_worker::nats::MAX_STREAM_REPLICAS as u64))]
+    pub nats_replicas: usize,
+}
+
+impl NatsArgs {
+    /// The subjects, streams and stream replicas these flags name.
+    pub fn topology(&self) -> Result<NatsTopology, CliError> {
+        NatsTopology::new(&self.nats_prefix)
+            .and_then(|t| t.with_replicas(self.nats_replicas))
+            .map_err(CliError)
+    }
+
+    /// Connects to the servers `url` lists (see `--nats-url`).
+    pub async fn connect(url: &str) -> Result<async_nats::Client, CliError> {
+        let servers: Vec<&str> = url
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .collect();
+        async_nats::connect(servers)
+            .await
+            .map_err(|e| CliError(format!("cannot connect to NATS at {url}: {e}")))
+    }
 }
 
 #[derive(Debug, Args)]
@@ -616,10 +644,8 @@ async fn serve(args: ServeArgs, file: &FileConfig) -> Result<ExitCode, CliError>
     );
     let nats = match &args.nats.nats_url {
         Some(url) => Some(NatsLink {
-            client: async_nats::connect(url)
-                .await
-                .map_err(|e| CliError(format!("cannot connect to NATS at {url}: {e}")))?,
-            topology: NatsTopology::new(&args.nats.nats_prefix).map_err(CliError)?,
+            client: NatsArgs::connect(url).await?,
+            topology: args.nats.topology()?,
         }),
         None => None,
     };
@@ -652,16 +678,14 @@ async fn worker(args: WorkerArgs, file: &FileConfig) -> Result<ExitCode, CliErro
         args.nats.nats_url.clone().ok_or_else(|| {
             CliError("vantage worker needs --nats-url (or VANTAGE_NATS_URL)".into())
         })?;
-    let topology = NatsTopology::new(&args.nats.nats_prefix).map_err(CliError)?;
+    let topology = args.nats.topology()?;
     let scanner =
         vantage_worker::Scanner::new(guard(&args.scanning, file)?, tls_roots(&args.scanning)?);
     let worker_id = args
         .worker_id
         .clone()
         .unwrap_or_else(|| format!("nats-{}", vantage_app::new_id().simple()));
-    let client = async_nats::connect(&url)
-        .await
-        .map_err(|e| CliError(format!("cannot connect to NATS at {url}: {e}")))?;
+    let client = NatsArgs::connect(&url).await?;
     println!(
         "worker {worker_id} taking jobs for vantage point {}",
         args.vantage_point
@@ -671,17 +695,40 @@ async fn worker(args: WorkerArgs, file: &FileConfig) -> Result<ExitCode, CliErro
         ack_wait: std::time::Duration::from_secs(args.ack_wait_seconds.max(1)),
         max_deliver: args.max_deliver.max(2),
     };
-    vantage_worker::nats::run_worker(
-        client,
-        topology,
-        scanner,
-        worker_id,
-        options,
-        shutdown_signal(),
-    )
-    .await
-    .map_err(|e| CliError(e.to_string()))?;
-    Ok(ExitCode::SUCCESS)
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop_tx.send(true);
+    });
+    // A NATS node restarting, or the cluster away for a while, ends a run with an error: take jobs
+    // again once it is back (the client reconnects by itself) instead of exiting. A scan in hand
+    // when the stop signal arrives is finished first.
+    let mut backoff = std::time::Duration::from_millis(200);
+    loop {
+        let started = std::time::Instant::now();
+        let run = vantage_worker::nats::run_worker(
+            client.clone(),
+            topology.clone(),
+            scanner.clone(),
+            worker_id.clone(),
+            options.clone(),
+            crate::application::until_stopped(stop.clone()),
+        )
+        .await;
+        match run {
+            Ok(()) => return Ok(ExitCode::SUCCESS),
+            Err(error) if *stop.borrow() => return Err(CliError(error.to_string())),
+            Err(error) => {
+                tracing::warn!(%error, "taking jobs stopped on an error; starting again");
+                if started.elapsed() > std::time::Duration::from_secs(60) {
+                    backoff = std::time::Duration::from_millis(200);
+                }
+                let mut stop = stop.clone();
+                let _ = tokio::time::timeout(backoff, stop.wait_for(|s| *s)).await;
+                backoff = (backoff * 2).min(std::time::Duration::from_secs(5));
+            }
+        }
+    }
 }
 
 /// Resolves on Ctrl-C or SIGTERM.
