@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Vantage's distributed topology as real processes on one machine, on loopback only:
-# a PostgreSQL cluster (configured by deploy/postgres/vantage.conf), three clustered NATS JetStream
-# nodes (deploy/nats/nats.conf, streams with three replicas), two `vantage serve` replicas (A and B)
-# and workers of two vantage points (alpha, beta), plus two lab web sites to scan.
+# a PostgreSQL primary (configured by deploy/postgres/vantage.conf) and a streaming standby of it,
+# three clustered NATS JetStream nodes (deploy/nats/nats.conf, streams with three replicas), two
+# `vantage serve` replicas (A, and B answering queries from the standby) and workers of two vantage
+# points (alpha, beta), plus two lab web sites to scan.
 #
 #   deploy/cluster.sh up        start everything (reuses nothing: run `down` first)
 #   deploy/cluster.sh smoke     a scan submitted to A runs on a worker of the vantage point it asked
-#                               for, B's live stream and read models see it; a scan for a vantage
-#                               point no worker serves stays queued
+#                               for, B's live stream and read models (on the standby) see it; a scan
+#                               for a vantage point no worker serves stays queued and says why
 #   deploy/cluster.sh faults    drills, each counted afterwards: a NATS node killed mid-run, a worker
 #                               killed mid-scan, NATS stopped for 30 s while commands arrive,
 #                               PostgreSQL restarted under load
@@ -112,12 +113,18 @@ pg_start() {
         -o "-p $PG_PORT -k $DIR -c listen_addresses=127.0.0.1" start >/dev/null
 }
 pg_stop() { as_postgres "$PGBIN/pg_ctl" -D "$DIR/pg" -m "${1:-fast}" -w stop >/dev/null; }
+standby_start() {
+    as_postgres "$PGBIN/pg_ctl" -D "$DIR/pg-standby" -l "$DIR/logs/postgres-standby.log" -w \
+        -o "-p $PG_STANDBY_PORT -k $DIR -c listen_addresses=127.0.0.1" start >/dev/null
+}
 
 serve_replica() { # A|B
     local name=$1 port
     port=$([[ $name == A ]] && echo $((BASE + 1)) || echo $((BASE + 2)))
+    local replica=()
+    [[ $name == B ]] && replica=(--read-database-url "$STANDBY_URL")
     env_proc "serve-$name" VANTAGE_BOOTSTRAP_ADMIN_KEY="$API_KEY" VANTAGE_LOG=info,vantage=info -- \
-        "$BIN" serve --listen "127.0.0.1:$port" --database-url "$DATABASE_URL" \
+        "$BIN" serve --listen "127.0.0.1:$port" --database-url "$DATABASE_URL" "${replica[@]}" \
         --nats-url "$NATS_URLS" --nats-replicas 3 --nats-prefix vantage \
         --secrets-key-file "$DIR/secrets.key" --signing-key-file "$DIR/signing-key.pem" \
         --allow-cidr 127.0.0.0/8 --resolver "127.0.0.1:$((BASE + 99))" \
@@ -144,13 +151,14 @@ up() {
     local p
     while :; do
         local busy=false
-        for p in 1 2 3 21 22 23 61 62 63 81 82 83 90 91 32; do
+        for p in 1 2 3 21 22 23 61 62 63 81 82 83 90 91 32 33; do
             port_in_use $((BASE + p)) && busy=true
         done
         $busy || break
         BASE=$((BASE + 100))
     done
     PG_PORT=$((BASE + 32))
+    PG_STANDBY_PORT=$((BASE + 33))
     PGBIN=$(printf "%s\n" /usr/lib/postgresql/*/bin | sort -V | tail -1)
     API_KEY="vtg_${TENANT}_$(openssl rand -hex 16)_$(openssl rand -hex 32)"
     DATABASE_URL="postgres://postgres@127.0.0.1:$PG_PORT/vantage"
@@ -158,6 +166,8 @@ up() {
     cat >"$DIR/cluster.env" <<EOF
 BASE=$BASE
 PG_PORT=$PG_PORT
+PG_STANDBY_PORT=$PG_STANDBY_PORT
+STANDBY_URL=postgres://postgres@127.0.0.1:$PG_STANDBY_PORT/vantage
 PGBIN=$PGBIN
 API_KEY=$API_KEY
 DATABASE_URL=$DATABASE_URL
@@ -177,6 +187,10 @@ EOF
     echo "include '$ROOT/deploy/postgres/vantage.conf'" | as_postgres tee -a "$DIR/pg/postgresql.conf" >/dev/null
     pg_start
     "$PGBIN/createdb" -h 127.0.0.1 -p "$PG_PORT" -U postgres vantage
+    say "PostgreSQL standby on 127.0.0.1:$PG_STANDBY_PORT (streaming replication)"
+    as_postgres "$PGBIN/pg_basebackup" -h 127.0.0.1 -p "$PG_PORT" -U postgres \
+        -D "$DIR/pg-standby" --write-recovery-conf --wal-method=stream
+    standby_start
 
     say "NATS JetStream: three clustered nodes"
     for n in 1 2 3; do nats_node "$n"; done
@@ -211,6 +225,7 @@ down() {
             [[ -e "$pidfile" ]] && stop_proc "$(basename "$pidfile")"
         done
         [[ -d "$DIR/pg" ]] && { pg_stop immediate 2>/dev/null || true; }
+        [[ -d "$DIR/pg-standby" ]] && { as_postgres "$PGBIN/pg_ctl" -D "$DIR/pg-standby" -m immediate -w stop >/dev/null 2>&1 || true; }
     fi
     rm -rf "$DIR"
     say "down"
@@ -250,6 +265,7 @@ started_by() { # SCAN_ID → the workers that started it, in log order
     pg "SELECT payload->>'worker_id' FROM events WHERE stream = 'scan-$1' AND event_type = 'ScanStarted' ORDER BY id"
 }
 has_started() { [[ -n $(started_by "$1") ]]; }
+standby_caught_up() { [[ $(curl -sf "$B/ready" | json read_replica.lag_events) == 0 ]]; }
 
 smoke() {
     load_env
@@ -265,6 +281,9 @@ smoke() {
     wait_terminal "$B" 60 "$scan"
     [[ $(status_of "$B" "$scan") == completed ]] || die "scan $scan did not complete: $(status_of "$B" "$scan")"
     [[ $(started_by "$scan") == worker-beta-1 ]] || die "scan $scan ran on '$(started_by "$scan")', not worker-beta-1"
+    # B answers queries from the standby: its read models catch up, and /ready says how far behind.
+    wait_for 10 "B's read replica to catch up" standby_caught_up
+    [[ $(api GET "$B/api/v1/scans?limit=100" | grep -c "$scan") -ge 1 ]] || die "B's scan list (from the standby) lacks $scan"
     api GET "$B/api/v1/scans/$scan/findings" >/dev/null
     wait_for 10 "B's live stream to carry the scan's completion" \
         grep -qF "\"event_type\":\"ScanCompleted\",\"stream\":\"scan-$scan\"" "$live"
@@ -275,7 +294,10 @@ smoke() {
     waiting=$(submit "$A" gamma)
     sleep 3
     [[ $(status_of "$B" "$waiting") == queued ]] || die "scan $waiting for a vantage point no worker serves is $(status_of "$B" "$waiting")"
-    say "smoke: a scan for vantage point gamma (no worker) stays queued"
+    local why
+    why=$(api GET "$B/api/v1/scans/$waiting/status" | json waiting_for)
+    [[ $why == *"vantage point gamma"* ]] || die "scan $waiting's status does not say why it waits: $why"
+    say "smoke: a scan for vantage point gamma (no worker) stays queued: \"$why\""
     api POST "$A/api/v1/scans/$waiting/cancel" '{"reason": "smoke test"}' >/dev/null
     "$BIN" verify --database-url "$DATABASE_URL" >/dev/null || die "vantage verify failed"
     say "smoke: passed"

@@ -417,9 +417,10 @@ async fn a_client_that_does_not_read_is_cut_off_with_a_last_item_saying_so() {
 
 /// Distributed mode: the same on PostgreSQL, with the app's live events carried over NATS.
 mod over_nats {
-    /// `/ready` says scans go through NATS, and that they are dispatched now (the server is up).
+    /// `/ready` says scans go through NATS, and that they are dispatched now (the server is up); a
+    /// scan for a vantage point no worker serves says so in its status.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn ready_reports_that_scans_are_dispatched_through_nats() {
+    async fn ready_and_status_report_dispatch_through_nats() {
         let t = vantage_tests::PgTestStore::new().await;
         let app = vantage_tests::TestApp::spawn_over_nats(t.app_stores().await).await;
         let ready: serde_json::Value = app
@@ -433,6 +434,30 @@ mod over_nats {
             .unwrap();
         assert_eq!(ready["dispatch"]["via"], "nats", "{ready}");
         assert_eq!(ready["dispatch"]["ready"], true, "{ready}");
+        // No worker runs here: a queued scan's status says whose worker it waits for.
+        let (status, created) = app
+            .call(
+                reqwest::Method::POST,
+                "/api/v1/scans",
+                &app.admin_key,
+                Some(serde_json::json!({
+                    "target": "example.com", "profile": "quick", "vantage_point": "nowhere"
+                })),
+            )
+            .await;
+        assert_eq!(status, reqwest::StatusCode::ACCEPTED, "{created}");
+        let id = created["id"].as_str().unwrap();
+        let path = format!("/api/v1/scans/{id}/status");
+        let (status, progress) = app
+            .call(reqwest::Method::GET, &path, &app.admin_key, None)
+            .await;
+        assert_eq!(status, reqwest::StatusCode::OK);
+        assert_eq!(progress["status"], "queued", "{progress}");
+        let waiting = progress["waiting_for"].as_str().unwrap_or_default();
+        assert!(
+            waiting.contains("no worker of vantage point nowhere"),
+            "{progress}"
+        );
         app.stop().await;
         t.drop_schema().await;
     }

@@ -406,6 +406,20 @@ impl ReadDb {
         Ok(())
     }
 
+    /// Seconds since this database, a PostgreSQL streaming replica, last replayed a transaction of
+    /// its primary; `None` on a primary, on SQLite, and before the first replay.
+    pub async fn replay_age_seconds(&self) -> Result<Option<f64>, ProjectionError> {
+        if self.backend != Backend::Postgres {
+            return Ok(None);
+        }
+        let row = sqlx::query(
+            "SELECT EXTRACT(EPOCH FROM (now() - pg_last_xact_replay_timestamp()))::float8",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.try_get::<Option<f64>, _>(0)?)
+    }
+
     /// A projector's checkpoint (0 if it never ran).
     pub async fn checkpoint(&self, name: &str) -> Result<u64, ProjectionError> {
         let position = self

@@ -426,6 +426,7 @@ impl TestApp {
             tls_roots: roots.unwrap_or_else(vantage_probes::tls::TlsRoots::web_pki),
             outbound: None,
             nats,
+            read_replica: None,
             api: tune,
         };
         let application = vantage::application::Application::build(

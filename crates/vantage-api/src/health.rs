@@ -47,6 +47,19 @@ pub struct DispatchReadiness {
     pub ready: bool,
 }
 
+/// How far the replica that answers queries lags behind (when the server reads from one).
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ReplicaReadiness {
+    /// The lowest log position any read model has reached, as the replica has it.
+    pub position: u64,
+    /// Events the replica's read models are behind the log's head.
+    pub lag_events: u64,
+    /// Seconds since the replica last replayed a transaction of the primary (PostgreSQL's
+    /// `pg_last_xact_replay_timestamp`); it also grows while the primary writes nothing. Absent
+    /// before the first replay.
+    pub replay_age_seconds: Option<f64>,
+}
+
 /// The event store answers; how far the log and each projector have got, and whether scans are
 /// being dispatched.
 #[derive(Debug, Serialize, JsonSchema)]
@@ -57,6 +70,9 @@ pub struct Readiness {
     pub head_position: u64,
     pub projectors: Vec<ProjectorLag>,
     pub dispatch: DispatchReadiness,
+    /// Present when queries are answered from a read replica.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub read_replica: Option<ReplicaReadiness>,
 }
 
 /// What this server is and where to go from here.
@@ -165,6 +181,20 @@ pub(crate) async fn ready(State(state): State<AppState>) -> Result<Json<Readines
             ),
         });
     }
+    let read_replica = if state.reads_from_replica {
+        Some(
+            replica_readiness(&state, &snapshot, head)
+                .await
+                .map_err(|error| {
+                    tracing::warn!(%error, "not ready: the read replica does not answer");
+                    ApiError::Unavailable {
+                        detail: "the read-model replica is unreachable".into(),
+                    }
+                })?,
+        )
+    } else {
+        None
+    };
     let projectors = snapshot
         .into_iter()
         .map(|p| ProjectorLag {
@@ -181,9 +211,9 @@ pub(crate) async fn ready(State(state): State<AppState>) -> Result<Json<Readines
             via: "in_process",
             ready: true,
         },
-        ScanDispatch::Nats(connected) => DispatchReadiness {
+        ScanDispatch::Nats(pools) => DispatchReadiness {
             via: "nats",
-            ready: connected(),
+            ready: pools.connected(),
         },
     };
     Ok(Json(Readiness {
@@ -192,7 +222,35 @@ pub(crate) async fn ready(State(state): State<AppState>) -> Result<Json<Readines
         head_position: head,
         projectors,
         dispatch,
+        read_replica,
     }))
+}
+
+/// Where the replica's read models are: the least of the projectors' checkpoints as it has them.
+async fn replica_readiness(
+    state: &AppState,
+    projectors: &[vantage_projections::ProjectorStatus],
+    head: u64,
+) -> Result<ReplicaReadiness, String> {
+    let ask = async {
+        let mut position = head;
+        for projector in projectors {
+            position = position.min(state.read.checkpoint(&projector.name).await?);
+        }
+        let replay_age_seconds = state.read.replay_age_seconds().await?;
+        Ok::<_, vantage_projections::ProjectionError>(ReplicaReadiness {
+            position,
+            lag_events: head.saturating_sub(position),
+            replay_age_seconds,
+        })
+    };
+    match tokio::time::timeout(STORE_PING_TIMEOUT, ask).await {
+        Ok(answer) => answer.map_err(|e| e.to_string()),
+        Err(_) => Err(format!(
+            "no answer within {} s",
+            STORE_PING_TIMEOUT.as_secs()
+        )),
+    }
 }
 
 /// Prometheus text exposition: log head and, per projector, position and lag.

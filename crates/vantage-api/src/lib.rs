@@ -59,8 +59,14 @@ pub struct AppState {
     pub services: Services,
     /// How far each projector of this process has got (for `/ready` and `/metrics`).
     pub projections: vantage_projections::StatusBoard,
-    /// The read models every query route reads.
+    /// The read models every query route reads: the primary database, or a streaming replica of
+    /// it (`with_read_replica`), which may lag behind.
     pub read: vantage_projections::ReadDb,
+    /// The primary read-model database, for the reads that decide a command (what a tenant's
+    /// erasure must cover, whether a project still has dependents): never a lagging replica.
+    pub primary: vantage_projections::ReadDb,
+    /// Whether `read` is a replica (`/ready` then reports how far behind it is).
+    pub reads_from_replica: bool,
     /// Per-key request buckets.
     pub limits: std::sync::Arc<RateLimits>,
     /// How long one server-sent event stream lasts before the client is asked to reconnect.
@@ -74,11 +80,12 @@ pub struct AppState {
 /// How this process hands scans to workers.
 #[derive(Clone, Default)]
 pub enum ScanDispatch {
-    /// Workers that read the same store (in this process, or beside it on the embedded store).
+    /// Workers that read the same store (in this process, or beside it on the embedded store); they
+    /// take scans of every vantage point.
     #[default]
     InProcess,
-    /// NATS JetStream; the function says whether the connection is up now.
-    Nats(std::sync::Arc<dyn Fn() -> bool + Send + Sync>),
+    /// NATS JetStream, to `vantage worker` processes each serving one vantage point.
+    Nats(std::sync::Arc<dyn vantage_app::WorkerPools>),
 }
 
 impl std::fmt::Debug for ScanDispatch {
@@ -100,12 +107,22 @@ impl AppState {
         Self {
             services,
             projections,
+            primary: read.clone(),
             read,
+            reads_from_replica: false,
             limits: std::sync::Arc::new(RateLimits::new(RateLimitConfig::default())),
             live_max: DEFAULT_LIVE_MAX,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             dispatch: ScanDispatch::InProcess,
         }
+    }
+
+    /// The same state answering queries from `replica`, a streaming replica of the primary
+    /// read-model database.
+    pub fn with_read_replica(mut self, replica: vantage_projections::ReadDb) -> Self {
+        self.read = replica;
+        self.reads_from_replica = true;
+        self
     }
 
     /// The same state reporting scans dispatched as `dispatch` says.

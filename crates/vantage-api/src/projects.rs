@@ -94,8 +94,8 @@ pub(crate) async fn delete_project(
     let principal = caller.principal();
     let project = ProjectId::parse(&id).map_err(|_| ApiError::not_found("project"))?;
     let tenant = principal.tenant.as_str();
-    let schedules = state.read.schedules(tenant).await?;
-    let webhooks = state.read.webhooks(tenant).await?;
+    let schedules = state.primary.schedules(tenant).await?;
+    let webhooks = state.primary.webhooks(tenant).await?;
     let busy = schedules
         .iter()
         .filter(|s| s.schedule.spec.project == project)

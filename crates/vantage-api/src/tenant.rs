@@ -66,16 +66,16 @@ pub(crate) async fn erase_tenant(
         ApiError::Internal
     };
     let holdings = TenantHoldings {
-        sampled_scans: state.read.content_kept(tenant).await?,
+        sampled_scans: state.primary.content_kept(tenant).await?,
         schedules: state
-            .read
+            .primary
             .schedules(tenant)
             .await?
             .into_iter()
             .map(|doc| doc.id.parse().map_err(|_| corrupt("schedule")))
             .collect::<Result<_, _>>()?,
         webhooks: state
-            .read
+            .primary
             .webhooks(tenant)
             .await?
             .into_iter()

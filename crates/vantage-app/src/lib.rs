@@ -41,7 +41,7 @@ pub use live::{
 pub use personal::{ERASED_TEXT, KEY_TTL, PersonalVault, SEALED_PREFIX};
 pub use pipeline::{AppError, CommandContext, Executed, Folded, Pipeline};
 pub use reopen::{REOPEN_BATCH, REOPEN_POLL, reopen_regressions};
-pub use scans::ScanView;
+pub use scans::{ScanView, WorkerPools};
 pub use schedules::{SlotOutcome, scheduled_scan_id};
 pub use seams::{Clock, SystemClock, new_id, random_bytes, random_in};
 pub use streams::{

@@ -40,6 +40,17 @@ pub struct ScanView {
     pub analysis: Option<vantage_rules::analysis::Analysis>,
 }
 
+/// The pools of workers that take scans over a message broker (distributed mode), as the API asks
+/// after them; each pool serves one vantage point.
+#[async_trait::async_trait]
+pub trait WorkerPools: Send + Sync {
+    /// Whether the connection to the broker is up now (scans requested now are dispatched).
+    fn connected(&self) -> bool;
+    /// Whether some worker of `vantage_point` takes jobs now; `None` when that cannot be told (the
+    /// broker unreachable).
+    async fn serves(&self, vantage_point: &str) -> Option<bool>;
+}
+
 impl Services {
     /// StartScan: the target must pass the SSRF guard (resolved and checked) before anything is
     /// appended; then ScanRequested is recorded.

@@ -176,6 +176,7 @@ async fn measure(args: &ApiBenchArgs, backend: Backend, events: usize) -> anyhow
         tls_roots: vantage_probes::tls::TlsRoots::web_pki(),
         outbound: None,
         nats: None,
+        read_replica: None,
         api: vantage::application::ApiSettings {
             rate_limits: Some(vantage_api::RateLimitConfig {
                 requests_per_minute: unlimited,

@@ -29,7 +29,7 @@ use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use uuid::Uuid;
-use vantage_app::{CommandContext, PlainSample, Services};
+use vantage_app::{CommandContext, PlainSample, Services, WorkerPools};
 use vantage_domain::ids::ScanId;
 use vantage_domain::scan::{ProbeFailed, ProbeObserved, ScanCommand};
 use vantage_domain::tenant::TenantId;
@@ -587,6 +587,71 @@ pub async fn run_worker(
     };
     listener.abort();
     outcome
+}
+
+/// Whether a vantage point's workers take jobs, as the API asks it of NATS: a worker waiting for a
+/// job keeps a pull request open on its point's consumer, and a busy one holds a job unacknowledged.
+/// Answers are kept for [`POOL_ANSWER_TTL`], so pollers of a queued scan do not each ask NATS.
+#[derive(Debug)]
+pub struct NatsWorkerPools {
+    client: async_nats::Client,
+    js: jetstream::Context,
+    topology: NatsTopology,
+    answers: Mutex<HashMap<String, (tokio::time::Instant, bool)>>,
+}
+
+/// How long [`NatsWorkerPools`] keeps an answer.
+pub const POOL_ANSWER_TTL: Duration = Duration::from_secs(5);
+
+impl NatsWorkerPools {
+    pub fn new(client: async_nats::Client, topology: NatsTopology) -> Self {
+        Self {
+            js: jetstream::new(client.clone()),
+            client,
+            topology,
+            answers: Mutex::default(),
+        }
+    }
+
+    /// Asks NATS about the consumer of `vantage_point`'s workers.
+    async fn ask(&self, vantage_point: &str) -> Option<bool> {
+        let jobs = self.js.get_stream(self.topology.jobs_stream()).await.ok()?;
+        match jobs.consumer_info(format!("workers-{vantage_point}")).await {
+            Ok(info) => Some(info.num_waiting > 0 || info.num_ack_pending > 0),
+            // No worker of this point ever started: it has no consumer.
+            Err(error)
+                if matches!(
+                    error.kind(),
+                    jetstream::context::ConsumerInfoErrorKind::NotFound
+                ) =>
+            {
+                Some(false)
+            }
+            Err(_) => None,
+        }
+    }
+}
+
+#[async_trait]
+impl WorkerPools for NatsWorkerPools {
+    fn connected(&self) -> bool {
+        self.client.connection_state() == async_nats::connection::State::Connected
+    }
+
+    async fn serves(&self, vantage_point: &str) -> Option<bool> {
+        let now = tokio::time::Instant::now();
+        if let Ok(answers) = self.answers.lock()
+            && let Some((at, served)) = answers.get(vantage_point)
+            && now.duration_since(*at) < POOL_ANSWER_TTL
+        {
+            return Some(*served);
+        }
+        let served = self.ask(vantage_point).await?;
+        if let Ok(mut answers) = self.answers.lock() {
+            answers.insert(vantage_point.to_owned(), (now, served));
+        }
+        Some(served)
+    }
 }
 
 /// Core side (`vantage serve --nats-url`): publishes jobs and cancellations from the log, and applies

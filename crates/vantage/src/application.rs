@@ -23,7 +23,7 @@ use vantage_store::StoreError;
 use vantage_worker::ScanJob;
 use vantage_worker::embedded::EmbeddedWorkers;
 use vantage_worker::feed::{Resume, ResumeSource};
-use vantage_worker::nats::NatsTopology;
+use vantage_worker::nats::{NatsTopology, NatsWorkerPools};
 
 /// How the server runs, besides its stores and services.
 #[derive(Debug, Clone)]
@@ -37,6 +37,9 @@ pub struct Settings {
     /// Distributed mode: scan jobs and results, and live events, over NATS JetStream. Without it
     /// live events are fed from the log in-process.
     pub nats: Option<NatsLink>,
+    /// A streaming replica of the read-model database that query routes read (PostgreSQL); the
+    /// primary stays the one projectors write and commands decide on.
+    pub read_replica: Option<ReadDb>,
     pub api: ApiSettings,
 }
 
@@ -136,12 +139,10 @@ impl Application {
         // Live events: without NATS this process follows the log for its SSE clients; with NATS one
         // replica relays the log to it (under a lease) and every replica's clients are fed from it.
         let dispatch = match &settings.nats {
-            Some(nats) => {
-                let client = nats.client.clone();
-                ScanDispatch::Nats(Arc::new(move || {
-                    client.connection_state() == async_nats::connection::State::Connected
-                }))
-            }
+            Some(nats) => ScanDispatch::Nats(Arc::new(NatsWorkerPools::new(
+                nats.client.clone(),
+                nats.topology.clone(),
+            ))),
             None => ScanDispatch::InProcess,
         };
         match settings.nats {
@@ -155,6 +156,9 @@ impl Application {
             )),
         }
         let mut state = AppState::new(services, board, read_db).with_dispatch(dispatch);
+        if let Some(replica) = settings.read_replica {
+            state = state.with_read_replica(replica);
+        }
         let api = settings.api;
         if let Some(limits) = api.rate_limits {
             state = state.with_rate_limits(limits);

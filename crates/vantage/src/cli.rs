@@ -171,6 +171,10 @@ pub struct StoreArgs {
 pub struct ServeArgs {
     #[command(flatten)]
     pub store: StoreArgs,
+    /// A PostgreSQL streaming replica of --database-url to answer read-model queries from
+    /// (projectors and commands still use the primary); /ready reports how far behind it is.
+    #[arg(long, env = "VANTAGE_READ_DATABASE_URL", requires = "database_url")]
+    pub read_database_url: Option<String>,
     /// Address to listen on [default: 127.0.0.1:8080].
     #[arg(long, env = "VANTAGE_LISTEN")]
     pub listen: Option<SocketAddr>,
@@ -650,11 +654,20 @@ async fn serve(args: ServeArgs, file: &FileConfig) -> Result<ExitCode, CliError>
         None => None,
     };
     let embedded = opened.kind == EMBEDDED && nats.is_none();
+    let read_replica = match &args.read_database_url {
+        Some(url) => Some(
+            ReadDb::connect_postgres(url, None, 8)
+                .await
+                .map_err(|e| CliError(format!("cannot open the read replica: {e}")))?,
+        ),
+        None => None,
+    };
     let settings = Settings {
         scan_workers: args.scan_workers.unwrap_or(if embedded { 4 } else { 0 }),
         tls_roots: roots.clone(),
         outbound: Some(args.outbound.settings(roots)),
         nats,
+        read_replica,
         api: ApiSettings {
             rate_limits: Some(vantage_api::RateLimitConfig {
                 requests_per_minute: args.rate_limit_per_minute,

@@ -42,7 +42,7 @@ use crate::extract::{JsonBody, OptionalJsonBody, QueryParams, invalid_field, pag
 use crate::idempotency::{self, POLL_AFTER_SECONDS, Replayable};
 use crate::insights::domain_name;
 use crate::request_id::RequestId;
-use crate::{AppState, MAX_PAGE};
+use crate::{AppState, MAX_PAGE, ScanDispatch};
 
 /// The body of `POST /api/v1/scans` (and of each item of a batch).
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -565,6 +565,24 @@ pub struct ScanProgress {
     pub updated_at: DateTime<Utc>,
     pub observation_count: usize,
     pub failure_reason: Option<String>,
+    /// Why a queued scan has not started, when that is known: no worker of its vantage point is
+    /// taking jobs (distributed mode). The scan waits until one starts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub waiting_for: Option<String>,
+}
+
+/// Why a queued scan waits, if no worker takes its vantage point's jobs now.
+async fn waiting_for(state: &AppState, view: &ScanView) -> Option<String> {
+    let ScanDispatch::Nats(pools) = &state.dispatch else {
+        return None;
+    };
+    if view.status != ScanStatus::Queued {
+        return None;
+    }
+    let point = view.spec.vantage_point.as_str();
+    (pools.serves(point).await == Some(false)).then(|| {
+        format!("no worker of vantage point {point} is taking jobs; the scan starts when one does")
+    })
 }
 
 /// `GET /api/v1/scans/{id}/status`: where the scan is; `Retry-After` while it is not finished.
@@ -576,6 +594,7 @@ pub(crate) async fn scan_status(
     let principal = caller.principal();
     let view = visible_scan(&state, principal, &id).await?;
     let terminal = view.status.is_terminal();
+    let waiting_for = waiting_for(&state, &view).await;
     let mut response = Json(ScanProgress {
         id: view.id,
         status: view.status,
@@ -583,6 +602,7 @@ pub(crate) async fn scan_status(
         updated_at: view.updated_at,
         observation_count: view.observation_count,
         failure_reason: view.failure_reason,
+        waiting_for,
     })
     .into_response();
     if !terminal {
