@@ -9,6 +9,7 @@ mod api;
 mod api_routes;
 mod cli;
 mod content_samples;
+mod crash;
 mod event_schemas;
 mod exposure_probe;
 mod http_probe;

@@ -117,6 +117,17 @@ impl ServeProcess {
         format!("{}{path}", self.base)
     }
 
+    /// Sends SIGKILL (no chance to finish anything) and waits for the process to be gone.
+    pub async fn kill(mut self) {
+        let mut child = self.child.take().unwrap();
+        tokio::task::spawn_blocking(move || {
+            child.kill().unwrap();
+            child.wait().unwrap()
+        })
+        .await
+        .unwrap();
+    }
+
     /// Sends SIGTERM and expects a clean exit.
     pub async fn stop(mut self) {
         let mut child = self.child.take().unwrap();

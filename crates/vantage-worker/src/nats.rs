@@ -317,6 +317,8 @@ impl WireCommand {
 /// How long a publish keeps trying through a NATS fail-over (a stream's leader moving to another
 /// node, a node or the whole cluster restarting) before it reports the failure.
 const PUBLISH_PATIENCE: Duration = Duration::from_secs(30);
+/// Longest wait for one publish's acknowledgement.
+const PUBLISH_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Publishes `payload` with message id `id` and waits for the stream's acknowledgement, trying again
 /// (for up to [`PUBLISH_PATIENCE`]) when it fails. Trying again is safe: the stream drops a message
@@ -343,7 +345,12 @@ pub(crate) async fn publish(
             .await
             .map_err(nats)
         };
-        match attempt.await {
+        // Each attempt is bounded too: a publish sent through a node that died must not wait on
+        // an answer that cannot come.
+        let attempt = tokio::time::timeout(PUBLISH_ATTEMPT_TIMEOUT, attempt)
+            .await
+            .unwrap_or_else(|_| Err(NatsError("no acknowledgement in time".into())));
+        match attempt {
             Ok(_) => return Ok(()),
             Err(error) if tokio::time::Instant::now() + pause < deadline => {
                 tracing::debug!(%subject, %error, "publish failed; trying again");
@@ -654,10 +661,154 @@ impl WorkerPools for NatsWorkerPools {
     }
 }
 
+/// Worker results the bridge holds at once (delivered, not yet applied and acknowledged).
+const MAX_RESULTS_IN_FLIGHT: i64 = 256;
+/// How long a delivered result may go unacknowledged before NATS delivers it again; a result
+/// waiting in its lane, or being retried, is kept by progress acknowledgements meanwhile.
+const RESULT_ACK_WAIT: Duration = Duration::from_secs(30);
+/// A lane with nothing to apply for this long ends (its scan has most likely ended).
+const LANE_IDLE: Duration = Duration::from_secs(10);
+
+type Lane = tokio::sync::mpsc::UnboundedSender<(WorkerMessage, jetstream::Message)>;
+
+/// One lane per scan: a scan's results are applied one after another in the order they were
+/// delivered (its completion never overtakes its finalizing or its last observations), while
+/// different scans' results are applied side by side. A result that cannot be applied yet (the
+/// store away) is retried in its place, kept from redelivery by progress acknowledgements, so
+/// nothing behind it in its lane goes first. After a crash NATS delivers the unacknowledged results
+/// again, in order; applying one twice changes nothing.
+struct ResultLanes {
+    services: Services,
+    states: Arc<ScanStates>,
+    lanes: Arc<Mutex<HashMap<ScanId, Lane>>>,
+    tasks: tokio::task::JoinSet<()>,
+}
+
+impl ResultLanes {
+    fn new(services: Services) -> Self {
+        Self {
+            services,
+            states: Arc::default(),
+            lanes: Arc::default(),
+            tasks: tokio::task::JoinSet::new(),
+        }
+    }
+
+    /// Hands `message` to its scan's lane, opening one if none is open. (Lanes are unbounded
+    /// queues, bounded together by the consumer's [`MAX_RESULTS_IN_FLIGHT`].)
+    fn route(&mut self, result: WorkerMessage, message: jetstream::Message) {
+        let scan = result.scan_id;
+        let mut item = (result, message);
+        loop {
+            let lane = self
+                .lanes
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(&scan)
+                .cloned();
+            let lane = match lane {
+                Some(lane) => lane,
+                None => self.open(scan),
+            };
+            match lane.send(item) {
+                Ok(()) => return,
+                // The lane ended between the look-up and the send: open another.
+                Err(tokio::sync::mpsc::error::SendError(back)) => {
+                    self.forget(scan, &lane);
+                    item = back;
+                }
+            }
+        }
+    }
+
+    fn forget(&self, scan: ScanId, lane: &Lane) {
+        let mut lanes = self.lanes.lock().unwrap_or_else(|e| e.into_inner());
+        if lanes.get(&scan).is_some_and(|open| open.same_channel(lane)) {
+            lanes.remove(&scan);
+        }
+    }
+
+    fn open(&mut self, scan: ScanId) -> Lane {
+        while self.tasks.try_join_next().is_some() {}
+        let (lane, mut queue) = tokio::sync::mpsc::unbounded_channel();
+        self.lanes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(scan, lane.clone());
+        let (services, states, lanes) = (
+            self.services.clone(),
+            self.states.clone(),
+            self.lanes.clone(),
+        );
+        let own = lane.clone();
+        self.tasks.spawn(async move {
+            while let Ok(Some((result, message))) =
+                tokio::time::timeout(LANE_IDLE, queue.recv()).await
+            {
+                apply_result(&services, &states, result, &message).await;
+                let _ = message.ack().await;
+            }
+            // Idle: close the lane, then apply what arrived meanwhile, in order.
+            {
+                let mut open = lanes.lock().unwrap_or_else(|e| e.into_inner());
+                if open.get(&scan).is_some_and(|l| l.same_channel(&own)) {
+                    open.remove(&scan);
+                }
+            }
+            queue.close();
+            while let Some((result, message)) = queue.recv().await {
+                apply_result(&services, &states, result, &message).await;
+                let _ = message.ack().await;
+            }
+        });
+        lane
+    }
+}
+
+/// Applies one worker result through the pipeline, trying again until the store takes it; a result
+/// the scan refuses (it ended, or was cancelled) counts as applied.
+async fn apply_result(
+    services: &Services,
+    states: &ScanStates,
+    result: WorkerMessage,
+    message: &jetstream::Message,
+) {
+    let context = CommandContext {
+        tenant: result.tenant.clone(),
+        actor: format!("worker:{}", result.worker_id),
+        request_id: None,
+        correlation_id: result.scan_id.as_uuid(),
+        causation_id: None,
+    };
+    let command = result.command.into_command(&result.worker_id);
+    let mut pause = Duration::from_millis(200);
+    loop {
+        let applied = match &command {
+            Ok(command) => states
+                .execute(services, result.scan_id, &context, command.clone())
+                .await
+                .map(|_| ()),
+            Err(sample) => services
+                .keep_content_sample(&context, result.scan_id, sample.clone())
+                .await
+                .map(|_| ()),
+        };
+        match applied {
+            Ok(()) => return,
+            Err(error) => {
+                tracing::warn!(scan = %result.scan_id, %error, "cannot apply a worker result yet; retrying");
+                let _ = message.ack_with(AckKind::Progress).await;
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+}
+
 /// Core side (`vantage serve --nats-url`): publishes jobs and cancellations from the log, and applies
-/// the workers' results through the pipeline, in order. Which scans are unfinished at start comes
-/// from `resume`. Runs until `shutdown`. One process at a time runs it (the caller holds a lease):
-/// a scan's results applied by two processes at once could be applied out of order.
+/// the workers' results through the pipeline, each scan's in order. Which scans are unfinished at
+/// start comes from `resume`. Runs until `shutdown`. One process at a time runs it (the caller holds
+/// a lease): a scan's results applied by two processes at once could be applied out of order.
 pub async fn run_bridge(
     services: Services,
     client: async_nats::Client,
@@ -671,16 +822,15 @@ pub async fn run_bridge(
         .get_stream(topology.results_stream())
         .await
         .map_err(nats)?;
-    // Results are applied strictly in the order workers sent them: one message in flight, and a
-    // message that cannot be applied yet comes back before any later one (a scan's completion must
-    // never overtake its last observations or its finalizing). Created or updated, so an older
-    // installation's consumer gets this too.
+    // A scan's results are applied in the order its worker sent them, scans side by side
+    // ([`ResultLanes`]). Created or updated, so an older installation's consumer gets this too.
     let consumer: jetstream::consumer::Consumer<pull::Config> = results
         .create_consumer(pull::Config {
             durable_name: Some("core".into()),
             ack_policy: jetstream::consumer::AckPolicy::Explicit,
             filter_subject: format!("{}.results.>", topology.prefix),
-            max_ack_pending: 1,
+            max_ack_pending: MAX_RESULTS_IN_FLIGHT,
+            ack_wait: RESULT_ACK_WAIT,
             ..Default::default()
         })
         .await
@@ -716,7 +866,7 @@ pub async fn run_bridge(
         }
     };
     let applier = async move {
-        let scans = ScanStates::default();
+        let mut lanes = ResultLanes::new(services);
         let mut messages = consumer.messages().await.map_err(nats)?;
         while let Some(message) = messages.next().await {
             let message = message.map_err(nats)?;
@@ -725,35 +875,7 @@ pub async fn run_bridge(
                 let _ = message.ack_with(AckKind::Term).await;
                 continue;
             };
-            let context = CommandContext {
-                tenant: result.tenant.clone(),
-                actor: format!("worker:{}", result.worker_id),
-                request_id: None,
-                correlation_id: result.scan_id.as_uuid(),
-                causation_id: None,
-            };
-            let applied = match result.command.into_command(&result.worker_id) {
-                Ok(command) => scans
-                    .execute(&services, result.scan_id, &context, command)
-                    .await
-                    .map(|_| ()),
-                Err(sample) => services
-                    .keep_content_sample(&context, result.scan_id, sample)
-                    .await
-                    .map(|_| ()),
-            };
-            match applied {
-                // Accepted, or refused by the scan (already ended, cancelled): either way handled.
-                Ok(_) => {
-                    let _ = message.ack().await;
-                }
-                Err(error) => {
-                    tracing::warn!(%error, "cannot apply a worker result yet; retrying");
-                    let _ = message
-                        .ack_with(AckKind::Nak(Some(Duration::from_secs(1))))
-                        .await;
-                }
-            }
+            lanes.route(result, message);
         }
         Ok::<(), NatsError>(())
     };
