@@ -43,16 +43,9 @@ requirements=(
 )
 COMPOSE_WHEEL=docker-compose==1.29.2
 
-[[ -x "$venv/bin/python" ]] || python3 -m venv "$venv"
-installed=$("$venv/bin/python" -m pip freeze --all 2>/dev/null | tr '[:upper:]_' '[:lower:]-')
-missing=()
-for req in "${requirements[@]}"; do
-    normal=$(tr '[:upper:]_' '[:lower:]-' <<<"$req")
-    grep -qxF "$normal" <<<"$installed" || missing+=("$req")
-done
-if ((${#missing[@]})); then
-    "$venv/bin/pip" install --quiet --no-deps "${missing[@]}"
-fi
+# shellcheck source=deploy/pinned-venv.sh
+source pinned-venv.sh
+pinned_venv "$venv" "${requirements[@]}"
 compose_schema="$venv/compose_spec.json"
 if [[ ! -s "$compose_schema" ]]; then
     wheels=$(mktemp -d)

@@ -423,15 +423,7 @@ mod over_nats {
     async fn ready_and_status_report_dispatch_through_nats() {
         let t = vantage_tests::PgTestStore::new().await;
         let app = vantage_tests::TestApp::spawn_over_nats(t.app_stores().await).await;
-        let ready: serde_json::Value = app
-            .client
-            .get(app.url("/ready"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let ready = app.get_json("/ready").await;
         assert_eq!(ready["dispatch"]["via"], "nats", "{ready}");
         assert_eq!(ready["dispatch"]["ready"], true, "{ready}");
         // No worker runs here: a queued scan's status says whose worker it waits for.

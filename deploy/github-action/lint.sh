@@ -50,19 +50,9 @@ if ! command -v git >/dev/null 2>&1; then
     sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq git
 fi
 
-if [[ ! -x "$venv/bin/python" ]]; then
-    python3 -m venv "$venv"
-fi
-installed=$("$venv/bin/python" -m pip freeze --all 2>/dev/null | tr '[:upper:]_' '[:lower:]-')
-missing=()
-for req in "${requirements[@]}"; do
-    normal=$(tr '[:upper:]_' '[:lower:]-' <<<"$req")
-    grep -qxF "$normal" <<<"$installed" || missing+=("$req")
-done
-if ((${#missing[@]})); then
-    echo "installing into $venv: ${missing[*]}"
-    "$venv/bin/python" -m pip install -q --disable-pip-version-check "${requirements[@]}"
-fi
+# shellcheck source=deploy/pinned-venv.sh
+source deploy/pinned-venv.sh
+pinned_venv "$venv" "${requirements[@]}"
 
 echo "jactionlint $("$venv/bin/jactionlint" --version | head -1), $(shellcheck --version | sed -n 's/^version: /shellcheck /p')"
 
@@ -83,7 +73,7 @@ if ! (cd "$scratch" && XDG_CONFIG_HOME="$scratch/config" "$venv/bin/jactionlint"
 fi
 
 # this script too
-if ! shellcheck deploy/github-action/lint.sh; then
+if ! shellcheck -x deploy/github-action/lint.sh; then
     echo "shellcheck: findings above in lint.sh" >&2
     failed=1
 fi

@@ -742,11 +742,15 @@ impl ResultLanes {
         );
         let own = lane.clone();
         self.tasks.spawn(async move {
-            while let Ok(Some((result, message))) =
-                tokio::time::timeout(LANE_IDLE, queue.recv()).await
-            {
-                apply_result(&services, &states, result, &message).await;
-                let _ = message.ack().await;
+            let apply = |(result, message): (WorkerMessage, jetstream::Message)| {
+                let (services, states) = (&services, &states);
+                async move {
+                    apply_result(services, states, result, &message).await;
+                    let _ = message.ack().await;
+                }
+            };
+            while let Ok(Some(item)) = tokio::time::timeout(LANE_IDLE, queue.recv()).await {
+                apply(item).await;
             }
             // Idle: close the lane, then apply what arrived meanwhile, in order.
             {
@@ -756,9 +760,8 @@ impl ResultLanes {
                 }
             }
             queue.close();
-            while let Some((result, message)) = queue.recv().await {
-                apply_result(&services, &states, result, &message).await;
-                let _ = message.ack().await;
+            while let Some(item) = queue.recv().await {
+                apply(item).await;
             }
         });
         lane
