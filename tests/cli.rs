@@ -808,3 +808,82 @@ async fn checkpoints_catch_a_truncated_or_rewritten_log() {
         text(&out.stderr)
     );
 }
+
+/// A key revoked through one `serve` process is refused by another on the same database within
+/// the key registry's cache time (`REGISTRY_TTL`), and by the first at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_revoked_through_one_replica_is_refused_by_the_other() {
+    let db = ScratchDatabase::new().await;
+    let keys = tempfile::tempdir().unwrap();
+    let secrets_key = keys.path().join("secrets.key");
+    std::fs::write(&secrets_key, format!("{}\n", "ef".repeat(32))).unwrap();
+    let admin = format!("vtg_default_{}_{}", "3".repeat(32), "4".repeat(64));
+    let secrets = secrets_key.display().to_string();
+    let args = [
+        "--database-url",
+        db.url.as_str(),
+        "--secrets-key-file",
+        secrets.as_str(),
+        "--scan-workers",
+        "0",
+    ];
+    let env = [
+        ("VANTAGE_BOOTSTRAP_ADMIN_KEY", admin.as_str()),
+        ("VANTAGE_LOG", "warn"),
+    ];
+    let a = ServeProcess::start(&args, &env, std::process::Stdio::null()).await;
+    let b = ServeProcess::start(&args, &env, std::process::Stdio::null()).await;
+    let http = vantage_tests::http_client();
+    let issued: serde_json::Value = http
+        .post(a.url("/api/v1/keys"))
+        .bearer_auth(&admin)
+        .json(&serde_json::json!({ "name": "short-lived", "scopes": ["scan:read"] }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let (id, token) = (
+        issued["id"].as_str().unwrap().to_owned(),
+        issued["token"].as_str().unwrap().to_owned(),
+    );
+    let me = |server: &ServeProcess| {
+        let (http, url, token) = (http.clone(), server.url("/api/v1/keys/me"), token.clone());
+        async move {
+            http.get(url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(me(&b).await, 200, "the other replica knows the new key");
+    let revoked = http
+        .delete(a.url(&format!("/api/v1/keys/{id}")))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert!(revoked.status().is_success(), "{}", revoked.status());
+    assert_eq!(
+        me(&a).await,
+        401,
+        "the replica that revoked it refuses it at once"
+    );
+    let revoked_at = std::time::Instant::now();
+    vantage_tests::process::eventually_within(
+        "the other replica refuses the revoked key",
+        vantage_app::REGISTRY_TTL + std::time::Duration::from_secs(2),
+        || async { me(&b).await == 401 },
+    )
+    .await;
+    assert!(
+        revoked_at.elapsed() <= vantage_app::REGISTRY_TTL + std::time::Duration::from_secs(2),
+        "refused within the registry's cache time"
+    );
+    a.stop().await;
+    b.stop().await;
+    db.drop().await;
+}
