@@ -56,18 +56,35 @@ impl CronCadence {
                 format!("at most {MAX_CRON_CHARS} characters"),
             ));
         }
+        // Five or six fields, none of them an empty list: croner accepts more, and searches for
+        // ever for a time matching a field that matches nothing (`,` as the seconds).
+        let fields: Vec<&str> = cadence.expression.split_whitespace().collect();
+        if !(5..=6).contains(&fields.len()) {
+            return Err(DomainError::invalid(
+                "cron",
+                "must have five fields (minute hour day-of-month month day-of-week), or six with \
+                 seconds first",
+            ));
+        }
+        if fields.iter().any(|f| f.split(',').any(str::is_empty)) {
+            return Err(DomainError::invalid("cron", "has an empty list item"));
+        }
         let cron = cadence.cron()?;
         cadence.zone()?;
         // Every slot at least a minute apart: a six-field expression could fire every second.
         let start = DateTime::<Utc>::from_timestamp(1_800_000_000, 0).unwrap_or_default();
         let mut slots = cron.iter_after(start.with_timezone(&cadence.zone()?));
-        if let (Some(a), Some(b)) = (slots.next(), slots.next())
-            && (b - a) < TimeDelta::seconds(i64::from(MIN_INTERVAL_SECONDS))
-        {
-            return Err(DomainError::invalid(
-                "cron",
-                format!("fires more often than every {MIN_INTERVAL_SECONDS} seconds"),
-            ));
+        match (slots.next(), slots.next()) {
+            (None, _) => {
+                return Err(DomainError::invalid("cron", "never fires (no such date)"));
+            }
+            (Some(a), Some(b)) if (b - a) < TimeDelta::seconds(i64::from(MIN_INTERVAL_SECONDS)) => {
+                return Err(DomainError::invalid(
+                    "cron",
+                    format!("fires more often than every {MIN_INTERVAL_SECONDS} seconds"),
+                ));
+            }
+            _ => {}
         }
         Ok(cadence)
     }
@@ -249,6 +266,37 @@ impl Aggregate for Schedule {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Parses on a thread of its own and fails the test if that takes more than a second.
+    fn parse_within_a_second(expression: &'static str) -> Result<CronCadence, DomainError> {
+        let (done, answer) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = done.send(CronCadence::parse(expression, "UTC"));
+        });
+        answer
+            .recv_timeout(std::time::Duration::from_secs(1))
+            .unwrap_or_else(|_| panic!("parsing {expression:?} took more than a second"))
+    }
+
+    /// Found by the fuzzer (2026-12-06): croner accepted it, and the search for its next time
+    /// never ended — a request could hold a thread for ever.
+    #[test]
+    fn expressions_that_never_fire_are_refused_at_once() {
+        for never in [
+            ", * * 4 * * *  ",
+            ", * * * * *",
+            "0 0 31 2 *",
+            "0 0 30 2 *",
+            "0 0 0 31 4 *",
+        ] {
+            let refused = parse_within_a_second(never);
+            assert!(refused.is_err(), "{never:?} was accepted");
+        }
+        assert!(
+            parse_within_a_second("0 0 29 2 *").is_ok(),
+            "leap days come"
+        );
+    }
 
     fn at(text: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(text).unwrap().to_utc()
