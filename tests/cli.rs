@@ -813,26 +813,14 @@ async fn checkpoints_catch_a_truncated_or_rewritten_log() {
 /// the key registry's cache time (`REGISTRY_TTL`), and by the first at once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_key_revoked_through_one_replica_is_refused_by_the_other() {
-    let db = ScratchDatabase::new().await;
-    let keys = tempfile::tempdir().unwrap();
-    let secrets_key = keys.path().join("secrets.key");
-    std::fs::write(&secrets_key, format!("{}\n", "ef".repeat(32))).unwrap();
-    let admin = format!("vtg_default_{}_{}", "3".repeat(32), "4".repeat(64));
-    let secrets = secrets_key.display().to_string();
-    let args = [
-        "--database-url",
-        db.url.as_str(),
-        "--secrets-key-file",
-        secrets.as_str(),
-        "--scan-workers",
-        "0",
-    ];
-    let env = [
-        ("VANTAGE_BOOTSTRAP_ADMIN_KEY", admin.as_str()),
-        ("VANTAGE_LOG", "warn"),
-    ];
-    let a = ServeProcess::start(&args, &env, std::process::Stdio::null()).await;
-    let b = ServeProcess::start(&args, &env, std::process::Stdio::null()).await;
+    let deployment = vantage_tests::process::Deployment::new().await;
+    let admin = deployment.admin.clone();
+    let a = deployment
+        .serve(&[], "warn", std::process::Stdio::null())
+        .await;
+    let b = deployment
+        .serve(&[], "warn", std::process::Stdio::null())
+        .await;
     let http = vantage_tests::http_client();
     let issued: serde_json::Value = http
         .post(a.url("/api/v1/keys"))
@@ -885,5 +873,5 @@ async fn a_key_revoked_through_one_replica_is_refused_by_the_other() {
     );
     a.stop().await;
     b.stop().await;
-    db.drop().await;
+    deployment.drop().await;
 }

@@ -714,17 +714,10 @@ impl ResultLanes {
                 Ok(()) => return,
                 // The lane ended between the look-up and the send: open another.
                 Err(tokio::sync::mpsc::error::SendError(back)) => {
-                    self.forget(scan, &lane);
+                    close_lane(&self.lanes, scan, &lane);
                     item = back;
                 }
             }
-        }
-    }
-
-    fn forget(&self, scan: ScanId, lane: &Lane) {
-        let mut lanes = self.lanes.lock().unwrap_or_else(|e| e.into_inner());
-        if lanes.get(&scan).is_some_and(|open| open.same_channel(lane)) {
-            lanes.remove(&scan);
         }
     }
 
@@ -753,18 +746,21 @@ impl ResultLanes {
                 apply(item).await;
             }
             // Idle: close the lane, then apply what arrived meanwhile, in order.
-            {
-                let mut open = lanes.lock().unwrap_or_else(|e| e.into_inner());
-                if open.get(&scan).is_some_and(|l| l.same_channel(&own)) {
-                    open.remove(&scan);
-                }
-            }
+            close_lane(&lanes, scan, &own);
             queue.close();
             while let Some(item) = queue.recv().await {
                 apply(item).await;
             }
         });
         lane
+    }
+}
+
+/// Removes `lane` from the open lanes if it is still the one open for `scan`.
+fn close_lane(lanes: &Mutex<HashMap<ScanId, Lane>>, scan: ScanId, lane: &Lane) {
+    let mut open = lanes.lock().unwrap_or_else(|e| e.into_inner());
+    if open.get(&scan).is_some_and(|l| l.same_channel(lane)) {
+        open.remove(&scan);
     }
 }
 
