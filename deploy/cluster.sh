@@ -35,6 +35,8 @@ TENANT=default
 say() { echo "cluster: $*" >&2; }
 die() {
     say "$*"
+    # Kept for whoever runs this script (CI prints it after the process logs, where it is easy to miss).
+    [[ -d "${DIR:-}" ]] && echo "$*" >"$DIR/failed"
     exit 1
 }
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -106,6 +108,9 @@ nats_node() { # N: starts NATS node N (1-3) from deploy/nats/nats.conf
         "$VENV/bin/nats-server" -c "$ROOT/deploy/nats/nats.conf"
 }
 nats_healthy() { curl -sf "http://127.0.0.1:$((BASE + 80 + $1))/healthz?js-enabled-only=true"; }
+# Healthy and caught up: every stream and consumer replica on the node is current (a rejoined node
+# answers js-enabled-only long before its replicas have caught up with the leaders).
+nats_current() { curl -sf "http://127.0.0.1:$((BASE + 80 + $1))/healthz"; }
 
 pg() { "$PGBIN/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -d vantage -Atqc "$1"; }
 pg_start() {
@@ -323,7 +328,7 @@ all_terminal() { # SECONDS: every acknowledged scan has ended
 
 drill_nats_node() {
     say "drill: NATS node 2 killed (SIGKILL) while 20 scans are submitted and run"
-    local i
+    local i n
     for i in $(seq 20); do
         record "$(replica "$i")" "$(point "$i")"
         ((i == 5)) && stop_proc nats-2 KILL
@@ -331,7 +336,10 @@ drill_nats_node() {
     all_terminal 180
     nats_node 2
     wait_for 60 "NATS node 2 to rejoin" nats_healthy 2
-    say "drill: every scan ended with a NATS node down; the node rejoined"
+    # The next drill kills a worker; its job must be redelivered by a cluster whose every replica is
+    # current, not by one still catching a node up.
+    for n in 1 2 3; do wait_for 90 "NATS node $n to be current" nats_current "$n"; done
+    say "drill: every scan ended with a NATS node down; the node rejoined and caught up"
 }
 
 drill_worker() {
@@ -341,7 +349,7 @@ drill_worker() {
     local scan victim
     scan=$(submit "$A" alpha "$SLOW_LAB_PORT")
     echo "$scan" >>"$DIR/acknowledged"
-    wait_for 30 "scan $scan to start" has_started "$scan"
+    wait_for 60 "scan $scan to start" has_started "$scan"
     victim=$(started_by "$scan" | head -1)
     sleep 1
     stop_proc "$victim" KILL

@@ -72,7 +72,7 @@ async fn verify_fails_and_names_the_event_that_was_edited() {
 #[test]
 fn bad_input_exits_non_zero_with_one_sentence() {
     let dir = tempfile::tempdir().unwrap();
-    let cases: [(&[&str], &str); 4] = [
+    let cases: [(&[&str], &str); 5] = [
         (
             &["keys", "create"],
             "give the key --admin or at least one --scope",
@@ -85,6 +85,15 @@ fn bad_input_exits_non_zero_with_one_sentence() {
         (
             &["migrate", "--database-url", "mysql://localhost/x"],
             "must be a postgres:// URL",
+        ),
+        // The test binary is built without the `kurrentdb` feature.
+        (
+            &[
+                "verify",
+                "--kurrentdb-url",
+                "kurrentdb://127.0.0.1:9?tls=false",
+            ],
+            "needs a vantage built with KurrentDB support",
         ),
     ];
     for (args, expected) in cases {

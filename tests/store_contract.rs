@@ -1,4 +1,5 @@
-//! The event store contract, run against SQLite and against a real PostgreSQL: conflicts, atomicity,
+//! The event store contract, run against SQLite and against a real PostgreSQL (and against KurrentDB
+//! when `VANTAGE_TEST_KURRENTDB_URL` names a server): conflicts, atomicity,
 //! ordering under concurrent writers, catch-up-then-live subscriptions, the hash chain, idempotency keys.
 //! Plus what only one backend can show: PostgreSQL's in-flight transactions never let an event appear
 //! below a position a reader passed; tampering with a stored row is caught by `verify_chain`.
@@ -366,6 +367,23 @@ async fn idempotency_keys_replay_the_first_response<S: IdempotencyStore>(store: 
     );
 }
 
+/// A KurrentDB store in a namespace of its own, on the server `VANTAGE_TEST_KURRENTDB_URL` names
+/// (`kurrentdb://127.0.0.1:2113?tls=false`).
+async fn kurrentdb_store() -> Arc<dyn EventStore> {
+    use vantage_store_kurrentdb::{KurrentEventStore, KurrentStoreOptions};
+    let url = std::env::var("VANTAGE_TEST_KURRENTDB_URL")
+        .expect("VANTAGE_TEST_KURRENTDB_URL names the KurrentDB server to test against");
+    let options = KurrentStoreOptions {
+        namespace: format!("vt{}", uuid::Uuid::now_v7().simple()),
+        ..KurrentStoreOptions::new(url)
+    };
+    shared(
+        KurrentEventStore::connect(options)
+            .await
+            .expect("KurrentDB answers"),
+    )
+}
+
 macro_rules! contract {
     ($($name:ident),+ $(,)?) => {
         mod sqlite {
@@ -380,6 +398,14 @@ macro_rules! contract {
                 let t = vantage_tests::SqliteTestStore::new().await;
                 super::idempotency_keys_replay_the_first_response(&t.store).await;
             }
+        }
+        /// Against a live KurrentDB server (none can be installed on the CI machines; README).
+        mod kurrentdb {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            #[ignore = "needs a KurrentDB server named by VANTAGE_TEST_KURRENTDB_URL"]
+            async fn $name() {
+                super::$name(super::kurrentdb_store().await).await;
+            })+
         }
         mod postgres {
             $(#[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -15,7 +15,7 @@ use std::time::Duration;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sqlx::any::{AnyPoolOptions, AnyRow};
-use sqlx::{AnyConnection, AnyPool, AssertSqlSafe, Executor, Row};
+use sqlx::{AnyConnection, AnyPool, AssertSqlSafe, Connection, Executor, Row};
 
 use crate::ProjectionError;
 
@@ -186,6 +186,16 @@ impl ReadDb {
         let pool = AnyPoolOptions::new()
             .max_connections(8)
             .acquire_timeout(Duration::from_secs(30))
+            // A transaction SQLite rolled back on its own (after SQLITE_FULL or an I/O error) leaves
+            // sqlx counting it open, and the next `BEGIN IMMEDIATE` on that connection would be
+            // refused for ever: such a connection is closed instead of reused (the ping first lets
+            // it finish a rollback it has queued).
+            .before_acquire(|conn, _| {
+                Box::pin(async move {
+                    conn.ping().await?;
+                    Ok(!conn.is_in_transaction())
+                })
+            })
             .after_connect(|conn, _| {
                 Box::pin(async move {
                     conn.execute("PRAGMA journal_mode = WAL").await?;

@@ -427,6 +427,14 @@ impl From<AppError> for ApiError {
                 code: "concurrent_modification",
                 detail: format!("{stream} changed concurrently; retry the request"),
             },
+            AppError::Store(vantage_store::StoreError::Unwritable(reason)) => {
+                tracing::error!(%reason, "event store cannot write");
+                Self::Unavailable {
+                    detail: "the event store cannot write now (its disk is full or read-only); \
+                             nothing was recorded; retry later"
+                        .into(),
+                }
+            }
             AppError::Store(vantage_store::StoreError::Backend(reason)) => {
                 tracing::error!(%reason, "event store unavailable");
                 Self::Unavailable {

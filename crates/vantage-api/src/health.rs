@@ -153,9 +153,14 @@ pub(crate) async fn ready(State(state): State<AppState>) -> Result<Json<Readines
         });
     pinged.map_err(|error| {
         tracing::warn!(%error, "not ready");
-        ApiError::Unavailable {
-            detail: "the event store is unreachable".into(),
-        }
+        let detail = match error {
+            // Our own sentence (disk full, read-only), not a driver's message.
+            vantage_store::StoreError::Unwritable(reason) => {
+                format!("the event store cannot write: {reason}")
+            }
+            _ => "the event store is unreachable".into(),
+        };
+        ApiError::Unavailable { detail }
     })?;
     // Projectors first, then the head: a projector never passes the head it read, so one found
     // ahead of the head read after it means the log lost events it had.

@@ -72,7 +72,16 @@ pub struct PgEventStore {
 }
 
 pub(crate) fn backend(error: sqlx::Error) -> StoreError {
-    StoreError::backend(error)
+    match error
+        .as_database_error()
+        .and_then(|db| db.code())
+        .as_deref()
+    {
+        // disk_full, and read_only_sql_transaction (a standby, or default_transaction_read_only).
+        Some("53100") => StoreError::Unwritable("PostgreSQL's disk is full".into()),
+        Some("25006") => StoreError::Unwritable("the PostgreSQL server is read-only".into()),
+        _ => StoreError::backend(error),
+    }
 }
 
 fn to_i64(value: u64) -> Result<i64, StoreError> {

@@ -4,7 +4,7 @@
 //! gapless global positions and chain hashes inside their own transaction; reads use a separate pool of
 //! reader connections that WAL lets run beside the writer. Nothing here knows domain types.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -13,7 +13,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
     SqliteSynchronous,
 };
-use sqlx::{QueryBuilder, Row, Sqlite};
+use sqlx::{Connection, QueryBuilder, Row, Sqlite};
 use tokio::sync::watch;
 use uuid::Uuid;
 use vantage_store::{
@@ -42,10 +42,75 @@ pub struct SqliteEventStore {
     writer: SqlitePool,
     reader: SqlitePool,
     wake: watch::Sender<u64>,
+    /// The directory of the database file, whose filesystem `ping` checks.
+    dir: PathBuf,
 }
 
+/// SQLite's primary result codes for a write the disk refused (the low byte of an extended code).
+const SQLITE_READONLY: i64 = 8;
+const SQLITE_IOERR: i64 = 10;
+const SQLITE_FULL: i64 = 13;
+
 fn backend(error: sqlx::Error) -> StoreError {
-    StoreError::backend(error)
+    let primary = error
+        .as_database_error()
+        .and_then(|db| db.code())
+        .and_then(|code| code.parse::<i64>().ok())
+        .map(|code| code & 0xff);
+    match primary {
+        Some(SQLITE_FULL) => {
+            StoreError::Unwritable("the disk holding the event log is full".into())
+        }
+        Some(SQLITE_READONLY) => {
+            StoreError::Unwritable("the event log's database file is read-only".into())
+        }
+        Some(SQLITE_IOERR) => StoreError::Unwritable(format!(
+            "the disk holding the event log failed a write ({error})"
+        )),
+        _ => StoreError::backend(error),
+    }
+}
+
+/// Free space below which the store reports itself unable to write: 64 MiB, or a twentieth of a
+/// smaller filesystem. SQLite needs room for its write-ahead log and checkpoints, so stopping to
+/// accept writes before the disk is completely full keeps the last commands from failing half-way.
+fn free_space_floor(filesystem_bytes: u64) -> u64 {
+    (64 << 20).min(filesystem_bytes / 20)
+}
+
+fn filesystem_of(dir: &Path) -> Result<rustix::fs::StatVfs, StoreError> {
+    rustix::fs::statvfs(dir).map_err(|e| {
+        StoreError::Backend(format!(
+            "cannot inspect the filesystem of {}: {e}",
+            dir.display()
+        ))
+    })
+}
+
+fn refuse_read_only(stat: &rustix::fs::StatVfs) -> Result<(), StoreError> {
+    if stat.f_flag.contains(rustix::fs::StatVfsMountFlags::RDONLY) {
+        return Err(StoreError::Unwritable(
+            "the filesystem holding the event log is mounted read-only".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Whether the filesystem holding `dir` can take writes: mounted read-write, with more than
+/// [`free_space_floor`] free.
+fn check_writable(dir: &Path) -> Result<(), StoreError> {
+    let stat = filesystem_of(dir)?;
+    refuse_read_only(&stat)?;
+    let free = stat.f_bavail.saturating_mul(stat.f_frsize);
+    let floor = free_space_floor(stat.f_blocks.saturating_mul(stat.f_frsize));
+    if free < floor {
+        return Err(StoreError::Unwritable(format!(
+            "the disk holding the event log has {} KiB free, less than the {} KiB it keeps in reserve",
+            free >> 10,
+            floor >> 10
+        )));
+    }
+    Ok(())
 }
 
 fn time_text(time: &DateTime<Utc>) -> String {
@@ -55,6 +120,12 @@ fn time_text(time: &DateTime<Utc>) -> String {
 impl SqliteEventStore {
     /// Opens (creating if needed) the database file at `path` and brings its schema up to date.
     pub async fn open(path: &Path) -> Result<Self, StoreError> {
+        let dir = match path.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        // SQLite would open a read-only file read-only and fail later, less clearly.
+        refuse_read_only(&filesystem_of(&dir)?)?;
         let options = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(true)
@@ -65,6 +136,16 @@ impl SqliteEventStore {
             .foreign_keys(true);
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
+            // After SQLITE_FULL or an I/O error SQLite may roll a transaction back on its own; the
+            // ROLLBACK sqlx then sends fails, and sqlx, still counting the transaction open, would
+            // run the next append as a savepoint nested in it. Such a connection is closed instead
+            // of reused (the ping first lets the connection finish a rollback it has queued).
+            .before_acquire(|conn, _| {
+                Box::pin(async move {
+                    conn.ping().await?;
+                    Ok(!conn.is_in_transaction())
+                })
+            })
             .connect_with(options.clone())
             .await
             .map_err(backend)?;
@@ -88,6 +169,7 @@ impl SqliteEventStore {
             writer,
             reader,
             wake,
+            dir,
         })
     }
 
@@ -385,12 +467,13 @@ impl EventStore for SqliteEventStore {
         self.wake.subscribe()
     }
 
+    /// Answers, and can write: its filesystem is writable and not (nearly) full.
     async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1")
             .execute(&self.reader)
             .await
-            .map(|_| ())
-            .map_err(backend)
+            .map_err(backend)?;
+        check_writable(&self.dir)
     }
 }
 
@@ -579,5 +662,17 @@ impl SecretStore for SqliteEventStore {
         .map_err(backend)?;
         tx.commit().await.map_err(backend)?;
         Ok(forgotten)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::free_space_floor;
+
+    #[test]
+    fn the_reserve_is_64_mib_or_a_twentieth_of_a_small_disk() {
+        assert_eq!(free_space_floor(100 << 30), 64 << 20);
+        assert_eq!(free_space_floor(16 << 20), (16 << 20) / 20);
+        assert_eq!(free_space_floor(0), 0);
     }
 }

@@ -19,6 +19,10 @@ pub enum StoreError {
     /// The database failed or is unreachable.
     #[error("event store unavailable: {0}")]
     Backend(String),
+    /// The database answers but cannot write: its disk is full or read-only. Nothing already written
+    /// is affected; writes work again once the operator frees space or makes it writable.
+    #[error("event store cannot write: {0}")]
+    Unwritable(String),
 }
 
 impl StoreError {

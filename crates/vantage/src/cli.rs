@@ -165,6 +165,11 @@ pub struct StoreArgs {
     /// PostgreSQL URL (postgres://…); switches from the embedded store to PostgreSQL.
     #[arg(long, env = "VANTAGE_DATABASE_URL")]
     pub database_url: Option<String>,
+    /// KurrentDB connection string (kurrentdb://host:2113?tls=false): keeps the event log there;
+    /// read models, idempotency keys and secrets stay in the embedded or PostgreSQL store. Needs a
+    /// vantage built with `--features kurrentdb`.
+    #[arg(long, env = "VANTAGE_KURRENTDB_URL")]
+    pub kurrentdb_url: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -421,10 +426,47 @@ impl OpenedStore {
     }
 }
 
+/// Opens the event log and its side stores: the SQL store named by the flags (embedded SQLite by
+/// default, PostgreSQL with `--database-url`), with its event log replaced by KurrentDB when
+/// `--kurrentdb-url` is given.
 pub(crate) async fn open_store(
     args: &StoreArgs,
     file: &FileConfig,
 ) -> Result<OpenedStore, CliError> {
+    let mut opened = open_sql_store(args, file).await?;
+    let url = args
+        .kurrentdb_url
+        .clone()
+        .or_else(|| file.kurrentdb_url.clone());
+    if let Some(url) = url {
+        opened.events = kurrentdb_log(&url).await?;
+        opened.kind = KURRENTDB;
+    }
+    Ok(opened)
+}
+
+const KURRENTDB: &str = "KurrentDB";
+
+#[cfg(feature = "kurrentdb")]
+async fn kurrentdb_log(url: &str) -> Result<Arc<dyn EventStore>, CliError> {
+    use vantage_store_kurrentdb::{KurrentEventStore, KurrentStoreOptions};
+    let store = KurrentEventStore::connect(KurrentStoreOptions::new(url))
+        .await
+        .map_err(|e| CliError(format!("cannot open the KurrentDB event log: {e}")))?;
+    Ok(Arc::new(store))
+}
+
+#[cfg(not(feature = "kurrentdb"))]
+async fn kurrentdb_log(_url: &str) -> Result<Arc<dyn EventStore>, CliError> {
+    Err(CliError(
+        "--kurrentdb-url needs a vantage built with KurrentDB support \
+         (cargo build --release --features kurrentdb)"
+            .into(),
+    ))
+}
+
+/// The SQL store: embedded SQLite in the data directory, or PostgreSQL.
+async fn open_sql_store(args: &StoreArgs, file: &FileConfig) -> Result<OpenedStore, CliError> {
     let url = args
         .database_url
         .clone()
@@ -653,7 +695,8 @@ async fn serve(args: ServeArgs, file: &FileConfig) -> Result<ExitCode, CliError>
         }),
         None => None,
     };
-    let embedded = opened.kind == EMBEDDED && nats.is_none();
+    // In-process workers by default when this one process is the whole deployment.
+    let embedded = opened.data_dir().is_some() && nats.is_none();
     let read_replica = match &args.read_database_url {
         Some(url) => Some(
             ReadDb::connect_postgres(url, None, 8)

@@ -17,6 +17,7 @@ pub struct FileConfig {
     pub listen: Option<SocketAddr>,
     pub data_dir: Option<PathBuf>,
     pub database_url: Option<String>,
+    pub kurrentdb_url: Option<String>,
     pub tenant: Option<String>,
     pub log_format: Option<String>,
     pub allow_cidr: Option<Vec<String>>,

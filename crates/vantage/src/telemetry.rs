@@ -27,7 +27,9 @@ impl Drop for Telemetry {
 pub fn init(json: bool) -> Result<Telemetry, String> {
     let filter = EnvFilter::try_from_env("VANTAGE_LOG")
         .or_else(|_| EnvFilter::try_from_default_env())
-        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+        // KurrentDB's client logs every failed connection attempt as an error of its own; the
+        // store reports each error it returns (the CLI's one sentence, the server's warnings).
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,kurrentdb=off"));
     let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
     let fmt = if json {
         fmt.json().boxed()
