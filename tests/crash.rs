@@ -2,6 +2,7 @@
 //! store and on PostgreSQL, several times over: after each restart every command a client was told
 //! succeeded (2xx) is in the log, the chain verifies, the read models equal a rebuild from the log
 //! (projectors resumed without skipping or repeating an event), and the next run goes on from there.
+//! And killed while its own worker runs a scan: after the restart the scan ends exactly once.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -92,13 +93,17 @@ async fn client(
 }
 
 async fn start(store: &Store, key: &str) -> ServeProcess {
+    start_with(store, key, &["--scan-workers", "0"]).await
+}
+
+async fn start_with(store: &Store, key: &str, extra: &[&str]) -> ServeProcess {
     let mut flags = store_flags(store);
     if let Store::Postgres(_, keys) = store {
         flags.push("--secrets-key-file".into());
         flags.push(keys.path().join("secrets.key").display().to_string());
     }
     let mut args: Vec<&str> = flags.iter().map(String::as_str).collect();
-    args.extend(["--scan-workers", "0"]);
+    args.extend(extra);
     args.extend(["--rate-limit-per-minute", "1000000"]);
     args.extend(["--scan-rate-limit-per-minute", "1000000"]);
     ServeProcess::start(
@@ -258,4 +263,128 @@ async fn postgres_sigkill_mid_command_streams_loses_no_acknowledged_write() {
     )
     .unwrap();
     kill_under_load(Store::Postgres(ScratchDatabase::new().await, keys)).await;
+}
+
+/// A web site on loopback that answers every request after `delay`: a scan of it stays running.
+async fn slow_site(delay: Duration) -> u16 {
+    let app = axum::Router::new().fallback(move || async move {
+        tokio::time::sleep(delay).await;
+        "slow"
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    port
+}
+
+/// `serve` killed while its own worker runs a scan (the probe waiting on a slow site): after the
+/// restart the scan ends exactly once — run again from the start, or failed with its reason —
+/// nothing follows its end, and the log and read models are whole.
+async fn kill_mid_scan(store: Store) {
+    let key = format!(
+        "vtg_default_{}_{}",
+        uuid::Uuid::now_v7().simple(),
+        "5".repeat(64)
+    );
+    let port = slow_site(Duration::from_secs(3)).await;
+    let lab = [
+        "--scan-workers",
+        "1",
+        "--allow-cidr",
+        "127.0.0.0/8",
+        "--resolver",
+        "127.0.0.1:9",
+    ];
+    let server = start_with(&store, &key, &lab).await;
+    let created = vantage_tests::http_client()
+        .post(server.url("/api/v1/scans"))
+        .bearer_auth(&key)
+        .json(&json!({
+            "target": format!("http://127.0.0.1:{port}/"),
+            "ports": [port],
+            "profile": "quick",
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 202);
+    let id = created.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let status = |base: String| {
+        let (key, id) = (key.clone(), id.clone());
+        async move {
+            let (_, scan) = get(&base, &key, &format!("/api/v1/scans/{id}/status")).await;
+            scan["status"].as_str().unwrap_or_default().to_owned()
+        }
+    };
+    vantage_tests::process::eventually("the scan to be running", || {
+        let status = status(server.base.clone());
+        async move { status.await == "running" }
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    server.kill().await;
+
+    let server = start_with(&store, &key, &lab).await;
+    vantage_tests::process::eventually_within(
+        "the scan to end after the restart",
+        Duration::from_secs(60),
+        || {
+            let status = status(server.base.clone());
+            async move { matches!(status.await.as_str(), "completed" | "failed") }
+        },
+    )
+    .await;
+    let (_, history) = get(&server.base, &key, &format!("/api/v1/scans/{id}/history")).await;
+    let types: Vec<&str> = history["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event_type"].as_str().unwrap())
+        .collect();
+    let ends: Vec<usize> = types
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| matches!(**t, "ScanCompleted" | "ScanFailed" | "ScanCancelled"))
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(ends, [types.len() - 1], "one end, last: {types:?}");
+    assert!(
+        types.iter().filter(|t| **t == "ScanStarted").count() >= 1,
+        "{types:?}"
+    );
+    if types.last() == Some(&"ScanFailed") {
+        let (_, scan) = get(&server.base, &key, &format!("/api/v1/scans/{id}")).await;
+        assert!(
+            scan["failure_reason"]
+                .as_str()
+                .is_some_and(|e| !e.is_empty()),
+            "a failed scan says why: {scan}"
+        );
+    }
+    eprintln!("the killed scan's lifecycle: {types:?}");
+    server.stop().await;
+    offline("verify", &store);
+    offline("replay", &store);
+    if let Store::Postgres(db, _) = store {
+        db.drop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_sigkill_mid_scan_ends_the_scan_exactly_once() {
+    kill_mid_scan(Store::Embedded(tempfile::tempdir().unwrap())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_sigkill_mid_scan_ends_the_scan_exactly_once() {
+    let keys = tempfile::tempdir().unwrap();
+    std::fs::write(
+        keys.path().join("secrets.key"),
+        format!("{}\n", "ab".repeat(32)),
+    )
+    .unwrap();
+    kill_mid_scan(Store::Postgres(ScratchDatabase::new().await, keys)).await;
 }

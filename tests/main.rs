@@ -8,6 +8,7 @@
 mod api;
 mod api_routes;
 mod cli;
+mod clock;
 mod content_samples;
 mod crash;
 mod disk;
@@ -27,6 +28,7 @@ mod race;
 mod regressions;
 mod reports;
 mod schedules;
+mod smuggling;
 mod ssrf;
 mod store_contract;
 mod tenant_erasure;

@@ -218,7 +218,8 @@ pub struct TestApp {
     nats: Option<(async_nats::Client, vantage_worker::nats::NatsTopology)>,
 }
 
-/// The system clock moved on by what a test asks (retention periods, grace periods), never back.
+/// The system clock moved on by what a test asks (retention periods, grace periods), or stepped back
+/// as a misbehaving wall clock would be (the application's clock does not follow it back).
 #[derive(Debug, Default)]
 pub struct TestClock {
     ahead_seconds: std::sync::atomic::AtomicI64,
@@ -229,6 +230,12 @@ impl TestClock {
     pub fn advance(&self, by: chrono::Duration) {
         self.ahead_seconds
             .fetch_add(by.num_seconds(), std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Steps the wall clock `by` into the past.
+    pub fn step_back(&self, by: chrono::Duration) {
+        self.ahead_seconds
+            .fetch_sub(by.num_seconds(), std::sync::atomic::Ordering::SeqCst);
     }
 }
 
@@ -401,10 +408,12 @@ impl TestApp {
         nats: Option<vantage::application::NatsLink>,
     ) -> Self {
         let clock = Arc::new(TestClock::default());
+        // As `vantage serve` does: the application's clock never goes back, whatever the wall
+        // clock (here the test's) does.
         let services = vantage_app::Services::new(
             stores.events.clone(),
             stores.idempotency.clone(),
-            clock.clone(),
+            Arc::new(vantage_app::SteadyClock::new(clock.clone())),
             guard,
         );
         let admin_key = services

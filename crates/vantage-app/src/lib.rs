@@ -43,7 +43,7 @@ pub use pipeline::{AppError, CommandContext, Executed, Folded, Pipeline};
 pub use reopen::{REOPEN_BATCH, REOPEN_POLL, reopen_regressions};
 pub use scans::{ScanView, WorkerPools};
 pub use schedules::{SlotOutcome, scheduled_scan_id};
-pub use seams::{Clock, SystemClock, new_id, random_bytes, random_in};
+pub use seams::{Clock, SteadyClock, SystemClock, new_id, random_bytes, random_in};
 pub use streams::{
     Decode, badge_stream, keys_stream, notifications_stream, projects_stream, scan_observations,
     scan_of, scan_stream, schedule_of, schedule_stream, triage_stream, webhook_of, webhook_stream,

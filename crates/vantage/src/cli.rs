@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
-use vantage_app::{CommandContext, Keyring, Services, SystemClock};
+use vantage_app::{CommandContext, Keyring, Services, SteadyClock, SystemClock};
 use vantage_domain::project::ProjectId;
 use vantage_domain::scope::{Scope, Scopes};
 use vantage_domain::tenant::TenantId;
@@ -532,13 +532,30 @@ fn guard(args: &ScanningArgs, file: &FileConfig) -> Result<SsrfGuard, CliError> 
     SsrfGuard::new(SsrfPolicy::new(allow), resolver).map_err(CliError)
 }
 
-fn services(opened: &OpenedStore, guard: SsrfGuard) -> Services {
-    Services::new(
+/// The application over the opened store. Its clock never goes back, not even below the newest
+/// event a previous run wrote (a server restarted with its clock behind).
+async fn services(opened: &OpenedStore, guard: SsrfGuard) -> Result<Services, CliError> {
+    let head = opened.events.head_position().await?;
+    let newest = match head {
+        0 => None,
+        head => opened
+            .events
+            .read_all(head - 1, 1)
+            .await?
+            .first()
+            .map(|last| last.event.occurred_at.max(last.event.recorded_at)),
+    };
+    let clock = SteadyClock::new(SystemClock);
+    let clock = match newest {
+        Some(newest) => clock.not_before(newest),
+        None => clock,
+    };
+    Ok(Services::new(
         opened.events.clone(),
         opened.idempotency.clone(),
-        Arc::new(SystemClock),
+        Arc::new(clock),
         guard,
-    )
+    ))
 }
 
 /// The text of the key file `path`, first written there (owner-only) by `make` if it does not exist.
@@ -654,6 +671,7 @@ async fn serve(args: ServeArgs, file: &FileConfig) -> Result<ExitCode, CliError>
     let keyring = keyring(&args.keys, file, &opened)?;
     let signing_key = signing_key(&args.keys, file, &opened)?;
     let services = services(&opened, guard)
+        .await?
         .with_keyring(keyring)
         .with_signing_key(signing_key);
     let tenant = tenant(args.tenant.as_deref(), file)?;
@@ -843,7 +861,9 @@ async fn create_key(args: KeysCreateArgs, file: &FileConfig) -> Result<ExitCode,
         .map(|raw| ProjectId::parse(raw).map_err(|e| CliError(format!("--project {raw:?}: {e}"))))
         .collect::<Result<BTreeSet<_>, _>>()?;
     let keyring = keyring(&args.keys, file, &opened)?;
-    let services = services(&opened, guard(&no_scans, file)?).with_keyring(keyring);
+    let services = services(&opened, guard(&no_scans, file)?)
+        .await?
+        .with_keyring(keyring);
     let issued = if projects.is_empty() {
         services.issue_api_key(&context, &args.name, scopes).await
     } else {
