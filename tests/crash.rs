@@ -131,7 +131,7 @@ async fn get(base: &str, key: &str, path: &str) -> (reqwest::StatusCode, Value) 
 /// Runs `vantage <command>` against the store (no server running) and expects success.
 fn offline(command: &str, store: &Store) {
     let out = std::process::Command::new(vantage_binary())
-        .arg(command)
+        .args(command.split(' '))
         .args(store_flags(store))
         .env("VANTAGE_LOG", "error")
         .output()
@@ -387,4 +387,123 @@ async fn postgres_sigkill_mid_scan_ends_the_scan_exactly_once() {
     )
     .unwrap();
     kill_mid_scan(Store::Postgres(ScratchDatabase::new().await, keys)).await;
+}
+
+/// `events` events of history (scans of 20 domains, their webhook deliveries) written straight into
+/// the store, as a log a server would have.
+async fn write_history(store: &Store, events: usize) -> usize {
+    match store {
+        Store::Embedded(dir) => {
+            let log = vantage_store_sqlite::SqliteEventStore::open(&dir.path().join("vantage.db"))
+                .await
+                .unwrap();
+            vantage_tests::history::append_history(&log, "default", 20, events, 0).await
+        }
+        Store::Postgres(db, _) => {
+            let log = vantage_store_postgres::PgEventStore::connect(
+                vantage_store_postgres::PgStoreOptions::new(db.url.clone()),
+            )
+            .await
+            .unwrap();
+            let written =
+                vantage_tests::history::append_history(&log, "default", 20, events, 0).await;
+            vantage_tests::settle(&log).await;
+            written
+        }
+    }
+}
+
+/// Starts `vantage <args>` on the store (output kept for the assertion messages).
+fn spawn(store: &Store, args: &[&str]) -> std::process::Child {
+    std::process::Command::new(vantage_binary())
+        .args(args)
+        .args(store_flags(store))
+        .env("VANTAGE_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// SIGKILLs `child` once `after` has passed, asserting it was still at work.
+async fn kill_while_running(mut child: std::process::Child, after: Duration, what: &str) {
+    tokio::time::sleep(after).await;
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "{what} finished within {after:?}: the log is too small to kill it mid-way"
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+/// The read side killed mid-way, twice: `vantage projections rebuild` SIGKILLed while it rebuilds
+/// from the log, then `vantage project` (the projectors as a process of their own) SIGKILLed
+/// mid-batch. After each kill the read models equal a rebuild from the log at their checkpoints
+/// (`vantage replay`: no batch half applied); the rebuild, run again, resumes and finishes; the
+/// projectors, started again, reach the log's head; the chain verifies.
+async fn kill_the_read_side(store: Store) {
+    let mut head = write_history(&store, 20_000).await as u64;
+    kill_while_running(
+        spawn(&store, &["projections", "rebuild"]),
+        Duration::from_millis(700),
+        "the rebuild",
+    )
+    .await;
+    offline("replay", &store);
+    offline("projections rebuild", &store);
+
+    // More history, then the projectors as their own process, killed mid-way through it.
+    head += write_history(&store, 10_000).await as u64;
+    kill_while_running(
+        spawn(&store, &["project"]),
+        Duration::from_millis(700),
+        "the projectors",
+    )
+    .await;
+    offline("replay", &store);
+    // Started again (here inside `serve`), the projectors finish what the killed process left.
+    let key = format!(
+        "vtg_default_{}_{}",
+        uuid::Uuid::now_v7().simple(),
+        "3".repeat(64)
+    );
+    let server = start(&store, &key).await;
+    vantage_tests::process::eventually_within(
+        "the projectors to reach the log's head",
+        Duration::from_secs(120),
+        || async {
+            // The log's head now: the history, and what `serve` appended at start (its admin key).
+            let (_, ready) = get(&server.base, &key, "/ready").await;
+            let now = ready["head_position"].as_u64().unwrap_or(0);
+            now >= head
+                && ready["projectors"].as_array().is_some_and(|projectors| {
+                    projectors
+                        .iter()
+                        .all(|p| p["position"].as_u64() == Some(now))
+                })
+        },
+    )
+    .await;
+    server.stop().await;
+    offline("replay", &store);
+    offline("verify", &store);
+    if let Store::Postgres(db, _) = store {
+        db.drop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_read_side_killed_mid_rebuild_and_mid_batch_resumes_whole() {
+    kill_the_read_side(Store::Embedded(tempfile::tempdir().unwrap())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_read_side_killed_mid_rebuild_and_mid_batch_resumes_whole() {
+    let keys = tempfile::tempdir().unwrap();
+    std::fs::write(
+        keys.path().join("secrets.key"),
+        format!("{}\n", "ef".repeat(32)),
+    )
+    .unwrap();
+    kill_the_read_side(Store::Postgres(ScratchDatabase::new().await, keys)).await;
 }

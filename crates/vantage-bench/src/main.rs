@@ -7,7 +7,8 @@
 //! `live` (in `live.rs`) concurrent SSE subscribers while events are appended; `webhooks` (in
 //! `webhooks.rs`) webhook delivery throughput; `reports` (in `reports.rs`) compliance package export
 //! and verification of a big scan, and report generation per format; `startup` (in `startup.rs`)
-//! `vantage serve` started on a big log.
+//! `vantage serve` started on a big log; `soak` (in `soak.rs`) `vantage serve` under a steady mix
+//! for a long time.
 //! Each prints a Markdown table.
 //!
 //! Every store run uses a fresh store (a temporary SQLite file; a new PostgreSQL schema, dropped
@@ -44,6 +45,7 @@ mod live;
 mod projections;
 mod reports;
 mod scan;
+mod soak;
 mod startup;
 mod verdicts;
 mod webhooks;
@@ -69,6 +71,9 @@ enum Bench {
     Reports(reports::ReportsBenchArgs),
     /// `vantage serve` started on a big log: `/ready`, and a queued scan dispatched, after the spawn.
     Startup(startup::StartupBenchArgs),
+    /// `vantage serve` under a steady mix for a long time: errors, latency, memory, descriptors,
+    /// projection lag over time, then `verify` and `replay`.
+    Soak(soak::SoakArgs),
     /// The subscriber side of `live`, run by it as a child process.
     #[command(hide = true)]
     LiveClients(live::LiveClientsArgs),
@@ -345,6 +350,7 @@ async fn main() -> anyhow::Result<()> {
         Bench::Webhooks(args) => webhooks::run(args).await,
         Bench::Reports(args) => reports::run(args).await,
         Bench::Startup(args) => startup::run(args).await,
+        Bench::Soak(args) => soak::run(args).await,
     }
 }
 
