@@ -46,6 +46,46 @@ async fn health_and_ready(app: TestApp) {
     assert_eq!(ready["store"], "ok");
     assert_eq!(ready["dispatch"]["via"], "in_process", "{ready}");
     assert_eq!(ready["dispatch"]["ready"], true, "{ready}");
+    // Without a key the log's size and the projectors' positions stay private; an auditor's key
+    // sees them.
+    assert!(ready.get("head_position").is_none(), "{ready}");
+    assert!(ready["projectors"][0].get("position").is_none(), "{ready}");
+    assert!(ready["projectors"][0]["lag_events"].is_u64(), "{ready}");
+    let detailed: Value = app
+        .client
+        .get(app.url("/ready"))
+        .bearer_auth(&app.admin_key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(detailed["head_position"].is_u64(), "{detailed}");
+    assert!(detailed["projectors"][0]["position"].is_u64(), "{detailed}");
+    let reader = app
+        .services
+        .issue_api_key(
+            &CommandContext::system(TenantId::default_tenant()),
+            "reader",
+            Scopes::new([Scope::ScanRead]).unwrap(),
+        )
+        .await
+        .unwrap()
+        .unwrap()
+        .token
+        .expose();
+    let as_reader: Value = app
+        .client
+        .get(app.url("/ready"))
+        .bearer_auth(reader)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(as_reader.get("head_position").is_none(), "{as_reader}");
     // The root says what the server is and links to everything public, each link answering 200.
     let root = app.client.get(app.url("/")).send().await.unwrap();
     assert_eq!(root.status(), StatusCode::OK);

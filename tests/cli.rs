@@ -219,6 +219,7 @@ async fn serve_exports_traces_and_shuts_down_gracefully() {
     loop {
         let ready: serde_json::Value = vantage_tests::http_client()
             .get(format!("{address}/ready"))
+            .bearer_auth(&key)
             .send()
             .await
             .unwrap()

@@ -25,14 +25,16 @@ pub struct Health {
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct ProjectorLag {
     pub name: String,
-    /// The log position it has applied up to.
-    pub position: u64,
+    /// The log position it has applied up to (shown to a key with `audit:read` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub position: Option<u64>,
     /// Events it is behind the log head.
     pub lag_events: u64,
     /// Age of the oldest event it has not applied.
     pub lag_seconds: f64,
     /// Whether this process runs it (false: another process holds its lease).
     pub active: bool,
+    /// Why its last batch failed (shown to a key with `audit:read` only).
     pub last_error: Option<String>,
 }
 
@@ -50,8 +52,10 @@ pub struct DispatchReadiness {
 /// How far the replica that answers queries lags behind (when the server reads from one).
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct ReplicaReadiness {
-    /// The lowest log position any read model has reached, as the replica has it.
-    pub position: u64,
+    /// The lowest log position any read model has reached, as the replica has it (shown to a key
+    /// with `audit:read` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub position: Option<u64>,
     /// Events the replica's read models are behind the log's head.
     pub lag_events: u64,
     /// Seconds since the replica last replayed a transaction of the primary (PostgreSQL's
@@ -60,14 +64,17 @@ pub struct ReplicaReadiness {
     pub replay_age_seconds: Option<f64>,
 }
 
-/// The event store answers; how far the log and each projector have got, and whether scans are
-/// being dispatched.
+/// The event store answers; how far behind each projector is, and whether scans are being
+/// dispatched. The log's head and the projectors' positions and errors (how much a deployment holds,
+/// and its internals) are shown only to a caller presenting a key with `audit:read`.
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct Readiness {
     /// Always `ready` (an unready process answers 503).
     pub status: &'static str,
     pub store: &'static str,
-    pub head_position: u64,
+    /// The log's highest readable position (shown to a key with `audit:read` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub head_position: Option<u64>,
     pub projectors: Vec<ProjectorLag>,
     pub dispatch: DispatchReadiness,
     /// Present when queries are answered from a read replica.
@@ -141,7 +148,26 @@ pub(crate) async fn health() -> Json<Health> {
 const STORE_PING_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Readiness: the event store answers, and how far the log goes.
-pub(crate) async fn ready(State(state): State<AppState>) -> Result<Json<Readiness>, ApiError> {
+pub(crate) async fn ready(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+) -> Result<Json<Readiness>, ApiError> {
+    // Public (orchestrators poll it without credentials); details for an auditor's key only. A
+    // request without a key is not an authentication failure.
+    let detailed = match crate::auth::presented_key(&headers) {
+        Some(key) => state
+            .services
+            .authenticate(key)
+            .await
+            .ok()
+            .flatten()
+            .is_some_and(|principal| {
+                principal
+                    .scopes
+                    .allows(vantage_domain::scope::Scope::AuditRead)
+            }),
+        None => false,
+    };
     let store = state.services.store();
     let pinged = tokio::time::timeout(STORE_PING_TIMEOUT, store.ping())
         .await
@@ -195,6 +221,10 @@ pub(crate) async fn ready(State(state): State<AppState>) -> Result<Json<Readines
                     ApiError::Unavailable {
                         detail: "the read-model replica is unreachable".into(),
                     }
+                })
+                .map(|replica| ReplicaReadiness {
+                    position: replica.position.filter(|_| detailed),
+                    ..replica
                 })?,
         )
     } else {
@@ -205,10 +235,10 @@ pub(crate) async fn ready(State(state): State<AppState>) -> Result<Json<Readines
         .map(|p| ProjectorLag {
             lag_events: head.saturating_sub(p.position),
             name: p.name,
-            position: p.position,
+            position: detailed.then_some(p.position),
             lag_seconds: p.lag_seconds,
             active: p.active,
-            last_error: p.last_error,
+            last_error: p.last_error.filter(|_| detailed),
         })
         .collect();
     let dispatch = match &state.dispatch {
@@ -224,7 +254,7 @@ pub(crate) async fn ready(State(state): State<AppState>) -> Result<Json<Readines
     Ok(Json(Readiness {
         status: "ready",
         store: "ok",
-        head_position: head,
+        head_position: detailed.then_some(head),
         projectors,
         dispatch,
         read_replica,
@@ -244,7 +274,7 @@ async fn replica_readiness(
         }
         let replay_age_seconds = state.read.replay_age_seconds().await?;
         Ok::<_, vantage_projections::ProjectionError>(ReplicaReadiness {
-            position,
+            position: Some(position),
             lag_events: head.saturating_sub(position),
             replay_age_seconds,
         })
