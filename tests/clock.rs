@@ -5,20 +5,24 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use vantage_tests::TestApp;
 
-async fn create_scan(app: &TestApp, idempotency_key: Option<&str>) -> (StatusCode, Value) {
-    let mut request = app
+const SCAN: &str = r#"{ "target": "https://example.com", "ports": [443] }"#;
+
+/// A scan created under a fixed idempotency key (`TestApp::call` makes a fresh key per call).
+async fn create_scan_once(app: &TestApp, idempotency_key: &str) -> (StatusCode, Value) {
+    let response = app
         .client
         .post(app.url("/api/v1/scans"))
         .bearer_auth(&app.admin_key)
-        .json(&json!({ "target": "https://example.com", "ports": [443] }));
-    if let Some(key) = idempotency_key {
-        request = request.header("Idempotency-Key", key);
-    }
-    let response = request.send().await.unwrap();
+        .header("Idempotency-Key", idempotency_key)
+        .header("content-type", "application/json")
+        .body(SCAN)
+        .send()
+        .await
+        .unwrap();
     (response.status(), response.json().await.unwrap())
 }
 
@@ -27,39 +31,44 @@ fn time(value: &Value) -> DateTime<Utc> {
 }
 
 async fn a_clock_stepped_back_changes_no_order_window_or_expiry(app: TestApp) {
-    let (status, first) = create_scan(&app, Some("before-the-step")).await;
+    let (status, first) = create_scan_once(&app, "before-the-step").await;
     assert_eq!(status, StatusCode::ACCEPTED, "{first}");
     // A key rotated with a 3 s grace period for its old secret, just before the step.
-    let issued: Value = app
-        .client
-        .post(app.url("/api/v1/keys"))
-        .bearer_auth(&app.admin_key)
-        .json(&json!({ "name": "clock", "scopes": ["scan:read"] }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (status, issued) = app
+        .call(
+            Method::POST,
+            "/api/v1/keys",
+            &app.admin_key,
+            Some(json!({ "name": "clock", "scopes": ["scan:read"] })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{issued}");
     let (id, old) = (
         issued["id"].as_str().unwrap().to_owned(),
         issued["token"].as_str().unwrap().to_owned(),
     );
-    let rotated = app
-        .client
-        .post(app.url(&format!("/api/v1/keys/{id}/rotate")))
-        .bearer_auth(&app.admin_key)
-        .json(&json!({ "grace_seconds": 3 }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(rotated.status(), StatusCode::OK);
+    let (status, rotated) = app
+        .call(
+            Method::POST,
+            &format!("/api/v1/keys/{id}/rotate"),
+            &app.admin_key,
+            Some(json!({ "grace_seconds": 3 })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{rotated}");
     let rotated_at = std::time::Instant::now();
 
     app.clock.step_back(chrono::Duration::hours(2));
 
     // Order: a scan created after the step is not dated before the first, and lists first.
-    let (status, second) = create_scan(&app, None).await;
+    let (status, second) = app
+        .call(
+            Method::POST,
+            "/api/v1/scans",
+            &app.admin_key,
+            Some(serde_json::from_str(SCAN).unwrap()),
+        )
+        .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{second}");
     assert!(
         time(&second["created_at"]) >= time(&first["created_at"]),
@@ -84,7 +93,7 @@ async fn a_clock_stepped_back_changes_no_order_window_or_expiry(app: TestApp) {
     );
     // Idempotency: the key used before the step still replays its first answer, appending nothing.
     let head = app.services.store().head_position().await.unwrap();
-    let (status, replayed) = create_scan(&app, Some("before-the-step")).await;
+    let (status, replayed) = create_scan_once(&app, "before-the-step").await;
     assert_eq!(status, StatusCode::ACCEPTED, "{replayed}");
     assert_eq!(replayed["id"], first["id"]);
     assert_eq!(app.services.store().head_position().await.unwrap(), head);

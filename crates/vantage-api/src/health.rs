@@ -221,10 +221,6 @@ pub(crate) async fn ready(
                     ApiError::Unavailable {
                         detail: "the read-model replica is unreachable".into(),
                     }
-                })
-                .map(|replica| ReplicaReadiness {
-                    position: replica.position.filter(|_| detailed),
-                    ..replica
                 })?,
         )
     } else {
@@ -235,10 +231,10 @@ pub(crate) async fn ready(
         .map(|p| ProjectorLag {
             lag_events: head.saturating_sub(p.position),
             name: p.name,
-            position: detailed.then_some(p.position),
+            position: Some(p.position),
             lag_seconds: p.lag_seconds,
             active: p.active,
-            last_error: p.last_error.filter(|_| detailed),
+            last_error: p.last_error,
         })
         .collect();
     let dispatch = match &state.dispatch {
@@ -251,14 +247,35 @@ pub(crate) async fn ready(
             ready: pools.connected(),
         },
     };
-    Ok(Json(Readiness {
+    let readiness = Readiness {
         status: "ready",
         store: "ok",
-        head_position: detailed.then_some(head),
+        head_position: Some(head),
         projectors,
         dispatch,
         read_replica,
+    };
+    Ok(Json(if detailed {
+        readiness
+    } else {
+        readiness.for_outsiders()
     }))
+}
+
+impl Readiness {
+    /// What a caller without an auditor's key sees: whether the server is ready and how far behind
+    /// each projector is, not the log's head, positions or projector errors.
+    fn for_outsiders(mut self) -> Self {
+        self.head_position = None;
+        for projector in &mut self.projectors {
+            projector.position = None;
+            projector.last_error = None;
+        }
+        if let Some(replica) = &mut self.read_replica {
+            replica.position = None;
+        }
+        self
+    }
 }
 
 /// Where the replica's read models are: the least of the projectors' checkpoints as it has them.

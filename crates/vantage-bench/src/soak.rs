@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use futures::StreamExt;
+use reqwest::Method;
 use serde_json::{Value, json};
 
 /// How a soak runs.
@@ -91,7 +92,7 @@ impl Tally {
             Ok(status) => Some(format!("{what}: {status}")),
             Err(error) => Some(format!("{what}: {error}")),
         };
-        let mut window = self.window.lock().unwrap_or_else(|p| p.into_inner());
+        let mut window = lock(&self.window);
         window.latencies_us.push(elapsed);
         if let Some(error) = error {
             self.errors.fetch_add(1, Ordering::Relaxed);
@@ -101,8 +102,58 @@ impl Tally {
     }
 
     fn take_window(&self) -> Window {
-        std::mem::take(&mut *self.window.lock().unwrap_or_else(|p| p.into_inner()))
+        std::mem::take(&mut *lock(&self.window))
     }
+}
+
+/// What every client of the mix shares (cheap to clone).
+#[derive(Clone)]
+struct Mix {
+    http: reqwest::Client,
+    base: String,
+    key: String,
+    tally: Arc<Tally>,
+    stop: Arc<AtomicBool>,
+    /// The ids of the scans created so far.
+    scans: Arc<Mutex<Vec<String>>>,
+}
+
+impl Mix {
+    fn running(&self) -> bool {
+        !self.stop.load(Ordering::Relaxed)
+    }
+
+    /// Sends `method path` (with a JSON `body`) as the admin, records the answer as `what` once its
+    /// body has arrived, and returns that body (`null` when there is none or it is not JSON).
+    async fn call(&self, method: Method, path: &str, body: Option<Value>, what: &str) -> Value {
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.key);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let started = Instant::now();
+        match request.send().await {
+            Ok(answer) => {
+                let status = answer.status().as_u16();
+                let body = answer.json::<Value>().await.unwrap_or_default();
+                self.tally.record(started, Ok(status), what);
+                body
+            }
+            Err(error) => {
+                self.tally.record(started, Err(error.to_string()), what);
+                Value::Null
+            }
+        }
+    }
+}
+
+/// A shared list, locked (a panicked holder cannot have left it half-written).
+fn lock<T>(shared: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    shared
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// What the server process looks like now: resident memory (KiB) and open descriptors.
@@ -247,53 +298,36 @@ pub async fn run(args: SoakArgs) -> anyhow::Result<()> {
     let pid = server.child.id().context("serve's pid")?;
     let http = vantage_tests::http_client();
     let (base, key) = (server.base.clone(), server.key.clone());
-    let tally = Arc::new(Tally::default());
-    let stop = Arc::new(AtomicBool::new(false));
-    let scans: Arc<Mutex<Vec<String>>> = Arc::default();
+    let mix = Mix {
+        http: http.clone(),
+        base: base.clone(),
+        key: key.clone(),
+        tally: Arc::default(),
+        stop: Arc::default(),
+        scans: Arc::default(),
+    };
+    let (tally, stop, scans) = (mix.tally.clone(), mix.stop.clone(), mix.scans.clone());
     let mut tasks = Vec::new();
 
     // Scans of the lab site, one per interval.
     {
-        let (http, base, key, tally, stop, scans) = (
-            http.clone(),
-            base.clone(),
-            key.clone(),
-            tally.clone(),
-            stop.clone(),
-            scans.clone(),
-        );
+        let mix = mix.clone();
         let interval = Duration::from_millis(args.scan_interval_ms);
         tasks.push(tokio::spawn(async move {
             let mut ticks = tokio::time::interval(interval);
-            while !stop.load(Ordering::Relaxed) {
+            while mix.running() {
                 ticks.tick().await;
-                let started = Instant::now();
-                let answer = http
-                    .post(format!("{base}/api/v1/scans"))
-                    .bearer_auth(&key)
-                    .json(&json!({
-                        "target": format!("http://127.0.0.1:{port}/"),
-                        "ports": [port],
-                        "profile": "quick",
-                    }))
-                    .send()
+                let body = json!({
+                    "target": format!("http://127.0.0.1:{port}/"),
+                    "ports": [port],
+                    "profile": "quick",
+                });
+                let created = mix
+                    .call(Method::POST, "/api/v1/scans", Some(body), "create scan")
                     .await;
-                let outcome = match answer {
-                    Ok(answer) => {
-                        let status = answer.status().as_u16();
-                        if let Ok(body) = answer.json::<Value>().await
-                            && let Some(id) = body["id"].as_str()
-                        {
-                            scans
-                                .lock()
-                                .unwrap_or_else(|p| p.into_inner())
-                                .push(id.to_owned());
-                        }
-                        Ok(status)
-                    }
-                    Err(error) => Err(error.to_string()),
-                };
-                tally.record(started, outcome, "create scan");
+                if let Some(id) = created["id"].as_str() {
+                    lock(&mix.scans).push(id.to_owned());
+                }
             }
         }));
     }
@@ -301,20 +335,13 @@ pub async fn run(args: SoakArgs) -> anyhow::Result<()> {
     // scans a list has shown (the read models know them; a scan just created may not be there yet).
     let listed: Arc<Mutex<Vec<String>>> = Arc::default();
     for reader in 0..args.readers {
-        let (http, base, key, tally, stop, listed) = (
-            http.clone(),
-            base.clone(),
-            key.clone(),
-            tally.clone(),
-            stop.clone(),
-            listed.clone(),
-        );
+        let (mix, listed) = (mix.clone(), listed.clone());
         tasks.push(tokio::spawn(async move {
             let mut n = reader;
-            while !stop.load(Ordering::Relaxed) {
+            while mix.running() {
                 n += 1;
                 let latest = {
-                    let listed = listed.lock().unwrap_or_else(|p| p.into_inner());
+                    let listed = lock(&listed);
                     listed.get(n % listed.len().max(1)).cloned()
                 };
                 let path = match (n % 4, latest) {
@@ -323,55 +350,36 @@ pub async fn run(args: SoakArgs) -> anyhow::Result<()> {
                     (3, _) => "/api/v1/dashboard/command-center".to_owned(),
                     _ => "/api/v1/scans?limit=20".to_owned(),
                 };
-                let started = Instant::now();
-                let outcome = match http
-                    .get(format!("{base}{path}"))
-                    .bearer_auth(&key)
-                    .send()
-                    .await
+                let body = mix.call(Method::GET, &path, None, &path).await;
+                if path.starts_with("/api/v1/scans?")
+                    && let Some(items) = body["items"].as_array()
                 {
-                    Ok(answer) => {
-                        let status = answer.status().as_u16();
-                        let body = answer.json::<Value>().await.unwrap_or_default();
-                        if path.starts_with("/api/v1/scans?")
-                            && let Some(items) = body["items"].as_array()
-                        {
-                            *listed.lock().unwrap_or_else(|p| p.into_inner()) = items
-                                .iter()
-                                .filter_map(|scan| scan["id"].as_str().map(str::to_owned))
-                                .collect();
-                        }
-                        Ok(status)
-                    }
-                    Err(error) => Err(error.to_string()),
-                };
-                tally.record(started, outcome, &path);
+                    *lock(&listed) = items
+                        .iter()
+                        .filter_map(|scan| scan["id"].as_str().map(str::to_owned))
+                        .collect();
+                }
             }
         }));
     }
     // A triager: a decision and a comment on a finding of a recent completed scan, every 2 s.
     {
-        let (http, base, key, tally, stop, scans) = (
-            http.clone(),
-            base.clone(),
-            key.clone(),
-            tally.clone(),
-            stop.clone(),
-            scans.clone(),
-        );
+        let mix = mix.clone();
         tasks.push(tokio::spawn(async move {
             let states = ["acknowledged", "accepted_risk", "false_positive", "open"];
             let mut n = 0usize;
-            while !stop.load(Ordering::Relaxed) {
+            while mix.running() {
                 tokio::time::sleep(Duration::from_secs(2)).await;
                 let id = {
-                    let scans = scans.lock().unwrap_or_else(|p| p.into_inner());
+                    let scans = lock(&mix.scans);
                     scans.get(scans.len().saturating_sub(10)).cloned()
                 };
                 let Some(id) = id else { continue };
-                let Ok(answer) = http
-                    .get(format!("{base}/api/v1/scans/{id}/findings"))
-                    .bearer_auth(&key)
+                // Finding the fingerprint is not part of the measured mix.
+                let Ok(answer) = mix
+                    .http
+                    .get(format!("{}/api/v1/scans/{id}/findings", mix.base))
+                    .bearer_auth(&mix.key)
                     .send()
                     .await
                 else {
@@ -384,40 +392,34 @@ pub async fn run(args: SoakArgs) -> anyhow::Result<()> {
                     continue;
                 };
                 n += 1;
-                let started = Instant::now();
-                let outcome = http
-                    .patch(format!("{base}/api/v1/findings/{fingerprint}/state"))
-                    .bearer_auth(&key)
-                    .json(
-                        &json!({ "state": states[n % states.len()], "note": format!("soak {n}") }),
-                    )
-                    .send()
-                    .await
-                    .map(|a| a.status().as_u16())
-                    .map_err(|e| e.to_string());
-                tally.record(started, outcome, "triage");
-                let started = Instant::now();
-                let outcome = http
-                    .post(format!("{base}/api/v1/findings/{fingerprint}/comments"))
-                    .bearer_auth(&key)
-                    .json(&json!({ "body": format!("soak comment {n}") }))
-                    .send()
-                    .await
-                    .map(|a| a.status().as_u16())
-                    .map_err(|e| e.to_string());
-                tally.record(started, outcome, "comment");
+                let decision =
+                    json!({ "state": states[n % states.len()], "note": format!("soak {n}") });
+                mix.call(
+                    Method::PATCH,
+                    &format!("/api/v1/findings/{fingerprint}/state"),
+                    Some(decision),
+                    "triage",
+                )
+                .await;
+                mix.call(
+                    Method::POST,
+                    &format!("/api/v1/findings/{fingerprint}/comments"),
+                    Some(json!({ "body": format!("soak comment {n}") })),
+                    "comment",
+                )
+                .await;
             }
         }));
     }
     // A live subscriber to the tenant's events, reconnecting whenever the server ends the stream.
     {
-        let (base, key, tally, stop) = (base.clone(), key.clone(), tally.clone(), stop.clone());
-        let http = reqwest::Client::builder().build()?;
+        let mix = mix.clone();
         tasks.push(tokio::spawn(async move {
-            while !stop.load(Ordering::Relaxed) {
-                let Ok(answer) = http
-                    .get(format!("{base}/api/v1/events"))
-                    .bearer_auth(&key)
+            while mix.running() {
+                let Ok(answer) = mix
+                    .http
+                    .get(format!("{}/api/v1/events", mix.base))
+                    .bearer_auth(&mix.key)
                     .send()
                     .await
                 else {
@@ -430,14 +432,14 @@ pub async fn run(args: SoakArgs) -> anyhow::Result<()> {
                         .split(|byte| *byte == b'\n')
                         .filter(|line| line.starts_with(b"id:"))
                         .count();
-                    tally
+                    mix.tally
                         .live_events
                         .fetch_add(events as u64, Ordering::Relaxed);
-                    if stop.load(Ordering::Relaxed) {
+                    if !mix.running() {
                         return;
                     }
                 }
-                tally.live_reconnects.fetch_add(1, Ordering::Relaxed);
+                mix.tally.live_reconnects.fetch_add(1, Ordering::Relaxed);
             }
         }));
     }
@@ -498,7 +500,7 @@ pub async fn run(args: SoakArgs) -> anyhow::Result<()> {
     }
     let requests = tally.requests.load(Ordering::Relaxed);
     let errors = tally.errors.load(Ordering::Relaxed);
-    let scans_started = scans.lock().unwrap_or_else(|p| p.into_inner()).len();
+    let scans_started = lock(&scans).len();
     let completed: Value = http
         .get(format!("{base}/api/v1/scans?status=completed&limit=1"))
         .bearer_auth(&key)

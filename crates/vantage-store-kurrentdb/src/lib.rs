@@ -85,7 +85,7 @@ impl std::fmt::Debug for KurrentEventStore {
     }
 }
 
-pub(crate) fn backend(error: kurrentdb::Error) -> StoreError {
+fn backend(error: kurrentdb::Error) -> StoreError {
     StoreError::Backend(format!("KurrentDB: {error}"))
 }
 
@@ -133,7 +133,54 @@ pub(crate) struct LogReader {
     pub(crate) names: Arc<Names>,
 }
 
+/// Reads the last event of a stream only.
+fn last_event() -> ReadStreamOptions {
+    ReadStreamOptions::default()
+        .backwards()
+        .position(StreamPosition::End)
+        .max_count(1)
+}
+
 impl LogReader {
+    /// The events of KurrentDB stream `stream` that `options` select (none if it does not exist).
+    async fn read(
+        &self,
+        stream: String,
+        options: &ReadStreamOptions,
+    ) -> Result<Vec<kurrentdb::RecordedEvent>, StoreError> {
+        bounded(async { collect(self.client.read_stream(stream, options).await).await }).await
+    }
+
+    /// Appends `data` to KurrentDB stream `stream` if it holds exactly `version` events; otherwise
+    /// [`StoreError::Conflict`], naming `label` and `expected` as the caller knows them.
+    pub(crate) async fn append(
+        &self,
+        stream: String,
+        version: u64,
+        data: Vec<kurrentdb::EventData>,
+        label: &str,
+        expected: &str,
+    ) -> Result<(), StoreError> {
+        let options = AppendToStreamOptions::default().stream_state(wire::stream_state(version));
+        bounded(async {
+            self.client
+                .append_to_stream(stream, &options, data)
+                .await
+                .map(|_| ())
+                .map_err(|error| match error {
+                    kurrentdb::Error::WrongExpectedVersion { current, .. } => {
+                        StoreError::Conflict {
+                            stream: label.to_owned(),
+                            expected: expected.to_owned(),
+                            actual: wire::version_of(current),
+                        }
+                    }
+                    other => backend(other),
+                })
+        })
+        .await
+    }
+
     /// Up to `limit` log entries from revision `from` (global position `from + 1`) on.
     pub(crate) async fn read_forward(
         &self,
@@ -147,25 +194,16 @@ impl LogReader {
             .forwards()
             .position(StreamPosition::Position(from))
             .max_count(limit);
-        let raw = bounded(async {
-            collect(self.client.read_stream(self.names.log(), &options).await).await
-        })
-        .await?;
-        raw.iter()
+        self.read(self.names.log(), &options)
+            .await?
+            .iter()
             .map(|event| LogEntry::decode(event.revision, &event.data))
             .collect()
     }
 
     /// Where the log ends now.
     pub(crate) async fn tail(&self) -> Result<LogTail, StoreError> {
-        let options = ReadStreamOptions::default()
-            .backwards()
-            .position(StreamPosition::End)
-            .max_count(1);
-        let raw = bounded(async {
-            collect(self.client.read_stream(self.names.log(), &options).await).await
-        })
-        .await?;
+        let raw = self.read(self.names.log(), &last_event()).await?;
         let Some(last) = raw.first() else {
             return Ok(LogTail::empty());
         };
@@ -186,35 +224,18 @@ impl LogReader {
         let options = ReadStreamOptions::default()
             .forwards()
             .position(StreamPosition::Position(version));
-        let raw = bounded(async {
-            collect(
-                self.client
-                    .read_stream(self.names.stream(stream.as_str()), &options)
-                    .await,
-            )
-            .await
-        })
-        .await?;
-        raw.iter()
+        self.read(self.names.stream(stream.as_str()), &options)
+            .await?
+            .iter()
             .map(|event| wire::decode_event(stream.as_str(), event))
             .collect()
     }
 
     /// The number of events in Vantage stream `stream`.
     async fn version(&self, stream: &StreamName) -> Result<u64, StoreError> {
-        let options = ReadStreamOptions::default()
-            .backwards()
-            .position(StreamPosition::End)
-            .max_count(1);
-        let raw = bounded(async {
-            collect(
-                self.client
-                    .read_stream(self.names.stream(stream.as_str()), &options)
-                    .await,
-            )
-            .await
-        })
-        .await?;
+        let raw = self
+            .read(self.names.stream(stream.as_str()), &last_event())
+            .await?;
         Ok(raw.first().map_or(0, |event| event.revision + 1))
     }
 }
@@ -285,24 +306,15 @@ impl KurrentEventStore {
                     .id(stored.event_id),
             );
         }
-        let options = AppendToStreamOptions::default().stream_state(wire::stream_state(base));
-        bounded(async {
-            self.log
-                .client
-                .append_to_stream(self.log.names.stream(stream.as_str()), &options, data)
-                .await
-                .map_err(|error| match error {
-                    kurrentdb::Error::WrongExpectedVersion { current, .. } => {
-                        StoreError::Conflict {
-                            stream: stream.to_string(),
-                            expected: expected.to_string(),
-                            actual: wire::version_of(current),
-                        }
-                    }
-                    other => backend(other),
-                })
-        })
-        .await?;
+        self.log
+            .append(
+                self.log.names.stream(stream.as_str()),
+                base,
+                data,
+                stream.as_str(),
+                &expected.to_string(),
+            )
+            .await?;
         self.appended.notify_one();
         Ok(AppendOutcome {
             stream_version: base + events.len() as u64,
@@ -323,9 +335,6 @@ impl EventStore for KurrentEventStore {
             return Err(StoreError::Invalid(
                 "an append needs at least one event".into(),
             ));
-        }
-        for event in &events {
-            event.validate()?;
         }
         if let Some(base) = wire::known_base(expected) {
             return self.append_at(stream, expected, base, &events).await;

@@ -14,12 +14,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use kurrentdb::{AppendToStreamOptions, ReadAllOptions, StreamPosition, SubscriptionFilter};
+use kurrentdb::{ReadAllOptions, StreamPosition, SubscriptionFilter};
 use tokio::sync::{Notify, watch};
 use vantage_store::{StoreError, StoredEvent, StreamName};
 
 use crate::wire::{self, LogEntry, SourcePosition};
-use crate::{LogReader, backend, bounded, collect};
+use crate::{LogReader, bounded, collect};
 
 /// Stream events ordered per step.
 const BATCH: usize = 500;
@@ -71,21 +71,14 @@ async fn append_entries(
         .iter()
         .map(LogEntry::to_event_data)
         .collect::<Result<Vec<_>, _>>()?;
-    let options = AppendToStreamOptions::default().stream_state(wire::stream_state(head));
-    bounded(async {
-        log.client
-            .append_to_stream(log.names.log(), &options, data)
-            .await
-            .map(|_| ())
-            .map_err(|error| match error {
-                kurrentdb::Error::WrongExpectedVersion { current, .. } => StoreError::Conflict {
-                    stream: log.names.log(),
-                    expected: head.to_string(),
-                    actual: wire::version_of(current),
-                },
-                other => backend(other),
-            })
-    })
+    let log_stream = log.names.log();
+    log.append(
+        log_stream.clone(),
+        head,
+        data,
+        &log_stream,
+        &head.to_string(),
+    )
     .await
 }
 
