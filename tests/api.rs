@@ -493,7 +493,17 @@ async fn idempotency_key_returns_the_first_result(app: TestApp) {
         .await
         .unwrap();
     assert_ne!(other["id"], first["id"]);
-    // Exactly two scans were requested, not three.
+    // A refused request keeps nothing under its key: the corrected request runs.
+    problem(
+        post("deploy-9", "localhost").await.unwrap(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "target_refused",
+    )
+    .await;
+    let corrected = post("deploy-9", "example.com").await.unwrap();
+    assert_eq!(corrected.status(), StatusCode::ACCEPTED);
+    assert!(!corrected.headers().contains_key("idempotent-replayed"));
+    // Exactly three scans were requested, not four.
     let mut subscription = vantage_store::subscribe_all(
         app.services.store().clone(),
         0,
@@ -505,7 +515,7 @@ async fn idempotency_key_returns_the_first_result(app: TestApp) {
         let event = subscription.next().await.unwrap();
         requested += usize::from(event.event.event_type == "ScanRequested");
     }
-    assert_eq!(requested, 2);
+    assert_eq!(requested, 3);
     app.stop().await;
 }
 

@@ -756,6 +756,17 @@ async fn triage_and_comments_carry_across_scans(app: TestApp) {
     )
     .await;
     assert_eq!(second["items"][0]["fingerprint"], csp);
+    // The first scan's findings, read before the decision, are not answered as they were then.
+    let first = get_ok(&app, &format!("/api/v1/scans/{}/findings", s.first)).await;
+    assert_eq!(first, {
+        let mut expected = findings.clone();
+        for item in expected["items"].as_array_mut().unwrap() {
+            if item["fingerprint"] == csp {
+                item["triage"] = json!("accepted_risk");
+            }
+        }
+        expected
+    });
     let state = get_ok(&app, &format!("/api/v1/findings/{csp}")).await;
     assert_eq!(state["triage"], "accepted_risk");
     assert_eq!(state["times_seen"], 2);
@@ -1013,6 +1024,30 @@ async fn notifications_dashboard_compliance_and_audit_answer_from_read_models(ap
     assert_eq!(status, StatusCode::OK);
     assert_eq!(verified["ok"], true, "{verified}");
     assert!(verified["events_checked"].as_u64().unwrap() > 10);
+    // The same question asked again after the read models moved gets the new answer, not the one
+    // kept from before.
+    let around_now = format!(
+        "/api/v1/dashboard/command-center?date_from={}&date_to={}",
+        from.format("%Y-%m-%d"),
+        (to + chrono::Duration::days(1)).format("%Y-%m-%d")
+    );
+    let before = get_ok(&app, &around_now).await;
+    assert_eq!(get_ok(&app, &around_now).await, before);
+    history::scan_through_pipeline(
+        &app.services.pipeline,
+        "default",
+        DOMAIN,
+        &SiteState::default(),
+        None,
+    )
+    .await;
+    app.caught_up().await;
+    let after = get_ok(&app, &around_now).await;
+    assert_eq!(
+        after["period"]["scans_completed"].as_u64().unwrap(),
+        before["period"]["scans_completed"].as_u64().unwrap() + 1,
+        "{before} then {after}"
+    );
     app.stop().await;
 }
 

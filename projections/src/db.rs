@@ -10,6 +10,7 @@
 use std::any::Any as StdAny;
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -176,6 +177,8 @@ pub trait Doc: Serialize + DeserializeOwned + Clone + Send + Sync + 'static {
 pub struct ReadDb {
     pool: AnyPool,
     backend: Backend,
+    /// Answers kept until the scans projector moves (shared by the clones of this handle).
+    pub(crate) cached: Arc<crate::query::Cached>,
 }
 
 impl ReadDb {
@@ -210,6 +213,7 @@ impl ReadDb {
         Ok(Self {
             pool,
             backend: Backend::Sqlite,
+            cached: Arc::default(),
         })
     }
 
@@ -238,6 +242,7 @@ impl ReadDb {
         Ok(Self {
             pool,
             backend: Backend::Postgres,
+            cached: Arc::default(),
         })
     }
 

@@ -15,6 +15,7 @@
 
 pub mod audit;
 pub mod badges;
+mod cache;
 pub mod db;
 pub mod lease;
 pub mod model;

@@ -7,6 +7,7 @@
 //! position recorded by then (worker progress between audited events changes none of these models).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -18,6 +19,7 @@ use vantage_domain::triage::{DueReopen, Fingerprint, TriageState};
 use vantage_rules::{Severity, SeverityCounts};
 
 use crate::ProjectionError;
+use crate::cache::CheckpointCache;
 use crate::db::{Cell, ReadDb};
 use crate::model::*;
 
@@ -61,6 +63,51 @@ pub struct FindingFilter {
     pub category: Option<String>,
     pub compliance: Option<String>,
     pub triage: Option<TriageState>,
+}
+
+impl FindingFilter {
+    /// Whether `doc` passes the filters that do not depend on triage.
+    fn admits(&self, doc: &FindingDoc) -> bool {
+        let f = &doc.finding;
+        self.severity.is_none_or(|s| s == f.severity)
+            && self
+                .category
+                .as_deref()
+                .is_none_or(|c| wire_name(&f.category) == c)
+            && self
+                .compliance
+                .as_deref()
+                .is_none_or(|c| f.compliance.iter().any(|id| id.starts_with(c)))
+    }
+
+    /// Whether `view` passes every filter.
+    fn admits_view(&self, view: &FindingView) -> bool {
+        self.admits(&view.finding) && self.triage.is_none_or(|t| t == view.triage)
+    }
+}
+
+/// What a [`ReadDb`] keeps of the scans read models until the scans projector's checkpoint moves
+/// (see the `cache` module).
+#[derive(Debug)]
+pub(crate) struct Cached {
+    /// By (tenant, scan id).
+    scans: CheckpointCache<(String, String), ScanDoc>,
+    /// Every finding of a completed scan with its current triage, by (tenant, scan id).
+    findings: CheckpointCache<(String, String), Vec<FindingView>>,
+    command_centers: CheckpointCache<CommandCenterKey, CommandCenter>,
+}
+
+/// (tenant, project, date_from, date_to) of a command center.
+type CommandCenterKey = (String, Option<String>, DateTime<Utc>, DateTime<Utc>);
+
+impl Default for Cached {
+    fn default() -> Self {
+        Self {
+            scans: CheckpointCache::new(1024),
+            findings: CheckpointCache::new(256),
+            command_centers: CheckpointCache::new(64),
+        }
+    }
 }
 
 /// A finding with its fingerprint's current (or `as_of`) triage.
@@ -212,12 +259,26 @@ impl ReadDb {
         Ok((position, scans))
     }
 
+    /// The scans projector's checkpoint, which the answers it keeps are valid at.
+    async fn scans_checkpoint(&self) -> Result<u64, ProjectionError> {
+        self.checkpoint(crate::scans::NAME).await
+    }
+
     /// One scan of `tenant`.
     pub async fn scan(&self, tenant: &str, id: &str) -> Result<Option<ScanDoc>, ProjectionError> {
-        Ok(self
+        let at = self.scans_checkpoint().await?;
+        let key = (tenant.to_owned(), id.to_owned());
+        if let Some(doc) = self.cached.scans.get(&key, at) {
+            return Ok(Some(ScanDoc::clone(&doc)));
+        }
+        let doc = self
             .get::<ScanDoc>(&[id.into()])
             .await?
-            .filter(|s| s.tenant == tenant))
+            .filter(|s| s.tenant == tenant);
+        if let Some(doc) = &doc {
+            self.cached.scans.insert(key, at, Arc::new(doc.clone()));
+        }
+        Ok(doc)
     }
 
     /// Scans of `tenant`, newest first, `limit` per page.
@@ -389,6 +450,43 @@ impl ReadDb {
         filter: &FindingFilter,
         as_of: Option<AsOf>,
     ) -> Result<Option<Vec<FindingView>>, ProjectionError> {
+        if as_of.is_some() {
+            return self.findings_read(tenant, scan_id, filter, as_of).await;
+        }
+        // Now: every finding with its triage, kept until the projector moves, then filtered.
+        let at = self.scans_checkpoint().await?;
+        let key = (tenant.to_owned(), scan_id.to_owned());
+        let all = match self.cached.findings.get(&key, at) {
+            Some(all) => all,
+            None => {
+                let unfiltered = FindingFilter::default();
+                let Some(all) = self
+                    .findings_read(tenant, scan_id, &unfiltered, None)
+                    .await?
+                else {
+                    return Ok(None);
+                };
+                let all = Arc::new(all);
+                self.cached.findings.insert(key, at, Arc::clone(&all));
+                all
+            }
+        };
+        Ok(Some(
+            all.iter()
+                .filter(|view| filter.admits_view(view))
+                .cloned()
+                .collect(),
+        ))
+    }
+
+    /// [`ReadDb::findings`] read from the tables.
+    async fn findings_read(
+        &self,
+        tenant: &str,
+        scan_id: &str,
+        filter: &FindingFilter,
+        as_of: Option<AsOf>,
+    ) -> Result<Option<Vec<FindingView>>, ProjectionError> {
         let Some(scan) = self.scan(tenant, scan_id).await? else {
             return Ok(None);
         };
@@ -437,21 +535,7 @@ impl ReadDb {
         filter: &FindingFilter,
         position: Option<u64>,
     ) -> Result<Vec<FindingView>, ProjectionError> {
-        let docs: Vec<FindingDoc> = docs
-            .into_iter()
-            .filter(|doc| {
-                let f = &doc.finding;
-                filter.severity.is_none_or(|s| s == f.severity)
-                    && filter
-                        .category
-                        .as_deref()
-                        .is_none_or(|c| wire_name(&f.category) == c)
-                    && filter
-                        .compliance
-                        .as_deref()
-                        .is_none_or(|c| f.compliance.iter().any(|id| id.starts_with(c)))
-            })
-            .collect();
+        let docs: Vec<FindingDoc> = docs.into_iter().filter(|doc| filter.admits(doc)).collect();
         // Current states in one query; states as of a position need one history lookup each.
         let mut states = match position {
             None => {
@@ -800,6 +884,33 @@ impl ReadDb {
     /// The command center of `tenant`, or of one of its projects (a finding counts in the project
     /// of the latest scan that saw it).
     pub async fn command_center(
+        &self,
+        tenant: &str,
+        project: Option<&str>,
+        date_from: DateTime<Utc>,
+        date_to: DateTime<Utc>,
+    ) -> Result<CommandCenter, ProjectionError> {
+        let at = self.scans_checkpoint().await?;
+        let key = (
+            tenant.to_owned(),
+            project.map(str::to_owned),
+            date_from,
+            date_to,
+        );
+        if let Some(center) = self.cached.command_centers.get(&key, at) {
+            return Ok(CommandCenter::clone(&center));
+        }
+        let center = self
+            .command_center_read(tenant, project, date_from, date_to)
+            .await?;
+        self.cached
+            .command_centers
+            .insert(key, at, Arc::new(center.clone()));
+        Ok(center)
+    }
+
+    /// [`ReadDb::command_center`] read from the tables.
+    async fn command_center_read(
         &self,
         tenant: &str,
         project: Option<&str>,

@@ -65,6 +65,9 @@ impl ScansProjector {
     }
 }
 
+/// The scans projector's name, which its checkpoint is kept under.
+pub const NAME: &str = "scans";
+
 pub static TABLES: &[&Table] = &[
     &SCANS,
     &FINDINGS,
@@ -90,7 +93,7 @@ fn is_type<E: DomainEvent>(event_type: &str) -> bool {
 #[async_trait]
 impl Projector for ScansProjector {
     fn name(&self) -> &'static str {
-        "scans"
+        NAME
     }
 
     fn tables(&self) -> &'static [&'static Table] {

@@ -7,11 +7,10 @@ use serde::de::DeserializeOwned;
 
 use crate::error::{ApiError, FieldError};
 
-/// A JSON body parsed into `T`, with its raw bytes (for idempotency fingerprints).
+/// A JSON body parsed into `T`.
 #[derive(Debug)]
 pub struct JsonBody<T> {
     pub value: T,
-    pub raw: Bytes,
 }
 
 fn is_json(content_type: &str) -> bool {
@@ -22,7 +21,10 @@ fn is_json(content_type: &str) -> bool {
 
 /// The whole body, bounded by the body limit and by [`crate::BODY_READ_TIMEOUT`]: a client that
 /// stalls part-way through its body is answered 408.
-async fn read_body<S: Send + Sync>(request: Request, state: &S) -> Result<Bytes, ApiError> {
+pub(crate) async fn read_body<S: Send + Sync>(
+    request: Request,
+    state: &S,
+) -> Result<Bytes, ApiError> {
     tokio::time::timeout(
         crate::BODY_READ_TIMEOUT,
         Bytes::from_request(request, state),
@@ -57,8 +59,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
             return Err(ApiError::UnsupportedMediaType);
         }
         let raw = read_body(request, state).await?;
-        let value = parse(&raw)?;
-        Ok(Self { value, raw })
+        Ok(Self {
+            value: parse(&raw)?,
+        })
     }
 }
 
@@ -66,7 +69,6 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
 #[derive(Debug)]
 pub struct OptionalJsonBody<T> {
     pub value: Option<T>,
-    pub raw: Bytes,
 }
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for OptionalJsonBody<T> {
@@ -76,13 +78,14 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for OptionalJsonBody<T>
         let json = declares_json(&request);
         let raw = read_body(request, state).await?;
         if raw.is_empty() {
-            return Ok(Self { value: None, raw });
+            return Ok(Self { value: None });
         }
         if !json {
             return Err(ApiError::UnsupportedMediaType);
         }
-        let value = Some(parse(&raw)?);
-        Ok(Self { value, raw })
+        Ok(Self {
+            value: Some(parse(&raw)?),
+        })
     }
 }
 

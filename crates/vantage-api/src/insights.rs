@@ -348,7 +348,8 @@ pub struct CommandCenterQuery {
     /// Start of the period: an RFC 3339 time or a date (midnight UTC) [default: seven days before
     /// `date_to`].
     pub date_from: Option<String>,
-    /// End of the period, exclusive: an RFC 3339 time or a date (midnight UTC) [default: now].
+    /// End of the period, exclusive: an RFC 3339 time or a date (midnight UTC) [default: now,
+    /// rounded up to the whole second].
     pub date_to: Option<String>,
     /// One project's (a finding counts in the project of the latest scan that saw it); a key
     /// limited to one project: its own.
@@ -357,6 +358,13 @@ pub struct CommandCenterQuery {
 
 /// The longest period a command center covers.
 const MAX_PERIOD_DAYS: i64 = 366;
+
+/// The first whole second after `now` (`now` itself if it is one): the default end of a period,
+/// so that the requests of one second ask the same question and share its answer.
+fn next_whole_second(now: DateTime<Utc>) -> DateTime<Utc> {
+    let whole = now.timestamp() + i64::from(now.timestamp_subsec_nanos() > 0);
+    DateTime::from_timestamp(whole, 0).unwrap_or(now)
+}
 
 /// An RFC 3339 time, or a date meaning its midnight UTC.
 fn moment(field: &str, raw: &str) -> Result<DateTime<Utc>, ApiError> {
@@ -375,7 +383,7 @@ pub(crate) async fn command_center(
     let project = project_scope(principal, query.project.as_deref())?;
     let date_to = match &query.date_to {
         Some(raw) => moment("date_to", raw)?,
-        None => state.services.pipeline.clock().now(),
+        None => next_whole_second(state.services.pipeline.clock().now()),
     };
     let date_from = match &query.date_from {
         Some(raw) => moment("date_from", raw)?,
@@ -625,4 +633,26 @@ pub(crate) async fn checkpoint(
         &head_hash,
         state.services.pipeline.clock().now(),
     )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_period_ends_at_the_next_whole_second() {
+        let at = |raw: &str| DateTime::parse_from_rfc3339(raw).unwrap().to_utc();
+        assert_eq!(
+            next_whole_second(at("2026-12-06T10:00:00.000001Z")),
+            at("2026-12-06T10:00:01Z")
+        );
+        assert_eq!(
+            next_whole_second(at("2026-12-06T10:00:00.999999Z")),
+            at("2026-12-06T10:00:01Z")
+        );
+        assert_eq!(
+            next_whole_second(at("2026-12-06T10:00:00Z")),
+            at("2026-12-06T10:00:00Z")
+        );
+    }
 }

@@ -156,19 +156,29 @@ pub fn router(state: AppState) -> Router {
     let mut api = Router::new();
     let mut public = Router::new();
     for operation in routes::operations() {
-        // The route table's requirement is enforced here, before the handler runs.
-        let handler = match operation.requirement() {
-            Some(requirement) => {
-                operation
-                    .handler
-                    .route_layer(axum::middleware::from_fn_with_state(
-                        state.clone(),
-                        move |State(state): State<AppState>, request, next| {
-                            auth::authorize(state, requirement, request, next)
-                        },
-                    ))
-            }
-            None => operation.handler,
+        // The route table's idempotency and requirement are enforced here, before the handler runs
+        // (the requirement first: the idempotency layer keeps responses per tenant).
+        let requirement = operation.requirement();
+        let handler = if operation.is_idempotent() {
+            operation
+                .handler
+                .route_layer(axum::middleware::from_fn_with_state(
+                    state.clone(),
+                    |State(state): State<AppState>, request, next| {
+                        idempotency::enforce(state, request, next)
+                    },
+                ))
+        } else {
+            operation.handler
+        };
+        let handler = match requirement {
+            Some(requirement) => handler.route_layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                move |State(state): State<AppState>, request, next| {
+                    auth::authorize(state, requirement, request, next)
+                },
+            )),
+            None => handler,
         };
         if operation.path.starts_with("/api/") {
             api = api.route(operation.path, handler);

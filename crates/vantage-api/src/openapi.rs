@@ -274,6 +274,11 @@ impl Operation {
         self
     }
 
+    /// Whether the operation takes an `Idempotency-Key` (its router applies it).
+    pub(crate) fn is_idempotent(&self) -> bool {
+        self.idempotent
+    }
+
     /// A JSON reply of type `R`.
     pub fn reply<R: JsonSchema>(self, status: u16, description: &'static str) -> Self {
         self.reply_as::<R>(status, description, "application/json")

@@ -2,8 +2,7 @@
 //! fingerprint is known once a completed scan of the caller's tenant has found it; any other is 404.
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
+use axum::http::StatusCode;
 use axum::{Extension, Json};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -15,7 +14,7 @@ use crate::AppState;
 use crate::auth::{Authorized, command_context};
 use crate::error::ApiError;
 use crate::extract::{JsonBody, QueryParams, as_of};
-use crate::idempotency::{self, Replayable};
+use crate::idempotency::Replayable;
 use crate::insights::Items;
 use crate::request_id::RequestId;
 use crate::scans::to_json;
@@ -169,36 +168,25 @@ pub(crate) async fn add_comment(
     State(state): State<AppState>,
     Extension(request_id): Extension<RequestId>,
     caller: Authorized,
-    headers: HeaderMap,
     Path(raw): Path<String>,
     body: JsonBody<AddCommentRequest>,
-) -> Result<Response, ApiError> {
+) -> Result<Replayable, ApiError> {
     let principal = caller.principal();
     let (fingerprint, _) = known(&state, principal.tenant.as_str(), &raw).await?;
-    let path = format!("/api/v1/findings/{}/comments", fingerprint.as_str());
     let text = body.value.body;
-    idempotency::once(
-        &state,
-        principal.tenant.as_str(),
-        &headers,
-        &path,
-        &body.raw,
-        || async {
-            let context = command_context(principal, &request_id);
-            let id = state
-                .services
-                .add_comment(&context, fingerprint.clone(), text.clone())
-                .await??;
-            let added = CommentAdded {
-                id,
-                fingerprint: fingerprint.as_str().to_owned(),
-                body: text.trim().to_owned(),
-                author: context.actor,
-            };
-            Ok(Replayable::new(StatusCode::CREATED, to_json(&added)).at(format!("{path}/{id}")))
-        },
-    )
-    .await
+    let context = command_context(principal, &request_id);
+    let id = state
+        .services
+        .add_comment(&context, fingerprint.clone(), text.clone())
+        .await??;
+    let location = format!("/api/v1/findings/{}/comments/{id}", fingerprint.as_str());
+    let added = CommentAdded {
+        id,
+        fingerprint: fingerprint.as_str().to_owned(),
+        body: text.trim().to_owned(),
+        author: context.actor,
+    };
+    Ok(Replayable::new(StatusCode::CREATED, to_json(&added)).at(location))
 }
 
 /// `DELETE /api/v1/findings/{fingerprint}/comments/{id}`: 204; 404 for an unknown or deleted comment.

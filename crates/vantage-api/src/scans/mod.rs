@@ -16,7 +16,7 @@ pub(crate) use verdict::{
 };
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use chrono::{DateTime, Utc};
@@ -39,7 +39,7 @@ use vantage_projections::query::{Page, ScanFilter};
 use crate::auth::{Authorized, command_context};
 use crate::error::{ApiError, FieldError};
 use crate::extract::{JsonBody, OptionalJsonBody, QueryParams, invalid_field, page_limit};
-use crate::idempotency::{self, POLL_AFTER_SECONDS, Replayable};
+use crate::idempotency::{POLL_AFTER_SECONDS, Replayable};
 use crate::insights::domain_name;
 use crate::request_id::RequestId;
 use crate::{AppState, MAX_PAGE, ScanDispatch};
@@ -223,21 +223,12 @@ pub(crate) async fn create_scan(
     State(state): State<AppState>,
     Extension(request_id): Extension<RequestId>,
     caller: Authorized,
-    headers: HeaderMap,
     body: JsonBody<CreateScanRequest>,
-) -> Result<Response, ApiError> {
+) -> Result<Replayable, ApiError> {
     let principal = caller.principal();
     let max_age = body.value.max_age_seconds;
     let spec = body.value.into_spec(principal)?;
-    idempotency::once(
-        &state,
-        principal.tenant.as_str(),
-        &headers,
-        "/api/v1/scans",
-        &body.raw,
-        || create_one(&state, principal, &request_id, spec, max_age),
-    )
-    .await
+    create_one(&state, principal, &request_id, spec, max_age).await
 }
 
 /// One scan creation (or reuse) of a valid request.
@@ -339,9 +330,8 @@ pub(crate) async fn create_batch(
     State(state): State<AppState>,
     Extension(request_id): Extension<RequestId>,
     caller: Authorized,
-    headers: HeaderMap,
     body: JsonBody<BatchCreateRequest>,
-) -> Result<Response, ApiError> {
+) -> Result<Replayable, ApiError> {
     let principal = caller.principal();
     let items = body.value.scans;
     if items.is_empty() || items.len() > MAX_BATCH {
@@ -350,65 +340,53 @@ pub(crate) async fn create_batch(
             format!("send between 1 and {MAX_BATCH} scan requests"),
         ));
     }
-    idempotency::once(
-        &state,
-        principal.tenant.as_str(),
-        &headers,
-        "/api/v1/scans/batch",
-        &body.raw,
-        || async {
-            // Items are vetted and created concurrently (a slow DNS answer for one does not hold up
-            // the rest), at most BATCH_CONCURRENCY at once, and reported in request order.
-            let outcomes: Vec<(usize, Result<Replayable, ApiError>)> =
-                futures::stream::iter(items.into_iter().enumerate())
-                    .map(|(index, item)| {
-                        let (state, request_id) = (&state, &request_id);
-                        async move {
-                            let max_age = item.max_age_seconds;
-                            let outcome = match item.into_spec(principal) {
-                                Ok(spec) => {
-                                    create_one(state, principal, request_id, spec, max_age).await
-                                }
-                                Err(invalid) => Err(invalid),
-                            };
-                            (index, outcome)
-                        }
-                    })
-                    .buffered(BATCH_CONCURRENCY)
-                    .collect()
-                    .await;
-            let mut results = Vec::with_capacity(outcomes.len());
-            let mut accepted = 0;
-            for (index, outcome) in outcomes {
-                results.push(match outcome {
-                    Ok(done) => {
-                        accepted += 1;
-                        BatchItem {
-                            index,
-                            status: done.status.as_u16(),
-                            scan: Some(done.body),
-                            error: None,
-                        }
-                    }
-                    Err(ApiError::Internal) => return Err(ApiError::Internal),
-                    Err(refused) => BatchItem {
-                        index,
-                        status: refused.status().as_u16(),
-                        scan: None,
-                        error: Some(refused.problem()),
-                    },
-                });
+    // Items are vetted and created concurrently (a slow DNS answer for one does not hold up
+    // the rest), at most BATCH_CONCURRENCY at once, and reported in request order.
+    let outcomes: Vec<(usize, Result<Replayable, ApiError>)> =
+        futures::stream::iter(items.into_iter().enumerate())
+            .map(|(index, item)| {
+                let (state, request_id) = (&state, &request_id);
+                async move {
+                    let max_age = item.max_age_seconds;
+                    let outcome = match item.into_spec(principal) {
+                        Ok(spec) => create_one(state, principal, request_id, spec, max_age).await,
+                        Err(invalid) => Err(invalid),
+                    };
+                    (index, outcome)
+                }
+            })
+            .buffered(BATCH_CONCURRENCY)
+            .collect()
+            .await;
+    let mut results = Vec::with_capacity(outcomes.len());
+    let mut accepted = 0;
+    for (index, outcome) in outcomes {
+        results.push(match outcome {
+            Ok(done) => {
+                accepted += 1;
+                BatchItem {
+                    index,
+                    status: done.status.as_u16(),
+                    scan: Some(done.body),
+                    error: None,
+                }
             }
-            let refused = results.len() - accepted;
-            let result = BatchResult {
-                accepted,
-                refused,
-                results,
-            };
-            Ok(Replayable::new(StatusCode::OK, to_json(&result)))
-        },
-    )
-    .await
+            Err(ApiError::Internal) => return Err(ApiError::Internal),
+            Err(refused) => BatchItem {
+                index,
+                status: refused.status().as_u16(),
+                scan: None,
+                error: Some(refused.problem()),
+            },
+        });
+    }
+    let refused = results.len() - accepted;
+    let result = BatchResult {
+        accepted,
+        refused,
+        results,
+    };
+    Ok(Replayable::new(StatusCode::OK, to_json(&result)))
 }
 
 /// `GET /api/v1/scans/{id}`.
@@ -627,37 +605,26 @@ pub(crate) async fn cancel_scan(
     State(state): State<AppState>,
     Extension(request_id): Extension<RequestId>,
     caller: Authorized,
-    headers: HeaderMap,
     Path(id): Path<String>,
     body: OptionalJsonBody<CancelScanRequest>,
-) -> Result<Response, ApiError> {
+) -> Result<Replayable, ApiError> {
     let principal = caller.principal();
     let id = visible_scan_id(&state, principal, &id).await?;
     let reason = body.value.and_then(|b| b.reason);
-    idempotency::once(
-        &state,
-        principal.tenant.as_str(),
-        &headers,
-        &format!("/api/v1/scans/{id}/cancel"),
-        &body.raw,
-        || async {
-            let context = command_context(principal, &request_id);
-            state
-                .services
-                .command_scan(&context, id, ScanCommand::Cancel { reason })
-                .await??;
-            let view = state
-                .services
-                .scan(&principal.tenant, id)
-                .await?
-                .ok_or(ApiError::Internal)?;
-            Ok(Replayable::new(
-                StatusCode::OK,
-                to_json(&ScanResource::of(view)),
-            ))
-        },
-    )
-    .await
+    let context = command_context(principal, &request_id);
+    state
+        .services
+        .command_scan(&context, id, ScanCommand::Cancel { reason })
+        .await??;
+    let view = state
+        .services
+        .scan(&principal.tenant, id)
+        .await?
+        .ok_or(ApiError::Internal)?;
+    Ok(Replayable::new(
+        StatusCode::OK,
+        to_json(&ScanResource::of(view)),
+    ))
 }
 
 /// `DELETE /api/v1/scans/{id}`: 204; 409 while the scan is queued or running.
