@@ -4,6 +4,7 @@ use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use vantage_app::Principal;
+use vantage_domain::project::ProjectId;
 use vantage_domain::scope::Scope;
 
 use crate::AppState;
@@ -166,5 +167,27 @@ impl FromRequestParts<AppState> for Authenticated {
             .await?
             .map(Authenticated)
             .ok_or(ApiError::Unauthorized)
+    }
+}
+
+/// Which project a dashboard or the notifications answer for: the one asked for, if the caller may see it (another
+/// is not found); without one, the whole tenant, or for a key limited to exactly one project that
+/// project (a key limited to several must name one).
+pub(crate) fn project_scope(
+    principal: &vantage_app::Principal,
+    asked: Option<&str>,
+) -> Result<Option<ProjectId>, ApiError> {
+    match (asked, principal.projects.limited_to()) {
+        (Some(raw), _) => {
+            let project = ProjectId::parse(raw).map_err(ApiError::from)?;
+            if principal.projects.allows(project.as_str()) {
+                Ok(Some(project))
+            } else {
+                Err(ApiError::not_found("project"))
+            }
+        }
+        (None, None) => Ok(None),
+        (None, Some(only)) if only.len() == 1 => Ok(only.iter().next().cloned()),
+        (None, Some(_)) => Err(ApiError::ProjectLimited),
     }
 }

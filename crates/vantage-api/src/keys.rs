@@ -16,10 +16,10 @@ use vantage_domain::project::ProjectId;
 use vantage_domain::scope::{Scope, Scopes};
 use vantage_domain::tenant::TenantId;
 
+use crate::Items;
 use crate::auth::{Authorized, command_context};
 use crate::error::ApiError;
 use crate::extract::{JsonBody, OptionalJsonBody};
-use crate::insights::Items;
 use crate::request_id::RequestId;
 use crate::{AppState, NO_STORE};
 

@@ -4,14 +4,18 @@
 //! Only this crate knows HTTP. Handlers translate requests into application calls
 //! ([`vantage_app::Services`]) and results into responses; they hold no business rule.
 
+mod audit;
 mod auth;
+mod compliance;
+mod dashboard;
+mod domains;
 mod error;
 mod extract;
 mod health;
 mod idempotency;
-mod insights;
 mod keys;
 mod live;
+mod notifications;
 mod openapi;
 mod outbound;
 mod projects;
@@ -47,6 +51,13 @@ pub(crate) const NO_STORE: [(axum::http::HeaderName, &str); 1] =
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// Largest page a list returns (`limit`), except notifications (200).
 pub const MAX_PAGE: u32 = 100;
+
+/// A list.
+#[derive(Debug, serde::Serialize, schemars::JsonSchema)]
+#[schemars(rename = "{T}List")]
+pub struct Items<T> {
+    pub items: Vec<T>,
+}
 /// Longest a request may take before it is answered 503.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 

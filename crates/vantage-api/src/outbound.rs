@@ -19,10 +19,10 @@ use vantage_domain::webhook::WebhookUrl;
 use vantage_projections::model::{DeliveryDoc, ScheduleDoc, WebhookDoc};
 
 use crate::AppState;
+use crate::Items;
 use crate::auth::{Authorized, command_context};
 use crate::error::{ApiError, FieldError};
 use crate::extract::{JsonBody, QueryParams};
-use crate::insights::Items;
 use crate::request_id::RequestId;
 use crate::scans::CreateScanRequest;
 

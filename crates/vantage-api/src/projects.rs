@@ -11,10 +11,10 @@ use serde::{Deserialize, Serialize};
 use vantage_domain::project::ProjectId;
 
 use crate::AppState;
+use crate::Items;
 use crate::auth::{Authorized, command_context};
 use crate::error::ApiError;
 use crate::extract::JsonBody;
-use crate::insights::Items;
 use crate::request_id::RequestId;
 
 /// The body of `POST /api/v1/projects`.

@@ -11,7 +11,10 @@ use vantage_projections::model::{
 use vantage_projections::query::{CommandCenter, FindingView, Page, Stats};
 
 use crate::openapi::Operation;
-use crate::{health, insights, keys, live, outbound, projects, reports, scans, tenant, triage};
+use crate::{
+    audit, compliance, dashboard, domains, health, keys, live, notifications, outbound, projects,
+    reports, scans, tenant, triage,
+};
 
 const SCAN: &str = "Scan id (UUID).";
 /// A link parameter: the scan id of the response.
@@ -24,8 +27,8 @@ const FINGERPRINT: &str =
 
 /// Every operation, in the order the document lists them.
 pub fn operations() -> Vec<Operation> {
+    use crate::Items;
     use Method as M;
-    use insights::Items;
     vec![
         // ---- meta ----
         Operation::new(M::GET, "/", "getApiRoot", "What this server is", health::root)
@@ -362,27 +365,27 @@ pub fn operations() -> Vec<Operation> {
             "/api/v1/domains/{domain}/latest",
             "getDomainLatest",
             "A domain's latest scan",
-            insights::domain_latest,
+            domains::domain_latest,
         )
         .tag("domains")
         .scope(Scope::ScanRead)
         .tenant_wide()
         .param("domain", "A host name, e.g. example.com.")
-        .query::<insights::AsOfQuery>()
-        .reply::<insights::DomainLatest>(200, "The latest completed scan (as of as_of).")
+        .query::<domains::AsOfQuery>()
+        .reply::<domains::DomainLatest>(200, "The latest completed scan (as of as_of).")
         .errors(&[404, 422]),
         Operation::new(
             M::GET,
             "/api/v1/domains/{domain}/history",
             "listDomainHistory",
             "A domain's completed scans",
-            insights::domain_history,
+            domains::domain_history,
         )
         .tag("domains")
         .scope(Scope::ScanRead)
         .tenant_wide()
         .param("domain", "A host name, e.g. example.com.")
-        .query::<insights::HistoryQuery>()
+        .query::<domains::HistoryQuery>()
         .reply::<Page<DomainScanDoc>>(200, "Newest first.")
         .errors(&[422]),
         Operation::new(
@@ -500,11 +503,11 @@ pub fn operations() -> Vec<Operation> {
             "/api/v1/notifications",
             "listNotifications",
             "Notifications",
-            insights::notifications,
+            notifications::notifications,
         )
         .tag("notifications")
         .scope(Scope::ScanRead)
-        .query::<insights::NotificationsQuery>()
+        .query::<notifications::NotificationsQuery>()
         .reply::<Items<NotificationDoc>>(200, "Newest first.")
         .errors(&[404, 422]),
         Operation::new(
@@ -512,30 +515,30 @@ pub fn operations() -> Vec<Operation> {
             "/api/v1/notifications/unread-count",
             "countUnreadNotifications",
             "Unread notifications",
-            insights::unread_count,
+            notifications::unread_count,
         )
         .tag("notifications")
         .scope(Scope::ScanRead)
-        .query::<insights::StatsQuery>()
-        .reply::<insights::UnreadCount>(200, "How many are unread.")
+        .query::<dashboard::StatsQuery>()
+        .reply::<notifications::UnreadCount>(200, "How many are unread.")
         .errors(&[404, 422]),
         Operation::new(
             M::PATCH,
             "/api/v1/notifications/read-all",
             "markAllNotificationsRead",
             "Mark every notification read",
-            insights::mark_all_read,
+            notifications::mark_all_read,
         )
         .tag("notifications")
         .scope(Scope::ScanRead)
         .tenant_wide()
-        .reply::<insights::AllRead>(200, "Everything derived so far is read."),
+        .reply::<notifications::AllRead>(200, "Everything derived so far is read."),
         Operation::new(
             M::PATCH,
             "/api/v1/notifications/{id}/read",
             "markNotificationRead",
             "Mark a notification read",
-            insights::mark_read,
+            notifications::mark_read,
         )
         .tag("notifications")
         .scope(Scope::ScanRead)
@@ -548,11 +551,11 @@ pub fn operations() -> Vec<Operation> {
             "/api/v1/dashboard/stats",
             "getDashboardStats",
             "Totals",
-            insights::stats,
+            dashboard::stats,
         )
         .tag("dashboard")
         .scope(Scope::ScanRead)
-        .query::<insights::StatsQuery>()
+        .query::<dashboard::StatsQuery>()
         .reply::<Stats>(
             200,
             "Scans by status, domains, unresolved findings, unread notifications.",
@@ -563,23 +566,23 @@ pub fn operations() -> Vec<Operation> {
             "/api/v1/dashboard/trends",
             "getDashboardTrends",
             "Trends per day",
-            insights::trends,
+            dashboard::trends,
         )
         .tag("dashboard")
         .scope(Scope::ScanRead)
-        .query::<insights::TrendsQuery>()
-        .reply::<insights::Trends>(200, "Oldest day first.")
+        .query::<dashboard::TrendsQuery>()
+        .reply::<dashboard::Trends>(200, "Oldest day first.")
         .errors(&[404, 422]),
         Operation::new(
             M::GET,
             "/api/v1/dashboard/command-center",
             "getCommandCenter",
             "Health score and top priorities",
-            insights::command_center,
+            dashboard::command_center,
         )
         .tag("dashboard")
         .scope(Scope::ScanRead)
-        .query::<insights::CommandCenterQuery>()
+        .query::<dashboard::CommandCenterQuery>()
         .reply::<CommandCenter>(200, "What to fix first, and what happened in the period.")
         .errors(&[404, 422]),
         // ---- compliance ----
@@ -588,22 +591,22 @@ pub fn operations() -> Vec<Operation> {
             "/api/v1/compliance/frameworks",
             "listComplianceFrameworks",
             "Compliance frameworks",
-            insights::frameworks,
+            compliance::frameworks,
         )
         .tag("compliance")
         .scope(Scope::ScanRead)
-        .reply::<Items<insights::FrameworkView>>(200, "Every framework with its controls."),
+        .reply::<Items<compliance::FrameworkView>>(200, "Every framework with its controls."),
         Operation::new(
             M::GET,
             "/api/v1/compliance/coverage",
             "getComplianceCoverage",
             "A scan's control coverage",
-            insights::coverage,
+            compliance::coverage,
         )
         .tag("compliance")
         .scope(Scope::ScanRead)
-        .query::<insights::CoverageQuery>()
-        .reply::<insights::CoverageReport>(200, "Per control: passing, failing or not assessed.")
+        .query::<compliance::CoverageQuery>()
+        .reply::<compliance::CoverageReport>(200, "Per control: passing, failing or not assessed.")
         .errors(&[404, 422]),
         Operation::new(
             M::GET,
@@ -621,20 +624,20 @@ pub fn operations() -> Vec<Operation> {
             "/api/v1/audit/events",
             "listAuditEvents",
             "The audit trail",
-            insights::audit_events,
+            audit::audit_events,
         )
         .tag("audit")
         .scope(Scope::AuditRead)
         .tenant_wide()
-        .query::<insights::AuditQuery>()
-        .reply::<insights::AuditPage>(200, "Oldest first, by log position.")
+        .query::<audit::AuditQuery>()
+        .reply::<audit::AuditPage>(200, "Oldest first, by log position.")
         .errors(&[422]),
         Operation::new(
             M::GET,
             "/api/v1/audit/checkpoint",
             "getLogCheckpoint",
             "The log's head, signed",
-            insights::checkpoint,
+            audit::checkpoint,
         )
         .tag("audit")
         .scope(Scope::AuditRead)
@@ -648,12 +651,12 @@ pub fn operations() -> Vec<Operation> {
             "/api/v1/audit/verify",
             "verifyAuditChain",
             "Verify the hash chain",
-            insights::audit_verify,
+            audit::audit_verify,
         )
         .tag("audit")
         .scope(Scope::AuditRead)
         .tenant_wide()
-        .reply::<insights::ChainReport>(200, "Whether the chain is intact, and where it breaks."),
+        .reply::<audit::ChainReport>(200, "Whether the chain is intact, and where it breaks."),
         // ---- keys ----
         Operation::new(
             M::POST,

@@ -11,11 +11,11 @@ use vantage_domain::triage::{Fingerprint, TriageState};
 use vantage_projections::model::{CommentDoc, FingerprintDoc};
 
 use crate::AppState;
+use crate::Items;
 use crate::auth::{Authorized, command_context};
 use crate::error::ApiError;
 use crate::extract::{JsonBody, QueryParams, as_of};
 use crate::idempotency::Replayable;
-use crate::insights::Items;
 use crate::request_id::RequestId;
 use crate::scans::to_json;
 

@@ -176,7 +176,7 @@ async fn write(site: &Site, events: usize) -> anyhow::Result<u64> {
 
 /// Reads every event of the log from the start, decoded: what a start-up that read the log would
 /// cost.
-async fn read_whole_log(store: &dyn EventStore) -> anyhow::Result<Duration> {
+pub(crate) async fn read_whole_log(store: &dyn EventStore) -> anyhow::Result<Duration> {
     let started = Instant::now();
     let mut after = 0;
     loop {

@@ -37,10 +37,10 @@ use vantage_projections::model::{ScanDoc, wire_name};
 use vantage_projections::query::{Page, ScanFilter};
 
 use crate::auth::{Authorized, command_context};
+use crate::domains::domain_name;
 use crate::error::{ApiError, FieldError};
 use crate::extract::{JsonBody, OptionalJsonBody, QueryParams, invalid_field, page_limit};
 use crate::idempotency::{POLL_AFTER_SECONDS, Replayable};
-use crate::insights::domain_name;
 use crate::request_id::RequestId;
 use crate::{AppState, MAX_PAGE, ScanDispatch};
 
