@@ -526,43 +526,16 @@ struct Slot {
     write: Option<Option<(Vec<Cell>, String)>>,
 }
 
-/// The documents a projector's batches keep between them: what the last committed batch left in
-/// its tables, by key. Only the projector writes its tables (one runner at a time, fenced by its
-/// checkpoint), so a kept document is what a read would return; a runner that starts, restarts or
-/// fails starts from an empty one, and a batch that does not commit empties it.
-#[derive(Default)]
-pub(crate) struct KeptDocs {
-    slots: HashMap<(&'static str, Vec<Cell>), Slot>,
-}
-
-impl KeptDocs {
-    /// Most documents kept between batches; beyond it the next batch starts from an empty cache.
-    const MAX: usize = 100_000;
-
-    /// After a batch committed: keeps its documents, within the bound.
-    pub(crate) fn committed(&mut self) {
-        if self.slots.len() > Self::MAX {
-            self.slots.clear();
-        }
-    }
-
-    /// After a batch that did not commit: its documents may not be in the tables.
-    pub(crate) fn forget(&mut self) {
-        self.slots.clear();
-    }
-}
-
 /// The write-back cache a projector applies one batch through, inside the batch's transaction.
 ///
-/// Reads by key go to the database once per key (a key read or written by an earlier committed
-/// batch of the same runner is still known: [`KeptDocs`]); writes stay in memory until [`flush`],
+/// Reads by key go to the database once per key and batch; writes stay in memory until [`flush`],
 /// which writes each table's rows with multi-row upserts. The last write of a key wins.
 ///
 /// [`flush`]: Batch::flush
 pub struct Batch<'c> {
     conn: &'c mut AnyConnection,
     suffix: &'c str,
-    slots: &'c mut HashMap<(&'static str, Vec<Cell>), Slot>,
+    slots: HashMap<(&'static str, Vec<Cell>), Slot>,
 }
 
 impl std::fmt::Debug for Batch<'_> {
@@ -581,15 +554,11 @@ type PendingRow = (Vec<Cell>, String);
 const ROWS_PER_STATEMENT: usize = 256;
 
 impl<'c> Batch<'c> {
-    pub(crate) fn new(
-        conn: &'c mut AnyConnection,
-        suffix: &'c str,
-        kept: &'c mut KeptDocs,
-    ) -> Self {
+    pub(crate) fn new(conn: &'c mut AnyConnection, suffix: &'c str) -> Self {
         Self {
             conn,
             suffix,
-            slots: &mut kept.slots,
+            slots: HashMap::new(),
         }
     }
 

@@ -27,9 +27,7 @@ use tokio::sync::{mpsc, watch};
 use vantage_store::{EventStore, RecordedEvent};
 
 use crate::ProjectionError;
-use crate::db::{
-    Batch, KeptDocs, ReadDb, Table, begin_write, create_table, index_shadow, swap_in_shadow,
-};
+use crate::db::{Batch, ReadDb, Table, begin_write, create_table, index_shadow, swap_in_shadow};
 use crate::lease::{Lease, sleep_or_stop};
 
 /// Events read and applied per transaction.
@@ -211,7 +209,6 @@ pub async fn run(
     let board = options.board.clone();
     'restart: loop {
         projector.reset();
-        let mut kept = KeptDocs::default();
         let mut position = load_checkpoint(db, &name).await?;
         let (mut batches, reader) = read_ahead(store.clone(), position, options.batch_size);
         let _abort_reader = AbortOnDrop(reader);
@@ -251,11 +248,7 @@ pub async fn run(
             }
             let oldest = events[0].event.recorded_at;
             let last = events.last().map_or(position, |e| e.global_position);
-            match apply_batch(
-                projector, &mut kept, db, &name, options, position, last, &events,
-            )
-            .await
-            {
+            match apply_batch(projector, db, &name, options, position, last, &events).await {
                 Ok(true) => {}
                 Ok(false) => {
                     tracing::info!(projector = %name, "checkpoint moved by another runner; restarting");
@@ -301,13 +294,8 @@ impl Drop for AbortOnDrop {
 }
 
 /// Applies one batch in one transaction. `Ok(false)`: the fence failed (nothing was written).
-#[allow(
-    clippy::too_many_arguments,
-    reason = "one batch's whole context; the two callers hold each piece apart"
-)]
 async fn apply_batch(
     projector: &mut dyn Projector,
-    kept: &mut KeptDocs,
     db: &ReadDb,
     checkpoint: &str,
     options: &RunOptions,
@@ -329,28 +317,22 @@ async fn apply_batch(
         return Ok(false);
     }
     let result = async {
-        let mut batch = Batch::new(&mut tx, options.suffix, kept);
+        let mut batch = Batch::new(&mut tx, options.suffix);
         projector.apply(events, &mut batch).await?;
         batch.flush().await
     }
     .await;
     if let Err(error) = result {
-        kept.forget();
         tx.rollback().await?;
         projector.reset();
         return Err(error);
     }
     if options.fail_before_commit_past.is_some_and(|p| to > p) {
-        kept.forget();
         tx.rollback().await?;
         projector.reset();
         return Err(ProjectionError::Injected);
     }
-    if let Err(error) = tx.commit().await {
-        kept.forget();
-        return Err(error.into());
-    }
-    kept.committed();
+    tx.commit().await?;
     Ok(true)
 }
 
@@ -534,7 +516,6 @@ pub async fn rebuild_all(
         let name = checkpoint_name(projector.name(), SHADOW);
         positions.push(load_checkpoint(db, &name).await?);
     }
-    let mut kept: Vec<KeptDocs> = projectors.iter().map(|_| KeptDocs::default()).collect();
     let from = positions.iter().copied().min().unwrap_or(0);
     let (mut batches, reader) = read_ahead(store.clone(), from, options.batch_size);
     let _abort_reader = AbortOnDrop(reader);
@@ -551,11 +532,7 @@ pub async fn rebuild_all(
             continue;
         }
         let last = events.last().map_or(from, |e| e.global_position);
-        for ((projector, position), kept) in projectors
-            .iter_mut()
-            .zip(positions.iter_mut())
-            .zip(kept.iter_mut())
-        {
+        for (projector, position) in projectors.iter_mut().zip(positions.iter_mut()) {
             if *position >= last {
                 continue;
             }
@@ -563,7 +540,6 @@ pub async fn rebuild_all(
             let name = checkpoint_name(projector.name(), SHADOW);
             let applied = apply_batch(
                 projector.as_mut(),
-                kept,
                 db,
                 &name,
                 &options,
