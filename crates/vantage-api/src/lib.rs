@@ -64,9 +64,22 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a server-sent event stream lasts by default (clients then resume with Last-Event-ID).
 pub const DEFAULT_LIVE_MAX: std::time::Duration = std::time::Duration::from_secs(30 * 60);
 
-/// What every handler can reach.
+/// What every handler can reach. axum clones the state for every extractor and middleware of every
+/// request, so it is one `Arc` around [`SharedState`] (which it dereferences to).
 #[derive(Clone, Debug)]
-pub struct AppState {
+pub struct AppState(std::sync::Arc<SharedState>);
+
+impl std::ops::Deref for AppState {
+    type Target = SharedState;
+
+    fn deref(&self) -> &SharedState {
+        &self.0
+    }
+}
+
+/// The parts of [`AppState`].
+#[derive(Clone, Debug)]
+pub struct SharedState {
     pub services: Services,
     /// How far each projector of this process has got (for `/ready` and `/metrics`).
     pub projections: vantage_projections::StatusBoard,
@@ -115,7 +128,7 @@ impl AppState {
         projections: vantage_projections::StatusBoard,
         read: vantage_projections::ReadDb,
     ) -> Self {
-        Self {
+        Self(std::sync::Arc::new(SharedState {
             services,
             projections,
             primary: read.clone(),
@@ -125,38 +138,44 @@ impl AppState {
             live_max: DEFAULT_LIVE_MAX,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             dispatch: ScanDispatch::InProcess,
-        }
+        }))
+    }
+
+    /// The parts, to change while the state is being built (a copy if it is already shared).
+    fn parts(&mut self) -> &mut SharedState {
+        std::sync::Arc::make_mut(&mut self.0)
     }
 
     /// The same state answering queries from `replica`, a streaming replica of the primary
     /// read-model database.
     pub fn with_read_replica(mut self, replica: vantage_projections::ReadDb) -> Self {
-        self.read = replica;
-        self.reads_from_replica = true;
+        let parts = self.parts();
+        parts.read = replica;
+        parts.reads_from_replica = true;
         self
     }
 
     /// The same state reporting scans dispatched as `dispatch` says.
     pub fn with_dispatch(mut self, dispatch: ScanDispatch) -> Self {
-        self.dispatch = dispatch;
+        self.parts().dispatch = dispatch;
         self
     }
 
     /// The same state with streams that last at most `max`.
     pub fn with_live_max(mut self, max: std::time::Duration) -> Self {
-        self.live_max = max;
+        self.parts().live_max = max;
         self
     }
 
     /// The same state serving at most `max` connections at once (at least one).
     pub fn with_max_connections(mut self, max: usize) -> Self {
-        self.max_connections = max.max(1);
+        self.parts().max_connections = max.max(1);
         self
     }
 
     /// The same state with other rate limits.
     pub fn with_rate_limits(mut self, config: RateLimitConfig) -> Self {
-        self.limits = std::sync::Arc::new(RateLimits::new(config));
+        self.parts().limits = std::sync::Arc::new(RateLimits::new(config));
         self
     }
 }
