@@ -67,18 +67,7 @@ async fn health_and_ready(app: TestApp) {
     for projector in detailed["projectors"].as_array().unwrap() {
         assert!(projector["position"].is_u64(), "{detailed}");
     }
-    let reader = app
-        .services
-        .issue_api_key(
-            &CommandContext::system(TenantId::default_tenant()),
-            "reader",
-            Scopes::new([Scope::ScanRead]).unwrap(),
-        )
-        .await
-        .unwrap()
-        .unwrap()
-        .token
-        .expose();
+    let reader = app.issue_key("default", "reader", &[Scope::ScanRead]).await;
     let as_reader = ask(Some(reader)).await;
     assert!(as_reader.get("head_position").is_none(), "{as_reader}");
     // The root says what the server is and links to everything public, each link answering 200.
@@ -382,18 +371,7 @@ async fn keys_scopes_and_tenants_are_enforced(app: TestApp) {
     .await;
 
     let default = TenantId::default_tenant();
-    let reader = app
-        .services
-        .issue_api_key(
-            &CommandContext::system(default.clone()),
-            "reader",
-            Scopes::new([Scope::ScanRead]).unwrap(),
-        )
-        .await
-        .unwrap()
-        .unwrap()
-        .token
-        .expose();
+    let reader = app.issue_key("default", "reader", &[Scope::ScanRead]).await;
     let denied = problem(
         create(Some(&reader)).await.unwrap(),
         StatusCode::FORBIDDEN,

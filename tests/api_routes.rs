@@ -156,18 +156,7 @@ fn problem(answer: (StatusCode, Value), status: StatusCode, code: &str) {
 
 /// A key of `tenant` with `scopes`, issued through the application.
 async fn key(app: &TestApp, tenant: &str, scopes: &[Scope]) -> String {
-    let context = CommandContext::system(TenantId::parse(tenant).unwrap());
-    app.services
-        .issue_api_key(
-            &context,
-            "test key",
-            Scopes::new(scopes.iter().copied()).unwrap(),
-        )
-        .await
-        .unwrap()
-        .unwrap()
-        .token
-        .expose()
+    app.issue_key(tenant, "test key", scopes).await
 }
 
 /// A key of the default tenant with `scope`, limited to its `default` project.

@@ -255,6 +255,27 @@ impl std::fmt::Debug for TestApp {
 }
 
 impl TestApp {
+    /// A key of `tenant` named `name` with `scopes`, issued through the application: its token.
+    pub async fn issue_key(
+        &self,
+        tenant: &str,
+        name: &str,
+        scopes: &[vantage_domain::scope::Scope],
+    ) -> String {
+        let tenant = vantage_domain::tenant::TenantId::parse(tenant).expect("a valid tenant");
+        self.services
+            .issue_api_key(
+                &vantage_app::CommandContext::system(tenant),
+                name,
+                vantage_domain::scope::Scopes::new(scopes.iter().copied()).expect("valid scopes"),
+            )
+            .await
+            .expect("the store answers")
+            .expect("the key is issued")
+            .token
+            .expose()
+    }
+
     /// Serves the real router over a real socket on top of `stores`, with the projectors running live.
     pub async fn spawn(stores: AppStores) -> Self {
         Self::spawn_with(stores, "", false).await

@@ -98,12 +98,14 @@ fn run_wrk(
         "-H",
         &format!("Authorization: Bearer {key}"),
     ]);
-    let script = tempfile::NamedTempFile::new()?;
-    match paths {
+    // The script (when there is one) must outlive the run.
+    let script = match paths {
         [path] => {
             command.arg(format!("{base}{path}"));
+            None
         }
         _ => {
+            let script = tempfile::NamedTempFile::new()?;
             let quoted: Vec<String> = paths.iter().map(|p| format!("{p:?}")).collect();
             std::fs::write(
                 script.path(),
@@ -115,14 +117,16 @@ fn run_wrk(
                 ),
             )?;
             command.arg("-s").arg(script.path()).arg(base);
+            Some(script)
         }
-    }
+    };
     let output = command
         .output()
         .with_context(|| format!("running {wrk} (apt-get install wrk)"))?;
     if !output.status.success() {
         bail!("wrk failed: {}", String::from_utf8_lossy(&output.stderr));
     }
+    drop(script);
     Ok(parse_wrk(&String::from_utf8_lossy(&output.stdout)))
 }
 
