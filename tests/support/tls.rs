@@ -68,6 +68,29 @@ impl TestCa {
     }
 }
 
+impl TestCa {
+    /// A leaf for `names` as PEM files hold it: (its chain, leaf first; its PKCS#8 key), for
+    /// programs that read certificate files (`vantage serve --tls-cert --tls-key`).
+    pub fn leaf_pem(&self, names: &[&str]) -> (String, String) {
+        let (chain, key) = self.leaf(names, None);
+        let pem = |tag: &str, der: &[u8]| {
+            use base64::Engine;
+            let body = base64::engine::general_purpose::STANDARD.encode(der);
+            let lines: Vec<&str> = body
+                .as_bytes()
+                .chunks(64)
+                .map(|c| std::str::from_utf8(c).unwrap())
+                .collect();
+            format!(
+                "-----BEGIN {tag}-----\n{}\n-----END {tag}-----\n",
+                lines.join("\n")
+            )
+        };
+        let chain = chain.iter().map(|c| pem("CERTIFICATE", c)).collect();
+        (chain, pem("PRIVATE KEY", key.secret_der()))
+    }
+}
+
 impl Default for TestCa {
     fn default() -> Self {
         Self::new()

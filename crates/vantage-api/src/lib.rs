@@ -26,6 +26,7 @@ mod routes;
 mod scans;
 mod tenant;
 mod triage;
+mod ui;
 
 pub use error::{ApiError, PROBLEM_CODES};
 pub use rate_limit::{RateLimitConfig, RateLimits};
@@ -234,6 +235,7 @@ pub fn router(state: AppState) -> Router {
     public
         .merge(api)
         .merge(docs)
+        .merge(ui::routes())
         .route("/openapi.json", get(openapi::openapi_json))
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
@@ -340,7 +342,8 @@ pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// is closed after it (slowloris).
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Serves `router` on `listener` until `shutdown` resolves, then drains in-flight requests.
+/// Serves `router` on `listener` until `shutdown` resolves, then drains in-flight requests; over
+/// TLS when `tls` is given (the handshake must finish within [`HEADER_READ_TIMEOUT`]).
 ///
 /// HTTP/1.1 through hyper directly (what `axum::serve` does, plus a timer, so that
 /// [`HEADER_READ_TIMEOUT`] applies); each connection gets the client's address (the rate limiter
@@ -349,6 +352,7 @@ pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
+    tls: Option<std::sync::Arc<rustls::ServerConfig>>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     use hyper_util::rt::{TokioIo, TokioTimer};
@@ -356,6 +360,7 @@ pub async fn serve(
 
     let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(state.max_connections));
     let router = router(state);
+    let tls = tls.map(tokio_rustls::TlsAcceptor::from);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
@@ -396,10 +401,35 @@ pub async fn serve(
                     .insert(axum::extract::ConnectInfo(client));
                 app.clone().oneshot(request)
             });
-        let connection = builder.serve_connection(TokioIo::new(stream), service);
-        let connection = graceful.watch(connection);
+        let builder = builder.clone();
+        let watcher = graceful.watcher();
+        let tls = tls.clone();
         tokio::spawn(async move {
-            if let Err(error) = connection.await {
+            let served = match tls {
+                None => {
+                    let connection = builder.serve_connection(TokioIo::new(stream), service);
+                    watcher.watch(connection).await
+                }
+                Some(acceptor) => {
+                    let stream =
+                        match tokio::time::timeout(HEADER_READ_TIMEOUT, acceptor.accept(stream))
+                            .await
+                        {
+                            Ok(Ok(stream)) => stream,
+                            Ok(Err(error)) => {
+                                tracing::debug!(%error, %client, "TLS handshake failed");
+                                return;
+                            }
+                            Err(_) => {
+                                tracing::debug!(%client, "TLS handshake timed out");
+                                return;
+                            }
+                        };
+                    let connection = builder.serve_connection(TokioIo::new(stream), service);
+                    watcher.watch(connection).await
+                }
+            };
+            if let Err(error) = served {
                 tracing::debug!(%error, %client, "connection ended with an error");
             }
             drop(slot);

@@ -50,14 +50,16 @@ pub struct NatsLink {
     pub topology: NatsTopology,
 }
 
-/// The HTTP API's limits; `None` keeps the API's default.
-#[derive(Debug, Clone, Copy, Default)]
+/// The HTTP API's limits and transport; `None` keeps the API's default.
+#[derive(Debug, Clone, Default)]
 pub struct ApiSettings {
     pub rate_limits: Option<RateLimitConfig>,
     /// The longest a live stream stays open.
     pub live_max: Option<Duration>,
     /// Connections served at once.
     pub max_connections: Option<usize>,
+    /// Serve HTTPS with this certificate and key instead of plain HTTP.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 /// The server, wired and running its background parts, ready to serve its listener.
@@ -65,6 +67,7 @@ pub struct ApiSettings {
 pub struct Application {
     listener: TcpListener,
     state: AppState,
+    tls: Option<Arc<rustls::ServerConfig>>,
     stop: watch::Sender<bool>,
     background: Vec<(&'static str, JoinHandle<()>)>,
     workers: Option<JoinHandle<Result<(), StoreError>>>,
@@ -172,6 +175,7 @@ impl Application {
         Self {
             listener,
             state,
+            tls: api.tls,
             stop,
             background,
             workers,
@@ -196,6 +200,7 @@ impl Application {
         let Self {
             listener,
             state,
+            tls,
             stop,
             background,
             workers,
@@ -209,7 +214,7 @@ impl Application {
                 let _ = stop.send(true);
             })
         };
-        let served = vantage_api::serve(listener, state, until_stopped(stopped)).await;
+        let served = vantage_api::serve(listener, state, tls, until_stopped(stopped)).await;
         // The server can also end on its own (an error): everything else stops with it.
         let _ = stop.send(true);
         signal.abort();

@@ -183,6 +183,13 @@ pub struct ServeArgs {
     /// Address to listen on [default: 127.0.0.1:8080].
     #[arg(long, env = "VANTAGE_LISTEN")]
     pub listen: Option<SocketAddr>,
+    /// Serve HTTPS with this PEM certificate chain (the server's certificate first) instead of
+    /// plain HTTP; needs --tls-key.
+    #[arg(long, env = "VANTAGE_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key (PKCS#8, PKCS#1 or SEC1) of --tls-cert.
+    #[arg(long, env = "VANTAGE_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
     /// Tenant whose first admin key is created on first start [default: default].
     #[arg(long, env = "VANTAGE_TENANT")]
     pub tenant: Option<String>,
@@ -700,10 +707,15 @@ async fn serve(args: ServeArgs, file: &FileConfig) -> Result<ExitCode, CliError>
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|e| CliError(format!("cannot listen on {listen}: {e}")))?;
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(server_tls(cert, key)?),
+        _ => None,
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let local = listener.local_addr()?;
-    tracing::info!(address = %local, store = opened.kind, "vantage is serving");
+    tracing::info!(address = %local, store = opened.kind, scheme, "vantage is serving");
     println!(
-        "Vantage listening on http://{local} ({} event store)",
+        "Vantage listening on {scheme}://{local} ({} event store); dashboard at {scheme}://{local}/ui",
         opened.kind
     );
     let nats = match &args.nats.nats_url {
@@ -736,6 +748,7 @@ async fn serve(args: ServeArgs, file: &FileConfig) -> Result<ExitCode, CliError>
             }),
             live_max: Some(std::time::Duration::from_secs(args.live_max_seconds)),
             max_connections: Some(args.max_connections),
+            tls,
         },
     };
     let read_db = opened.read_db().await?;
@@ -745,6 +758,47 @@ async fn serve(args: ServeArgs, file: &FileConfig) -> Result<ExitCode, CliError>
         .map_err(|e| CliError(format!("server failed: {e}")))?;
     tracing::info!("shut down cleanly");
     Ok(ExitCode::SUCCESS)
+}
+
+/// The TLS configuration `vantage serve --tls-cert --tls-key` serves with (HTTP/1.1 over ALPN).
+fn server_tls(
+    cert: &std::path::Path,
+    key: &std::path::Path,
+) -> Result<std::sync::Arc<rustls::ServerConfig>, CliError> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let chain = CertificateDer::pem_file_iter(cert)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| {
+            CliError(format!(
+                "cannot read the certificate {}: {e}",
+                cert.display()
+            ))
+        })?;
+    if chain.is_empty() {
+        return Err(CliError(format!(
+            "{} holds no PEM certificate",
+            cert.display()
+        )));
+    }
+    let private = PrivateKeyDer::from_pem_file(key).map_err(|e| {
+        CliError(format!(
+            "cannot read the private key {}: {e}",
+            key.display()
+        ))
+    })?;
+    let mut config = rustls::ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(chain, private)
+        .map_err(|e| {
+            CliError(format!(
+                "the certificate {} and the key {} do not make a TLS identity: {e}",
+                cert.display(),
+                key.display()
+            ))
+        })?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(std::sync::Arc::new(config))
 }
 
 async fn worker(args: WorkerArgs, file: &FileConfig) -> Result<ExitCode, CliError> {
