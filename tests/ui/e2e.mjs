@@ -138,6 +138,11 @@ async function desktop(browser) {
   check(!secretShown, "the API key appears in the DOM or the URL");
   check(await page.evaluate((k) => sessionStorage.getItem("vantage.api-key") === k, key), "the key is in session storage");
   const unreadBefore = await unread(page);
+  // Keyboard: the first Tab from the top of the page reaches the skip link.
+  await page.reload();
+  await page.locator("h1", { hasText: "Command center" }).waitFor();
+  await page.keyboard.press("Tab");
+  check((await page.evaluate(() => document.activeElement?.textContent)) === "Skip to content", "the first Tab reaches the skip link");
 
   // A target the server refuses: its problem detail is shown.
   await page.getByRole("link", { name: "New scan" }).click();
@@ -159,11 +164,20 @@ async function desktop(browser) {
   step("scan completed");
   await axe(page, "scan");
   await shot(page, "scan", DESKTOP);
+  await page.getByText(/^Observations \(\d+\)$/).click();
+  await page.locator("details.card table.list tbody tr").first().waitFor();
+  const downloading = page.waitForEvent("download");
+  await page.getByRole("button", { name: "Report: JSON" }).click();
+  const report = JSON.parse(readFileSync(await (await downloading).path(), "utf8"));
+  check(JSON.stringify(report).includes(first), "the downloaded JSON report is the scan's");
+  step("observations shown, report downloaded");
 
   const findings = page.locator("details.finding");
   check((await findings.count()) > 0, "the lab target has findings");
   const finding = findings.first();
-  await finding.locator("summary").click();
+  await finding.locator("summary").focus();
+  await page.keyboard.press("Enter");
+  check(await finding.evaluate((el) => el.open), "Enter on a finding's summary opens it");
   await finding.getByLabel("Triage state").selectOption("acknowledged");
   await finding.getByLabel("Note").fill("seen in the e2e run");
   await finding.getByRole("button", { name: "Save triage" }).click();
@@ -222,6 +236,33 @@ async function desktop(browser) {
   check((await page.locator("table.list tbody tr").count()) >= 2, "the filtered list shows the completed scans");
   await axe(page, "scans");
   await shot(page, "scans", DESKTOP);
+  // Cursor paging, one scan a page: the next page shows another scan, and the first page is back.
+  await page.goto(`${base}/ui#/scans?status=completed&limit=1`);
+  const onFirst = await page.locator("table.list tbody a").first().textContent();
+  const firstHref = await page.locator("table.list tbody a").first().getAttribute("href");
+  await page.getByRole("link", { name: "Next page" }).click();
+  await page.waitForURL(/cursor=/);
+  const shows = (href) =>
+    page
+      .waitForFunction((h) => document.querySelector("table.list tbody a")?.getAttribute("href") === h, href, { timeout: 10_000 })
+      .then(() => true, () => false);
+  const others = (href) =>
+    page
+      .waitForFunction((h) => { const a = document.querySelector("table.list tbody a"); return a !== null && a.getAttribute("href") !== h; }, href, { timeout: 10_000 })
+      .then(() => true, () => false);
+  check(await others(firstHref), `the next page shows another scan than ${onFirst}`);
+  await page.getByRole("link", { name: "First page" }).click();
+  check(await shows(firstHref), "the first page shows its scan again");
+  step("paged");
+
+  // Without a live stream (refused here), the page follows the scan's status at the pace its
+  // Retry-After asks and still shows the result.
+  await page.route("**/events?**", (route) => route.abort());
+  const third = await startScan(page);
+  await page.locator(".live-log li", { hasText: "following the status instead" }).waitFor();
+  await page.locator("#findings-h").waitFor({ timeout: 30_000 });
+  await page.unroute("**/events?**");
+  step(`scan ${third} followed by polling`);
 
   await page.getByRole("link", { name: "API keys" }).click();
   await page.getByLabel("Name").fill("e2e-ci");

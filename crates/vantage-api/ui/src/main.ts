@@ -123,7 +123,9 @@ async function render(): Promise<void> {
       }
       if (mine === generation) failure(main, error);
     }
-    main.focus({ preventScroll: true });
+    // After navigating, focus moves to the new content (screen readers announce it); on the first
+    // load it stays at the top, where Tab reaches the skip link first.
+    if (mine > 1) main.focus({ preventScroll: true });
     void refreshBell();
     return;
   }

@@ -27,17 +27,19 @@ function statusTag(value: string): HTMLElement {
   return h("span", { class: `status-tag st-${value}` }, value);
 }
 
-/** `#/scans?domain=&status=&trigger=&cursor=`: newest first, twenty a page. */
+/** `#/scans?domain=&status=&trigger=&cursor=&limit=`: newest first, twenty a page unless `limit`
+ *  (1–100) says otherwise. */
 export async function scansPage(page: Page): Promise<void> {
   document.title = "Scans · Vantage";
   const p = page.params;
+  const limit = Math.min(100, Math.max(1, Number(p.get("limit")) || 20));
   const result = await call<Schemas["ScanDocPage"]>("GET", "/scans", {
     query: {
       domain: p.get("domain"),
       status: p.get("status"),
       trigger: p.get("trigger"),
       cursor: p.get("cursor"),
-      limit: 20,
+      limit,
     },
   });
   const domain = h("input", { name: "domain", value: p.get("domain") ?? "", placeholder: "example.com" });
