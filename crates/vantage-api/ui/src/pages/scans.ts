@@ -224,9 +224,12 @@ function evidence(value: unknown): HTMLElement {
   return h("pre", { class: "evidence", tabindex: 0 }, JSON.stringify(value, null, 2));
 }
 
-function commentList(comments: Schemas["CommentDoc"][]): HTMLElement {
+/** A comment as the list shows it (one just added here has no time yet). */
+type ShownComment = { id: string; author: string; body: string; created_at?: string };
+
+function commentList(comments: ShownComment[]): HTMLElement {
   return comments.length
-    ? h("ul", { class: "comments" }, comments.map((c) => h("li", {}, h("p", {}, c.body), h("small", {}, `${c.author} · ${when(c.created_at)}`))))
+    ? h("ul", { class: "comments" }, comments.map((c) => h("li", {}, h("p", {}, c.body), h("small", {}, c.created_at ? `${c.author} · ${when(c.created_at)}` : `${c.author} · just now`))))
     : h("p", { class: "muted" }, "No comments yet.");
 }
 
@@ -239,11 +242,19 @@ function findingCard(finding: Finding): HTMLElement {
   const commentBody = h("textarea", { name: "comment", rows: 2, required: true });
   const commentOutcome = status();
   const tag = h("span", { class: "triage-tag" }, finding.triage.replace(/_/g, " "));
+  // Comments added here are shown at once and kept until the server's list (a read model, which
+  // may lag a moment) has them; only the newest of overlapping loads is drawn.
+  const added: ShownComment[] = [];
+  let loads = 0;
   const loadComments = async () => {
+    const load = ++loads;
     try {
-      replace(comments, commentList((await call<Schemas["CommentDocList"]>("GET", `/findings/${fp}/comments`)).items));
+      const listed = (await call<Schemas["CommentDocList"]>("GET", `/findings/${fp}/comments`)).items;
+      if (load !== loads) return;
+      const known = new Set(listed.map((c) => c.id));
+      replace(comments, commentList([...listed, ...added.filter((c) => !known.has(c.id))]));
     } catch (error) {
-      replace(comments, h("p", { class: "error" }, describe(error)));
+      if (load === loads) replace(comments, h("p", { class: "error" }, describe(error)));
     }
   };
   const details = h(
@@ -291,7 +302,7 @@ function findingCard(finding: Finding): HTMLElement {
             event.preventDefault();
             try {
               const body: Schemas["AddCommentRequest"] = { body: commentBody.value };
-              await call("POST", `/findings/${fp}/comments`, { body });
+              added.push(await call<Schemas["CommentAdded"]>("POST", `/findings/${fp}/comments`, { body }));
               commentBody.value = "";
               replace(commentOutcome, "Comment added.");
               await loadComments();
