@@ -28,6 +28,10 @@ if $with_services; then
     command -v chromium >/dev/null 2>&1 || missing+=(chromium)
     command -v pdftotext >/dev/null 2>&1 || missing+=(poppler-utils)
     command -v xmllint >/dev/null 2>&1 || missing+=(libxml2-utils)
+    # the cipher suite enumeration is tested on real servers (OpenSSL's s_server, GnuTLS's
+    # gnutls-serv, which still speaks RC4 and 3DES) against testssl.sh's verdicts
+    command -v gnutls-serv >/dev/null 2>&1 || missing+=(gnutls-bin)
+    command -v testssl >/dev/null 2>&1 || missing+=(testssl.sh)
     # deploy/validate.sh checks the systemd units with systemd-analyze
     command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
 fi

@@ -33,6 +33,7 @@ mod ssrf;
 mod store_contract;
 mod tenant_erasure;
 mod tls_probe;
+mod tls_suites;
 mod ui;
 mod verdict_replay;
 mod verdicts;

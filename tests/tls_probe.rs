@@ -1,7 +1,7 @@
 //! The TLS probe against real TLS servers on loopback with certificates from a test CA: a good
 //! chain, an expired one, a name mismatch, a self-signed one, and a TLS-1.3-only server.
 
-use vantage_probes::tls::{TlsRoots, probe_tls};
+use vantage_probes::tls::{TlsDepth, TlsRoots, probe_tls};
 use vantage_tests::tls::{TestCa, self_signed, tls_server};
 
 const BOTH: &[&rustls::SupportedProtocolVersion] =
@@ -12,7 +12,7 @@ async fn a_good_chain_is_trusted_and_described() {
     let ca = TestCa::new();
     let address = tls_server(ca.leaf(&["shop.test"], None), BOTH).await;
     let roots = TlsRoots::with_extra(vec![ca.certificate.clone()]);
-    let seen = probe_tls(address, "shop.test", &roots).await;
+    let seen = probe_tls(address, "shop.test", &roots, TlsDepth::Versions).await;
     assert!(seen.handshake, "{:?}", seen.error);
     assert_eq!(seen.protocol.as_deref(), Some("TLSv1_3"));
     assert!(seen.cipher_suite.as_deref().unwrap().starts_with("TLS13_"));
@@ -30,7 +30,13 @@ async fn a_good_chain_is_trusted_and_described() {
     assert!(!leaf.self_signed);
     assert_eq!(seen.chain.len(), 2);
     // Without the lab CA, the same chain is not trusted.
-    let web_only = probe_tls(address, "shop.test", &TlsRoots::web_pki()).await;
+    let web_only = probe_tls(
+        address,
+        "shop.test",
+        &TlsRoots::web_pki(),
+        TlsDepth::Versions,
+    )
+    .await;
     assert_eq!(web_only.trusted, Some(false));
 }
 
@@ -42,6 +48,7 @@ async fn an_expired_certificate_is_not_trusted() {
         address,
         "shop.test",
         &TlsRoots::with_extra(vec![ca.certificate.clone()]),
+        TlsDepth::Versions,
     )
     .await;
     assert!(
@@ -65,6 +72,7 @@ async fn a_name_mismatch_is_told_apart_from_trust() {
         address,
         "shop.test",
         &TlsRoots::with_extra(vec![ca.certificate.clone()]),
+        TlsDepth::Versions,
     )
     .await;
     assert_eq!(seen.trusted, Some(true));
@@ -74,7 +82,13 @@ async fn a_name_mismatch_is_told_apart_from_trust() {
 #[tokio::test]
 async fn a_self_signed_certificate_is_not_trusted() {
     let address = tls_server(self_signed(&["shop.test"]), BOTH).await;
-    let seen = probe_tls(address, "shop.test", &TlsRoots::web_pki()).await;
+    let seen = probe_tls(
+        address,
+        "shop.test",
+        &TlsRoots::web_pki(),
+        TlsDepth::Versions,
+    )
+    .await;
     assert_eq!(seen.trusted, Some(false));
     assert_eq!(
         seen.verification_error.as_deref(),
@@ -92,6 +106,7 @@ async fn accepted_versions_are_probed_one_by_one() {
         address,
         "shop.test",
         &TlsRoots::with_extra(vec![ca.certificate.clone()]),
+        TlsDepth::Versions,
     )
     .await;
     assert!(seen.tls13);
@@ -103,7 +118,13 @@ async fn no_tls_at_all_is_an_observation() {
     let plain = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let address = plain.local_addr().unwrap();
     drop(plain);
-    let seen = probe_tls(address, "shop.test", &TlsRoots::web_pki()).await;
+    let seen = probe_tls(
+        address,
+        "shop.test",
+        &TlsRoots::web_pki(),
+        TlsDepth::Versions,
+    )
+    .await;
     assert!(!seen.handshake);
     assert_eq!(seen.error.as_deref(), Some("connection failed"));
 }
@@ -127,30 +148,33 @@ async fn tls_findings_follow_the_observations() {
     let grade_of = |seen: &vantage_observations::tls::TlsObservation| {
         vantage_rules::grade::grade_tls(seen, false).unwrap().grade
     };
-    assert_eq!(grade_of(&probe_tls(good, "shop.test", &roots).await), "A");
     assert_eq!(
-        grade_of(&probe_tls(expired, "shop.test", &roots).await),
+        grade_of(&probe_tls(good, "shop.test", &roots, TlsDepth::Versions).await),
+        "A"
+    );
+    assert_eq!(
+        grade_of(&probe_tls(expired, "shop.test", &roots, TlsDepth::Versions).await),
         "T"
     );
     assert_eq!(
-        grade_of(&probe_tls(mismatched, "shop.test", &roots).await),
+        grade_of(&probe_tls(mismatched, "shop.test", &roots, TlsDepth::Versions).await),
         "M"
     );
     assert_eq!(
-        grade_of(&probe_tls(good, "shop.test", &TlsRoots::web_pki()).await),
+        grade_of(&probe_tls(good, "shop.test", &TlsRoots::web_pki(), TlsDepth::Versions).await),
         "T"
     );
-    assert!(rules_for(probe_tls(good, "shop.test", &roots).await).is_empty());
+    assert!(rules_for(probe_tls(good, "shop.test", &roots, TlsDepth::Versions).await).is_empty());
     assert_eq!(
-        rules_for(probe_tls(expired, "shop.test", &roots).await),
+        rules_for(probe_tls(expired, "shop.test", &roots, TlsDepth::Versions).await),
         ["tls.certificate-expired", "tls.no-tls13"]
     );
     assert_eq!(
-        rules_for(probe_tls(mismatched, "shop.test", &roots).await),
+        rules_for(probe_tls(mismatched, "shop.test", &roots, TlsDepth::Versions).await),
         ["tls.hostname-mismatch"]
     );
     assert_eq!(
-        rules_for(probe_tls(good, "shop.test", &TlsRoots::web_pki()).await),
+        rules_for(probe_tls(good, "shop.test", &TlsRoots::web_pki(), TlsDepth::Versions).await),
         ["tls.certificate-untrusted"]
     );
 }
@@ -196,7 +220,13 @@ async fn a_tls_1_0_only_server_is_detected() {
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    let seen = probe_tls(address, "legacy.test", &TlsRoots::web_pki()).await;
+    let seen = probe_tls(
+        address,
+        "legacy.test",
+        &TlsRoots::web_pki(),
+        TlsDepth::Versions,
+    )
+    .await;
     let _ = server.kill();
     let _ = server.wait();
     assert!(seen.tls10, "TLS 1.0 must be detected: {seen:?}");
@@ -214,6 +244,7 @@ async fn modern_servers_refuse_legacy_versions() {
         address,
         "shop.test",
         &TlsRoots::with_extra(vec![ca.certificate.clone()]),
+        TlsDepth::Versions,
     )
     .await;
     assert!(!seen.tls10 && !seen.tls11);
@@ -229,7 +260,15 @@ async fn ocsp_stapling_is_recorded() {
         vec![0x30, 0x03, 0x0a, 0x01, 0x00],
     )
     .await;
-    assert!(probe_tls(stapling, "shop.test", &roots).await.ocsp_stapled);
+    assert!(
+        probe_tls(stapling, "shop.test", &roots, TlsDepth::Versions)
+            .await
+            .ocsp_stapled
+    );
     let plain = tls_server(ca.leaf(&["shop.test"], None), BOTH).await;
-    assert!(!probe_tls(plain, "shop.test", &roots).await.ocsp_stapled);
+    assert!(
+        !probe_tls(plain, "shop.test", &roots, TlsDepth::Versions)
+            .await
+            .ocsp_stapled
+    );
 }

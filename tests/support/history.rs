@@ -134,6 +134,7 @@ pub fn observations(domain: &str, state: &SiteState, seed: u128) -> Vec<ProbeObs
                 hostname_match: Some(true),
                 verification_error: None,
                 ocsp_stapled: true,
+                cipher_suites: None,
             }
             .into(),
         ),

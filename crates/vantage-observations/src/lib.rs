@@ -10,6 +10,7 @@
 //! This crate is data and decoding only: no I/O, no clock, no network — what the probes judged at
 //! the time (a certificate's days left, whether a security.txt had expired) is recorded as a fact.
 
+pub mod cipher_suites;
 pub mod classification;
 pub mod dns;
 pub mod exposure;
@@ -119,7 +120,7 @@ pub const CATALOG: &[ObservationTypeInfo] = &[
     },
     ObservationTypeInfo {
         kind: ProbeKind::Tls,
-        version: 1,
+        version: 2,
         schema: || schemars::schema_for!(TlsObservation),
     },
     ObservationTypeInfo {
@@ -279,6 +280,7 @@ fn upcast(kind: ProbeKind, mut version: u32, mut data: Value) -> Result<Value, S
         data = match (kind, version) {
             (ProbeKind::Http, 1) => http::upcast_v1(data)?,
             (ProbeKind::Exposure, 1) => exposure::upcast_v1(data)?,
+            (ProbeKind::Tls, 1) => tls::upcast_v1(data)?,
             _ => return Err(format!("no upcast step from v{version}")),
         };
         version += 1;

@@ -1,5 +1,6 @@
-//! What the TLS probe saw at one address: protocol versions accepted, the certificate chain, and
-//! whether it is trusted and covers the name.
+//! What the TLS probe saw at one address: protocol versions accepted, the cipher suites accepted
+//! under each (with the server's order and key exchange groups), the certificate chain, and whether
+//! it is trusted and covers the name.
 
 use std::net::SocketAddr;
 
@@ -22,7 +23,63 @@ pub struct CertificateSummary {
     pub self_signed: bool,
 }
 
-/// What the TLS probe saw at one address (version 1).
+/// A protocol version, as the enumeration names it.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
+pub enum TlsVersion {
+    #[serde(rename = "TLSv1.0")]
+    Tls10,
+    #[serde(rename = "TLSv1.1")]
+    Tls11,
+    #[serde(rename = "TLSv1.2")]
+    Tls12,
+    #[serde(rename = "TLSv1.3")]
+    Tls13,
+}
+
+impl TlsVersion {
+    /// Every version enumerated, oldest first.
+    pub const ALL: [Self; 4] = [Self::Tls10, Self::Tls11, Self::Tls12, Self::Tls13];
+
+    /// The version's two bytes on the wire.
+    pub fn wire(self) -> [u8; 2] {
+        match self {
+            Self::Tls10 => [0x03, 0x01],
+            Self::Tls11 => [0x03, 0x02],
+            Self::Tls12 => [0x03, 0x03],
+            Self::Tls13 => [0x03, 0x04],
+        }
+    }
+}
+
+/// One suite a server accepted, with the key exchange it used for it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct AcceptedSuite {
+    /// The IANA code (its meaning: [`crate::cipher_suites::suite`]).
+    pub id: u16,
+    /// The IANA name.
+    pub name: String,
+    /// The named group the server chose for the key exchange (`x25519`, `secp256r1`, `ffdhe2048`, …);
+    /// absent for RSA key exchange, for finite-field parameters of the server's own (see
+    /// `dh_bits`), or when not seen.
+    pub group: Option<String>,
+    /// The size of the finite-field Diffie-Hellman prime, in bits (DHE suites, `ffdhe*` groups).
+    pub dh_bits: Option<u32>,
+}
+
+/// The suites accepted under one protocol version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct VersionSuites {
+    pub version: TlsVersion,
+    /// In the order the server chose them, each time offered every known suite not yet chosen.
+    pub suites: Vec<AcceptedSuite>,
+    /// The server picks by its own order (true) or the client's (false); absent with fewer than
+    /// two suites.
+    pub server_order: Option<bool>,
+}
+
+/// What the TLS probe saw at one address (version 2: the cipher suite enumeration).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct TlsObservation {
     pub address: SocketAddr,
@@ -44,6 +101,17 @@ pub struct TlsObservation {
     /// Why verification failed, if it did.
     pub verification_error: Option<String>,
     pub ocsp_stapled: bool,
+    /// The cipher suites accepted per protocol version, found with hand-built ClientHellos (so
+    /// suites no modern library speaks are seen too), for every version that accepted one; absent
+    /// when not enumerated (the quick profile, or observations recorded before it existed).
+    pub cipher_suites: Option<Vec<VersionSuites>>,
+}
+
+/// Version 1 → 2: the enumeration did not exist.
+pub(crate) fn upcast_v1(mut data: serde_json::Value) -> Result<serde_json::Value, String> {
+    let object = data.as_object_mut().ok_or("not an object")?;
+    object.insert("cipher_suites".into(), serde_json::Value::Null);
+    Ok(data)
 }
 
 impl TlsObservation {

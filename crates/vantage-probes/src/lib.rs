@@ -16,6 +16,7 @@ pub mod site;
 pub mod ssrf;
 pub mod tcp;
 pub mod tls;
+pub mod tls_suites;
 
 /// Seconds since the Unix epoch by the machine's clock: when a probe judges something as of now (a
 /// certificate's days left, a security.txt's expiry), as the scanner sees it. The probes' one

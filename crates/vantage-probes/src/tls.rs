@@ -447,8 +447,22 @@ pub fn covers(sans: &[String], name: &str) -> bool {
     })
 }
 
+/// How much of a TLS server the probe learns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsDepth {
+    /// The protocol versions, the negotiated suite and the certificate chain.
+    Versions,
+    /// Those, and every cipher suite each version accepts ([`crate::tls_suites`]).
+    Suites,
+}
+
 /// Probes TLS at `address` (vetted), presenting `server_name` (SNI and name checks).
-pub async fn probe_tls(address: SocketAddr, server_name: &str, roots: &TlsRoots) -> TlsObservation {
+pub async fn probe_tls(
+    address: SocketAddr,
+    server_name: &str,
+    roots: &TlsRoots,
+    depth: TlsDepth,
+) -> TlsObservation {
     let mut seen = TlsObservation {
         address,
         server_name: server_name.to_owned(),
@@ -465,6 +479,7 @@ pub async fn probe_tls(address: SocketAddr, server_name: &str, roots: &TlsRoots)
         hostname_match: None,
         verification_error: None,
         ocsp_stapled: false,
+        cipher_suites: None,
     };
     let Ok(name) = ServerName::try_from(server_name.to_owned()) else {
         seen.error = Some("not a valid TLS server name".into());
@@ -483,6 +498,17 @@ pub async fn probe_tls(address: SocketAddr, server_name: &str, roots: &TlsRoots)
     seen.tls12 = tls12.is_ok();
     seen.tls11 = tls11;
     seen.tls10 = tls10;
+    // A server that answered with a TLS alert speaks TLS even when no version handshake worked (a
+    // server of only RC4 or 3DES suites, which rustls cannot speak): enumerate it too.
+    let answered_tls = all
+        .as_ref()
+        .err()
+        .is_some_and(|error| error.contains("alert"));
+    if depth == TlsDepth::Suites
+        && (seen.speaks_tls() || tls12.is_ok() || tls13.is_ok() || answered_tls)
+    {
+        seen.cipher_suites = Some(crate::tls_suites::enumerate(address, server_name).await);
+    }
     let done = match all {
         Ok(done) => done,
         Err(error) => {

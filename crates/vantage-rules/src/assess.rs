@@ -173,7 +173,12 @@ pub struct Assessment {
 pub fn assess(ruleset: &str, facts: &ScanFacts<'_>) -> Result<Assessment, UnknownRuleset> {
     let findings = evaluate(ruleset, facts)?;
     let counts = SeverityCounts::of(findings.iter().map(|f| &f.severity));
-    let (grades, overall) = if ruleset == "3" {
+    let (grades, overall) = if ruleset == "3" || ruleset == "4" {
+        let method = if ruleset == "4" {
+            grade::TlsMethod::Caps2
+        } else {
+            grade::TlsMethod::Caps1
+        };
         let site = SiteView::of(facts);
         let headers = crate::observatory::grade(&site);
         let hsts_sufficient = headers.as_ref().is_some_and(|g| {
@@ -184,7 +189,7 @@ pub fn assess(ruleset: &str, facts: &ScanFacts<'_>) -> Result<Assessment, Unknow
         let tls = site
             .tls
             .iter()
-            .find_map(|seen| grade::grade_tls(seen, hsts_sufficient));
+            .find_map(|seen| grade::grade_tls_with(seen, hsts_sufficient, method));
         let grades = ScanGrades { headers, tls };
         let overall = capped(&site, &findings, &counts, &grades);
         (grades, overall)

@@ -381,8 +381,49 @@ pub fn grade_headers(data: &HttpObservation) -> Option<HeaderGrade> {
     })
 }
 
-/// The version of the TLS grading below; returned with every TLS grade.
+/// The version of the TLS grading of rulesets 1–3; returned with every TLS grade it gives.
 pub const TLS_ALGORITHM: &str = "ssllabs-caps-1";
+/// The TLS grading of ruleset 4: the caps of `ssllabs-caps-1`, with the cipher suite caps judged on
+/// every suite the enumeration found (when the scan enumerated them).
+pub const TLS_SUITES_ALGORITHM: &str = "ssllabs-caps-2";
+
+/// One suite an enumeration found, with its catalogue entry.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct EnumeratedSuite {
+    pub version: vantage_observations::tls::TlsVersion,
+    pub suite: &'static vantage_observations::cipher_suites::SuiteInfo,
+    pub dh_bits: Option<u32>,
+}
+
+/// Every (version, suite) the address accepted, when its suites were enumerated (suites the
+/// catalogue does not know are left out: they were never offered).
+pub(crate) fn enumerated_suites(data: &TlsObservation) -> Option<Vec<EnumeratedSuite>> {
+    let versions = data.cipher_suites.as_ref()?;
+    Some(
+        versions
+            .iter()
+            .flat_map(|v| {
+                v.suites.iter().filter_map(move |s| {
+                    vantage_observations::cipher_suites::suite(s.id).map(|suite| EnumeratedSuite {
+                        version: v.version,
+                        suite,
+                        dh_bits: s.dh_bits,
+                    })
+                })
+            })
+            .collect(),
+    )
+}
+
+/// Which TLS grading to apply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsMethod {
+    /// `ssllabs-caps-1`: forward secrecy judged on the negotiated suite.
+    Caps1,
+    /// `ssllabs-caps-2`: every accepted suite judged (forward secrecy, RC4, 3DES, export, NULL,
+    /// anonymous, DH size).
+    Caps2,
+}
 
 /// A TLS grade: the best grade the caps leave, with the caps that applied.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -392,18 +433,45 @@ pub struct TlsGrade {
     pub caps: Vec<String>,
 }
 
-/// Grades one TLS observation after the SSL Labs rating guide's caps (see `docs/scoring.md`).
-/// `hsts_sufficient`: the HTTPS response sends HSTS with at least six months (needed for A+).
-/// `None` when nothing at the address speaks TLS.
+/// Grades one TLS observation after the SSL Labs rating guide's caps (`ssllabs-caps-1`, see
+/// `docs/scoring.md`). `hsts_sufficient`: the HTTPS response sends HSTS with at least six months
+/// (needed for A+). `None` when nothing at the address speaks TLS.
 pub fn grade_tls(data: &TlsObservation, hsts_sufficient: bool) -> Option<TlsGrade> {
-    let legacy = data.tls10 || data.tls11;
-    let modern = data.tls12 || data.tls13;
-    if !data.handshake && !legacy {
+    grade_tls_with(data, hsts_sufficient, TlsMethod::Caps1)
+}
+
+/// Grades one TLS observation with `method`.
+pub fn grade_tls_with(
+    data: &TlsObservation,
+    hsts_sufficient: bool,
+    method: TlsMethod,
+) -> Option<TlsGrade> {
+    use vantage_observations::cipher_suites::BulkCipher;
+    use vantage_observations::tls::TlsVersion;
+    // Under caps-2, what the enumeration saw.
+    let enumerated = (method == TlsMethod::Caps2)
+        .then(|| enumerated_suites(data))
+        .flatten();
+    let spoken = |wanted: &[TlsVersion]| {
+        enumerated
+            .iter()
+            .flatten()
+            .any(|seen| wanted.contains(&seen.version))
+    };
+    let legacy = data.tls10 || data.tls11 || spoken(&[TlsVersion::Tls10, TlsVersion::Tls11]);
+    let modern = data.tls12 || data.tls13 || spoken(&[TlsVersion::Tls12, TlsVersion::Tls13]);
+    // Caps-1 grades what completed a handshake or spoke a legacy version; caps-2 also a server
+    // only the enumeration could speak to (RC4 or 3DES only, anonymous only).
+    if !(data.handshake || legacy || (method == TlsMethod::Caps2 && modern)) {
         return None;
     }
+    let algorithm = match method {
+        TlsMethod::Caps1 => TLS_ALGORITHM,
+        TlsMethod::Caps2 => TLS_SUITES_ALGORITHM,
+    };
     let grade = |grade: &str, caps: Vec<String>| {
         Some(TlsGrade {
-            algorithm: TLS_ALGORITHM.to_owned(),
+            algorithm: algorithm.to_owned(),
             grade: grade.to_owned(),
             caps,
         })
@@ -434,13 +502,48 @@ pub fn grade_tls(data: &TlsObservation, hsts_sufficient: bool) -> Option<TlsGrad
             _ => {}
         }
     }
-    let suite = data.cipher_suite.as_deref().unwrap_or_default();
-    let forward_secret =
-        suite.starts_with("TLS13_") || suite.contains("ECDHE") || suite.contains("_DHE_");
-    if data.handshake && !forward_secret {
-        cap(3, "no forward secrecy: capped at B");
+    match enumerated.as_deref() {
+        Some(all) if !all.is_empty() => {
+            let any = |test: fn(&EnumeratedSuite) -> bool| all.iter().any(test);
+            if any(|e| {
+                e.suite.export
+                    || e.suite.anonymous()
+                    || e.suite.cipher == BulkCipher::Null
+                    || e.suite.cipher.is_weak_key()
+            }) {
+                cap(
+                    0,
+                    "export, anonymous, NULL or DES cipher suites are accepted: F",
+                );
+            }
+            if any(|e| e.dh_bits.is_some_and(|b| b < 1024)) {
+                cap(0, "a Diffie-Hellman prime under 1024 bits: F");
+            }
+            if any(|e| e.suite.cipher.is_rc4()) {
+                cap(2, "RC4 is accepted: capped at C");
+            }
+            if any(|e| e.suite.cipher == BulkCipher::TripleDesCbc && e.version >= TlsVersion::Tls11)
+            {
+                cap(2, "3DES is accepted with TLS 1.1 or newer: capped at C");
+            }
+            if !any(|e| e.suite.forward_secret()) {
+                cap(3, "no cipher suite has forward secrecy: capped at B");
+            }
+            if any(|e| e.dh_bits.is_some_and(|b| (1024..2048).contains(&b))) {
+                cap(3, "a Diffie-Hellman prime under 2048 bits: capped at B");
+            }
+        }
+        _ => {
+            let suite = data.cipher_suite.as_deref().unwrap_or_default();
+            let forward_secret =
+                suite.starts_with("TLS13_") || suite.contains("ECDHE") || suite.contains("_DHE_");
+            if data.handshake && !forward_secret {
+                cap(3, "no forward secrecy: capped at B");
+            }
+        }
     }
-    if rank == 4 && data.tls13 && hsts_sufficient {
+    let tls13 = data.tls13 || spoken(&[TlsVersion::Tls13]);
+    if rank == 4 && tls13 && hsts_sufficient {
         rank = 5;
     }
     let letter = match rank {

@@ -15,6 +15,7 @@ mod site;
 mod v1;
 mod v2;
 mod v3;
+mod v4;
 
 pub use assess::{Assessment, CAPPED_METHOD, Overall, PENALTY_METHOD, assess};
 pub use finding::{
@@ -30,10 +31,10 @@ use vantage_observations::{
 };
 
 /// The ruleset new scans are completed with. Every released ruleset stays available to `evaluate`.
-pub const RULESET_VERSION: &str = "3";
+pub const RULESET_VERSION: &str = "4";
 
 /// Every ruleset this build can evaluate, oldest first.
-pub const RULESETS: [&str; 4] = ["0", "1", "2", "3"];
+pub const RULESETS: [&str; 5] = ["0", "1", "2", "3", "4"];
 
 /// The error for a ruleset version this build does not know.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -137,6 +138,7 @@ pub fn rule_catalog(ruleset: &str) -> Result<Vec<RuleInfo>, UnknownRuleset> {
         "1" => v1::RULES.to_vec(),
         "2" => v1::RULES.iter().chain(v2::RULES).copied().collect(),
         "3" => v3::RULES.to_vec(),
+        "4" => v3::RULES.iter().chain(v4::RULES).copied().collect(),
         other => return Err(UnknownRuleset(other.to_owned())),
     };
     let mut catalog: Vec<RuleInfo> = rules
@@ -168,6 +170,7 @@ pub(crate) fn evaluate(
         "1" => v1::evaluate(facts),
         "2" => v2::evaluate(facts),
         "3" => v3::evaluate(facts),
+        "4" => v4::evaluate(facts),
         other => return Err(UnknownRuleset(other.to_owned())),
     };
     findings.sort_by(|a, b| a.fingerprint.cmp(&b.fingerprint));

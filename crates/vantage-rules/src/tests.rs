@@ -532,12 +532,19 @@ mod grading {
     }
 }
 
+/// A trusted TLS 1.2 + 1.3 server's observation, without an enumeration.
+pub(crate) fn tls_grading_fixture() -> vantage_observations::tls::TlsObservation {
+    tls_grading::tls()
+}
+
 mod tls_grading {
-    use vantage_observations::tls::{CertificateSummary, TlsObservation};
+    use vantage_observations::tls::{
+        AcceptedSuite, CertificateSummary, TlsObservation, TlsVersion, VersionSuites,
+    };
 
-    use crate::grade::{TLS_ALGORITHM, grade_tls};
+    use crate::grade::{TLS_ALGORITHM, TLS_SUITES_ALGORITHM, TlsMethod, grade_tls, grade_tls_with};
 
-    fn tls() -> TlsObservation {
+    pub(super) fn tls() -> TlsObservation {
         TlsObservation {
             address: "93.184.215.14:443".parse().unwrap(),
             server_name: "shop.example".into(),
@@ -565,6 +572,7 @@ mod tls_grading {
             hostname_match: Some(true),
             verification_error: None,
             ocsp_stapled: false,
+            cipher_suites: None,
         }
     }
 
@@ -609,6 +617,165 @@ mod tls_grading {
         let mut nothing = tls();
         nothing.handshake = false;
         assert!(grade_tls(&nothing, true).is_none());
+    }
+
+    /// `tls()` with an enumeration: under each version, these suites.
+    fn enumerated(versions: &[(TlsVersion, &[u16])], dh_bits: Option<u32>) -> TlsObservation {
+        let mut seen = tls();
+        seen.cipher_suites = Some(
+            versions
+                .iter()
+                .map(|(version, ids)| VersionSuites {
+                    version: *version,
+                    suites: ids
+                        .iter()
+                        .map(|id| AcceptedSuite {
+                            id: *id,
+                            name: vantage_observations::cipher_suites::suite(*id)
+                                .unwrap()
+                                .name
+                                .into(),
+                            group: None,
+                            dh_bits,
+                        })
+                        .collect(),
+                    server_order: None,
+                })
+                .collect(),
+        );
+        seen
+    }
+
+    fn graded2(seen: &TlsObservation) -> (String, Vec<String>) {
+        let grade = grade_tls_with(seen, true, TlsMethod::Caps2).unwrap();
+        assert_eq!(grade.algorithm, TLS_SUITES_ALGORITHM);
+        (grade.grade, grade.caps)
+    }
+
+    #[test]
+    fn caps_2_judges_every_enumerated_suite() {
+        use TlsVersion::{Tls10, Tls12, Tls13};
+        let modern = enumerated(
+            &[(Tls13, &[0x1302, 0x1301]), (Tls12, &[0xc030, 0xc02f])],
+            None,
+        );
+        assert_eq!(graded2(&modern), ("A+".into(), vec![]));
+        // The negotiated suite was forward-secret, but one accepted suite set is not.
+        let no_fs = enumerated(&[(Tls12, &[0x009c, 0x0035])], None);
+        let (grade, caps) = graded2(&no_fs);
+        assert_eq!(grade, "B", "{caps:?}");
+        assert_eq!(
+            graded(&no_fs, true).0,
+            "A+",
+            "caps-1 judges the negotiated suite only"
+        );
+        let rc4 = enumerated(&[(Tls13, &[0x1301]), (Tls12, &[0xc02f, 0x0005])], None);
+        assert_eq!(graded2(&rc4).0, "C");
+        let triple_des = enumerated(&[(Tls12, &[0xc02f, 0x000a])], None);
+        assert_eq!(graded2(&triple_des).0, "C");
+        let triple_des_tls10_only = enumerated(&[(Tls12, &[0xc02f]), (Tls10, &[0x000a])], None);
+        assert_eq!(
+            graded2(&triple_des_tls10_only).0,
+            "B",
+            "3DES caps only with TLS 1.1+; TLS 1.0 caps B"
+        );
+        for weak in [0x0003, 0x0034, 0x0002, 0x0009] {
+            let insecure = enumerated(&[(Tls12, &[0xc02f, weak])], None);
+            assert_eq!(graded2(&insecure).0, "F", "{weak:#06x}");
+        }
+        assert_eq!(
+            graded2(&enumerated(&[(Tls12, &[0x009e])], Some(1024))).0,
+            "B"
+        );
+        assert_eq!(
+            graded2(&enumerated(&[(Tls12, &[0x009e])], Some(768))).0,
+            "F"
+        );
+        assert_eq!(
+            graded2(&enumerated(&[(Tls12, &[0x009e])], Some(2048))).0,
+            "A+"
+        );
+        // A server only the enumeration could speak to is graded.
+        let mut rc4_only = enumerated(&[(Tls12, &[0x0005])], None);
+        rc4_only.handshake = false;
+        rc4_only.tls12 = false;
+        rc4_only.tls13 = false;
+        assert_eq!(graded2(&rc4_only).0, "C");
+        assert!(
+            grade_tls(&rc4_only, true).is_none(),
+            "caps-1 does not see it"
+        );
+        // Without an enumeration, caps-2 is caps-1.
+        assert_eq!(graded2(&tls()).0, graded(&tls(), true).0);
+    }
+}
+
+mod ruleset_4 {
+    use vantage_observations::tls::{AcceptedSuite, TlsVersion, VersionSuites};
+
+    use super::{observed, tls_grading_fixture};
+
+    /// Per version: (suite, DH prime bits).
+    type Offered<'a> = &'a [(TlsVersion, &'a [(u16, Option<u32>)])];
+
+    fn rules(suites: Offered<'_>) -> Vec<String> {
+        let mut seen = tls_grading_fixture();
+        seen.cipher_suites = Some(
+            suites
+                .iter()
+                .map(|(version, ids)| VersionSuites {
+                    version: *version,
+                    suites: ids
+                        .iter()
+                        .map(|(id, bits)| AcceptedSuite {
+                            id: *id,
+                            name: String::new(),
+                            group: None,
+                            dh_bits: *bits,
+                        })
+                        .collect(),
+                    server_order: None,
+                })
+                .collect(),
+        );
+        let observations = vec![observed(1, "93.184.215.14:443", seen)];
+        let facts = crate::ScanFacts {
+            tenant: "default",
+            target: "shop.example",
+            observations: &observations,
+        };
+        let mut ids: Vec<String> = crate::evaluate("4", &facts)
+            .unwrap()
+            .into_iter()
+            .map(|f| f.rule_id)
+            .filter(|id| id.starts_with("tls."))
+            .collect();
+        ids.sort();
+        ids
+    }
+
+    #[test]
+    fn each_weakness_is_one_rule() {
+        use TlsVersion::{Tls10, Tls12, Tls13};
+        assert!(rules(&[(Tls13, &[(0x1301, None)]), (Tls12, &[(0xc02f, None)])]).is_empty());
+        assert_eq!(
+            rules(&[(Tls12, &[(0x009c, None)])]),
+            ["tls.no-forward-secrecy"]
+        );
+        assert_eq!(
+            rules(&[(Tls12, &[(0xc02f, None), (0x0005, None), (0x000a, None)])]),
+            ["tls.3des", "tls.rc4"]
+        );
+        assert_eq!(
+            rules(&[(Tls12, &[(0xc02f, None), (0xc018, None)])]),
+            ["tls.insecure-cipher-suites"]
+        );
+        assert_eq!(rules(&[(Tls12, &[(0x009e, Some(1024))])]), ["tls.weak-dh"]);
+        assert_eq!(
+            rules(&[(Tls12, &[(0xc02f, None)]), (Tls10, &[(0xc013, None)])]),
+            ["tls.cbc-in-tls1.0"],
+            "the legacy-protocol rule (ruleset 2) reads the version probe, not the enumeration"
+        );
     }
 }
 

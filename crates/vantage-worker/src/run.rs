@@ -25,7 +25,7 @@ use vantage_probes::http::probe_page;
 use vantage_probes::mta_sts::probe_mta_sts;
 use vantage_probes::ssrf::SsrfGuard;
 use vantage_probes::tcp::probe_port;
-use vantage_probes::tls::{TlsRoots, probe_tls};
+use vantage_probes::tls::{TlsDepth, TlsRoots, probe_tls};
 
 /// The ruleset recorded on completion: findings of the scan are derived with exactly these rules.
 pub use vantage_rules::RULESET_VERSION;
@@ -41,6 +41,15 @@ pub fn scan_deadline(profile: Profile) -> Duration {
         Profile::Quick => Duration::from_secs(30),
         Profile::Standard => Duration::from_secs(60),
         Profile::Deep => Duration::from_secs(180),
+    }
+}
+
+/// How deep the TLS probe goes, by profile: a quick scan learns the versions and the chain, the
+/// others also enumerate every accepted cipher suite.
+pub fn tls_depth(profile: Profile) -> TlsDepth {
+    match profile {
+        Profile::Quick => TlsDepth::Versions,
+        Profile::Standard | Profile::Deep => TlsDepth::Suites,
     }
 }
 
@@ -259,7 +268,7 @@ async fn probe_all(
         .flat_map(|port| families.iter().map(|ip| SocketAddr::new(*ip, *port)))
         .collect();
     let handshakes: Vec<_> = futures::stream::iter(tls_targets)
-        .map(|address| probe_tls(address, host, roots))
+        .map(|address| probe_tls(address, host, roots, tls_depth(job.spec.profile)))
         .buffered(PROBES_PER_SCAN)
         .collect()
         .await;

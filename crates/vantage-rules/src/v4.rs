@@ -1,0 +1,211 @@
+//! Ruleset 4: what the cipher suite enumeration shows.
+//!
+//! Scans of the standard and deep profiles record, per address, every cipher suite each protocol
+//! version accepts (the TLS observation's `cipher_suites`). On top of ruleset 3's rules, unchanged,
+//! ruleset 4 judges them — one rule per weakness, each naming the suites and versions it saw — and
+//! grades TLS with the SSL Labs caps they make possible (`ssllabs-caps-2`, in `grade.rs`). Scans
+//! without an enumeration (the quick profile) are judged as under ruleset 3.
+
+use serde_json::json;
+use vantage_observations::cipher_suites::BulkCipher;
+use vantage_observations::tls::TlsVersion;
+
+use crate::ScanFacts;
+use crate::finding::{Category, Finding, Severity};
+use crate::grade::{EnumeratedSuite, enumerated_suites};
+use crate::v1::Rule;
+use crate::v3;
+
+const SUITE_REFS: &[&str] = &[
+    "https://github.com/ssllabs/research/wiki/SSL-Server-Rating-Guide",
+    "https://wiki.mozilla.org/Security/Server_Side_TLS",
+];
+const STRONG_CRYPTO: &[&str] = &["PCI-DSS-4.0:4.2.1"];
+const CONFIGURE: &str = "Configure the server's cipher list from Mozilla's \"intermediate\" \
+     profile (https://ssl-config.mozilla.org/), which offers only forward-secret AEAD suites.";
+
+pub(crate) const INSECURE_SUITES: Rule = Rule {
+    id: "tls.insecure-cipher-suites",
+    version: 1,
+    title: "The server accepts export-grade, NULL (unencrypted) or anonymous cipher suites",
+    category: Category::Tls,
+    severity: Severity::Critical,
+    confidence: 0.95,
+    impact: 5,
+    effort: 1,
+    fix: "Remove every export, NULL, anonymous (aNULL) and single-DES suite from the server's cipher list.",
+    steps: &[
+        "OpenSSL-based servers: append :!aNULL:!eNULL:!EXPORT:!DES to the cipher string, or use Mozilla's intermediate list.",
+        CONFIGURE,
+    ],
+    minutes: 15,
+    references: SUITE_REFS,
+    compliance: STRONG_CRYPTO,
+};
+
+pub(crate) const RC4: Rule = Rule {
+    id: "tls.rc4",
+    version: 1,
+    title: "The server accepts RC4 cipher suites",
+    category: Category::Tls,
+    severity: Severity::High,
+    confidence: 0.95,
+    impact: 4,
+    effort: 1,
+    fix: "Remove RC4 from the server's cipher list (RFC 7465 prohibits it).",
+    steps: &["Append :!RC4 to an OpenSSL cipher string.", CONFIGURE],
+    minutes: 15,
+    references: &[
+        "https://www.rfc-editor.org/rfc/rfc7465",
+        "https://github.com/ssllabs/research/wiki/SSL-Server-Rating-Guide",
+    ],
+    compliance: STRONG_CRYPTO,
+};
+
+pub(crate) const TRIPLE_DES: Rule = Rule {
+    id: "tls.3des",
+    version: 1,
+    title: "The server accepts 3DES cipher suites (64-bit block, SWEET32)",
+    category: Category::Tls,
+    severity: Severity::Medium,
+    confidence: 0.95,
+    impact: 3,
+    effort: 1,
+    fix: "Remove 3DES suites from the server's cipher list.",
+    steps: &["Append :!3DES to an OpenSSL cipher string.", CONFIGURE],
+    minutes: 15,
+    references: &["https://sweet32.info/", SUITE_REFS[0]],
+    compliance: STRONG_CRYPTO,
+};
+
+pub(crate) const NO_FORWARD_SECRECY: Rule = Rule {
+    id: "tls.no-forward-secrecy",
+    version: 1,
+    title: "No cipher suite the server accepts has forward secrecy",
+    category: Category::Tls,
+    severity: Severity::Medium,
+    confidence: 0.95,
+    impact: 3,
+    effort: 2,
+    fix: "Offer ECDHE suites (and TLS 1.3), so a stolen server key cannot decrypt recorded traffic.",
+    steps: &[
+        "Enable TLS 1.3, and ECDHE-ECDSA / ECDHE-RSA suites for TLS 1.2.",
+        CONFIGURE,
+    ],
+    minutes: 30,
+    references: SUITE_REFS,
+    compliance: STRONG_CRYPTO,
+};
+
+pub(crate) const WEAK_DH: Rule = Rule {
+    id: "tls.weak-dh",
+    version: 1,
+    title: "The server's Diffie-Hellman prime is shorter than 2048 bits",
+    category: Category::Tls,
+    severity: Severity::Medium,
+    confidence: 0.95,
+    impact: 3,
+    effort: 2,
+    fix: "Use DH parameters of at least 2048 bits (an RFC 7919 ffdhe group), or drop DHE suites for ECDHE.",
+    steps: &[
+        "Generate 2048-bit or larger parameters (openssl dhparam 2048), or configure ffdhe2048.",
+        CONFIGURE,
+    ],
+    minutes: 20,
+    references: &["https://weakdh.org/", SUITE_REFS[0]],
+    compliance: STRONG_CRYPTO,
+};
+
+pub(crate) const CBC_IN_TLS10: Rule = Rule {
+    id: "tls.cbc-in-tls1.0",
+    version: 1,
+    title: "CBC cipher suites are accepted with TLS 1.0 (BEAST)",
+    category: Category::Tls,
+    severity: Severity::Low,
+    confidence: 0.9,
+    impact: 2,
+    effort: 2,
+    fix: "Disable TLS 1.0; with TLS 1.2 and 1.3 only, CBC in TLS 1.0 cannot be negotiated.",
+    steps: &["Remove TLSv1 from the server's protocol list."],
+    minutes: 20,
+    references: &["https://www.rfc-editor.org/rfc/rfc8996", SUITE_REFS[0]],
+    compliance: STRONG_CRYPTO,
+};
+
+/// Every rule of ruleset 4.
+pub(crate) const RULES: &[&Rule] = &[
+    &INSECURE_SUITES,
+    &RC4,
+    &TRIPLE_DES,
+    &NO_FORWARD_SECRECY,
+    &WEAK_DH,
+    &CBC_IN_TLS10,
+];
+
+fn names<'a>(seen: impl Iterator<Item = &'a EnumeratedSuite>) -> Vec<serde_json::Value> {
+    seen.map(|e| json!({ "version": e.version, "suite": e.suite.name }))
+        .collect()
+}
+
+fn cipher_rules(facts: &ScanFacts<'_>, out: &mut Vec<Finding>) {
+    for (asset, data) in facts.tls() {
+        let Some(all) = enumerated_suites(data).filter(|all| !all.is_empty()) else {
+            continue;
+        };
+        let fire = |rule: &Rule, matching: Vec<serde_json::Value>, out: &mut Vec<Finding>| {
+            if !matching.is_empty() {
+                out.push(rule.fire(
+                    facts,
+                    asset,
+                    json!({ "address": asset, "suites": matching }),
+                ));
+            }
+        };
+        let matching = |test: fn(&EnumeratedSuite) -> bool| names(all.iter().filter(|e| test(e)));
+        fire(
+            &INSECURE_SUITES,
+            matching(|e| {
+                e.suite.export
+                    || e.suite.anonymous()
+                    || e.suite.cipher == BulkCipher::Null
+                    || e.suite.cipher.is_weak_key()
+            }),
+            out,
+        );
+        fire(&RC4, matching(|e| e.suite.cipher.is_rc4()), out);
+        fire(
+            &TRIPLE_DES,
+            matching(|e| e.suite.cipher == BulkCipher::TripleDesCbc),
+            out,
+        );
+        if !all.iter().any(|e| e.suite.forward_secret()) {
+            fire(&NO_FORWARD_SECRECY, names(all.iter()), out);
+        }
+        let weak_dh: Vec<serde_json::Value> = all
+            .iter()
+            .filter_map(|e| {
+                e.dh_bits
+                    .filter(|b| *b < 2048)
+                    .map(|b| json!({ "version": e.version, "suite": e.suite.name, "dh_bits": b }))
+            })
+            .collect();
+        fire(&WEAK_DH, weak_dh, out);
+        fire(
+            &CBC_IN_TLS10,
+            matching(|e| e.version == TlsVersion::Tls10 && e.suite.cipher.is_cbc()),
+            out,
+        );
+    }
+}
+
+pub(crate) fn evaluate(facts: &ScanFacts<'_>) -> Vec<Finding> {
+    let mut out = v3::evaluate(facts);
+    let site = crate::site::SiteView::of(facts);
+    // Fingerprints on the site, as ruleset 3's.
+    let facts = ScanFacts {
+        target: &site.host,
+        ..*facts
+    };
+    cipher_rules(&facts, &mut out);
+    out
+}
