@@ -12,7 +12,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
 use vantage_observations::cipher_suites::suite;
-use vantage_observations::tls::{TlsObservation, TlsVersion, VersionSuites};
+use vantage_observations::tls::{TlsObservation, TlsProtocolFacts, TlsVersion, VersionSuites};
 use vantage_probes::tls::{TlsDepth, TlsRoots, probe_tls};
 
 /// A TLS server process on loopback, killed when dropped.
@@ -467,4 +467,140 @@ async fn rc4_and_3des_are_seen_where_rustls_cannot_connect() {
         "ECDHE suites have forward secrecy, whatever their cipher"
     );
     same_as_testssl(&server, &suites, Explained::Nothing);
+}
+
+/// What testssl.sh says of secure renegotiation, compression and TLS_FALLBACK_SCSV, in the
+/// observation's terms; `None` where it did not judge.
+fn testssl_protocol_facts(address: SocketAddr) -> (Option<bool>, Option<bool>, Option<bool>) {
+    let out = tempfile::tempdir().unwrap();
+    let json = out.path().join("testssl.json");
+    Command::new("testssl")
+        .args([
+            "--warnings",
+            "off",
+            "--quiet",
+            "--color",
+            "0",
+            "-R",
+            "-C",
+            "-Z",
+        ])
+        .arg("--jsonfile")
+        .arg(&json)
+        .arg(address.to_string())
+        .output()
+        .expect("testssl.sh runs");
+    let findings: Vec<serde_json::Value> =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let said = |id: &str| {
+        findings
+            .iter()
+            .find(|f| f["id"] == id)
+            .and_then(|f| f["finding"].as_str())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let renegotiation = match said("secure_renego") {
+        s if s.starts_with("supported") => Some(true),
+        s if s.contains("Not supported") || s.contains("VULNERABLE") => Some(false),
+        _ => None,
+    };
+    let compression = match said("CRIME_TLS") {
+        s if s.starts_with("not vulnerable") => Some(false),
+        s if s.contains("VULNERABLE") => Some(true),
+        _ => None,
+    };
+    // testssl.sh 3.0 checks the downgrade from TLS 1.2 and below only ("no protocol below TLS 1.2
+    // offered" says it did not judge a TLS 1.2 + 1.3 server).
+    let fallback = match said("fallback_SCSV") {
+        s if s.starts_with("supported") => Some(true),
+        s if s.contains("Downgrade attack prevention NOT supported") => Some(false),
+        _ => None,
+    };
+    (renegotiation, compression, fallback)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_modern_server_renegotiates_securely_compresses_nothing_and_refuses_downgrades() {
+    let server = openssl(&["-serverpref", "-alpn", "http/1.1"], None).await;
+    let (seen, _) = enumerated(&server).await;
+    let facts = seen
+        .protocol_facts
+        .expect("recorded beside the enumeration");
+    assert_eq!(
+        facts,
+        TlsProtocolFacts {
+            secure_renegotiation: Some(true),
+            compression: Some(false),
+            fallback_scsv: Some(true),
+            alpn: Some("http/1.1".into()),
+        }
+    );
+    let (renegotiation, compression, fallback) = testssl_protocol_facts(server.address);
+    assert_eq!(renegotiation, facts.secure_renegotiation);
+    assert_eq!(compression, facts.compression);
+    assert_eq!(
+        fallback, None,
+        "testssl.sh does not judge a TLS 1.3 → 1.2 downgrade; Vantage sees OpenSSL refuse it"
+    );
+}
+
+/// What `openssl s_client` (allowing servers without RFC 5746, SSL Labs' and testssl.sh's own
+/// fallback) prints of a handshake with `args`.
+fn s_client(address: SocketAddr, args: &[&str]) -> String {
+    let output = Command::new("openssl")
+        .args(["s_client", "-legacy_server_connect", "-connect"])
+        .arg(address.to_string())
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+/// testssl.sh cannot judge this server: it asks through Debian's OpenSSL 3, which refuses to
+/// connect to a server without secure renegotiation and speaks no TLS 1.0 or 1.1 at its default
+/// security level, so testssl.sh says "OpenSSL handshake didn't succeed" and "no protocol below TLS
+/// 1.2 offered". `openssl s_client` told to allow such servers is the second opinion instead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_without_safe_renegotiation_is_seen() {
+    let server = gnutls("NORMAL:%DISABLE_SAFE_RENEGOTIATION").await;
+    let (seen, suites) = enumerated(&server).await;
+    let facts = seen
+        .protocol_facts
+        .expect("recorded beside the enumeration");
+    assert_eq!(facts.secure_renegotiation, Some(false));
+    assert_eq!(facts.compression, Some(false));
+    assert_eq!(
+        facts.alpn, None,
+        "gnutls-serv names no application protocol"
+    );
+    assert!(
+        s_client(server.address, &["-tls1_2"]).contains("Secure Renegotiation IS NOT supported"),
+        "openssl s_client agrees"
+    );
+    let (renegotiation, _, testssl_fallback) = testssl_protocol_facts(server.address);
+    assert_eq!(
+        (renegotiation, testssl_fallback),
+        (None, None),
+        "testssl.sh still cannot judge it (see above)"
+    );
+    // The downgrade: GnuTLS's NORMAL still speaks TLS 1.0 and 1.1 here; a TLS 1.2 ClientHello
+    // marked as a fallback is refused by GnuTLS, as Vantage saw.
+    assert!(suites.iter().any(|v| v.version < TlsVersion::Tls12));
+    assert_eq!(facts.fallback_scsv, Some(true));
+    let downgrade = s_client(
+        server.address,
+        &[
+            "-tls1_2",
+            "-fallback_scsv",
+            "-cipher",
+            "DEFAULT:@SECLEVEL=0",
+        ],
+    );
+    assert!(downgrade.contains("inappropriate fallback"), "{downgrade}");
 }

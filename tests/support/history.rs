@@ -135,6 +135,7 @@ pub fn observations(domain: &str, state: &SiteState, seed: u128) -> Vec<ProbeObs
                 verification_error: None,
                 ocsp_stapled: true,
                 cipher_suites: None,
+                protocol_facts: None,
             }
             .into(),
         ),

@@ -105,6 +105,26 @@ pub struct TlsObservation {
     /// suites no modern library speaks are seen too), for every version that accepted one; absent
     /// when not enumerated (the quick profile, or observations recorded before it existed).
     pub cipher_suites: Option<Vec<VersionSuites>>,
+    /// How the server handles the protocol's optional parts; absent when not probed (as
+    /// `cipher_suites`).
+    #[serde(default)]
+    pub protocol_facts: Option<TlsProtocolFacts>,
+}
+
+/// How a server handles the protocol's optional parts, each `None` when it could not be asked.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+pub struct TlsProtocolFacts {
+    /// TLS 1.2 or older answered the `renegotiation_info` extension (RFC 5746, secure
+    /// renegotiation).
+    pub secure_renegotiation: Option<bool>,
+    /// TLS 1.2 or older chose DEFLATE when it was offered (TLS compression: CRIME).
+    pub compression: Option<bool>,
+    /// A ClientHello for an older version than the server's best, carrying TLS_FALLBACK_SCSV, was
+    /// refused (RFC 7507); absent when the server speaks one version only.
+    pub fallback_scsv: Option<bool>,
+    /// The application protocol chosen when `h2` and `http/1.1` are offered (ALPN); absent when
+    /// the server chose none.
+    pub alpn: Option<String>,
 }
 
 /// Version 1 → 2: the enumeration did not exist.

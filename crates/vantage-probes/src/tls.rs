@@ -198,21 +198,28 @@ struct Handshake {
     cipher_suite: String,
     chain: Vec<CertificateDer<'static>>,
     ocsp_stapled: bool,
+    /// The application protocol the server chose, when any was offered.
+    alpn: Option<String>,
 }
+
+/// What a web browser offers by ALPN.
+const BROWSER_ALPN: [&[u8]; 2] = [b"h2", b"http/1.1"];
 
 async fn handshake(
     address: SocketAddr,
     server_name: &ServerName<'static>,
     versions: &[&'static rustls::SupportedProtocolVersion],
+    alpn: &[&[u8]],
 ) -> Result<Handshake, String> {
     let provider = Arc::new(ring::default_provider());
     let recorder = Arc::new(Recorder::new(provider.clone(), None));
-    let config = ClientConfig::builder_with_provider(provider)
+    let mut config = ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(versions)
         .map_err(|e| e.to_string())?
         .dangerous()
         .with_custom_certificate_verifier(recorder.clone())
         .with_no_client_auth();
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     let attempt = async {
         let tcp = TcpStream::connect(address)
             .await
@@ -234,6 +241,9 @@ async fn handshake(
         .negotiated_cipher_suite()
         .map(|s| s.suite().as_str().unwrap_or("unknown").to_owned())
         .unwrap_or_default();
+    let alpn = connection
+        .alpn_protocol()
+        .map(|p| String::from_utf8_lossy(p).into_owned());
     let (chain, ocsp_stapled) = recorder
         .seen
         .lock()
@@ -245,6 +255,7 @@ async fn handshake(
         cipher_suite,
         chain,
         ocsp_stapled,
+        alpn,
     })
 }
 
@@ -480,6 +491,7 @@ pub async fn probe_tls(
         verification_error: None,
         ocsp_stapled: false,
         cipher_suites: None,
+        protocol_facts: None,
     };
     let Ok(name) = ServerName::try_from(server_name.to_owned()) else {
         seen.error = Some("not a valid TLS server name".into());
@@ -488,9 +500,9 @@ pub async fn probe_tls(
     let only13 = [&rustls::version::TLS13];
     let only12 = [&rustls::version::TLS12];
     let (all, tls13, tls12, tls11, tls10) = tokio::join!(
-        handshake(address, &name, rustls::ALL_VERSIONS),
-        handshake(address, &name, &only13),
-        handshake(address, &name, &only12),
+        handshake(address, &name, rustls::ALL_VERSIONS, &[]),
+        handshake(address, &name, &only13, &[]),
+        handshake(address, &name, &only12, &[]),
         legacy_version_accepted(address, server_name, LegacyVersion::Tls11),
         legacy_version_accepted(address, server_name, LegacyVersion::Tls10),
     );
@@ -507,7 +519,16 @@ pub async fn probe_tls(
     if depth == TlsDepth::Suites
         && (seen.speaks_tls() || tls12.is_ok() || tls13.is_ok() || answered_tls)
     {
-        seen.cipher_suites = Some(crate::tls_suites::enumerate(address, server_name).await);
+        let suites = crate::tls_suites::enumerate(address, server_name).await;
+        // ALPN over a real handshake (TLS 1.3 encrypts the server's choice), apart from the
+        // version handshakes so that a server refusing the offer does not hide its versions.
+        let (mut facts, alpn) = tokio::join!(
+            crate::tls_suites::protocol_facts(address, server_name, &suites),
+            handshake(address, &name, rustls::ALL_VERSIONS, &BROWSER_ALPN),
+        );
+        facts.alpn = alpn.ok().and_then(|done| done.alpn);
+        seen.cipher_suites = Some(suites);
+        seen.protocol_facts = Some(facts);
     }
     let done = match all {
         Ok(done) => done,

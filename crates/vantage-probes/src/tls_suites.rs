@@ -13,7 +13,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use vantage_observations::cipher_suites::{KeyExchange, SUITES, suite};
-use vantage_observations::tls::{AcceptedSuite, TlsVersion, VersionSuites};
+use vantage_observations::tls::{AcceptedSuite, TlsProtocolFacts, TlsVersion, VersionSuites};
 
 /// The longest one offer may take (connect, hello, answer).
 pub const OFFER_TIMEOUT: Duration = Duration::from_secs(5);
@@ -72,9 +72,19 @@ fn ffdhe_bits(id: u16) -> Option<u32> {
 }
 
 /// A ClientHello for exactly `version`, offering `suites` in that order, with SNI (for names),
-/// the usual groups and signature schemes, and — for TLS 1.3 — `supported_versions` and an X25519
-/// key share.
+/// the usual groups and signature schemes, `renegotiation_info`, and — for TLS 1.3 —
+/// `supported_versions` and an X25519 key share.
 pub fn client_hello(version: TlsVersion, suites: &[u16], server_name: &str) -> Vec<u8> {
+    client_hello_with(version, suites, server_name, false)
+}
+
+/// [`client_hello`], offering DEFLATE compression before none when `deflate`.
+pub fn client_hello_with(
+    version: TlsVersion,
+    suites: &[u16],
+    server_name: &str,
+    deflate: bool,
+) -> Vec<u8> {
     let tls13 = version == TlsVersion::Tls13;
     let mut body = if tls13 {
         TlsVersion::Tls12.wire().to_vec()
@@ -90,7 +100,11 @@ pub fn client_hello(version: TlsVersion, suites: &[u16], server_name: &str) -> V
     }
     let suites: Vec<u8> = suites.iter().flat_map(|s| s.to_be_bytes()).collect();
     body.extend(with_u16_length(&suites));
-    body.extend_from_slice(&[1, 0]); // compression: null only
+    if deflate {
+        body.extend_from_slice(&[2, 1, 0]); // compression: DEFLATE, then null
+    } else {
+        body.extend_from_slice(&[1, 0]); // compression: null only
+    }
     let mut extensions = Vec::new();
     if server_name.parse::<std::net::IpAddr>().is_err() {
         let mut entry = vec![0u8]; // host_name
@@ -127,6 +141,10 @@ pub struct ServerHello {
     pub suite: u16,
     /// TLS 1.3: the group of the key share (or the one a HelloRetryRequest asks for).
     pub key_share_group: Option<u16>,
+    /// The compression method chosen (0 none, 1 DEFLATE).
+    pub compression: u8,
+    /// The `renegotiation_info` extension was answered (RFC 5746).
+    pub secure_renegotiation: bool,
 }
 
 struct Reader<'a>(&'a [u8]);
@@ -160,11 +178,13 @@ pub fn parse_server_hello(body: &[u8]) -> Option<ServerHello> {
     let session = usize::from(r.u8()?);
     r.take(session)?;
     let suite = r.u16()?;
-    r.u8()?; // compression
+    let compression = r.u8()?;
     let mut hello = ServerHello {
         version: [legacy[0], legacy[1]],
         suite,
         key_share_group: None,
+        compression,
+        secure_renegotiation: false,
     };
     if r.0.is_empty() {
         return Some(hello);
@@ -178,6 +198,7 @@ pub fn parse_server_hello(body: &[u8]) -> Option<ServerHello> {
             0x0033 if data.len() >= 2 => {
                 hello.key_share_group = Some(u16::from_be_bytes([data[0], data[1]]));
             }
+            0xff01 => hello.secure_renegotiation = true,
             _ => {}
         }
     }
@@ -233,6 +254,75 @@ struct Pick {
     dh_bits: Option<u32>,
 }
 
+/// What the server sent back, record by record.
+enum Record {
+    /// Handshake bytes (messages may span records).
+    Handshake(Vec<u8>),
+    /// An alert: its description.
+    Alert(u8),
+}
+
+/// Reads one record; `None` on a close, a timeout of the caller, or what is not TLS.
+async fn read_record(tcp: &mut TcpStream, read: &mut usize) -> Option<Record> {
+    let mut header = [0u8; 5];
+    tcp.read_exact(&mut header).await.ok()?;
+    let length = usize::from(u16::from_be_bytes([header[3], header[4]]));
+    *read += 5 + length;
+    if length > 16 * 1024 + 2048 || *read > MAX_ANSWER_BYTES {
+        return None;
+    }
+    let mut fragment = vec![0u8; length];
+    tcp.read_exact(&mut fragment).await.ok()?;
+    match header[0] {
+        0x16 => Some(Record::Handshake(fragment)),
+        0x15 if fragment.len() == 2 => Some(Record::Alert(fragment[1])),
+        _ => None,
+    }
+}
+
+/// What the server answered a ClientHello with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    Hello(ServerHello),
+    /// An alert: its description (40 handshake_failure, 70 protocol_version, 86
+    /// inappropriate_fallback, …).
+    Alert(u8),
+    /// A close, silence, or not TLS.
+    Nothing,
+}
+
+/// Sends `hello` and reads the answer up to the ServerHello.
+pub async fn ask(address: SocketAddr, hello: &[u8]) -> Answer {
+    let attempt = async {
+        let Ok(mut tcp) = TcpStream::connect(address).await else {
+            return Answer::Nothing;
+        };
+        if tcp.write_all(hello).await.is_err() {
+            return Answer::Nothing;
+        }
+        let mut buffer = Vec::new();
+        let mut read = 0usize;
+        loop {
+            match read_record(&mut tcp, &mut read).await {
+                Some(Record::Handshake(fragment)) => {
+                    buffer.extend_from_slice(&fragment);
+                    if let Some((kind, body)) = handshake_messages(&mut buffer).into_iter().next() {
+                        return match (kind, parse_server_hello(&body)) {
+                            (2, Some(hello)) => Answer::Hello(hello),
+                            _ => Answer::Nothing,
+                        };
+                    }
+                }
+                Some(Record::Alert(description)) => return Answer::Alert(description),
+                None => return Answer::Nothing,
+            }
+        }
+    };
+    tokio::time::timeout(OFFER_TIMEOUT, attempt)
+        .await
+        .unwrap_or(Answer::Nothing)
+}
+
 /// Offers `suites` for `version` once; `None` when the server refuses (an alert, a close, another
 /// version, a suite it was not offered, silence).
 async fn offer(
@@ -250,16 +340,10 @@ async fn offer(
         let mut read = 0usize;
         let mut pick: Option<(Pick, KeyExchange)> = None;
         'records: loop {
-            let mut header = [0u8; 5];
-            tcp.read_exact(&mut header).await.ok()?;
-            let length = usize::from(u16::from_be_bytes([header[3], header[4]]));
-            read += 5 + length;
-            if header[0] != 0x16 || length > 16 * 1024 + 2048 || read > MAX_ANSWER_BYTES {
-                // An alert (a refusal), or not a TLS handshake: whatever was picked stands.
+            let Some(Record::Handshake(fragment)) = read_record(&mut tcp, &mut read).await else {
+                // An alert (a refusal), a close, or not TLS: whatever was picked stands.
                 break 'records;
-            }
-            let mut fragment = vec![0u8; length];
-            tcp.read_exact(&mut fragment).await.ok()?;
+            };
             buffer.extend_from_slice(&fragment);
             for (kind, body) in handshake_messages(&mut buffer) {
                 match (kind, &mut pick) {
@@ -300,6 +384,48 @@ async fn offer(
         .await
         .ok()
         .flatten()
+}
+
+/// TLS_FALLBACK_SCSV (RFC 7507): "this is a retry at a lower version".
+const FALLBACK_SCSV: u16 = 0x5600;
+/// The alert a server that honours it sends.
+const INAPPROPRIATE_FALLBACK: u8 = 86;
+
+/// Secure renegotiation, compression and downgrade protection, asked of the versions and suites
+/// the enumeration found (ALPN is the TLS probe's, over a real handshake: TLS 1.3 encrypts it).
+pub async fn protocol_facts(
+    address: SocketAddr,
+    server_name: &str,
+    enumerated: &[VersionSuites],
+) -> TlsProtocolFacts {
+    let suites_of = |v: &VersionSuites| -> Vec<u16> { v.suites.iter().map(|s| s.id).collect() };
+    let mut facts = TlsProtocolFacts::default();
+    // The best version up to 1.2: renegotiation and compression do not exist in TLS 1.3.
+    if let Some(best) = enumerated
+        .iter()
+        .filter(|v| v.version <= TlsVersion::Tls12)
+        .max_by_key(|v| v.version)
+    {
+        let hello = client_hello_with(best.version, &suites_of(best), server_name, true);
+        if let Answer::Hello(answer) = ask(address, &hello).await {
+            facts.secure_renegotiation = Some(answer.secure_renegotiation);
+            facts.compression = Some(answer.compression != 0);
+        }
+    }
+    // A retry one version below the best, marked as a fallback: a protected server refuses it.
+    let mut versions: Vec<&VersionSuites> = enumerated.iter().collect();
+    versions.sort_by_key(|v| v.version);
+    if let [.., lower, _best] = versions.as_slice() {
+        let mut offered = suites_of(lower);
+        offered.push(FALLBACK_SCSV);
+        let hello = client_hello(lower.version, &offered, server_name);
+        facts.fallback_scsv = match ask(address, &hello).await {
+            Answer::Alert(INAPPROPRIATE_FALLBACK) => Some(true),
+            Answer::Hello(_) => Some(false),
+            Answer::Alert(_) | Answer::Nothing => None,
+        };
+    }
+    facts
 }
 
 /// The suites `version` may carry, in the order offered.
@@ -389,6 +515,8 @@ mod tests {
                 version: [0x03, 0x04],
                 suite: 0x1301,
                 key_share_group: Some(0x001d),
+                compression: 0,
+                secure_renegotiation: false,
             })
         );
         assert_eq!(parse_server_hello(&body[..20]), None);

@@ -573,6 +573,7 @@ mod tls_grading {
             verification_error: None,
             ocsp_stapled: false,
             cipher_suites: None,
+            protocol_facts: None,
         }
     }
 
@@ -775,6 +776,55 @@ mod ruleset_4 {
             rules(&[(Tls12, &[(0xc02f, None)]), (Tls10, &[(0xc013, None)])]),
             ["tls.cbc-in-tls1.0"],
             "the legacy-protocol rule (ruleset 2) reads the version probe, not the enumeration"
+        );
+    }
+
+    fn protocol_rules(facts: vantage_observations::tls::TlsProtocolFacts) -> Vec<String> {
+        let mut seen = tls_grading_fixture();
+        seen.protocol_facts = Some(facts);
+        let observations = vec![observed(1, "93.184.215.14:443", seen)];
+        let facts = crate::ScanFacts {
+            tenant: "default",
+            target: "shop.example",
+            observations: &observations,
+        };
+        let mut ids: Vec<String> = crate::evaluate("4", &facts)
+            .unwrap()
+            .into_iter()
+            .map(|f| f.rule_id)
+            .filter(|id| id.starts_with("tls."))
+            .collect();
+        ids.sort();
+        ids
+    }
+
+    #[test]
+    fn protocol_facts_are_judged_when_known() {
+        use vantage_observations::tls::TlsProtocolFacts;
+        let good = TlsProtocolFacts {
+            secure_renegotiation: Some(true),
+            compression: Some(false),
+            fallback_scsv: Some(true),
+            alpn: Some("h2".into()),
+        };
+        assert!(protocol_rules(good.clone()).is_empty());
+        assert!(
+            protocol_rules(TlsProtocolFacts::default()).is_empty(),
+            "unknown is not bad"
+        );
+        let bad = TlsProtocolFacts {
+            secure_renegotiation: Some(false),
+            compression: Some(true),
+            fallback_scsv: Some(false),
+            alpn: None,
+        };
+        assert_eq!(
+            protocol_rules(bad),
+            [
+                "tls.compression",
+                "tls.insecure-renegotiation",
+                "tls.no-fallback-scsv"
+            ]
         );
     }
 }

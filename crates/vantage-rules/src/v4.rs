@@ -1,10 +1,11 @@
-//! Ruleset 4: what the cipher suite enumeration shows.
+//! Ruleset 4: what the cipher suite enumeration and the protocol facts show.
 //!
 //! Scans of the standard and deep profiles record, per address, every cipher suite each protocol
 //! version accepts (the TLS observation's `cipher_suites`). On top of ruleset 3's rules, unchanged,
 //! ruleset 4 judges them — one rule per weakness, each naming the suites and versions it saw — and
-//! grades TLS with the SSL Labs caps they make possible (`ssllabs-caps-2`, in `grade.rs`). Scans
-//! without an enumeration (the quick profile) are judged as under ruleset 3.
+//! grades TLS with the SSL Labs caps they make possible (`ssllabs-caps-2`, in `grade.rs`); and it
+//! judges the protocol facts recorded beside them (secure renegotiation, compression, downgrade
+//! protection). Scans without them (the quick profile) are judged as under ruleset 3.
 
 use serde_json::json;
 use vantage_observations::cipher_suites::BulkCipher;
@@ -132,6 +133,58 @@ pub(crate) const CBC_IN_TLS10: Rule = Rule {
     compliance: STRONG_CRYPTO,
 };
 
+pub(crate) const INSECURE_RENEGOTIATION: Rule = Rule {
+    id: "tls.insecure-renegotiation",
+    version: 1,
+    title: "The server does not support secure renegotiation (RFC 5746)",
+    category: Category::Tls,
+    severity: Severity::Medium,
+    confidence: 0.9,
+    impact: 3,
+    effort: 2,
+    fix: "Update the TLS library: every maintained one supports RFC 5746 and sends renegotiation_info.",
+    steps: &[
+        "Upgrade OpenSSL, GnuTLS or the server's TLS stack, and do not disable safe renegotiation.",
+    ],
+    minutes: 30,
+    references: &["https://www.rfc-editor.org/rfc/rfc5746", SUITE_REFS[0]],
+    compliance: STRONG_CRYPTO,
+};
+
+pub(crate) const COMPRESSION: Rule = Rule {
+    id: "tls.compression",
+    version: 1,
+    title: "The server accepts TLS compression (CRIME)",
+    category: Category::Tls,
+    severity: Severity::Medium,
+    confidence: 0.95,
+    impact: 3,
+    effort: 1,
+    fix: "Disable TLS-level compression.",
+    steps: &[
+        "OpenSSL-based servers: set SSL_OP_NO_COMPRESSION (nginx and Apache do by default in current versions).",
+    ],
+    minutes: 15,
+    references: &["https://en.wikipedia.org/wiki/CRIME", SUITE_REFS[0]],
+    compliance: STRONG_CRYPTO,
+};
+
+pub(crate) const NO_FALLBACK_SCSV: Rule = Rule {
+    id: "tls.no-fallback-scsv",
+    version: 1,
+    title: "The server does not refuse protocol downgrades marked with TLS_FALLBACK_SCSV",
+    category: Category::Tls,
+    severity: Severity::Low,
+    confidence: 0.9,
+    impact: 2,
+    effort: 2,
+    fix: "Update the TLS library so that it honours TLS_FALLBACK_SCSV (RFC 7507), or offer one protocol version only.",
+    steps: &["Upgrade the server's TLS stack; disable TLS 1.0 and 1.1."],
+    minutes: 30,
+    references: &["https://www.rfc-editor.org/rfc/rfc7507"],
+    compliance: STRONG_CRYPTO,
+};
+
 /// Every rule of ruleset 4.
 pub(crate) const RULES: &[&Rule] = &[
     &INSECURE_SUITES,
@@ -140,7 +193,33 @@ pub(crate) const RULES: &[&Rule] = &[
     &NO_FORWARD_SECRECY,
     &WEAK_DH,
     &CBC_IN_TLS10,
+    &INSECURE_RENEGOTIATION,
+    &COMPRESSION,
+    &NO_FALLBACK_SCSV,
 ];
+
+fn protocol_rules(facts: &ScanFacts<'_>, out: &mut Vec<Finding>) {
+    for (asset, data) in facts.tls() {
+        let Some(seen) = &data.protocol_facts else {
+            continue;
+        };
+        let evidence = json!({
+            "address": asset,
+            "secure_renegotiation": seen.secure_renegotiation,
+            "compression": seen.compression,
+            "fallback_scsv": seen.fallback_scsv,
+        });
+        if seen.secure_renegotiation == Some(false) {
+            out.push(INSECURE_RENEGOTIATION.fire(facts, asset, evidence.clone()));
+        }
+        if seen.compression == Some(true) {
+            out.push(COMPRESSION.fire(facts, asset, evidence.clone()));
+        }
+        if seen.fallback_scsv == Some(false) {
+            out.push(NO_FALLBACK_SCSV.fire(facts, asset, evidence));
+        }
+    }
+}
 
 fn names<'a>(seen: impl Iterator<Item = &'a EnumeratedSuite>) -> Vec<serde_json::Value> {
     seen.map(|e| json!({ "version": e.version, "suite": e.suite.name }))
@@ -207,5 +286,6 @@ pub(crate) fn evaluate(facts: &ScanFacts<'_>) -> Vec<Finding> {
         ..*facts
     };
     cipher_rules(&facts, &mut out);
+    protocol_rules(&facts, &mut out);
     out
 }
