@@ -969,6 +969,27 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** @description One suite a server accepted, with the key exchange it used for it. */
+        AcceptedSuite: {
+            /**
+             * Format: uint32
+             * @description The size of the finite-field Diffie-Hellman prime, in bits (DHE suites, `ffdhe*` groups).
+             */
+            dh_bits: number | null;
+            /**
+             * @description The named group the server chose for the key exchange (`x25519`, `secp256r1`, `ffdhe2048`, …);
+             *     absent for RSA key exchange, for finite-field parameters of the server's own (see
+             *     `dh_bits`), or when not seen.
+             */
+            group: string | null;
+            /**
+             * Format: uint16
+             * @description The IANA code (its meaning: [`crate::cipher_suites::suite`]).
+             */
+            id: number;
+            /** @description The IANA name. */
+            name: string;
+        };
         /**
          * @description The body of `POST /api/v1/findings/{fingerprint}/comments`.
          * @example {
@@ -2882,17 +2903,29 @@ export interface components {
             caps: string[];
             grade: string;
         };
-        /** @description What the TLS probe saw at one address (version 1). */
+        /** @description What the TLS probe saw at one address (version 2: the cipher suite enumeration). */
         TlsObservation: {
             address: string;
             chain: components["schemas"]["CertificateSummary"][];
             cipher_suite: string | null;
+            /**
+             * @description The cipher suites accepted per protocol version, found with hand-built ClientHellos (so
+             *     suites no modern library speaks are seen too), for every version that accepted one; absent
+             *     when not enumerated (the quick profile, or observations recorded before it existed).
+             */
+            cipher_suites: components["schemas"]["VersionSuites"][] | null;
             error: string | null;
             handshake: boolean;
             /** @description The leaf certificate covers the server name. */
             hostname_match: boolean | null;
             ocsp_stapled: boolean;
             protocol: string | null;
+            /**
+             * @description How the server handles the protocol's optional parts; absent when not probed (as
+             *     `cipher_suites`).
+             * @default null
+             */
+            protocol_facts: components["schemas"]["TlsProtocolFacts"] | null;
             server_name: string;
             /** @description Legacy versions, detected with a hand-built ClientHello. */
             tls10: boolean;
@@ -2904,6 +2937,26 @@ export interface components {
             /** @description Why verification failed, if it did. */
             verification_error: string | null;
         };
+        /** @description How a server handles the protocol's optional parts, each `None` when it could not be asked. */
+        TlsProtocolFacts: {
+            /**
+             * @description The application protocol chosen when `h2` and `http/1.1` are offered (ALPN); absent when
+             *     the server chose none.
+             */
+            alpn: string | null;
+            /** @description TLS 1.2 or older chose DEFLATE when it was offered (TLS compression: CRIME). */
+            compression: boolean | null;
+            /**
+             * @description A ClientHello for an older version than the server's best, carrying TLS_FALLBACK_SCSV, was
+             *     refused (RFC 7507); absent when the server speaks one version only.
+             */
+            fallback_scsv: boolean | null;
+            /**
+             * @description TLS 1.2 or older answered the `renegotiation_info` extension (RFC 5746, secure
+             *     renegotiation).
+             */
+            secure_renegotiation: boolean | null;
+        };
         /** @description A port's TLS, summarised. */
         TlsSummary: {
             /** @description The leaf certificate's `notAfter`. */
@@ -2913,6 +2966,11 @@ export interface components {
             /** @description Handshake completed with a trusted certificate that matches the name. */
             valid: boolean;
         };
+        /**
+         * @description A protocol version, as the enumeration names it.
+         * @enum {string}
+         */
+        TlsVersion: "TLSv1.0" | "TLSv1.1" | "TLSv1.2" | "TLSv1.3";
         /**
          * @description One day of one domain (or of the whole tenant, domain `""`): scans completed and the latest
          *     score and finding counts that day.
@@ -3007,6 +3065,17 @@ export interface components {
         };
         /** @description The worker pool a scan runs on: 1–64 characters of `a-z`, `0-9`, `-`. Default `default`. */
         VantagePoint: string;
+        /** @description The suites accepted under one protocol version. */
+        VersionSuites: {
+            /**
+             * @description The server picks by its own order (true) or the client's (false); absent with fewer than
+             *     two suites.
+             */
+            server_order: boolean | null;
+            /** @description In the order the server chose them, each time offered every known suite not yet chosen. */
+            suites: components["schemas"]["AcceptedSuite"][];
+            version: components["schemas"]["TlsVersion"];
+        };
         /**
          * Format: uuid
          * @description A webhook subscription; stream `webhook-<id>`.
