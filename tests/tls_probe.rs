@@ -272,3 +272,40 @@ async fn ocsp_stapling_is_recorded() {
             .ocsp_stapled
     );
 }
+
+/// Certificate transparency and Must-Staple are read from the leaf; under ruleset 4 a Must-Staple
+/// certificate served without a staple is a finding, and with one it is not.
+#[tokio::test]
+async fn embedded_scts_and_must_staple_are_read_from_the_leaf() {
+    let ca = TestCa::new();
+    let roots = TlsRoots::with_extra(vec![ca.certificate.clone()]);
+    let extensions = || {
+        vec![
+            vantage_tests::tls::must_staple_extension(),
+            vantage_tests::tls::sct_list_extension(2),
+        ]
+    };
+    let unstapled = tls_server(ca.leaf_with(&["shop.test"], None, extensions()), BOTH).await;
+    let seen = probe_tls(unstapled, "shop.test", &roots, TlsDepth::Versions).await;
+    assert_eq!(seen.chain[0].embedded_scts, Some(2));
+    assert!(seen.chain[0].must_staple);
+    assert_eq!(
+        seen.chain[1].embedded_scts,
+        Some(0),
+        "the CA certificate has none"
+    );
+    assert!(!seen.chain[1].must_staple);
+    let rules = |seen: vantage_observations::tls::TlsObservation| {
+        let observed = vantage_tests::observation(0, &seen.address.to_string(), seen);
+        vantage_tests::rule_ids("4", "https://shop.test/", &[observed])
+    };
+    assert!(rules(seen).contains(&"tls.must-staple-not-stapled".to_owned()));
+    let stapled = vantage_tests::tls::tls_server_stapling(
+        ca.leaf_with(&["shop.test"], None, extensions()),
+        vec![0x30, 0x03, 0x0a, 0x01, 0x00],
+    )
+    .await;
+    let seen = probe_tls(stapled, "shop.test", &roots, TlsDepth::Versions).await;
+    assert!(seen.ocsp_stapled && seen.chain[0].must_staple);
+    assert!(!rules(seen).contains(&"tls.must-staple-not-stapled".to_owned()));
+}

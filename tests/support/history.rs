@@ -129,6 +129,8 @@ pub fn observations(domain: &str, state: &SiteState, seed: u128) -> Vec<ProbeObs
                     key_bits: Some(2048),
                     signature_algorithm: "sha256WithRSAEncryption".into(),
                     self_signed: false,
+                    embedded_scts: Some(2),
+                    must_staple: false,
                 }],
                 trusted: Some(true),
                 hostname_match: Some(true),

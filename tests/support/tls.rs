@@ -47,10 +47,21 @@ impl TestCa {
 
     /// A leaf for `names`, valid from `not_before` to `not_after` (years), issued by this CA.
     pub fn leaf(&self, names: &[&str], validity: Option<(i32, i32)>) -> Leaf {
+        self.leaf_with(names, validity, Vec::new())
+    }
+
+    /// [`TestCa::leaf`] carrying `extensions` besides the usual ones.
+    pub fn leaf_with(
+        &self,
+        names: &[&str],
+        validity: Option<(i32, i32)>,
+        extensions: Vec<rcgen::CustomExtension>,
+    ) -> Leaf {
         let key = KeyPair::generate().unwrap();
         let mut params =
             CertificateParams::new(names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>())
                 .unwrap();
+        params.custom_extensions = extensions;
         params.distinguished_name.push(
             rcgen::DnType::CommonName,
             names.first().copied().unwrap_or("leaf"),
@@ -66,6 +77,36 @@ impl TestCa {
             PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
         )
     }
+}
+
+/// The TLS Feature extension with `status_request` (OCSP Must-Staple, RFC 7633).
+pub fn must_staple_extension() -> rcgen::CustomExtension {
+    rcgen::CustomExtension::from_oid_content(
+        &[1, 3, 6, 1, 5, 5, 7, 1, 24],
+        vec![0x30, 0x03, 0x02, 0x01, 0x05],
+    )
+}
+
+/// An embedded SCT list (RFC 6962 §3.3) of `count` timestamps from made-up logs: well-formed,
+/// never verified by anything that reads it here.
+pub fn sct_list_extension(count: u8) -> rcgen::CustomExtension {
+    let mut list = Vec::new();
+    for n in 0..count {
+        let mut sct = vec![0u8]; // v1
+        sct.extend_from_slice(&[n; 32]); // log id
+        sct.extend_from_slice(&1_700_000_000_000u64.to_be_bytes()); // timestamp, ms
+        sct.extend_from_slice(&[0, 0]); // no extensions
+        sct.extend_from_slice(&[4, 3, 0, 8]); // SHA-256 / ECDSA, 8 bytes of signature
+        sct.extend_from_slice(&[0x5a; 8]);
+        list.extend_from_slice(&u16::try_from(sct.len()).unwrap().to_be_bytes());
+        list.extend(sct);
+    }
+    let mut tls = u16::try_from(list.len()).unwrap().to_be_bytes().to_vec();
+    tls.extend(list);
+    // The extension's value is an OCTET STRING holding the TLS-encoded list.
+    let mut der = vec![0x04, u8::try_from(tls.len()).unwrap()];
+    der.extend(tls);
+    rcgen::CustomExtension::from_oid_content(&[1, 3, 6, 1, 4, 1, 11129, 2, 4, 2], der)
 }
 
 impl TestCa {

@@ -21,6 +21,14 @@ pub struct CertificateSummary {
     pub key_bits: Option<usize>,
     pub signature_algorithm: String,
     pub self_signed: bool,
+    /// Signed certificate timestamps embedded in the certificate (certificate transparency);
+    /// absent in observations recorded before it was read.
+    #[serde(default)]
+    pub embedded_scts: Option<u32>,
+    /// The certificate demands a stapled OCSP response (TLS Feature `status_request`, "OCSP
+    /// Must-Staple").
+    #[serde(default)]
+    pub must_staple: bool,
 }
 
 /// A protocol version, as the enumeration names it.

@@ -19,7 +19,7 @@ use rustls::{
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use vantage_observations::tls::{CertificateSummary, TlsObservation};
-use x509_parser::prelude::{FromDer, GeneralName, X509Certificate};
+use x509_parser::prelude::{FromDer, GeneralName, ParsedExtension, X509Certificate};
 use x509_parser::public_key::PublicKey;
 
 /// How long one handshake may take.
@@ -430,7 +430,23 @@ pub fn describe(der: &[u8]) -> Option<CertificateSummary> {
             )
         }
     };
+    let mut embedded_scts = 0u32;
+    let mut must_staple = false;
+    for extension in cert.extensions() {
+        match extension.parsed_extension() {
+            ParsedExtension::SCT(list) => {
+                embedded_scts = u32::try_from(list.len()).unwrap_or(u32::MAX);
+            }
+            // TLS Feature (RFC 7633): a SEQUENCE OF INTEGER; 5 is status_request.
+            _ if extension.oid.to_id_string() == "1.3.6.1.5.5.7.1.24" => {
+                must_staple = tls_features(extension.value).contains(&5);
+            }
+            _ => {}
+        }
+    }
     Some(CertificateSummary {
+        embedded_scts: Some(embedded_scts),
+        must_staple,
         subject: cert.subject().to_string(),
         issuer: cert.issuer().to_string(),
         self_signed: cert.subject() == cert.issuer(),
@@ -442,6 +458,34 @@ pub fn describe(der: &[u8]) -> Option<CertificateSummary> {
         key_bits,
         signature_algorithm: signature_name(&cert.signature_algorithm.algorithm.to_id_string()),
     })
+}
+
+/// The features a TLS Feature extension's value (DER `SEQUENCE OF INTEGER`) lists; nothing when it
+/// is not one.
+fn tls_features(der: &[u8]) -> Vec<u64> {
+    let Some((&0x30, rest)) = der.split_first() else {
+        return Vec::new();
+    };
+    let Some((&length, mut items)) = rest.split_first() else {
+        return Vec::new();
+    };
+    if usize::from(length) != items.len() || length >= 0x80 {
+        return Vec::new();
+    }
+    let mut features = Vec::new();
+    while let [0x02, size, tail @ ..] = items {
+        let size = usize::from(*size);
+        if size == 0 || size > 8 || tail.len() < size {
+            break;
+        }
+        features.push(
+            tail[..size]
+                .iter()
+                .fold(0u64, |n, b| n << 8 | u64::from(*b)),
+        );
+        items = &tail[size..];
+    }
+    features
 }
 
 /// Whether `name` (a DNS name or IP literal) is covered by `sans` (one-label wildcards allowed).
@@ -593,7 +637,19 @@ pub async fn probe_tls(
 
 #[cfg(test)]
 mod tests {
-    use super::covers;
+    use super::{covers, tls_features};
+
+    #[test]
+    fn tls_features_are_read_from_their_der() {
+        assert_eq!(tls_features(&[0x30, 0x03, 0x02, 0x01, 0x05]), [5]);
+        assert_eq!(
+            tls_features(&[0x30, 0x06, 0x02, 0x01, 0x05, 0x02, 0x01, 0x11]),
+            [5, 17]
+        );
+        assert!(tls_features(&[0x30, 0x05, 0x02, 0x01]).is_empty());
+        assert!(tls_features(&[0x04, 0x00]).is_empty());
+        assert!(tls_features(&[]).is_empty());
+    }
 
     #[test]
     fn names_and_wildcards() {

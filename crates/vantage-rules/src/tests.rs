@@ -567,6 +567,8 @@ mod tls_grading {
                 key_bits: Some(2048),
                 signature_algorithm: "sha256WithRSAEncryption".into(),
                 self_signed: false,
+                embedded_scts: Some(2),
+                must_staple: false,
             }],
             trusted: Some(true),
             hostname_match: Some(true),
@@ -796,6 +798,28 @@ mod ruleset_4 {
             .collect();
         ids.sort();
         ids
+    }
+
+    #[test]
+    fn must_staple_without_a_staple_is_a_finding() {
+        let run = |must_staple: bool, stapled: bool| {
+            let mut seen = tls_grading_fixture();
+            seen.chain[0].must_staple = must_staple;
+            seen.ocsp_stapled = stapled;
+            let observations = vec![observed(1, "93.184.215.14:443", seen)];
+            let facts = crate::ScanFacts {
+                tenant: "default",
+                target: "shop.example",
+                observations: &observations,
+            };
+            crate::evaluate("4", &facts)
+                .unwrap()
+                .iter()
+                .any(|f| f.rule_id == "tls.must-staple-not-stapled")
+        };
+        assert!(run(true, false));
+        assert!(!run(true, true));
+        assert!(!run(false, false));
     }
 
     #[test]

@@ -185,6 +185,25 @@ pub(crate) const NO_FALLBACK_SCSV: Rule = Rule {
     compliance: STRONG_CRYPTO,
 };
 
+pub(crate) const MUST_STAPLE_NOT_STAPLED: Rule = Rule {
+    id: "tls.must-staple-not-stapled",
+    version: 1,
+    title: "The certificate demands OCSP stapling (Must-Staple) but the server staples nothing",
+    category: Category::Tls,
+    severity: Severity::High,
+    confidence: 0.9,
+    impact: 4,
+    effort: 2,
+    fix: "Turn on OCSP stapling (or reissue the certificate without the Must-Staple extension); browsers that honour Must-Staple refuse the site until then.",
+    steps: &[
+        "nginx: ssl_stapling on; ssl_stapling_verify on; with a resolver the server can use.",
+        "Apache: SSLUseStapling On with an SSLStaplingCache.",
+    ],
+    minutes: 30,
+    references: &["https://www.rfc-editor.org/rfc/rfc7633"],
+    compliance: &["NIST-SP-800-52r2:3.5"],
+};
+
 /// Every rule of ruleset 4.
 pub(crate) const RULES: &[&Rule] = &[
     &INSECURE_SUITES,
@@ -196,10 +215,21 @@ pub(crate) const RULES: &[&Rule] = &[
     &INSECURE_RENEGOTIATION,
     &COMPRESSION,
     &NO_FALLBACK_SCSV,
+    &MUST_STAPLE_NOT_STAPLED,
 ];
 
 fn protocol_rules(facts: &ScanFacts<'_>, out: &mut Vec<Finding>) {
     for (asset, data) in facts.tls() {
+        if data.handshake
+            && !data.ocsp_stapled
+            && let Some(leaf) = data.leaf().filter(|leaf| leaf.must_staple)
+        {
+            out.push(MUST_STAPLE_NOT_STAPLED.fire(
+                facts,
+                asset,
+                json!({ "address": asset, "subject": leaf.subject, "ocsp_stapled": false }),
+            ));
+        }
         let Some(seen) = &data.protocol_facts else {
             continue;
         };

@@ -1166,10 +1166,23 @@ export interface components {
              * @description Whole days from the observation to `not_after` (negative once expired).
              */
             days_left: number;
+            /**
+             * Format: uint32
+             * @description Signed certificate timestamps embedded in the certificate (certificate transparency);
+             *     absent in observations recorded before it was read.
+             * @default null
+             */
+            embedded_scts: number | null;
             issuer: string;
             /** Format: uint */
             key_bits: number | null;
             key_type: string;
+            /**
+             * @description The certificate demands a stapled OCSP response (TLS Feature `status_request`, "OCSP
+             *     Must-Staple").
+             * @default false
+             */
+            must_staple: boolean;
             not_after: string;
             not_before: string;
             sans: string[];
