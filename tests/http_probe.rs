@@ -301,3 +301,27 @@ async fn requests_to_one_host_are_capped() {
     );
     assert!(peak > 1, "requests still run in parallel up to the cap");
 }
+
+/// A scan of a domain records its HSTS preload state from the bundled list, dated, whatever the
+/// profile; a lab name is on no list.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scanned_domain_records_its_hsts_preload_state() {
+    use vantage_observations::Observation;
+    use vantage_tests::lab::{Lab, Posture};
+    let lab = Lab::start_with(&[Posture::GoodHttps]).await;
+    let name = lab.site(Posture::GoodHttps).name();
+    let (observed, _) = lab.scan(name).await;
+    let preload: Vec<_> = observed
+        .iter()
+        .filter_map(|o| match &o.observation {
+            Observation::HstsPreload(state) => Some((o.asset.as_str(), state)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(preload.len(), 1, "one per scanned name");
+    let (asset, state) = preload[0];
+    assert_eq!(asset, name);
+    assert_eq!(state.host, name);
+    assert_eq!(state.list_date, vantage_probes::hsts_preload::LIST_DATE);
+    assert!(!state.preloaded());
+}

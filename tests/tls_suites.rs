@@ -158,6 +158,22 @@ async fn enumerated(server: &LabServer) -> (TlsObservation, Vec<VersionSuites>) 
     (seen, suites)
 }
 
+/// The grade ruleset 4 (`ssllabs-caps-2`) gives the server's protocols and suites, and the caps
+/// that made it. The lab certificates are self-signed, which alone would grade T; the grade is
+/// taken as if the certificate were trusted and matched, so that what it says is the suites'.
+fn suites_grade(seen: &TlsObservation) -> (String, Vec<String>) {
+    let mut trusted = seen.clone();
+    trusted.trusted = Some(true);
+    trusted.hostname_match = Some(true);
+    let grade = vantage_rules::grade::grade_tls_with(
+        &trusted,
+        false,
+        vantage_rules::grade::TlsMethod::Caps2,
+    )
+    .expect("a TLS server is graded");
+    (grade.grade, grade.caps)
+}
+
 fn ids(suites: &VersionSuites) -> Vec<u16> {
     suites.suites.iter().map(|s| s.id).collect()
 }
@@ -327,7 +343,7 @@ async fn rsa_key_exchange_only_has_no_forward_secrecy() {
         None,
     )
     .await;
-    let (_, suites) = enumerated(&server).await;
+    let (seen, suites) = enumerated(&server).await;
     assert_eq!(suites.len(), 1, "{suites:#?}");
     assert_eq!(suites[0].version, TlsVersion::Tls12);
     assert_eq!(ids(&suites[0]), [0x009c, 0x0035]);
@@ -338,6 +354,16 @@ async fn rsa_key_exchange_only_has_no_forward_secrecy() {
             .suites
             .iter()
             .all(|s| s.group.is_none() && s.dh_bits.is_none())
+    );
+    assert_eq!(
+        suites_grade(&seen),
+        (
+            "B".to_owned(),
+            vec!["no cipher suite has forward secrecy: capped at B"]
+                .into_iter()
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        )
     );
     same_as_testssl(&server, &suites, Explained::Nothing);
 }
@@ -357,6 +383,13 @@ async fn a_tls_1_3_only_server_names_its_suites_and_group() {
             .suites
             .iter()
             .all(|s| s.group.as_deref() == Some("x25519"))
+    );
+    assert_eq!(
+        suites_grade(&seen),
+        (
+            "A".to_owned(),
+            vec![].into_iter().map(str::to_owned).collect::<Vec<_>>()
+        )
     );
     same_as_testssl(&server, &suites, Explained::Nothing);
 }
@@ -385,6 +418,19 @@ async fn a_cbc_only_tls_1_0_server_is_enumerated_under_tls_1_0() {
             .iter()
             .all(|s| suite(s.id).unwrap().cipher.is_cbc())
     );
+    assert_eq!(
+        suites_grade(&seen),
+        (
+            "C".to_owned(),
+            vec![
+                "neither TLS 1.2 nor TLS 1.3 is supported: capped at C",
+                "TLS 1.0 or 1.1 is accepted: capped at B"
+            ]
+            .into_iter()
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+        )
+    );
     same_as_testssl(&server, &suites, Explained::Nothing);
 }
 
@@ -400,7 +446,7 @@ async fn a_1024_bit_dh_prime_is_measured() {
         Some(1024),
     )
     .await;
-    let (_, suites) = enumerated(&server).await;
+    let (seen, suites) = enumerated(&server).await;
     let tls12 = suites
         .iter()
         .find(|v| v.version == TlsVersion::Tls12)
@@ -408,6 +454,16 @@ async fn a_1024_bit_dh_prime_is_measured() {
     assert_eq!(ids(tls12), [0x009e]);
     assert_eq!(tls12.suites[0].dh_bits, Some(1024));
     assert_eq!(tls12.server_order, None, "one suite has no order");
+    assert_eq!(
+        suites_grade(&seen),
+        (
+            "B".to_owned(),
+            vec!["a Diffie-Hellman prime under 2048 bits: capped at B"]
+                .into_iter()
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        )
+    );
     same_as_testssl(&server, &suites, Explained::Nothing);
 }
 
@@ -424,12 +480,28 @@ async fn anonymous_suites_are_seen() {
         None,
     )
     .await;
-    let (_, suites) = enumerated(&server).await;
+    let (seen, suites) = enumerated(&server).await;
     let all: Vec<u16> = suites.iter().flat_map(ids).collect();
     assert!(all.contains(&0xc018) && all.contains(&0x0034), "{all:x?}");
     assert!(
         all.iter().all(|id| suite(*id).unwrap().anonymous()),
         "only anonymous suites: {all:x?}"
+    );
+    assert_eq!(
+        suites_grade(&seen),
+        (
+            "F".to_owned(),
+            vec![
+                "TLS 1.0 or 1.1 is accepted: capped at B",
+                "export, anonymous, NULL or DES cipher suites are accepted: F",
+                "no cipher suite has forward secrecy: capped at B",
+                // With no certificate, OpenSSL picks 1024-bit DH parameters on its own.
+                "a Diffie-Hellman prime under 2048 bits: capped at B"
+            ]
+            .into_iter()
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+        )
     );
     same_as_testssl(&server, &suites, Explained::AnonymousOnlyVersions);
 }
@@ -465,6 +537,20 @@ async fn rc4_and_3des_are_seen_where_rustls_cannot_connect() {
             .iter()
             .any(|s| suite(s.id).unwrap().forward_secret()),
         "ECDHE suites have forward secrecy, whatever their cipher"
+    );
+    assert_eq!(
+        suites_grade(&seen),
+        (
+            "C".to_owned(),
+            vec![
+                "TLS 1.0 or 1.1 is accepted: capped at B",
+                "RC4 is accepted: capped at C",
+                "3DES is accepted with TLS 1.1 or newer: capped at C"
+            ]
+            .into_iter()
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+        )
     );
     same_as_testssl(&server, &suites, Explained::Nothing);
 }
@@ -524,6 +610,7 @@ fn testssl_protocol_facts(address: SocketAddr) -> (Option<bool>, Option<bool>, O
 async fn a_modern_server_renegotiates_securely_compresses_nothing_and_refuses_downgrades() {
     let server = openssl(&["-serverpref", "-alpn", "http/1.1"], None).await;
     let (seen, _) = enumerated(&server).await;
+    assert_eq!(suites_grade(&seen), ("A".to_owned(), vec![]));
     let facts = seen
         .protocol_facts
         .expect("recorded beside the enumeration");
@@ -570,6 +657,7 @@ fn s_client(address: SocketAddr, args: &[&str]) -> String {
 async fn a_server_without_safe_renegotiation_is_seen() {
     let server = gnutls("NORMAL:%DISABLE_SAFE_RENEGOTIATION").await;
     let (seen, suites) = enumerated(&server).await;
+    assert_eq!(suites_grade(&seen).0, "B", "TLS 1.0 and 1.1 are accepted");
     let facts = seen
         .protocol_facts
         .expect("recorded beside the enumeration");

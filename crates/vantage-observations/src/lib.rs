@@ -14,6 +14,7 @@ pub mod cipher_suites;
 pub mod classification;
 pub mod dns;
 pub mod exposure;
+pub mod hsts_preload;
 pub mod http;
 pub mod tcp;
 pub mod tls;
@@ -25,6 +26,7 @@ use serde_json::Value;
 pub use classification::Classification;
 pub use dns::{DnsObservation, MtaStsObservation};
 pub use exposure::ExposureObservation;
+pub use hsts_preload::HstsPreloadObservation;
 pub use http::HttpObservation;
 pub use tcp::TcpObservation;
 pub use tls::TlsObservation;
@@ -44,6 +46,8 @@ pub enum ProbeKind {
     Classification,
     /// A domain's MTA-STS policy (before this kind existed, policies were recorded as `dns`).
     MtaSts,
+    /// A host's HSTS preload state, from the bundled copy of Chromium's list.
+    HstsPreload,
 }
 
 impl ProbeKind {
@@ -57,6 +61,7 @@ impl ProbeKind {
             Self::Exposure => "exposure",
             Self::Classification => "classification",
             Self::MtaSts => "mta_sts",
+            Self::HstsPreload => "hsts_preload",
         }
     }
 }
@@ -74,6 +79,7 @@ pub enum Observation {
     Http(Box<HttpObservation>),
     Exposure(ExposureObservation),
     Classification(Classification),
+    HstsPreload(HstsPreloadObservation),
 }
 
 /// A stored observation that cannot be read.
@@ -138,6 +144,11 @@ pub const CATALOG: &[ObservationTypeInfo] = &[
         version: 1,
         schema: || schemars::schema_for!(Classification),
     },
+    ObservationTypeInfo {
+        kind: ProbeKind::HstsPreload,
+        version: 1,
+        schema: || schemars::schema_for!(HstsPreloadObservation),
+    },
 ];
 
 /// The current version of `kind`'s observation type.
@@ -159,6 +170,7 @@ impl Observation {
             Self::Http(_) => ProbeKind::Http,
             Self::Exposure(_) => ProbeKind::Exposure,
             Self::Classification(_) => ProbeKind::Classification,
+            Self::HstsPreload(_) => ProbeKind::HstsPreload,
         }
     }
 
@@ -202,6 +214,7 @@ impl Observation {
             ProbeKind::Classification => {
                 Self::Classification(Deserialize::deserialize(deserializer)?)
             }
+            ProbeKind::HstsPreload => Self::HstsPreload(Deserialize::deserialize(deserializer)?),
         })
     }
 
@@ -253,6 +266,7 @@ fn parse_text(kind: ProbeKind, text: &str) -> Result<Observation, serde_json::Er
         ProbeKind::Http => Observation::Http(Box::new(serde_json::from_str(text)?)),
         ProbeKind::Exposure => Observation::Exposure(serde_json::from_str(text)?),
         ProbeKind::Classification => Observation::Classification(serde_json::from_str(text)?),
+        ProbeKind::HstsPreload => Observation::HstsPreload(serde_json::from_str(text)?),
     })
 }
 
@@ -269,6 +283,7 @@ fn parse_value(kind: ProbeKind, value: Value) -> Result<Observation, serde_json:
         ProbeKind::Http => Observation::Http(Box::new(serde_json::from_value(value)?)),
         ProbeKind::Exposure => Observation::Exposure(serde_json::from_value(value)?),
         ProbeKind::Classification => Observation::Classification(serde_json::from_value(value)?),
+        ProbeKind::HstsPreload => Observation::HstsPreload(serde_json::from_value(value)?),
     })
 }
 
@@ -305,6 +320,7 @@ observation_from! {
     Tls(TlsObservation),
     Exposure(ExposureObservation),
     Classification(Classification),
+    HstsPreload(HstsPreloadObservation),
 }
 
 impl From<HttpObservation> for Observation {
@@ -319,7 +335,7 @@ mod tests {
 
     use super::*;
 
-    const KINDS: [ProbeKind; 7] = [
+    const KINDS: [ProbeKind; 8] = [
         ProbeKind::Dns,
         ProbeKind::Tcp,
         ProbeKind::Tls,
@@ -327,6 +343,7 @@ mod tests {
         ProbeKind::Exposure,
         ProbeKind::Classification,
         ProbeKind::MtaSts,
+        ProbeKind::HstsPreload,
     ];
 
     /// Arbitrary JSON: nulls, booleans, numbers, strings, and nested arrays and objects.

@@ -8,6 +8,7 @@
 pub mod classify;
 pub mod dns;
 pub mod exposure;
+pub mod hsts_preload;
 pub mod html;
 pub mod http;
 pub mod mta_sts;

@@ -278,7 +278,8 @@ impl LegacyVersion {
     }
 }
 
-fn with_u16_length(bytes: &[u8]) -> Vec<u8> {
+/// `bytes` after their length as two big-endian bytes (TLS's `opaque<0..2^16-1>`).
+pub(crate) fn with_u16_length(bytes: &[u8]) -> Vec<u8> {
     let mut out = u16::try_from(bytes.len())
         .unwrap_or(u16::MAX)
         .to_be_bytes()

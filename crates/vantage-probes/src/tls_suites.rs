@@ -15,19 +15,12 @@ use tokio::net::TcpStream;
 use vantage_observations::cipher_suites::{KeyExchange, SUITES, suite};
 use vantage_observations::tls::{AcceptedSuite, TlsProtocolFacts, TlsVersion, VersionSuites};
 
+use crate::tls::with_u16_length;
+
 /// The longest one offer may take (connect, hello, answer).
 pub const OFFER_TIMEOUT: Duration = Duration::from_secs(5);
 /// The most bytes read from one answer (a ServerHello, a certificate chain, a key exchange).
 const MAX_ANSWER_BYTES: usize = 128 * 1024;
-
-fn with_u16_length(bytes: &[u8]) -> Vec<u8> {
-    let mut out = u16::try_from(bytes.len())
-        .unwrap_or(u16::MAX)
-        .to_be_bytes()
-        .to_vec();
-    out.extend_from_slice(bytes);
-    out
-}
 
 fn extension(kind: u16, data: &[u8]) -> Vec<u8> {
     let mut out = kind.to_be_bytes().to_vec();

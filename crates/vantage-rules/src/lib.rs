@@ -26,8 +26,8 @@ pub use observatory::OBSERVATORY_ALGORITHM;
 
 use vantage_domain::scan::ProbeObserved;
 use vantage_observations::{
-    DnsObservation, ExposureObservation, HttpObservation, MtaStsObservation, Observation,
-    TcpObservation, TlsObservation,
+    DnsObservation, ExposureObservation, HstsPreloadObservation, HttpObservation,
+    MtaStsObservation, Observation, TcpObservation, TlsObservation,
 };
 
 /// The ruleset new scans are completed with. Every released ruleset stays available to `evaluate`.
@@ -104,6 +104,13 @@ impl<'a> ScanFacts<'a> {
     pub(crate) fn tls(&self) -> Vec<(&'a str, &'a TlsObservation)> {
         self.observed(|o| match o {
             Observation::Tls(data) => Some(data),
+            _ => None,
+        })
+    }
+
+    pub(crate) fn hsts_preload(&self) -> Vec<(&'a str, &'a HstsPreloadObservation)> {
+        self.observed(|o| match o {
+            Observation::HstsPreload(data) => Some(data),
             _ => None,
         })
     }

@@ -718,6 +718,24 @@ mod ruleset_4 {
 
     use super::{observed, tls_grading_fixture};
 
+    /// The `tls.*` rules ruleset 4 fires on one TLS observation, sorted.
+    fn tls_rule_ids(seen: vantage_observations::tls::TlsObservation) -> Vec<String> {
+        let observations = vec![observed(1, "93.184.215.14:443", seen)];
+        let facts = crate::ScanFacts {
+            tenant: "default",
+            target: "shop.example",
+            observations: &observations,
+        };
+        let mut ids: Vec<String> = crate::evaluate("4", &facts)
+            .unwrap()
+            .into_iter()
+            .map(|f| f.rule_id)
+            .filter(|id| id.starts_with("tls."))
+            .collect();
+        ids.sort();
+        ids
+    }
+
     /// Per version: (suite, DH prime bits).
     type Offered<'a> = &'a [(TlsVersion, &'a [(u16, Option<u32>)])];
 
@@ -741,20 +759,7 @@ mod ruleset_4 {
                 })
                 .collect(),
         );
-        let observations = vec![observed(1, "93.184.215.14:443", seen)];
-        let facts = crate::ScanFacts {
-            tenant: "default",
-            target: "shop.example",
-            observations: &observations,
-        };
-        let mut ids: Vec<String> = crate::evaluate("4", &facts)
-            .unwrap()
-            .into_iter()
-            .map(|f| f.rule_id)
-            .filter(|id| id.starts_with("tls."))
-            .collect();
-        ids.sort();
-        ids
+        tls_rule_ids(seen)
     }
 
     #[test]
@@ -784,7 +789,42 @@ mod ruleset_4 {
     fn protocol_rules(facts: vantage_observations::tls::TlsProtocolFacts) -> Vec<String> {
         let mut seen = tls_grading_fixture();
         seen.protocol_facts = Some(facts);
-        let observations = vec![observed(1, "93.184.215.14:443", seen)];
+        tls_rule_ids(seen)
+    }
+
+    #[test]
+    fn must_staple_without_a_staple_is_a_finding() {
+        let run = |must_staple: bool, stapled: bool| {
+            let mut seen = tls_grading_fixture();
+            seen.chain[0].must_staple = must_staple;
+            seen.ocsp_stapled = stapled;
+            tls_rule_ids(seen).contains(&"tls.must-staple-not-stapled".to_owned())
+        };
+        assert!(run(true, false));
+        assert!(!run(true, true));
+        assert!(!run(false, false));
+    }
+
+    /// The `hsts.*` preload rules ruleset 4 fires for a host whose HTTPS page sends `hsts`.
+    fn preload_rules(preloaded_entry: Option<&str>, hsts: Option<&str>) -> Vec<String> {
+        let headers: Vec<(&str, &str)> = hsts
+            .map(|value| ("strict-transport-security", value))
+            .into_iter()
+            .collect();
+        let mut https = super::page(&headers, vec![]);
+        https.url = "https://shop.example/".into();
+        https.final_url = Some("https://shop.example/".into());
+        https.hops[0].url = "https://shop.example/".into();
+        let preload = vantage_observations::HstsPreloadObservation {
+            host: "shop.example".into(),
+            list_date: "2025-01-01".into(),
+            entry: preloaded_entry.map(str::to_owned),
+            include_subdomains: preloaded_entry.map(|_| true),
+        };
+        let observations = vec![
+            observed(1, "shop.example", preload),
+            observed(2, "https://shop.example/", https),
+        ];
         let facts = crate::ScanFacts {
             tenant: "default",
             target: "shop.example",
@@ -794,32 +834,38 @@ mod ruleset_4 {
             .unwrap()
             .into_iter()
             .map(|f| f.rule_id)
-            .filter(|id| id.starts_with("tls."))
+            .filter(|id| id.contains("preload"))
             .collect();
         ids.sort();
         ids
     }
 
     #[test]
-    fn must_staple_without_a_staple_is_a_finding() {
-        let run = |must_staple: bool, stapled: bool| {
-            let mut seen = tls_grading_fixture();
-            seen.chain[0].must_staple = must_staple;
-            seen.ocsp_stapled = stapled;
-            let observations = vec![observed(1, "93.184.215.14:443", seen)];
-            let facts = crate::ScanFacts {
-                tenant: "default",
-                target: "shop.example",
-                observations: &observations,
-            };
-            crate::evaluate("4", &facts)
-                .unwrap()
-                .iter()
-                .any(|f| f.rule_id == "tls.must-staple-not-stapled")
-        };
-        assert!(run(true, false));
-        assert!(!run(true, true));
-        assert!(!run(false, false));
+    fn the_preload_state_is_judged_against_the_header() {
+        let ready = "max-age=63072000; includeSubDomains; preload";
+        assert!(preload_rules(Some("shop.example"), Some(ready)).is_empty());
+        assert_eq!(
+            preload_rules(None, Some(ready)),
+            ["hsts.preload-requested-not-listed"]
+        );
+        for weak in [
+            None,
+            Some("max-age=86400; includeSubDomains; preload"),
+            Some("max-age=63072000; preload"),
+            Some("max-age=63072000; includeSubDomains"),
+        ] {
+            assert_eq!(
+                preload_rules(Some("shop.example"), weak),
+                ["hsts.preloaded-header-below-requirements"],
+                "{weak:?}"
+            );
+            assert!(
+                preload_rules(None, weak).is_empty(),
+                "not listed, not asking: {weak:?}"
+            );
+        }
+        // Covered by a parent's entry only: the host's own header is not held to the list's rules.
+        assert!(preload_rules(Some("example"), None).is_empty());
     }
 
     #[test]

@@ -5,7 +5,8 @@
 //! ruleset 4 judges them — one rule per weakness, each naming the suites and versions it saw — and
 //! grades TLS with the SSL Labs caps they make possible (`ssllabs-caps-2`, in `grade.rs`); and it
 //! judges the protocol facts recorded beside them (secure renegotiation, compression, downgrade
-//! protection). Scans without them (the quick profile) are judged as under ruleset 3.
+//! protection), and a domain's HSTS preload state against its header. Scans without them (the quick
+//! profile, or scans recorded before these facts existed) are judged as under ruleset 3.
 
 use serde_json::json;
 use vantage_observations::cipher_suites::BulkCipher;
@@ -204,6 +205,95 @@ pub(crate) const MUST_STAPLE_NOT_STAPLED: Rule = Rule {
     compliance: &["NIST-SP-800-52r2:3.5"],
 };
 
+pub(crate) const PRELOADED_BELOW_REQUIREMENTS: Rule = Rule {
+    id: "hsts.preloaded-header-below-requirements",
+    version: 1,
+    title: "The domain is on the HSTS preload list, but its HSTS header no longer meets the list's requirements",
+    category: Category::Headers,
+    severity: Severity::Low,
+    confidence: 0.9,
+    impact: 2,
+    effort: 1,
+    fix: "Send Strict-Transport-Security: max-age=63072000; includeSubDomains; preload on the HTTPS response of the domain itself.",
+    steps: &[
+        "Keep max-age at one year (31536000) or more, with includeSubDomains and preload.",
+        "Check the domain at https://hstspreload.org/.",
+    ],
+    minutes: 10,
+    references: &["https://hstspreload.org/#continued-requirements"],
+    compliance: &["OWASP-ASVS-4.0.3:V14.4.5"],
+};
+
+pub(crate) const PRELOAD_NOT_LISTED: Rule = Rule {
+    id: "hsts.preload-requested-not-listed",
+    version: 1,
+    title: "The HSTS header asks for preloading and meets the requirements, but the domain is not on the preload list",
+    category: Category::Headers,
+    severity: Severity::Info,
+    confidence: 0.8,
+    impact: 1,
+    effort: 1,
+    fix: "Submit the domain at https://hstspreload.org/ so browsers use HTTPS before the first visit.",
+    steps: &[
+        "Submit the domain at https://hstspreload.org/ (the list bundled with this scanner may also be older than a recent submission).",
+    ],
+    minutes: 10,
+    references: &["https://hstspreload.org/#submission-requirements"],
+    compliance: &["OWASP-ASVS-4.0.3:V14.4.5"],
+};
+
+/// One year: the least `max-age` the preload list accepts.
+const PRELOAD_MIN_AGE: u64 = 31_536_000;
+
+/// What an HSTS header lacks for the preload list: nothing, when it meets every requirement.
+fn preload_shortfalls(header: Option<&str>) -> Vec<&'static str> {
+    let Some(header) = header else {
+        return vec!["no Strict-Transport-Security header"];
+    };
+    let directives: Vec<String> = header
+        .split(';')
+        .map(|d| d.trim().to_ascii_lowercase())
+        .collect();
+    let max_age = directives
+        .iter()
+        .find_map(|d| d.strip_prefix("max-age="))
+        .and_then(|v| v.trim_matches('"').parse::<u64>().ok());
+    let mut missing = Vec::new();
+    if max_age.is_none_or(|age| age < PRELOAD_MIN_AGE) {
+        missing.push("max-age under one year (31536000)");
+    }
+    if !directives.iter().any(|d| d == "includesubdomains") {
+        missing.push("no includeSubDomains");
+    }
+    if !directives.iter().any(|d| d == "preload") {
+        missing.push("no preload directive");
+    }
+    missing
+}
+
+fn preload_rules(facts: &ScanFacts<'_>, out: &mut Vec<Finding>) {
+    let site = crate::site::SiteView::of(facts);
+    let Some(https) = site.https.filter(|page| page.status.is_some()) else {
+        return;
+    };
+    let header = https.header("strict-transport-security");
+    for (asset, preload) in facts.hsts_preload() {
+        let shortfalls = preload_shortfalls(header);
+        let evidence = json!({
+            "host": preload.host,
+            "list_date": preload.list_date,
+            "entry": preload.entry,
+            "strict-transport-security": header,
+            "shortfalls": shortfalls,
+        });
+        if preload.listed_itself() && !shortfalls.is_empty() {
+            out.push(PRELOADED_BELOW_REQUIREMENTS.fire(facts, asset, evidence));
+        } else if !preload.preloaded() && shortfalls.is_empty() {
+            out.push(PRELOAD_NOT_LISTED.fire(facts, asset, evidence));
+        }
+    }
+}
+
 /// Every rule of ruleset 4.
 pub(crate) const RULES: &[&Rule] = &[
     &INSECURE_SUITES,
@@ -216,6 +306,8 @@ pub(crate) const RULES: &[&Rule] = &[
     &COMPRESSION,
     &NO_FALLBACK_SCSV,
     &MUST_STAPLE_NOT_STAPLED,
+    &PRELOADED_BELOW_REQUIREMENTS,
+    &PRELOAD_NOT_LISTED,
 ];
 
 fn protocol_rules(facts: &ScanFacts<'_>, out: &mut Vec<Finding>) {
@@ -317,5 +409,6 @@ pub(crate) fn evaluate(facts: &ScanFacts<'_>) -> Vec<Finding> {
     };
     cipher_rules(&facts, &mut out);
     protocol_rules(&facts, &mut out);
+    preload_rules(&facts, &mut out);
     out
 }

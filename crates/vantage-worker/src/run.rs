@@ -202,7 +202,8 @@ async fn observe(
 /// The ports a web server is looked for on, besides the typed URL's own.
 const WEB_PORTS: [u16; 4] = [80, 443, 8080, 8443];
 
-/// DNS (when the target is a name) with the MTA-STS policy it advertises; TCP on every scanned port
+/// DNS (when the target is a name) with the MTA-STS policy it advertises and the name's HSTS preload
+/// state; TCP on every scanned port
 /// of the first vetted address of each family; TLS on every open port; then, on every open web port —
 /// over HTTPS where the port speaks TLS and HTTP where it does not, whatever scheme was typed — the
 /// pages and the exposure checks; and the classification of what was seen.
@@ -229,6 +230,17 @@ async fn probe_all(
             (asset, Observation::Dns(seen))
         });
         if !observe(job, sink, answers).await? {
+            return Ok(ProbeOutcome::Refused);
+        }
+        // No traffic: the bundled copy of Chromium's preload list.
+        let preload = vantage_probes::hsts_preload::preload_state(host);
+        if !observe(
+            job,
+            sink,
+            [(preload.host.clone(), Observation::HstsPreload(preload))],
+        )
+        .await?
+        {
             return Ok(ProbeOutcome::Refused);
         }
         if advertises_mta_sts {

@@ -1932,6 +1932,19 @@ export interface components {
             /** @description Always `ok`. */
             status: string;
         };
+        /** @description The preload state of one host (version 1). */
+        HstsPreloadObservation: {
+            /**
+             * @description The list's entry that covers the host: the host itself, or a parent listed with
+             *     `include_subdomains`; absent when none does.
+             */
+            entry: string | null;
+            host: string;
+            /** @description Whether that entry covers its subdomains too. */
+            include_subdomains: boolean | null;
+            /** @description The date of the list consulted (`YYYY-MM-DD`). */
+            list_date: string;
+        };
         /** @description Facts about an HTML page: counts and the policies it declares, never its content. */
         HtmlSummary: {
             /** Format: uint */
@@ -2171,7 +2184,7 @@ export interface components {
          * @description One observation, typed by what saw it. Serialised as its data alone (the kind and version are
          *     stored beside it).
          */
-        Observation: components["schemas"]["DnsObservation"] | components["schemas"]["MtaStsObservation"] | components["schemas"]["TcpObservation"] | components["schemas"]["TlsObservation"] | components["schemas"]["HttpObservation"] | components["schemas"]["ExposureObservation"] | components["schemas"]["Classification"];
+        Observation: components["schemas"]["DnsObservation"] | components["schemas"]["MtaStsObservation"] | components["schemas"]["TcpObservation"] | components["schemas"]["TlsObservation"] | components["schemas"]["HttpObservation"] | components["schemas"]["ExposureObservation"] | components["schemas"]["Classification"] | components["schemas"]["HstsPreloadObservation"];
         /**
          * Format: uuid
          * @description One observation of a probe; unique per scan, so redelivered jobs cannot duplicate it.
@@ -2275,7 +2288,7 @@ export interface components {
          * @description Which probe saw something. The stored name is also part of deterministic observation ids: never
          *     change one.
          */
-        ProbeKind: ("dns" | "tcp" | "tls" | "http" | "exposure" | "classification") | "mta_sts";
+        ProbeKind: ("dns" | "tcp" | "tls" | "http" | "exposure" | "classification") | "mta_sts" | "hsts_preload";
         /** @description An RFC 9457 problem document, as every error answers (`application/problem+json`). */
         Problem: {
             /** @description Stable and machine-readable; see [`PROBLEM_CODES`]. */
