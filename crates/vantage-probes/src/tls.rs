@@ -313,9 +313,15 @@ pub fn legacy_client_hello(version: LegacyVersion, server_name: &str) -> Vec<u8>
     ])));
     extensions.extend_from_slice(&[0x00, 0x0b, 0x00, 0x02, 0x01, 0x00]); // ec_point_formats
     body.extend(with_u16_length(&extensions));
+    client_hello_record(&body)
+}
+
+/// A ClientHello's body framed as a handshake message (type 1, 24-bit length) in a handshake
+/// record (announced as TLS 1.0, as clients do for compatibility).
+pub(crate) fn client_hello_record(body: &[u8]) -> Vec<u8> {
     let length = u32::try_from(body.len()).unwrap_or(0).to_be_bytes();
     let mut handshake = vec![0x01, length[1], length[2], length[3]];
-    handshake.extend(body);
+    handshake.extend_from_slice(body);
     let mut record = vec![0x16, 0x03, 0x01];
     record.extend(with_u16_length(&handshake));
     record

@@ -6,6 +6,10 @@
 //! order is told by offering its first two picks the other way round. Only the ServerHello — and,
 //! for (EC)DHE suites of TLS 1.2 and older, the ServerKeyExchange, for the group and the prime's
 //! size — is read; no handshake is ever completed, so nothing is negotiated or verified.
+//!
+//! Beside the enumeration, [`protocol_facts`] asks the versions and suites it found for secure
+//! renegotiation (RFC 5746), TLS compression and downgrade protection (TLS_FALLBACK_SCSV), one
+//! hand-built hello each.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -15,7 +19,7 @@ use tokio::net::TcpStream;
 use vantage_observations::cipher_suites::{KeyExchange, SUITES, suite};
 use vantage_observations::tls::{AcceptedSuite, TlsProtocolFacts, TlsVersion, VersionSuites};
 
-use crate::tls::with_u16_length;
+use crate::tls::{client_hello_record, with_u16_length};
 
 /// The longest one offer may take (connect, hello, answer).
 pub const OFFER_TIMEOUT: Duration = Duration::from_secs(5);
@@ -118,12 +122,7 @@ pub fn client_hello_with(
         extensions.extend(extension(0x002d, &[0x01, 0x01])); // psk_key_exchange_modes: psk_dhe_ke
     }
     body.extend(with_u16_length(&extensions));
-    let length = u32::try_from(body.len()).unwrap_or(0).to_be_bytes();
-    let mut handshake = vec![0x01, length[1], length[2], length[3]];
-    handshake.extend(body);
-    let mut record = vec![0x16, 0x03, 0x01];
-    record.extend(with_u16_length(&handshake));
-    record
+    client_hello_record(&body)
 }
 
 /// What a ServerHello (or a TLS 1.3 HelloRetryRequest) says.
@@ -275,7 +274,7 @@ async fn read_record(tcp: &mut TcpStream, read: &mut usize) -> Option<Record> {
 
 /// What the server answered a ClientHello with.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Answer {
+enum Answer {
     Hello(ServerHello),
     /// An alert: its description (40 handshake_failure, 70 protocol_version, 86
     /// inappropriate_fallback, …).
@@ -285,7 +284,7 @@ pub enum Answer {
 }
 
 /// Sends `hello` and reads the answer up to the ServerHello.
-pub async fn ask(address: SocketAddr, hello: &[u8]) -> Answer {
+async fn ask(address: SocketAddr, hello: &[u8]) -> Answer {
     let attempt = async {
         let Ok(mut tcp) = TcpStream::connect(address).await else {
             return Answer::Nothing;

@@ -720,17 +720,26 @@ mod ruleset_4 {
 
     /// The `tls.*` rules ruleset 4 fires on one TLS observation, sorted.
     fn tls_rule_ids(seen: vantage_observations::tls::TlsObservation) -> Vec<String> {
-        let observations = vec![observed(1, "93.184.215.14:443", seen)];
+        rule_ids_where(&[observed(1, "93.184.215.14:443", seen)], |id| {
+            id.starts_with("tls.")
+        })
+    }
+
+    /// The rules ruleset 4 fires on `observations` of `shop.example` whose ids `keep`, sorted.
+    fn rule_ids_where(
+        observations: &[vantage_domain::scan::ProbeObserved],
+        keep: impl Fn(&str) -> bool,
+    ) -> Vec<String> {
         let facts = crate::ScanFacts {
             tenant: "default",
             target: "shop.example",
-            observations: &observations,
+            observations,
         };
         let mut ids: Vec<String> = crate::evaluate("4", &facts)
             .unwrap()
             .into_iter()
             .map(|f| f.rule_id)
-            .filter(|id| id.starts_with("tls."))
+            .filter(|id| keep(id))
             .collect();
         ids.sort();
         ids
@@ -821,23 +830,13 @@ mod ruleset_4 {
             entry: preloaded_entry.map(str::to_owned),
             include_subdomains: preloaded_entry.map(|_| true),
         };
-        let observations = vec![
-            observed(1, "shop.example", preload),
-            observed(2, "https://shop.example/", https),
-        ];
-        let facts = crate::ScanFacts {
-            tenant: "default",
-            target: "shop.example",
-            observations: &observations,
-        };
-        let mut ids: Vec<String> = crate::evaluate("4", &facts)
-            .unwrap()
-            .into_iter()
-            .map(|f| f.rule_id)
-            .filter(|id| id.contains("preload"))
-            .collect();
-        ids.sort();
-        ids
+        rule_ids_where(
+            &[
+                observed(1, "shop.example", preload),
+                observed(2, "https://shop.example/", https),
+            ],
+            |id| id.contains("preload"),
+        )
     }
 
     #[test]
