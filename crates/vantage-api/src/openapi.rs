@@ -689,27 +689,24 @@ pub(crate) const DOCS_CSP: &str = "default-src 'none'; script-src 'self'; style-
      img-src 'self' data:; connect-src 'self'; font-src 'self' data:; base-uri 'none'; \
      form-action 'none'; frame-ancestors 'none'";
 
+/// What every HTML page this server serves carries (the docs, the dashboard): its
+/// Content-Security-Policy, no framing, no sniffing, no referrer.
+pub(crate) fn insert_page_headers(headers: &mut header::HeaderMap, csp: &'static str) {
+    for (name, value) in [
+        (header::CONTENT_SECURITY_POLICY, csp),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::REFERRER_POLICY, "no-referrer"),
+    ] {
+        headers.insert(name, header::HeaderValue::from_static(value));
+    }
+}
+
 /// Adds the docs pages' security headers to a response.
 pub(crate) async fn page_security_headers(
     mut response: axum::response::Response,
 ) -> axum::response::Response {
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        header::HeaderValue::from_static(DOCS_CSP),
-    );
-    headers.insert(
-        header::X_FRAME_OPTIONS,
-        header::HeaderValue::from_static("DENY"),
-    );
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        header::HeaderValue::from_static("nosniff"),
-    );
-    headers.insert(
-        header::REFERRER_POLICY,
-        header::HeaderValue::from_static("no-referrer"),
-    );
+    insert_page_headers(response.headers_mut(), DOCS_CSP);
     response
 }
 

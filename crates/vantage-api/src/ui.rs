@@ -47,12 +47,9 @@ async fn styles() -> impl IntoResponse {
 /// over plain HTTP (RFC 6797 §8.1) and keep it over HTTPS (`vantage serve --tls-cert`).
 async fn security_headers(mut response: axum::response::Response) -> axum::response::Response {
     let headers = response.headers_mut();
+    crate::openapi::insert_page_headers(headers, UI_CSP);
     for (name, value) in [
-        (header::CONTENT_SECURITY_POLICY, UI_CSP),
         (header::STRICT_TRANSPORT_SECURITY, "max-age=63072000"),
-        (header::X_FRAME_OPTIONS, "DENY"),
-        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-        (header::REFERRER_POLICY, "no-referrer"),
         (
             header::HeaderName::from_static("cross-origin-resource-policy"),
             "same-origin",

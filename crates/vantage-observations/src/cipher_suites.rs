@@ -122,6 +122,15 @@ impl SuiteInfo {
         )
     }
 
+    /// Export-grade, anonymous, unencrypted (NULL) or single-DES: broken whatever else the server
+    /// offers (SSL Labs grades such a server F).
+    pub fn insecure(&self) -> bool {
+        self.export
+            || self.anonymous()
+            || self.cipher == BulkCipher::Null
+            || self.cipher.is_weak_key()
+    }
+
     /// A TLS 1.3 suite.
     pub fn is_tls13(&self) -> bool {
         self.key_exchange == KeyExchange::Tls13

@@ -41,23 +41,19 @@ impl PreloadList {
 
     /// The entry `host` is, with its `include_subdomains`.
     fn entry(&self, host: &str) -> Option<bool> {
-        let line = |i: usize| -> (&str, bool) {
-            let start = self.lines[i] as usize;
-            let line = self.text[start..].lines().next().unwrap_or_default();
+        let line = |start: u32| -> (&str, bool) {
+            let line = self.text[start as usize..]
+                .lines()
+                .next()
+                .unwrap_or_default();
             let (name, flag) = line.split_once(' ').unwrap_or((line, "0"));
             (name, flag == "1")
         };
-        let (mut low, mut high) = (0usize, self.lines.len());
-        while low < high {
-            let middle = (low + high) / 2;
-            let (name, subdomains) = line(middle);
-            match name.cmp(host) {
-                std::cmp::Ordering::Equal => return Some(subdomains),
-                std::cmp::Ordering::Less => low = middle + 1,
-                std::cmp::Ordering::Greater => high = middle,
-            }
-        }
-        None
+        let found = self
+            .lines
+            .binary_search_by(|start| line(*start).0.cmp(host))
+            .ok()?;
+        Some(line(self.lines[found]).1)
     }
 
     fn len(&self) -> usize {

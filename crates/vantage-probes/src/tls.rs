@@ -568,7 +568,7 @@ pub async fn probe_tls(
         .err()
         .is_some_and(|error| error.contains("alert"));
     if depth == TlsDepth::Suites
-        && (seen.speaks_tls() || tls12.is_ok() || tls13.is_ok() || answered_tls)
+        && (tls10 || tls11 || tls12.is_ok() || tls13.is_ok() || answered_tls)
     {
         let suites = crate::tls_suites::enumerate(address, server_name).await;
         // ALPN over a real handshake (TLS 1.3 encrypts the server's choice), apart from the

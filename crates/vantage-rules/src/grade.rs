@@ -505,12 +505,7 @@ pub fn grade_tls_with(
     match enumerated.as_deref() {
         Some(all) if !all.is_empty() => {
             let any = |test: fn(&EnumeratedSuite) -> bool| all.iter().any(test);
-            if any(|e| {
-                e.suite.export
-                    || e.suite.anonymous()
-                    || e.suite.cipher == BulkCipher::Null
-                    || e.suite.cipher.is_weak_key()
-            }) {
+            if any(|e| e.suite.insecure()) {
                 cap(
                     0,
                     "export, anonymous, NULL or DES cipher suites are accepted: F",

@@ -202,7 +202,7 @@ pub(crate) const HSTS_SHORT: Rule = Rule {
 const HSTS_MIN_AGE: u64 = 15_552_000;
 
 /// The max-age of an HSTS header value, if it has a readable one.
-fn hsts_max_age(value: &str) -> Option<u64> {
+pub(crate) fn hsts_max_age(value: &str) -> Option<u64> {
     value.split(';').find_map(|directive| {
         let (name, age) = directive.trim().split_once('=')?;
         name.trim()

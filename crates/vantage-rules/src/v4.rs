@@ -15,6 +15,7 @@ use vantage_observations::tls::TlsVersion;
 use crate::ScanFacts;
 use crate::finding::{Category, Finding, Severity};
 use crate::grade::{EnumeratedSuite, enumerated_suites};
+use crate::site::SiteView;
 use crate::v1::Rule;
 use crate::v3;
 
@@ -254,12 +255,8 @@ fn preload_shortfalls(header: Option<&str>) -> Vec<&'static str> {
         .split(';')
         .map(|d| d.trim().to_ascii_lowercase())
         .collect();
-    let max_age = directives
-        .iter()
-        .find_map(|d| d.strip_prefix("max-age="))
-        .and_then(|v| v.trim_matches('"').parse::<u64>().ok());
     let mut missing = Vec::new();
-    if max_age.is_none_or(|age| age < PRELOAD_MIN_AGE) {
+    if crate::v2::hsts_max_age(header).is_none_or(|age| age < PRELOAD_MIN_AGE) {
         missing.push("max-age under one year (31536000)");
     }
     if !directives.iter().any(|d| d == "includesubdomains") {
@@ -271,8 +268,7 @@ fn preload_shortfalls(header: Option<&str>) -> Vec<&'static str> {
     missing
 }
 
-fn preload_rules(facts: &ScanFacts<'_>, out: &mut Vec<Finding>) {
-    let site = crate::site::SiteView::of(facts);
+fn preload_rules(facts: &ScanFacts<'_>, site: &SiteView<'_>, out: &mut Vec<Finding>) {
     let Some(https) = site.https.filter(|page| page.status.is_some()) else {
         return;
     };
@@ -363,16 +359,7 @@ fn cipher_rules(facts: &ScanFacts<'_>, out: &mut Vec<Finding>) {
             }
         };
         let matching = |test: fn(&EnumeratedSuite) -> bool| names(all.iter().filter(|e| test(e)));
-        fire(
-            &INSECURE_SUITES,
-            matching(|e| {
-                e.suite.export
-                    || e.suite.anonymous()
-                    || e.suite.cipher == BulkCipher::Null
-                    || e.suite.cipher.is_weak_key()
-            }),
-            out,
-        );
+        fire(&INSECURE_SUITES, matching(|e| e.suite.insecure()), out);
         fire(&RC4, matching(|e| e.suite.cipher.is_rc4()), out);
         fire(
             &TRIPLE_DES,
@@ -401,7 +388,7 @@ fn cipher_rules(facts: &ScanFacts<'_>, out: &mut Vec<Finding>) {
 
 pub(crate) fn evaluate(facts: &ScanFacts<'_>) -> Vec<Finding> {
     let mut out = v3::evaluate(facts);
-    let site = crate::site::SiteView::of(facts);
+    let site = SiteView::of(facts);
     // Fingerprints on the site, as ruleset 3's.
     let facts = ScanFacts {
         target: &site.host,
@@ -409,6 +396,6 @@ pub(crate) fn evaluate(facts: &ScanFacts<'_>) -> Vec<Finding> {
     };
     cipher_rules(&facts, &mut out);
     protocol_rules(&facts, &mut out);
-    preload_rules(&facts, &mut out);
+    preload_rules(&facts, &site, &mut out);
     out
 }
