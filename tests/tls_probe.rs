@@ -309,3 +309,25 @@ async fn embedded_scts_and_must_staple_are_read_from_the_leaf() {
     assert!(seen.ocsp_stapled && seen.chain[0].must_staple);
     assert!(!rules(seen).contains(&"tls.must-staple-not-stapled".to_owned()));
 }
+
+/// rustls ignores TLS_FALLBACK_SCSV, but as a TLS 1.3 server answering TLS 1.2 it writes RFC 8446's
+/// downgrade sentinel into its random, which TLS 1.3 clients refuse: downgrade protection all the
+/// same, and no `tls.no-fallback-scsv` finding.
+#[tokio::test]
+async fn a_tls_1_3_server_protects_downgrades_with_its_sentinel() {
+    let ca = TestCa::new();
+    let address = tls_server(ca.leaf(&["shop.test"], None), BOTH).await;
+    let roots = TlsRoots::with_extra(vec![ca.certificate.clone()]);
+    let seen = probe_tls(address, "shop.test", &roots, TlsDepth::Suites).await;
+    let facts = seen
+        .protocol_facts
+        .clone()
+        .expect("probed with the enumeration");
+    assert_eq!(facts.fallback_scsv, Some(true));
+    assert_eq!(facts.secure_renegotiation, Some(true));
+    let observed = vantage_tests::observation(0, &seen.address.to_string(), seen);
+    assert!(
+        !vantage_tests::rule_ids("4", "https://shop.test/", &[observed])
+            .contains(&"tls.no-fallback-scsv".to_owned())
+    );
+}

@@ -150,7 +150,11 @@ fn expected(lab: &Lab, posture: Posture) -> Option<Verdict> {
 async fn site_verdicts(site: &LabSite, lab: &Lab) {
     let mut seen = Vec::new();
     for typed in site.typings() {
-        let (observations, assessment) = lab.scan(&typed).await;
+        // The standard profile: ruleset 4 also judges the enumerated cipher suites and protocol
+        // facts, which must not depend on how the target was typed either.
+        let (observations, assessment) = lab
+            .scan_with(&typed, vantage_domain::target::Profile::Standard)
+            .await;
         seen.push((typed, observations, assessment));
     }
     let (first, rest) = seen.split_first().unwrap();

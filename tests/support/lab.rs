@@ -619,9 +619,22 @@ impl Lab {
         Vec<vantage_domain::scan::ProbeObserved>,
         vantage_rules::Assessment,
     ) {
+        self.scan_with(typed, vantage_domain::target::Profile::Quick)
+            .await
+    }
+
+    /// [`Lab::scan`] with `profile` (standard and deep also enumerate TLS cipher suites).
+    pub async fn scan_with(
+        &self,
+        typed: &str,
+        profile: vantage_domain::target::Profile,
+    ) -> (
+        Vec<vantage_domain::scan::ProbeObserved>,
+        vantage_rules::Assessment,
+    ) {
         use vantage_domain::DomainEvent;
         use vantage_domain::scan::{ScanEvent, ScanSpec};
-        use vantage_domain::target::{Paths, Ports, Profile, ScanTarget, Trigger, VantagePoint};
+        use vantage_domain::target::{Paths, Ports, ScanTarget, Trigger, VantagePoint};
         let t = crate::SqliteTestStore::new().await;
         let services = vantage_app::Services::new(
             Arc::new(t.store.clone()),
@@ -634,7 +647,7 @@ impl Lab {
             target: ScanTarget::parse(typed).unwrap(),
             ports: Ports::default(),
             paths: Paths::default(),
-            profile: Profile::Quick,
+            profile,
             trigger: Trigger::Manual,
             vantage_point: VantagePoint::default(),
             content_sample: None,

@@ -128,7 +128,8 @@ pub struct TlsProtocolFacts {
     /// TLS 1.2 or older chose DEFLATE when it was offered (TLS compression: CRIME).
     pub compression: Option<bool>,
     /// A ClientHello for an older version than the server's best, carrying TLS_FALLBACK_SCSV, was
-    /// refused (RFC 7507); absent when the server speaks one version only.
+    /// refused (RFC 7507), or answered with RFC 8446's downgrade sentinel (a TLS 1.3 server, whose
+    /// TLS 1.3 clients then refuse the downgrade); absent when the server speaks one version only.
     pub fallback_scsv: Option<bool>,
     /// The application protocol chosen when `h2` and `http/1.1` are offered (ALPN); absent when
     /// the server chose none.

@@ -137,6 +137,9 @@ pub struct ServerHello {
     pub compression: u8,
     /// The `renegotiation_info` extension was answered (RFC 5746).
     pub secure_renegotiation: bool,
+    /// The random ends with RFC 8446's downgrade sentinel (`DOWNGRD` and 01 or 00): a TLS 1.3
+    /// server answering an older version says so, and TLS 1.3 clients refuse the downgrade.
+    pub downgrade_sentinel: bool,
 }
 
 struct Reader<'a>(&'a [u8]);
@@ -166,7 +169,9 @@ impl<'a> Reader<'a> {
 pub fn parse_server_hello(body: &[u8]) -> Option<ServerHello> {
     let mut r = Reader(body);
     let legacy = r.take(2)?;
-    r.take(32)?; // random (a HelloRetryRequest's is a fixed value; it is read the same way)
+    // The random (a HelloRetryRequest's is a fixed value; it is read the same way).
+    let random = r.take(32)?;
+    let downgrade_sentinel = random[24..31] == *b"DOWNGRD" && random[31] <= 1;
     let session = usize::from(r.u8()?);
     r.take(session)?;
     let suite = r.u16()?;
@@ -177,6 +182,7 @@ pub fn parse_server_hello(body: &[u8]) -> Option<ServerHello> {
         key_share_group: None,
         compression,
         secure_renegotiation: false,
+        downgrade_sentinel,
     };
     if r.0.is_empty() {
         return Some(hello);
@@ -404,7 +410,8 @@ pub async fn protocol_facts(
             facts.compression = Some(answer.compression != 0);
         }
     }
-    // A retry one version below the best, marked as a fallback: a protected server refuses it.
+    // A retry one version below the best, marked as a fallback: a protected server refuses it, or
+    // — a TLS 1.3 server — answers with RFC 8446's downgrade sentinel, which TLS 1.3 clients refuse.
     let mut versions: Vec<&VersionSuites> = enumerated.iter().collect();
     versions.sort_by_key(|v| v.version);
     if let [.., lower, _best] = versions.as_slice() {
@@ -413,7 +420,7 @@ pub async fn protocol_facts(
         let hello = client_hello(lower.version, &offered, server_name);
         facts.fallback_scsv = match ask(address, &hello).await {
             Answer::Alert(INAPPROPRIATE_FALLBACK) => Some(true),
-            Answer::Hello(_) => Some(false),
+            Answer::Hello(answer) => Some(answer.downgrade_sentinel),
             Answer::Alert(_) | Answer::Nothing => None,
         };
     }
@@ -509,9 +516,13 @@ mod tests {
                 key_share_group: Some(0x001d),
                 compression: 0,
                 secure_renegotiation: false,
+                downgrade_sentinel: false,
             })
         );
         assert_eq!(parse_server_hello(&body[..20]), None);
+        let mut downgraded = body.clone();
+        downgraded[2 + 24..2 + 32].copy_from_slice(b"DOWNGRD\x01");
+        assert!(parse_server_hello(&downgraded).unwrap().downgrade_sentinel);
         let ecdhe = [3, 0x00, 0x17, 65];
         assert_eq!(
             parse_server_key_exchange(&ecdhe, KeyExchange::Ecdhe),

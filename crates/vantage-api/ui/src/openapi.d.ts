@@ -2974,7 +2974,8 @@ export interface components {
             compression: boolean | null;
             /**
              * @description A ClientHello for an older version than the server's best, carrying TLS_FALLBACK_SCSV, was
-             *     refused (RFC 7507); absent when the server speaks one version only.
+             *     refused (RFC 7507), or answered with RFC 8446's downgrade sentinel (a TLS 1.3 server, whose
+             *     TLS 1.3 clients then refuse the downgrade); absent when the server speaks one version only.
              */
             fallback_scsv: boolean | null;
             /**
