@@ -32,6 +32,11 @@ if $with_services; then
     # gnutls-serv, which still speaks RC4 and 3DES) against testssl.sh's verdicts
     command -v gnutls-serv >/dev/null 2>&1 || missing+=(gnutls-bin)
     command -v testssl >/dev/null 2>&1 || missing+=(testssl.sh)
+    # DNSSEC and DANE are tested against BIND serving a zone the test signs (named, dnssec-keygen,
+    # dnssec-signzone), with delv (BIND's validating lookup) as the second opinion
+    command -v named >/dev/null 2>&1 || missing+=(bind9)
+    command -v dnssec-signzone >/dev/null 2>&1 || missing+=(bind9-utils)
+    command -v delv >/dev/null 2>&1 || missing+=(bind9-dnsutils)
     # deploy/validate.sh checks the systemd units with systemd-analyze
     command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
 fi

@@ -12,6 +12,7 @@ mod clock;
 mod content_samples;
 mod crash;
 mod disk;
+mod dnssec;
 mod event_schemas;
 mod exposure_probe;
 mod http_probe;

@@ -474,7 +474,7 @@ impl std::fmt::Debug for Lab {
 
 /// Binds `port` on a fresh random address of 127.64.0.0/10 (retrying on a collision with another
 /// test process), then the other ports on the same address.
-async fn bind_fresh_address(ports: &[u16]) -> (Ipv4Addr, Vec<tokio::net::TcpListener>) {
+pub async fn bind_fresh_address(ports: &[u16]) -> (Ipv4Addr, Vec<tokio::net::TcpListener>) {
     for _ in 0..64 {
         let random = uuid::Uuid::now_v7();
         let bytes = &random.as_bytes()[10..13];

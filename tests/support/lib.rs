@@ -454,6 +454,7 @@ impl TestApp {
         let settings = vantage::application::Settings {
             scan_workers: if roots.is_some() { 4 } else { 0 },
             tls_roots: roots.unwrap_or_else(vantage_probes::tls::TlsRoots::web_pki),
+            dnssec: None,
             outbound: None,
             nats,
             read_replica: None,

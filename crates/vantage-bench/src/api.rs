@@ -202,6 +202,7 @@ async fn measure(args: &ApiBenchArgs, backend: Backend, events: usize) -> anyhow
     let settings = vantage::application::Settings {
         scan_workers: 0,
         tls_roots: vantage_probes::tls::TlsRoots::web_pki(),
+        dnssec: None,
         outbound: None,
         nats: None,
         read_replica: None,

@@ -13,6 +13,7 @@
 pub mod cipher_suites;
 pub mod classification;
 pub mod dns;
+pub mod dnssec;
 pub mod exposure;
 pub mod hsts_preload;
 pub mod http;
@@ -25,6 +26,7 @@ use serde_json::Value;
 
 pub use classification::Classification;
 pub use dns::{DnsObservation, MtaStsObservation};
+pub use dnssec::{DaneObservation, DnssecObservation};
 pub use exposure::ExposureObservation;
 pub use hsts_preload::HstsPreloadObservation;
 pub use http::HttpObservation;
@@ -48,6 +50,10 @@ pub enum ProbeKind {
     MtaSts,
     /// A host's HSTS preload state, from the bundled copy of Chromium's list.
     HstsPreload,
+    /// Answers about a domain through the validating resolver, with their DNSSEC proof.
+    Dnssec,
+    /// A TLS service's TLSA records and the chain it presented.
+    Dane,
 }
 
 impl ProbeKind {
@@ -62,6 +68,8 @@ impl ProbeKind {
             Self::Classification => "classification",
             Self::MtaSts => "mta_sts",
             Self::HstsPreload => "hsts_preload",
+            Self::Dnssec => "dnssec",
+            Self::Dane => "dane",
         }
     }
 }
@@ -80,6 +88,8 @@ pub enum Observation {
     Exposure(ExposureObservation),
     Classification(Classification),
     HstsPreload(HstsPreloadObservation),
+    Dnssec(DnssecObservation),
+    Dane(DaneObservation),
 }
 
 /// A stored observation that cannot be read.
@@ -149,6 +159,16 @@ pub const CATALOG: &[ObservationTypeInfo] = &[
         version: 1,
         schema: || schemars::schema_for!(HstsPreloadObservation),
     },
+    ObservationTypeInfo {
+        kind: ProbeKind::Dnssec,
+        version: 1,
+        schema: || schemars::schema_for!(DnssecObservation),
+    },
+    ObservationTypeInfo {
+        kind: ProbeKind::Dane,
+        version: 1,
+        schema: || schemars::schema_for!(DaneObservation),
+    },
 ];
 
 /// The current version of `kind`'s observation type.
@@ -171,6 +191,8 @@ impl Observation {
             Self::Exposure(_) => ProbeKind::Exposure,
             Self::Classification(_) => ProbeKind::Classification,
             Self::HstsPreload(_) => ProbeKind::HstsPreload,
+            Self::Dnssec(_) => ProbeKind::Dnssec,
+            Self::Dane(_) => ProbeKind::Dane,
         }
     }
 
@@ -215,6 +237,8 @@ impl Observation {
                 Self::Classification(Deserialize::deserialize(deserializer)?)
             }
             ProbeKind::HstsPreload => Self::HstsPreload(Deserialize::deserialize(deserializer)?),
+            ProbeKind::Dnssec => Self::Dnssec(Deserialize::deserialize(deserializer)?),
+            ProbeKind::Dane => Self::Dane(Deserialize::deserialize(deserializer)?),
         })
     }
 
@@ -267,6 +291,8 @@ fn parse_text(kind: ProbeKind, text: &str) -> Result<Observation, serde_json::Er
         ProbeKind::Exposure => Observation::Exposure(serde_json::from_str(text)?),
         ProbeKind::Classification => Observation::Classification(serde_json::from_str(text)?),
         ProbeKind::HstsPreload => Observation::HstsPreload(serde_json::from_str(text)?),
+        ProbeKind::Dnssec => Observation::Dnssec(serde_json::from_str(text)?),
+        ProbeKind::Dane => Observation::Dane(serde_json::from_str(text)?),
     })
 }
 
@@ -284,6 +310,8 @@ fn parse_value(kind: ProbeKind, value: Value) -> Result<Observation, serde_json:
         ProbeKind::Exposure => Observation::Exposure(serde_json::from_value(value)?),
         ProbeKind::Classification => Observation::Classification(serde_json::from_value(value)?),
         ProbeKind::HstsPreload => Observation::HstsPreload(serde_json::from_value(value)?),
+        ProbeKind::Dnssec => Observation::Dnssec(serde_json::from_value(value)?),
+        ProbeKind::Dane => Observation::Dane(serde_json::from_value(value)?),
     })
 }
 
@@ -321,6 +349,8 @@ observation_from! {
     Exposure(ExposureObservation),
     Classification(Classification),
     HstsPreload(HstsPreloadObservation),
+    Dnssec(DnssecObservation),
+    Dane(DaneObservation),
 }
 
 impl From<HttpObservation> for Observation {
@@ -335,7 +365,7 @@ mod tests {
 
     use super::*;
 
-    const KINDS: [ProbeKind; 8] = [
+    const KINDS: [ProbeKind; 10] = [
         ProbeKind::Dns,
         ProbeKind::Tcp,
         ProbeKind::Tls,
@@ -344,6 +374,8 @@ mod tests {
         ProbeKind::Classification,
         ProbeKind::MtaSts,
         ProbeKind::HstsPreload,
+        ProbeKind::Dnssec,
+        ProbeKind::Dane,
     ];
 
     /// Arbitrary JSON: nulls, booleans, numbers, strings, and nested arrays and objects.

@@ -35,7 +35,7 @@ fn questions(host: &str) -> Vec<(String, RecordType)> {
 
 async fn ask(resolver: &TokioResolver, name: &str, record_type: RecordType) -> DnsObservation {
     let fqdn = format!("{}.", name.trim_end_matches('.'));
-    let (status, mut records) = match resolver.lookup(fqdn.as_str(), record_type).await {
+    let (status, records) = match resolver.lookup(fqdn.as_str(), record_type).await {
         Ok(lookup) => {
             let records: Vec<String> = lookup
                 .answers()
@@ -54,6 +54,19 @@ async fn ask(resolver: &TokioResolver, name: &str, record_type: RecordType) -> D
         Err(error) if error.is_no_records_found() => (DnsStatus::NoRecords, vec![]),
         Err(_) => (DnsStatus::Error, vec![]),
     };
+    let (records, truncated) = cap_records(records);
+    DnsObservation {
+        name: name.to_owned(),
+        record_type: record_type.to_string(),
+        status,
+        records,
+        truncated,
+    }
+}
+
+/// Sorts `records` and keeps at most [`MAX_RECORDS`] of at most [`MAX_RECORD_CHARS`] characters;
+/// `true` when something was cut.
+pub(crate) fn cap_records(mut records: Vec<String>) -> (Vec<String>, bool) {
     records.sort();
     let truncated =
         records.len() > MAX_RECORDS || records.iter().any(|r| r.chars().count() > MAX_RECORD_CHARS);
@@ -63,13 +76,7 @@ async fn ask(resolver: &TokioResolver, name: &str, record_type: RecordType) -> D
             *record = record.chars().take(MAX_RECORD_CHARS).collect();
         }
     }
-    DnsObservation {
-        name: name.to_owned(),
-        record_type: record_type.to_string(),
-        status,
-        records,
-        truncated,
-    }
+    (records, truncated)
 }
 
 /// CAA applies from the closest ancestor that has a CAA record set (RFC 8659 §3): climb until one is

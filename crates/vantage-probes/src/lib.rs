@@ -1,12 +1,13 @@
 //! The outside view: everything that sends traffic to a scan target: the SSRF guard, which decides
 //! whether a target may be contacted at all and hands out the exact addresses it checked; and the
-//! DNS, MTA-STS, TCP, TLS, HTTP, exposure and classification probes.
+//! DNS, DNSSEC and DANE, MTA-STS, TCP, TLS, HTTP, exposure and classification probes.
 //!
 //! This crate never touches the event store: probes produce observations, and workers turn them into
 //! commands.
 
 pub mod classify;
 pub mod dns;
+pub mod dnssec;
 pub mod exposure;
 pub mod hsts_preload;
 pub mod html;

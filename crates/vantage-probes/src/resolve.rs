@@ -2,13 +2,15 @@
 //! labs and tests can answer from their own DNS server on loopback.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
-use hickory_resolver::TokioResolver;
 use hickory_resolver::config::{
     ConnectionConfig, LookupIpStrategy, NameServerConfig, ResolverConfig,
 };
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
+use hickory_resolver::proto::dnssec::TrustAnchors;
+use hickory_resolver::{ResolverBuilder, TokioResolver};
 
 /// How long one DNS query may take before it is retried.
 pub const DNS_QUERY_TIMEOUT: Duration = Duration::from_secs(3);
@@ -39,6 +41,21 @@ impl ResolverChoice {
 
     /// Builds the resolver: every A and AAAA answer, bounded timeouts, no search domains.
     pub fn build(self) -> Result<TokioResolver, String> {
+        self.builder()?
+            .build()
+            .map_err(|e| format!("cannot build the DNS resolver: {e}"))
+    }
+
+    /// Builds a resolver like [`Self::build`]'s that also validates DNSSEC against `anchors`: it
+    /// asks with the DO bit and marks every record with what validation proved.
+    pub fn build_validating(self, anchors: Arc<TrustAnchors>) -> Result<TokioResolver, String> {
+        self.builder()?
+            .with_trust_anchor(anchors)
+            .build()
+            .map_err(|e| format!("cannot build the validating DNS resolver: {e}"))
+    }
+
+    fn builder(self) -> Result<ResolverBuilder<TokioRuntimeProvider>, String> {
         let mut builder = match self {
             Self::System => TokioResolver::builder_tokio()
                 .map_err(|e| format!("cannot read the system resolver configuration: {e}"))?,
@@ -59,8 +76,6 @@ impl ResolverChoice {
         options.attempts = 2;
         options.ip_strategy = LookupIpStrategy::Ipv4AndIpv6;
         options.ndots = 0;
-        builder
-            .build()
-            .map_err(|e| format!("cannot build the DNS resolver: {e}"))
+        Ok(builder)
     }
 }

@@ -259,6 +259,21 @@ async fn handshake(
     })
 }
 
+/// The certificates `address` presents for `server_name` (whatever their validity), for checks that
+/// compare the certificates themselves, as DANE does.
+pub async fn presented_chain(
+    address: SocketAddr,
+    server_name: &str,
+) -> Result<Vec<CertificateDer<'static>>, String> {
+    let name = ServerName::try_from(server_name.to_owned())
+        .map_err(|_| format!("{server_name} is not a server name"))?;
+    let seen = handshake(address, &name, rustls::ALL_VERSIONS, &[]).await?;
+    if seen.chain.is_empty() {
+        return Err("the server presented no certificate".into());
+    }
+    Ok(seen.chain)
+}
+
 /// A protocol version rustls will not speak.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LegacyVersion {

@@ -173,11 +173,11 @@ pub struct Assessment {
 pub fn assess(ruleset: &str, facts: &ScanFacts<'_>) -> Result<Assessment, UnknownRuleset> {
     let findings = evaluate(ruleset, facts)?;
     let counts = SeverityCounts::of(findings.iter().map(|f| &f.severity));
-    let (grades, overall) = if ruleset == "3" || ruleset == "4" {
-        let method = if ruleset == "4" {
-            grade::TlsMethod::Caps2
-        } else {
+    let (grades, overall) = if matches!(ruleset, "3" | "4" | "5") {
+        let method = if ruleset == "3" {
             grade::TlsMethod::Caps1
+        } else {
+            grade::TlsMethod::Caps2
         };
         let site = SiteView::of(facts);
         let headers = crate::observatory::grade(&site);

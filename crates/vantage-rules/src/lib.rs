@@ -16,6 +16,7 @@ mod v1;
 mod v2;
 mod v3;
 mod v4;
+mod v5;
 
 pub use assess::{Assessment, CAPPED_METHOD, Overall, PENALTY_METHOD, assess};
 pub use finding::{
@@ -26,15 +27,16 @@ pub use observatory::OBSERVATORY_ALGORITHM;
 
 use vantage_domain::scan::ProbeObserved;
 use vantage_observations::{
-    DnsObservation, ExposureObservation, HstsPreloadObservation, HttpObservation,
-    MtaStsObservation, Observation, TcpObservation, TlsObservation,
+    DaneObservation, DnsObservation, DnssecObservation, ExposureObservation,
+    HstsPreloadObservation, HttpObservation, MtaStsObservation, Observation, TcpObservation,
+    TlsObservation,
 };
 
 /// The ruleset new scans are completed with. Every released ruleset stays available to `evaluate`.
-pub const RULESET_VERSION: &str = "4";
+pub const RULESET_VERSION: &str = "5";
 
 /// Every ruleset this build can evaluate, oldest first.
-pub const RULESETS: [&str; 5] = ["0", "1", "2", "3", "4"];
+pub const RULESETS: [&str; 6] = ["0", "1", "2", "3", "4", "5"];
 
 /// The error for a ruleset version this build does not know.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -115,6 +117,20 @@ impl<'a> ScanFacts<'a> {
         })
     }
 
+    pub(crate) fn dnssec(&self) -> Vec<(&'a str, &'a DnssecObservation)> {
+        self.observed(|o| match o {
+            Observation::Dnssec(data) => Some(data),
+            _ => None,
+        })
+    }
+
+    pub(crate) fn dane(&self) -> Vec<(&'a str, &'a DaneObservation)> {
+        self.observed(|o| match o {
+            Observation::Dane(data) => Some(data),
+            _ => None,
+        })
+    }
+
     pub(crate) fn exposure(&self) -> Vec<(&'a str, &'a ExposureObservation)> {
         self.observed(|o| match o {
             Observation::Exposure(data) => Some(data),
@@ -146,6 +162,12 @@ pub fn rule_catalog(ruleset: &str) -> Result<Vec<RuleInfo>, UnknownRuleset> {
         "2" => v1::RULES.iter().chain(v2::RULES).copied().collect(),
         "3" => v3::RULES.to_vec(),
         "4" => v3::RULES.iter().chain(v4::RULES).copied().collect(),
+        "5" => v3::RULES
+            .iter()
+            .chain(v4::RULES)
+            .chain(v5::RULES)
+            .copied()
+            .collect(),
         other => return Err(UnknownRuleset(other.to_owned())),
     };
     let mut catalog: Vec<RuleInfo> = rules
@@ -178,6 +200,7 @@ pub(crate) fn evaluate(
         "2" => v2::evaluate(facts),
         "3" => v3::evaluate(facts),
         "4" => v4::evaluate(facts),
+        "5" => v5::evaluate(facts),
         other => return Err(UnknownRuleset(other.to_owned())),
     };
     findings.sort_by(|a, b| a.fingerprint.cmp(&b.fingerprint));

@@ -96,6 +96,7 @@ pub struct EmbeddedWorkers {
     worker_id: String,
     max_concurrent_scans: usize,
     tls_roots: vantage_probes::tls::TlsRoots,
+    dnssec: Option<vantage_probes::dnssec::DnssecValidator>,
 }
 
 impl std::fmt::Debug for EmbeddedWorkers {
@@ -115,6 +116,7 @@ impl EmbeddedWorkers {
             worker_id: format!("embedded-{}", new_id().simple()),
             max_concurrent_scans: max_concurrent_scans.max(1),
             tls_roots: vantage_probes::tls::TlsRoots::web_pki(),
+            dnssec: None,
         }
     }
 
@@ -127,6 +129,12 @@ impl EmbeddedWorkers {
     /// Trusts these anchors (the web PKI plus a lab's CAs) when judging certificates.
     pub fn with_tls_roots(mut self, roots: vantage_probes::tls::TlsRoots) -> Self {
         self.tls_roots = roots;
+        self
+    }
+
+    /// Validates DNSSEC and DANE with `validator` (otherwise neither is observed).
+    pub fn with_dnssec(mut self, validator: vantage_probes::dnssec::DnssecValidator) -> Self {
+        self.dnssec = Some(validator);
         self
     }
 
@@ -175,7 +183,8 @@ impl EmbeddedWorkers {
         cancels.insert(job.scan_id, cancel);
         let sink = sink.clone();
         let slots = slots.clone();
-        let scanner = Scanner::new(self.services.guard.clone(), self.tls_roots.clone());
+        let mut scanner = Scanner::new(self.services.guard.clone(), self.tls_roots.clone());
+        scanner.dnssec = self.dnssec.clone();
         let worker_id = self.worker_id.clone();
         tokio::spawn(async move {
             let Ok(_slot) = slots.acquire_owned().await else {

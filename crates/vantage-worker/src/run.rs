@@ -20,6 +20,7 @@ use vantage_observations::http::HttpObservation;
 use vantage_observations::tcp::PortState;
 use vantage_probes::classify::classify;
 use vantage_probes::dns::probe_dns;
+use vantage_probes::dnssec::{DnssecValidator, probe_dane, probe_dnssec};
 use vantage_probes::exposure::probe_exposure;
 use vantage_probes::http::probe_page;
 use vantage_probes::mta_sts::probe_mta_sts;
@@ -53,23 +54,34 @@ pub fn tls_depth(profile: Profile) -> TlsDepth {
     }
 }
 
-/// What a worker scans with: the SSRF guard (and its resolver) and the TLS trust anchors.
+/// What a worker scans with: the SSRF guard (and its resolver), the TLS trust anchors, and the
+/// DNSSEC validator.
 #[derive(Debug, Clone)]
 pub struct Scanner {
     pub guard: SsrfGuard,
     pub tls_roots: TlsRoots,
+    /// Validates DNSSEC and looks up TLSA records; without one, neither is observed.
+    pub dnssec: Option<DnssecValidator>,
     /// Where MTA-STS policies are fetched: 443 on the Internet; labs serve them elsewhere.
     pub mta_sts_port: u16,
 }
 
 impl Scanner {
-    /// A scanner for the Internet: MTA-STS policies on port 443.
+    /// A scanner for the Internet: MTA-STS policies on port 443, no DNSSEC validation until
+    /// [`Self::with_dnssec`].
     pub fn new(guard: SsrfGuard, tls_roots: TlsRoots) -> Self {
         Self {
             guard,
             tls_roots,
+            dnssec: None,
             mta_sts_port: 443,
         }
+    }
+
+    /// Validates DNSSEC (and DANE) with `validator`.
+    pub fn with_dnssec(mut self, validator: DnssecValidator) -> Self {
+        self.dnssec = Some(validator);
+        self
     }
 }
 
@@ -202,9 +214,10 @@ async fn observe(
 /// The ports a web server is looked for on, besides the typed URL's own.
 const WEB_PORTS: [u16; 4] = [80, 443, 8080, 8443];
 
-/// DNS (when the target is a name) with the MTA-STS policy it advertises and the name's HSTS preload
-/// state; TCP on every scanned port
-/// of the first vetted address of each family; TLS on every open port; then, on every open web port —
+/// DNS (when the target is a name), validated too when the scanner validates DNSSEC, with the
+/// MTA-STS policy it advertises and the name's HSTS preload state; TCP on every scanned port
+/// of the first vetted address of each family; TLS on every open port, and DANE on every TLS port of
+/// a name; then, on every open web port —
 /// over HTTPS where the port speaks TLS and HTTP where it does not, whatever scheme was typed — the
 /// pages and the exposure checks; and the classification of what was seen.
 async fn probe_all(
@@ -216,8 +229,14 @@ async fn probe_all(
     let guard = &scanner.guard;
     let roots = &scanner.tls_roots;
     let host = job.spec.target.host();
-    if host.parse::<IpAddr>().is_err() {
-        let answers = probe_dns(guard.resolver(), host).await;
+    let named = host.parse::<IpAddr>().is_err();
+    if named {
+        let (answers, validated) = tokio::join!(probe_dns(guard.resolver(), host), async {
+            match &scanner.dnssec {
+                Some(validator) => probe_dnssec(validator, host).await,
+                None => Vec::new(),
+            }
+        });
         let advertises_mta_sts = answers.iter().any(|seen| {
             seen.name.starts_with("_mta-sts.")
                 && seen
@@ -229,7 +248,11 @@ async fn probe_all(
             let asset = format!("{} {}", seen.name, seen.record_type);
             (asset, Observation::Dns(seen))
         });
-        if !observe(job, sink, answers).await? {
+        let validated = validated.into_iter().map(|seen| {
+            let asset = format!("{} {}", seen.name, seen.record_type);
+            (asset, Observation::Dnssec(seen))
+        });
+        if !observe(job, sink, answers.chain(validated)).await? {
             return Ok(ProbeOutcome::Refused);
         }
         // No traffic: the bundled copy of Chromium's preload list.
@@ -290,9 +313,31 @@ async fn probe_all(
             speaks_tls.push(seen.address.port());
         }
     }
+    // DANE: the TLSA records of every TLS service of a named host, against what it presents.
+    let dane: Vec<_> = match (&scanner.dnssec, named) {
+        (Some(validator), true) => {
+            let services: Vec<SocketAddr> = handshakes
+                .iter()
+                .filter(|seen| seen.speaks_tls())
+                .map(|seen| seen.address)
+                .collect();
+            futures::stream::iter(services)
+                .map(|address| probe_dane(validator, host, address))
+                .buffered(PROBES_PER_SCAN)
+                .collect()
+                .await
+        }
+        _ => Vec::new(),
+    };
     let handshakes = handshakes
         .into_iter()
-        .map(|seen| (seen.address.to_string(), Observation::Tls(seen)));
+        .map(|seen| (seen.address.to_string(), Observation::Tls(seen)))
+        .chain(dane.into_iter().map(|seen| {
+            (
+                format!("{} {}", seen.name, seen.address),
+                Observation::Dane(seen),
+            )
+        }));
     if !observe(job, sink, handshakes).await? {
         return Ok(ProbeOutcome::Refused);
     }

@@ -17,6 +17,7 @@ use tokio::task::JoinHandle;
 use vantage_api::{AppState, RateLimitConfig, ScanDispatch};
 use vantage_app::Services;
 use vantage_outbound::OutboundSettings;
+use vantage_probes::dnssec::DnssecValidator;
 use vantage_probes::tls::TlsRoots;
 use vantage_projections::{ReadDb, StatusBoard};
 use vantage_store::StoreError;
@@ -32,6 +33,8 @@ pub struct Settings {
     pub scan_workers: usize,
     /// The trust anchors the in-process workers judge certificates by.
     pub tls_roots: TlsRoots,
+    /// What the in-process workers validate DNSSEC and DANE with; `None` observes neither.
+    pub dnssec: Option<DnssecValidator>,
     /// Webhook deliveries and the scheduler; `None` runs neither.
     pub outbound: Option<OutboundSettings>,
     /// Distributed mode: scan jobs and results, and live events, over NATS JetStream. Without it
@@ -123,9 +126,12 @@ impl Application {
             )),
         ));
         let workers = (settings.scan_workers > 0).then(|| {
-            let pool = EmbeddedWorkers::new(services.clone(), settings.scan_workers)
+            let mut pool = EmbeddedWorkers::new(services.clone(), settings.scan_workers)
                 .with_tls_roots(settings.tls_roots.clone())
                 .resuming_from(scan_resume(&read_db));
+            if let Some(validator) = settings.dnssec.clone() {
+                pool = pool.with_dnssec(validator);
+            }
             tokio::spawn(pool.run(until_stopped(stopped.clone())))
         });
         // Webhook deliveries and scheduled scans: one process among the replicas does each.

@@ -14,6 +14,7 @@ use vantage_app::{CommandContext, Keyring, Services, SteadyClock, SystemClock};
 use vantage_domain::project::ProjectId;
 use vantage_domain::scope::{Scope, Scopes};
 use vantage_domain::tenant::TenantId;
+use vantage_probes::dnssec::{DnssecValidator, TrustAnchorChoice};
 use vantage_probes::ssrf::{AllowList, ResolverChoice, SsrfGuard, SsrfPolicy};
 use vantage_probes::tls::TlsRoots;
 use vantage_projections::ReadDb;
@@ -31,7 +32,7 @@ use crate::config::{DEFAULT_DATA_DIR, DEFAULT_LISTEN, FileConfig};
 #[command(name = "vantage", version, about)]
 pub struct Cli {
     /// A TOML configuration file (keys: listen, data_dir, database_url, tenant, log_format,
-    /// allow_cidr, resolver, secrets_key_file, signing_key_file).
+    /// allow_cidr, resolver, dnssec_trust_anchor, secrets_key_file, signing_key_file).
     #[arg(long, global = true, env = "VANTAGE_CONFIG")]
     pub config: Option<PathBuf>,
     /// Log as JSON lines instead of text.
@@ -44,7 +45,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the API server (embedded SQLite by default; PostgreSQL with --database-url).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Create or upgrade the database schema, then exit.
     Migrate(StoreArgs),
     /// Walk the event log's hash chain and report the first break, and check that the log still
@@ -290,6 +291,10 @@ pub struct ScanningArgs {
     /// A PEM file of extra CA certificates to trust besides the web PKI (repeatable), for labs.
     #[arg(long = "extra-ca", env = "VANTAGE_EXTRA_CA", value_delimiter = ',')]
     pub extra_ca: Vec<PathBuf>,
+    /// What DNSSEC validation trusts: `root` (the root zone's keys) or a file of DNSKEY records,
+    /// for labs [default: root].
+    #[arg(long = "dnssec-trust-anchor", env = "VANTAGE_DNSSEC_TRUST_ANCHOR")]
+    pub dnssec_trust_anchor: Option<String>,
 }
 
 /// The TLS trust anchors: the web PKI plus `--extra-ca` files.
@@ -367,7 +372,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
     let json_logs = cli.log_json || file.log_format.as_deref() == Some("json");
     let _telemetry = crate::telemetry::init(json_logs).map_err(CliError)?;
     match cli.command {
-        Command::Serve(args) => serve(args, &file).await,
+        Command::Serve(args) => serve(*args, &file).await,
         Command::Migrate(args) => {
             let opened = open_store(&args, &file).await?;
             println!("schema of the {} event store is up to date", opened.kind);
@@ -386,10 +391,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::VerifyPackage(args) => crate::evidence::verify_package(&args),
         Command::Gate(args) => crate::gate::gate(args).await,
         Command::Scan(args) => {
-            let scanner = vantage_worker::Scanner::new(
-                guard(&args.scanning, &file)?,
-                tls_roots(&args.scanning)?,
-            );
+            let scanner = scanner(&args.scanning, &file)?;
             crate::scan::scan(args, scanner).await
         }
     }
@@ -530,13 +532,38 @@ fn guard(args: &ScanningArgs, file: &FileConfig) -> Result<SsrfGuard, CliError> 
     if !allow.is_empty() {
         tracing::warn!(allow = %allow, "the SSRF guard admits these non-public ranges");
     }
+    SsrfGuard::new(SsrfPolicy::new(allow), resolver(args, file)?).map_err(CliError)
+}
+
+/// Where DNS questions go, from flags, environment or file.
+fn resolver(args: &ScanningArgs, file: &FileConfig) -> Result<ResolverChoice, CliError> {
     let resolver = args
         .resolver
         .as_deref()
         .or(file.resolver.as_deref())
         .unwrap_or("system");
-    let resolver = ResolverChoice::parse(resolver).map_err(CliError)?;
-    SsrfGuard::new(SsrfPolicy::new(allow), resolver).map_err(CliError)
+    ResolverChoice::parse(resolver).map_err(CliError)
+}
+
+/// The DNSSEC validator: the scanner's resolver, validating against the chosen trust anchors.
+fn dnssec(args: &ScanningArgs, file: &FileConfig) -> Result<DnssecValidator, CliError> {
+    let anchors = args
+        .dnssec_trust_anchor
+        .as_deref()
+        .or(file.dnssec_trust_anchor.as_deref())
+        .unwrap_or("root");
+    let anchors = TrustAnchorChoice::parse(anchors)
+        .map_err(|e| CliError(format!("--dnssec-trust-anchor: {e}")))?;
+    DnssecValidator::new(resolver(args, file)?, &anchors)
+        .map_err(|e| CliError(format!("--dnssec-trust-anchor: {e}")))
+}
+
+/// Everything a scan is run with: the SSRF guard, the TLS trust anchors, the DNSSEC validator.
+fn scanner(args: &ScanningArgs, file: &FileConfig) -> Result<vantage_worker::Scanner, CliError> {
+    Ok(
+        vantage_worker::Scanner::new(guard(args, file)?, tls_roots(args)?)
+            .with_dnssec(dnssec(args, file)?),
+    )
 }
 
 /// The application over the opened store. Its clock never goes back, not even below the newest
@@ -674,6 +701,7 @@ pub(crate) fn tenant(flag: Option<&str>, file: &FileConfig) -> Result<TenantId, 
 async fn serve(args: ServeArgs, file: &FileConfig) -> Result<ExitCode, CliError> {
     let guard = guard(&args.scanning, file)?;
     let roots = tls_roots(&args.scanning)?;
+    let dnssec = dnssec(&args.scanning, file)?;
     let opened = open_store(&args.store, file).await?;
     let keyring = keyring(&args.keys, file, &opened)?;
     let signing_key = signing_key(&args.keys, file, &opened)?;
@@ -738,6 +766,7 @@ async fn serve(args: ServeArgs, file: &FileConfig) -> Result<ExitCode, CliError>
     let settings = Settings {
         scan_workers: args.scan_workers.unwrap_or(if embedded { 4 } else { 0 }),
         tls_roots: roots.clone(),
+        dnssec: Some(dnssec),
         outbound: Some(args.outbound.settings(roots)),
         nats,
         read_replica,
@@ -807,8 +836,7 @@ async fn worker(args: WorkerArgs, file: &FileConfig) -> Result<ExitCode, CliErro
             CliError("vantage worker needs --nats-url (or VANTAGE_NATS_URL)".into())
         })?;
     let topology = args.nats.topology()?;
-    let scanner =
-        vantage_worker::Scanner::new(guard(&args.scanning, file)?, tls_roots(&args.scanning)?);
+    let scanner = scanner(&args.scanning, file)?;
     let worker_id = args
         .worker_id
         .clone()
@@ -908,6 +936,7 @@ async fn create_key(args: KeysCreateArgs, file: &FileConfig) -> Result<ExitCode,
         allow_cidr: vec![],
         resolver: None,
         extra_ca: vec![],
+        dnssec_trust_anchor: None,
     };
     let projects = args
         .projects

@@ -22,6 +22,7 @@ pub struct FileConfig {
     pub log_format: Option<String>,
     pub allow_cidr: Option<Vec<String>>,
     pub resolver: Option<String>,
+    pub dnssec_trust_anchor: Option<String>,
     pub secrets_key_file: Option<PathBuf>,
     pub signing_key_file: Option<PathBuf>,
 }

@@ -1555,6 +1555,32 @@ export interface components {
             /** @description An IANA time zone name (`UTC`, `Europe/Paris`, …). */
             timezone: string;
         };
+        /**
+         * @description The TLSA records for one TLS service of a domain, validated, and the chain one of its addresses
+         *     presented (version 1).
+         */
+        DaneObservation: {
+            /** @description The TLS server the chain was fetched from. */
+            address: string;
+            /**
+             * Format: uint32
+             * @description Certificates the server presented; absent when there were no records to check or the
+             *     handshake failed.
+             */
+            chain_length: number | null;
+            /** @description Why no chain was seen, when records were published. */
+            error: string | null;
+            /** @description The TLSA owner name asked (`_443._tcp.www.example.com`). */
+            name: string;
+            proof: components["schemas"]["DnssecProof"];
+            /** @description Why the proof is not `secure`, in the validator's words. */
+            reason: string | null;
+            records: components["schemas"]["TlsaRecord"][];
+            status: components["schemas"]["DnsStatus"];
+            truncated: boolean;
+            /** @description The zones whose keys served as trust anchors. */
+            trust_anchors: string[];
+        };
         /** @description One attempt of a delivery. */
         DeliveryAttemptDoc: {
             /** Format: date-time */
@@ -1639,6 +1665,22 @@ export interface components {
          * @enum {string}
          */
         DnsStatus: "ok" | "no_records" | "nxdomain" | "error";
+        /** @description One question asked through the validating resolver, and what validation proved (version 1). */
+        DnssecObservation: {
+            name: string;
+            proof: components["schemas"]["DnssecProof"];
+            /** @description Why the proof is not `secure`, in the validator's words. */
+            reason: string | null;
+            record_type: string;
+            /** @description Records in presentation format, sorted (capped like the DNS probe's). */
+            records: string[];
+            status: components["schemas"]["DnsStatus"];
+            truncated: boolean;
+            /** @description The zones whose keys served as trust anchors (`.` for the root zone's). */
+            trust_anchors: string[];
+        };
+        /** @description What validation proved about an answer, in RFC 4035's terms (§4.3). */
+        DnssecProof: "secure" | "insecure" | "bogus" | "indeterminate";
         /** @description A domain's latest completed scan. */
         DomainLatest: {
             /** Format: date-time */
@@ -2184,7 +2226,7 @@ export interface components {
          * @description One observation, typed by what saw it. Serialised as its data alone (the kind and version are
          *     stored beside it).
          */
-        Observation: components["schemas"]["DnsObservation"] | components["schemas"]["MtaStsObservation"] | components["schemas"]["TcpObservation"] | components["schemas"]["TlsObservation"] | components["schemas"]["HttpObservation"] | components["schemas"]["ExposureObservation"] | components["schemas"]["Classification"] | components["schemas"]["HstsPreloadObservation"];
+        Observation: components["schemas"]["DnsObservation"] | components["schemas"]["MtaStsObservation"] | components["schemas"]["TcpObservation"] | components["schemas"]["TlsObservation"] | components["schemas"]["HttpObservation"] | components["schemas"]["ExposureObservation"] | components["schemas"]["Classification"] | components["schemas"]["HstsPreloadObservation"] | components["schemas"]["DnssecObservation"] | components["schemas"]["DaneObservation"];
         /**
          * Format: uuid
          * @description One observation of a probe; unique per scan, so redelivered jobs cannot duplicate it.
@@ -2288,7 +2330,7 @@ export interface components {
          * @description Which probe saw something. The stored name is also part of deterministic observation ids: never
          *     change one.
          */
-        ProbeKind: ("dns" | "tcp" | "tls" | "http" | "exposure" | "classification") | "mta_sts" | "hsts_preload";
+        ProbeKind: ("dns" | "tcp" | "tls" | "http" | "exposure" | "classification") | "mta_sts" | "hsts_preload" | "dnssec" | "dane";
         /** @description An RFC 9457 problem document, as every error answers (`application/problem+json`). */
         Problem: {
             /** @description Stable and machine-readable; see [`PROBLEM_CODES`]. */
@@ -2998,6 +3040,35 @@ export interface components {
          * @enum {string}
          */
         TlsVersion: "TLSv1.0" | "TLSv1.1" | "TLSv1.2" | "TLSv1.3";
+        /** @description One TLSA record (RFC 6698 §2.1) and which presented certificate it matched. */
+        TlsaRecord: {
+            /**
+             * @description The association data, lowercase hex (cut at [`TLSA_DATA_MAX_HEX`] characters; exact matches
+             *     are compared in full before the cut).
+             */
+            data: string;
+            /**
+             * Format: uint32
+             * @description The position in the presented chain (0 is the server's own certificate) of the first
+             *     certificate whose selected part matches; absent when none does or no chain was seen.
+             */
+            matched_position: number | null;
+            /**
+             * Format: uint8
+             * @description 0 exact, 1 SHA-256, 2 SHA-512.
+             */
+            matching_type: number;
+            /**
+             * Format: uint8
+             * @description 0 the whole certificate, 1 its SubjectPublicKeyInfo.
+             */
+            selector: number;
+            /**
+             * Format: uint8
+             * @description 0 PKIX-TA, 1 PKIX-EE, 2 DANE-TA, 3 DANE-EE.
+             */
+            usage: number;
+        };
         /**
          * @description One day of one domain (or of the whole tenant, domain `""`): scans completed and the latest
          *     score and finding counts that day.

@@ -1,0 +1,255 @@
+//! Ruleset 5: DNSSEC and DANE.
+//!
+//! Scans run by a scanner that validates DNSSEC record, for a named target, what validation proved
+//! about its addresses and mail exchangers (`dnssec` observations), and for every TLS service the
+//! TLSA records published for it beside the certificates it presented (`dane` observations). On top
+//! of ruleset 4's rules, unchanged, ruleset 5 judges them: answers that fail validation, a zone left
+//! unsigned, TLSA records no presented certificate satisfies, and TLSA records DANE clients ignore
+//! because nothing signs them. An `indeterminate` proof (the scanner's resolver returned no DNSSEC
+//! data, or no trust anchor covers the name) is never judged: it says nothing about the domain.
+//! Scans without these observations are judged as under ruleset 4.
+
+use std::collections::BTreeMap;
+
+use serde_json::json;
+use vantage_observations::dnssec::{DaneObservation, DnssecProof, TlsaRecord};
+
+use crate::ScanFacts;
+use crate::finding::{Category, Finding, Severity};
+use crate::site::SiteView;
+use crate::v1::Rule;
+use crate::v4;
+
+const DNSSEC_REFS: &[&str] = &[
+    "https://www.rfc-editor.org/rfc/rfc4033",
+    "https://www.rfc-editor.org/rfc/rfc4035",
+    "https://internet.nl/faqs/dnssec/",
+];
+const DANE_REFS: &[&str] = &[
+    "https://www.rfc-editor.org/rfc/rfc6698",
+    "https://www.rfc-editor.org/rfc/rfc7671",
+];
+
+pub(crate) const DNSSEC_BOGUS: Rule = Rule {
+    id: "dns.dnssec-bogus",
+    version: 1,
+    title: "The domain's DNSSEC signatures do not validate, so validating resolvers refuse its answers",
+    category: Category::Dns,
+    severity: Severity::High,
+    confidence: 0.9,
+    impact: 5,
+    effort: 2,
+    fix: "Re-sign the zone (signatures expire) and make the DS record at the parent match a key the zone publishes.",
+    steps: &[
+        "Check the chain with `delv @<resolver> <name>` or https://dnsviz.net/.",
+        "Re-sign the zone, and automate re-signing (BIND: dnssec-policy; Knot: automatic signing) so RRSIGs never expire.",
+        "If the keys changed, publish the new key's DS at the registrar, or remove the DS to take the zone back to unsigned while repairing.",
+    ],
+    minutes: 60,
+    references: DNSSEC_REFS,
+    compliance: &[],
+};
+
+pub(crate) const DNSSEC_UNSIGNED: Rule = Rule {
+    id: "dns.dnssec-unsigned",
+    version: 1,
+    title: "The domain is not signed with DNSSEC",
+    category: Category::Dns,
+    severity: Severity::Low,
+    confidence: 0.9,
+    impact: 2,
+    effort: 3,
+    fix: "Sign the zone with DNSSEC and publish its DS record at the parent (the registrar), so resolvers can detect forged answers.",
+    steps: &[
+        "Turn on DNSSEC signing at the DNS provider (or dnssec-policy in BIND, automatic signing in Knot).",
+        "Publish the DS record the provider shows at the registrar.",
+    ],
+    minutes: 60,
+    references: DNSSEC_REFS,
+    compliance: &[],
+};
+
+pub(crate) const DANE_MISMATCH: Rule = Rule {
+    id: "tls.dane-mismatch",
+    version: 1,
+    title: "No TLSA record matches the certificates the server presents, so DANE clients refuse it",
+    category: Category::Tls,
+    severity: Severity::High,
+    confidence: 0.9,
+    impact: 4,
+    effort: 2,
+    fix: "Publish a TLSA record for the certificate (or key) the server now presents before removing the old one, and roll records ahead of every certificate change.",
+    steps: &[
+        "Compute the record for the current key: `openssl x509 -in cert.pem -noout -pubkey | openssl pkey -pubin -outform DER | openssl dgst -sha256` gives the data of a `3 1 1` record.",
+        "Publish the new TLSA record beside the old one, wait two TTLs, then change the certificate; remove the old record afterwards.",
+    ],
+    minutes: 30,
+    references: DANE_REFS,
+    compliance: &[],
+};
+
+pub(crate) const DANE_NOT_VALIDATED: Rule = Rule {
+    id: "tls.dane-not-validated",
+    version: 1,
+    title: "TLSA records are published in a zone DNSSEC does not secure, so DANE clients ignore them",
+    category: Category::Tls,
+    severity: Severity::Medium,
+    confidence: 0.9,
+    impact: 2,
+    effort: 3,
+    fix: "Sign the zone with DNSSEC (DANE needs validated records), or remove the TLSA records.",
+    steps: &[
+        "Sign the zone and publish its DS record at the registrar.",
+        "Check with `delv _443._tcp.<host> TLSA` that the answer is fully validated.",
+    ],
+    minutes: 60,
+    references: DANE_REFS,
+    compliance: &[],
+};
+
+/// Every rule of ruleset 5 besides ruleset 4's.
+pub(crate) const RULES: &[&Rule] = &[
+    &DNSSEC_BOGUS,
+    &DNSSEC_UNSIGNED,
+    &DANE_MISMATCH,
+    &DANE_NOT_VALIDATED,
+];
+
+pub(crate) fn evaluate(facts: &ScanFacts<'_>) -> Vec<Finding> {
+    let mut out = v4::evaluate(facts);
+    // Fingerprints on the site, as ruleset 3's.
+    let site = SiteView::of(facts);
+    let facts = ScanFacts {
+        target: &site.host,
+        ..*facts
+    };
+    dnssec_rules(&facts, &mut out);
+    dane_rules(&facts, &mut out);
+    out
+}
+
+/// One finding per name: the record types whose answers were bogus, or the name's unsigned zone.
+fn dnssec_rules(facts: &ScanFacts<'_>, out: &mut Vec<Finding>) {
+    let mut by_name: BTreeMap<&str, Vec<_>> = BTreeMap::new();
+    for (_, seen) in facts.dnssec() {
+        by_name.entry(seen.name.as_str()).or_default().push(seen);
+    }
+    for (name, answers) in by_name {
+        let bogus: Vec<_> = answers
+            .iter()
+            .filter(|seen| seen.proof == DnssecProof::Bogus)
+            .collect();
+        if let Some(first) = bogus.first() {
+            let evidence = json!({
+                "name": name,
+                "record_types": bogus.iter().map(|seen| &seen.record_type).collect::<Vec<_>>(),
+                "reason": first.reason,
+                "trust_anchors": first.trust_anchors,
+            });
+            out.push(DNSSEC_BOGUS.fire(facts, name, evidence));
+        } else if let Some(unsigned) = answers
+            .iter()
+            .find(|seen| seen.proof == DnssecProof::Insecure)
+        {
+            let evidence = json!({
+                "name": name,
+                "record_type": unsigned.record_type,
+                "proof": "insecure",
+                "reason": unsigned.reason,
+                "trust_anchors": unsigned.trust_anchors,
+            });
+            out.push(DNSSEC_UNSIGNED.fire(facts, name, evidence));
+        }
+    }
+}
+
+/// Whether `record` is satisfied by what the server presented (RFC 7671 §5): the end-entity usages
+/// by the server's own certificate, the trust-anchor usages by any certificate of the chain, and the
+/// PKIX usages only when the chain is also valid in the web PKI for the name.
+fn satisfied(record: &TlsaRecord, pkix_valid: bool) -> bool {
+    let matched = if record.binds_end_entity() {
+        record.matched_position == Some(0)
+    } else {
+        record.matched_position.is_some()
+    };
+    matched && (!record.requires_pkix() || pkix_valid)
+}
+
+fn records_evidence(seen: &DaneObservation) -> serde_json::Value {
+    json!({
+        "address": seen.address,
+        "name": seen.name,
+        "proof": seen.proof,
+        "chain_length": seen.chain_length,
+        "records": seen.records.iter().map(|r| json!({
+            "usage": r.usage,
+            "selector": r.selector,
+            "matching_type": r.matching_type,
+            "data": r.data,
+            "matched_position": r.matched_position,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+fn dane_rules(facts: &ScanFacts<'_>, out: &mut Vec<Finding>) {
+    let tls = facts.tls();
+    for (asset, seen) in facts.dane() {
+        if seen.records.is_empty() {
+            continue;
+        }
+        match seen.proof {
+            DnssecProof::Secure => {
+                // Judged only against a chain that was seen.
+                if seen.chain_length.is_none() {
+                    continue;
+                }
+                let pkix_valid = tls.iter().any(|(_, handshake)| {
+                    handshake.address == seen.address
+                        && handshake.trusted == Some(true)
+                        && handshake.hostname_match == Some(true)
+                });
+                let usable: Vec<&TlsaRecord> = seen.usable_records().collect();
+                if !usable.is_empty() && !usable.iter().any(|r| satisfied(r, pkix_valid)) {
+                    out.push(DANE_MISMATCH.fire(facts, asset, records_evidence(seen)));
+                }
+            }
+            DnssecProof::Insecure => {
+                out.push(DANE_NOT_VALIDATED.fire(facts, asset, records_evidence(seen)));
+            }
+            DnssecProof::Bogus | DnssecProof::Indeterminate => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(usage: u8, matched_position: Option<u32>) -> TlsaRecord {
+        TlsaRecord {
+            usage,
+            selector: 1,
+            matching_type: 1,
+            data: "00".into(),
+            matched_position,
+        }
+    }
+
+    #[test]
+    fn end_entity_usages_need_the_servers_own_certificate() {
+        assert!(satisfied(&record(3, Some(0)), false));
+        assert!(!satisfied(&record(3, Some(1)), false));
+        assert!(!satisfied(&record(3, None), true));
+        assert!(satisfied(&record(1, Some(0)), true));
+        assert!(!satisfied(&record(1, Some(0)), false));
+    }
+
+    #[test]
+    fn trust_anchor_usages_accept_any_certificate_of_the_chain() {
+        assert!(satisfied(&record(2, Some(1)), false));
+        assert!(satisfied(&record(2, Some(0)), false));
+        assert!(!satisfied(&record(2, None), false));
+        assert!(satisfied(&record(0, Some(2)), true));
+        assert!(!satisfied(&record(0, Some(2)), false));
+    }
+}
