@@ -8,6 +8,9 @@
 //! with the same trust anchor must reach the same verdict for every name. The TLSA data are
 //! computed with the `openssl` recipe operators use, so Vantage's matching is checked against it.
 //!
+//! The zone also names a mail exchanger (an SMTP server on loopback, STARTTLS with a certificate
+//! that signs itself) with a matching `_25._tcp` TLSA record, and one with a record for another key.
+//!
 //! `.ci/run` installs `bind9`, `bind9-utils` (the signer) and `bind9-dnsutils` (delv).
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -64,15 +67,17 @@ fn free_udp_and_tcp_port(ip: Ipv4Addr) -> SocketAddr {
     }
 }
 
-/// `openssl … | openssl dgst -sha256` on `pem`: the hex SHA-256 of the certificate (`selector` 0)
+/// `openssl … | openssl dgst -sha256` on a certificate file (PEM, or DER when named `.der`): the
+/// hex SHA-256 of the certificate (`selector` 0)
 /// or of its public key (1), as an operator computes a TLSA record's data.
-fn tlsa_data(pem: &Path, selector: u8) -> String {
+fn tlsa_data(certificate: &Path, selector: u8) -> String {
+    let input = match certificate.extension().and_then(|e| e.to_str()) {
+        Some("der") => format!("-inform DER -in {}", certificate.display()),
+        _ => format!("-in {}", certificate.display()),
+    };
     let pipeline = match selector {
-        0 => format!("openssl x509 -in {} -outform DER", pem.display()),
-        _ => format!(
-            "openssl x509 -in {} -noout -pubkey | openssl pkey -pubin -outform DER",
-            pem.display()
-        ),
+        0 => format!("openssl x509 {input} -outform DER"),
+        _ => format!("openssl x509 {input} -noout -pubkey | openssl pkey -pubin -outform DER"),
     };
     let out =
         run(Command::new("sh").args(["-c", &format!("{pipeline} | openssl dgst -sha256 -r")]));
@@ -103,6 +108,16 @@ impl DnssecLab {
         };
         std::fs::write(path("leaf.pem"), &chain_pem).unwrap();
         std::fs::write(path("ca.pem"), ca.pem()).unwrap();
+        // The mail exchanger: STARTTLS with a certificate that signs itself, which only DANE
+        // makes acceptable.
+        let mx_leaf = vantage_tests::tls::self_signed(&["mx.vantage.test"]);
+        std::fs::write(path("mx.der"), &mx_leaf.0[0]).unwrap();
+        let (mx, mut mx_listener) = vantage_tests::lab::bind_fresh_address(&[25]).await;
+        vantage_tests::smtp::serve_smtp(
+            mx_listener.remove(0),
+            vantage_tests::smtp::StartTls::Working(vantage_tests::tls::https_config(mx_leaf)),
+        );
+        let mx_key = tlsa_data(&path("mx.der"), 1);
         let (site, mut listeners) = vantage_tests::lab::bind_fresh_address(&[443]).await;
         let https = vantage_tests::tls::TlsListener::new(
             listeners.remove(0),
@@ -131,6 +146,14 @@ impl DnssecLab {
              @ IN SOA ns.{ZONE}. hostmaster.{ZONE}. 1 3600 600 86400 300\n\
              @ IN NS ns.{ZONE}.\n\
              ns IN A 127.0.0.1\n\
+             @ IN A {site}\n\
+             @ IN MX 10 mx.{ZONE}.\n\
+             mx IN A {mx}\n\
+             _25._tcp.mx IN TLSA 3 1 1 {mx_key}\n\
+             mail2 IN A {site}\n\
+             mail2 IN MX 10 mx2.{ZONE}.\n\
+             mx2 IN A {mx}\n\
+             _25._tcp.mx2 IN TLSA 3 1 1 {}\n\
              www IN A {site}\n\
              _443._tcp.www IN TLSA 3 1 1 {own_key}\n\
              mismatch IN A {site}\n\
@@ -140,7 +163,8 @@ impl DnssecLab {
              expired IN A {site}\n\
              unsigned IN NS ns.{ZONE}.\n\
              $INCLUDE {key}.key\n",
-            "ab".repeat(32)
+            "ab".repeat(32),
+            "cd".repeat(32)
         );
         std::fs::write(path("zone"), zone).unwrap();
         std::fs::write(
@@ -451,13 +475,13 @@ async fn tlsa_records_are_matched_against_the_presented_chain() {
 
 /// `vantage scan` of `typed` through the lab's DNS and anchor; the rule ids of the DNSSEC and DANE
 /// findings.
-async fn scanned_rules(lab: &DnssecLab, typed: &str) -> Vec<String> {
+async fn scanned_rules(lab: &DnssecLab, typed: &str, profile: &str) -> Vec<String> {
     let args: Vec<String> = vec![
         "scan".into(),
         typed.into(),
         "--json".into(),
         "--profile".into(),
-        "quick".into(),
+        profile.into(),
         "--allow-cidr".into(),
         "127.0.0.0/8".into(),
         "--resolver".into(),
@@ -488,7 +512,12 @@ async fn scanned_rules(lab: &DnssecLab, typed: &str) -> Vec<String> {
         .unwrap()
         .iter()
         .map(|f| f["rule_id"].as_str().unwrap().to_owned())
-        .filter(|id| id.starts_with("dns.dnssec") || id.starts_with("tls.dane"))
+        .filter(|id| {
+            id.starts_with("dns.dnssec")
+                || id.starts_with("tls.dane")
+                || id.starts_with("email.starttls")
+                || id == "email.mx-certificate-invalid"
+        })
         .collect();
     rules.sort();
     rules
@@ -513,9 +542,20 @@ async fn scans_report_dnssec_and_dane_findings_whatever_the_typing() {
             format!("http://{name}"),
             format!("https://{name}/"),
         ] {
-            assert_eq!(scanned_rules(&lab, &typed).await, rules, "{typed}");
+            assert_eq!(scanned_rules(&lab, &typed, "quick").await, rules, "{typed}");
         }
     }
+    // Mail (standard profile): the exchanger's self-signed certificate is what its secure TLSA
+    // record names, so senders that use DANE accept it; the second domain's exchanger has a TLSA
+    // record for another key, and no web PKI certificate to fall back on.
+    assert_eq!(
+        scanned_rules(&lab, "vantage.test", "standard").await,
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        scanned_rules(&lab, "mail2.vantage.test", "standard").await,
+        ["email.mx-certificate-invalid", "tls.dane-mismatch"]
+    );
     // A bad trust anchor file is refused before anything is scanned, in one sentence.
     let output = Command::new(vantage_binary())
         .args(["scan", "www.vantage.test", "--dnssec-trust-anchor"])

@@ -18,6 +18,7 @@ mod exposure_probe;
 mod http_probe;
 mod live;
 mod live_replicas;
+mod mail_tls;
 mod nats;
 mod observation_schemas;
 mod observatory;

@@ -632,49 +632,60 @@ impl Lab {
         Vec<vantage_domain::scan::ProbeObserved>,
         vantage_rules::Assessment,
     ) {
-        use vantage_domain::DomainEvent;
-        use vantage_domain::scan::{ScanEvent, ScanSpec};
-        use vantage_domain::target::{Paths, Ports, ScanTarget, Trigger, VantagePoint};
-        let t = crate::SqliteTestStore::new().await;
-        let services = vantage_app::Services::new(
-            Arc::new(t.store.clone()),
-            Arc::new(t.store.clone()),
-            Arc::new(vantage_app::SystemClock),
-            self.guard(),
-        );
-        let tenant = vantage_domain::tenant::TenantId::default_tenant();
-        let spec = ScanSpec {
-            target: ScanTarget::parse(typed).unwrap(),
-            ports: Ports::default(),
-            paths: Paths::default(),
-            profile,
-            trigger: Trigger::Manual,
-            vantage_point: VantagePoint::default(),
-            content_sample: None,
-            project: Default::default(),
-        };
-        let scan_id = crate::scan_directly(&services, spec.clone(), &self.scanner()).await;
-        let observations: Vec<_> = services
-            .store()
-            .read_stream(&vantage_app::scan_stream(scan_id))
-            .await
-            .unwrap()
-            .into_iter()
-            .filter_map(|e| {
-                match ScanEvent::decode(&e.event_type, e.schema_version, e.payload.as_str())
-                    .unwrap()
-                {
-                    ScanEvent::ProbeObserved(o) => Some(o),
-                    _ => None,
-                }
-            })
-            .collect();
-        let facts = vantage_rules::ScanFacts {
-            tenant: tenant.as_str(),
-            target: spec.target.as_str(),
-            observations: &observations,
-        };
-        let assessment = vantage_rules::assess(vantage_rules::RULESET_VERSION, &facts).unwrap();
-        (observations, assessment)
+        scan_with_scanner(&self.scanner(), typed, profile).await
     }
+}
+
+/// Scans `typed` (default ports and paths) with `scanner` through the real worker into a scratch
+/// store; returns what was observed, in log order, and its assessment under the current ruleset.
+pub async fn scan_with_scanner(
+    scanner: &vantage_worker::Scanner,
+    typed: &str,
+    profile: vantage_domain::target::Profile,
+) -> (
+    Vec<vantage_domain::scan::ProbeObserved>,
+    vantage_rules::Assessment,
+) {
+    use vantage_domain::DomainEvent;
+    use vantage_domain::scan::{ScanEvent, ScanSpec};
+    use vantage_domain::target::{Paths, Ports, ScanTarget, Trigger, VantagePoint};
+    let t = crate::SqliteTestStore::new().await;
+    let services = vantage_app::Services::new(
+        Arc::new(t.store.clone()),
+        Arc::new(t.store.clone()),
+        Arc::new(vantage_app::SystemClock),
+        scanner.guard.clone(),
+    );
+    let tenant = vantage_domain::tenant::TenantId::default_tenant();
+    let spec = ScanSpec {
+        target: ScanTarget::parse(typed).unwrap(),
+        ports: Ports::default(),
+        paths: Paths::default(),
+        profile,
+        trigger: Trigger::Manual,
+        vantage_point: VantagePoint::default(),
+        content_sample: None,
+        project: Default::default(),
+    };
+    let scan_id = crate::scan_directly(&services, spec.clone(), scanner).await;
+    let observations: Vec<_> = services
+        .store()
+        .read_stream(&vantage_app::scan_stream(scan_id))
+        .await
+        .unwrap()
+        .into_iter()
+        .filter_map(|e| {
+            match ScanEvent::decode(&e.event_type, e.schema_version, e.payload.as_str()).unwrap() {
+                ScanEvent::ProbeObserved(o) => Some(o),
+                _ => None,
+            }
+        })
+        .collect();
+    let facts = vantage_rules::ScanFacts {
+        tenant: tenant.as_str(),
+        target: spec.target.as_str(),
+        observations: &observations,
+    };
+    let assessment = vantage_rules::assess(vantage_rules::RULESET_VERSION, &facts).unwrap();
+    (observations, assessment)
 }

@@ -12,6 +12,7 @@ pub mod dns;
 pub mod history;
 pub mod lab;
 pub mod process;
+pub mod smtp;
 pub mod sse;
 pub mod tarpit;
 pub mod tls;

@@ -244,6 +244,8 @@ async function desktop(browser) {
   await page.getByLabel("Status").selectOption("completed");
   await page.getByRole("button", { name: "Filter" }).click();
   await page.waitForURL(/status=completed/);
+  // The list is fetched after the URL changes: wait for its rows rather than count an empty table.
+  await page.locator("table.list tbody tr").nth(1).waitFor();
   check((await page.locator("table.list tbody tr").count()) >= 2, "the filtered list shows the completed scans");
   await axe(page, "scans");
   await shot(page, "scans", DESKTOP);

@@ -17,6 +17,7 @@ pub mod dnssec;
 pub mod exposure;
 pub mod hsts_preload;
 pub mod http;
+pub mod mail;
 pub mod tcp;
 pub mod tls;
 
@@ -30,6 +31,7 @@ pub use dnssec::{DaneObservation, DnssecObservation};
 pub use exposure::ExposureObservation;
 pub use hsts_preload::HstsPreloadObservation;
 pub use http::HttpObservation;
+pub use mail::SmtpTlsObservation;
 pub use tcp::TcpObservation;
 pub use tls::TlsObservation;
 
@@ -54,6 +56,8 @@ pub enum ProbeKind {
     Dnssec,
     /// A TLS service's TLSA records and the chain it presented.
     Dane,
+    /// A mail exchanger's STARTTLS and the TLS behind it.
+    SmtpTls,
 }
 
 impl ProbeKind {
@@ -70,6 +74,7 @@ impl ProbeKind {
             Self::HstsPreload => "hsts_preload",
             Self::Dnssec => "dnssec",
             Self::Dane => "dane",
+            Self::SmtpTls => "smtp_tls",
         }
     }
 }
@@ -90,6 +95,7 @@ pub enum Observation {
     HstsPreload(HstsPreloadObservation),
     Dnssec(DnssecObservation),
     Dane(DaneObservation),
+    SmtpTls(SmtpTlsObservation),
 }
 
 /// A stored observation that cannot be read.
@@ -169,6 +175,11 @@ pub const CATALOG: &[ObservationTypeInfo] = &[
         version: 1,
         schema: || schemars::schema_for!(DaneObservation),
     },
+    ObservationTypeInfo {
+        kind: ProbeKind::SmtpTls,
+        version: 1,
+        schema: || schemars::schema_for!(SmtpTlsObservation),
+    },
 ];
 
 /// The current version of `kind`'s observation type.
@@ -193,6 +204,7 @@ impl Observation {
             Self::HstsPreload(_) => ProbeKind::HstsPreload,
             Self::Dnssec(_) => ProbeKind::Dnssec,
             Self::Dane(_) => ProbeKind::Dane,
+            Self::SmtpTls(_) => ProbeKind::SmtpTls,
         }
     }
 
@@ -239,6 +251,7 @@ impl Observation {
             ProbeKind::HstsPreload => Self::HstsPreload(Deserialize::deserialize(deserializer)?),
             ProbeKind::Dnssec => Self::Dnssec(Deserialize::deserialize(deserializer)?),
             ProbeKind::Dane => Self::Dane(Deserialize::deserialize(deserializer)?),
+            ProbeKind::SmtpTls => Self::SmtpTls(Deserialize::deserialize(deserializer)?),
         })
     }
 
@@ -293,6 +306,7 @@ fn parse_text(kind: ProbeKind, text: &str) -> Result<Observation, serde_json::Er
         ProbeKind::HstsPreload => Observation::HstsPreload(serde_json::from_str(text)?),
         ProbeKind::Dnssec => Observation::Dnssec(serde_json::from_str(text)?),
         ProbeKind::Dane => Observation::Dane(serde_json::from_str(text)?),
+        ProbeKind::SmtpTls => Observation::SmtpTls(serde_json::from_str(text)?),
     })
 }
 
@@ -312,6 +326,7 @@ fn parse_value(kind: ProbeKind, value: Value) -> Result<Observation, serde_json:
         ProbeKind::HstsPreload => Observation::HstsPreload(serde_json::from_value(value)?),
         ProbeKind::Dnssec => Observation::Dnssec(serde_json::from_value(value)?),
         ProbeKind::Dane => Observation::Dane(serde_json::from_value(value)?),
+        ProbeKind::SmtpTls => Observation::SmtpTls(serde_json::from_value(value)?),
     })
 }
 
@@ -351,6 +366,7 @@ observation_from! {
     HstsPreload(HstsPreloadObservation),
     Dnssec(DnssecObservation),
     Dane(DaneObservation),
+    SmtpTls(SmtpTlsObservation),
 }
 
 impl From<HttpObservation> for Observation {
@@ -365,7 +381,7 @@ mod tests {
 
     use super::*;
 
-    const KINDS: [ProbeKind; 10] = [
+    const KINDS: [ProbeKind; 11] = [
         ProbeKind::Dns,
         ProbeKind::Tcp,
         ProbeKind::Tls,
@@ -376,6 +392,7 @@ mod tests {
         ProbeKind::HstsPreload,
         ProbeKind::Dnssec,
         ProbeKind::Dane,
+        ProbeKind::SmtpTls,
     ];
 
     /// Arbitrary JSON: nulls, booleans, numbers, strings, and nested arrays and objects.

@@ -214,6 +214,7 @@ fn proof_of(proof: Proof) -> DnssecProof {
 }
 
 /// One validated answer.
+#[derive(Debug)]
 struct Validated {
     status: DnsStatus,
     proof: DnssecProof,
@@ -294,20 +295,66 @@ pub fn tlsa_name(host: &str, port: u16) -> String {
     format!("_{port}._tcp.{}", host.trim_end_matches('.'))
 }
 
-/// The TLSA records of `host`'s TLS service at `address` (its port), validated, each compared with
-/// the chain the service presents for `host`.
-pub async fn probe_dane(
-    validator: &DnssecValidator,
-    host: &str,
-    address: SocketAddr,
-) -> DaneObservation {
-    let owner = tlsa_name(host, address.port());
+/// A TLS service's TLSA records as validation left them, before any chain is compared.
+#[derive(Debug)]
+pub struct TlsaAnswer {
+    name: String,
+    seen: Validated,
+    /// Each record as observed, and its association data in full (the observation's may be cut).
+    records: Vec<(TlsaRecord, Vec<u8>)>,
+    truncated: bool,
+    trust_anchors: Vec<String>,
+}
+
+impl TlsaAnswer {
+    /// There are records to compare a chain with.
+    pub fn has_records(&self) -> bool {
+        !self.records.is_empty()
+    }
+
+    /// The observation: each record compared with the `chain` `address` presented (`None` when no
+    /// chain was fetched, the error when fetching it failed).
+    pub fn compared_with(
+        self,
+        address: SocketAddr,
+        chain: Option<Result<&[CertificateDer<'static>], String>>,
+    ) -> DaneObservation {
+        let mut records = self.records;
+        let (mut chain_length, mut error) = (None, None);
+        match chain {
+            Some(Ok(chain)) => {
+                chain_length = Some(chain.len() as u32);
+                for (record, data) in &mut records {
+                    record.matched_position = matched_position(record, data, chain);
+                }
+            }
+            Some(Err(reason)) if !records.is_empty() => error = Some(reason),
+            _ => {}
+        }
+        DaneObservation {
+            address,
+            name: self.name,
+            status: self.seen.status,
+            proof: self.seen.proof,
+            reason: self.seen.reason,
+            records: records.into_iter().map(|(record, _)| record).collect(),
+            truncated: self.truncated,
+            chain_length,
+            error,
+            trust_anchors: self.trust_anchors,
+        }
+    }
+}
+
+/// The TLSA records of `host`'s TCP service on `port`, validated.
+pub async fn lookup_tlsa(validator: &DnssecValidator, host: &str, port: u16) -> TlsaAnswer {
+    let owner = tlsa_name(host, port);
     let seen = match fqdn(&owner) {
         Some(name) => validator.lookup(&name, RecordType::TLSA).await,
         None => Validated::indeterminate(DnsStatus::Error, format!("{owner} is not a DNS name")),
     };
     let truncated = seen.records.len() > MAX_TLSA;
-    let mut records: Vec<(TlsaRecord, Vec<u8>)> = seen
+    let records = seen
         .records
         .iter()
         .filter_map(|record| match &record.data {
@@ -325,30 +372,28 @@ pub async fn probe_dane(
         })
         .take(MAX_TLSA)
         .collect();
-    let (mut chain_length, mut error) = (None, None);
-    if !records.is_empty() {
-        match crate::tls::presented_chain(address, host).await {
-            Ok(chain) => {
-                chain_length = Some(chain.len() as u32);
-                for (record, data) in &mut records {
-                    record.matched_position = matched_position(record, data, &chain);
-                }
-            }
-            Err(reason) => error = Some(reason),
-        }
-    }
-    DaneObservation {
-        address,
+    TlsaAnswer {
         name: owner,
-        status: seen.status,
-        proof: seen.proof,
-        reason: seen.reason,
-        records: records.into_iter().map(|(record, _)| record).collect(),
+        seen,
+        records,
         truncated,
-        chain_length,
-        error,
         trust_anchors: validator.anchor_zone_names(),
     }
+}
+
+/// The TLSA records of `host`'s TLS service at `address` (its port), validated, each compared with
+/// the chain the service presents for `host` (fetched only when there are records).
+pub async fn probe_dane(
+    validator: &DnssecValidator,
+    host: &str,
+    address: SocketAddr,
+) -> DaneObservation {
+    let answer = lookup_tlsa(validator, host, address.port()).await;
+    if !answer.has_records() {
+        return answer.compared_with(address, None);
+    }
+    let chain = crate::tls::presented_chain(address, host).await;
+    answer.compared_with(address, Some(chain.as_deref().map_err(Clone::clone)))
 }
 
 fn hex_prefix(bytes: &[u8]) -> String {

@@ -1,6 +1,7 @@
 //! The outside view: everything that sends traffic to a scan target: the SSRF guard, which decides
 //! whether a target may be contacted at all and hands out the exact addresses it checked; and the
-//! DNS, DNSSEC and DANE, MTA-STS, TCP, TLS, HTTP, exposure and classification probes.
+//! DNS, DNSSEC and DANE, MTA-STS, mail STARTTLS, TCP, TLS, HTTP, exposure and classification
+//! probes.
 //!
 //! This crate never touches the event store: probes produce observations, and workers turn them into
 //! commands.
@@ -15,6 +16,7 @@ pub mod http;
 pub mod mta_sts;
 pub mod resolve;
 pub mod site;
+pub mod smtp;
 pub mod ssrf;
 pub mod tcp;
 pub mod tls;

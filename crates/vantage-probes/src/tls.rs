@@ -16,6 +16,7 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{
     CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
 };
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use vantage_observations::tls::{CertificateSummary, TlsObservation};
@@ -193,13 +194,13 @@ pub(crate) fn observing_client_config(roots: &TlsRoots) -> (ClientConfig, Certif
     (config, valid)
 }
 
-struct Handshake {
-    protocol: String,
-    cipher_suite: String,
-    chain: Vec<CertificateDer<'static>>,
-    ocsp_stapled: bool,
+pub(crate) struct Handshake {
+    pub protocol: String,
+    pub cipher_suite: String,
+    pub chain: Vec<CertificateDer<'static>>,
+    pub ocsp_stapled: bool,
     /// The application protocol the server chose, when any was offered.
-    alpn: Option<String>,
+    pub alpn: Option<String>,
 }
 
 /// What a web browser offers by ALPN.
@@ -211,6 +212,27 @@ async fn handshake(
     versions: &[&'static rustls::SupportedProtocolVersion],
     alpn: &[&[u8]],
 ) -> Result<Handshake, String> {
+    let attempt = async {
+        let tcp = TcpStream::connect(address)
+            .await
+            .map_err(|_| "connection failed".to_owned())?;
+        handshake_over(tcp, server_name, versions, alpn).await
+    };
+    let (_, done) = tokio::time::timeout(HANDSHAKE_TIMEOUT, attempt)
+        .await
+        .map_err(|_| "handshake timed out".to_owned())??;
+    Ok(done)
+}
+
+/// A TLS handshake over `stream` — a fresh TCP connection, or one a plaintext protocol upgraded
+/// (SMTP's STARTTLS) — that accepts any certificate: the TLS stream, and what was negotiated and
+/// presented. Unbounded in time: callers set the deadline.
+pub(crate) async fn handshake_over<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: S,
+    server_name: &ServerName<'static>,
+    versions: &[&'static rustls::SupportedProtocolVersion],
+    alpn: &[&[u8]],
+) -> Result<(tokio_rustls::client::TlsStream<S>, Handshake), String> {
     let provider = Arc::new(ring::default_provider());
     let recorder = Arc::new(Recorder::new(provider.clone(), None));
     let mut config = ClientConfig::builder_with_provider(provider)
@@ -220,18 +242,10 @@ async fn handshake(
         .with_custom_certificate_verifier(recorder.clone())
         .with_no_client_auth();
     config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
-    let attempt = async {
-        let tcp = TcpStream::connect(address)
-            .await
-            .map_err(|_| "connection failed".to_owned())?;
-        TlsConnector::from(Arc::new(config))
-            .connect(server_name.clone(), tcp)
-            .await
-            .map_err(|e| format!("handshake failed: {e}"))
-    };
-    let stream = tokio::time::timeout(HANDSHAKE_TIMEOUT, attempt)
+    let stream = TlsConnector::from(Arc::new(config))
+        .connect(server_name.clone(), stream)
         .await
-        .map_err(|_| "handshake timed out".to_owned())??;
+        .map_err(|e| format!("handshake failed: {e}"))?;
     let (_, connection) = stream.get_ref();
     let protocol = connection
         .protocol_version()
@@ -250,13 +264,16 @@ async fn handshake(
         .ok()
         .and_then(|mut seen| seen.take())
         .unwrap_or_default();
-    Ok(Handshake {
-        protocol,
-        cipher_suite,
-        chain,
-        ocsp_stapled,
-        alpn,
-    })
+    Ok((
+        stream,
+        Handshake {
+            protocol,
+            cipher_suite,
+            chain,
+            ocsp_stapled,
+            alpn,
+        },
+    ))
 }
 
 /// The certificates `address` presents for `server_name` (whatever their validity), for checks that
@@ -607,17 +624,46 @@ pub async fn probe_tls(
     seen.protocol = Some(done.protocol);
     seen.cipher_suite = Some(done.cipher_suite);
     seen.ocsp_stapled = done.ocsp_stapled;
-    seen.chain = done
-        .chain
-        .iter()
-        .take(MAX_CHAIN)
-        .filter_map(|c| describe(c))
-        .collect();
+    let verdict = judge_chain(&done.chain, &name, server_name, roots);
+    seen.chain = verdict.chain;
+    seen.trusted = verdict.trusted;
+    seen.hostname_match = verdict.hostname_match;
+    seen.verification_error = verdict.verification_error;
+    seen
+}
+
+/// What a presented chain is worth for a server name: its certificates described, whether it leads
+/// to a trusted root, and whether it covers the name.
+pub(crate) struct ChainVerdict {
+    pub chain: Vec<CertificateSummary>,
+    pub trusted: Option<bool>,
+    pub hostname_match: Option<bool>,
+    pub verification_error: Option<String>,
+}
+
+/// Judges `chain` (leaf first, as presented) for `server_name` against `roots`, with rustls's own
+/// WebPKI verifier.
+pub(crate) fn judge_chain(
+    chain: &[CertificateDer<'static>],
+    name: &ServerName<'static>,
+    server_name: &str,
+    roots: &TlsRoots,
+) -> ChainVerdict {
+    let mut seen = ChainVerdict {
+        chain: chain
+            .iter()
+            .take(MAX_CHAIN)
+            .filter_map(|c| describe(c))
+            .collect(),
+        trusted: None,
+        hostname_match: None,
+        verification_error: None,
+    };
     seen.hostname_match = seen
         .chain
         .first()
         .map(|leaf| covers(&leaf.sans, server_name));
-    let Some((leaf, intermediates)) = done.chain.split_first() else {
+    let Some((leaf, intermediates)) = chain.split_first() else {
         seen.verification_error = Some("no certificate was sent".into());
         seen.trusted = Some(false);
         return seen;
@@ -627,7 +673,7 @@ pub async fn probe_tls(
         WebPkiServerVerifier::builder_with_provider(roots.store.clone(), provider).build();
     let verdict = match verifier {
         Ok(verifier) => {
-            verifier.verify_server_cert(leaf, intermediates, &name, &[], UnixTime::now())
+            verifier.verify_server_cert(leaf, intermediates, name, &[], UnixTime::now())
         }
         Err(error) => Err(rustls::Error::General(error.to_string())),
     };

@@ -28,8 +28,8 @@ pub use observatory::OBSERVATORY_ALGORITHM;
 use vantage_domain::scan::ProbeObserved;
 use vantage_observations::{
     DaneObservation, DnsObservation, DnssecObservation, ExposureObservation,
-    HstsPreloadObservation, HttpObservation, MtaStsObservation, Observation, TcpObservation,
-    TlsObservation,
+    HstsPreloadObservation, HttpObservation, MtaStsObservation, Observation, SmtpTlsObservation,
+    TcpObservation, TlsObservation,
 };
 
 /// The ruleset new scans are completed with. Every released ruleset stays available to `evaluate`.
@@ -127,6 +127,13 @@ impl<'a> ScanFacts<'a> {
     pub(crate) fn dane(&self) -> Vec<(&'a str, &'a DaneObservation)> {
         self.observed(|o| match o {
             Observation::Dane(data) => Some(data),
+            _ => None,
+        })
+    }
+
+    pub(crate) fn smtp_tls(&self) -> Vec<(&'a str, &'a SmtpTlsObservation)> {
+        self.observed(|o| match o {
+            Observation::SmtpTls(data) => Some(data),
             _ => None,
         })
     }

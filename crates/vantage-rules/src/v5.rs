@@ -1,15 +1,19 @@
-//! Ruleset 5: DNSSEC and DANE.
+//! Ruleset 5: DNSSEC, DANE and mail transport.
 //!
 //! Scans run by a scanner that validates DNSSEC record, for a named target, what validation proved
-//! about its addresses and mail exchangers (`dnssec` observations), and for every TLS service the
-//! TLSA records published for it beside the certificates it presented (`dane` observations). On top
-//! of ruleset 4's rules, unchanged, ruleset 5 judges them: answers that fail validation, a zone left
-//! unsigned, TLSA records no presented certificate satisfies, and TLSA records DANE clients ignore
-//! because nothing signs them. An `indeterminate` proof (the scanner's resolver returned no DNSSEC
+//! about its addresses and mail exchangers (`dnssec` observations), and for every TLS service — web
+//! ports, and the mail exchangers after STARTTLS — the TLSA records published for it beside the
+//! certificates it presented (`dane` observations); standard and deep scans also talk SMTP to the
+//! mail exchangers up to STARTTLS (`smtp_tls` observations). On top of ruleset 4's rules, unchanged,
+//! ruleset 5 judges them: answers that fail validation, a zone left unsigned, TLSA records no
+//! presented certificate satisfies, TLSA records DANE clients ignore because nothing signs them,
+//! and mail exchangers without STARTTLS, whose TLS fails, or whose certificate senders that
+//! authenticate (MTA-STS) would refuse. An `indeterminate` proof (the scanner's resolver returned no DNSSEC
 //! data, or no trust anchor covers the name) is never judged: it says nothing about the domain.
 //! Scans without these observations are judged as under ruleset 4.
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 
 use serde_json::json;
 use vantage_observations::dnssec::{DaneObservation, DnssecProof, TlsaRecord};
@@ -107,12 +111,78 @@ pub(crate) const DANE_NOT_VALIDATED: Rule = Rule {
     compliance: &[],
 };
 
+const MAIL_REFS: &[&str] = &[
+    "https://www.rfc-editor.org/rfc/rfc3207",
+    "https://www.rfc-editor.org/rfc/rfc8461",
+    "https://internet.nl/faqs/mailauth/",
+];
+
+pub(crate) const STARTTLS_MISSING: Rule = Rule {
+    id: "email.starttls-missing",
+    version: 1,
+    title: "A mail exchanger does not offer STARTTLS, so mail to the domain travels in cleartext",
+    category: Category::Email,
+    severity: Severity::Medium,
+    confidence: 0.9,
+    impact: 4,
+    effort: 2,
+    fix: "Enable STARTTLS on every mail exchanger, with a certificate for its MX name.",
+    steps: &[
+        "Postfix: smtpd_tls_cert_file, smtpd_tls_key_file and smtpd_tls_security_level = may.",
+        "Exim: tls_certificate, tls_privatekey and tls_advertise_hosts = *.",
+    ],
+    minutes: 30,
+    references: MAIL_REFS,
+    compliance: &["PCI-DSS-4.0:4.2.1"],
+};
+
+pub(crate) const STARTTLS_FAILED: Rule = Rule {
+    id: "email.starttls-failed",
+    version: 1,
+    title: "A mail exchanger offers STARTTLS but the TLS handshake after it fails",
+    category: Category::Email,
+    severity: Severity::Medium,
+    confidence: 0.85,
+    impact: 4,
+    effort: 2,
+    fix: "Make the exchanger complete TLS 1.2 or 1.3 handshakes after STARTTLS (senders fall back to cleartext, or give up, when it fails).",
+    steps: &[
+        "Test with `openssl s_client -starttls smtp -connect <mx>:25`.",
+        "Enable TLS 1.2 and 1.3 with Mozilla's intermediate cipher list.",
+    ],
+    minutes: 30,
+    references: MAIL_REFS,
+    compliance: &["PCI-DSS-4.0:4.2.1"],
+};
+
+pub(crate) const MX_CERTIFICATE_INVALID: Rule = Rule {
+    id: "email.mx-certificate-invalid",
+    version: 1,
+    title: "A mail exchanger's certificate is not trusted for its name, so senders that authenticate (MTA-STS) refuse it",
+    category: Category::Email,
+    severity: Severity::Medium,
+    confidence: 0.85,
+    impact: 3,
+    effort: 2,
+    fix: "Install a certificate from a public CA that covers the MX name (or publish a DANE-EE TLSA record for it in a signed zone).",
+    steps: &[
+        "Issue a certificate for the exchanger's name (e.g. with an ACME client) and configure it for SMTP.",
+        "Check with `openssl s_client -starttls smtp -connect <mx>:25 -verify_hostname <mx>`.",
+    ],
+    minutes: 30,
+    references: MAIL_REFS,
+    compliance: &[],
+};
+
 /// Every rule of ruleset 5 besides ruleset 4's.
 pub(crate) const RULES: &[&Rule] = &[
     &DNSSEC_BOGUS,
     &DNSSEC_UNSIGNED,
     &DANE_MISMATCH,
     &DANE_NOT_VALIDATED,
+    &STARTTLS_MISSING,
+    &STARTTLS_FAILED,
+    &MX_CERTIFICATE_INVALID,
 ];
 
 pub(crate) fn evaluate(facts: &ScanFacts<'_>) -> Vec<Finding> {
@@ -125,6 +195,7 @@ pub(crate) fn evaluate(facts: &ScanFacts<'_>) -> Vec<Finding> {
     };
     dnssec_rules(&facts, &mut out);
     dane_rules(&facts, &mut out);
+    mail_rules(&facts, &mut out);
     out
 }
 
@@ -191,8 +262,29 @@ fn records_evidence(seen: &DaneObservation) -> serde_json::Value {
     })
 }
 
+/// The TLS service at `address` presented a chain valid in the web PKI for its name (a web port's
+/// or a mail exchanger's).
+fn pkix_valid(facts: &ScanFacts<'_>, address: SocketAddr) -> bool {
+    facts.tls().iter().any(|(_, seen)| {
+        seen.address == address && seen.trusted == Some(true) && seen.hostname_match == Some(true)
+    }) || facts.smtp_tls().iter().any(|(_, seen)| {
+        seen.address == Some(address)
+            && seen.trusted == Some(true)
+            && seen.hostname_match == Some(true)
+    })
+}
+
+/// A secure TLSA record published for `address` is satisfied by the chain it presented.
+fn dane_satisfied(facts: &ScanFacts<'_>, address: SocketAddr) -> bool {
+    facts.dane().iter().any(|(_, seen)| {
+        seen.address == address
+            && seen
+                .usable_records()
+                .any(|r| satisfied(r, pkix_valid(facts, address)))
+    })
+}
+
 fn dane_rules(facts: &ScanFacts<'_>, out: &mut Vec<Finding>) {
-    let tls = facts.tls();
     for (asset, seen) in facts.dane() {
         if seen.records.is_empty() {
             continue;
@@ -203,11 +295,7 @@ fn dane_rules(facts: &ScanFacts<'_>, out: &mut Vec<Finding>) {
                 if seen.chain_length.is_none() {
                     continue;
                 }
-                let pkix_valid = tls.iter().any(|(_, handshake)| {
-                    handshake.address == seen.address
-                        && handshake.trusted == Some(true)
-                        && handshake.hostname_match == Some(true)
-                });
+                let pkix_valid = pkix_valid(facts, seen.address);
                 let usable: Vec<&TlsaRecord> = seen.usable_records().collect();
                 if !usable.is_empty() && !usable.iter().any(|r| satisfied(r, pkix_valid)) {
                     out.push(DANE_MISMATCH.fire(facts, asset, records_evidence(seen)));
@@ -217,6 +305,35 @@ fn dane_rules(facts: &ScanFacts<'_>, out: &mut Vec<Finding>) {
                 out.push(DANE_NOT_VALIDATED.fire(facts, asset, records_evidence(seen)));
             }
             DnssecProof::Bogus | DnssecProof::Indeterminate => {}
+        }
+    }
+}
+
+fn mail_rules(facts: &ScanFacts<'_>, out: &mut Vec<Finding>) {
+    for (asset, seen) in facts.smtp_tls() {
+        let evidence = json!({
+            "domain": seen.domain,
+            "mx": seen.mx,
+            "preference": seen.preference,
+            "address": seen.address,
+            "banner": seen.banner,
+            "starttls_offered": seen.starttls_offered,
+            "protocol": seen.protocol,
+            "trusted": seen.trusted,
+            "hostname_match": seen.hostname_match,
+            "verification_error": seen.verification_error,
+            "error": seen.error,
+        });
+        match seen.starttls_offered {
+            Some(false) => out.push(STARTTLS_MISSING.fire(facts, asset, evidence)),
+            Some(true) if !seen.handshake => out.push(STARTTLS_FAILED.fire(facts, asset, evidence)),
+            Some(true)
+                if (seen.trusted != Some(true) || seen.hostname_match != Some(true))
+                    && !seen.address.is_some_and(|a| dane_satisfied(facts, a)) =>
+            {
+                out.push(MX_CERTIFICATE_INVALID.fire(facts, asset, evidence));
+            }
+            _ => {}
         }
     }
 }

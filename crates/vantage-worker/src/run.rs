@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use futures::StreamExt;
+use futures::future::join_all;
 use tokio::sync::watch;
 use uuid::Uuid;
 use vantage_app::PlainSample;
@@ -16,14 +17,16 @@ use vantage_domain::scan::{
 };
 use vantage_domain::target::Profile;
 use vantage_domain::tenant::TenantId;
+use vantage_observations::dns::DnsObservation;
 use vantage_observations::http::HttpObservation;
 use vantage_observations::tcp::PortState;
 use vantage_probes::classify::classify;
 use vantage_probes::dns::probe_dns;
-use vantage_probes::dnssec::{DnssecValidator, probe_dane, probe_dnssec};
+use vantage_probes::dnssec::{DnssecValidator, lookup_tlsa, probe_dane, probe_dnssec};
 use vantage_probes::exposure::probe_exposure;
 use vantage_probes::http::probe_page;
 use vantage_probes::mta_sts::probe_mta_sts;
+use vantage_probes::smtp::{MailExchanger, SMTP_PORT, probe_starttls};
 use vantage_probes::ssrf::SsrfGuard;
 use vantage_probes::tcp::probe_port;
 use vantage_probes::tls::{TlsDepth, TlsRoots, probe_tls};
@@ -211,11 +214,83 @@ async fn observe(
     Ok(true)
 }
 
+/// Most mail exchangers of a domain talked to, lowest preference first.
+const MAX_EXCHANGERS: usize = 3;
+
+/// The mail exchangers the DNS probe's MX answer names, lowest preference first (the null MX
+/// names none).
+fn mail_exchangers(answers: &[DnsObservation]) -> Vec<MailExchanger> {
+    let mut exchangers: Vec<MailExchanger> = answers
+        .iter()
+        .filter(|seen| seen.record_type == "MX")
+        .flat_map(|seen| seen.records.iter())
+        .filter_map(|record| MailExchanger::parse(record))
+        .collect();
+    exchangers.sort_by(|a, b| (a.preference, &a.name).cmp(&(b.preference, &b.name)));
+    exchangers.dedup_by(|a, b| a.name == b.name);
+    exchangers.truncate(MAX_EXCHANGERS);
+    exchangers
+}
+
+/// Each exchanger's STARTTLS and, when the scanner validates DNSSEC, its TLSA records compared with
+/// the chain it presented after STARTTLS; the exchangers concurrently.
+async fn probe_mail(
+    scanner: &Scanner,
+    domain: &str,
+    exchangers: &[MailExchanger],
+) -> Vec<(String, Observation)> {
+    let talks = exchangers.iter().map(|exchanger| async move {
+        let talk = probe_starttls(
+            &scanner.guard,
+            &scanner.tls_roots,
+            domain,
+            exchanger,
+            SMTP_PORT,
+        )
+        .await;
+        let mut seen = Vec::new();
+        let Some(address) = talk.observation.address else {
+            seen.push((
+                exchanger.name.clone(),
+                Observation::SmtpTls(talk.observation),
+            ));
+            return seen;
+        };
+        if let Some(validator) = &scanner.dnssec {
+            let answer = lookup_tlsa(validator, &exchanger.name, SMTP_PORT).await;
+            let chain = if talk.observation.handshake {
+                Ok(talk.chain.as_slice())
+            } else {
+                Err(talk
+                    .observation
+                    .error
+                    .clone()
+                    .unwrap_or_else(|| "no TLS handshake".to_owned()))
+            };
+            let dane = answer.compared_with(address, Some(chain));
+            seen.push((
+                format!("{} {}", dane.name, dane.address),
+                Observation::Dane(dane),
+            ));
+        }
+        seen.insert(
+            0,
+            (
+                format!("{} {address}", exchanger.name),
+                Observation::SmtpTls(talk.observation),
+            ),
+        );
+        seen
+    });
+    join_all(talks).await.into_iter().flatten().collect()
+}
+
 /// The ports a web server is looked for on, besides the typed URL's own.
 const WEB_PORTS: [u16; 4] = [80, 443, 8080, 8443];
 
 /// DNS (when the target is a name), validated too when the scanner validates DNSSEC, with the
-/// MTA-STS policy it advertises and the name's HSTS preload state; TCP on every scanned port
+/// MTA-STS policy it advertises, the name's HSTS preload state and (standard and deep profiles)
+/// its mail exchangers' STARTTLS; TCP on every scanned port
 /// of the first vetted address of each family; TLS on every open port, and DANE on every TLS port of
 /// a name; then, on every open web port —
 /// over HTTPS where the port speaks TLS and HTTP where it does not, whatever scheme was typed — the
@@ -244,6 +319,7 @@ async fn probe_all(
                     .iter()
                     .any(|r| r.to_ascii_lowercase().starts_with("v=stsv1"))
         });
+        let exchangers = mail_exchangers(&answers);
         let answers = answers.into_iter().map(|seen| {
             let asset = format!("{} {}", seen.name, seen.record_type);
             (asset, Observation::Dns(seen))
@@ -272,6 +348,12 @@ async fn probe_all(
             if !observe(job, sink, [(asset, Observation::MtaSts(seen))]).await? {
                 return Ok(ProbeOutcome::Refused);
             }
+        }
+        // The mail exchangers' transport (standard and deep profiles: the quick one is the web).
+        if job.spec.profile != Profile::Quick
+            && !observe(job, sink, probe_mail(scanner, host, &exchangers).await).await?
+        {
+            return Ok(ProbeOutcome::Refused);
         }
     }
     let ports = scanned_ports(&job.spec);

@@ -2226,7 +2226,7 @@ export interface components {
          * @description One observation, typed by what saw it. Serialised as its data alone (the kind and version are
          *     stored beside it).
          */
-        Observation: components["schemas"]["DnsObservation"] | components["schemas"]["MtaStsObservation"] | components["schemas"]["TcpObservation"] | components["schemas"]["TlsObservation"] | components["schemas"]["HttpObservation"] | components["schemas"]["ExposureObservation"] | components["schemas"]["Classification"] | components["schemas"]["HstsPreloadObservation"] | components["schemas"]["DnssecObservation"] | components["schemas"]["DaneObservation"];
+        Observation: components["schemas"]["DnsObservation"] | components["schemas"]["MtaStsObservation"] | components["schemas"]["TcpObservation"] | components["schemas"]["TlsObservation"] | components["schemas"]["HttpObservation"] | components["schemas"]["ExposureObservation"] | components["schemas"]["Classification"] | components["schemas"]["HstsPreloadObservation"] | components["schemas"]["DnssecObservation"] | components["schemas"]["DaneObservation"] | components["schemas"]["SmtpTlsObservation"];
         /**
          * Format: uuid
          * @description One observation of a probe; unique per scan, so redelivered jobs cannot duplicate it.
@@ -2330,7 +2330,7 @@ export interface components {
          * @description Which probe saw something. The stored name is also part of deterministic observation ids: never
          *     change one.
          */
-        ProbeKind: ("dns" | "tcp" | "tls" | "http" | "exposure" | "classification") | "mta_sts" | "hsts_preload" | "dnssec" | "dane";
+        ProbeKind: ("dns" | "tcp" | "tls" | "http" | "exposure" | "classification") | "mta_sts" | "hsts_preload" | "dnssec" | "dane" | "smtp_tls";
         /** @description An RFC 9457 problem document, as every error answers (`application/problem+json`). */
         Problem: {
             /** @description Stable and machine-readable; see [`PROBLEM_CODES`]. */
@@ -2881,6 +2881,33 @@ export interface components {
         };
         /** @description The kind of site. */
         SiteKind: "unknown" | "web" | "api" | "static" | "redirect";
+        /** @description One mail exchanger as an SMTP client meets it (version 1). */
+        SmtpTlsObservation: {
+            /** @description The address connected to (port 25 on the Internet). */
+            address: string | null;
+            /** @description The first line of the server's greeting, cut at 200 characters. */
+            banner: string | null;
+            /** @description The certificates presented after STARTTLS, leaf first. */
+            chain: components["schemas"]["CertificateSummary"][];
+            cipher_suite: string | null;
+            /** @description The domain whose MX record names the exchanger. */
+            domain: string;
+            /** @description Why the conversation ended early. */
+            error: string | null;
+            handshake: boolean;
+            /** @description The leaf covers the exchanger's name. */
+            hostname_match: boolean | null;
+            /** @description The exchanger's name, from the MX record. */
+            mx: string;
+            /** Format: uint16 */
+            preference: number;
+            protocol: string | null;
+            /** @description The EHLO answer lists STARTTLS; absent when the conversation ended before it. */
+            starttls_offered: boolean | null;
+            /** @description The chain leads to a trusted root. */
+            trusted: boolean | null;
+            verification_error: string | null;
+        };
         /** @description Dashboard totals. */
         Stats: {
             /** Format: uint32 */
