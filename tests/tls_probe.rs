@@ -331,3 +331,120 @@ async fn a_tls_1_3_server_protects_downgrades_with_its_sentinel() {
             .contains(&"tls.no-fallback-scsv".to_owned())
     );
 }
+
+/// `openssl s_client`'s verify return code for `address`, trusting `ca_pem` only.
+async fn openssl_verify_code(address: std::net::SocketAddr, name: &str, ca_pem: &str) -> String {
+    let ca = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(ca.path(), ca_pem).unwrap();
+    let mut command = std::process::Command::new("openssl");
+    command
+        .args([
+            "s_client",
+            "-connect",
+            &address.to_string(),
+            "-servername",
+            name,
+        ])
+        .arg("-CAfile")
+        .arg(ca.path())
+        .stdin(std::process::Stdio::null());
+    let output = tokio::task::spawn_blocking(move || command.output().unwrap())
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    text.lines()
+        .find_map(|line| line.trim().strip_prefix("Verify return code: "))
+        .unwrap_or("none")
+        .to_owned()
+}
+
+#[tokio::test]
+async fn how_a_chain_is_built_is_recorded_and_judged() {
+    let root = TestCa::new();
+    let intermediate = root.intermediate();
+    let roots = TlsRoots::with_extra(vec![root.certificate.clone()]);
+    let (full, key) = intermediate.leaf(&["chain.test"], None);
+    let [leaf, middle] = [full[0].clone(), full[1].clone()];
+    let key = || key.clone_key();
+    // (chain sent, ordered, root sent, incomplete, trusted, OpenSSL's verify code, findings)
+    type Case<'a> = (
+        Vec<rustls::pki_types::CertificateDer<'static>>,
+        bool,
+        bool,
+        bool,
+        bool,
+        &'a str,
+        &'a [&'a str],
+    );
+    let cases: [Case<'_>; 4] = [
+        (
+            vec![leaf.clone(), middle.clone()],
+            true,
+            false,
+            false,
+            true,
+            "0 (ok)",
+            &[],
+        ),
+        (
+            vec![leaf.clone()],
+            true,
+            false,
+            true,
+            false,
+            "21 (unable to verify the first certificate)",
+            &["tls.chain-incomplete"],
+        ),
+        (
+            vec![leaf.clone(), root.certificate.clone(), middle.clone()],
+            false,
+            false,
+            false,
+            true,
+            "0 (ok)",
+            &["tls.chain-misordered"],
+        ),
+        (
+            vec![leaf.clone(), middle.clone(), root.certificate.clone()],
+            true,
+            true,
+            false,
+            true,
+            "0 (ok)",
+            &["tls.chain-root-sent"],
+        ),
+    ];
+    for (sent, ordered, root_sent, incomplete, trusted, openssl, rules) in cases {
+        let length = sent.len();
+        let address = tls_server((sent, key()), BOTH).await;
+        let seen = probe_tls(address, "chain.test", &roots, TlsDepth::Versions).await;
+        let facts = seen.chain_facts.unwrap();
+        assert_eq!(
+            (
+                facts.ordered,
+                facts.root_sent,
+                facts.incomplete,
+                seen.trusted
+            ),
+            (ordered, root_sent, incomplete, Some(trusted)),
+            "a chain of {length}: {seen:?}"
+        );
+        assert!(
+            !facts.issuer_fetchable,
+            "the lab's certificates carry no AIA"
+        );
+        // The second opinion on whether the chain is complete.
+        assert_eq!(
+            openssl_verify_code(address, "chain.test", root.pem()).await,
+            openssl,
+            "a chain of {length}"
+        );
+        let observed = vantage_tests::observation(0, &address.to_string(), seen);
+        let chain_rules: Vec<String> =
+            vantage_tests::rule_ids("5", "https://chain.test/", &[observed])
+                .into_iter()
+                .filter(|id| id.starts_with("tls.chain-"))
+                .collect();
+        assert_eq!(chain_rules, rules, "a chain of {length}");
+    }
+}

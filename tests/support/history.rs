@@ -138,6 +138,7 @@ pub fn observations(domain: &str, state: &SiteState, seed: u128) -> Vec<ProbeObs
                 ocsp_stapled: true,
                 cipher_suites: None,
                 protocol_facts: None,
+                chain_facts: None,
             }
             .into(),
         ),

@@ -523,7 +523,11 @@ impl Lab {
                         .chain(posture.aliases().iter().copied())
                         .collect()
                 };
-                let leaf = ca.leaf(&names, validity);
+                // The leaf alone: the lab CA is the scanner's trust anchor, and a server that also
+                // sent it would send a root.
+                let (mut chain, key) = ca.leaf(&names, validity);
+                chain.truncate(1);
+                let leaf = (chain, key);
                 let tls = crate::tls::TlsListener::new(https, crate::tls::https_config(leaf));
                 tokio::spawn(async move { axum::serve(tls, router(posture, true)).await });
             }

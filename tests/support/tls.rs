@@ -79,6 +79,27 @@ impl TestCa {
     }
 }
 
+impl TestCa {
+    /// An intermediate CA issued by this one: its leaves chain through it ([`TestCa::leaf`] returns
+    /// the leaf and the intermediate).
+    pub fn intermediate(&self) -> TestCa {
+        let key = KeyPair::generate().unwrap();
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "Vantage Test Intermediate");
+        let issuer = Issuer::from_params(&self.params, &self.key);
+        let signed = params.signed_by(&key, &issuer).unwrap();
+        TestCa {
+            certificate: signed.der().clone(),
+            pem: signed.pem(),
+            params,
+            key,
+        }
+    }
+}
+
 /// The TLS Feature extension with `status_request` (OCSP Must-Staple, RFC 7633).
 pub fn must_staple_extension() -> rcgen::CustomExtension {
     rcgen::CustomExtension::from_oid_content(

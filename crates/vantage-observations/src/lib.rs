@@ -142,7 +142,7 @@ pub const CATALOG: &[ObservationTypeInfo] = &[
     },
     ObservationTypeInfo {
         kind: ProbeKind::Tls,
-        version: 2,
+        version: 3,
         schema: || schemars::schema_for!(TlsObservation),
     },
     ObservationTypeInfo {
@@ -339,6 +339,7 @@ fn upcast(kind: ProbeKind, mut version: u32, mut data: Value) -> Result<Value, S
             (ProbeKind::Http, 1) => http::upcast_v1(data)?,
             (ProbeKind::Exposure, 1) => exposure::upcast_v1(data)?,
             (ProbeKind::Tls, 1) => tls::upcast_v1(data)?,
+            (ProbeKind::Tls, 2) => tls::upcast_v2(data)?,
             _ => return Err(format!("no upcast step from v{version}")),
         };
         version += 1;

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::tls::CertificateSummary;
+use crate::tls::{CertificateSummary, ChainFacts};
 
 /// One mail exchanger as an SMTP client meets it (version 1).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -32,6 +32,9 @@ pub struct SmtpTlsObservation {
     /// The leaf covers the exchanger's name.
     pub hostname_match: Option<bool>,
     pub verification_error: Option<String>,
+    /// How the presented chain is built.
+    #[serde(default)]
+    pub chain_facts: Option<ChainFacts>,
     /// Why the conversation ended early.
     pub error: Option<String>,
 }

@@ -87,7 +87,8 @@ pub struct VersionSuites {
     pub server_order: Option<bool>,
 }
 
-/// What the TLS probe saw at one address (version 2: the cipher suite enumeration).
+/// What the TLS probe saw at one address (version 2: the cipher suite enumeration; version 3: how
+/// the presented chain is built).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct TlsObservation {
     pub address: SocketAddr,
@@ -117,6 +118,28 @@ pub struct TlsObservation {
     /// `cipher_suites`).
     #[serde(default)]
     pub protocol_facts: Option<TlsProtocolFacts>,
+    /// How the presented chain is built; absent when no certificate was presented (or the chain
+    /// could not be read), and in observations of version 2 and older.
+    pub chain_facts: Option<ChainFacts>,
+}
+
+/// How a presented chain is built (RFC 8446 §4.4.2: each certificate certifies the one before it,
+/// and the root, which the client must already have, may be left out).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ChainFacts {
+    /// Each certificate is issued by the one after it (the issuer of one is the subject of the
+    /// next).
+    pub ordered: bool,
+    /// The last certificate presented signs itself and is not the only one: the root was sent,
+    /// which clients ignore (extra bytes in every handshake).
+    pub root_sent: bool,
+    /// The last certificate presented signs nothing of its own and neither it nor any trust
+    /// anchor of the scanner is its issuer: an intermediate is missing, so clients that do not
+    /// fetch it themselves fail.
+    pub incomplete: bool,
+    /// The last certificate names where its issuer can be fetched (Authority Information Access
+    /// `caIssuers`), which some browsers do for an incomplete chain.
+    pub issuer_fetchable: bool,
 }
 
 /// How a server handles the protocol's optional parts, each `None` when it could not be asked.
@@ -140,6 +163,13 @@ pub struct TlsProtocolFacts {
 pub(crate) fn upcast_v1(mut data: serde_json::Value) -> Result<serde_json::Value, String> {
     let object = data.as_object_mut().ok_or("not an object")?;
     object.insert("cipher_suites".into(), serde_json::Value::Null);
+    Ok(data)
+}
+
+/// Version 2 → 3: how the chain is built was not recorded (`chain_facts` absent).
+pub(crate) fn upcast_v2(mut data: serde_json::Value) -> Result<serde_json::Value, String> {
+    let object = data.as_object_mut().ok_or("not an object")?;
+    object.insert("chain_facts".into(), serde_json::Value::Null);
     Ok(data)
 }
 

@@ -183,6 +183,7 @@ pub async fn probe_starttls(
         trusted: None,
         hostname_match: None,
         verification_error: None,
+        chain_facts: None,
         error: None,
     };
     let address = match guard.vet_host(&exchanger.name).await {
@@ -234,6 +235,7 @@ pub async fn probe_starttls(
         observation.trusted = verdict.trusted;
         observation.hostname_match = verdict.hostname_match;
         observation.verification_error = verdict.verification_error;
+        observation.chain_facts = verdict.facts;
         chain = done.chain;
     }
     StartTls { observation, chain }

@@ -19,7 +19,7 @@ use rustls::{
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
-use vantage_observations::tls::{CertificateSummary, TlsObservation};
+use vantage_observations::tls::{CertificateSummary, ChainFacts, TlsObservation};
 use x509_parser::prelude::{FromDer, GeneralName, ParsedExtension, X509Certificate};
 use x509_parser::public_key::PublicKey;
 
@@ -575,6 +575,7 @@ pub async fn probe_tls(
         ocsp_stapled: false,
         cipher_suites: None,
         protocol_facts: None,
+        chain_facts: None,
     };
     let Ok(name) = ServerName::try_from(server_name.to_owned()) else {
         seen.error = Some("not a valid TLS server name".into());
@@ -626,16 +627,63 @@ pub async fn probe_tls(
     seen.ocsp_stapled = done.ocsp_stapled;
     let verdict = judge_chain(&done.chain, &name, server_name, roots);
     seen.chain = verdict.chain;
+    seen.chain_facts = verdict.facts;
     seen.trusted = verdict.trusted;
     seen.hostname_match = verdict.hostname_match;
     seen.verification_error = verdict.verification_error;
     seen
 }
 
+/// The value of a DER element (its tag and length stripped): trust anchors store a subject so.
+fn der_contents(element: &[u8]) -> &[u8] {
+    match element {
+        [_, length, rest @ ..] if *length < 0x80 => rest,
+        [_, length, rest @ ..] => rest.get(usize::from(*length & 0x7f)..).unwrap_or_default(),
+        _ => &[],
+    }
+}
+
+/// How `chain` (as presented, leaf first) is built, judged by names: its order, whether the root
+/// was sent, and whether the last certificate's issuer is missing from both the chain and `roots`.
+/// `None` when a certificate cannot be read.
+pub(crate) fn chain_facts(chain: &[CertificateDer<'_>], roots: &TlsRoots) -> Option<ChainFacts> {
+    let parsed = chain
+        .iter()
+        .map(|der| X509Certificate::from_der(der).ok().map(|(_, cert)| cert))
+        .collect::<Option<Vec<_>>>()?;
+    let last = parsed.last()?;
+    let issuer = last.issuer().as_raw();
+    let self_signed = issuer == last.subject().as_raw();
+    let anchored = roots.store.roots.iter().any(|anchor| {
+        let subject = anchor.subject.as_ref();
+        subject == issuer || subject == der_contents(issuer)
+    });
+    let issuer_fetchable = last.extensions().iter().any(|extension| {
+        matches!(
+            extension.parsed_extension(),
+            ParsedExtension::AuthorityInfoAccess(access) if access
+                .accessdescs
+                .iter()
+                .any(|d| d.access_method == x509_parser::oid_registry::OID_PKIX_ACCESS_DESCRIPTOR_CA_ISSUERS)
+        )
+    });
+    Some(ChainFacts {
+        ordered: parsed
+            .windows(2)
+            .all(|pair| pair[0].issuer().as_raw() == pair[1].subject().as_raw()),
+        root_sent: self_signed && parsed.len() > 1,
+        incomplete: !self_signed
+            && !anchored
+            && !parsed.iter().any(|cert| cert.subject().as_raw() == issuer),
+        issuer_fetchable,
+    })
+}
+
 /// What a presented chain is worth for a server name: its certificates described, whether it leads
-/// to a trusted root, and whether it covers the name.
+/// to a trusted root, whether it covers the name, and how it is built.
 pub(crate) struct ChainVerdict {
     pub chain: Vec<CertificateSummary>,
+    pub facts: Option<ChainFacts>,
     pub trusted: Option<bool>,
     pub hostname_match: Option<bool>,
     pub verification_error: Option<String>,
@@ -655,6 +703,7 @@ pub(crate) fn judge_chain(
             .take(MAX_CHAIN)
             .filter_map(|c| describe(c))
             .collect(),
+        facts: chain_facts(chain, roots),
         trusted: None,
         hostname_match: None,
         verification_error: None,

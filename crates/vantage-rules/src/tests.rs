@@ -576,6 +576,7 @@ mod tls_grading {
             ocsp_stapled: false,
             cipher_suites: None,
             protocol_facts: None,
+            chain_facts: None,
         }
     }
 

@@ -1,16 +1,18 @@
-//! Ruleset 5: DNSSEC, DANE and mail transport.
+//! Ruleset 5: DNSSEC, DANE, mail transport and how certificate chains are built.
 //!
 //! Scans run by a scanner that validates DNSSEC record, for a named target, what validation proved
 //! about its addresses and mail exchangers (`dnssec` observations), and for every TLS service — web
 //! ports, and the mail exchangers after STARTTLS — the TLSA records published for it beside the
 //! certificates it presented (`dane` observations); standard and deep scans also talk SMTP to the
-//! mail exchangers up to STARTTLS (`smtp_tls` observations). On top of ruleset 4's rules, unchanged,
-//! ruleset 5 judges them: answers that fail validation, a zone left unsigned, TLSA records no
-//! presented certificate satisfies, TLSA records DANE clients ignore because nothing signs them,
-//! and mail exchangers without STARTTLS, whose TLS fails, or whose certificate senders that
-//! authenticate (MTA-STS) would refuse. An `indeterminate` proof (the scanner's resolver returned no DNSSEC
-//! data, or no trust anchor covers the name) is never judged: it says nothing about the domain.
-//! Scans without these observations are judged as under ruleset 4.
+//! mail exchangers up to STARTTLS (`smtp_tls` observations); and the TLS probe records how each
+//! presented chain is built. On top of ruleset 4's rules, unchanged, ruleset 5 judges them: answers
+//! that fail validation, a zone left unsigned, TLSA records no presented certificate satisfies,
+//! TLSA records DANE clients ignore because nothing signs them, mail exchangers without STARTTLS,
+//! whose TLS fails, or whose certificate senders that authenticate (MTA-STS) would refuse, and a
+//! missing intermediate, a chain out of order or a root sent. An `indeterminate` proof (the
+//! scanner's resolver returned no DNSSEC data, or no trust anchor covers the name) is never judged:
+//! it says nothing about the domain. Scans without these observations are judged as under ruleset
+//! 4.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -174,6 +176,62 @@ pub(crate) const MX_CERTIFICATE_INVALID: Rule = Rule {
     compliance: &[],
 };
 
+const CHAIN_REFS: &[&str] = &[
+    "https://www.rfc-editor.org/rfc/rfc8446#section-4.4.2",
+    "https://github.com/ssllabs/research/wiki/SSL-and-TLS-Deployment-Best-Practices",
+];
+
+pub(crate) const CHAIN_INCOMPLETE: Rule = Rule {
+    id: "tls.chain-incomplete",
+    version: 1,
+    title: "The server does not send the intermediate certificate its certificate needs",
+    category: Category::Tls,
+    severity: Severity::Medium,
+    confidence: 0.85,
+    impact: 3,
+    effort: 1,
+    fix: "Serve the full chain: the certificate followed by every intermediate up to (not including) the root.",
+    steps: &[
+        "nginx: ssl_certificate must name the full-chain file (fullchain.pem with certbot), not the certificate alone.",
+        "Check with `openssl s_client -connect <host>:443 -servername <host>`: the verify return code must be 0.",
+    ],
+    minutes: 15,
+    references: CHAIN_REFS,
+    compliance: &[],
+};
+
+pub(crate) const CHAIN_MISORDERED: Rule = Rule {
+    id: "tls.chain-misordered",
+    version: 1,
+    title: "The server sends its certificate chain out of order",
+    category: Category::Tls,
+    severity: Severity::Low,
+    confidence: 0.9,
+    impact: 1,
+    effort: 1,
+    fix: "Send the server's certificate first, then each issuer in turn (older TLS 1.2 clients and strict libraries reject other orders).",
+    steps: &["Concatenate the chain file as: certificate, intermediate(s), in that order."],
+    minutes: 10,
+    references: CHAIN_REFS,
+    compliance: &[],
+};
+
+pub(crate) const CHAIN_ROOT_SENT: Rule = Rule {
+    id: "tls.chain-root-sent",
+    version: 1,
+    title: "The server sends the root certificate, which clients ignore",
+    category: Category::Tls,
+    severity: Severity::Info,
+    confidence: 0.95,
+    impact: 1,
+    effort: 1,
+    fix: "Leave the root out of the served chain: clients use their own copy, and the extra certificate costs bytes in every handshake.",
+    steps: &["Remove the last, self-signed certificate from the chain file."],
+    minutes: 5,
+    references: CHAIN_REFS,
+    compliance: &[],
+};
+
 /// Every rule of ruleset 5 besides ruleset 4's.
 pub(crate) const RULES: &[&Rule] = &[
     &DNSSEC_BOGUS,
@@ -183,6 +241,9 @@ pub(crate) const RULES: &[&Rule] = &[
     &STARTTLS_MISSING,
     &STARTTLS_FAILED,
     &MX_CERTIFICATE_INVALID,
+    &CHAIN_INCOMPLETE,
+    &CHAIN_MISORDERED,
+    &CHAIN_ROOT_SENT,
 ];
 
 pub(crate) fn evaluate(facts: &ScanFacts<'_>) -> Vec<Finding> {
@@ -196,6 +257,7 @@ pub(crate) fn evaluate(facts: &ScanFacts<'_>) -> Vec<Finding> {
     dnssec_rules(&facts, &mut out);
     dane_rules(&facts, &mut out);
     mail_rules(&facts, &mut out);
+    chain_rules(&facts, &mut out);
     out
 }
 
@@ -334,6 +396,32 @@ fn mail_rules(facts: &ScanFacts<'_>, out: &mut Vec<Finding>) {
                 out.push(MX_CERTIFICATE_INVALID.fire(facts, asset, evidence));
             }
             _ => {}
+        }
+    }
+}
+
+/// One finding per way a web TLS endpoint's chain is built wrong.
+fn chain_rules(facts: &ScanFacts<'_>, out: &mut Vec<Finding>) {
+    for (asset, seen) in facts.tls() {
+        let Some(built) = seen.chain_facts else {
+            continue;
+        };
+        let evidence = json!({
+            "address": seen.address,
+            "chain": seen.chain.iter().map(|c| json!({"subject": c.subject, "issuer": c.issuer})).collect::<Vec<_>>(),
+            "ordered": built.ordered,
+            "root_sent": built.root_sent,
+            "incomplete": built.incomplete,
+            "issuer_fetchable": built.issuer_fetchable,
+        });
+        if built.incomplete {
+            out.push(CHAIN_INCOMPLETE.fire(facts, asset, evidence.clone()));
+        }
+        if !built.ordered {
+            out.push(CHAIN_MISORDERED.fire(facts, asset, evidence.clone()));
+        }
+        if built.root_sent {
+            out.push(CHAIN_ROOT_SENT.fire(facts, asset, evidence));
         }
     }
 }

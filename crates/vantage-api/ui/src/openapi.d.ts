@@ -1201,6 +1201,33 @@ export interface components {
             stream_version: number;
         };
         /**
+         * @description How a presented chain is built (RFC 8446 §4.4.2: each certificate certifies the one before it,
+         *     and the root, which the client must already have, may be left out).
+         */
+        ChainFacts: {
+            /**
+             * @description The last certificate presented signs nothing of its own and neither it nor any trust
+             *     anchor of the scanner is its issuer: an intermediate is missing, so clients that do not
+             *     fetch it themselves fail.
+             */
+            incomplete: boolean;
+            /**
+             * @description The last certificate names where its issuer can be fetched (Authority Information Access
+             *     `caIssuers`), which some browsers do for an incomplete chain.
+             */
+            issuer_fetchable: boolean;
+            /**
+             * @description Each certificate is issued by the one after it (the issuer of one is the subject of the
+             *     next).
+             */
+            ordered: boolean;
+            /**
+             * @description The last certificate presented signs itself and is not the only one: the root was sent,
+             *     which clients ignore (extra bytes in every handshake).
+             */
+            root_sent: boolean;
+        };
+        /**
          * @description The result of walking the hash chain.
          * @example {
          *       "events_checked": 1042,
@@ -2889,6 +2916,11 @@ export interface components {
             banner: string | null;
             /** @description The certificates presented after STARTTLS, leaf first. */
             chain: components["schemas"]["CertificateSummary"][];
+            /**
+             * @description How the presented chain is built.
+             * @default null
+             */
+            chain_facts: components["schemas"]["ChainFacts"] | null;
             cipher_suite: string | null;
             /** @description The domain whose MX record names the exchanger. */
             domain: string;
@@ -2998,10 +3030,18 @@ export interface components {
             caps: string[];
             grade: string;
         };
-        /** @description What the TLS probe saw at one address (version 2: the cipher suite enumeration). */
+        /**
+         * @description What the TLS probe saw at one address (version 2: the cipher suite enumeration; version 3: how
+         *     the presented chain is built).
+         */
         TlsObservation: {
             address: string;
             chain: components["schemas"]["CertificateSummary"][];
+            /**
+             * @description How the presented chain is built; absent when no certificate was presented (or the chain
+             *     could not be read), and in observations of version 2 and older.
+             */
+            chain_facts: components["schemas"]["ChainFacts"] | null;
             cipher_suite: string | null;
             /**
              * @description The cipher suites accepted per protocol version, found with hand-built ClientHellos (so
