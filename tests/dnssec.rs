@@ -15,20 +15,20 @@
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
 use vantage_observations::dns::DnsStatus;
 use vantage_observations::dnssec::{DnssecObservation, DnssecProof};
 use vantage_probes::dnssec::{DnssecValidator, TrustAnchorChoice, probe_dane, probe_dnssec};
 use vantage_probes::ssrf::ResolverChoice;
-use vantage_tests::process::vantage_binary;
+use vantage_tests::process::{KilledOnDrop, vantage_binary};
 use vantage_tests::tls::TestCa;
 
 const ZONE: &str = "vantage.test";
 
 /// The names of the lab and what serves them.
 struct DnssecLab {
-    named: Child,
+    _named: KilledOnDrop,
     /// Where `named` answers.
     server: SocketAddr,
     /// The HTTPS site every name of the zone points at (port 443).
@@ -37,13 +37,6 @@ struct DnssecLab {
     anchor: PathBuf,
     ca_pem: PathBuf,
     dir: tempfile::TempDir,
-}
-
-impl Drop for DnssecLab {
-    fn drop(&mut self) {
-        let _ = self.named.kill();
-        let _ = self.named.wait();
-    }
 }
 
 fn run(command: &mut Command) -> String {
@@ -230,7 +223,7 @@ impl DnssecLab {
             .spawn()
             .unwrap();
         let lab = Self {
-            named,
+            _named: KilledOnDrop(named),
             server,
             site,
             anchor: path(&format!("{key}.key")),
@@ -351,6 +344,11 @@ async fn validation_proves_each_name_as_delv_does() {
         (DnsStatus::Error, DnssecProof::Bogus)
     );
     assert!(seen.records.is_empty());
+    assert_eq!(
+        seen.reason.as_deref(),
+        Some("the signature over the A records expired at 2020-02-01T00:00:00Z"),
+        "the reason delv gives too (asserted below)"
+    );
 
     let unsigned = probe_dnssec(&validator, "www.unsigned.vantage.test").await;
     let seen = question(&unsigned, "A");

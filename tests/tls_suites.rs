@@ -9,24 +9,18 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
 use vantage_observations::cipher_suites::suite;
 use vantage_observations::tls::{TlsObservation, TlsProtocolFacts, TlsVersion, VersionSuites};
 use vantage_probes::tls::{TlsDepth, TlsRoots, probe_tls};
+use vantage_tests::process::KilledOnDrop;
 
 /// A TLS server process on loopback, killed when dropped.
 struct LabServer {
-    child: Child,
+    _process: KilledOnDrop,
     address: SocketAddr,
     _files: tempfile::TempDir,
-}
-
-impl Drop for LabServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn free_port() -> u16 {
@@ -108,7 +102,7 @@ async fn openssl(args: &[&str], dh_bits: Option<u32>) -> LabServer {
     let address: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     wait_for(address).await;
     LabServer {
-        child,
+        _process: KilledOnDrop(child),
         address,
         _files: files,
     }
@@ -137,7 +131,7 @@ async fn gnutls(priority: &str) -> LabServer {
     let address: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     wait_for(address).await;
     LabServer {
-        child,
+        _process: KilledOnDrop(child),
         address,
         _files: files,
     }

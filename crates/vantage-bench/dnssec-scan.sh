@@ -11,6 +11,8 @@
 #
 #   bash crates/vantage-bench/dnssec-scan.sh target/release/vantage [RUNS]
 set -euo pipefail
+# shellcheck source=crates/vantage-bench/alternate.sh
+source "$(dirname "$0")/alternate.sh"
 export VANTAGE_LOG=error
 VANTAGE=${1:?the vantage binary}
 RUNS=${2:-10}
@@ -84,21 +86,4 @@ print(" ".join(sorted(f["rule_id"] for f in report["findings"] if f["rule_id"].s
 # shellcheck disable=SC2086
 ${COMMANDS[delv]} 2>&1 | grep -q "fully validated"
 ORDER=(validated baseline delv)
-for name in "${ORDER[@]}"; do : >"$DIR/$name.times"; done
-for _ in $(seq "$RUNS"); do
-    for name in "${ORDER[@]}"; do
-        # shellcheck disable=SC2086
-        /usr/bin/time -f "%e %M" -o "$DIR/one" ${COMMANDS[$name]} >/dev/null 2>&1 || true
-        cat "$DIR/one" >>"$DIR/$name.times"
-    done
-done
-printf '| command (%s runs each, alternating) | wall s min | median | max | peak MiB median |\n|---|---:|---:|---:|---:|\n' "$RUNS"
-for name in "${ORDER[@]}"; do
-    python3 - "$DIR/$name.times" "$name" <<'PY'
-import statistics, sys
-rows = [line.split() for line in open(sys.argv[1]) if line.strip()]
-wall = sorted(float(r[0]) for r in rows)
-rss = [int(r[1]) / 1024 for r in rows]
-print(f"| {sys.argv[2]} | {wall[0]:.2f} | {statistics.median(wall):.2f} | {wall[-1]:.2f} | {statistics.median(rss):.1f} |")
-PY
-done
+time_alternating "$RUNS" "$DIR"

@@ -7,6 +7,8 @@
 #
 #   bash crates/vantage-bench/tls-vs-testssl.sh target/release/vantage [RUNS]
 set -euo pipefail
+# shellcheck source=crates/vantage-bench/alternate.sh
+source "$(dirname "$0")/alternate.sh"
 VANTAGE=${1:?the vantage binary}
 RUNS=${2:-5}
 DIR=$(mktemp -d)
@@ -25,22 +27,4 @@ declare -A COMMANDS=(
     [testssl-full]="testssl --warnings off --quiet --color 0 127.0.0.1:$PORT"
 )
 ORDER=(vantage testssl-p-e testssl-full)
-for name in "${ORDER[@]}"; do : >"$DIR/$name.times"; done
-for run in $(seq "$RUNS"); do
-    for name in "${ORDER[@]}"; do
-        # shellcheck disable=SC2086
-        /usr/bin/time -f "%e %M" -o "$DIR/one" ${COMMANDS[$name]} >/dev/null 2>&1 || true
-        cat "$DIR/one" >>"$DIR/$name.times"
-    done
-    echo "run $run of $RUNS done" >&2
-done
-printf '| command (%s runs each, alternating) | wall s min | median | max | peak MiB median |\n|---|---:|---:|---:|---:|\n' "$RUNS"
-for name in "${ORDER[@]}"; do
-    python3 - "$DIR/$name.times" "$name" <<'PY'
-import statistics, sys
-rows = [line.split() for line in open(sys.argv[1]) if line.strip()]
-wall = sorted(float(r[0]) for r in rows)
-rss = [int(r[1]) / 1024 for r in rows]
-print(f"| {sys.argv[2]} | {wall[0]:.2f} | {statistics.median(wall):.2f} | {wall[-1]:.2f} | {statistics.median(rss):.1f} |")
-PY
-done
+time_alternating "$RUNS" "$DIR"

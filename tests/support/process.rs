@@ -6,6 +6,17 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+/// A process a test started, killed (and reaped) when dropped.
+#[derive(Debug)]
+pub struct KilledOnDrop(pub Child);
+
+impl Drop for KilledOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// The `vantage` binary built beside the test binary (`target/<profile>/vantage`).
 pub fn vantage_binary() -> PathBuf {
     let exe = std::env::current_exe().unwrap();

@@ -16,6 +16,7 @@ use std::sync::Arc;
 use futures::future::join_all;
 use hickory_resolver::TokioResolver;
 use hickory_resolver::net::{DnsError, NetError};
+use hickory_resolver::proto::dnssec::rdata::DNSSECRData;
 use hickory_resolver::proto::dnssec::{Proof, TrustAnchors};
 use hickory_resolver::proto::op::ResponseCode;
 use hickory_resolver::proto::rr::{Name, RData, Record, RecordType};
@@ -55,6 +56,9 @@ impl TrustAnchorChoice {
 #[derive(Clone)]
 pub struct DnssecValidator {
     resolver: TokioResolver,
+    /// The same server(s) without validation: asked for the signatures of a bogus answer, to say
+    /// why it failed.
+    plain: TokioResolver,
     anchor_zones: Arc<[Name]>,
 }
 
@@ -83,6 +87,7 @@ impl DnssecValidator {
         };
         Ok(Self {
             resolver: resolver.build_validating(Arc::new(trust))?,
+            plain: resolver.build()?,
             anchor_zones: zones.into(),
         })
     }
@@ -145,7 +150,11 @@ impl DnssecValidator {
             Err(NetError::Dns(DnsError::DnssecBogus)) => Validated {
                 status: DnsStatus::Error,
                 proof: DnssecProof::Bogus,
-                reason: Some(BOGUS.to_owned()),
+                reason: Some(
+                    self.signature_window(name, record_type)
+                        .await
+                        .unwrap_or_else(|| BOGUS.to_owned()),
+                ),
                 records: vec![],
             },
             Err(NetError::Dns(DnsError::NoRecordsFound(none))) => {
@@ -162,6 +171,72 @@ impl DnssecValidator {
             Err(error) => Validated::indeterminate(DnsStatus::Error, error.to_string()),
         }
     }
+}
+
+impl DnssecValidator {
+    /// Why a bogus answer failed, when its signatures' validity window is the cause: every RRSIG
+    /// over `record_type` at `name` has expired, or none is valid yet (the validator itself does
+    /// not say why).
+    async fn signature_window(&self, name: &Name, record_type: RecordType) -> Option<String> {
+        let signatures = self
+            .plain
+            .lookup(name.clone(), RecordType::RRSIG)
+            .await
+            .ok()?;
+        let windows: Vec<(u32, u32)> = signatures
+            .answers()
+            .iter()
+            .filter_map(|record| match &record.data {
+                RData::DNSSEC(DNSSECRData::RRSIG(rrsig))
+                    if rrsig.input().type_covered == record_type =>
+                {
+                    let input = rrsig.input();
+                    Some((input.sig_inception.get(), input.sig_expiration.get()))
+                }
+                _ => None,
+            })
+            .collect();
+        signature_window_reason(&windows, crate::unix_now(), record_type)
+    }
+}
+
+/// The reason `windows` (inception, expiration, as RRSIG times: seconds since the epoch modulo
+/// 2^32, RFC 4034 §3.1.5) give at `now`, when none of them covers it.
+fn signature_window_reason(
+    windows: &[(u32, u32)],
+    now: i64,
+    record_type: RecordType,
+) -> Option<String> {
+    // Serial arithmetic (RFC 1982) over the low 32 bits, as RRSIG times are compared.
+    let now = now as u32;
+    let before = |a: u32, b: u32| (a.wrapping_sub(b) as i32) < 0;
+    let when = |time: u32| {
+        chrono::DateTime::from_timestamp(i64::from(time), 0).map_or_else(
+            || time.to_string(),
+            |t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        )
+    };
+    if windows.is_empty() {
+        return None;
+    }
+    if windows
+        .iter()
+        .all(|(_, expiration)| before(*expiration, now))
+    {
+        let latest = windows.iter().map(|(_, e)| *e).max()?;
+        return Some(format!(
+            "the signature over the {record_type} records expired at {}",
+            when(latest)
+        ));
+    }
+    if windows.iter().all(|(inception, _)| before(now, *inception)) {
+        let earliest = windows.iter().map(|(i, _)| *i).min()?;
+        return Some(format!(
+            "the signature over the {record_type} records is not valid until {}",
+            when(earliest)
+        ));
+    }
+    None
 }
 
 const BOGUS: &str = "no valid signature chains the answer to the trust anchor (an expired or \
@@ -434,6 +509,36 @@ mod tests {
     use rcgen::PublicKeyData;
 
     use super::*;
+
+    #[test]
+    fn a_signature_window_that_does_not_cover_now_is_the_reason() {
+        let feb_2020 = 1_580_515_200; // 2020-02-01T00:00:00Z
+        let jan_2020 = 1_577_836_800;
+        let now = 1_796_000_000; // late 2026
+        assert_eq!(
+            signature_window_reason(&[(jan_2020, feb_2020)], now, RecordType::A).unwrap(),
+            "the signature over the A records expired at 2020-02-01T00:00:00Z"
+        );
+        assert!(
+            signature_window_reason(
+                &[(now as u32 + 3600, now as u32 + 7200)],
+                now,
+                RecordType::MX
+            )
+            .unwrap()
+            .contains("not valid until")
+        );
+        // One signature covering now: the window is not why.
+        assert_eq!(
+            signature_window_reason(
+                &[(jan_2020, feb_2020), (now as u32 - 60, now as u32 + 60)],
+                now,
+                RecordType::A
+            ),
+            None
+        );
+        assert_eq!(signature_window_reason(&[], now, RecordType::A), None);
+    }
 
     #[test]
     fn trust_anchor_choice_parses() {
