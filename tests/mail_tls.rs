@@ -61,6 +61,7 @@ impl MailLab {
             .collect();
         // The domain itself: an address, and every exchanger (the scan talks to the first three by
         // preference).
+        zone.push(("filtered.mail.test", RData::A(A(Ipv4Addr::LOCALHOST))));
         zone.push(("mail.test", RData::A(A(addresses[0]))));
         zone.push(("broken.test", RData::A(A(addresses[0]))));
         for (domain, preference, name) in [
@@ -97,19 +98,17 @@ impl MailLab {
     }
 
     async fn talk(&self, name: &str) -> SmtpTlsObservation {
+        self.talk_on(name, SMTP_PORT).await
+    }
+
+    async fn talk_on(&self, name: &str, port: u16) -> SmtpTlsObservation {
         let exchanger = MailExchanger {
             preference: 10,
             name: name.into(),
         };
-        probe_starttls(
-            &self.guard(),
-            &self.roots(),
-            "mail.test",
-            &exchanger,
-            SMTP_PORT,
-        )
-        .await
-        .observation
+        probe_starttls(&self.guard(), &self.roots(), "mail.test", &exchanger, port)
+            .await
+            .observation
     }
 
     fn address(&self, name: &str) -> SocketAddr {
@@ -204,6 +203,20 @@ async fn starttls_is_seen_offered_working_missing_broken_or_injected() {
     let nowhere = lab.talk("nowhere.mail.test").await;
     assert_eq!((nowhere.address, nowhere.banner), (None, None));
     assert!(nowhere.error.is_some());
+
+    // A filtered port 25 (connections hang): given up on after the connect timeout, not the
+    // conversation's whole deadline.
+    let tarpit = vantage_tests::tarpit::Tarpit::start();
+    let filtered = lab
+        .talk_on("filtered.mail.test", tarpit.address.port())
+        .await;
+    assert_eq!((filtered.banner, filtered.starttls_offered), (None, None));
+    assert!(
+        filtered
+            .error
+            .unwrap()
+            .contains("no answer to the connection within 3 s")
+    );
 
     // The second opinion, on the same servers.
     let report = lab.s_client("good.mail.test").await;

@@ -19,6 +19,8 @@ use crate::tls::{Handshake, TlsRoots, handshake_over, judge_chain};
 pub const SMTP_PORT: u16 = 25;
 /// How long one whole conversation may take, greeting to QUIT.
 pub const SMTP_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long connecting may take, within [`SMTP_TIMEOUT`].
+pub const SMTP_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// Longest reply line read, in bytes (RFC 5321 §4.5.3.1.5 allows 512).
 const MAX_LINE: usize = 1000;
 /// Most lines of one reply.
@@ -113,8 +115,16 @@ async fn converse(
     name: &ServerName<'static>,
     seen: &mut Conversation,
 ) -> Result<(), String> {
-    let tcp = TcpStream::connect(address)
+    // Many networks drop outbound port 25 silently: give up on the connection early rather than
+    // spend the whole deadline on it.
+    let tcp = tokio::time::timeout(SMTP_CONNECT_TIMEOUT, TcpStream::connect(address))
         .await
+        .map_err(|_| {
+            format!(
+                "no answer to the connection within {} s (port 25 may be filtered on the way)",
+                SMTP_CONNECT_TIMEOUT.as_secs()
+            )
+        })?
         .map_err(|_| "connection failed".to_owned())?;
     let mut stream = BufReader::new(tcp);
     let (code, greeting) = read_reply(&mut stream).await?;
