@@ -281,11 +281,7 @@ impl DnssecLab {
             .args([name, "A"])
             .output()
             .unwrap();
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        )
+        vantage_tests::process::printed(&output)
     }
 }
 

@@ -129,11 +129,7 @@ impl MailLab {
         let output = tokio::task::spawn_blocking(move || command.output().unwrap())
             .await
             .unwrap();
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        )
+        vantage_tests::process::printed(&output)
     }
 }
 

@@ -636,11 +636,7 @@ fn s_client(address: SocketAddr, args: &[&str]) -> String {
         .stdin(Stdio::null())
         .output()
         .unwrap();
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
+    vantage_tests::process::printed(&output)
 }
 
 /// testssl.sh cannot judge this server: it asks through Debian's OpenSSL 3, which refuses to

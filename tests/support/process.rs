@@ -6,6 +6,16 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+/// What a finished command printed, standard output then standard error, as text (for asserting
+/// on a tool's report wherever it writes it).
+pub fn printed(output: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
 /// A process a test started, killed (and reaped) when dropped.
 #[derive(Debug)]
 pub struct KilledOnDrop(pub Child);

@@ -196,32 +196,30 @@ pub async fn probe_starttls(
         chain_facts: None,
         error: None,
     };
-    let address = match guard.vet_host(&exchanger.name).await {
-        Ok(addresses) => match addresses.first() {
-            Some(ip) => SocketAddr::new(*ip, port),
-            None => {
-                observation.error = Some("the exchanger has no address".into());
-                return StartTls {
-                    observation,
-                    chain: vec![],
-                };
-            }
-        },
-        Err(refusal) => {
-            observation.error = Some(refusal.to_string());
-            return StartTls {
-                observation,
-                chain: vec![],
-            };
+    let ended_early = |mut observation: SmtpTlsObservation, error: String| {
+        observation.error = Some(error);
+        StartTls {
+            observation,
+            chain: vec![],
         }
+    };
+    let vetted = guard
+        .vet_host(&exchanger.name)
+        .await
+        .map_err(|refusal| refusal.to_string())
+        .and_then(|addresses| {
+            addresses
+                .first()
+                .copied()
+                .ok_or_else(|| "the exchanger has no address".to_owned())
+        });
+    let address = match vetted {
+        Ok(ip) => SocketAddr::new(ip, port),
+        Err(error) => return ended_early(observation, error),
     };
     observation.address = Some(address);
     let Ok(name) = ServerName::try_from(exchanger.name.clone()) else {
-        observation.error = Some("not a valid TLS server name".into());
-        return StartTls {
-            observation,
-            chain: vec![],
-        };
+        return ended_early(observation, "not a valid TLS server name".into());
     };
     let mut seen = Conversation::default();
     let ended = tokio::time::timeout(SMTP_TIMEOUT, converse(address, &name, &mut seen)).await;

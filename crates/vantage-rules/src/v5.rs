@@ -22,7 +22,7 @@ use vantage_observations::dnssec::{DaneObservation, DnssecProof, TlsaRecord};
 
 use crate::ScanFacts;
 use crate::finding::{Category, Finding, Severity};
-use crate::site::SiteView;
+use crate::site::host_and_path;
 use crate::v1::Rule;
 use crate::v4;
 
@@ -249,9 +249,10 @@ pub(crate) const RULES: &[&Rule] = &[
 pub(crate) fn evaluate(facts: &ScanFacts<'_>) -> Vec<Finding> {
     let mut out = v4::evaluate(facts);
     // Fingerprints on the site, as ruleset 3's.
-    let site = SiteView::of(facts);
+    // Fingerprints on the site's host, as ruleset 3's (no other part of the site view is read).
+    let (host, _) = host_and_path(facts.target);
     let facts = ScanFacts {
-        target: &site.host,
+        target: &host,
         ..*facts
     };
     dnssec_rules(&facts, &mut out);
@@ -338,11 +339,9 @@ fn pkix_valid(facts: &ScanFacts<'_>, address: SocketAddr) -> bool {
 
 /// A secure TLSA record published for `address` is satisfied by the chain it presented.
 fn dane_satisfied(facts: &ScanFacts<'_>, address: SocketAddr) -> bool {
+    let pkix_valid = pkix_valid(facts, address);
     facts.dane().iter().any(|(_, seen)| {
-        seen.address == address
-            && seen
-                .usable_records()
-                .any(|r| satisfied(r, pkix_valid(facts, address)))
+        seen.address == address && seen.usable_records().any(|r| satisfied(r, pkix_valid))
     })
 }
 
