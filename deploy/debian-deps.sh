@@ -37,6 +37,9 @@ if $with_services; then
     command -v named >/dev/null 2>&1 || missing+=(bind9)
     command -v dnssec-signzone >/dev/null 2>&1 || missing+=(bind9-utils)
     command -v delv >/dev/null 2>&1 || missing+=(bind9-dnsutils)
+    # IPv6 reachability and parity are tested on a dual-stack lab in a network namespace of the
+    # test's own (ip netns), with curl over each family as the second opinion
+    command -v ip >/dev/null 2>&1 || missing+=(iproute2)
     # deploy/validate.sh checks the systemd units with systemd-analyze
     command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
 fi

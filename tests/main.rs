@@ -13,6 +13,7 @@ mod content_samples;
 mod crash;
 mod disk;
 mod dnssec;
+mod dual_stack;
 mod event_schemas;
 mod exposure_probe;
 mod http_probe;

@@ -615,8 +615,10 @@ async fn a_modern_server_renegotiates_securely_compresses_nothing_and_refuses_do
             compression: Some(false),
             fallback_scsv: Some(true),
             alpn: Some("http/1.1".into()),
+            extension_scts: Some(0),
         }
     );
+    assert_eq!((seen.ocsp_stapled, seen.ocsp_scts), (false, None));
     let (renegotiation, compression, fallback) = testssl_protocol_facts(server.address);
     assert_eq!(renegotiation, facts.secure_renegotiation);
     assert_eq!(compression, facts.compression);
@@ -681,4 +683,130 @@ async fn a_server_without_safe_renegotiation_is_seen() {
         ],
     );
     assert!(downgrade.contains("inappropriate fallback"), "{downgrade}");
+}
+
+/// DER: `tag`, the length, `contents`.
+fn der(tag: u8, contents: &[u8]) -> Vec<u8> {
+    let mut out = vec![tag];
+    match contents.len() {
+        n if n < 0x80 => out.push(n as u8),
+        n if n < 0x100 => out.extend([0x81, n as u8]),
+        n => out.extend([0x82, (n >> 8) as u8, n as u8]),
+    }
+    out.extend_from_slice(contents);
+    out
+}
+
+/// A `SignedCertificateTimestampList` of `count` timestamps (RFC 6962 §3.3), their logs and
+/// signatures made up: only how they are delivered is judged here.
+fn sct_list(count: u8) -> Vec<u8> {
+    let mut list = Vec::new();
+    for log in 1..=count {
+        let mut sct = vec![0u8]; // v1
+        sct.extend([log; 32]); // log id
+        sct.extend(1_700_000_000_000u64.to_be_bytes());
+        sct.extend([0, 0]); // no extensions
+        sct.extend([4, 3, 0, 8]); // SHA-256, ECDSA, 8 bytes of signature
+        sct.extend([0x30, 0x06, 0x02, 0x01, 0x01, 0x02, 0x01, 0x01]);
+        list.extend((sct.len() as u16).to_be_bytes());
+        list.extend(sct);
+    }
+    let mut out = (list.len() as u16).to_be_bytes().to_vec();
+    out.extend(list);
+    out
+}
+
+/// A "good" OCSP response (RFC 6960) whose single response carries `list` in RFC 6962's
+/// extension; its signature is made up (a stapled response is relayed, not judged, here).
+fn ocsp_response(list: &[u8]) -> Vec<u8> {
+    const SHA1: [u8; 5] = [0x2b, 0x0e, 0x03, 0x02, 0x1a];
+    const SHA256_WITH_RSA: [u8; 9] = [0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0b];
+    const OCSP_BASIC: [u8; 9] = [0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x30, 0x01, 0x01];
+    const SCT_LIST: [u8; 10] = [0x2b, 0x06, 0x01, 0x04, 0x01, 0xd6, 0x79, 0x02, 0x04, 0x05];
+    let now = der(0x18, b"20261201000000Z");
+    let cert_id = der(
+        0x30,
+        &[
+            der(0x30, &[der(0x06, &SHA1), der(0x05, &[])].concat()),
+            der(0x04, &[1; 20]),
+            der(0x04, &[2; 20]),
+            der(0x02, &[1]),
+        ]
+        .concat(),
+    );
+    let extension = der(
+        0x30,
+        &[der(0x06, &SCT_LIST), der(0x04, &der(0x04, list))].concat(),
+    );
+    let single = der(
+        0x30,
+        &[
+            cert_id,
+            der(0x80, &[]), // good
+            now.clone(),
+            der(0xa1, &der(0x30, &extension)),
+        ]
+        .concat(),
+    );
+    let tbs = der(
+        0x30,
+        &[der(0xa2, &der(0x04, &[2; 20])), now, der(0x30, &single)].concat(),
+    );
+    let algorithm = der(
+        0x30,
+        &[der(0x06, &SHA256_WITH_RSA), der(0x05, &[])].concat(),
+    );
+    let basic = der(0x30, &[tbs, algorithm, der(0x03, &[0, 1, 2, 3])].concat());
+    let bytes = der(0x30, &[der(0x06, &OCSP_BASIC), der(0x04, &basic)].concat());
+    der(0x30, &[der(0x0a, &[0]), der(0xa0, &bytes)].concat())
+}
+
+/// Certificate transparency delivered beside the certificate: OpenSSL's `s_server` sends two
+/// timestamps in the TLS extension (`-serverinfo`, TLS 1.2) and staples an OCSP response carrying
+/// three (`-status_file`). `openssl s_client -ct` is the second opinion: it counts five over TLS 1.2,
+/// and the stapled three over TLS 1.3, which sends no TLS 1.2 extension.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timestamps_stapled_and_in_the_extension_are_counted() {
+    let files = tempfile::tempdir().unwrap();
+    let serverinfo = files.path().join("serverinfo.pem");
+    let list = sct_list(2);
+    let mut extension = 0x0012u16.to_be_bytes().to_vec();
+    extension.extend((list.len() as u16).to_be_bytes());
+    extension.extend(&list);
+    use base64::Engine as _;
+    let body = base64::engine::general_purpose::STANDARD.encode(&extension);
+    std::fs::write(
+        &serverinfo,
+        format!("-----BEGIN SERVERINFO FOR lab.test-----\n{body}\n-----END SERVERINFO FOR lab.test-----\n"),
+    )
+    .unwrap();
+    let status = files.path().join("ocsp.der");
+    std::fs::write(&status, ocsp_response(&sct_list(3))).unwrap();
+    let server = openssl(
+        &[
+            "-serverinfo",
+            serverinfo.to_str().unwrap(),
+            "-status_file",
+            status.to_str().unwrap(),
+        ],
+        None,
+    )
+    .await;
+    let (seen, _) = enumerated(&server).await;
+    assert!(seen.ocsp_stapled);
+    assert_eq!(seen.ocsp_scts, Some(3));
+    assert_eq!(
+        seen.protocol_facts
+            .as_ref()
+            .and_then(|facts| facts.extension_scts),
+        Some(2)
+    );
+    assert_eq!(seen.leaf().and_then(|leaf| leaf.embedded_scts), Some(0));
+    let logs = files.path().join("ct_logs.cnf");
+    std::fs::write(&logs, "enabled_logs = \n").unwrap();
+    let ct = ["-ct", "-ctlogfile", logs.to_str().unwrap(), "-status"];
+    let tls12 = s_client(server.address, &[&ct[..], &["-tls1_2"]].concat());
+    assert!(tls12.contains("SCTs present (5)"), "{tls12}");
+    let tls13 = s_client(server.address, &[&ct[..], &["-tls1_3"]].concat());
+    assert!(tls13.contains("SCTs present (3)"), "{tls13}");
 }

@@ -26,6 +26,16 @@ type Verdict = (
     Option<u32>,
 );
 
+/// `findings` of `posture`'s site in this lab, where sites have IPv4 addresses only: ruleset 6
+/// says so about each name.
+fn v4_only(
+    posture: Posture,
+    mut findings: BTreeSet<(String, String)>,
+) -> BTreeSet<(String, String)> {
+    findings.insert(("dns.ipv6-missing".to_owned(), posture.name().to_owned()));
+    findings
+}
+
 /// What each of the postures must get under ruleset 3. (The header variants are pinned by
 /// the Observatory differential.)
 fn expected(lab: &Lab, posture: Posture) -> Option<Verdict> {
@@ -137,14 +147,14 @@ fn expected(lab: &Lab, posture: Posture) -> Option<Verdict> {
             "M",
             24,
         ),
-        Posture::Unreachable => return Some((BTreeSet::new(), None, None)),
+        Posture::Unreachable => return Some((v4_only(posture, BTreeSet::new()), None, None)),
         Posture::ScriptsAndMetaPolicies
         | Posture::WeakHeaders
         | Posture::HttpFirstRedirect
         | Posture::OffHostRedirect
         | Posture::DuplicateReporting => return None,
     };
-    Some((findings, Some(grade), Some(score)))
+    Some((v4_only(posture, findings), Some(grade), Some(score)))
 }
 
 async fn site_verdicts(site: &LabSite, lab: &Lab) {

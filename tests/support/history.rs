@@ -136,6 +136,7 @@ pub fn observations(domain: &str, state: &SiteState, seed: u128) -> Vec<ProbeObs
                 hostname_match: Some(true),
                 verification_error: None,
                 ocsp_stapled: true,
+                ocsp_scts: None,
                 cipher_suites: None,
                 protocol_facts: None,
                 chain_facts: None,

@@ -9,13 +9,13 @@
 //! `sysctl net.ipv4.ip_unprivileged_port_start=0`). Every address is loopback; nothing leaves the
 //! machine.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 
 use axum::Router;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use hickory_proto::rr::rdata::{A, CAA, TXT};
+use hickory_proto::rr::rdata::{A, AAAA, CAA, TXT};
 use hickory_proto::rr::{Name, RData};
 
 use crate::dns::TestDns;
@@ -438,6 +438,8 @@ fn security_txt() -> Response {
 pub struct LabSite {
     pub posture: Posture,
     pub ip: Ipv4Addr,
+    /// Its IPv6 address, in a dual-stack lab.
+    pub ipv6: Option<Ipv6Addr>,
 }
 
 impl LabSite {
@@ -469,6 +471,54 @@ pub struct Lab {
 impl std::fmt::Debug for Lab {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Lab").field("sites", &self.sites).finish()
+    }
+}
+
+/// What a lab site serves at an IPv6 address of its own (a lab in a network namespace, where each
+/// site can have one: [`Lab::start_dual_stack`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ipv6Serving {
+    /// What it serves over IPv4.
+    Same,
+    /// Another posture's pages and headers, under the site's own names and certificate (a site
+    /// whose AAAA record points at another server).
+    Like(Posture),
+    /// Nothing: no server listens at the address.
+    Nothing,
+}
+
+/// The prefix of the lab sites' IPv6 addresses: unique local addresses, which exist only in the
+/// test's network namespace.
+pub const LAB_IPV6_PREFIX: &str = "fd00:7661:6e74::";
+
+/// Serves `content`'s pages on `listeners` (port 80's first, then 443's) as the site of `posture`:
+/// its names, in a certificate from `ca`.
+fn serve(
+    posture: Posture,
+    content: Posture,
+    mut listeners: Vec<tokio::net::TcpListener>,
+    ca: &TestCa,
+) {
+    if !listeners.is_empty() {
+        let http = listeners.remove(0);
+        tokio::spawn(async move { axum::serve(http, router(content, false)).await });
+    }
+    if let Some(https) = listeners.pop() {
+        let validity = (posture == Posture::HstsExpiredCertificate).then_some((2020, 2021));
+        let names: Vec<&str> = if posture == Posture::MismatchedCertificate {
+            vec!["someone-else.example"]
+        } else {
+            std::iter::once(posture.name())
+                .chain(posture.aliases().iter().copied())
+                .collect()
+        };
+        // The leaf alone: the lab CA is the scanner's trust anchor, and a server that also
+        // sent it would send a root.
+        let (mut chain, key) = ca.leaf(&names, validity);
+        chain.truncate(1);
+        let leaf = (chain, key);
+        let tls = crate::tls::TlsListener::new(https, crate::tls::https_config(leaf));
+        tokio::spawn(async move { axum::serve(tls, router(content, true)).await });
     }
 }
 
@@ -505,37 +555,63 @@ impl Lab {
 
     /// Starts the sites of `postures`.
     pub async fn start_with(postures: &[Posture]) -> Self {
+        let sites: Vec<(Posture, Option<Ipv6Serving>)> =
+            postures.iter().map(|posture| (*posture, None)).collect();
+        Self::start_sites(None, &sites).await
+    }
+
+    /// Starts the sites of `sites` inside `netns` (the caller runs in it), each that names an
+    /// [`Ipv6Serving`] also with an IPv6 address of its own ([`LAB_IPV6_PREFIX`] and its position,
+    /// from 1) published as its AAAA record.
+    pub async fn start_dual_stack(
+        netns: &crate::netns::Netns,
+        sites: &[(Posture, Option<Ipv6Serving>)],
+    ) -> Self {
+        Self::start_sites(Some(netns), sites).await
+    }
+
+    async fn start_sites(
+        netns: Option<&crate::netns::Netns>,
+        postures: &[(Posture, Option<Ipv6Serving>)],
+    ) -> Self {
         let ca = TestCa::new();
         let mut sites = Vec::new();
         let mut zone: Vec<(String, RData)> = Vec::new();
-        for &posture in postures {
-            let (ip, mut listeners) = bind_fresh_address(posture.ports()).await;
-            if !listeners.is_empty() {
-                let http = listeners.remove(0);
-                tokio::spawn(async move { axum::serve(http, router(posture, false)).await });
-            }
-            if let Some(https) = listeners.pop() {
-                let validity = (posture == Posture::HstsExpiredCertificate).then_some((2020, 2021));
-                let names: Vec<&str> = if posture == Posture::MismatchedCertificate {
-                    vec!["someone-else.example"]
-                } else {
-                    std::iter::once(posture.name())
-                        .chain(posture.aliases().iter().copied())
-                        .collect()
-                };
-                // The leaf alone: the lab CA is the scanner's trust anchor, and a server that also
-                // sent it would send a root.
-                let (mut chain, key) = ca.leaf(&names, validity);
-                chain.truncate(1);
-                let leaf = (chain, key);
-                let tls = crate::tls::TlsListener::new(https, crate::tls::https_config(leaf));
-                tokio::spawn(async move { axum::serve(tls, router(posture, true)).await });
-            }
+        for (position, &(posture, ipv6_serving)) in postures.iter().enumerate() {
+            let (ip, listeners) = bind_fresh_address(posture.ports()).await;
+            serve(posture, posture, listeners, &ca);
+            let ipv6 = match (netns, ipv6_serving) {
+                (Some(netns), Some(serving)) => {
+                    let ipv6: Ipv6Addr = format!("{LAB_IPV6_PREFIX}{}", position + 1)
+                        .parse()
+                        .unwrap();
+                    netns.add_address(&format!("{ipv6}/128"));
+                    let content = match serving {
+                        Ipv6Serving::Same => Some(posture),
+                        Ipv6Serving::Like(other) => Some(other),
+                        Ipv6Serving::Nothing => None,
+                    };
+                    if let Some(content) = content {
+                        let mut listeners = Vec::new();
+                        for port in posture.ports() {
+                            listeners
+                                .push(tokio::net::TcpListener::bind((ipv6, *port)).await.unwrap());
+                        }
+                        serve(posture, content, listeners, &ca);
+                    }
+                    Some(ipv6)
+                }
+                (None, Some(_)) => panic!("IPv6 lab sites need a network namespace of their own"),
+                (_, None) => None,
+            };
             let name = posture.name();
             for alias in posture.aliases() {
                 zone.push(((*alias).to_owned(), RData::A(A(ip))));
             }
             zone.push((name.to_owned(), RData::A(A(ip))));
+            if let Some(ipv6) = ipv6 {
+                zone.push((name.to_owned(), RData::AAAA(AAAA(ipv6))));
+            }
             zone.push((
                 name.to_owned(),
                 RData::TXT(TXT::new(vec!["v=spf1 -all".into()])),
@@ -552,7 +628,7 @@ impl Lab {
                     vec![],
                 )),
             ));
-            sites.push(LabSite { posture, ip });
+            sites.push(LabSite { posture, ip, ipv6 });
         }
         let dns = TestDns::start(zone.iter().map(|(n, d)| (n.as_str(), d.clone())).collect()).await;
         let mut ca_pem = tempfile::NamedTempFile::new().unwrap();
@@ -576,7 +652,10 @@ impl Lab {
     pub fn guard(&self) -> vantage_probes::ssrf::SsrfGuard {
         vantage_probes::ssrf::SsrfGuard::new(
             vantage_probes::ssrf::SsrfPolicy::new(
-                vantage_probes::ssrf::AllowList::parse("127.0.0.0/8").unwrap(),
+                vantage_probes::ssrf::AllowList::parse(&format!(
+                    "127.0.0.0/8,{LAB_IPV6_PREFIX}/48"
+                ))
+                .unwrap(),
             ),
             vantage_probes::ssrf::ResolverChoice::Named(self.dns.address),
         )

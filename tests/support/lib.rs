@@ -11,6 +11,7 @@ pub mod contract;
 pub mod dns;
 pub mod history;
 pub mod lab;
+pub mod netns;
 pub mod process;
 pub mod smtp;
 pub mod sse;

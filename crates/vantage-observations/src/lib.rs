@@ -14,6 +14,7 @@ pub mod cipher_suites;
 pub mod classification;
 pub mod dns;
 pub mod dnssec;
+pub mod dual_stack;
 pub mod exposure;
 pub mod hsts_preload;
 pub mod http;
@@ -28,6 +29,7 @@ use serde_json::Value;
 pub use classification::Classification;
 pub use dns::{DnsObservation, MtaStsObservation};
 pub use dnssec::{DaneObservation, DnssecObservation};
+pub use dual_stack::DualStackObservation;
 pub use exposure::ExposureObservation;
 pub use hsts_preload::HstsPreloadObservation;
 pub use http::HttpObservation;
@@ -58,6 +60,8 @@ pub enum ProbeKind {
     Dane,
     /// A mail exchanger's STARTTLS and the TLS behind it.
     SmtpTls,
+    /// A web origin's start page asked for over IPv4 and over IPv6.
+    DualStack,
 }
 
 impl ProbeKind {
@@ -75,6 +79,7 @@ impl ProbeKind {
             Self::Dnssec => "dnssec",
             Self::Dane => "dane",
             Self::SmtpTls => "smtp_tls",
+            Self::DualStack => "dual_stack",
         }
     }
 }
@@ -96,6 +101,7 @@ pub enum Observation {
     Dnssec(DnssecObservation),
     Dane(DaneObservation),
     SmtpTls(SmtpTlsObservation),
+    DualStack(Box<DualStackObservation>),
 }
 
 /// A stored observation that cannot be read.
@@ -142,7 +148,7 @@ pub const CATALOG: &[ObservationTypeInfo] = &[
     },
     ObservationTypeInfo {
         kind: ProbeKind::Tls,
-        version: 3,
+        version: 4,
         schema: || schemars::schema_for!(TlsObservation),
     },
     ObservationTypeInfo {
@@ -180,6 +186,11 @@ pub const CATALOG: &[ObservationTypeInfo] = &[
         version: 1,
         schema: || schemars::schema_for!(SmtpTlsObservation),
     },
+    ObservationTypeInfo {
+        kind: ProbeKind::DualStack,
+        version: 1,
+        schema: || schemars::schema_for!(DualStackObservation),
+    },
 ];
 
 /// The current version of `kind`'s observation type.
@@ -205,6 +216,7 @@ impl Observation {
             Self::Dnssec(_) => ProbeKind::Dnssec,
             Self::Dane(_) => ProbeKind::Dane,
             Self::SmtpTls(_) => ProbeKind::SmtpTls,
+            Self::DualStack(_) => ProbeKind::DualStack,
         }
     }
 
@@ -252,6 +264,9 @@ impl Observation {
             ProbeKind::Dnssec => Self::Dnssec(Deserialize::deserialize(deserializer)?),
             ProbeKind::Dane => Self::Dane(Deserialize::deserialize(deserializer)?),
             ProbeKind::SmtpTls => Self::SmtpTls(Deserialize::deserialize(deserializer)?),
+            ProbeKind::DualStack => {
+                Self::DualStack(Box::new(Deserialize::deserialize(deserializer)?))
+            }
         })
     }
 
@@ -307,6 +322,7 @@ fn parse_text(kind: ProbeKind, text: &str) -> Result<Observation, serde_json::Er
         ProbeKind::Dnssec => Observation::Dnssec(serde_json::from_str(text)?),
         ProbeKind::Dane => Observation::Dane(serde_json::from_str(text)?),
         ProbeKind::SmtpTls => Observation::SmtpTls(serde_json::from_str(text)?),
+        ProbeKind::DualStack => Observation::DualStack(Box::new(serde_json::from_str(text)?)),
     })
 }
 
@@ -327,6 +343,7 @@ fn parse_value(kind: ProbeKind, value: Value) -> Result<Observation, serde_json:
         ProbeKind::Dnssec => Observation::Dnssec(serde_json::from_value(value)?),
         ProbeKind::Dane => Observation::Dane(serde_json::from_value(value)?),
         ProbeKind::SmtpTls => Observation::SmtpTls(serde_json::from_value(value)?),
+        ProbeKind::DualStack => Observation::DualStack(Box::new(serde_json::from_value(value)?)),
     })
 }
 
@@ -340,6 +357,7 @@ fn upcast(kind: ProbeKind, mut version: u32, mut data: Value) -> Result<Value, S
             (ProbeKind::Exposure, 1) => exposure::upcast_v1(data)?,
             (ProbeKind::Tls, 1) => tls::upcast_v1(data)?,
             (ProbeKind::Tls, 2) => tls::upcast_v2(data)?,
+            (ProbeKind::Tls, 3) => tls::upcast_v3(data)?,
             _ => return Err(format!("no upcast step from v{version}")),
         };
         version += 1;
@@ -370,6 +388,12 @@ observation_from! {
     SmtpTls(SmtpTlsObservation),
 }
 
+impl From<DualStackObservation> for Observation {
+    fn from(data: DualStackObservation) -> Self {
+        Self::DualStack(Box::new(data))
+    }
+}
+
 impl From<HttpObservation> for Observation {
     fn from(data: HttpObservation) -> Self {
         Self::Http(Box::new(data))
@@ -382,7 +406,7 @@ mod tests {
 
     use super::*;
 
-    const KINDS: [ProbeKind; 11] = [
+    const KINDS: [ProbeKind; 12] = [
         ProbeKind::Dns,
         ProbeKind::Tcp,
         ProbeKind::Tls,
@@ -394,6 +418,7 @@ mod tests {
         ProbeKind::Dnssec,
         ProbeKind::Dane,
         ProbeKind::SmtpTls,
+        ProbeKind::DualStack,
     ];
 
     /// Arbitrary JSON: nulls, booleans, numbers, strings, and nested arrays and objects.

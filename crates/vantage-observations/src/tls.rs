@@ -88,7 +88,7 @@ pub struct VersionSuites {
 }
 
 /// What the TLS probe saw at one address (version 2: the cipher suite enumeration; version 3: how
-/// the presented chain is built).
+/// the presented chain is built; version 4: certificate transparency stapled or in the extension).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct TlsObservation {
     pub address: SocketAddr,
@@ -110,6 +110,10 @@ pub struct TlsObservation {
     /// Why verification failed, if it did.
     pub verification_error: Option<String>,
     pub ocsp_stapled: bool,
+    /// Signed certificate timestamps in the stapled OCSP response (RFC 6962 §3.3, its
+    /// `SignedCertificateTimestampList` extension); absent when nothing was stapled, and in
+    /// observations of version 3 and older.
+    pub ocsp_scts: Option<u32>,
     /// The cipher suites accepted per protocol version, found with hand-built ClientHellos (so
     /// suites no modern library speaks are seen too), for every version that accepted one; absent
     /// when not enumerated (the quick profile, or observations recorded before it existed).
@@ -157,6 +161,11 @@ pub struct TlsProtocolFacts {
     /// The application protocol chosen when `h2` and `http/1.1` are offered (ALPN); absent when
     /// the server chose none.
     pub alpn: Option<String>,
+    /// Signed certificate timestamps the server sent in the `signed_certificate_timestamp`
+    /// extension (RFC 6962 §3.3) to a hello for its best version up to TLS 1.2; absent when it
+    /// speaks none of those (TLS 1.3 sends the extension encrypted), and in observations of version
+    /// 3 and older.
+    pub extension_scts: Option<u32>,
 }
 
 /// Version 1 → 2: the enumeration did not exist.
@@ -170,6 +179,20 @@ pub(crate) fn upcast_v1(mut data: serde_json::Value) -> Result<serde_json::Value
 pub(crate) fn upcast_v2(mut data: serde_json::Value) -> Result<serde_json::Value, String> {
     let object = data.as_object_mut().ok_or("not an object")?;
     object.insert("chain_facts".into(), serde_json::Value::Null);
+    Ok(data)
+}
+
+/// Version 3 → 4: certificate transparency delivered outside the certificate was not recorded
+/// (`ocsp_scts` and the protocol facts' `extension_scts` absent).
+pub(crate) fn upcast_v3(mut data: serde_json::Value) -> Result<serde_json::Value, String> {
+    let object = data.as_object_mut().ok_or("not an object")?;
+    object.insert("ocsp_scts".into(), serde_json::Value::Null);
+    if let Some(facts) = object
+        .get_mut("protocol_facts")
+        .and_then(serde_json::Value::as_object_mut)
+    {
+        facts.insert("extension_scts".into(), serde_json::Value::Null);
+    }
     Ok(data)
 }
 

@@ -1,7 +1,7 @@
 //! The outside view: everything that sends traffic to a scan target: the SSRF guard, which decides
 //! whether a target may be contacted at all and hands out the exact addresses it checked; and the
-//! DNS, DNSSEC and DANE, MTA-STS, mail STARTTLS, TCP, TLS, HTTP, exposure and classification
-//! probes.
+//! DNS, DNSSEC and DANE, MTA-STS, mail STARTTLS, TCP, TLS, HTTP, dual-stack, exposure and
+//! classification probes.
 //!
 //! This crate never touches the event store: probes produce observations, and workers turn them into
 //! commands.
@@ -9,6 +9,7 @@
 pub mod classify;
 pub mod dns;
 pub mod dnssec;
+pub mod dual_stack;
 pub mod exposure;
 pub mod hsts_preload;
 pub mod html;

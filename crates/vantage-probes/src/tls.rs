@@ -33,7 +33,7 @@ const MAX_CHAIN: usize = 5;
 #[derive(Debug)]
 struct Recorder {
     provider: Arc<CryptoProvider>,
-    seen: Mutex<Option<(Vec<CertificateDer<'static>>, bool)>>,
+    seen: Mutex<Option<(Vec<CertificateDer<'static>>, Vec<u8>)>>,
     verifier: Option<Arc<WebPkiServerVerifier>>,
     valid: CertificateVerdict,
 }
@@ -63,7 +63,7 @@ impl ServerCertVerifier for Recorder {
             .map(|c| c.clone().into_owned())
             .collect();
         if let Ok(mut seen) = self.seen.lock() {
-            *seen = Some((chain, !ocsp_response.is_empty()));
+            *seen = Some((chain, ocsp_response.to_vec()));
         }
         if let Some(verifier) = &self.verifier {
             let valid = verifier
@@ -198,7 +198,8 @@ pub(crate) struct Handshake {
     pub protocol: String,
     pub cipher_suite: String,
     pub chain: Vec<CertificateDer<'static>>,
-    pub ocsp_stapled: bool,
+    /// The stapled OCSP response (empty when none was).
+    pub ocsp_response: Vec<u8>,
     /// The application protocol the server chose, when any was offered.
     pub alpn: Option<String>,
 }
@@ -258,7 +259,7 @@ pub(crate) async fn handshake_over<S: AsyncRead + AsyncWrite + Unpin>(
     let alpn = connection
         .alpn_protocol()
         .map(|p| String::from_utf8_lossy(p).into_owned());
-    let (chain, ocsp_stapled) = recorder
+    let (chain, ocsp_response) = recorder
         .seen
         .lock()
         .ok()
@@ -270,7 +271,7 @@ pub(crate) async fn handshake_over<S: AsyncRead + AsyncWrite + Unpin>(
             protocol,
             cipher_suite,
             chain,
-            ocsp_stapled,
+            ocsp_response,
             alpn,
         },
     ))
@@ -573,6 +574,7 @@ pub async fn probe_tls(
         hostname_match: None,
         verification_error: None,
         ocsp_stapled: false,
+        ocsp_scts: None,
         cipher_suites: None,
         protocol_facts: None,
         chain_facts: None,
@@ -624,7 +626,8 @@ pub async fn probe_tls(
     seen.handshake = true;
     seen.protocol = Some(done.protocol);
     seen.cipher_suite = Some(done.cipher_suite);
-    seen.ocsp_stapled = done.ocsp_stapled;
+    seen.ocsp_stapled = !done.ocsp_response.is_empty();
+    seen.ocsp_scts = seen.ocsp_stapled.then(|| ocsp_scts(&done.ocsp_response));
     let verdict = judge_chain(&done.chain, &name, server_name, roots);
     seen.chain = verdict.chain;
     seen.chain_facts = verdict.facts;
@@ -632,6 +635,91 @@ pub async fn probe_tls(
     seen.hostname_match = verdict.hostname_match;
     seen.verification_error = verdict.verification_error;
     seen
+}
+
+/// How many timestamps a `SignedCertificateTimestampList` holds (RFC 6962 §3.3: a 16-bit length,
+/// then each timestamp behind a 16-bit length of its own); `None` when it is malformed.
+pub(crate) fn sct_count(list: &[u8]) -> Option<u32> {
+    let u16_at = |bytes: &[u8]| -> Option<usize> {
+        Some(usize::from(u16::from_be_bytes([
+            *bytes.first()?,
+            *bytes.get(1)?,
+        ])))
+    };
+    let total = u16_at(list)?;
+    let mut rest = list.get(2..2 + total)?;
+    let mut count = 0u32;
+    while !rest.is_empty() {
+        let length = u16_at(rest)?;
+        rest = rest.get(2 + length..)?;
+        count += 1;
+    }
+    Some(count)
+}
+
+/// One DER element off the front of `der`: (tag, contents, what follows); `None` when malformed.
+fn der_element(der: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+    let (&tag, rest) = der.split_first()?;
+    let (&first, rest) = rest.split_first()?;
+    let (length, rest) = if first < 0x80 {
+        (usize::from(first), rest)
+    } else {
+        let octets = usize::from(first & 0x7f);
+        if octets == 0 || octets > 4 || rest.len() < octets {
+            return None;
+        }
+        let (length, rest) = rest.split_at(octets);
+        (
+            length.iter().fold(0usize, |n, b| n << 8 | usize::from(*b)),
+            rest,
+        )
+    };
+    if rest.len() < length {
+        return None;
+    }
+    let (contents, rest) = rest.split_at(length);
+    Some((tag, contents, rest))
+}
+
+/// RFC 6962's OCSP extension for a `SignedCertificateTimestampList`, 1.3.6.1.4.1.11129.2.4.5, as
+/// the contents of its DER OBJECT IDENTIFIER.
+const OCSP_SCT_LIST_OID: [u8; 10] = [0x2b, 0x06, 0x01, 0x04, 0x01, 0xd6, 0x79, 0x02, 0x04, 0x05];
+
+/// The signed certificate timestamps of a stapled OCSP response: those of its SCT list extension
+/// (RFC 6962 §3.3), found by walking the DER — the `BasicOCSPResponse` sits inside an OCTET STRING,
+/// the extension in its single response; 0 when it has none, or it cannot be read.
+pub(crate) fn ocsp_scts(response: &[u8]) -> u32 {
+    fn walk(mut der: &[u8], depth: u8) -> Option<u32> {
+        while let Some((tag, contents, rest)) = der_element(der) {
+            der = rest;
+            // An Extension: SEQUENCE { OID, critical BOOLEAN DEFAULT FALSE, OCTET STRING }, whose
+            // value is the DER OCTET STRING of the list.
+            if tag == 0x30
+                && let Some((0x06, oid, mut value)) = der_element(contents)
+                && oid == OCSP_SCT_LIST_OID
+            {
+                if let Some((0x01, _, after)) = der_element(value) {
+                    value = after;
+                }
+                let (0x04, outer, _) = der_element(value)? else {
+                    return None;
+                };
+                let (0x04, list, _) = der_element(outer)? else {
+                    return None;
+                };
+                return sct_count(list);
+            }
+            let nested = tag & 0x20 != 0 || tag == 0x04;
+            if nested
+                && depth < 16
+                && let Some(count) = walk(contents, depth + 1)
+            {
+                return Some(count);
+            }
+        }
+        None
+    }
+    walk(response, 0).unwrap_or(0)
 }
 
 /// The value of a DER element (its tag and length stripped): trust anchors store a subject so.
@@ -754,7 +842,37 @@ pub(crate) fn judge_chain(
 
 #[cfg(test)]
 mod tests {
-    use super::{covers, tls_features};
+    use proptest::prelude::*;
+
+    use super::{covers, ocsp_scts, sct_count, tls_features};
+
+    proptest! {
+        /// Whatever a server staples or sends, reading timestamps out of it never panics, and a
+        /// list is never counted longer than its bytes allow.
+        #[test]
+        fn any_bytes_are_read_without_panic(bytes in prop::collection::vec(any::<u8>(), 0..600)) {
+            let _ = ocsp_scts(&bytes);
+            if let Some(count) = sct_count(&bytes) {
+                prop_assert!(count as usize * 2 <= bytes.len());
+            }
+        }
+    }
+
+    #[test]
+    fn an_sct_list_is_counted_and_a_short_one_refused() {
+        let list = [0, 6, 0, 1, 9, 0, 1, 8];
+        assert_eq!(sct_count(&list), Some(2));
+        assert_eq!(sct_count(&list[..7]), None);
+        assert_eq!(sct_count(&[0, 0]), Some(0));
+        // An extension SEQUENCE { OID, OCTET STRING { OCTET STRING { list } } }, nested as in an
+        // OCSP response.
+        let oid = [&[0x06, 10][..], &super::OCSP_SCT_LIST_OID[..]].concat();
+        let value = [&[0x04, 10, 0x04, 8][..], &list[..]].concat();
+        let extension = [&[0x30, (oid.len() + value.len()) as u8][..], &oid, &value].concat();
+        let wrapped = [&[0xa1, extension.len() as u8][..], &extension].concat();
+        assert_eq!(ocsp_scts(&wrapped), 2);
+        assert_eq!(ocsp_scts(&wrapped[..wrapped.len() - 1]), 0);
+    }
 
     #[test]
     fn tls_features_are_read_from_their_der() {

@@ -114,6 +114,7 @@ pub fn client_hello_with(
     let signatures: Vec<u8> = SIGNATURES.iter().flat_map(|s| s.to_be_bytes()).collect();
     extensions.extend(extension(0x000d, &with_u16_length(&signatures)));
     extensions.extend(extension(0xff01, &[0x00])); // renegotiation_info, empty
+    extensions.extend(extension(0x0012, &[])); // signed_certificate_timestamp, as browsers ask
     if tls13 {
         extensions.extend(extension(0x002b, &[0x02, 0x03, 0x04])); // supported_versions: 1.3
         let mut share = 0x001du16.to_be_bytes().to_vec();
@@ -140,6 +141,9 @@ pub struct ServerHello {
     /// The random ends with RFC 8446's downgrade sentinel (`DOWNGRD` and 01 or 00): a TLS 1.3
     /// server answering an older version says so, and TLS 1.3 clients refuse the downgrade.
     pub downgrade_sentinel: bool,
+    /// The signed certificate timestamps of the `signed_certificate_timestamp` extension, when
+    /// the server answered it (RFC 6962 §3.3).
+    pub scts: Option<u32>,
 }
 
 struct Reader<'a>(&'a [u8]);
@@ -183,6 +187,7 @@ pub fn parse_server_hello(body: &[u8]) -> Option<ServerHello> {
         compression,
         secure_renegotiation: false,
         downgrade_sentinel,
+        scts: None,
     };
     if r.0.is_empty() {
         return Some(hello);
@@ -197,6 +202,7 @@ pub fn parse_server_hello(body: &[u8]) -> Option<ServerHello> {
                 hello.key_share_group = Some(u16::from_be_bytes([data[0], data[1]]));
             }
             0xff01 => hello.secure_renegotiation = true,
+            0x0012 => hello.scts = crate::tls::sct_count(data),
             _ => {}
         }
     }
@@ -389,8 +395,9 @@ const FALLBACK_SCSV: u16 = 0x5600;
 /// The alert a server that honours it sends.
 const INAPPROPRIATE_FALLBACK: u8 = 86;
 
-/// Secure renegotiation, compression and downgrade protection, asked of the versions and suites
-/// the enumeration found (ALPN is the TLS probe's, over a real handshake: TLS 1.3 encrypts it).
+/// Secure renegotiation, compression, certificate transparency in the TLS extension and downgrade
+/// protection, asked of the versions and suites the enumeration found (ALPN is the TLS probe's, over
+/// a real handshake: TLS 1.3 encrypts it).
 pub async fn protocol_facts(
     address: SocketAddr,
     server_name: &str,
@@ -408,6 +415,7 @@ pub async fn protocol_facts(
         if let Answer::Hello(answer) = ask(address, &hello).await {
             facts.secure_renegotiation = Some(answer.secure_renegotiation);
             facts.compression = Some(answer.compression != 0);
+            facts.extension_scts = Some(answer.scts.unwrap_or(0));
         }
     }
     // A retry one version below the best, marked as a fallback: a protected server refuses it, or
@@ -517,9 +525,21 @@ mod tests {
                 compression: 0,
                 secure_renegotiation: false,
                 downgrade_sentinel: false,
+                scts: None,
             })
         );
         assert_eq!(parse_server_hello(&body[..20]), None);
+        // Two timestamps in the signed_certificate_timestamp extension; a list cut short is none.
+        let scts =
+            with_u16_length(&[with_u16_length(&[1; 47]), with_u16_length(&[2; 47])].concat());
+        let mut answered = body.clone();
+        let extensions_at = 2 + 32 + 1 + 3;
+        let mut more = extensions.clone();
+        more.extend(extension(0x0012, &scts));
+        answered.truncate(extensions_at);
+        answered.extend(with_u16_length(&more));
+        assert_eq!(parse_server_hello(&answered).unwrap().scts, Some(2));
+        assert_eq!(crate::tls::sct_count(&scts[..scts.len() - 1]), None);
         let mut downgraded = body.clone();
         downgraded[2 + 24..2 + 32].copy_from_slice(b"DOWNGRD\x01");
         assert!(parse_server_hello(&downgraded).unwrap().downgrade_sentinel);

@@ -173,7 +173,7 @@ pub struct Assessment {
 pub fn assess(ruleset: &str, facts: &ScanFacts<'_>) -> Result<Assessment, UnknownRuleset> {
     let findings = evaluate(ruleset, facts)?;
     let counts = SeverityCounts::of(findings.iter().map(|f| &f.severity));
-    let (grades, overall) = if matches!(ruleset, "3" | "4" | "5") {
+    let (grades, overall) = if matches!(ruleset, "3" | "4" | "5" | "6") {
         let method = if ruleset == "3" {
             grade::TlsMethod::Caps1
         } else {

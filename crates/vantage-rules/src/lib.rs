@@ -17,6 +17,7 @@ mod v2;
 mod v3;
 mod v4;
 mod v5;
+mod v6;
 
 pub use assess::{Assessment, CAPPED_METHOD, Overall, PENALTY_METHOD, assess};
 pub use finding::{
@@ -27,16 +28,16 @@ pub use observatory::OBSERVATORY_ALGORITHM;
 
 use vantage_domain::scan::ProbeObserved;
 use vantage_observations::{
-    DaneObservation, DnsObservation, DnssecObservation, ExposureObservation,
+    DaneObservation, DnsObservation, DnssecObservation, DualStackObservation, ExposureObservation,
     HstsPreloadObservation, HttpObservation, MtaStsObservation, Observation, SmtpTlsObservation,
     TcpObservation, TlsObservation,
 };
 
 /// The ruleset new scans are completed with. Every released ruleset stays available to `evaluate`.
-pub const RULESET_VERSION: &str = "5";
+pub const RULESET_VERSION: &str = "6";
 
 /// Every ruleset this build can evaluate, oldest first.
-pub const RULESETS: [&str; 6] = ["0", "1", "2", "3", "4", "5"];
+pub const RULESETS: [&str; 7] = ["0", "1", "2", "3", "4", "5", "6"];
 
 /// The error for a ruleset version this build does not know.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -138,6 +139,13 @@ impl<'a> ScanFacts<'a> {
         })
     }
 
+    pub(crate) fn dual_stack(&self) -> Vec<(&'a str, &'a DualStackObservation)> {
+        self.observed(|o| match o {
+            Observation::DualStack(data) => Some(data.as_ref()),
+            _ => None,
+        })
+    }
+
     pub(crate) fn exposure(&self) -> Vec<(&'a str, &'a ExposureObservation)> {
         self.observed(|o| match o {
             Observation::Exposure(data) => Some(data),
@@ -175,6 +183,13 @@ pub fn rule_catalog(ruleset: &str) -> Result<Vec<RuleInfo>, UnknownRuleset> {
             .chain(v5::RULES)
             .copied()
             .collect(),
+        "6" => v3::RULES
+            .iter()
+            .chain(v4::RULES)
+            .chain(v5::RULES)
+            .chain(v6::RULES)
+            .copied()
+            .collect(),
         other => return Err(UnknownRuleset(other.to_owned())),
     };
     let mut catalog: Vec<RuleInfo> = rules
@@ -208,6 +223,7 @@ pub(crate) fn evaluate(
         "3" => v3::evaluate(facts),
         "4" => v4::evaluate(facts),
         "5" => v5::evaluate(facts),
+        "6" => v6::evaluate(facts),
         other => return Err(UnknownRuleset(other.to_owned())),
     };
     findings.sort_by(|a, b| a.fingerprint.cmp(&b.fingerprint));

@@ -574,6 +574,7 @@ mod tls_grading {
             hostname_match: Some(true),
             verification_error: None,
             ocsp_stapled: false,
+            ocsp_scts: None,
             cipher_suites: None,
             protocol_facts: None,
             chain_facts: None,
@@ -876,6 +877,7 @@ mod ruleset_4 {
             compression: Some(false),
             fallback_scsv: Some(true),
             alpn: Some("h2".into()),
+            extension_scts: Some(2),
         };
         assert!(protocol_rules(good.clone()).is_empty());
         assert!(
@@ -887,6 +889,7 @@ mod ruleset_4 {
             compression: Some(true),
             fallback_scsv: Some(false),
             alpn: None,
+            extension_scts: Some(0),
         };
         assert_eq!(
             protocol_rules(bad),

@@ -222,7 +222,7 @@ enum WireCommand {
     /// One observation: what workers sent before they recorded a probe's results together; read still,
     /// so a worker of the previous release can finish its scans during an upgrade.
     Observe {
-        observation: ProbeObserved,
+        observation: Box<ProbeObserved>,
     },
     /// Observations of one probe, recorded together.
     Observations {
@@ -280,7 +280,7 @@ impl WireCommand {
             Self::Begin => ScanCommand::Begin {
                 worker_id: worker_id.to_owned(),
             },
-            Self::Observe { observation } => ScanCommand::Observe(vec![observation]),
+            Self::Observe { observation } => ScanCommand::Observe(vec![*observation]),
             Self::Observations { observations } => ScanCommand::Observe(observations),
             Self::ProbeFailed { failure } => ScanCommand::ReportProbeFailure(failure),
             Self::Finalize => ScanCommand::Finalize,

@@ -23,6 +23,7 @@ use vantage_observations::tcp::PortState;
 use vantage_probes::classify::classify;
 use vantage_probes::dns::probe_dns;
 use vantage_probes::dnssec::{DnssecValidator, lookup_tlsa, probe_dane, probe_dnssec};
+use vantage_probes::dual_stack::probe_dual_stack;
 use vantage_probes::exposure::probe_exposure;
 use vantage_probes::http::probe_page;
 use vantage_probes::mta_sts::probe_mta_sts;
@@ -289,12 +290,10 @@ async fn probe_mail(
 const WEB_PORTS: [u16; 4] = [80, 443, 8080, 8443];
 
 /// DNS (when the target is a name), validated too when the scanner validates DNSSEC, with the
-/// MTA-STS policy it advertises, the name's HSTS preload state and (standard and deep profiles)
-/// its mail exchangers' STARTTLS; TCP on every scanned port
-/// of the first vetted address of each family; TLS on every open port, and DANE on every TLS port of
-/// a name; then, on every open web port —
-/// over HTTPS where the port speaks TLS and HTTP where it does not, whatever scheme was typed — the
-/// pages and the exposure checks; and the classification of what was seen.
+/// MTA-STS policy it advertises and the name's HSTS preload state; then the web
+/// ([`probe_web`]) and — standard and deep profiles — the mail exchangers' STARTTLS at the same
+/// time, so a network that drops outbound port 25 does not delay the web probes; the mail
+/// observations are recorded after the web's.
 async fn probe_all(
     job: &ScanJob,
     scanner: &Scanner,
@@ -305,6 +304,7 @@ async fn probe_all(
     let roots = &scanner.tls_roots;
     let host = job.spec.target.host();
     let named = host.parse::<IpAddr>().is_err();
+    let mut exchangers = Vec::new();
     if named {
         let (answers, validated) = tokio::join!(probe_dns(guard.resolver(), host), async {
             match &scanner.dnssec {
@@ -319,7 +319,10 @@ async fn probe_all(
                     .iter()
                     .any(|r| r.to_ascii_lowercase().starts_with("v=stsv1"))
         });
-        let exchangers = mail_exchangers(&answers);
+        // The mail exchangers' transport (standard and deep profiles: the quick one is the web).
+        if job.spec.profile != Profile::Quick {
+            exchangers = mail_exchangers(&answers);
+        }
         let answers = answers.into_iter().map(|seen| {
             let asset = format!("{} {}", seen.name, seen.record_type);
             (asset, Observation::Dns(seen))
@@ -349,13 +352,35 @@ async fn probe_all(
                 return Ok(ProbeOutcome::Refused);
             }
         }
-        // The mail exchangers' transport (standard and deep profiles: the quick one is the web).
-        if job.spec.profile != Profile::Quick
-            && !observe(job, sink, probe_mail(scanner, host, &exchangers).await).await?
-        {
-            return Ok(ProbeOutcome::Refused);
-        }
     }
+    let (web, mail) = tokio::join!(
+        probe_web(job, scanner, addresses, sink),
+        probe_mail(scanner, host, &exchangers)
+    );
+    if let ProbeOutcome::Refused = web? {
+        return Ok(ProbeOutcome::Refused);
+    }
+    if !observe(job, sink, mail).await? {
+        return Ok(ProbeOutcome::Refused);
+    }
+    Ok(ProbeOutcome::Done)
+}
+
+/// TCP on every scanned port of the first vetted address of each family; TLS on every open port,
+/// and DANE on every TLS port of a name; then, on every open web port — over HTTPS where the port
+/// speaks TLS and HTTP where it does not, whatever scheme was typed — the pages, the exposure checks
+/// and, for a name with addresses of both families, its start page over each; and the
+/// classification of what was seen.
+async fn probe_web(
+    job: &ScanJob,
+    scanner: &Scanner,
+    addresses: &[IpAddr],
+    sink: &dyn ScanEventSink,
+) -> Result<ProbeOutcome, WorkerError> {
+    let guard = &scanner.guard;
+    let roots = &scanner.tls_roots;
+    let host = job.spec.target.host();
+    let named = host.parse::<IpAddr>().is_err();
     let ports = scanned_ports(&job.spec);
     let families = first_of_each_family(addresses);
     let targets: Vec<SocketAddr> = families
@@ -455,7 +480,29 @@ async fn probe_all(
         .map(|url| probe_page(guard, roots, url, addresses, sample_bytes))
         .buffered(PROBES_PER_SCAN)
         .collect::<Vec<_>>();
-    let (exposures, pages) = tokio::join!(exposure, pages);
+    // A name with addresses of both families: each origin's start page over each.
+    let both_families = match families.as_slice() {
+        [ipv4 @ IpAddr::V4(_), ipv6 @ IpAddr::V6(_)] if named => Some((*ipv4, *ipv6)),
+        _ => None,
+    };
+    let start_path = start_paths(&job.spec)
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| "/".to_owned());
+    let start_pages: Vec<(url::Url, IpAddr, IpAddr)> = both_families
+        .map(|(ipv4, ipv6)| {
+            origins
+                .iter()
+                .filter_map(|origin| origin.join(&start_path).ok())
+                .map(|url| (url, ipv4, ipv6))
+                .collect()
+        })
+        .unwrap_or_default();
+    let dual_stack = futures::stream::iter(start_pages)
+        .map(|(url, ipv4, ipv6)| async move { probe_dual_stack(&url, ipv4, ipv6, roots).await })
+        .buffered(PROBES_PER_SCAN)
+        .collect::<Vec<_>>();
+    let (exposures, pages, dual_stack) = tokio::join!(exposure, pages, dual_stack);
     let (pages, samples): (Vec<_>, Vec<_>) = pages.into_iter().unzip();
     let exposures: Vec<_> = exposures.into_iter().flatten().collect();
     let exposed = exposures
@@ -468,6 +515,12 @@ async fn probe_all(
         .iter()
         .map(|seen| (seen.url.clone(), Observation::from(seen.clone())));
     if !observe(job, sink, fetched).await? {
+        return Ok(ProbeOutcome::Refused);
+    }
+    let compared = dual_stack
+        .into_iter()
+        .map(|seen| (seen.url.clone(), Observation::from(seen)));
+    if !observe(job, sink, compared).await? {
         return Ok(ProbeOutcome::Refused);
     }
     for (page, sample) in pages.iter().zip(samples) {

@@ -1760,6 +1760,15 @@ export interface components {
             items: components["schemas"]["DomainScanDoc"][];
             next_cursor: string | null;
         };
+        /**
+         * @description The same request to one web origin's start page over each family (version 1); redirects are not
+         *     followed, so the first answer itself is compared.
+         */
+        DualStackObservation: {
+            ipv4: components["schemas"]["FamilyAnswer"];
+            ipv6: components["schemas"]["FamilyAnswer"];
+            url: string;
+        };
         /** @description A secret-looking variable of an exposed `.env` file: its kind and line, never its value. */
         EnvSecret: {
             kind: string;
@@ -1825,6 +1834,27 @@ export interface components {
             status: number | null;
             /** @description The URL asked for. */
             url: string;
+        };
+        /** @description What one family's address answered the request. */
+        FamilyAnswer: {
+            /** @description The address asked (the name's first vetted address of the family). */
+            address: string;
+            /** @description For HTTPS: the certificate presented was valid for the name. */
+            certificate_valid: boolean | null;
+            /** @description Why no answer came (connection failed, timeout, TLS failure). */
+            error: string | null;
+            /**
+             * @description The kept headers of the answer, as the HTTP probe keeps them (lower-case names; repeats joined
+             *     with ", "; `location` included, so a redirect's target is compared too).
+             */
+            headers: {
+                [key: string]: string;
+            };
+            /**
+             * Format: uint16
+             * @description The HTTP status, when the server answered.
+             */
+            status: number | null;
         };
         /** @description One invalid field of a request. */
         FieldError: {
@@ -2253,7 +2283,7 @@ export interface components {
          * @description One observation, typed by what saw it. Serialised as its data alone (the kind and version are
          *     stored beside it).
          */
-        Observation: components["schemas"]["DnsObservation"] | components["schemas"]["MtaStsObservation"] | components["schemas"]["TcpObservation"] | components["schemas"]["TlsObservation"] | components["schemas"]["HttpObservation"] | components["schemas"]["ExposureObservation"] | components["schemas"]["Classification"] | components["schemas"]["HstsPreloadObservation"] | components["schemas"]["DnssecObservation"] | components["schemas"]["DaneObservation"] | components["schemas"]["SmtpTlsObservation"];
+        Observation: components["schemas"]["DnsObservation"] | components["schemas"]["MtaStsObservation"] | components["schemas"]["TcpObservation"] | components["schemas"]["TlsObservation"] | components["schemas"]["HttpObservation"] | components["schemas"]["ExposureObservation"] | components["schemas"]["Classification"] | components["schemas"]["HstsPreloadObservation"] | components["schemas"]["DnssecObservation"] | components["schemas"]["DaneObservation"] | components["schemas"]["SmtpTlsObservation"] | components["schemas"]["DualStackObservation"];
         /**
          * Format: uuid
          * @description One observation of a probe; unique per scan, so redelivered jobs cannot duplicate it.
@@ -2357,7 +2387,7 @@ export interface components {
          * @description Which probe saw something. The stored name is also part of deterministic observation ids: never
          *     change one.
          */
-        ProbeKind: ("dns" | "tcp" | "tls" | "http" | "exposure" | "classification") | "mta_sts" | "hsts_preload" | "dnssec" | "dane" | "smtp_tls";
+        ProbeKind: ("dns" | "tcp" | "tls" | "http" | "exposure" | "classification") | "mta_sts" | "hsts_preload" | "dnssec" | "dane" | "smtp_tls" | "dual_stack";
         /** @description An RFC 9457 problem document, as every error answers (`application/problem+json`). */
         Problem: {
             /** @description Stable and machine-readable; see [`PROBLEM_CODES`]. */
@@ -3032,7 +3062,7 @@ export interface components {
         };
         /**
          * @description What the TLS probe saw at one address (version 2: the cipher suite enumeration; version 3: how
-         *     the presented chain is built).
+         *     the presented chain is built; version 4: certificate transparency stapled or in the extension).
          */
         TlsObservation: {
             address: string;
@@ -3053,6 +3083,13 @@ export interface components {
             handshake: boolean;
             /** @description The leaf certificate covers the server name. */
             hostname_match: boolean | null;
+            /**
+             * Format: uint32
+             * @description Signed certificate timestamps in the stapled OCSP response (RFC 6962 §3.3, its
+             *     `SignedCertificateTimestampList` extension); absent when nothing was stapled, and in
+             *     observations of version 3 and older.
+             */
+            ocsp_scts: number | null;
             ocsp_stapled: boolean;
             protocol: string | null;
             /**
@@ -3081,6 +3118,14 @@ export interface components {
             alpn: string | null;
             /** @description TLS 1.2 or older chose DEFLATE when it was offered (TLS compression: CRIME). */
             compression: boolean | null;
+            /**
+             * Format: uint32
+             * @description Signed certificate timestamps the server sent in the `signed_certificate_timestamp`
+             *     extension (RFC 6962 §3.3) to a hello for its best version up to TLS 1.2; absent when it
+             *     speaks none of those (TLS 1.3 sends the extension encrypted), and in observations of version
+             *     3 and older.
+             */
+            extension_scts: number | null;
             /**
              * @description A ClientHello for an older version than the server's best, carrying TLS_FALLBACK_SCSV, was
              *     refused (RFC 7507), or answered with RFC 8446's downgrade sentinel (a TLS 1.3 server, whose
