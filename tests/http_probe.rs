@@ -325,3 +325,184 @@ async fn a_scanned_domain_records_its_hsts_preload_state() {
     assert_eq!(state.list_date, vantage_probes::hsts_preload::LIST_DATE);
     assert!(!state.preloaded());
 }
+
+/// The `Alt-Svc` a site sends, as the analysis summary reads it, against curl's own reading of the
+/// same responses (its alt-svc cache file, curl 7.88 as Debian ships it). curl keeps only the
+/// protocols it can speak (`h1`, `h2`, `h3`), so Vantage's list is compared after the same filter.
+/// Two differences, each asserted: curl stops reading a header at its first malformed alternative
+/// (Vantage skips that one alternative, and reads on), and curl 7.88 reads no IPv6 address as an
+/// alternative's host (RFC 7838 allows one; newer curl reads it too).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alternative_services_are_read_as_curl_reads_them() {
+    use vantage_rules::alt_svc::{AlternativeService, DEFAULT_MAX_AGE_SECONDS};
+    const CASES: [(&str, &str); 7] = [
+        ("/h3", r#"h3=":443"; ma=3600, h3-29=":443"; ma=3600"#),
+        (
+            "/elsewhere",
+            r#"h2="alt.localhost:9443"; persist=1, h3=":8443""#,
+        ),
+        ("/clear", "clear"),
+        ("/bad-max-age", r#"h3=":443"; ma=oops"#),
+        ("/quoted-commas", r#"h3=":443"; note="a, b; c", h2=":8443""#),
+        ("/malformed-middle", r#"h3=":443", bad=:1, h2=":8443""#),
+        ("/ipv6-host", r#"h3="[::1]:443""#),
+    ];
+    let mut app = Router::new();
+    for (path, value) in CASES {
+        app = app.route(
+            path,
+            get(move || async move { ([("alt-svc", value)], "hi") }),
+        );
+    }
+    let ca = vantage_tests::tls::TestCa::new();
+    let leaf = ca.leaf(&["localhost"], None);
+    let roots = TlsRoots::with_extra(vec![leaf.0[1].clone()]);
+    let address = vantage_tests::tls::serve_https(app, leaf).await;
+    let ca_file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(ca_file.path(), ca.pem()).unwrap();
+
+    let mut seen_by_vantage = Vec::new();
+    let mut seen_by_curl = Vec::new();
+    for (path, _) in CASES {
+        let url = url::Url::parse(&format!("https://localhost:{}{path}", address.port())).unwrap();
+        let page = probe_url(&lab_guard(), &roots, url.clone(), &[address.ip()]).await;
+        assert_eq!(page.status, Some(200), "{:?}", page.error);
+        let observed = vantage_tests::observation(0, url.as_str(), page);
+        let analysis = vantage_rules::analysis::analyze(&[observed]);
+        let services: Vec<AlternativeService> = analysis.paths[0]
+            .alternative_services
+            .iter()
+            .filter(|s| ["h1", "h2", "h3"].contains(&s.protocol.as_str()))
+            .cloned()
+            .collect();
+        seen_by_vantage.push(services);
+        seen_by_curl.push(curl_alt_svc(&url, address, ca_file.path()));
+    }
+
+    let place = |s: &AlternativeService| {
+        (
+            s.protocol.clone(),
+            s.host.clone().unwrap_or_else(|| "localhost".into()),
+            s.port,
+            s.persist,
+        )
+    };
+    let by_vantage: Vec<Vec<_>> = seen_by_vantage
+        .iter()
+        .map(|services| services.iter().map(place).collect())
+        .collect();
+    let by_curl: Vec<Vec<_>> = seen_by_curl
+        .iter()
+        .map(|services| services.iter().map(|(place, _)| place.clone()).collect())
+        .collect();
+    let h = |protocol: &str, host: &str, port: u16, persist: bool| {
+        (protocol.to_owned(), host.to_owned(), port, persist)
+    };
+    let agreed = [
+        vec![h("h3", "localhost", 443, false)],
+        vec![
+            h("h2", "alt.localhost", 9443, true),
+            h("h3", "localhost", 8443, false),
+        ],
+        vec![],
+        vec![h("h3", "localhost", 443, false)],
+        vec![
+            h("h3", "localhost", 443, false),
+            h("h2", "localhost", 8443, false),
+        ],
+    ];
+    assert_eq!(by_vantage[..5], agreed, "Vantage");
+    assert_eq!(by_curl[..5], agreed, "curl");
+    assert_eq!(
+        (&by_vantage[5], &by_curl[5]),
+        (
+            &vec![
+                h("h3", "localhost", 443, false),
+                h("h2", "localhost", 8443, false)
+            ],
+            &vec![h("h3", "localhost", 443, false)]
+        ),
+        "Vantage reads past the malformed alternative; curl stops there"
+    );
+    assert_eq!(
+        (&by_vantage[6], &by_curl[6]),
+        (&vec![h("h3", "[::1]", 443, false)], &vec![]),
+        "curl 7.88 reads no IPv6 address as a host"
+    );
+
+    // How long each may be used: curl writes an expiry, Vantage the max-age it is computed from.
+    let ages: Vec<u64> = seen_by_vantage[..2]
+        .iter()
+        .flatten()
+        .map(|s| s.max_age_seconds)
+        .collect();
+    assert_eq!(
+        ages,
+        [3600, DEFAULT_MAX_AGE_SECONDS, DEFAULT_MAX_AGE_SECONDS]
+    );
+    let curl_ages: Vec<i64> = seen_by_curl[..2]
+        .iter()
+        .flatten()
+        .map(|(_, seconds_left)| *seconds_left)
+        .collect();
+    for (vantage, curl) in ages.iter().zip(&curl_ages) {
+        assert!(
+            (*vantage as i64 - curl).abs() <= 5,
+            "max-age {vantage} s, curl's expiry {curl} s away"
+        );
+    }
+}
+
+/// What curl cached from one response's `Alt-Svc`: per alternative, (protocol, host, port,
+/// persist) and the seconds until its expiry.
+fn curl_alt_svc(
+    url: &url::Url,
+    address: std::net::SocketAddr,
+    ca_file: &std::path::Path,
+) -> Vec<((String, String, u16, bool), i64)> {
+    let cache = tempfile::NamedTempFile::new().unwrap();
+    let output = std::process::Command::new("curl")
+        .args([
+            "--silent",
+            "--show-error",
+            "--output",
+            "/dev/null",
+            "--cacert",
+        ])
+        .arg(ca_file)
+        .arg("--resolve")
+        .arg(format!("localhost:{}:{}", address.port(), address.ip()))
+        .arg("--alt-svc")
+        .arg(cache.path())
+        .arg(url.as_str())
+        .output()
+        .expect("curl runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        vantage_tests::process::printed(&output)
+    );
+    let now = chrono::Utc::now().naive_utc();
+    std::fs::read_to_string(cache.path())
+        .unwrap()
+        .lines()
+        .filter(|line| !line.starts_with('#') && !line.trim().is_empty())
+        .map(|line| {
+            // h1 localhost 443 h3 localhost 443 "20261207 12:56:56" 0 0
+            let (places, rest) = line.split_once('"').unwrap();
+            let (expiry, flags) = rest.split_once('"').unwrap();
+            let fields: Vec<&str> = places.split_whitespace().collect();
+            let expiry = chrono::NaiveDateTime::parse_from_str(expiry, "%Y%m%d %H:%M:%S").unwrap();
+            let persist = flags.split_whitespace().next() == Some("1");
+            (
+                (
+                    fields[3].to_owned(),
+                    fields[4].to_owned(),
+                    fields[5].parse().unwrap(),
+                    persist,
+                ),
+                (expiry - now).num_seconds(),
+            )
+        })
+        .collect()
+}

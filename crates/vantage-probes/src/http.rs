@@ -123,9 +123,10 @@ fn record_outcome(address: std::net::IpAddr, timed_out: bool) {
 const FIRST_VALUE_WINS: [&str; 3] = ["content-type", "location", "server"];
 
 /// Headers whose values are kept; every other header is reported by name only.
-const KEPT_HEADERS: [&str; 18] = [
+const KEPT_HEADERS: [&str; 19] = [
     "access-control-allow-credentials",
     "access-control-allow-origin",
+    "alt-svc",
     "content-security-policy",
     "content-security-policy-report-only",
     "content-type",

@@ -540,6 +540,10 @@ mod tests {
         answered.extend(with_u16_length(&more));
         assert_eq!(parse_server_hello(&answered).unwrap().scts, Some(2));
         assert_eq!(crate::tls::sct_count(&scts[..scts.len() - 1]), None);
+        // A server that chose DEFLATE (no server Debian ships still can: docs/scoring.md).
+        let mut compressed = body.clone();
+        compressed[2 + 32 + 1 + 2] = 1;
+        assert_eq!(parse_server_hello(&compressed).unwrap().compression, 1);
         let mut downgraded = body.clone();
         downgraded[2 + 24..2 + 32].copy_from_slice(b"DOWNGRD\x01");
         assert!(parse_server_hello(&downgraded).unwrap().downgrade_sentinel);

@@ -247,9 +247,8 @@ fn analysis(out: &mut String, report: &Report) {
                 Some(tls) => format!(
                     "{}{}",
                     if tls.valid { "valid" } else { "not valid" },
-                    tls.protocol
-                        .as_deref()
-                        .map(|p| format!(" ({p})"))
+                    crate::negotiated(tls)
+                        .map(|n| format!(" ({n})"))
                         .unwrap_or_default()
                 ),
             };
@@ -269,16 +268,17 @@ fn analysis(out: &mut String, report: &Report) {
         out.push_str("</table>");
     }
     if !analysis.paths.is_empty() {
-        out.push_str("<table><tr><th>URL</th><th>Status</th><th>Content type</th></tr>");
+        out.push_str("<table><tr><th>URL</th><th>Status</th><th>Content type</th><th>Alternative services</th></tr>");
         for path in &analysis.paths {
             let _ = write!(
                 out,
-                "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                 esc(&path.url),
                 path.status_code
                     .map(|s| s.to_string())
                     .unwrap_or_else(|| "no answer".to_owned()),
-                esc(path.content_type.as_deref().unwrap_or(""))
+                esc(path.content_type.as_deref().unwrap_or("")),
+                esc(&crate::listed(&path.alternative_services))
             );
         }
         out.push_str("</table>");
@@ -372,6 +372,38 @@ mod tests {
         assert!(html.contains("accepted risk"));
         assert!(html.contains("Cookie without Secure"));
         assert!(html.contains("<svg"));
+    }
+
+    #[test]
+    fn what_the_scan_reached_names_http2_and_http3() {
+        use vantage_rules::analysis::{PathSummary, PortSummary, TlsSummary};
+        let mut report = crate::fixtures::report();
+        let analysis = report.analysis.as_mut().unwrap();
+        analysis.ports.push(PortSummary {
+            port: 443,
+            tcp_open: true,
+            tls: Some(TlsSummary {
+                valid: true,
+                expires_at: None,
+                protocol: Some("TLSv1_3".into()),
+                alpn: Some("h2".into()),
+            }),
+        });
+        analysis.paths.push(PathSummary {
+            path: "/".into(),
+            url: "https://shop.example/".into(),
+            status_code: Some(200),
+            content_type: None,
+            alternative_services: vantage_rules::alt_svc::parse(
+                r#"h3=":443", h2="alt.shop.example:8443""#,
+            ),
+        });
+        let html = render(&report);
+        assert!(html.contains("<td>valid (TLSv1_3, h2)</td>"), "{html}");
+        assert!(
+            html.contains("<td>h3 on port 443; h2 at alt.shop.example:8443</td>"),
+            "{html}"
+        );
     }
 
     #[test]

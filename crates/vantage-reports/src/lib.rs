@@ -139,6 +139,24 @@ pub(crate) fn wire(value: &impl Serialize) -> String {
         .unwrap_or_default()
 }
 
+/// A port's negotiated TLS version and application protocol, as reports show them (`TLSv1_3, h2`).
+pub(crate) fn negotiated(tls: &vantage_rules::analysis::TlsSummary) -> Option<String> {
+    let named: Vec<&str> = [tls.protocol.as_deref(), tls.alpn.as_deref()]
+        .into_iter()
+        .flatten()
+        .collect();
+    (!named.is_empty()).then(|| named.join(", "))
+}
+
+/// A path's alternative services as reports list them (`h3 on port 443; h2 at alt:8443`).
+pub(crate) fn listed(services: &[vantage_rules::alt_svc::AlternativeService]) -> String {
+    services
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 /// Escapes text for HTML and XML element content and attribute values.
 pub(crate) fn escape_markup(text: &str) -> String {
     let mut out = String::with_capacity(text.len());

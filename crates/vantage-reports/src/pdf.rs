@@ -452,8 +452,11 @@ pub fn render(report: &Report) -> Vec<u8> {
             let tls = match &port.tls {
                 None => "no TLS".to_owned(),
                 Some(tls) => format!(
-                    "TLS {}{}",
+                    "TLS {}{}{}",
                     if tls.valid { "valid" } else { "not valid" },
+                    crate::negotiated(tls)
+                        .map(|n| format!(" ({n})"))
+                        .unwrap_or_default(),
                     tls.expires_at
                         .as_deref()
                         .map(|e| format!(", certificate expires {e}"))
@@ -471,12 +474,16 @@ pub fn render(report: &Report) -> Vec<u8> {
         for path in &analysis.paths {
             layout.text(
                 &format!(
-                    "{}: {} {}",
+                    "{}: {} {}{}",
                     path.url,
                     path.status_code
                         .map(|s| s.to_string())
                         .unwrap_or_else(|| "no answer".to_owned()),
-                    path.content_type.as_deref().unwrap_or("")
+                    path.content_type.as_deref().unwrap_or(""),
+                    match crate::listed(&path.alternative_services) {
+                        none if none.is_empty() => none,
+                        services => format!(" - also {services}"),
+                    }
                 ),
                 Font::Regular,
                 9.0,

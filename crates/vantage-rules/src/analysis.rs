@@ -6,7 +6,10 @@
 //! Definitions: *reachable* — a TCP port answered open, or an HTTP request got an answer;
 //! *speaks_http* — an HTTP request got an answer; *analyzable* — an answer below 500 arrived (a page
 //! there was to analyse). A port's TLS is *valid* when the handshake completed with a certificate
-//! trusted and matching the name; `expires_at` is the leaf certificate's `notAfter`.
+//! trusted and matching the name; `expires_at` is the leaf certificate's `notAfter`; `alpn` is the
+//! application protocol the server chose when offered `h2` and `http/1.1` (asked in standard and deep
+//! scans). A path's `alternative_services` are what its final response's `Alt-Svc` advertises: an
+//! `h3` there is how a browser learns the site speaks HTTP/3.
 
 use std::collections::BTreeMap;
 
@@ -16,6 +19,8 @@ use vantage_domain::scan::ProbeObserved;
 use vantage_observations::Observation;
 use vantage_observations::classification::{AuthDetected, SiteKind};
 use vantage_observations::tcp::PortState;
+
+use crate::alt_svc::AlternativeService;
 
 /// What a scan saw of its target, summarised.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -52,6 +57,10 @@ pub struct TlsSummary {
     pub expires_at: Option<String>,
     /// The negotiated protocol (`TLSv1_3`, …).
     pub protocol: Option<String>,
+    /// The application protocol chosen when `h2` and `http/1.1` are offered (ALPN): `h2` is
+    /// HTTP/2. Absent when none was chosen or the question was not asked (quick scans).
+    #[serde(default)]
+    pub alpn: Option<String>,
 }
 
 /// One fetched path.
@@ -63,6 +72,9 @@ pub struct PathSummary {
     /// The final response's status, after redirects (absent: no answer).
     pub status_code: Option<u16>,
     pub content_type: Option<String>,
+    /// What the final response's `Alt-Svc` header advertises (HTTP/3 is `h3`), in its order.
+    #[serde(default)]
+    pub alternative_services: Vec<AlternativeService>,
 }
 
 /// The path part of a URL (`/` when it has none or cannot be read).
@@ -97,6 +109,10 @@ pub fn analyze(observations: &[ProbeObserved]) -> Analysis {
                     valid: tls.trusted == Some(true) && tls.hostname_match == Some(true),
                     expires_at: tls.chain.first().map(|c| c.not_after.clone()),
                     protocol: tls.protocol.clone(),
+                    alpn: tls
+                        .protocol_facts
+                        .as_ref()
+                        .and_then(|facts| facts.alpn.clone()),
                 };
                 // The first handshake of a port speaks for it; a later valid one does not hide an
                 // invalid one (any address with a bad certificate makes the port's TLS invalid).
@@ -113,6 +129,10 @@ pub fn analyze(observations: &[ProbeObserved]) -> Analysis {
                 url: page.url.clone(),
                 status_code: page.status,
                 content_type: page.header("content-type").map(str::to_owned),
+                alternative_services: page
+                    .header("alt-svc")
+                    .map(crate::alt_svc::parse)
+                    .unwrap_or_default(),
             }),
             Observation::Classification(c) => classification = Some(c.clone()),
             _ => {}
@@ -172,7 +192,13 @@ mod tests {
             observed(
                 1,
                 "https://example.com/",
-                Observation::Http(Box::new(page(&[("content-type", "text/html")], vec![]))),
+                Observation::Http(Box::new(page(
+                    &[
+                        ("content-type", "text/html"),
+                        ("alt-svc", r#"h3=":443"; ma=86400, h2=":443""#),
+                    ],
+                    vec![],
+                ))),
             ),
             observed(
                 2,
@@ -196,5 +222,11 @@ mod tests {
         assert_eq!(analysis.paths.len(), 1);
         assert_eq!(analysis.paths[0].path, "/");
         assert_eq!(analysis.paths[0].content_type.as_deref(), Some("text/html"));
+        let advertised: Vec<(&str, u16)> = analysis.paths[0]
+            .alternative_services
+            .iter()
+            .map(|s| (s.protocol.as_str(), s.port))
+            .collect();
+        assert_eq!(advertised, [("h3", 443), ("h2", 443)]);
     }
 }

@@ -5,6 +5,7 @@
 //! from the log. A released rule never changes behaviour; a change is a new rule version inside a new
 //! ruleset version ([`RULESET_VERSION`]), and old versions stay available for replay.
 
+pub mod alt_svc;
 pub mod analysis;
 mod assess;
 pub mod compliance;

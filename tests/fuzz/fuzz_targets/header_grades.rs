@@ -1,6 +1,7 @@
-//! The response headers a site sends, as the header grade and every ruleset read them: the CSP,
-//! HSTS, Referrer-Policy, CORS and cookie-related parsers. Input: `name: value` lines. Grading
-//! returns a grade or nothing, never panics, and a grade's letter is its score's.
+//! The response headers a site sends, as the header grade, every ruleset and the analysis summary
+//! read them: the CSP, HSTS, Referrer-Policy, CORS, cookie-related and `Alt-Svc` parsers. Input:
+//! `name: value` lines. Grading returns a grade or nothing, never panics, and a grade's letter is
+//! its score's; the summary reads at most its bound of alternative services.
 #![no_main]
 
 use std::collections::BTreeMap;
@@ -57,6 +58,10 @@ fuzz_target!(|data: &[u8]| {
         target: "https://example.com/",
         observations: &observations,
     };
+    let analysis = vantage_rules::analysis::analyze(&observations);
+    for path in &analysis.paths {
+        assert!(path.alternative_services.len() <= vantage_rules::alt_svc::MAX_ALTERNATIVES);
+    }
     for ruleset in vantage_rules::RULESETS {
         let _ = vantage_rules::assess(ruleset, &facts);
     }

@@ -1009,6 +1009,22 @@ export interface components {
             /** Format: uint64 */
             read_up_to_position: number;
         };
+        /** @description One alternative service of an origin. */
+        AlternativeService: {
+            /** @description Another host serving the origin; absent: the origin's own host. */
+            host: string | null;
+            /**
+             * Format: uint64
+             * @description How long, in seconds, a client may use it (`ma`, else 24 hours).
+             */
+            max_age_seconds: number;
+            /** @description `persist=1`: kept when the client's network changes. */
+            persist: boolean;
+            /** Format: uint16 */
+            port: number;
+            /** @description The ALPN protocol ID, percent-decoded: `h3` (HTTP/3), `h2`, a draft's `h3-29` … */
+            protocol: string;
+        };
         /** @description What a scan saw of its target, summarised. */
         Analysis: {
             analyzable: boolean;
@@ -2338,6 +2354,11 @@ export interface components {
         };
         /** @description One fetched path. */
         PathSummary: {
+            /**
+             * @description What the final response's `Alt-Svc` header advertises (HTTP/3 is `h3`), in its order.
+             * @default []
+             */
+            alternative_services: components["schemas"]["AlternativeService"][];
             content_type: string | null;
             path: string;
             /**
@@ -3140,6 +3161,12 @@ export interface components {
         };
         /** @description A port's TLS, summarised. */
         TlsSummary: {
+            /**
+             * @description The application protocol chosen when `h2` and `http/1.1` are offered (ALPN): `h2` is
+             *     HTTP/2. Absent when none was chosen or the question was not asked (quick scans).
+             * @default null
+             */
+            alpn: string | null;
             /** @description The leaf certificate's `notAfter`. */
             expires_at: string | null;
             /** @description The negotiated protocol (`TLSv1_3`, …). */
