@@ -4,9 +4,13 @@
 //! - **The relay** ([`run_relay`]; one at a time across replicas, under a lease) follows the log and
 //!   publishes each committed event, public-safe ([`LiveEvent`]), to stream `<prefix>_live` on
 //!   `<prefix>.live.<tenant>.<stream>` with the event id as `Nats-Msg-Id`. Up to [`RELAY_WINDOW`]
-//!   publishes are in flight at once, each expecting the previous event's id to be the stream's last
-//!   (`Nats-Expected-Last-Msg-Id`): if one is lost, the server refuses every later one, so the stream
-//!   holds events in log order with no gap, and a republished one is dropped as a duplicate. Each
+//!   publishes are in flight at once, each expecting the stream's last sequence to be the previous
+//!   event's (`Nats-Expected-Last-Sequence`; nothing else publishes there): if one is lost, the
+//!   server refuses every later one, so the stream holds events in log order with no gap, and a
+//!   republished one is dropped as a duplicate. (Not the previous event's id, with
+//!   `Nats-Expected-Last-Msg-Id`: a server keeps the last id in memory only, so a replica that has
+//!   just caught up after a restart can refuse the next message as a mismatch and stop being current,
+//!   as a cluster fault drill saw; the sequence is the stream's stored state.) Each
 //!   message names the position of the event before it in the log. The relay resumes after the
 //!   last event the stream holds. The log is the outbox: while NATS is down the
 //!   relay stops and starts again, and nothing committed is lost — it is published after.
@@ -43,23 +47,17 @@ struct LiveMessage {
 /// Publishes the relay has in flight at most (awaiting their acknowledgements).
 pub const RELAY_WINDOW: usize = 256;
 
-/// The position and event id of the last event the live stream holds, if it holds any.
-async fn last_relayed(
-    stream: &jetstream::stream::Stream,
-) -> Result<Option<(u64, String)>, NatsError> {
+/// The live stream's last sequence, and the log position of the last event it holds, if it holds
+/// any.
+async fn last_relayed(stream: &jetstream::stream::Stream) -> Result<(u64, Option<u64>), NatsError> {
     let info = stream.get_info().await.map_err(nats)?;
+    let sequence = info.state.last_sequence;
     if info.state.messages == 0 {
-        return Ok(None);
+        return Ok((sequence, None));
     }
-    let last = stream
-        .get_raw_message(info.state.last_sequence)
-        .await
-        .map_err(nats)?;
+    let last = stream.get_raw_message(sequence).await.map_err(nats)?;
     let message: LiveMessage = serde_json::from_slice(&last.payload).map_err(nats)?;
-    Ok(Some((
-        message.event.position,
-        message.event.event_id.to_string(),
-    )))
+    Ok((sequence, Some(message.event.position)))
 }
 
 /// Publishes every committed event to the live stream, from after the last one it holds (or from
@@ -76,11 +74,8 @@ pub async fn run_relay(
     let stream = js.get_stream(topology.live_stream()).await.map_err(nats)?;
     let store = services.store().clone();
     let head = store.head_position().await.map_err(nats)?;
-    let last = last_relayed(&stream).await?;
-    let start = last
-        .as_ref()
-        .map_or(head, |(position, _)| (*position).min(head));
-    let mut last_id = last.map(|(_, id)| id);
+    let (mut last_sequence, last_position) = last_relayed(&stream).await?;
+    let start = last_position.map_or(head, |position| position.min(head));
     tracing::info!(position = start, "relaying the log to NATS");
     let mut subscription =
         vantage_store::subscribe_all(store, start, SubscriptionOptions::default());
@@ -96,15 +91,13 @@ pub async fn run_relay(
                 let id = event.event_id.to_string();
                 let message = LiveMessage { tenant: event.tenant.clone(), previous, event };
                 let payload = serde_json::to_vec(&message).map_err(nats)?;
-                let mut publish = jetstream::message::PublishMessage::build()
+                let publish = jetstream::message::PublishMessage::build()
                     .payload(payload.into())
-                    .message_id(&id);
-                if let Some(last_id) = &last_id {
-                    publish = publish.expected_last_message_id(last_id);
-                }
+                    .message_id(&id)
+                    .expected_last_sequence(last_sequence);
                 let ack = js.send_publish(subject, publish).await.map_err(nats)?;
                 acks.push_back(ack.into_future());
-                last_id = Some(id);
+                last_sequence += 1;
                 previous = position;
             }
             Some(ack) = acks.next(), if !acks.is_empty() => {
