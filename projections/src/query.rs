@@ -119,6 +119,15 @@ pub struct FindingView {
     pub first_seen_at: Option<DateTime<Utc>>,
 }
 
+/// A scan as the read model held it at the scans projector's checkpoint `at`, read once per
+/// request: what else the request reads of the scan ([`ReadDb::findings_of`]) is asked at the same
+/// checkpoint instead of reading it again, and answers consistently with it.
+#[derive(Debug, Clone)]
+pub struct ScanAt {
+    pub doc: ScanDoc,
+    at: u64,
+}
+
 /// Filters of a scan list.
 #[derive(Debug, Clone, Default)]
 pub struct ScanFilter {
@@ -266,10 +275,16 @@ impl ReadDb {
 
     /// One scan of `tenant`.
     pub async fn scan(&self, tenant: &str, id: &str) -> Result<Option<ScanDoc>, ProjectionError> {
+        Ok(self.scan_at(tenant, id).await?.map(|scan| scan.doc))
+    }
+
+    /// One scan of `tenant`, with the checkpoint it was read at (for [`ReadDb::findings_of`]).
+    pub async fn scan_at(&self, tenant: &str, id: &str) -> Result<Option<ScanAt>, ProjectionError> {
         let at = self.scans_checkpoint().await?;
         let key = (tenant.to_owned(), id.to_owned());
         if let Some(doc) = self.cached.scans.get(&key, at) {
-            return Ok(Some(ScanDoc::clone(&doc)));
+            let doc = ScanDoc::clone(&doc);
+            return Ok(Some(ScanAt { doc, at }));
         }
         let doc = self
             .get::<ScanDoc>(&[id.into()])
@@ -278,7 +293,7 @@ impl ReadDb {
         if let Some(doc) = &doc {
             self.cached.scans.insert(key, at, Arc::new(doc.clone()));
         }
-        Ok(doc)
+        Ok(doc.map(|doc| ScanAt { doc, at }))
     }
 
     /// Scans of `tenant`, newest first, `limit` per page.
@@ -450,46 +465,48 @@ impl ReadDb {
         filter: &FindingFilter,
         as_of: Option<AsOf>,
     ) -> Result<Option<Vec<FindingView>>, ProjectionError> {
+        let Some(scan) = self.scan_at(tenant, scan_id).await? else {
+            return Ok(None);
+        };
+        self.findings_of(&scan, filter, as_of).await.map(Some)
+    }
+
+    /// [`ReadDb::findings`] of a scan already read ([`ReadDb::scan_at`]), at its checkpoint.
+    pub async fn findings_of(
+        &self,
+        scan: &ScanAt,
+        filter: &FindingFilter,
+        as_of: Option<AsOf>,
+    ) -> Result<Vec<FindingView>, ProjectionError> {
         if as_of.is_some() {
-            return self.findings_read(tenant, scan_id, filter, as_of).await;
+            return self.findings_read(&scan.doc, filter, as_of).await;
         }
         // Now: every finding with its triage, kept until the projector moves, then filtered.
-        let at = self.scans_checkpoint().await?;
-        let key = (tenant.to_owned(), scan_id.to_owned());
-        let all = match self.cached.findings.get(&key, at) {
+        let key = (scan.doc.tenant.clone(), scan.doc.id.clone());
+        let all = match self.cached.findings.get(&key, scan.at) {
             Some(all) => all,
             None => {
                 let unfiltered = FindingFilter::default();
-                let Some(all) = self
-                    .findings_read(tenant, scan_id, &unfiltered, None)
-                    .await?
-                else {
-                    return Ok(None);
-                };
-                let all = Arc::new(all);
-                self.cached.findings.insert(key, at, Arc::clone(&all));
+                let all = Arc::new(self.findings_read(&scan.doc, &unfiltered, None).await?);
+                self.cached.findings.insert(key, scan.at, Arc::clone(&all));
                 all
             }
         };
-        Ok(Some(
-            all.iter()
-                .filter(|view| filter.admits_view(view))
-                .cloned()
-                .collect(),
-        ))
+        Ok(all
+            .iter()
+            .filter(|view| filter.admits_view(view))
+            .cloned()
+            .collect())
     }
 
-    /// [`ReadDb::findings`] read from the tables.
+    /// [`ReadDb::findings_of`] read from the tables.
     async fn findings_read(
         &self,
-        tenant: &str,
-        scan_id: &str,
+        scan: &ScanDoc,
         filter: &FindingFilter,
         as_of: Option<AsOf>,
-    ) -> Result<Option<Vec<FindingView>>, ProjectionError> {
-        let Some(scan) = self.scan(tenant, scan_id).await? else {
-            return Ok(None);
-        };
+    ) -> Result<Vec<FindingView>, ProjectionError> {
+        let (tenant, scan_id) = (scan.tenant.as_str(), scan.id.as_str());
         // Resolved once: a time `as_of` costs a query.
         let position = match as_of {
             Some(as_of) => Some(self.resolve_as_of(tenant, as_of).await?),
@@ -498,7 +515,7 @@ impl ReadDb {
         if let Some(position) = position
             && scan.completed_position.is_none_or(|p| p > position)
         {
-            return Ok(Some(Vec::new()));
+            return Ok(Vec::new());
         }
         let docs: Vec<FindingDoc> = self
             .docs(
@@ -506,9 +523,7 @@ impl ReadDb {
                 &[scan_id.into(), tenant.into()],
             )
             .await?;
-        self.triaged_at(tenant, docs, filter, position)
-            .await
-            .map(Some)
+        self.triaged_at(tenant, docs, filter, position).await
     }
 
     /// `docs` — findings derived anywhere, e.g. a scan regraded under another ruleset — filtered by

@@ -29,13 +29,13 @@ impl ReadDb {
         scan_id: &str,
         generated_at: DateTime<Utc>,
     ) -> Result<Option<Report>, ProjectionError> {
-        let Some(scan) = self.scan(tenant, scan_id).await? else {
+        let Some(read) = self.scan_at(tenant, scan_id).await? else {
             return Ok(None);
         };
         let mut views = self
-            .findings(tenant, scan_id, &FindingFilter::default(), None)
-            .await?
-            .unwrap_or_default();
+            .findings_of(&read, &FindingFilter::default(), None)
+            .await?;
+        let scan = read.doc;
         views.sort_by(|a, b| vantage_rules::by_priority(&a.finding.finding, &b.finding.finding));
         let diff = self.diff(tenant, scan_id).await?;
         let change = |fingerprint: &str| {

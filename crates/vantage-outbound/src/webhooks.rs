@@ -439,9 +439,10 @@ impl Engine {
                 // The scan's verdict and diff are the scans projector's: wait until it has them.
                 self.wait_for_projector("scans", recorded.global_position, stop)
                     .await?;
-                let Some(scan) = self.read.scan(tenant, scan_id).await.map_err(failed)? else {
+                let Some(read) = self.read.scan_at(tenant, scan_id).await.map_err(failed)? else {
                     return Ok(Vec::new());
                 };
+                let scan = &read.doc;
                 let project = Some(scan.spec.project.clone());
                 let mut out = vec![Outbound {
                     event_type: "scan.completed",
@@ -464,10 +465,9 @@ impl Engine {
                 };
                 let findings = self
                     .read
-                    .findings(tenant, scan_id, &FindingFilter::default(), None)
+                    .findings_of(&read, &FindingFilter::default(), None)
                     .await
-                    .map_err(failed)?
-                    .unwrap_or_default();
+                    .map_err(failed)?;
                 for (event_type, fingerprints) in [
                     ("finding.new", &diff.new),
                     ("finding.regressed", &diff.regressions),

@@ -34,7 +34,7 @@ use vantage_domain::target::{
     Paths, Ports, Profile, ScanTarget, TargetKind, Trigger, VantagePoint,
 };
 use vantage_projections::model::{ScanDoc, wire_name};
-use vantage_projections::query::{Page, ScanFilter};
+use vantage_projections::query::{Page, ScanAt, ScanFilter};
 
 use crate::auth::{Authorized, command_context};
 use crate::domains::domain_name;
@@ -406,10 +406,19 @@ pub(super) async fn scan_doc(
     principal: &vantage_app::Principal,
     id: &str,
 ) -> Result<ScanDoc, ApiError> {
+    Ok(scan_at(state, principal, id).await?.doc)
+}
+
+/// [`scan_doc`] with the checkpoint it was read at, for handlers that also read its findings.
+pub(super) async fn scan_at(
+    state: &AppState,
+    principal: &vantage_app::Principal,
+    id: &str,
+) -> Result<ScanAt, ApiError> {
     let id = visible_scan_id(state, principal, id).await?;
     state
         .read
-        .scan(principal.tenant.as_str(), &id.to_string())
+        .scan_at(principal.tenant.as_str(), &id.to_string())
         .await?
         .ok_or_else(|| ApiError::not_found("scan"))
 }

@@ -22,7 +22,7 @@ use crate::auth::Authorized;
 use crate::error::ApiError;
 use crate::extract::{QueryParams, as_of};
 
-use super::{regrade, scan_doc, visible_scan, visible_scan_id};
+use super::{regrade, scan_at, scan_doc, visible_scan, visible_scan_id};
 
 /// A release decision.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
@@ -143,16 +143,16 @@ pub(crate) async fn scan_summary(
 ) -> Result<Json<ScanSummary>, ApiError> {
     let principal = caller.principal();
     let tenant = principal.tenant.as_str();
-    let scan = scan_doc(&state, principal, &id).await?;
+    let read = scan_at(&state, principal, &id).await?;
     // The stored verdict (with the diff against the previous scan), or the regraded one.
     let (ruleset_version, overall, grades, counts, findings, diff) =
-        match regrade(&scan, query.ruleset.as_deref())? {
+        match regrade(&read.doc, query.ruleset.as_deref())? {
             None => {
                 let findings = state
                     .read
-                    .findings(tenant, &scan.id, &FindingFilter::default(), None)
-                    .await?
-                    .unwrap_or_default();
+                    .findings_of(&read, &FindingFilter::default(), None)
+                    .await?;
+                let scan = &read.doc;
                 let diff = state.read.diff(tenant, &scan.id).await?;
                 (
                     scan.ruleset_version.clone(),
@@ -164,8 +164,8 @@ pub(crate) async fn scan_summary(
                 )
             }
             Some(ruleset) => {
-                let assessment = regraded(&state, principal, &scan.id, &ruleset).await?;
-                let docs = finding_docs(&scan, assessment.as_ref());
+                let assessment = regraded(&state, principal, &read.doc.id, &ruleset).await?;
+                let docs = finding_docs(&read.doc, assessment.as_ref());
                 let findings = state
                     .read
                     .triaged(tenant, docs, &FindingFilter::default(), None)
@@ -177,6 +177,7 @@ pub(crate) async fn scan_summary(
                 (Some(ruleset), overall, grades, counts, findings, None)
             }
         };
+    let scan = read.doc;
     let gate = gate(&scan, &findings);
     Ok(Json(ScanSummary {
         score: overall.as_ref().and_then(|o| o.score),
@@ -338,7 +339,7 @@ pub(crate) async fn scan_findings(
     QueryParams(query): QueryParams<FindingsQuery>,
 ) -> Result<Json<Findings>, ApiError> {
     let principal = caller.principal();
-    let scan = scan_doc(&state, principal, &id).await?;
+    let read = scan_at(&state, principal, &id).await?;
     let as_of = as_of(query.as_of.as_deref())?;
     let filter = FindingFilter {
         severity: query.severity,
@@ -346,19 +347,15 @@ pub(crate) async fn scan_findings(
         compliance: query.compliance,
         triage: query.triage,
     };
-    let (ruleset_version, items) = match regrade(&scan, query.ruleset.as_deref())? {
+    let (ruleset_version, items) = match regrade(&read.doc, query.ruleset.as_deref())? {
         None => {
-            let items = state
-                .read
-                .findings(principal.tenant.as_str(), &scan.id, &filter, as_of)
-                .await?
-                .ok_or_else(|| ApiError::not_found("scan"))?;
-            (scan.ruleset_version.clone(), items)
+            let items = state.read.findings_of(&read, &filter, as_of).await?;
+            (read.doc.ruleset_version.clone(), items)
         }
         Some(ruleset) => {
-            let assessment = regraded(&state, principal, &scan.id, &ruleset).await?;
+            let assessment = regraded(&state, principal, &read.doc.id, &ruleset).await?;
             let completed = assessment.is_some();
-            let docs = finding_docs(&scan, assessment.as_ref());
+            let docs = finding_docs(&read.doc, assessment.as_ref());
             let items = state
                 .read
                 .triaged(principal.tenant.as_str(), docs, &filter, as_of)
@@ -367,7 +364,7 @@ pub(crate) async fn scan_findings(
         }
     };
     Ok(Json(Findings {
-        scan_id: scan.id,
+        scan_id: read.doc.id,
         ruleset_version,
         count: items.len(),
         items,
