@@ -1,6 +1,8 @@
 //! `vantage-bench`: the benchmarks behind BENCHMARKS.md. `store` measures the event store — append
 //! throughput at 1, 10 and 200 events per command with 1 and 8 concurrent writers, and `read_all`
-//! throughput (events fully deserialised) — on the embedded SQLite store and on PostgreSQL; `scan`
+//! throughput (events fully deserialised) beside the driver's ceiling (the same query's rows in the
+//! same pages, each column copied out, nothing decoded into events) — on the embedded SQLite store
+//! and on PostgreSQL; `scan`
 //! (in `scan.rs`) measures whole scans of local HTTPS targets; `projections` (in `projections.rs`)
 //! full rebuilds and projection lag; `api` (in `api.rs`) HTTP throughput of query routes with wrk;
 //! `verdicts` (in `verdicts.rs`) `vantage scan` of a lab site beside Mozilla's Observatory CLI;
@@ -147,6 +149,7 @@ fn event(n: usize) -> NewEvent {
 struct Opened {
     store: Arc<dyn EventStore>,
     idempotency: Arc<dyn vantage_store::SideStore>,
+    sqlite: Option<SqliteEventStore>,
     postgres: Option<PgEventStore>,
     cleanup: Option<(String, String)>,
     _dir: Option<tempfile::TempDir>,
@@ -204,7 +207,8 @@ async fn open(backend: Backend, url: &str) -> anyhow::Result<Opened> {
             let store = SqliteEventStore::open(&dir.path().join("bench.db")).await?;
             Ok(Opened {
                 store: Arc::new(store.clone()),
-                idempotency: Arc::new(store),
+                idempotency: Arc::new(store.clone()),
+                sqlite: Some(store),
                 postgres: None,
                 cleanup: None,
                 _dir: Some(dir),
@@ -226,6 +230,7 @@ async fn open(backend: Backend, url: &str) -> anyhow::Result<Opened> {
             Ok(Opened {
                 store: Arc::new(store.clone()),
                 idempotency: Arc::new(store.clone()),
+                sqlite: None,
                 postgres: Some(store),
                 cleanup: Some((url.to_owned(), schema)),
                 _dir: None,
@@ -337,6 +342,61 @@ async fn measure_read(
     Ok((read, start.elapsed()))
 }
 
+/// `read_all`'s query on each store, as the stores send it (the SQLite store's column list, the
+/// PostgreSQL store's join of the log and the events).
+const SQLITE_READ_ALL: &str = "SELECT global_position, event_id, stream, stream_version, event_type, \
+     schema_version, occurred_at, recorded_at, tenant, actor, request_id, correlation_id, \
+     causation_id, payload, content_hash, prev_hash, hash \
+     FROM events WHERE global_position > ? ORDER BY global_position LIMIT ?";
+const POSTGRES_READ_ALL: &str = "SELECT l.global_position, l.prev_hash, l.hash, e.event_id, \
+     e.stream, e.stream_version, e.event_type, e.schema_version, e.occurred_at, e.recorded_at, \
+     e.tenant, e.actor, e.request_id, e.correlation_id, e.causation_id, e.payload::text AS payload, \
+     e.content_hash \
+     FROM event_log l JOIN events e ON e.id = l.event_row \
+     WHERE l.global_position > $1 ORDER BY l.global_position LIMIT $2";
+
+/// The driver's ceiling for [`measure_read`]: `read_all`'s query on the store's own pool, in the same
+/// pages of 1,000, every column of every row copied out of the driver (`ValueRef::to_owned`) and
+/// nothing decoded into an event.
+async fn measure_raw_read<DB>(
+    pool: &sqlx::Pool<DB>,
+    sql: &'static str,
+    events: usize,
+    passes: usize,
+) -> anyhow::Result<(usize, Duration)>
+where
+    DB: sqlx::Database,
+    DB::Arguments: sqlx::IntoArguments<DB>,
+    for<'c> &'c sqlx::Pool<DB>: sqlx::Executor<'c, Database = DB>,
+    for<'q> i64: sqlx::Encode<'q, DB> + sqlx::Decode<'q, DB> + sqlx::Type<DB>,
+    usize: sqlx::ColumnIndex<DB::Row>,
+{
+    use sqlx::{Row, ValueRef};
+    let start = Instant::now();
+    let mut read = 0usize;
+    for _ in 0..passes {
+        let mut position = 0i64;
+        let mut this_pass = 0usize;
+        while this_pass < events {
+            let rows = sqlx::query::<DB>(sql)
+                .bind(position)
+                .bind(1000i64)
+                .fetch_all(pool)
+                .await?;
+            let Some(last) = rows.last() else { break };
+            position = last.try_get::<i64, usize>(0)?;
+            for row in &rows {
+                for column in 0..row.columns().len() {
+                    std::hint::black_box(row.try_get_raw(column)?.to_owned());
+                }
+            }
+            this_pass += rows.len();
+        }
+        read += this_pass;
+    }
+    Ok((read, start.elapsed()))
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     match Bench::parse() {
@@ -388,17 +448,31 @@ async fn store(args: Args) -> anyhow::Result<()> {
         }
         let opened = open(backend, &args.stores.database_url).await?;
         let (read, elapsed) = measure_read(&opened, args.read_events, args.read_passes).await?;
-        reads.push((backend, read, elapsed));
+        let (events, passes) = (args.read_events, args.read_passes);
+        let (raw, raw_elapsed) = match (&opened.sqlite, &opened.postgres) {
+            (Some(sqlite), _) => {
+                measure_raw_read(sqlite.reader_pool(), SQLITE_READ_ALL, events, passes).await?
+            }
+            (_, Some(postgres)) => {
+                measure_raw_read(postgres.pool(), POSTGRES_READ_ALL, events, passes).await?
+            }
+            (None, None) => bail!("a store of neither kind"),
+        };
+        reads.push((backend, read, elapsed, raw, raw_elapsed));
         close(opened).await?;
     }
     println!();
-    println!("| store | read_all events | seconds | events/s (deserialised) |");
-    println!("|---|---:|---:|---:|");
-    for (backend, read, elapsed) in reads {
+    println!(
+        "| store | read_all events | seconds | events/s (deserialised) | the same rows, columns copied out, events/s | read_all ÷ that |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|");
+    for (backend, read, elapsed, raw, raw_elapsed) in reads {
+        let rate = read as f64 / elapsed.as_secs_f64();
+        let raw_rate = raw as f64 / raw_elapsed.as_secs_f64();
         println!(
-            "| {backend:?} | {read} | {:.2} | {:.0} |",
+            "| {backend:?} | {read} | {:.2} | {rate:.0} | {raw_rate:.0} | {:.0} % |",
             elapsed.as_secs_f64(),
-            read as f64 / elapsed.as_secs_f64()
+            100.0 * rate / raw_rate
         );
     }
     Ok(())
