@@ -310,51 +310,98 @@ impl Columns {
 }
 
 /// A row of `event_log` joined with its `events` row.
+/// An event's columns, in the order [`decode_stored`] reads them by position (no name look-ups).
+macro_rules! event_columns {
+    () => {
+        "e.event_id, e.stream, e.stream_version, e.event_type, e.schema_version, e.occurred_at, \
+         e.recorded_at, e.tenant, e.actor, e.request_id, e.correlation_id, e.causation_id, \
+         e.payload::text AS payload, e.content_hash"
+    };
+}
+
+/// A recorded event's columns: the log's ([`decode_recorded`]), then [`event_columns!`].
+macro_rules! recorded_columns {
+    () => {
+        concat!("l.global_position, l.prev_hash, l.hash, ", event_columns!())
+    };
+}
+
+/// Column positions of [`event_columns!`], from the first of them.
+mod col {
+    pub const EVENT_ID: usize = 0;
+    pub const STREAM: usize = 1;
+    pub const STREAM_VERSION: usize = 2;
+    pub const EVENT_TYPE: usize = 3;
+    pub const SCHEMA_VERSION: usize = 4;
+    pub const OCCURRED_AT: usize = 5;
+    pub const RECORDED_AT: usize = 6;
+    pub const TENANT: usize = 7;
+    pub const ACTOR: usize = 8;
+    pub const REQUEST_ID: usize = 9;
+    pub const CORRELATION_ID: usize = 10;
+    pub const CAUSATION_ID: usize = 11;
+    pub const PAYLOAD: usize = 12;
+    pub const CONTENT_HASH: usize = 13;
+    /// The log's columns before them in a [`recorded_columns!`] row.
+    pub const LOG_COLUMNS: usize = 3;
+}
+
 fn decode_recorded(row: &sqlx::postgres::PgRow) -> Result<RecordedEvent, StoreError> {
     let get = |e: sqlx::Error| StoreError::Corrupt {
         location: "event_log row".into(),
         reason: e.to_string(),
     };
     Ok(RecordedEvent {
-        global_position: u64::try_from(row.try_get::<i64, _>("global_position").map_err(get)?)
-            .unwrap_or(0),
-        prev_hash: row.try_get("prev_hash").map_err(get)?,
-        hash: row.try_get("hash").map_err(get)?,
-        event: decode_stored(row)?,
+        global_position: u64::try_from(row.try_get::<i64, _>(0).map_err(get)?).unwrap_or(0),
+        prev_hash: row.try_get(1).map_err(get)?,
+        hash: row.try_get(2).map_err(get)?,
+        event: decode_event(row, col::LOG_COLUMNS)?,
     })
 }
 
 fn decode_stored(row: &PgRow) -> Result<StoredEvent, StoreError> {
+    decode_event(row, 0)
+}
+
+/// The [`event_columns!`] of `row`, the first of them at position `first`.
+fn decode_event(row: &PgRow, first: usize) -> Result<StoredEvent, StoreError> {
     let corrupt = |e: String| StoreError::Corrupt {
         location: format!(
             "event row {}",
-            row.try_get::<Uuid, _>("event_id")
+            row.try_get::<Uuid, _>(first + col::EVENT_ID)
                 .map_or_else(|_| "?".into(), |id| id.to_string())
         ),
         reason: e,
     };
     let get = |e: sqlx::Error| corrupt(e.to_string());
-    let payload = JsonPayload::from_text(row.try_get("payload").map_err(get)?)
+    let at = |column: usize| first + column;
+    let payload = JsonPayload::from_text(row.try_get(at(col::PAYLOAD)).map_err(get)?)
         .map_err(|e| corrupt(e.to_string()))?;
     Ok(StoredEvent {
-        event_id: row.try_get("event_id").map_err(get)?,
-        stream: row.try_get("stream").map_err(get)?,
-        stream_version: u64::try_from(row.try_get::<i64, _>("stream_version").map_err(get)?)
-            .map_err(|e| corrupt(e.to_string()))?,
-        event_type: row.try_get("event_type").map_err(get)?,
-        schema_version: u32::try_from(row.try_get::<i32, _>("schema_version").map_err(get)?)
-            .map_err(|e| corrupt(e.to_string()))?,
-        occurred_at: row.try_get("occurred_at").map_err(get)?,
-        recorded_at: row.try_get("recorded_at").map_err(get)?,
+        event_id: row.try_get(at(col::EVENT_ID)).map_err(get)?,
+        stream: row.try_get(at(col::STREAM)).map_err(get)?,
+        stream_version: u64::try_from(
+            row.try_get::<i64, _>(at(col::STREAM_VERSION))
+                .map_err(get)?,
+        )
+        .map_err(|e| corrupt(e.to_string()))?,
+        event_type: row.try_get(at(col::EVENT_TYPE)).map_err(get)?,
+        schema_version: u32::try_from(
+            row.try_get::<i32, _>(at(col::SCHEMA_VERSION))
+                .map_err(get)?,
+        )
+        .map_err(|e| corrupt(e.to_string()))?,
+        occurred_at: row.try_get(at(col::OCCURRED_AT)).map_err(get)?,
+        recorded_at: row.try_get(at(col::RECORDED_AT)).map_err(get)?,
         metadata: EventMetadata {
-            tenant: row.try_get("tenant").map_err(get)?,
-            actor: row.try_get("actor").map_err(get)?,
-            request_id: row.try_get("request_id").map_err(get)?,
-            correlation_id: row.try_get("correlation_id").map_err(get)?,
-            causation_id: row.try_get("causation_id").map_err(get)?,
+            tenant: row.try_get(at(col::TENANT)).map_err(get)?,
+            actor: row.try_get(at(col::ACTOR)).map_err(get)?,
+            request_id: row.try_get(at(col::REQUEST_ID)).map_err(get)?,
+            correlation_id: row.try_get(at(col::CORRELATION_ID)).map_err(get)?,
+            causation_id: row.try_get(at(col::CAUSATION_ID)).map_err(get)?,
         },
         payload,
-        content_hash: row.try_get("content_hash").map_err(get)?,
+        content_hash: row.try_get(at(col::CONTENT_HASH)).map_err(get)?,
     })
 }
 
@@ -391,12 +438,11 @@ impl EventStore for PgEventStore {
         stream: &StreamName,
         version: u64,
     ) -> Result<Vec<StoredEvent>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT event_id, stream, stream_version, event_type, schema_version, occurred_at,
-                    recorded_at, tenant, actor, request_id, correlation_id, causation_id,
-                    payload::text AS payload, content_hash
-             FROM events WHERE stream = $1 AND stream_version > $2 ORDER BY stream_version",
-        )
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            event_columns!(),
+            " FROM events e WHERE e.stream = $1 AND e.stream_version > $2 ORDER BY e.stream_version"
+        ))
         .bind(stream.as_str())
         .bind(to_i64(version)?)
         .fetch_all(&self.pool)
@@ -406,16 +452,12 @@ impl EventStore for PgEventStore {
     }
 
     async fn read_all(&self, after: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT l.global_position, l.prev_hash, l.hash, e.event_id, e.stream, e.stream_version,
-                    e.event_type, e.schema_version, e.occurred_at, e.recorded_at, e.tenant, e.actor,
-                    e.request_id, e.correlation_id, e.causation_id, e.payload::text AS payload,
-                    e.content_hash
-             FROM event_log l JOIN events e ON e.id = l.event_row
-             WHERE l.global_position > $1
-             ORDER BY l.global_position
-             LIMIT $2",
-        )
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            recorded_columns!(),
+            " FROM event_log l JOIN events e ON e.id = l.event_row \
+              WHERE l.global_position > $1 ORDER BY l.global_position LIMIT $2"
+        ))
         .bind(to_i64(after)?)
         .bind(i64::try_from(limit).unwrap_or(i64::MAX))
         .fetch_all(&self.pool)
@@ -429,15 +471,12 @@ impl EventStore for PgEventStore {
         stream: &StreamName,
         after: u64,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT l.global_position, l.prev_hash, l.hash, e.event_id, e.stream, e.stream_version,
-                    e.event_type, e.schema_version, e.occurred_at, e.recorded_at, e.tenant, e.actor,
-                    e.request_id, e.correlation_id, e.causation_id, e.payload::text AS payload,
-                    e.content_hash
-             FROM events e JOIN event_log l ON l.event_row = e.id
-             WHERE e.stream = $1 AND l.global_position > $2
-             ORDER BY l.global_position",
-        )
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            recorded_columns!(),
+            " FROM events e JOIN event_log l ON l.event_row = e.id \
+              WHERE e.stream = $1 AND l.global_position > $2 ORDER BY l.global_position"
+        ))
         .bind(stream.as_str())
         .bind(to_i64(after)?)
         .fetch_all(&self.pool)
