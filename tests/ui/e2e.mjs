@@ -242,9 +242,16 @@ async function desktop(browser) {
 
   await page.getByRole("link", { name: "Scans", exact: true }).click();
   await page.getByLabel("Status").selectOption("completed");
+  // The URL changes before the page is redrawn: the unfiltered rows can still be on screen when it
+  // has, then give way to "Loading…" until the filtered list arrives. Wait for that list's own
+  // response, then for its rows.
+  const filtered = page.waitForResponse((response) => {
+    const url = response.url();
+    return url.includes("/api/v1/scans?") && url.includes("status=completed") && !url.includes("domain=");
+  });
   await page.getByRole("button", { name: "Filter" }).click();
   await page.waitForURL(/status=completed/);
-  // The list is fetched after the URL changes: wait for its rows rather than count an empty table.
+  await filtered;
   await page.locator("table.list tbody tr").nth(1).waitFor();
   check((await page.locator("table.list tbody tr").count()) >= 2, "the filtered list shows the completed scans");
   await axe(page, "scans");
