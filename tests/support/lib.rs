@@ -901,14 +901,14 @@ pub fn raw_dump(
         .filter(|p| p.exists())
         .max()
         .expect("pg_dump from PostgreSQL's packages");
-    let out = std::process::Command::new(pg_dump)
-        .args(["--schema", schema, "--data-only", &database_url()])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = process::succeeded(
+        std::process::Command::new(pg_dump).args([
+            "--schema",
+            schema,
+            "--data-only",
+            &database_url(),
+        ]),
+        "pg_dump",
     );
     assert!(out.stdout.len() > 1000, "the dump holds the data");
     vec![(format!("pg_dump of {schema}"), out.stdout)]

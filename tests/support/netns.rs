@@ -16,15 +16,9 @@ pub struct Netns {
 }
 
 fn ip(args: &[&str]) {
-    let out = Command::new("ip")
-        .args(args)
-        .output()
-        .expect("the `ip` command (Debian iproute2) runs");
-    assert!(
-        out.status.success(),
-        "ip {}: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
+    crate::process::succeeded(
+        Command::new("ip").args(args),
+        &format!("`ip {}` (Debian iproute2)", args.join(" ")),
     );
 }
 

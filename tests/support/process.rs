@@ -16,6 +16,20 @@ pub fn printed(output: &std::process::Output) -> String {
     )
 }
 
+/// Runs `command` to its end and returns what it printed; panics, naming `what` and quoting its
+/// standard error, when it cannot start or does not succeed.
+pub fn succeeded(command: &mut Command, what: &str) -> std::process::Output {
+    let output = command
+        .output()
+        .unwrap_or_else(|error| panic!("{what} does not run: {error}"));
+    assert!(
+        output.status.success(),
+        "{what} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
 /// A process a test started, killed (and reaped) when dropped.
 #[derive(Debug)]
 pub struct KilledOnDrop(pub Child);
@@ -44,17 +58,13 @@ pub fn vantage_binary() -> PathBuf {
 /// the chain is whole and every read model equals a rebuild from the log.
 pub fn assert_verify_and_replay_pass(dir: &std::path::Path) {
     for command in ["verify", "replay"] {
-        let out = std::process::Command::new(vantage_binary())
-            .arg(command)
-            .arg("--data-dir")
-            .arg(dir)
-            .env("VANTAGE_LOG", "error")
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "vantage {command}: {}",
-            String::from_utf8_lossy(&out.stderr)
+        let out = succeeded(
+            Command::new(vantage_binary())
+                .arg(command)
+                .arg("--data-dir")
+                .arg(dir)
+                .env("VANTAGE_LOG", "error"),
+            &format!("vantage {command}"),
         );
         if command == "replay" {
             assert!(

@@ -724,11 +724,7 @@ pub(crate) fn ocsp_scts(response: &[u8]) -> u32 {
 
 /// The value of a DER element (its tag and length stripped): trust anchors store a subject so.
 fn der_contents(element: &[u8]) -> &[u8] {
-    match element {
-        [_, length, rest @ ..] if *length < 0x80 => rest,
-        [_, length, rest @ ..] => rest.get(usize::from(*length & 0x7f)..).unwrap_or_default(),
-        _ => &[],
-    }
+    der_element(element).map_or(&[], |(_, contents, _)| contents)
 }
 
 /// How `chain` (as presented, leaf first) is built, judged by names: its order, whether the root
