@@ -116,6 +116,60 @@ async fn a_stream_is_read_by_position(store: Arc<dyn EventStore>) {
     );
 }
 
+/// A payload whose text needs escaping wherever it is carried as a JSON string: quotes,
+/// backslashes, escaped control characters and NUL, escaped and raw non-ASCII, a number with an
+/// exponent, and whitespace between tokens — all of which must come back byte for byte, since the
+/// text is what the chain hashes.
+const AWKWARD_PAYLOAD: &str = r#"{"q":"say \"hi\"","b":"back\\slash","c":"tab\there\nnew\u0000nul","u":"é 😀 \u00e9 \ud83d\ude00","n":1.50e3,"sp" : [ 1 , 2 ]}"#;
+
+/// A stream longer than a store's read page comes back whole and in order, from its start, from a
+/// version and after a position, with every payload's text exactly as written.
+async fn long_streams_and_awkward_payloads_read_back_exactly(store: Arc<dyn EventStore>) {
+    let s = stream("scan");
+    let mut written = Vec::new();
+    for chunk in 0..5u64 {
+        let mut batch = events(written.len(), 500);
+        for event in batch.iter_mut().step_by(97) {
+            event.payload = vantage_store::JsonPayload::from_text(AWKWARD_PAYLOAD.into()).unwrap();
+        }
+        let expected = match chunk {
+            0 => ExpectedVersion::NoStream,
+            _ => ExpectedVersion::Exact(chunk * 500),
+        };
+        store.append(&s, expected, batch.clone()).await.unwrap();
+        written.extend(batch);
+    }
+    let read = store.read_stream(&s).await.unwrap();
+    assert_eq!(read.len(), 2500);
+    for (i, (stored, new)) in read.iter().zip(&written).enumerate() {
+        assert_eq!(stored.stream_version, i as u64 + 1);
+        assert_eq!(stored.event_id, new.event_id);
+        assert_eq!(stored.payload.as_str(), new.payload.as_str());
+    }
+    assert!(
+        read.iter()
+            .filter(|e| e.payload.as_str() == AWKWARD_PAYLOAD)
+            .count()
+            > 20
+    );
+    let from = store.read_stream_from(&s, 1200).await.unwrap();
+    assert_eq!(
+        from.iter().map(|e| e.stream_version).collect::<Vec<_>>(),
+        (1201..=2500).collect::<Vec<u64>>()
+    );
+    let all = read_n(&store, 0, 2500).await;
+    let after = store
+        .read_stream_after(&s, all[1099].global_position)
+        .await
+        .unwrap();
+    assert_eq!(after.len(), 1400);
+    for (read, expected) in after.iter().zip(&all[1100..]) {
+        assert_eq!(read, expected);
+    }
+    let page = store.read_all(all[9].global_position, 7).await.unwrap();
+    assert_eq!(page, all[10..17]);
+}
+
 fn vantage_store_time(t: chrono::DateTime<Utc>) -> chrono::DateTime<Utc> {
     use chrono::SubsecRound;
     t.trunc_subsecs(6)
@@ -428,6 +482,7 @@ macro_rules! contract {
 contract!(
     appends_and_reads_back,
     a_stream_is_read_by_position,
+    long_streams_and_awkward_payloads_read_back_exactly,
     conflicts_are_typed_and_write_nothing,
     concurrent_appends_to_one_stream_are_all_or_nothing,
     concurrent_writers_produce_a_gapless_order_seen_live,

@@ -27,6 +27,19 @@ pub enum Backend {
     Postgres,
 }
 
+impl Backend {
+    /// The `n`th (1-based, in order of appearance) parameter of a statement with many of them:
+    /// `$n` on PostgreSQL, `?` on SQLite, whose driver looks every numbered parameter up by name in
+    /// a list — quadratic in a statement's parameters, which made binding a multi-row upsert cost
+    /// more than running it.
+    fn placeholder(self, n: usize) -> String {
+        match self {
+            Self::Sqlite => "?".to_owned(),
+            Self::Postgres => format!("${n}"),
+        }
+    }
+}
+
 /// A column's type: 64-bit integer or text (JSON documents are text).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -113,7 +126,7 @@ impl Table {
 }
 
 /// A value in a key or indexed column.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Cell {
     Int(i64),
     Text(String),
@@ -518,22 +531,62 @@ pub(crate) async fn index_shadow(
     Ok(())
 }
 
-/// One cached row of a batch: its typed document (or its absence) and whether it must be written.
+/// A document as a batch keeps it: typed, and turned into its row only when the batch is flushed
+/// (a document changed by many events of one batch is serialised once).
+trait CachedDoc: Send {
+    fn as_any(&self) -> &dyn StdAny;
+    fn as_any_mut(&mut self) -> &mut dyn StdAny;
+    /// The row's cells (key, then indexed columns) and its JSON text.
+    fn row(&self) -> Result<PendingRow, ProjectionError>;
+}
+
+impl<D: Doc> CachedDoc for D {
+    fn as_any(&self) -> &dyn StdAny {
+        self
+    }
+
+    fn as_any_mut(&mut self) -> &mut dyn StdAny {
+        self
+    }
+
+    fn row(&self) -> Result<PendingRow, ProjectionError> {
+        let mut cells = self.key();
+        cells.extend(self.columns());
+        let text = serde_json::to_string(self)
+            .map_err(|e| ProjectionError::Corrupt(format!("serialising a document: {e}")))?;
+        Ok((cells, text))
+    }
+}
+
+/// What a batch must do with a cached row when it flushes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Write {
+    /// Nothing: the row is as the database has it.
+    None,
+    /// Insert or replace it with the cached document.
+    Put,
+    /// Delete it.
+    Delete,
+}
+
+/// One cached row of a batch: its typed document (or its absence) and what must be written.
 struct Slot {
     table: &'static Table,
     key: Vec<Cell>,
-    doc: Option<Box<dyn StdAny + Send>>,
-    write: Option<Option<(Vec<Cell>, String)>>,
+    doc: Option<Box<dyn CachedDoc>>,
+    write: Write,
 }
 
 /// The write-back cache a projector applies one batch through, inside the batch's transaction.
 ///
-/// Reads by key go to the database once per key and batch; writes stay in memory until [`flush`],
-/// which writes each table's rows with multi-row upserts. The last write of a key wins.
+/// Reads by key go to the database once per key and batch; changes stay in memory, as typed
+/// documents, until [`flush`], which serialises each changed document once and writes each
+/// table's rows with multi-row upserts. The last change of a key wins.
 ///
 /// [`flush`]: Batch::flush
 pub struct Batch<'c> {
     conn: &'c mut AnyConnection,
+    backend: Backend,
     suffix: &'c str,
     slots: HashMap<(&'static str, Vec<Cell>), Slot>,
 }
@@ -554,9 +607,10 @@ type PendingRow = (Vec<Cell>, String);
 const ROWS_PER_STATEMENT: usize = 256;
 
 impl<'c> Batch<'c> {
-    pub(crate) fn new(conn: &'c mut AnyConnection, suffix: &'c str) -> Self {
+    pub(crate) fn new(conn: &'c mut AnyConnection, backend: Backend, suffix: &'c str) -> Self {
         Self {
             conn,
+            backend,
             suffix,
             slots: HashMap::new(),
         }
@@ -567,8 +621,8 @@ impl<'c> Batch<'c> {
         table.named(self.suffix)
     }
 
-    /// The document with `key`, as the batch has it.
-    pub async fn get<D: Doc>(&mut self, key: Vec<Cell>) -> Result<Option<D>, ProjectionError> {
+    /// The slot of the document with `key`, read from the database on the first look.
+    async fn slot<D: Doc>(&mut self, key: Vec<Cell>) -> Result<&mut Slot, ProjectionError> {
         debug_assert_eq!(key.len(), D::TABLE.key, "a whole key of {}", D::TABLE.name);
         let slot_key = (D::TABLE.name, key);
         if !self.slots.contains_key(&slot_key) {
@@ -586,33 +640,121 @@ impl<'c> Batch<'c> {
                 Slot {
                     table: D::TABLE,
                     key: slot_key.1.clone(),
-                    doc: doc.map(|d| Box::new(d) as Box<dyn StdAny + Send>),
-                    write: None,
+                    doc: doc.map(|d| Box::new(d) as Box<dyn CachedDoc>),
+                    write: Write::None,
                 },
             );
         }
-        let slot = &self.slots[&slot_key];
+        Ok(self
+            .slots
+            .get_mut(&slot_key)
+            .expect("the slot was just filled"))
+    }
+
+    /// Reads the documents with these keys that the batch does not hold yet, in as few queries as
+    /// the statement size allows, so the [`get`](Batch::get)s that follow are answered from memory.
+    pub async fn prefetch<D: Doc>(&mut self, keys: Vec<Vec<Cell>>) -> Result<(), ProjectionError> {
+        let mut missing: Vec<Vec<Cell>> = keys
+            .into_iter()
+            .filter(|key| !self.slots.contains_key(&(D::TABLE.name, key.clone())))
+            .collect();
+        missing.sort();
+        missing.dedup();
+        let width = D::TABLE.key;
+        let key_columns: Vec<&str> = D::TABLE.columns[..width].iter().map(|c| c.name).collect();
+        for chunk in missing.chunks(ROWS_PER_STATEMENT) {
+            let tuples: Vec<String> = (0..chunk.len())
+                .map(|r| {
+                    let params: Vec<String> = (1..=width)
+                        .map(|c| self.backend.placeholder(r * width + c))
+                        .collect();
+                    format!("({})", params.join(", "))
+                })
+                .collect();
+            let sql = format!(
+                "SELECT doc FROM {} WHERE ({}) IN (VALUES {})",
+                D::TABLE.named(self.suffix),
+                key_columns.join(", "),
+                tuples.join(", ")
+            );
+            let cells: Vec<Cell> = chunk.iter().flatten().cloned().collect();
+            let rows = bind_all(sqlx::query(AssertSqlSafe(sql)), &cells)
+                .fetch_all(&mut *self.conn)
+                .await?;
+            let mut found: HashMap<Vec<Cell>, D> = HashMap::with_capacity(rows.len());
+            for row in &rows {
+                let doc: D = doc_of(row)?;
+                found.insert(doc.key(), doc);
+            }
+            for key in chunk {
+                let doc = found.remove(key);
+                self.slots.insert(
+                    (D::TABLE.name, key.clone()),
+                    Slot {
+                        table: D::TABLE,
+                        key: key.clone(),
+                        doc: doc.map(|d| Box::new(d) as Box<dyn CachedDoc>),
+                        write: Write::None,
+                    },
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// The document with `key`, as the batch has it.
+    pub async fn get<D: Doc>(&mut self, key: Vec<Cell>) -> Result<Option<D>, ProjectionError> {
+        let slot = self.slot::<D>(key).await?;
         Ok(slot
             .doc
             .as_ref()
-            .and_then(|d| d.downcast_ref::<D>())
+            .and_then(|d| d.as_any().downcast_ref::<D>())
             .cloned())
+    }
+
+    /// The document with `key` to change in place (it is written at the flush), or `None`.
+    pub async fn get_mut<D: Doc>(
+        &mut self,
+        key: Vec<Cell>,
+    ) -> Result<Option<&mut D>, ProjectionError> {
+        let slot = self.slot::<D>(key).await?;
+        let Some(doc) = slot.doc.as_mut() else {
+            return Ok(None);
+        };
+        slot.write = Write::Put;
+        Ok(doc.as_any_mut().downcast_mut::<D>())
+    }
+
+    /// The document with `key` to change in place, made by `new` if there is none; either way it
+    /// is written at the flush.
+    pub async fn get_or_insert<D: Doc>(
+        &mut self,
+        key: Vec<Cell>,
+        new: impl FnOnce() -> D,
+    ) -> Result<&mut D, ProjectionError> {
+        let slot = self.slot::<D>(key).await?;
+        if slot.doc.is_none() {
+            let doc = new();
+            debug_assert_eq!(doc.key(), slot.key, "a new document of {}", D::TABLE.name);
+            slot.doc = Some(Box::new(doc));
+        }
+        slot.write = Write::Put;
+        slot.doc
+            .as_mut()
+            .and_then(|d| d.as_any_mut().downcast_mut::<D>())
+            .ok_or_else(|| ProjectionError::Corrupt(format!("a {} of another type", D::TABLE.name)))
     }
 
     /// Stores `doc` (insert or replace).
     pub fn put<D: Doc>(&mut self, doc: D) -> Result<(), ProjectionError> {
         let key = doc.key();
-        let mut cells = key.clone();
-        cells.extend(doc.columns());
-        let text = serde_json::to_string(&doc)
-            .map_err(|e| ProjectionError::Corrupt(format!("serialising a document: {e}")))?;
         self.slots.insert(
             (D::TABLE.name, key.clone()),
             Slot {
                 table: D::TABLE,
                 key,
                 doc: Some(Box::new(doc)),
-                write: Some(Some((cells, text))),
+                write: Write::Put,
             },
         );
         Ok(())
@@ -626,7 +768,7 @@ impl<'c> Batch<'c> {
                 table: D::TABLE,
                 key,
                 doc: None,
-                write: Some(None),
+                write: Write::Delete,
             },
         );
     }
@@ -661,14 +803,17 @@ impl<'c> Batch<'c> {
         let mut upserts: HashMap<&'static str, (&'static Table, Vec<PendingRow>)> = HashMap::new();
         let mut deletes: Vec<(&'static Table, Vec<Cell>)> = Vec::new();
         for slot in self.slots.values_mut() {
-            match slot.write.take() {
-                Some(Some(row)) => upserts
-                    .entry(slot.table.name)
-                    .or_insert_with(|| (slot.table, Vec::new()))
-                    .1
-                    .push(row),
-                Some(None) => deletes.push((slot.table, slot.key.clone())),
-                None => {}
+            match std::mem::replace(&mut slot.write, Write::None) {
+                Write::Put => {
+                    let Some(doc) = &slot.doc else { continue };
+                    upserts
+                        .entry(slot.table.name)
+                        .or_insert_with(|| (slot.table, Vec::new()))
+                        .1
+                        .push(doc.row()?);
+                }
+                Write::Delete => deletes.push((slot.table, slot.key.clone())),
+                Write::None => {}
             }
         }
         for (table, key) in deletes {
@@ -714,8 +859,7 @@ impl<'c> Batch<'c> {
                 if c > 0 {
                     sql.push_str(", ");
                 }
-                sql.push('$');
-                sql.push_str(&(r * width + c + 1).to_string());
+                sql.push_str(&self.backend.placeholder(r * width + c + 1));
             }
             sql.push(')');
         }

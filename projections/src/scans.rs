@@ -133,9 +133,8 @@ impl Projector for ScansProjector {
                     batch.put(doc)?;
                 }
                 if let Some(up_to) = read.up_to_position {
-                    let mut stats = stats_of(batch, tenant, WHOLE_TENANT).await?;
+                    let stats = stats_of(batch, tenant, WHOLE_TENANT).await?;
                     stats.notifications_read_up_to = stats.notifications_read_up_to.max(up_to);
-                    batch.put(stats)?;
                 }
             }
         }
@@ -151,16 +150,18 @@ fn scopes(scan: &ScanDoc) -> [&str; 2] {
     [WHOLE_TENANT, scan.spec.project.as_str()]
 }
 
-/// The totals of `tenant` (`project` [`WHOLE_TENANT`]) or of one of its projects.
-async fn stats_of(
-    batch: &mut Batch<'_>,
+/// The totals of `tenant` (`project` [`WHOLE_TENANT`]) or of one of its projects, to change in
+/// place.
+async fn stats_of<'b>(
+    batch: &'b mut Batch<'_>,
     tenant: &str,
     project: &str,
-) -> Result<TenantStatsDoc, ProjectionError> {
-    Ok(batch
-        .get::<TenantStatsDoc>(vec![tenant.into(), project.into()])
-        .await?
-        .unwrap_or_else(|| TenantStatsDoc::new(tenant, project)))
+) -> Result<&'b mut TenantStatsDoc, ProjectionError> {
+    batch
+        .get_or_insert(vec![tenant.into(), project.into()], || {
+            TenantStatsDoc::new(tenant, project)
+        })
+        .await
 }
 
 /// Moves a scan's status, keeping the tenant's counts by status in step.
@@ -171,7 +172,7 @@ async fn set_status(
     at: DateTime<Utc>,
 ) -> Result<(), ProjectionError> {
     for project in scopes(scan) {
-        let mut stats = stats_of(batch, &scan.tenant, project).await?;
+        let stats = stats_of(batch, &scan.tenant, project).await?;
         if let Some(n) = stats.scans_by_status.get_mut(scan.status.as_str()) {
             *n = n.saturating_sub(1);
         }
@@ -179,7 +180,6 @@ async fn set_status(
             .scans_by_status
             .entry(status.as_str().to_owned())
             .or_default() += 1;
-        batch.put(stats)?;
     }
     scan.status = status;
     scan.updated_at = at;
@@ -266,11 +266,10 @@ impl ScansProjector {
                 completed_position: None,
             };
             for project in scopes(&doc) {
-                let mut stats = stats_of(batch, &doc.tenant, project).await?;
+                let stats = stats_of(batch, &doc.tenant, project).await?;
                 stats.scans_total += 1;
                 *stats.scans_by_status.entry("queued".into()).or_default() += 1;
                 stats.last_scan_at = Some(at);
-                batch.put(stats)?;
             }
             batch.put(doc)?;
             if let Some(sampling) = requested.content_sample {
@@ -416,14 +415,13 @@ async fn put_fingerprint(
         if old == new {
             continue;
         }
-        let mut stats = stats_of(batch, &after.tenant, project).await?;
+        let stats = stats_of(batch, &after.tenant, project).await?;
         if let Some(severity) = old {
             stats.unresolved.add(severity, -1);
         }
         if let Some(severity) = new {
             stats.unresolved.add(severity, 1);
         }
-        batch.put(stats)?;
     }
     batch.put(FingerprintVersion {
         position: after.position,
@@ -496,11 +494,16 @@ async fn complete(
         regressions: Vec::new(),
     };
 
+    // Every fingerprint this scan touches (seen now, or fixed since the previous scan) in one read.
+    let fingerprint_key =
+        |fingerprint: &str| -> Vec<Cell> { vec![scan.tenant.as_str().into(), fingerprint.into()] };
+    let touched = now
+        .union(&before)
+        .map(|fingerprint| fingerprint_key(fingerprint));
+    batch.prefetch::<FingerprintDoc>(touched.collect()).await?;
+
     for finding in findings {
-        let key = vec![
-            scan.tenant.as_str().into(),
-            finding.fingerprint.as_str().into(),
-        ];
+        let key = fingerprint_key(&finding.fingerprint);
         let existing = batch.get::<FingerprintDoc>(key).await?;
         let mut state = existing
             .clone()
@@ -590,8 +593,10 @@ async fn complete(
     fixed.sort_unstable();
     for fingerprint in fixed {
         diff.fixed.push(fingerprint.to_owned());
-        let key = vec![scan.tenant.as_str().into(), fingerprint.into()];
-        if let Some(existing) = batch.get::<FingerprintDoc>(key).await? {
+        if let Some(existing) = batch
+            .get::<FingerprintDoc>(fingerprint_key(fingerprint))
+            .await?
+        {
             let mut state = existing.clone();
             state.present = false;
             state.fixed_at = Some(at);
@@ -621,14 +626,11 @@ async fn complete(
             completed_scans: 0,
         });
     if domain.completed_scans == 0 {
-        let mut stats = stats_of(batch, &scan.tenant, WHOLE_TENANT).await?;
-        stats.domains += 1;
-        batch.put(stats)?;
+        stats_of(batch, &scan.tenant, WHOLE_TENANT).await?.domains += 1;
     }
-    let mut project = stats_of(batch, &scan.tenant, scan.spec.project.as_str()).await?;
+    let project = stats_of(batch, &scan.tenant, scan.spec.project.as_str()).await?;
     if project.project_domains.insert(scan.domain.clone()) {
         project.domains += 1;
-        batch.put(project)?;
     }
     domain.completed_scans += 1;
     batch.put(domain)?;
@@ -668,18 +670,13 @@ async fn complete(
                 day.as_str().into(),
             ]
         };
-        let mut domain_day = batch
-            .get::<TrendDoc>(key(&scan.domain))
-            .await?
-            .unwrap_or_else(|| empty(&scan.domain));
+        let domain_day = batch
+            .get_or_insert(key(&scan.domain), || empty(&scan.domain))
+            .await?;
         domain_day.scans += 1;
         domain_day.score = assessment.overall.score;
         domain_day.findings = counts;
-        batch.put(domain_day)?;
-        let mut all_day = batch
-            .get::<TrendDoc>(key(""))
-            .await?
-            .unwrap_or_else(|| empty(""));
+        let all_day = batch.get_or_insert(key(""), || empty("")).await?;
         all_day.scans += 1;
         all_day.per_domain.insert(scan.domain.clone(), counts);
         let mut total = SeverityCounts::default();
@@ -688,7 +685,6 @@ async fn complete(
         }
         all_day.findings = total;
         all_day.score = Some(total.score());
-        batch.put(all_day)?;
     }
     Ok(())
 }
@@ -706,12 +702,11 @@ fn severity_name(severity: Severity) -> &'static str {
 /// ScanDeleted: the read models drop the scan (the log keeps it).
 async fn delete_scan(batch: &mut Batch<'_>, scan: ScanDoc) -> Result<(), ProjectionError> {
     for project in scopes(&scan) {
-        let mut stats = stats_of(batch, &scan.tenant, project).await?;
+        let stats = stats_of(batch, &scan.tenant, project).await?;
         stats.scans_total = stats.scans_total.saturating_sub(1);
         if let Some(n) = stats.scans_by_status.get_mut(scan.status.as_str()) {
             *n = n.saturating_sub(1);
         }
-        batch.put(stats)?;
     }
     if scan.completed_position.is_some() {
         let key = vec![scan.tenant.as_str().into(), scan.domain.as_str().into()];

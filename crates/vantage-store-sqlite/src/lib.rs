@@ -4,16 +4,16 @@
 //! gapless global positions and chain hashes inside their own transaction; reads use a separate pool of
 //! reader connections that WAL lets run beside the writer. Nothing here knows domain types.
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, Utc};
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
-    SqliteSynchronous,
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{Connection, QueryBuilder, Row, Sqlite};
+use sqlx::{Connection, QueryBuilder, Sqlite};
 use tokio::sync::watch;
 use uuid::Uuid;
 use vantage_store::{
@@ -25,12 +25,46 @@ use vantage_store::{
 /// Rows per INSERT statement (17 columns each stays far below SQLite's 32,766 bind parameters).
 const INSERT_CHUNK: usize = 500;
 
+/// Events a stream read asks SQLite for at once.
+const STREAM_PAGE: usize = 1000;
+
+/// Which events a [`SqliteEventStore::read_page`] reads.
+#[derive(Debug, Clone, Copy)]
+enum Selection<'a> {
+    /// The whole log, after a global position.
+    All,
+    /// One stream, after a stream version.
+    StreamFromVersion(&'a StreamName),
+    /// One stream, after a global position.
+    StreamAfterPosition(&'a StreamName),
+}
+
 /// The columns of `events`, in insert and select order.
 macro_rules! columns {
     () => {
         "global_position, event_id, stream, stream_version, event_type, schema_version, \
          occurred_at, recorded_at, tenant, actor, request_id, correlation_id, causation_id, \
          payload, content_hash, prev_hash, hash"
+    };
+}
+
+/// Events as SQLite hands them over: every row a query selects, as one JSON text (`json_group_array`
+/// of `json_array`s of [`columns!`]), so a page of events crosses from sqlx's SQLite thread as one
+/// value instead of 17 copied values per row — which is what bounded `read_all`'s rate
+/// (BENCHMARKS.md, "`read_all` in one value per page"). `$rest` is the inner query's `WHERE`, order
+/// and limit; the aggregate keeps the inner query's order (SQLite does not flatten an ordered
+/// subquery into an aggregate), and [`decode_page`] checks it.
+macro_rules! page_query {
+    ($rest:literal) => {
+        concat!(
+            "SELECT json_group_array(json_array(",
+            columns!(),
+            ")) FROM (SELECT ",
+            columns!(),
+            " FROM events ",
+            $rest,
+            ")"
+        )
     };
 }
 
@@ -50,14 +84,20 @@ pub struct SqliteEventStore {
 const SQLITE_READONLY: i64 = 8;
 const SQLITE_IOERR: i64 = 10;
 const SQLITE_FULL: i64 = 13;
+/// A string or blob larger than SQLite's bound on one value.
+const SQLITE_TOOBIG: i64 = 18;
 
-fn backend(error: sqlx::Error) -> StoreError {
-    let primary = error
+/// SQLite's primary result code of a database error (the low byte of its extended code).
+fn primary_code(error: &sqlx::Error) -> Option<i64> {
+    error
         .as_database_error()
         .and_then(|db| db.code())
         .and_then(|code| code.parse::<i64>().ok())
-        .map(|code| code & 0xff);
-    match primary {
+        .map(|code| code & 0xff)
+}
+
+fn backend(error: sqlx::Error) -> StoreError {
+    match primary_code(&error) {
         Some(SQLITE_FULL) => {
             StoreError::Unwritable("the disk holding the event log is full".into())
         }
@@ -155,9 +195,7 @@ impl SqliteEventStore {
             .map_err(|e| StoreError::Backend(format!("migrating {}: {e}", path.display())))?;
         let reader = SqlitePoolOptions::new()
             .max_connections(8)
-            // Rows cross from sqlx's SQLite thread in batches; the default (50) costs a thread
-            // hand-off every few rows on long reads.
-            .connect_with(options.read_only(true).row_buffer_size(2048))
+            .connect_with(options.read_only(true))
             .await
             .map_err(backend)?;
         let head: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(global_position), 0) FROM events")
@@ -173,105 +211,138 @@ impl SqliteEventStore {
         })
     }
 
+    /// At most `limit` events of `selection` after `from` (a stream version or a global position,
+    /// as the selection says), in log order, as one [`page_query!`]. A page whose text would pass
+    /// SQLite's bound on one value (1 GB) is asked for again in halves.
+    async fn read_page(
+        &self,
+        selection: Selection<'_>,
+        from: u64,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let mut limit = limit.max(1);
+        loop {
+            let query = match selection {
+                Selection::All => sqlx::query_scalar(page_query!(
+                    "WHERE global_position > ? ORDER BY global_position LIMIT ?"
+                )),
+                Selection::StreamFromVersion(stream) => sqlx::query_scalar(page_query!(
+                    "WHERE stream = ? AND stream_version > ? ORDER BY stream_version LIMIT ?"
+                ))
+                .bind(stream.as_str()),
+                Selection::StreamAfterPosition(stream) => sqlx::query_scalar(page_query!(
+                    "WHERE stream = ? AND global_position > ? ORDER BY global_position LIMIT ?"
+                ))
+                .bind(stream.as_str()),
+            };
+            let page: Result<String, _> = query
+                .bind(to_i64(from)?)
+                .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+                .fetch_one(&self.reader)
+                .await;
+            match page {
+                Ok(page) => return decode_page(&page),
+                Err(error) if primary_code(&error) == Some(SQLITE_TOOBIG) && limit > 1 => {
+                    limit /= 2;
+                }
+                Err(error) => return Err(backend(error)),
+            }
+        }
+    }
+
     /// The pool that writes; read models in the same file share it.
     pub fn writer_pool(&self) -> &SqlitePool {
         &self.writer
     }
+}
 
-    /// A pool of read-only connections.
-    pub fn reader_pool(&self) -> &SqlitePool {
-        &self.reader
+/// One row of `events` as [`page_query!`] encodes it: the columns of [`columns!`], in order. Ids and
+/// times are borrowed from the page when they hold no escapes (they never do).
+#[derive(serde::Deserialize)]
+struct EventRow<'a> {
+    global_position: i64,
+    #[serde(borrow)]
+    event_id: Cow<'a, str>,
+    stream: String,
+    stream_version: i64,
+    event_type: String,
+    schema_version: i64,
+    #[serde(borrow)]
+    occurred_at: Cow<'a, str>,
+    #[serde(borrow)]
+    recorded_at: Cow<'a, str>,
+    tenant: String,
+    actor: String,
+    request_id: Option<String>,
+    #[serde(borrow)]
+    correlation_id: Cow<'a, str>,
+    #[serde(borrow)]
+    causation_id: Option<Cow<'a, str>>,
+    payload: String,
+    content_hash: String,
+    prev_hash: String,
+    hash: String,
+}
+
+impl EventRow<'_> {
+    fn into_recorded(self) -> Result<RecordedEvent, StoreError> {
+        let position = self.global_position;
+        let corrupt = |reason: String| StoreError::Corrupt {
+            location: format!("global position {position}"),
+            reason,
+        };
+        let uuid = |text: &str| Uuid::try_parse(text).map_err(|e| corrupt(e.to_string()));
+        let time = |text: &str| {
+            DateTime::parse_from_rfc3339(text)
+                .map(|t| t.with_timezone(&Utc))
+                .map_err(|e| corrupt(e.to_string()))
+        };
+        let unsigned = |value: i64| u64::try_from(value).map_err(|e| corrupt(e.to_string()));
+        Ok(RecordedEvent {
+            global_position: unsigned(position)?,
+            prev_hash: self.prev_hash,
+            hash: self.hash,
+            event: StoredEvent {
+                event_id: uuid(&self.event_id)?,
+                stream: self.stream,
+                stream_version: unsigned(self.stream_version)?,
+                event_type: self.event_type,
+                schema_version: u32::try_from(self.schema_version)
+                    .map_err(|e| corrupt(e.to_string()))?,
+                occurred_at: time(&self.occurred_at)?,
+                recorded_at: time(&self.recorded_at)?,
+                metadata: EventMetadata {
+                    tenant: self.tenant,
+                    actor: self.actor,
+                    request_id: self.request_id,
+                    correlation_id: uuid(&self.correlation_id)?,
+                    causation_id: self.causation_id.as_deref().map(uuid).transpose()?,
+                },
+                payload: JsonPayload::from_text(self.payload)
+                    .map_err(|e| corrupt(e.to_string()))?,
+                content_hash: self.content_hash,
+            },
+        })
     }
 }
 
-/// Column positions of [`columns!`], so rows are decoded without name look-ups.
-mod col {
-    pub const GLOBAL_POSITION: usize = 0;
-    pub const EVENT_ID: usize = 1;
-    pub const STREAM: usize = 2;
-    pub const STREAM_VERSION: usize = 3;
-    pub const EVENT_TYPE: usize = 4;
-    pub const SCHEMA_VERSION: usize = 5;
-    pub const OCCURRED_AT: usize = 6;
-    pub const RECORDED_AT: usize = 7;
-    pub const TENANT: usize = 8;
-    pub const ACTOR: usize = 9;
-    pub const REQUEST_ID: usize = 10;
-    pub const CORRELATION_ID: usize = 11;
-    pub const CAUSATION_ID: usize = 12;
-    pub const PAYLOAD: usize = 13;
-    pub const CONTENT_HASH: usize = 14;
-    pub const PREV_HASH: usize = 15;
-    pub const HASH: usize = 16;
-}
-
-fn decode_stored(row: &SqliteRow) -> Result<StoredEvent, StoreError> {
-    let corrupt = |reason: String| StoreError::Corrupt {
-        location: format!(
-            "global position {}",
-            row.try_get::<i64, _>(col::GLOBAL_POSITION).unwrap_or(-1)
-        ),
-        reason,
-    };
-    let text = |column: usize| -> Result<String, StoreError> {
-        row.try_get::<String, _>(column)
-            .map_err(|e| corrupt(e.to_string()))
-    };
-    let int = |column: usize| -> Result<i64, StoreError> {
-        row.try_get::<i64, _>(column)
-            .map_err(|e| corrupt(e.to_string()))
-    };
-    let uuid = |column: usize| -> Result<Option<Uuid>, StoreError> {
-        let raw: Option<&str> = row.try_get(column).map_err(|e| corrupt(e.to_string()))?;
-        raw.map(Uuid::try_parse)
-            .transpose()
-            .map_err(|e| corrupt(e.to_string()))
-    };
-    let required_uuid = |column: usize| -> Result<Uuid, StoreError> {
-        uuid(column)?.ok_or_else(|| corrupt("missing id".into()))
-    };
-    let time = |column: usize| -> Result<DateTime<Utc>, StoreError> {
-        let raw: &str = row.try_get(column).map_err(|e| corrupt(e.to_string()))?;
-        DateTime::parse_from_rfc3339(raw)
-            .map(|t| t.with_timezone(&Utc))
-            .map_err(|e| corrupt(e.to_string()))
-    };
-    Ok(StoredEvent {
-        event_id: required_uuid(col::EVENT_ID)?,
-        stream: text(col::STREAM)?,
-        stream_version: u64::try_from(int(col::STREAM_VERSION)?)
-            .map_err(|e| corrupt(e.to_string()))?,
-        event_type: text(col::EVENT_TYPE)?,
-        schema_version: u32::try_from(int(col::SCHEMA_VERSION)?)
-            .map_err(|e| corrupt(e.to_string()))?,
-        occurred_at: time(col::OCCURRED_AT)?,
-        recorded_at: time(col::RECORDED_AT)?,
-        metadata: EventMetadata {
-            tenant: text(col::TENANT)?,
-            actor: text(col::ACTOR)?,
-            request_id: row
-                .try_get(col::REQUEST_ID)
-                .map_err(|e| corrupt(e.to_string()))?,
-            correlation_id: required_uuid(col::CORRELATION_ID)?,
-            causation_id: uuid(col::CAUSATION_ID)?,
-        },
-        payload: JsonPayload::from_text(text(col::PAYLOAD)?).map_err(|e| corrupt(e.to_string()))?,
-        content_hash: text(col::CONTENT_HASH)?,
-    })
-}
-
-fn decode_recorded(row: &SqliteRow) -> Result<RecordedEvent, StoreError> {
-    let corrupt = |e: sqlx::Error| StoreError::Corrupt {
-        location: "event row".into(),
+/// Decodes the JSON text of a [`page_query!`]; its events must come in log order.
+fn decode_page(page: &str) -> Result<Vec<RecordedEvent>, StoreError> {
+    let rows: Vec<EventRow<'_>> = serde_json::from_str(page).map_err(|e| StoreError::Corrupt {
+        location: "a page of events".into(),
         reason: e.to_string(),
-    };
-    let position: i64 = row.try_get(col::GLOBAL_POSITION).map_err(corrupt)?;
-    Ok(RecordedEvent {
-        global_position: u64::try_from(position).unwrap_or(0),
-        prev_hash: row.try_get(col::PREV_HASH).map_err(corrupt)?,
-        hash: row.try_get(col::HASH).map_err(corrupt)?,
-        event: decode_stored(row)?,
-    })
+    })?;
+    let events = rows
+        .into_iter()
+        .map(EventRow::into_recorded)
+        .collect::<Result<Vec<_>, _>>()?;
+    if !events.is_sorted_by(|a, b| a.global_position < b.global_position) {
+        return Err(StoreError::Corrupt {
+            location: "a page of events".into(),
+            reason: "events out of log order".into(),
+        });
+    }
+    Ok(events)
 }
 
 fn to_i64(value: u64) -> Result<i64, StoreError> {
@@ -410,31 +481,23 @@ impl EventStore for SqliteEventStore {
         stream: &StreamName,
         version: u64,
     ) -> Result<Vec<StoredEvent>, StoreError> {
-        let rows = sqlx::query(concat!(
-            "SELECT ",
-            columns!(),
-            " FROM events WHERE stream = ? AND stream_version > ? ORDER BY stream_version"
-        ))
-        .bind(stream.as_str())
-        .bind(to_i64(version)?)
-        .fetch_all(&self.reader)
-        .await
-        .map_err(backend)?;
-        rows.iter().map(decode_stored).collect()
+        let mut events = Vec::new();
+        let mut version = version;
+        loop {
+            let page = self
+                .read_page(Selection::StreamFromVersion(stream), version, STREAM_PAGE)
+                .await?;
+            let full = page.len() == STREAM_PAGE;
+            version = page.last().map_or(version, |e| e.event.stream_version);
+            events.extend(page.into_iter().map(|e| e.event));
+            if !full {
+                return Ok(events);
+            }
+        }
     }
 
     async fn read_all(&self, after: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
-        let rows = sqlx::query(concat!(
-            "SELECT ",
-            columns!(),
-            " FROM events WHERE global_position > ? ORDER BY global_position LIMIT ?"
-        ))
-        .bind(to_i64(after)?)
-        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-        .fetch_all(&self.reader)
-        .await
-        .map_err(backend)?;
-        rows.iter().map(decode_recorded).collect()
+        self.read_page(Selection::All, after, limit).await
     }
 
     async fn read_stream_after(
@@ -442,17 +505,19 @@ impl EventStore for SqliteEventStore {
         stream: &StreamName,
         after: u64,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
-        let rows = sqlx::query(concat!(
-            "SELECT ",
-            columns!(),
-            " FROM events WHERE stream = ? AND global_position > ? ORDER BY global_position"
-        ))
-        .bind(stream.as_str())
-        .bind(to_i64(after)?)
-        .fetch_all(&self.reader)
-        .await
-        .map_err(backend)?;
-        rows.iter().map(decode_recorded).collect()
+        let mut events = Vec::new();
+        let mut after = after;
+        loop {
+            let page = self
+                .read_page(Selection::StreamAfterPosition(stream), after, STREAM_PAGE)
+                .await?;
+            let full = page.len() == STREAM_PAGE;
+            after = page.last().map_or(after, |e| e.global_position);
+            events.extend(page);
+            if !full {
+                return Ok(events);
+            }
+        }
     }
 
     async fn head_position(&self) -> Result<u64, StoreError> {
