@@ -65,7 +65,7 @@ impl Projector for AuditProjector {
                 correlation_id: event.metadata.correlation_id.to_string(),
                 details: public_details(&event.event_type, event.payload.as_str()),
                 hash: recorded.hash.clone(),
-            })?;
+            });
         }
         Ok(())
     }

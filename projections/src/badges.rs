@@ -44,7 +44,7 @@ impl Projector for BadgesProjector {
                     tenant: enabled.tenant.as_str().to_owned(),
                     enabled_at: event.recorded_at,
                     position: recorded.global_position,
-                })?,
+                }),
                 BadgeEvent::BadgeDisabled(disabled) => {
                     batch.delete::<BadgeDoc>(vec![
                         Cell::from(disabled.domain.as_str()),

@@ -712,19 +712,6 @@ impl<'c> Batch<'c> {
             .cloned())
     }
 
-    /// The document with `key` to change in place (it is written at the flush), or `None`.
-    pub async fn get_mut<D: Doc>(
-        &mut self,
-        key: Vec<Cell>,
-    ) -> Result<Option<&mut D>, ProjectionError> {
-        let slot = self.slot::<D>(key).await?;
-        let Some(doc) = slot.doc.as_mut() else {
-            return Ok(None);
-        };
-        slot.write = Write::Put;
-        Ok(doc.as_any_mut().downcast_mut::<D>())
-    }
-
     /// The document with `key` to change in place, made by `new` if there is none; either way it
     /// is written at the flush.
     pub async fn get_or_insert<D: Doc>(
@@ -746,7 +733,7 @@ impl<'c> Batch<'c> {
     }
 
     /// Stores `doc` (insert or replace).
-    pub fn put<D: Doc>(&mut self, doc: D) -> Result<(), ProjectionError> {
+    pub fn put<D: Doc>(&mut self, doc: D) {
         let key = doc.key();
         self.slots.insert(
             (D::TABLE.name, key.clone()),
@@ -757,7 +744,6 @@ impl<'c> Batch<'c> {
                 write: Write::Put,
             },
         );
-        Ok(())
     }
 
     /// Removes the document with `key`.

@@ -130,7 +130,7 @@ impl Projector for ScansProjector {
                     && doc.tenant == tenant
                 {
                     doc.read = true;
-                    batch.put(doc)?;
+                    batch.put(doc);
                 }
                 if let Some(up_to) = read.up_to_position {
                     let stats = stats_of(batch, tenant, WHOLE_TENANT).await?;
@@ -271,13 +271,13 @@ impl ScansProjector {
                 *stats.scans_by_status.entry("queued".into()).or_default() += 1;
                 stats.last_scan_at = Some(at);
             }
-            batch.put(doc)?;
+            batch.put(doc);
             if let Some(sampling) = requested.content_sample {
                 batch.put(ContentDueDoc {
                     scan_id: scan_id.to_owned(),
                     tenant: requested.tenant.as_str().to_owned(),
                     expires_at: sampling.expires_at(recorded.event.occurred_at),
-                })?;
+                });
             }
             return Ok(());
         }
@@ -338,7 +338,7 @@ impl ScansProjector {
                     None,
                     recorded,
                     format!("Scan of {} failed: {}", scan.domain, failed.reason),
-                )?;
+                );
             }
             ScanEvent::ScanCancelled(cancelled) => {
                 self.buffer_end(scan_id);
@@ -354,7 +354,7 @@ impl ScansProjector {
             | ScanEvent::ContentSampleKept(_)
             | ScanEvent::ContentKeyDestroyed(_) => {}
         }
-        batch.put(scan)?;
+        batch.put(scan);
         Ok(())
     }
 }
@@ -367,7 +367,7 @@ fn notify(
     finding: Option<&Finding>,
     recorded: &RecordedEvent,
     title: String,
-) -> Result<(), ProjectionError> {
+) {
     let kind_name = serde_json::to_value(kind)
         .ok()
         .and_then(|v| v.as_str().map(str::to_owned))
@@ -426,8 +426,9 @@ async fn put_fingerprint(
     batch.put(FingerprintVersion {
         position: after.position,
         state: after.clone(),
-    })?;
-    batch.put(after)
+    });
+    batch.put(after);
+    Ok(())
 }
 
 /// Everything a completed scan changes.
@@ -462,7 +463,7 @@ async fn complete(
             scan_id: scan.id.clone(),
             tenant: scan.tenant.clone(),
             finding: finding.clone(),
-        })?;
+        });
     }
     for framework in FRAMEWORKS {
         let coverage = coverage(framework, ruleset, findings)
@@ -471,7 +472,7 @@ async fn complete(
             scan_id: scan.id.clone(),
             tenant: scan.tenant.clone(),
             coverage,
-        })?;
+        });
     }
 
     // Diff against the previous completed scan of the same target.
@@ -527,7 +528,7 @@ async fn complete(
                     fingerprint: finding.fingerprint.clone(),
                     scan_id: scan.id.clone(),
                     position,
-                })?;
+                });
             }
         }
         state.rule_id = Some(finding.rule_id.clone());
@@ -563,7 +564,7 @@ async fn complete(
                 Some(finding),
                 recorded,
                 format!("{} on {}", finding.title, scan.domain),
-            )?;
+            );
         } else if regression {
             notify(
                 batch,
@@ -572,7 +573,7 @@ async fn complete(
                 Some(finding),
                 recorded,
                 format!("Regression on {}: {}", scan.domain, finding.title),
-            )?;
+            );
         } else if first_time && finding.severity >= Severity::High {
             notify(
                 batch,
@@ -586,7 +587,7 @@ async fn complete(
                     scan.domain,
                     finding.title
                 ),
-            )?;
+            );
         }
     }
     let mut fixed: Vec<&str> = before.difference(&now).copied().collect();
@@ -607,13 +608,13 @@ async fn complete(
     diff.new.sort();
     diff.unchanged.sort();
     diff.regressions.sort();
-    batch.put(diff)?;
+    batch.put(diff);
     batch.put(TargetDoc {
         tenant: scan.tenant.clone(),
         target: target.clone(),
         latest_scan_id: scan.id.clone(),
         fingerprints: findings.iter().map(|f| f.fingerprint.clone()).collect(),
-    })?;
+    });
 
     // Domain history (its last row is the domain's latest scan) and the tenant's domain count.
     let domain_key = vec![scan.tenant.as_str().into(), scan.domain.as_str().into()];
@@ -633,7 +634,7 @@ async fn complete(
         project.domains += 1;
     }
     domain.completed_scans += 1;
-    batch.put(domain)?;
+    batch.put(domain);
     batch.put(DomainScanDoc {
         tenant: scan.tenant.clone(),
         domain: scan.domain.clone(),
@@ -646,7 +647,7 @@ async fn complete(
         findings: counts,
         grades,
         ruleset_version: ruleset.to_owned(),
-    })?;
+    });
 
     // Trends, for the whole tenant and for the scan's project: the domain's day, and the day
     // summing each domain's latest counts.
@@ -712,7 +713,7 @@ async fn delete_scan(batch: &mut Batch<'_>, scan: ScanDoc) -> Result<(), Project
         let key = vec![scan.tenant.as_str().into(), scan.domain.as_str().into()];
         if let Some(mut domain) = batch.get::<DomainDoc>(key).await? {
             domain.completed_scans = domain.completed_scans.saturating_sub(1);
-            batch.put(domain)?;
+            batch.put(domain);
         }
     }
     let id: Cell = scan.id.as_str().into();
@@ -769,7 +770,7 @@ async fn apply_triage(
                 author: recorded.event.metadata.actor.clone(),
                 created_at: at,
                 position,
-            })?;
+            });
         }
         TriageEvent::CommentDeleted(deleted) => {
             state.comment_count = state.comment_count.saturating_sub(1);

@@ -50,7 +50,7 @@ impl Projector for SchedulesProjector {
                     schedule: created,
                     created_at: event.recorded_at,
                     position: recorded.global_position,
-                })?,
+                }),
                 ScheduleEvent::ScheduleDeleted(_) => {
                     batch.delete::<ScheduleDoc>(vec![Cell::from(id)]);
                 }

@@ -67,7 +67,7 @@ impl Projector for WebhooksProjector {
                     created_at: at,
                     updated_at: at,
                     position,
-                })?,
+                }),
                 WebhookEvent::WebhookUpdated(update) => {
                     if let Some(mut doc) = batch.get::<WebhookDoc>(key()).await? {
                         if let Some(url) = update.url {
@@ -80,7 +80,7 @@ impl Projector for WebhooksProjector {
                             doc.active = active;
                         }
                         doc.updated_at = at;
-                        batch.put(doc)?;
+                        batch.put(doc);
                     }
                 }
                 WebhookEvent::WebhookDeleted(_) => {
@@ -123,7 +123,7 @@ impl Projector for WebhooksProjector {
                     doc.last_attempt_at = at;
                     doc.position = position;
                     doc.attempts.push(this);
-                    batch.put(doc)?;
+                    batch.put(doc);
                 }
                 // A test delivery shows in the log once its first attempt is recorded.
                 WebhookEvent::WebhookTestRequested(_) => {}
