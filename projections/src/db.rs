@@ -5,7 +5,8 @@
 //! Every read-model table has the same shape: its key columns, a few indexed columns for queries, and
 //! `doc`, the row's JSON document. Projectors read and write whole documents by key; queries filter on
 //! the indexed columns and return documents. All SQL uses `$n` placeholders in order of appearance,
-//! which both SQLite and PostgreSQL accept.
+//! which both SQLite and PostgreSQL accept — except [`Batch`]'s multi-row statements, which number
+//! their parameters as each backend binds them cheapest (`Backend::placeholder`).
 
 use std::any::Any as StdAny;
 use std::collections::HashMap;
