@@ -39,6 +39,14 @@ enum Selection<'a> {
     StreamAfterPosition(&'a StreamName),
 }
 
+/// The events of one [`SqliteEventStore::read_page`], and whether it filled the page (more may
+/// follow), which is judged against the page it asked for last: a page asked for again in halves
+/// is full at half the size.
+struct Page {
+    events: Vec<RecordedEvent>,
+    more: bool,
+}
+
 /// The columns of `events`, in insert and select order.
 macro_rules! columns {
     () => {
@@ -219,7 +227,7 @@ impl SqliteEventStore {
         selection: Selection<'_>,
         from: u64,
         limit: usize,
-    ) -> Result<Vec<RecordedEvent>, StoreError> {
+    ) -> Result<Page, StoreError> {
         let mut limit = limit.max(1);
         loop {
             let query = match selection {
@@ -241,11 +249,37 @@ impl SqliteEventStore {
                 .fetch_one(&self.reader)
                 .await;
             match page {
-                Ok(page) => return decode_page(&page),
+                Ok(page) => {
+                    let events = decode_page(&page)?;
+                    let more = events.len() == limit;
+                    return Ok(Page { events, more });
+                }
                 Err(error) if primary_code(&error) == Some(SQLITE_TOOBIG) && limit > 1 => {
                     limit /= 2;
                 }
                 Err(error) => return Err(backend(error)),
+            }
+        }
+    }
+
+    /// Every event of a stream `selection` after `from`, a page of [`STREAM_PAGE`] at a time.
+    async fn read_every_page(
+        &self,
+        selection: Selection<'_>,
+        mut from: u64,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let mut events = Vec::new();
+        loop {
+            let page = self.read_page(selection, from, STREAM_PAGE).await?;
+            if let Some(last) = page.events.last() {
+                from = match selection {
+                    Selection::StreamFromVersion(_) => last.event.stream_version,
+                    Selection::All | Selection::StreamAfterPosition(_) => last.global_position,
+                };
+            }
+            events.extend(page.events);
+            if !page.more {
+                return Ok(events);
             }
         }
     }
@@ -481,23 +515,14 @@ impl EventStore for SqliteEventStore {
         stream: &StreamName,
         version: u64,
     ) -> Result<Vec<StoredEvent>, StoreError> {
-        let mut events = Vec::new();
-        let mut version = version;
-        loop {
-            let page = self
-                .read_page(Selection::StreamFromVersion(stream), version, STREAM_PAGE)
-                .await?;
-            let full = page.len() == STREAM_PAGE;
-            version = page.last().map_or(version, |e| e.event.stream_version);
-            events.extend(page.into_iter().map(|e| e.event));
-            if !full {
-                return Ok(events);
-            }
-        }
+        let events = self
+            .read_every_page(Selection::StreamFromVersion(stream), version)
+            .await?;
+        Ok(events.into_iter().map(|e| e.event).collect())
     }
 
     async fn read_all(&self, after: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
-        self.read_page(Selection::All, after, limit).await
+        Ok(self.read_page(Selection::All, after, limit).await?.events)
     }
 
     async fn read_stream_after(
@@ -505,19 +530,8 @@ impl EventStore for SqliteEventStore {
         stream: &StreamName,
         after: u64,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
-        let mut events = Vec::new();
-        let mut after = after;
-        loop {
-            let page = self
-                .read_page(Selection::StreamAfterPosition(stream), after, STREAM_PAGE)
-                .await?;
-            let full = page.len() == STREAM_PAGE;
-            after = page.last().map_or(after, |e| e.global_position);
-            events.extend(page);
-            if !full {
-                return Ok(events);
-            }
-        }
+        self.read_every_page(Selection::StreamAfterPosition(stream), after)
+            .await
     }
 
     async fn head_position(&self) -> Result<u64, StoreError> {
