@@ -636,20 +636,23 @@ impl<'c> Batch<'c> {
                 .fetch_optional(&mut *self.conn)
                 .await?;
             let doc: Option<D> = row.as_ref().map(doc_of).transpose()?;
-            self.slots.insert(
-                slot_key.clone(),
-                Slot {
-                    table: D::TABLE,
-                    key: slot_key.1.clone(),
-                    doc: doc.map(|d| Box::new(d) as Box<dyn CachedDoc>),
-                    write: Write::None,
-                },
-            );
+            return Ok(self.cache_read(slot_key.1, doc));
         }
-        Ok(self
-            .slots
-            .get_mut(&slot_key)
-            .expect("the slot was just filled"))
+        Ok(self.slots.get_mut(&slot_key).expect("a cached slot"))
+    }
+
+    /// Caches `doc` (or its absence) as the database has it under `key`: nothing to write.
+    fn cache_read<D: Doc>(&mut self, key: Vec<Cell>, doc: Option<D>) -> &mut Slot {
+        let slot = Slot {
+            table: D::TABLE,
+            key: key.clone(),
+            doc: doc.map(|d| Box::new(d) as Box<dyn CachedDoc>),
+            write: Write::None,
+        };
+        self.slots
+            .entry((D::TABLE.name, key))
+            .insert_entry(slot)
+            .into_mut()
     }
 
     /// Reads the documents with these keys that the batch does not hold yet, in as few queries as
@@ -689,15 +692,7 @@ impl<'c> Batch<'c> {
             }
             for key in chunk {
                 let doc = found.remove(key);
-                self.slots.insert(
-                    (D::TABLE.name, key.clone()),
-                    Slot {
-                        table: D::TABLE,
-                        key: key.clone(),
-                        doc: doc.map(|d| Box::new(d) as Box<dyn CachedDoc>),
-                        write: Write::None,
-                    },
-                );
+                self.cache_read(key.clone(), doc);
             }
         }
         Ok(())

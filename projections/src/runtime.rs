@@ -34,7 +34,7 @@ use crate::lease::{Lease, sleep_or_stop};
 pub const BATCH_SIZE: usize = 1000;
 /// Events read and applied per transaction by a rebuild, which nobody waits on batch by batch:
 /// larger batches mean fewer transactions and more of each batch's documents read once
-/// (BENCHMARKS.md, "Rebuild").
+/// (BENCHMARKS.md, "Rebuild and SQLite reads").
 pub const REBUILD_BATCH_SIZE: usize = 10_000;
 /// Suffix of the tables and checkpoint a rebuild writes.
 pub const SHADOW: &str = "__shadow";

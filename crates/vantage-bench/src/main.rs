@@ -342,35 +342,7 @@ async fn measure_raw_append(
     let start = Instant::now();
     for chunk in rows.chunks(per_command.max(1)) {
         let mut tx = pool.begin().await?;
-        let mut insert: sqlx::QueryBuilder<sqlx::Sqlite> = sqlx::QueryBuilder::new(
-            "INSERT INTO bench_raw_events (global_position, event_id, stream, stream_version, \
-             event_type, schema_version, occurred_at, recorded_at, tenant, actor, request_id, \
-             correlation_id, causation_id, payload, content_hash, prev_hash, hash) ",
-        );
-        insert.push_values(chunk, |mut values, row| {
-            let e = &row.event;
-            let time = |t: &chrono::DateTime<chrono::Utc>| {
-                t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
-            };
-            values
-                .push_bind(row.global_position as i64)
-                .push_bind(e.event_id.to_string())
-                .push_bind(e.stream.as_str())
-                .push_bind(e.stream_version as i64)
-                .push_bind(e.event_type.as_str())
-                .push_bind(i64::from(e.schema_version))
-                .push_bind(time(&e.occurred_at))
-                .push_bind(time(&e.recorded_at))
-                .push_bind(e.metadata.tenant.as_str())
-                .push_bind(e.metadata.actor.as_str())
-                .push_bind(e.metadata.request_id.as_deref())
-                .push_bind(e.metadata.correlation_id.to_string())
-                .push_bind(e.metadata.causation_id.map(|id| id.to_string()))
-                .push_bind(e.payload.as_str())
-                .push_bind(e.content_hash.as_str())
-                .push_bind(row.prev_hash.as_str())
-                .push_bind(row.hash.as_str());
-        });
+        let mut insert = vantage_store_sqlite::insert_events("bench_raw_events", chunk);
         insert.build().execute(&mut *tx).await?;
         tx.commit().await?;
     }

@@ -59,7 +59,7 @@ macro_rules! columns {
 /// Events as SQLite hands them over: every row a query selects, as one JSON text (`json_group_array`
 /// of `json_array`s of [`columns!`]), so a page of events crosses from sqlx's SQLite thread as one
 /// value instead of 17 copied values per row — which is what bounded `read_all`'s rate
-/// (BENCHMARKS.md, "`read_all` in one value per page"). `$rest` is the inner query's `WHERE`, order
+/// (BENCHMARKS.md, "SQLite `read_all`: one value per page"). `$rest` is the inner query's `WHERE`, order
 /// and limit; the aggregate keeps the inner query's order (SQLite does not flatten an ordered
 /// subquery into an aggregate), and [`decode_page`] checks it.
 macro_rules! page_query {
@@ -379,6 +379,38 @@ fn decode_page(page: &str) -> Result<Vec<RecordedEvent>, StoreError> {
     Ok(events)
 }
 
+/// The multi-row INSERT of `rows` into `table` (`events`, or a copy of it with the same columns),
+/// exactly as an append writes them. Public so that the store benchmark can insert the rows an
+/// append wrote into a copy of the table, beside the store, with the same statement.
+pub fn insert_events(table: &str, rows: &[RecordedEvent]) -> QueryBuilder<Sqlite> {
+    let mut insert = QueryBuilder::new(format!(
+        concat!("INSERT INTO {} (", columns!(), ") "),
+        table
+    ));
+    insert.push_values(rows, |mut values, row| {
+        let e = &row.event;
+        values
+            .push_bind(row.global_position as i64)
+            .push_bind(e.event_id.to_string())
+            .push_bind(e.stream.as_str())
+            .push_bind(e.stream_version as i64)
+            .push_bind(e.event_type.as_str())
+            .push_bind(i64::from(e.schema_version))
+            .push_bind(time_text(&e.occurred_at))
+            .push_bind(time_text(&e.recorded_at))
+            .push_bind(e.metadata.tenant.as_str())
+            .push_bind(e.metadata.actor.as_str())
+            .push_bind(e.metadata.request_id.as_deref())
+            .push_bind(e.metadata.correlation_id.to_string())
+            .push_bind(e.metadata.causation_id.map(|id| id.to_string()))
+            .push_bind(e.payload.as_str())
+            .push_bind(e.content_hash.as_str())
+            .push_bind(row.prev_hash.as_str())
+            .push_bind(row.hash.as_str());
+    });
+    insert
+}
+
 fn to_i64(value: u64) -> Result<i64, StoreError> {
     i64::try_from(value).map_err(|_| StoreError::Invalid(format!("{value} is out of range")))
 }
@@ -465,29 +497,7 @@ impl EventStore for SqliteEventStore {
             });
         }
         for chunk in rows.chunks(INSERT_CHUNK) {
-            let mut insert: QueryBuilder<Sqlite> =
-                QueryBuilder::new(concat!("INSERT INTO events (", columns!(), ") "));
-            insert.push_values(chunk, |mut values, row| {
-                let e = &row.event;
-                values
-                    .push_bind(row.global_position as i64)
-                    .push_bind(e.event_id.to_string())
-                    .push_bind(e.stream.as_str())
-                    .push_bind(e.stream_version as i64)
-                    .push_bind(e.event_type.as_str())
-                    .push_bind(i64::from(e.schema_version))
-                    .push_bind(time_text(&e.occurred_at))
-                    .push_bind(time_text(&e.recorded_at))
-                    .push_bind(e.metadata.tenant.as_str())
-                    .push_bind(e.metadata.actor.as_str())
-                    .push_bind(e.metadata.request_id.as_deref())
-                    .push_bind(e.metadata.correlation_id.to_string())
-                    .push_bind(e.metadata.causation_id.map(|id| id.to_string()))
-                    .push_bind(e.payload.as_str())
-                    .push_bind(e.content_hash.as_str())
-                    .push_bind(row.prev_hash.as_str())
-                    .push_bind(row.hash.as_str());
-            });
+            let mut insert = insert_events("events", chunk);
             insert.build().execute(&mut *tx).await.map_err(|error| {
                 if let Some(db) = error.as_database_error()
                     && db.is_unique_violation()
