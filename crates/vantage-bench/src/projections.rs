@@ -41,10 +41,10 @@ pub struct ProjectionBenchArgs {
 
 pub async fn run(args: ProjectionBenchArgs) -> anyhow::Result<()> {
     println!(
-        "| store | log events | scans | write log (s) | read the log (s) | read events/s | rebuild all (s) | rebuild events/s | rebuild / read | lag at {} events/s: max events behind | max oldest-unapplied age (s) |",
+        "| store | log events | scans | write log (s) | read the log (s) | read events/s | rebuild all (s) | rebuild events/s | rebuild / read | read-model rows | lag at {} events/s: max events behind | max oldest-unapplied age (s) |",
         args.lag_rate
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for backend in &args.stores.backend {
         let opened = open(*backend, &args.stores.database_url).await?;
         let store = opened.store.clone();
@@ -73,10 +73,16 @@ pub async fn run(args: ProjectionBenchArgs) -> anyhow::Result<()> {
         .await?;
         let rebuild_seconds = started.elapsed().as_secs_f64();
         let scans = db.scalar("SELECT COUNT(*) FROM rm_scans", &[]).await?;
+        // What the rebuild left in the read models (each row written at least once).
+        let mut rows = 0;
+        for table in vantage_projections::all_tables() {
+            let count = format!("SELECT COUNT(*) FROM {}", table.name);
+            rows += db.scalar(&count, &[]).await?;
+        }
 
         let (max_events, max_age) = lag(&args, store.clone(), &db).await?;
         println!(
-            "| {backend:?} | {head} | {scans} | {write_seconds:.1} | {read_seconds:.1} | {:.0} | {rebuild_seconds:.1} | {:.0} | {:.0} % | {max_events} | {max_age:.2} |",
+            "| {backend:?} | {head} | {scans} | {write_seconds:.1} | {read_seconds:.1} | {:.0} | {rebuild_seconds:.1} | {:.0} | {:.0} % | {rows} | {max_events} | {max_age:.2} |",
             head as f64 / read_seconds,
             head as f64 / rebuild_seconds,
             100.0 * read_seconds / rebuild_seconds,

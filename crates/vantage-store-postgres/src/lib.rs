@@ -214,46 +214,14 @@ async fn insert_events(
         reason = "the store stamps recorded_at when it writes"
     )]
     let recorded_at = Utc::now();
-    let mut columns = Columns::default();
+    let mut columns = EventColumns::default();
     for (offset, event) in events.iter().enumerate() {
         let stored = event
             .clone()
             .into_stored(stream, current + offset as u64 + 1, recorded_at)?;
         columns.push(stored)?;
     }
-    let inserted = sqlx::query(
-        "WITH inserted AS (
-            INSERT INTO events (event_id, stream, stream_version, event_type, schema_version,
-                occurred_at, recorded_at, tenant, actor, request_id, correlation_id, causation_id,
-                payload, content_hash)
-            SELECT event_id, stream, stream_version, event_type, schema_version, occurred_at,
-                recorded_at, tenant, actor, request_id, correlation_id, causation_id,
-                payload::json, content_hash
-            FROM UNNEST($1::uuid[], $2::text[], $3::int8[], $4::text[], $5::int4[],
-                $6::timestamptz[], $7::timestamptz[], $8::text[], $9::text[], $10::text[],
-                $11::uuid[], $12::uuid[], $13::text[], $14::text[])
-                AS u(event_id, stream, stream_version, event_type, schema_version, occurred_at,
-                     recorded_at, tenant, actor, request_id, correlation_id, causation_id,
-                     payload, content_hash)
-            RETURNING 1)
-         SELECT count(*) AS n, pg_notify('vantage_appended', '') FROM inserted",
-    )
-    .bind(&columns.event_id)
-    .bind(&columns.stream)
-    .bind(&columns.stream_version)
-    .bind(&columns.event_type)
-    .bind(&columns.schema_version)
-    .bind(&columns.occurred_at)
-    .bind(&columns.recorded_at)
-    .bind(&columns.tenant)
-    .bind(&columns.actor)
-    .bind(&columns.request_id)
-    .bind(&columns.correlation_id)
-    .bind(&columns.causation_id)
-    .bind(&columns.payload)
-    .bind(&columns.content_hash)
-    .fetch_one(&mut *tx)
-    .await;
+    let inserted = columns.insert_into(&mut *tx, "events").await;
     match inserted {
         Ok(_) => Ok(current),
         Err(error)
@@ -267,9 +235,11 @@ async fn insert_events(
     }
 }
 
-/// Column arrays for one `UNNEST` insert.
-#[derive(Default)]
-struct Columns {
+/// An append's events as the column arrays of its one multi-row `INSERT … SELECT FROM UNNEST`.
+/// Public so that the store benchmark can insert the rows an append wrote into a copy of the table,
+/// beside the store, with the same statement.
+#[derive(Debug, Default)]
+pub struct EventColumns {
     event_id: Vec<Uuid>,
     stream: Vec<String>,
     stream_version: Vec<i64>,
@@ -286,8 +256,9 @@ struct Columns {
     content_hash: Vec<String>,
 }
 
-impl Columns {
-    fn push(&mut self, e: StoredEvent) -> Result<(), StoreError> {
+impl EventColumns {
+    /// Adds one event's row.
+    pub fn push(&mut self, e: StoredEvent) -> Result<(), StoreError> {
         self.event_id.push(e.event_id);
         self.stream.push(e.stream);
         self.stream_version.push(to_i64(e.stream_version)?);
@@ -307,9 +278,52 @@ impl Columns {
         self.content_hash.push(e.content_hash);
         Ok(())
     }
+
+    /// Inserts the rows into `table` (`events`, or a copy of it with the same columns) in one
+    /// statement, exactly as an append writes them, and wakes the sequencer.
+    pub async fn insert_into(
+        &self,
+        conn: &mut sqlx::PgConnection,
+        table: &str,
+    ) -> Result<(), sqlx::Error> {
+        let sql = format!(
+            "WITH inserted AS (
+                INSERT INTO {table} (event_id, stream, stream_version, event_type, schema_version,
+                    occurred_at, recorded_at, tenant, actor, request_id, correlation_id,
+                    causation_id, payload, content_hash)
+                SELECT event_id, stream, stream_version, event_type, schema_version, occurred_at,
+                    recorded_at, tenant, actor, request_id, correlation_id, causation_id,
+                    payload::json, content_hash
+                FROM UNNEST($1::uuid[], $2::text[], $3::int8[], $4::text[], $5::int4[],
+                    $6::timestamptz[], $7::timestamptz[], $8::text[], $9::text[], $10::text[],
+                    $11::uuid[], $12::uuid[], $13::text[], $14::text[])
+                    AS u(event_id, stream, stream_version, event_type, schema_version,
+                         occurred_at, recorded_at, tenant, actor, request_id, correlation_id,
+                         causation_id, payload, content_hash)
+                RETURNING 1)
+             SELECT count(*) AS n, pg_notify('vantage_appended', '') FROM inserted"
+        );
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(&self.event_id)
+            .bind(&self.stream)
+            .bind(&self.stream_version)
+            .bind(&self.event_type)
+            .bind(&self.schema_version)
+            .bind(&self.occurred_at)
+            .bind(&self.recorded_at)
+            .bind(&self.tenant)
+            .bind(&self.actor)
+            .bind(&self.request_id)
+            .bind(&self.correlation_id)
+            .bind(&self.causation_id)
+            .bind(&self.payload)
+            .bind(&self.content_hash)
+            .fetch_one(conn)
+            .await
+            .map(|_| ())
+    }
 }
 
-/// A row of `event_log` joined with its `events` row.
 /// An event's columns, in the order [`decode_stored`] reads them by position (no name look-ups).
 macro_rules! event_columns {
     () => {
