@@ -11,6 +11,10 @@
 //! ScanRequested it applied in this run; for any other scan (a run that started mid-scan) it reads the
 //! scan's stream, taking only events before ScanCompleted. Either way the observations are exactly
 //! those the log holds before completion, so the findings are the same.
+//!
+//! Before a batch is applied, the documents its completed scans will read by key (target, domain,
+//! trend rows) are read in a few queries ([`Batch::prefetch`]); the batch then applies in order as
+//! before, answered from memory.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -22,7 +26,7 @@ use vantage_app::{Decode, scan_observations, scan_of};
 use vantage_domain::DomainEvent;
 use vantage_domain::ids::ScanId;
 use vantage_domain::notification::NotificationEvent;
-use vantage_domain::scan::{ProbeObserved, ScanEvent, ScanStatus};
+use vantage_domain::scan::{ProbeObserved, ScanEvent, ScanRequested, ScanStatus};
 use vantage_domain::triage::{TriageEvent, TriageState};
 use vantage_rules::compliance::{FRAMEWORKS, coverage};
 use vantage_rules::{Finding, ScanFacts, Severity, SeverityCounts, assess};
@@ -110,11 +114,20 @@ impl Projector for ScansProjector {
         events: &[RecordedEvent],
         batch: &mut Batch<'_>,
     ) -> Result<(), ProjectionError> {
-        for recorded in events {
+        let scan_events = events
+            .iter()
+            .map(|recorded| {
+                let is_scan = is_type::<ScanEvent>(recorded.event.event_type.as_str());
+                is_scan
+                    .then(|| recorded.event.decode::<ScanEvent>())
+                    .transpose()
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        prefetch_completions(events, &scan_events, batch).await?;
+        for (recorded, scan_event) in events.iter().zip(scan_events) {
             let event = &recorded.event;
             let ty = event.event_type.as_str();
-            if is_type::<ScanEvent>(ty) {
-                let decoded = event.decode::<ScanEvent>()?;
+            if let Some(decoded) = scan_event {
                 self.apply_scan(recorded, decoded, batch).await?;
             } else if is_type::<TriageEvent>(ty) {
                 let decoded = event.decode::<TriageEvent>()?;
@@ -240,31 +253,7 @@ impl ScansProjector {
         let position = recorded.global_position;
         if let ScanEvent::ScanRequested(requested) = &event {
             self.buffer_start(scan_id);
-            let doc = ScanDoc {
-                id: scan_id.to_owned(),
-                tenant: requested.tenant.as_str().to_owned(),
-                status: ScanStatus::Queued,
-                domain: requested.target.host().to_owned(),
-                spec: requested.spec(),
-                created_at: at,
-                updated_at: at,
-                started_at: None,
-                finished_at: None,
-                worker_id: None,
-                observation_count: 0,
-                failed_probes: 0,
-                failure_reason: None,
-                cancel_reason: None,
-                ruleset_version: None,
-                grades: None,
-                overall: None,
-                findings: None,
-                score: None,
-                previous_scan_id: None,
-                analysis: None,
-                requested_position: position,
-                completed_position: None,
-            };
+            let doc = requested_doc(scan_id, requested, recorded);
             for project in scopes(&doc) {
                 let stats = stats_of(batch, &doc.tenant, project).await?;
                 stats.scans_total += 1;
@@ -357,6 +346,122 @@ impl ScansProjector {
         batch.put(scan);
         Ok(())
     }
+}
+
+/// A scan's document as its request makes it.
+fn requested_doc(scan_id: &str, requested: &ScanRequested, recorded: &RecordedEvent) -> ScanDoc {
+    let at = recorded.event.recorded_at;
+    let position = recorded.global_position;
+    ScanDoc {
+        id: scan_id.to_owned(),
+        tenant: requested.tenant.as_str().to_owned(),
+        status: ScanStatus::Queued,
+        domain: requested.target.host().to_owned(),
+        spec: requested.spec(),
+        created_at: at,
+        updated_at: at,
+        started_at: None,
+        finished_at: None,
+        worker_id: None,
+        observation_count: 0,
+        failed_probes: 0,
+        failure_reason: None,
+        cancel_reason: None,
+        ruleset_version: None,
+        grades: None,
+        overall: None,
+        findings: None,
+        score: None,
+        previous_scan_id: None,
+        analysis: None,
+        requested_position: position,
+        completed_position: None,
+    }
+}
+
+/// The day a trend row counts a scan completed at `at` in.
+fn day_of(at: DateTime<Utc>) -> String {
+    at.format("%Y-%m-%d").to_string()
+}
+
+/// The key of the target a scan scanned (its last completed scan and fingerprints).
+fn target_key(scan: &ScanDoc) -> Vec<Cell> {
+    vec![
+        scan.tenant.as_str().into(),
+        scan.spec.target.as_str().into(),
+    ]
+}
+
+/// The key of a scan's domain.
+fn domain_key(scan: &ScanDoc) -> Vec<Cell> {
+    vec![scan.tenant.as_str().into(), scan.domain.as_str().into()]
+}
+
+/// The key of a scan's trend row of `day` in `project`: its domain's (`domain`), or the day's sum
+/// over domains (`domain` empty).
+fn trend_key(scan: &ScanDoc, project: &str, domain: &str, day: &str) -> Vec<Cell> {
+    vec![
+        scan.tenant.as_str().into(),
+        project.into(),
+        domain.into(),
+        day.into(),
+    ]
+}
+
+/// Reads, in a few queries, what the batch's completed scans would otherwise read one key at a
+/// time: each one's target, domain and trend rows (and the document of a scan requested before the
+/// batch). A scan requested in the batch is known from its request.
+async fn prefetch_completions(
+    events: &[RecordedEvent],
+    scan_events: &[Option<ScanEvent>],
+    batch: &mut Batch<'_>,
+) -> Result<(), ProjectionError> {
+    let mut requested: HashMap<String, ScanDoc> = HashMap::new();
+    let mut completed: Vec<(String, DateTime<Utc>)> = Vec::new();
+    for (recorded, event) in events.iter().zip(scan_events) {
+        let (Some(event), Some(id)) = (event, scan_of(&recorded.event.stream)) else {
+            continue;
+        };
+        let id = id.to_string();
+        match event {
+            ScanEvent::ScanRequested(request) => {
+                let doc = requested_doc(&id, request, recorded);
+                requested.insert(id, doc);
+            }
+            ScanEvent::ScanCompleted(_) => completed.push((id, recorded.event.recorded_at)),
+            _ => {}
+        }
+    }
+    if completed.is_empty() {
+        return Ok(());
+    }
+    let earlier: Vec<Vec<Cell>> = completed
+        .iter()
+        .filter(|(id, _)| !requested.contains_key(id))
+        .map(|(id, _)| vec![id.as_str().into()])
+        .collect();
+    batch.prefetch::<ScanDoc>(earlier).await?;
+    let (mut targets, mut domains, mut trends) = (Vec::new(), Vec::new(), Vec::new());
+    for (id, at) in &completed {
+        let scan = match requested.get(id) {
+            Some(doc) => doc.clone(),
+            None => match batch.get::<ScanDoc>(vec![id.as_str().into()]).await? {
+                Some(doc) => doc,
+                None => continue,
+            },
+        };
+        targets.push(target_key(&scan));
+        domains.push(domain_key(&scan));
+        let day = day_of(*at);
+        for project in scopes(&scan) {
+            trends.push(trend_key(&scan, project, &scan.domain, &day));
+            trends.push(trend_key(&scan, project, "", &day));
+        }
+    }
+    batch.prefetch::<TargetDoc>(targets).await?;
+    batch.prefetch::<DomainDoc>(domains).await?;
+    batch.prefetch::<TrendDoc>(trends).await?;
+    Ok(())
 }
 
 /// A notification with an id stable across rebuilds.
@@ -476,9 +581,7 @@ async fn complete(
     }
 
     // Diff against the previous completed scan of the same target.
-    let previous = batch
-        .get::<TargetDoc>(vec![scan.tenant.as_str().into(), target.as_str().into()])
-        .await?;
+    let previous = batch.get::<TargetDoc>(target_key(scan)).await?;
     scan.previous_scan_id = previous.as_ref().map(|p| p.latest_scan_id.clone());
     let before: HashSet<&str> = previous
         .as_ref()
@@ -617,9 +720,8 @@ async fn complete(
     });
 
     // Domain history (its last row is the domain's latest scan) and the tenant's domain count.
-    let domain_key = vec![scan.tenant.as_str().into(), scan.domain.as_str().into()];
     let mut domain = batch
-        .get::<DomainDoc>(domain_key)
+        .get::<DomainDoc>(domain_key(scan))
         .await?
         .unwrap_or_else(|| DomainDoc {
             tenant: scan.tenant.clone(),
@@ -651,7 +753,7 @@ async fn complete(
 
     // Trends, for the whole tenant and for the scan's project: the domain's day, and the day
     // summing each domain's latest counts.
-    let day = at.format("%Y-%m-%d").to_string();
+    let day = day_of(at);
     for project in scopes(scan) {
         let empty = |domain: &str| TrendDoc {
             tenant: scan.tenant.clone(),
@@ -663,14 +765,7 @@ async fn complete(
             findings: SeverityCounts::default(),
             per_domain: Default::default(),
         };
-        let key = |domain: &str| -> Vec<Cell> {
-            vec![
-                scan.tenant.as_str().into(),
-                project.into(),
-                domain.into(),
-                day.as_str().into(),
-            ]
-        };
+        let key = |domain: &str| trend_key(scan, project, domain, &day);
         let domain_day = batch
             .get_or_insert(key(&scan.domain), || empty(&scan.domain))
             .await?;
@@ -709,12 +804,11 @@ async fn delete_scan(batch: &mut Batch<'_>, scan: ScanDoc) -> Result<(), Project
             *n = n.saturating_sub(1);
         }
     }
-    if scan.completed_position.is_some() {
-        let key = vec![scan.tenant.as_str().into(), scan.domain.as_str().into()];
-        if let Some(mut domain) = batch.get::<DomainDoc>(key).await? {
-            domain.completed_scans = domain.completed_scans.saturating_sub(1);
-            batch.put(domain);
-        }
+    if scan.completed_position.is_some()
+        && let Some(mut domain) = batch.get::<DomainDoc>(domain_key(&scan)).await?
+    {
+        domain.completed_scans = domain.completed_scans.saturating_sub(1);
+        batch.put(domain);
     }
     let id: Cell = scan.id.as_str().into();
     for table in [&FINDINGS, &COVERAGE, &DOMAIN_HISTORY] {

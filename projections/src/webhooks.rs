@@ -42,21 +42,31 @@ impl Projector for WebhooksProjector {
         events: &[RecordedEvent],
         batch: &mut Batch<'_>,
     ) -> Result<(), ProjectionError> {
-        for recorded in events {
+        let webhook_events = events
+            .iter()
+            .filter(|recorded| is_webhook_event(recorded.event.event_type.as_str()))
+            .filter_map(|recorded| Some((recorded, webhook_of(&recorded.event.stream)?)))
+            .map(|(recorded, id)| Ok((recorded, id, recorded.event.decode::<WebhookEvent>()?)))
+            .collect::<Result<Vec<_>, ProjectionError>>()?;
+        // Every delivery the batch records an attempt of, in a few queries instead of one each.
+        let deliveries = webhook_events
+            .iter()
+            .filter_map(|(_, _, event)| match event {
+                WebhookEvent::WebhookDeliveryAttempted(attempt) => {
+                    Some(vec![Cell::from(attempt.delivery_id.to_string())])
+                }
+                _ => None,
+            })
+            .collect();
+        batch.prefetch::<DeliveryDoc>(deliveries).await?;
+        for (recorded, webhook_id, decoded) in webhook_events {
             let event = &recorded.event;
-            let ty = event.event_type.as_str();
-            if !is_webhook_event(ty) {
-                continue;
-            }
-            let Some(webhook_id) = webhook_of(&event.stream) else {
-                continue;
-            };
             let webhook_id = webhook_id.to_string();
             let webhook_id = webhook_id.as_str();
             let at = event.recorded_at;
             let position = recorded.global_position;
             let key = || vec![Cell::from(webhook_id)];
-            match event.decode::<WebhookEvent>()? {
+            match decoded {
                 WebhookEvent::WebhookCreated(created) => batch.put(WebhookDoc {
                     id: webhook_id.to_owned(),
                     tenant: created.tenant.as_str().to_owned(),
