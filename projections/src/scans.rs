@@ -443,19 +443,23 @@ async fn prefetch_completions(
     batch.prefetch::<ScanDoc>(earlier).await?;
     let (mut targets, mut domains, mut trends) = (Vec::new(), Vec::new(), Vec::new());
     for (id, at) in &completed {
+        let read;
         let scan = match requested.get(id) {
-            Some(doc) => doc.clone(),
+            Some(doc) => doc,
             None => match batch.get::<ScanDoc>(vec![id.as_str().into()]).await? {
-                Some(doc) => doc,
+                Some(doc) => {
+                    read = doc;
+                    &read
+                }
                 None => continue,
             },
         };
-        targets.push(target_key(&scan));
-        domains.push(domain_key(&scan));
+        targets.push(target_key(scan));
+        domains.push(domain_key(scan));
         let day = day_of(*at);
-        for project in scopes(&scan) {
-            trends.push(trend_key(&scan, project, &scan.domain, &day));
-            trends.push(trend_key(&scan, project, "", &day));
+        for project in scopes(scan) {
+            trends.push(trend_key(scan, project, &scan.domain, &day));
+            trends.push(trend_key(scan, project, "", &day));
         }
     }
     batch.prefetch::<TargetDoc>(targets).await?;
