@@ -181,6 +181,7 @@ A=http://127.0.0.1:$((BASE + 1))
 B=http://127.0.0.1:$((BASE + 2))
 LAB_PORT=$((BASE + 90))
 SLOW_LAB_PORT=$((BASE + 91))
+SLOW_LAB_DELAY=3
 EOF
     # shellcheck disable=SC1091
     source "$DIR/cluster.env"
@@ -203,7 +204,9 @@ EOF
 
     say "lab sites on 127.0.0.1:$LAB_PORT and (slow) :$SLOW_LAB_PORT"
     start_proc lab python3 "$ROOT/deploy/cluster-lab.py" "$LAB_PORT" 0
-    start_proc slow-lab python3 "$ROOT/deploy/cluster-lab.py" "$SLOW_LAB_PORT" 0.4
+    # Each answer of the slow lab takes SLOW_LAB_DELAY seconds, so a scan of it outlasts the time the
+    # worker drill needs to see the scan start and kill its worker (a poll, the results hop, 1 s).
+    start_proc slow-lab python3 "$ROOT/deploy/cluster-lab.py" "$SLOW_LAB_PORT" "$SLOW_LAB_DELAY"
 
     openssl rand -hex 32 >"$DIR/secrets.key"
     openssl genpkey -algorithm ed25519 -out "$DIR/signing-key.pem" 2>/dev/null
@@ -270,6 +273,10 @@ started_by() { # SCAN_ID → the workers that started it, in log order
     pg "SELECT payload->>'worker_id' FROM events WHERE stream = 'scan-$1' AND event_type = 'ScanStarted' ORDER BY id"
 }
 has_started() { [[ -n $(started_by "$1") ]]; }
+history_of() { # SCAN_ID → its events in log order, one "type worker" per line (for failure messages)
+    pg "SELECT event_type || coalesce(' ' || (payload->>'worker_id'), '') FROM events WHERE stream = 'scan-$1' ORDER BY id" |
+        paste -sd ',' -
+}
 standby_caught_up() { [[ $(curl -sf "$B/ready" | json read_replica.lag_events) == 0 ]]; }
 
 smoke() {
@@ -353,10 +360,13 @@ drill_worker() {
     victim=$(started_by "$scan" | head -1)
     sleep 1
     stop_proc "$victim" KILL
+    # A scan that ended before its worker died proves nothing about redelivery: say so, not "1 worker".
+    terminal "$A" "$scan" && die "scan $scan ended before $victim was killed (the slow lab is too fast \
+for this machine: raise SLOW_LAB_DELAY); its events: $(history_of "$scan")"
     wait_terminal "$A" 120 "$scan"
     local runs
     runs=$(started_by "$scan" | sort -u | wc -l)
-    ((runs == 2)) || die "scan $scan was started by $runs workers, expected the killed one and another"
+    ((runs == 2)) || die "scan $scan was started by $runs workers, expected the killed one and another; its events: $(history_of "$scan")"
     [[ $(status_of "$A" "$scan") == completed ]] || die "scan $scan is $(status_of "$A" "$scan") after its worker was killed"
     worker "${victim#worker-}" alpha
     say "drill: $victim killed mid-scan; $(started_by "$scan" | tail -1) completed it"
