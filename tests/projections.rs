@@ -802,7 +802,7 @@ async fn one_pass_rebuilds_every_projector_and_resumes_a_half_done_one(side: &Re
         .await
         .unwrap();
     assert_eq!(side.db.checkpoint("scans__shadow").await.unwrap(), half);
-    let mut all = vantage_projections::projectors(side.store.clone());
+    let all = vantage_projections::projectors(side.store.clone());
     let head = side.store.head_position().await.unwrap();
     let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
     let record = seen.clone();
@@ -812,7 +812,7 @@ async fn one_pass_rebuilds_every_projector_and_resumes_a_half_done_one(side: &Re
         })),
         ..RebuildOptions::default()
     };
-    let swapped = runtime::rebuild_all(&mut all, side.store.clone(), &side.db, options)
+    let swapped = runtime::rebuild_all(all, side.store.clone(), &side.db, options)
         .await
         .unwrap();
     assert_eq!(swapped, vec![head; vantage_projections::PROJECTORS.len()]);

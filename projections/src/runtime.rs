@@ -17,6 +17,7 @@
 //! tables in one transaction: queries answer from the old tables throughout.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -27,7 +28,9 @@ use tokio::sync::{mpsc, watch};
 use vantage_store::{EventStore, RecordedEvent};
 
 use crate::ProjectionError;
-use crate::db::{Batch, ReadDb, Table, begin_write, create_table, index_shadow, swap_in_shadow};
+use crate::db::{
+    Backend, Batch, ReadDb, Table, begin_write, create_table, index_shadow, swap_in_shadow,
+};
 use crate::lease::{Lease, sleep_or_stop};
 
 /// Events read and applied per transaction by a live projector.
@@ -497,12 +500,18 @@ async fn prepare_shadow(
     Ok(())
 }
 
-/// Rebuilds every one of `projectors` with one read of the log: each batch is read once and applied
-/// to each projector's shadow tables in that projector's own fenced transaction (a projector whose
-/// shadow checkpoint is already past a batch skips it, so a resumed rebuild works). Then each is
-/// finished as by [`rebuild`]: a last catch-up and the atomic swap. Returns the positions swapped in.
+/// Rebuilds every one of `projectors` with one read of the log: each batch is read once and handed
+/// to every projector's lane, which applies it to that projector's shadow tables in the projector's
+/// own fenced transaction (a projector whose shadow checkpoint is already past a batch skips it, so
+/// a resumed rebuild works). Then each is finished as by [`rebuild`]: a last catch-up and the
+/// atomic swap. Returns the positions swapped in, in `projectors` order.
+///
+/// Projectors own disjoint tables and checkpoints, so their lanes are independent. On PostgreSQL
+/// they run side by side, each on its own connection: one projector applies a batch while another's
+/// is written. SQLite has one writer, and a transaction waiting for its lock would only sleep in the
+/// busy handler, so there the lanes take turns.
 pub async fn rebuild_all(
-    projectors: &mut [Box<dyn Projector>],
+    projectors: Vec<Box<dyn Projector>>,
     store: Arc<dyn EventStore>,
     db: &ReadDb,
     rebuild_options: RebuildOptions,
@@ -510,64 +519,116 @@ pub async fn rebuild_all(
     let RebuildOptions {
         restart, progress, ..
     } = rebuild_options;
-    let options = RunOptions {
-        suffix: SHADOW,
-        batch_size: REBUILD_BATCH_SIZE,
-        ..RunOptions::default()
-    };
-    let mut positions = Vec::with_capacity(projectors.len());
-    for projector in projectors.iter_mut() {
+    let mut starts = Vec::with_capacity(projectors.len());
+    for projector in &projectors {
         prepare_shadow(projector.as_ref(), db, restart).await?;
-        projector.reset();
-        let name = checkpoint_name(projector.name(), SHADOW);
-        positions.push(load_checkpoint(db, &name).await?);
+        starts.push(load_checkpoint(db, &checkpoint_name(projector.name(), SHADOW)).await?);
     }
-    let from = positions.iter().copied().min().unwrap_or(0);
-    let (mut batches, reader) = read_ahead(store.clone(), from, options.batch_size);
-    let _abort_reader = AbortOnDrop(reader);
-    loop {
-        let Some(next) = batches.recv().await else {
-            return Err(ProjectionError::Corrupt("the log reader stopped".into()));
-        };
-        let events = next?;
-        let head = store.head_position().await?;
-        if events.is_empty() {
-            if positions.iter().all(|p| *p >= head) {
-                break;
+    let from = starts.iter().copied().min().unwrap_or(0);
+    let writers = match db.backend() {
+        Backend::Postgres => projectors.len().max(1),
+        Backend::Sqlite => 1,
+    };
+    let shared = Arc::new(LaneShared {
+        writers: tokio::sync::Semaphore::new(writers),
+        positions: starts.iter().map(|p| AtomicU64::new(*p)).collect(),
+        head: AtomicU64::new(0),
+        reported: Mutex::new(from),
+        progress,
+    });
+    let mut lanes = tokio::task::JoinSet::new();
+    let mut feeds = Vec::with_capacity(projectors.len());
+    for (index, mut projector) in projectors.into_iter().enumerate() {
+        let (feed, mut batches) = mpsc::channel::<Arc<Vec<RecordedEvent>>>(2);
+        feeds.push(feed);
+        let (db, shared) = (db.clone(), shared.clone());
+        lanes.spawn(async move {
+            projector.reset();
+            let name = checkpoint_name(projector.name(), SHADOW);
+            let options = RunOptions {
+                suffix: SHADOW,
+                batch_size: REBUILD_BATCH_SIZE,
+                ..RunOptions::default()
+            };
+            let mut position = shared.positions[index].load(Ordering::Acquire);
+            while let Some(events) = batches.recv().await {
+                let last = events.last().map_or(position, |e| e.global_position);
+                if position >= last {
+                    continue;
+                }
+                let start = events.partition_point(|e| e.global_position <= position);
+                let applied = {
+                    let _turn = shared.writers.acquire().await.map_err(|_| {
+                        ProjectionError::Corrupt("the rebuild's writer turns closed".into())
+                    })?;
+                    apply_batch(
+                        projector.as_mut(),
+                        &db,
+                        &name,
+                        &options,
+                        position,
+                        last,
+                        &events[start..],
+                    )
+                    .await?
+                };
+                if !applied {
+                    return Err(ProjectionError::Corrupt(format!(
+                        "another rebuild of {} is running",
+                        projector.name()
+                    )));
+                }
+                position = last;
+                shared.positions[index].store(position, Ordering::Release);
+                shared.report();
             }
-            continue;
-        }
-        let last = events.last().map_or(from, |e| e.global_position);
-        for (projector, position) in projectors.iter_mut().zip(positions.iter_mut()) {
-            if *position >= last {
+            Ok((index, projector))
+        });
+    }
+    let (mut batches, reader) = read_ahead(store.clone(), from, REBUILD_BATCH_SIZE);
+    let _abort_reader = AbortOnDrop(reader);
+    let mut read_up_to = from;
+    // Feeds every lane until the log is read to its head; stops early if a lane has ended (failed).
+    let fed: Result<(), ProjectionError> = async {
+        'feed: loop {
+            let Some(next) = batches.recv().await else {
+                return Err(ProjectionError::Corrupt("the log reader stopped".into()));
+            };
+            let events = next?;
+            let head = store.head_position().await?;
+            shared.head.store(head, Ordering::Release);
+            if events.is_empty() {
+                if read_up_to >= head {
+                    return Ok(());
+                }
                 continue;
             }
-            let start = events.partition_point(|e| e.global_position <= *position);
-            let name = checkpoint_name(projector.name(), SHADOW);
-            let applied = apply_batch(
-                projector.as_mut(),
-                db,
-                &name,
-                &options,
-                *position,
-                last,
-                &events[start..],
-            )
-            .await?;
-            if !applied {
-                return Err(ProjectionError::Corrupt(format!(
-                    "another rebuild of {} is running",
-                    projector.name()
-                )));
+            read_up_to = events.last().map_or(read_up_to, |e| e.global_position);
+            let events = Arc::new(events);
+            for feed in &feeds {
+                if feed.send(events.clone()).await.is_err() {
+                    break 'feed Ok(());
+                }
             }
-            *position = last;
-        }
-        if let Some(progress) = &progress {
-            progress(last, head);
         }
     }
-    let mut swapped = Vec::with_capacity(projectors.len());
-    for projector in projectors.iter_mut() {
+    .await;
+    drop(feeds);
+    let mut finished: Vec<Option<Box<dyn Projector>>> = Vec::new();
+    finished.resize_with(shared.positions.len(), || None);
+    while let Some(lane) = lanes.join_next().await {
+        let (index, projector) = match lane {
+            Ok(done) => done?,
+            Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
+            Err(error) => return Err(ProjectionError::Corrupt(format!("a rebuild lane: {error}"))),
+        };
+        finished[index] = Some(projector);
+    }
+    fed?;
+    let mut swapped = Vec::with_capacity(finished.len());
+    for projector in finished {
+        let mut projector =
+            projector.ok_or_else(|| ProjectionError::Corrupt("a rebuild lane vanished".into()))?;
         // Resumes from the shadow checkpoint just reached: only what was appended meanwhile is read.
         swapped.push(
             rebuild(
@@ -580,6 +641,38 @@ pub async fn rebuild_all(
         );
     }
     Ok(swapped)
+}
+
+/// What [`rebuild_all`]'s lanes share: the writer turns, each lane's position, and the progress
+/// reported so far (the slowest lane's position, never going back).
+struct LaneShared {
+    writers: tokio::sync::Semaphore,
+    positions: Vec<AtomicU64>,
+    head: AtomicU64,
+    reported: Mutex<u64>,
+    progress: Option<Progress>,
+}
+
+impl LaneShared {
+    /// Reports the slowest lane's position if it moved.
+    fn report(&self) {
+        let Some(progress) = &self.progress else {
+            return;
+        };
+        let slowest = self
+            .positions
+            .iter()
+            .map(|p| p.load(Ordering::Acquire))
+            .min()
+            .unwrap_or(0);
+        let Ok(mut reported) = self.reported.lock() else {
+            return;
+        };
+        if slowest > *reported {
+            *reported = slowest;
+            progress(slowest, self.head.load(Ordering::Acquire).max(slowest));
+        }
+    }
 }
 
 async fn db_position(conn: &mut sqlx::AnyConnection, name: &str) -> Result<u64, ProjectionError> {

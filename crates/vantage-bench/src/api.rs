@@ -148,9 +148,9 @@ async fn measure(args: &ApiBenchArgs, backend: Backend, events: usize) -> anyhow
     let read = opened.read_models(dir.path(), 16).await?;
     // ~100 events a scan: 6 lifecycle events, 1 webhook delivery and 93 pages.
     let written = opened.write_history("default", 500, events, 93).await?;
-    let mut projectors = vantage_projections::projectors(store.clone());
+    let projectors = vantage_projections::projectors(store.clone());
     vantage_projections::runtime::rebuild_all(
-        &mut projectors,
+        projectors,
         store.clone(),
         &read,
         RebuildOptions::default(),

@@ -63,9 +63,9 @@ pub async fn run(args: ProjectionBenchArgs) -> anyhow::Result<()> {
             .as_secs_f64();
 
         let started = Instant::now();
-        let mut projectors = vantage_projections::projectors(store.clone());
+        let projectors = vantage_projections::projectors(store.clone());
         vantage_projections::runtime::rebuild_all(
-            &mut projectors,
+            projectors,
             store.clone(),
             &db,
             RebuildOptions::default(),

@@ -163,9 +163,9 @@ async fn write(site: &Site, events: usize) -> anyhow::Result<u64> {
         anyhow::ensure!(Instant::now() < deadline, "the log was not ordered in time");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let mut projectors = vantage_projections::projectors(site.services.store().clone());
+    let projectors = vantage_projections::projectors(site.services.store().clone());
     vantage_projections::runtime::rebuild_all(
-        &mut projectors,
+        projectors,
         site.services.store().clone(),
         &site.read,
         RebuildOptions::default(),

@@ -68,7 +68,7 @@ pub(crate) async fn rebuild(args: &RebuildArgs, file: &FileConfig) -> Result<Exi
     };
     let opened = open_store(&args.store, file).await?;
     let db = opened.read_db().await?;
-    let mut projectors = names
+    let projectors = names
         .iter()
         .map(|name| projector(name, opened.events.clone()))
         .collect::<Result<Vec<_>, _>>()?;
@@ -81,14 +81,10 @@ pub(crate) async fn rebuild(args: &RebuildArgs, file: &FileConfig) -> Result<Exi
         pause_at: None,
     };
     // Every projector from one read of the log (the same code path for one or all).
-    let positions = vantage_projections::runtime::rebuild_all(
-        &mut projectors,
-        opened.events.clone(),
-        &db,
-        options,
-    )
-    .await
-    .map_err(|e| CliError(format!("rebuilding {label} failed: {e}")))?;
+    let positions =
+        vantage_projections::runtime::rebuild_all(projectors, opened.events.clone(), &db, options)
+            .await
+            .map_err(|e| CliError(format!("rebuilding {label} failed: {e}")))?;
     bar.finish_and_clear();
     let seconds = started.elapsed().as_secs_f64();
     for (name, position) in names.iter().zip(positions) {
