@@ -584,12 +584,40 @@ struct Slot {
 /// documents, until [`flush`], which serialises each changed document once and writes each
 /// table's rows with multi-row upserts. The last change of a key wins.
 ///
+/// A rebuild lane applies a batch *detached*: outside any transaction, reading through a plain
+/// connection while the lane's previous batch is still being written. It first looks in what that
+/// previous batch carried over (every row it read or wrote, as it leaves them), so it never
+/// reads a row the write in flight changes; every other row is as the database has it, because
+/// only the lane writes its tables. Its changes are taken with `into_writes` and written by the
+/// lane in the batch's own transaction. A detached batch refuses [`query`] and [`execute`], which
+/// need every earlier write in the database: they fail with [`ProjectionError::Detached`], and the
+/// lane applies the batch again in its transaction.
+///
 /// [`flush`]: Batch::flush
+/// [`query`]: Batch::query
+/// [`execute`]: Batch::execute
 pub struct Batch<'c> {
     conn: &'c mut AnyConnection,
     backend: Backend,
     suffix: &'c str,
-    slots: HashMap<(&'static str, Vec<Cell>), Slot>,
+    slots: HashMap<SlotKey, Slot>,
+    /// The rows the lane's previous batch left, for a detached batch (empty otherwise).
+    carried: HashMap<SlotKey, Slot>,
+    detached: bool,
+}
+
+/// A cached row's table and key.
+type SlotKey = (&'static str, Vec<Cell>);
+
+/// The rows a detached batch read or wrote, as it left them: handed to the lane's next batch, which
+/// reads them before the database while this batch's write is in flight.
+#[derive(Default)]
+pub(crate) struct Carried(HashMap<SlotKey, Slot>);
+
+/// A batch's changes, serialised: deleted keys, then each table's rows to upsert.
+pub(crate) struct Writes {
+    deletes: Vec<(&'static Table, Vec<Cell>)>,
+    upserts: Vec<(&'static Table, Vec<PendingRow>)>,
 }
 
 impl std::fmt::Debug for Batch<'_> {
@@ -614,6 +642,34 @@ impl<'c> Batch<'c> {
             backend,
             suffix,
             slots: HashMap::new(),
+            carried: HashMap::new(),
+            detached: false,
+        }
+    }
+
+    /// A batch applied outside its transaction, reading through `conn` and first in `carried`
+    /// (see [`Batch`]).
+    pub(crate) fn detached(
+        conn: &'c mut AnyConnection,
+        backend: Backend,
+        suffix: &'c str,
+        carried: Carried,
+    ) -> Self {
+        Self {
+            carried: carried.0,
+            detached: true,
+            ..Self::new(conn, backend, suffix)
+        }
+    }
+
+    /// Moves a row the previous batch left into this batch's cache; whether there was one.
+    fn take_carried(&mut self, slot_key: &SlotKey) -> bool {
+        match self.carried.remove_entry(slot_key) {
+            Some((key, slot)) => {
+                self.slots.insert(key, slot);
+                true
+            }
+            None => false,
         }
     }
 
@@ -626,7 +682,7 @@ impl<'c> Batch<'c> {
     async fn slot<D: Doc>(&mut self, key: Vec<Cell>) -> Result<&mut Slot, ProjectionError> {
         debug_assert_eq!(key.len(), D::TABLE.key, "a whole key of {}", D::TABLE.name);
         let slot_key = (D::TABLE.name, key);
-        if !self.slots.contains_key(&slot_key) {
+        if !self.slots.contains_key(&slot_key) && !self.take_carried(&slot_key) {
             let sql = format!(
                 "SELECT doc FROM {} WHERE {}",
                 D::TABLE.named(self.suffix),
@@ -658,10 +714,13 @@ impl<'c> Batch<'c> {
     /// Reads the documents with these keys that the batch does not hold yet, in as few queries as
     /// the statement size allows, so the [`get`](Batch::get)s that follow are answered from memory.
     pub async fn prefetch<D: Doc>(&mut self, keys: Vec<Vec<Cell>>) -> Result<(), ProjectionError> {
-        let mut missing: Vec<Vec<Cell>> = keys
-            .into_iter()
-            .filter(|key| !self.slots.contains_key(&(D::TABLE.name, key.clone())))
-            .collect();
+        let mut missing: Vec<Vec<Cell>> = Vec::with_capacity(keys.len());
+        for key in keys {
+            let slot_key = (D::TABLE.name, key);
+            if !self.slots.contains_key(&slot_key) && !self.take_carried(&slot_key) {
+                missing.push(slot_key.1);
+            }
+        }
         missing.sort();
         missing.dedup();
         let width = D::TABLE.key;
@@ -762,6 +821,9 @@ impl<'c> Batch<'c> {
         sql: &str,
         params: &[Cell],
     ) -> Result<Vec<D>, ProjectionError> {
+        if self.detached {
+            return Err(ProjectionError::Detached);
+        }
         self.flush().await?;
         let rows = bind_all(sqlx::query(AssertSqlSafe(sql.to_owned())), params)
             .fetch_all(&mut *self.conn)
@@ -771,6 +833,9 @@ impl<'c> Batch<'c> {
 
     /// Runs a statement on this batch's tables (pending writes are flushed first).
     pub async fn execute(&mut self, sql: &str, params: &[Cell]) -> Result<(), ProjectionError> {
+        if self.detached {
+            return Err(ProjectionError::Detached);
+        }
         self.flush().await?;
         bind_all(sqlx::query(AssertSqlSafe(sql.to_owned())), params)
             .execute(&mut *self.conn)
@@ -782,6 +847,18 @@ impl<'c> Batch<'c> {
 
     /// Writes every pending change.
     pub async fn flush(&mut self) -> Result<(), ProjectionError> {
+        let writes = self.take_writes()?;
+        writes.write(self.conn, self.backend, self.suffix).await
+    }
+
+    /// A detached batch's changes, and the rows it leaves for the lane's next batch.
+    pub(crate) fn into_writes(mut self) -> Result<(Writes, Carried), ProjectionError> {
+        let writes = self.take_writes()?;
+        Ok((writes, Carried(self.slots)))
+    }
+
+    /// Serialises every pending change, leaving each row as written.
+    fn take_writes(&mut self) -> Result<Writes, ProjectionError> {
         let mut upserts: HashMap<&'static str, (&'static Table, Vec<PendingRow>)> = HashMap::new();
         let mut deletes: Vec<(&'static Table, Vec<Cell>)> = Vec::new();
         for slot in self.slots.values_mut() {
@@ -798,76 +875,89 @@ impl<'c> Batch<'c> {
                 Write::None => {}
             }
         }
-        for (table, key) in deletes {
+        let mut upserts: Vec<(&'static Table, Vec<PendingRow>)> = upserts.into_values().collect();
+        upserts.sort_by_key(|(table, _)| table.name);
+        Ok(Writes { deletes, upserts })
+    }
+}
+
+impl Writes {
+    /// Writes these changes to `suffix`'s tables through `conn`: the deletes, then each table's
+    /// rows in multi-row upserts, tables in name order.
+    pub(crate) async fn write(
+        &self,
+        conn: &mut AnyConnection,
+        backend: Backend,
+        suffix: &str,
+    ) -> Result<(), ProjectionError> {
+        for (table, key) in &self.deletes {
             let sql = format!(
                 "DELETE FROM {} WHERE {}",
-                table.named(self.suffix),
+                table.named(suffix),
                 table.key_where(1)
             );
-            bind_all(sqlx::query(AssertSqlSafe(sql)), &key)
-                .execute(&mut *self.conn)
+            bind_all(sqlx::query(AssertSqlSafe(sql)), key)
+                .execute(&mut *conn)
                 .await?;
         }
-        let mut names: Vec<&&'static str> = upserts.keys().collect();
-        names.sort();
-        let names: Vec<&'static str> = names.into_iter().copied().collect();
-        for name in names {
-            let (table, rows) = &upserts[name];
+        for (table, rows) in &self.upserts {
             for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-                self.upsert(table, chunk).await?;
+                upsert(conn, backend, suffix, table, chunk).await?;
             }
         }
         Ok(())
     }
+}
 
-    async fn upsert(
-        &mut self,
-        table: &Table,
-        rows: &[(Vec<Cell>, String)],
-    ) -> Result<(), ProjectionError> {
-        let width = table.columns.len() + 1;
-        let mut sql = format!("INSERT INTO {} (", table.named(self.suffix));
-        for column in table.columns {
-            sql.push_str(column.name);
+async fn upsert(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    suffix: &str,
+    table: &Table,
+    rows: &[(Vec<Cell>, String)],
+) -> Result<(), ProjectionError> {
+    let width = table.columns.len() + 1;
+    let mut sql = format!("INSERT INTO {} (", table.named(suffix));
+    for column in table.columns {
+        sql.push_str(column.name);
+        sql.push_str(", ");
+    }
+    sql.push_str("doc) VALUES ");
+    for (r, _) in rows.iter().enumerate() {
+        if r > 0 {
             sql.push_str(", ");
         }
-        sql.push_str("doc) VALUES ");
-        for (r, _) in rows.iter().enumerate() {
-            if r > 0 {
+        sql.push('(');
+        for c in 0..width {
+            if c > 0 {
                 sql.push_str(", ");
             }
-            sql.push('(');
-            for c in 0..width {
-                if c > 0 {
-                    sql.push_str(", ");
-                }
-                sql.push_str(&self.backend.placeholder(r * width + c + 1));
-            }
-            sql.push(')');
+            sql.push_str(&backend.placeholder(r * width + c + 1));
         }
-        let key: Vec<&str> = table.columns[..table.key].iter().map(|c| c.name).collect();
-        sql.push_str(&format!(" ON CONFLICT ({}) DO UPDATE SET ", key.join(", ")));
-        let updates: Vec<String> = table.columns[table.key..]
-            .iter()
-            .map(|c| c.name)
-            .chain(["doc"])
-            .map(|name| format!("{name} = excluded.{name}"))
-            .collect();
-        sql.push_str(&updates.join(", "));
-        let mut query = sqlx::query(AssertSqlSafe(sql));
-        for (cells, doc) in rows {
-            debug_assert_eq!(cells.len(), table.columns.len(), "{}", table.name);
-            for cell in cells {
-                query = match cell {
-                    Cell::Int(v) => query.bind(*v),
-                    Cell::Text(v) => query.bind(v.as_str()),
-                };
-            }
-            query = query.bind(doc.as_str());
-        }
-        query.execute(&mut *self.conn).await?;
-        Ok(())
+        sql.push(')');
     }
+    let key: Vec<&str> = table.columns[..table.key].iter().map(|c| c.name).collect();
+    sql.push_str(&format!(" ON CONFLICT ({}) DO UPDATE SET ", key.join(", ")));
+    let updates: Vec<String> = table.columns[table.key..]
+        .iter()
+        .map(|c| c.name)
+        .chain(["doc"])
+        .map(|name| format!("{name} = excluded.{name}"))
+        .collect();
+    sql.push_str(&updates.join(", "));
+    let mut query = sqlx::query(AssertSqlSafe(sql));
+    for (cells, doc) in rows {
+        debug_assert_eq!(cells.len(), table.columns.len(), "{}", table.name);
+        for cell in cells {
+            query = match cell {
+                Cell::Int(v) => query.bind(*v),
+                Cell::Text(v) => query.bind(v.as_str()),
+            };
+        }
+        query = query.bind(doc.as_str());
+    }
+    query.execute(&mut *conn).await?;
+    Ok(())
 }
 
 /// Begins a read-model transaction that takes the write lock at once on SQLite (so the checkpoint

@@ -52,6 +52,10 @@ pub enum ProjectionError {
     BadInput(String),
     #[error("failure injected by a test")]
     Injected,
+    /// A rebuild lane's detached batch asked for a query or statement that needs the batch's
+    /// transaction; the lane applies the batch again inside it (never returned by this crate's API).
+    #[error("a detached batch needs its transaction")]
+    Detached,
 }
 
 /// The names of every projector, in the order they run.

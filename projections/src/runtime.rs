@@ -29,7 +29,7 @@ use vantage_store::{EventStore, RecordedEvent};
 
 use crate::ProjectionError;
 use crate::db::{
-    Backend, Batch, ReadDb, Table, begin_write, create_table, index_shadow, swap_in_shadow,
+    Backend, Batch, Carried, ReadDb, Table, begin_write, create_table, index_shadow, swap_in_shadow,
 };
 use crate::lease::{Lease, sleep_or_stop};
 
@@ -311,15 +311,7 @@ async fn apply_batch(
     events: &[RecordedEvent],
 ) -> Result<bool, ProjectionError> {
     let mut tx = begin_write(db.pool(), db.backend()).await?;
-    let fenced =
-        sqlx::query("UPDATE rm_checkpoints SET position = $1 WHERE name = $2 AND position = $3")
-            .bind(i64::try_from(to).unwrap_or(i64::MAX))
-            .bind(checkpoint)
-            .bind(i64::try_from(from).unwrap_or(i64::MAX))
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-    if fenced != 1 {
+    if !fence(&mut tx, checkpoint, from, to).await? {
         tx.rollback().await?;
         return Ok(false);
     }
@@ -341,6 +333,25 @@ async fn apply_batch(
     }
     tx.commit().await?;
     Ok(true)
+}
+
+/// Moves `checkpoint` from `from` to `to` inside a batch's transaction: whether it was at `from`
+/// (if not, another runner moved it, and the batch must write nothing).
+async fn fence(
+    conn: &mut sqlx::AnyConnection,
+    checkpoint: &str,
+    from: u64,
+    to: u64,
+) -> Result<bool, ProjectionError> {
+    let moved =
+        sqlx::query("UPDATE rm_checkpoints SET position = $1 WHERE name = $2 AND position = $3")
+            .bind(i64::try_from(to).unwrap_or(i64::MAX))
+            .bind(checkpoint)
+            .bind(i64::try_from(from).unwrap_or(i64::MAX))
+            .execute(&mut *conn)
+            .await?
+            .rows_affected();
+    Ok(moved == 1)
 }
 
 /// Runs `projector` live for as long as this process should, taking over from other processes on
@@ -398,6 +409,8 @@ pub struct RebuildOptions {
     pub progress: Option<Progress>,
     /// Stop once the shadow tables reach this position, without swapping (resume later).
     pub pause_at: Option<u64>,
+    /// Events read and applied per batch; [`REBUILD_BATCH_SIZE`] if `None`.
+    pub batch_size: Option<usize>,
 }
 
 impl std::fmt::Debug for RebuildOptions {
@@ -405,6 +418,7 @@ impl std::fmt::Debug for RebuildOptions {
         f.debug_struct("RebuildOptions")
             .field("restart", &self.restart)
             .field("pause_at", &self.pause_at)
+            .field("batch_size", &self.batch_size)
             .finish_non_exhaustive()
     }
 }
@@ -422,6 +436,7 @@ pub async fn rebuild(
         restart,
         progress,
         pause_at,
+        batch_size,
     } = rebuild_options;
     let name = projector.name();
     let shadow_checkpoint = checkpoint_name(name, SHADOW);
@@ -430,7 +445,7 @@ pub async fn rebuild(
     let options = RunOptions {
         until: pause_at.map_or(Until::CaughtUp, Until::Position),
         suffix: SHADOW,
-        batch_size: REBUILD_BATCH_SIZE,
+        batch_size: batch_size.unwrap_or(REBUILD_BATCH_SIZE).max(1),
         progress,
         ..RunOptions::default()
     };
@@ -506,10 +521,10 @@ async fn prepare_shadow(
 /// a resumed rebuild works). Then each is finished as by [`rebuild`]: a last catch-up and the
 /// atomic swap. Returns the positions swapped in, in `projectors` order.
 ///
-/// Projectors own disjoint tables and checkpoints, so their lanes are independent. On PostgreSQL
-/// they run side by side, each on its own connection: one projector applies a batch while another's
-/// is written. SQLite has one writer, and a transaction waiting for its lock would only sleep in the
-/// busy handler, so there the lanes take turns.
+/// Projectors own disjoint tables and checkpoints, so their lanes are independent and run side by
+/// side; each lane also applies its next batch while its previous one is written (`run_lane`).
+/// Writes take turns on SQLite, which has one writer (a transaction waiting for its lock would only
+/// sleep in the busy handler); on PostgreSQL each lane writes on its own connection.
 pub async fn rebuild_all(
     projectors: Vec<Box<dyn Projector>>,
     store: Arc<dyn EventStore>,
@@ -517,7 +532,10 @@ pub async fn rebuild_all(
     rebuild_options: RebuildOptions,
 ) -> Result<Vec<u64>, ProjectionError> {
     let RebuildOptions {
-        restart, progress, ..
+        restart,
+        progress,
+        batch_size,
+        ..
     } = rebuild_options;
     let mut starts = Vec::with_capacity(projectors.len());
     for projector in &projectors {
@@ -530,7 +548,7 @@ pub async fn rebuild_all(
         Backend::Sqlite => 1,
     };
     let shared = Arc::new(LaneShared {
-        writers: tokio::sync::Semaphore::new(writers),
+        writers: Arc::new(tokio::sync::Semaphore::new(writers)),
         positions: starts.iter().map(|p| AtomicU64::new(*p)).collect(),
         head: AtomicU64::new(0),
         reported: Mutex::new(from),
@@ -538,54 +556,19 @@ pub async fn rebuild_all(
     });
     let mut lanes = tokio::task::JoinSet::new();
     let mut feeds = Vec::with_capacity(projectors.len());
-    for (index, mut projector) in projectors.into_iter().enumerate() {
-        let (feed, mut batches) = mpsc::channel::<Arc<Vec<RecordedEvent>>>(2);
+    for (index, projector) in projectors.into_iter().enumerate() {
+        let (feed, batches) = mpsc::channel::<Arc<Vec<RecordedEvent>>>(2);
         feeds.push(feed);
-        let (db, shared) = (db.clone(), shared.clone());
-        lanes.spawn(async move {
-            projector.reset();
-            let name = checkpoint_name(projector.name(), SHADOW);
-            let options = RunOptions {
-                suffix: SHADOW,
-                batch_size: REBUILD_BATCH_SIZE,
-                ..RunOptions::default()
-            };
-            let mut position = shared.positions[index].load(Ordering::Acquire);
-            while let Some(events) = batches.recv().await {
-                let last = events.last().map_or(position, |e| e.global_position);
-                if position >= last {
-                    continue;
-                }
-                let start = events.partition_point(|e| e.global_position <= position);
-                let applied = {
-                    let _turn = shared.writers.acquire().await.map_err(|_| {
-                        ProjectionError::Corrupt("the rebuild's writer turns closed".into())
-                    })?;
-                    apply_batch(
-                        projector.as_mut(),
-                        &db,
-                        &name,
-                        &options,
-                        position,
-                        last,
-                        &events[start..],
-                    )
-                    .await?
-                };
-                if !applied {
-                    return Err(ProjectionError::Corrupt(format!(
-                        "another rebuild of {} is running",
-                        projector.name()
-                    )));
-                }
-                position = last;
-                shared.positions[index].store(position, Ordering::Release);
-                shared.report();
-            }
-            Ok((index, projector))
-        });
+        lanes.spawn(run_lane(
+            projector,
+            index,
+            db.clone(),
+            shared.clone(),
+            batches,
+        ));
     }
-    let (mut batches, reader) = read_ahead(store.clone(), from, REBUILD_BATCH_SIZE);
+    let batch_size = batch_size.unwrap_or(REBUILD_BATCH_SIZE).max(1);
+    let (mut batches, reader) = read_ahead(store.clone(), from, batch_size);
     let _abort_reader = AbortOnDrop(reader);
     let mut read_up_to = from;
     // Feeds every lane until the log is read to its head; stops early if a lane has ended (failed).
@@ -643,10 +626,145 @@ pub async fn rebuild_all(
     Ok(swapped)
 }
 
-/// What [`rebuild_all`]'s lanes share: the writer turns, each lane's position, and the progress
-/// reported so far (the slowest lane's position, never going back).
+/// One projector's lane of [`rebuild_all`]: applies each batch it is handed to the projector's
+/// shadow tables, pipelined. A batch is applied detached (see [`Batch`]), reading what the previous
+/// batch carried over before the database, while the previous batch's write is in flight; once
+/// that write committed, this batch's write starts in its own fenced transaction and the lane
+/// applies the next batch. A batch that needs its transaction (a delete by column) is applied
+/// again inside it, after the projector forgot its in-memory state. Returns the projector, with
+/// its index, once the feed ends and the last write committed.
+async fn run_lane(
+    mut projector: Box<dyn Projector>,
+    index: usize,
+    db: ReadDb,
+    shared: Arc<LaneShared>,
+    mut batches: mpsc::Receiver<Arc<Vec<RecordedEvent>>>,
+) -> Result<(usize, Box<dyn Projector>), ProjectionError> {
+    projector.reset();
+    let name = checkpoint_name(projector.name(), SHADOW);
+    let options = RunOptions {
+        suffix: SHADOW,
+        batch_size: REBUILD_BATCH_SIZE,
+        ..RunOptions::default()
+    };
+    // Applied up to here; committed up to `shared.positions[index]`.
+    let mut position = shared.positions[index].load(Ordering::Acquire);
+    let mut carried = Carried::default();
+    let mut writing: Option<Writing> = None;
+    while let Some(events) = batches.recv().await {
+        let last = events.last().map_or(position, |e| e.global_position);
+        if position >= last {
+            continue;
+        }
+        let events = &events[events.partition_point(|e| e.global_position <= position)..];
+        let detached = {
+            let mut conn = db.pool().acquire().await?;
+            let carried = std::mem::take(&mut carried);
+            let mut batch = Batch::detached(&mut conn, db.backend(), SHADOW, carried);
+            match projector.apply(events, &mut batch).await {
+                Ok(()) => Some(batch.into_writes()?),
+                Err(ProjectionError::Detached) => None,
+                Err(error) => return Err(error),
+            }
+        };
+        if let Some(previous) = writing.take() {
+            previous.committed(&shared, index, &name).await?;
+        }
+        let turn =
+            shared.writers.clone().acquire_owned().await.map_err(|_| {
+                ProjectionError::Corrupt("the rebuild's writer turns closed".into())
+            })?;
+        match detached {
+            Some((writes, kept)) => {
+                carried = kept;
+                let (db, name) = (db.clone(), name.clone());
+                let from = position;
+                writing = Some(Writing {
+                    to: last,
+                    task: tokio::spawn(async move {
+                        let _turn = turn;
+                        let mut tx = begin_write(db.pool(), db.backend()).await?;
+                        if !fence(&mut tx, &name, from, last).await? {
+                            tx.rollback().await?;
+                            return Ok(false);
+                        }
+                        writes.write(&mut tx, db.backend(), SHADOW).await?;
+                        tx.commit().await?;
+                        Ok(true)
+                    }),
+                });
+            }
+            None => {
+                projector.reset();
+                let applied = apply_batch(
+                    projector.as_mut(),
+                    &db,
+                    &name,
+                    &options,
+                    position,
+                    last,
+                    events,
+                )
+                .await?;
+                drop(turn);
+                Writing::fenced(applied, &name)?;
+                shared.positions[index].store(last, Ordering::Release);
+                shared.report();
+            }
+        }
+        position = last;
+    }
+    if let Some(last) = writing.take() {
+        last.committed(&shared, index, &name).await?;
+    }
+    Ok((index, projector))
+}
+
+/// A lane's batch being written: the position its transaction moves the checkpoint to.
+struct Writing {
+    to: u64,
+    task: tokio::task::JoinHandle<Result<bool, ProjectionError>>,
+}
+
+impl Writing {
+    /// Waits for the write to commit, then records the lane's new position.
+    async fn committed(
+        self,
+        shared: &LaneShared,
+        index: usize,
+        checkpoint: &str,
+    ) -> Result<(), ProjectionError> {
+        let fenced = match self.task.await {
+            Ok(fenced) => fenced?,
+            Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
+            Err(error) => {
+                return Err(ProjectionError::Corrupt(format!(
+                    "a rebuild write of {checkpoint}: {error}"
+                )));
+            }
+        };
+        Self::fenced(fenced, checkpoint)?;
+        shared.positions[index].store(self.to, Ordering::Release);
+        shared.report();
+        Ok(())
+    }
+
+    /// A batch whose fence failed means another rebuild of the projector moves its checkpoint.
+    fn fenced(fenced: bool, checkpoint: &str) -> Result<(), ProjectionError> {
+        if fenced {
+            Ok(())
+        } else {
+            Err(ProjectionError::Corrupt(format!(
+                "another rebuild of {checkpoint} is running"
+            )))
+        }
+    }
+}
+
+/// What [`rebuild_all`]'s lanes share: the writer turns, each lane's committed position, and the
+/// progress reported so far (the slowest lane's position, never going back).
 struct LaneShared {
-    writers: tokio::sync::Semaphore,
+    writers: Arc<tokio::sync::Semaphore>,
     positions: Vec<AtomicU64>,
     head: AtomicU64,
     reported: Mutex<u64>,

@@ -78,7 +78,7 @@ pub(crate) async fn rebuild(args: &RebuildArgs, file: &FileConfig) -> Result<Exi
     let options = RebuildOptions {
         restart: args.restart,
         progress: Some(progress),
-        pause_at: None,
+        ..RebuildOptions::default()
     };
     // Every projector from one read of the log (the same code path for one or all).
     let positions =
