@@ -832,15 +832,9 @@ async fn one_pass_rebuilds_every_projector_and_resumes_a_half_done_one(side: &Re
         );
     }
     // Equal to projecting live from zero.
-    let dir = tempfile::tempdir().unwrap();
-    let clean = ReadDb::open_sqlite(&dir.path().join("clean.db"))
-        .await
-        .unwrap();
-    migrate(&clean).await.unwrap();
-    catch_up(&side.store, &clean).await;
     assert_eq!(
         digests(&side.db, &side.store).await,
-        digests(&clean, &side.store).await
+        digests_projected_live(&side.store).await
     );
 }
 
@@ -887,16 +881,21 @@ async fn a_pipelined_rebuild_in_small_batches_through_a_deletion_equals_projecti
             .unwrap()
             .is_some()
     );
+    assert_eq!(
+        digests(&side.db, &side.store).await,
+        digests_projected_live(&side.store).await
+    );
+}
+
+/// The digests of every read model projected live from zero into a fresh SQLite database.
+async fn digests_projected_live(store: &Arc<dyn EventStore>) -> Vec<(String, u64, String)> {
     let dir = tempfile::tempdir().unwrap();
     let clean = ReadDb::open_sqlite(&dir.path().join("clean.db"))
         .await
         .unwrap();
     migrate(&clean).await.unwrap();
-    catch_up(&side.store, &clean).await;
-    assert_eq!(
-        digests(&side.db, &side.store).await,
-        digests(&clean, &side.store).await
-    );
+    catch_up(store, &clean).await;
+    digests(&clean, store).await
 }
 
 async fn digests(db: &ReadDb, store: &Arc<dyn EventStore>) -> Vec<(String, u64, String)> {
@@ -1022,13 +1021,7 @@ async fn a_shadow_rebuild_swaps_in_equal_tables_while_queries_keep_answering(sid
     let after = digests(&side.db, &side.store).await;
     assert_ne!(before, after, "the new history is in");
     // Equal to projecting live from zero.
-    let dir = tempfile::tempdir().unwrap();
-    let clean = ReadDb::open_sqlite(&dir.path().join("clean.db"))
-        .await
-        .unwrap();
-    migrate(&clean).await.unwrap();
-    catch_up(&side.store, &clean).await;
-    assert_eq!(after, digests(&clean, &side.store).await);
+    assert_eq!(after, digests_projected_live(&side.store).await);
     // Indexes exist again under their live names: a second rebuild works.
     let mut audit = projector("audit", side.store.clone()).unwrap();
     let restart = RebuildOptions {
