@@ -29,7 +29,8 @@ use vantage_store::{EventStore, RecordedEvent};
 
 use crate::ProjectionError;
 use crate::db::{
-    Backend, Batch, Carried, ReadDb, Table, begin_write, create_table, index_shadow, swap_in_shadow,
+    Backend, Batch, Carried, ReadDb, Table, Writes, begin_write, create_table, index_shadow,
+    swap_in_shadow,
 };
 use crate::lease::{Lease, sleep_or_stop};
 
@@ -331,6 +332,26 @@ async fn apply_batch(
         projector.reset();
         return Err(ProjectionError::Injected);
     }
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// Writes a detached batch's changes to the shadow tables in one transaction that also moves the
+/// checkpoint, as [`apply_batch`] does for a batch applied inside it. `Ok(false)`: the fence failed
+/// (nothing was written).
+async fn write_batch(
+    db: &ReadDb,
+    checkpoint: &str,
+    from: u64,
+    to: u64,
+    writes: &Writes,
+) -> Result<bool, ProjectionError> {
+    let mut tx = begin_write(db.pool(), db.backend()).await?;
+    if !fence(&mut tx, checkpoint, from, to).await? {
+        tx.rollback().await?;
+        return Ok(false);
+    }
+    writes.write(&mut tx, db.backend(), SHADOW).await?;
     tx.commit().await?;
     Ok(true)
 }
@@ -642,9 +663,9 @@ async fn run_lane(
 ) -> Result<(usize, Box<dyn Projector>), ProjectionError> {
     projector.reset();
     let name = checkpoint_name(projector.name(), SHADOW);
+    // What `apply_batch` reads of the options: the shadow tables.
     let options = RunOptions {
         suffix: SHADOW,
-        batch_size: REBUILD_BATCH_SIZE,
         ..RunOptions::default()
     };
     // Applied up to here; committed up to `shared.positions[index]`.
@@ -677,20 +698,12 @@ async fn run_lane(
         match detached {
             Some((writes, kept)) => {
                 carried = kept;
-                let (db, name) = (db.clone(), name.clone());
-                let from = position;
+                let (db, name, from) = (db.clone(), name.clone(), position);
                 writing = Some(Writing {
                     to: last,
                     task: tokio::spawn(async move {
                         let _turn = turn;
-                        let mut tx = begin_write(db.pool(), db.backend()).await?;
-                        if !fence(&mut tx, &name, from, last).await? {
-                            tx.rollback().await?;
-                            return Ok(false);
-                        }
-                        writes.write(&mut tx, db.backend(), SHADOW).await?;
-                        tx.commit().await?;
-                        Ok(true)
+                        write_batch(&db, &name, from, last, &writes).await
                     }),
                 });
             }
