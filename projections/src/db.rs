@@ -20,6 +20,7 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyConnection, AnyPool, AssertSqlSafe, Connection, Executor, Row};
 
 use crate::ProjectionError;
+use crate::parallel::map_on_cores;
 
 /// Which database holds the read models.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -534,7 +535,7 @@ pub(crate) async fn index_shadow(
 
 /// A document as a batch keeps it: typed, and turned into its row only when the batch is flushed
 /// (a document changed by many events of one batch is serialised once).
-trait CachedDoc: Send {
+trait CachedDoc: Send + Sync {
     fn as_any(&self) -> &dyn StdAny;
     fn as_any_mut(&mut self) -> &mut dyn StdAny;
     /// The row's cells (key, then indexed columns) and its JSON text.
@@ -631,6 +632,9 @@ impl std::fmt::Debug for Batch<'_> {
 
 /// A row waiting to be written: its cells and its document.
 type PendingRow = (Vec<Cell>, String);
+
+/// Documents a thread serialises at least, when a batch's are spread over the cores.
+const ROWS_SERIALISED_PER_THREAD: usize = 64;
 
 /// Rows per multi-row statement (well under both databases' bound-parameter limits).
 const ROWS_PER_STATEMENT: usize = 256;
@@ -857,23 +861,31 @@ impl<'c> Batch<'c> {
         Ok((writes, Carried(self.slots)))
     }
 
-    /// Serialises every pending change, leaving each row as written.
+    /// Serialises every pending change (on every core: [`map_on_cores`]), leaving each row as
+    /// written.
     fn take_writes(&mut self) -> Result<Writes, ProjectionError> {
-        let mut upserts: HashMap<&'static str, (&'static Table, Vec<PendingRow>)> = HashMap::new();
+        let mut puts: Vec<(&'static Table, &dyn CachedDoc)> = Vec::new();
         let mut deletes: Vec<(&'static Table, Vec<Cell>)> = Vec::new();
         for slot in self.slots.values_mut() {
             match std::mem::replace(&mut slot.write, Write::None) {
                 Write::Put => {
-                    let Some(doc) = &slot.doc else { continue };
-                    upserts
-                        .entry(slot.table.name)
-                        .or_insert_with(|| (slot.table, Vec::new()))
-                        .1
-                        .push(doc.row()?);
+                    let slot: &Slot = slot;
+                    if let Some(doc) = &slot.doc {
+                        puts.push((slot.table, doc.as_ref()));
+                    }
                 }
                 Write::Delete => deletes.push((slot.table, slot.key.clone())),
                 Write::None => {}
             }
+        }
+        let rows = map_on_cores(&puts, ROWS_SERIALISED_PER_THREAD, |(_, doc)| doc.row());
+        let mut upserts: HashMap<&'static str, (&'static Table, Vec<PendingRow>)> = HashMap::new();
+        for ((table, _), row) in puts.iter().zip(rows) {
+            upserts
+                .entry(table.name)
+                .or_insert_with(|| (table, Vec::new()))
+                .1
+                .push(row?);
         }
         let mut upserts: Vec<(&'static Table, Vec<PendingRow>)> = upserts.into_values().collect();
         upserts.sort_by_key(|(table, _)| table.name);

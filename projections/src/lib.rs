@@ -19,6 +19,7 @@ mod cache;
 pub mod db;
 pub mod lease;
 pub mod model;
+mod parallel;
 pub mod query;
 pub mod replay;
 pub mod reporting;

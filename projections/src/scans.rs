@@ -13,8 +13,10 @@
 //! those the log holds before completion, so the findings are the same.
 //!
 //! Before a batch is applied, the documents its completed scans will read by key (target, domain,
-//! trend rows) are read in a few queries ([`Batch::prefetch`]); the batch then applies in order as
-//! before, answered from memory.
+//! trend rows) are read in a few queries ([`Batch::prefetch`]). What each completed scan's own
+//! observations decide (its assessment, analysis and coverage: [`Assessed`]) depends on no other
+//! scan, so it is computed for the whole batch on every core, as is the decoding of the batch's
+//! events ([`map_on_cores`]); the batch then applies in log order, answered from memory.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -28,18 +30,23 @@ use vantage_domain::ids::ScanId;
 use vantage_domain::notification::NotificationEvent;
 use vantage_domain::scan::{ProbeObserved, ScanEvent, ScanRequested, ScanStatus};
 use vantage_domain::triage::{TriageEvent, TriageState};
-use vantage_rules::compliance::{FRAMEWORKS, coverage};
-use vantage_rules::{Finding, ScanFacts, Severity, SeverityCounts, assess};
+use vantage_rules::analysis::{Analysis, analyze};
+use vantage_rules::compliance::{Coverage, FRAMEWORKS, coverage};
+use vantage_rules::{Assessment, Finding, ScanFacts, Severity, SeverityCounts, assess};
 use vantage_store::{EventStore, RecordedEvent};
 
 use crate::ProjectionError;
 use crate::db::{Batch, Cell, Table};
 use crate::model::*;
+use crate::parallel::map_on_cores;
 use crate::runtime::Projector;
 
 /// Scans whose observations are buffered at most at once; beyond it the oldest are dropped and read
 /// back from the log at completion.
 const MAX_BUFFERED_SCANS: usize = 10_000;
+
+/// Events a thread decodes at least, when a batch's decoding is spread over the cores.
+const DECODES_PER_THREAD: usize = 256;
 
 /// The namespace of notification ids (UUIDv5 of scan, kind and fingerprint: stable across rebuilds).
 const NOTIFICATION_NAMESPACE: Uuid = Uuid::from_u128(0x5f1c_2a4e_8b7d_4e0a_9c3f_6d2b_1a0e_7c41);
@@ -114,21 +121,27 @@ impl Projector for ScansProjector {
         events: &[RecordedEvent],
         batch: &mut Batch<'_>,
     ) -> Result<(), ProjectionError> {
-        let scan_events = events
+        let mut scan_events = map_on_cores(events, DECODES_PER_THREAD, |recorded| {
+            let is_scan = is_type::<ScanEvent>(recorded.event.event_type.as_str());
+            is_scan
+                .then(|| recorded.event.decode::<ScanEvent>())
+                .transpose()
+        })
+        .into_iter()
+        .collect::<Result<Vec<_>, _>>()?;
+        let targets = prefetch_completions(events, &scan_events, batch).await?;
+        let completions = self.gather(events, &mut scan_events, targets).await?;
+        let mut assessed: HashMap<usize, Result<Assessed, ProjectionError>> = completions
             .iter()
-            .map(|recorded| {
-                let is_scan = is_type::<ScanEvent>(recorded.event.event_type.as_str());
-                is_scan
-                    .then(|| recorded.event.decode::<ScanEvent>())
-                    .transpose()
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        prefetch_completions(events, &scan_events, batch).await?;
-        for (recorded, scan_event) in events.iter().zip(scan_events) {
+            .map(|completion| completion.index)
+            .zip(map_on_cores(&completions, 1, Completion::assess))
+            .collect();
+        drop(completions);
+        for (index, (recorded, scan_event)) in events.iter().zip(scan_events).enumerate() {
             let event = &recorded.event;
             let ty = event.event_type.as_str();
             if let Some(decoded) = scan_event {
-                self.apply_scan(recorded, decoded, batch).await?;
+                apply_scan(recorded, decoded, assessed.remove(&index), batch).await?;
             } else if is_type::<TriageEvent>(ty) {
                 let decoded = event.decode::<TriageEvent>()?;
                 apply_triage(recorded, decoded, batch).await?;
@@ -152,6 +165,49 @@ impl Projector for ScansProjector {
             }
         }
         Ok(())
+    }
+}
+
+/// A completed scan of a batch, with what its assessment needs.
+struct Completion {
+    /// The ScanCompleted's place in the batch.
+    index: usize,
+    scan_id: String,
+    tenant: String,
+    target: String,
+    ruleset: String,
+    observations: Vec<ProbeObserved>,
+}
+
+/// What a completed scan's own observations decide, whatever other scans did.
+struct Assessed {
+    assessment: Assessment,
+    analysis: Analysis,
+    /// One per framework of [`FRAMEWORKS`], in its order.
+    coverage: Vec<Coverage>,
+}
+
+impl Completion {
+    fn assess(&self) -> Result<Assessed, ProjectionError> {
+        let unknown = |e: vantage_rules::UnknownRuleset| {
+            ProjectionError::Corrupt(format!("scan {}: {e}", self.scan_id))
+        };
+        let facts = ScanFacts {
+            tenant: &self.tenant,
+            target: &self.target,
+            observations: &self.observations,
+        };
+        let assessment = assess(&self.ruleset, &facts).map_err(unknown)?;
+        let coverage = FRAMEWORKS
+            .iter()
+            .map(|framework| coverage(framework, &self.ruleset, &assessment.findings))
+            .collect::<Result<_, _>>()
+            .map_err(unknown)?;
+        Ok(Assessed {
+            analysis: analyze(&self.observations),
+            assessment,
+            coverage,
+        })
     }
 }
 
@@ -238,114 +294,166 @@ impl ScansProjector {
             .collect())
     }
 
-    async fn apply_scan(
+    /// Keeps the batch's observations with their scans (taking them out of `scan_events`), and
+    /// hands over each completed scan's, with the tenant and target `targets` names for it, as a
+    /// [`Completion`]. A completed scan `targets` does not name was deleted: nothing to assess.
+    async fn gather(
         &mut self,
-        recorded: &RecordedEvent,
-        event: ScanEvent,
-        batch: &mut Batch<'_>,
-    ) -> Result<(), ProjectionError> {
-        let Some(id) = scan_of(&recorded.event.stream) else {
-            return Ok(());
-        };
-        let scan_id = id.to_string();
-        let scan_id = scan_id.as_str();
-        let at = recorded.event.recorded_at;
-        let position = recorded.global_position;
-        if let ScanEvent::ScanRequested(requested) = &event {
-            self.buffer_start(scan_id);
-            let doc = requested_doc(scan_id, requested, recorded);
-            for project in scopes(&doc) {
-                let stats = stats_of(batch, &doc.tenant, project).await?;
-                stats.scans_total += 1;
-                *stats.scans_by_status.entry("queued".into()).or_default() += 1;
-                stats.last_scan_at = Some(at);
+        events: &[RecordedEvent],
+        scan_events: &mut [Option<ScanEvent>],
+        mut targets: HashMap<String, (String, String)>,
+    ) -> Result<Vec<Completion>, ProjectionError> {
+        let mut completions = Vec::new();
+        for (index, (recorded, slot)) in events.iter().zip(scan_events.iter_mut()).enumerate() {
+            let (Some(event), Some(id)) = (slot.as_ref(), scan_of(&recorded.event.stream)) else {
+                continue;
+            };
+            let scan_id = id.to_string();
+            match event {
+                ScanEvent::ScanRequested(_) => self.buffer_start(&scan_id),
+                ScanEvent::ProbeObserved(_) => {
+                    if let Some(ScanEvent::ProbeObserved(observed)) = slot.take()
+                        && let Some(buffer) = self.observations.get_mut(&scan_id)
+                    {
+                        buffer.push(observed);
+                    }
+                }
+                ScanEvent::ScanCompleted(completed) => {
+                    let Some((tenant, target)) = targets.remove(&scan_id) else {
+                        self.buffer_end(&scan_id);
+                        continue;
+                    };
+                    let ruleset = completed.ruleset_version.clone();
+                    let observations = self
+                        .observations(id, &scan_id, recorded.event.stream_version)
+                        .await?;
+                    completions.push(Completion {
+                        index,
+                        scan_id,
+                        tenant,
+                        target,
+                        ruleset,
+                        observations,
+                    });
+                }
+                ScanEvent::ScanFailed(_)
+                | ScanEvent::ScanCancelled(_)
+                | ScanEvent::ScanDeleted(_) => {
+                    self.buffer_end(&scan_id);
+                }
+                ScanEvent::ScanStarted(_)
+                | ScanEvent::ProbeFailed(_)
+                | ScanEvent::ScanFinalizing(_)
+                | ScanEvent::ContentSampleKept(_)
+                | ScanEvent::ContentKeyDestroyed(_) => {}
             }
-            batch.put(doc);
-            if let Some(sampling) = requested.content_sample {
-                batch.put(ContentDueDoc {
-                    scan_id: scan_id.to_owned(),
-                    tenant: requested.tenant.as_str().to_owned(),
-                    expires_at: sampling.expires_at(recorded.event.occurred_at),
-                });
-            }
-            return Ok(());
         }
-        if let ScanEvent::ContentKeyDestroyed(_) = event {
-            // Also after deletion: the to-do entry goes whatever became of the scan.
-            batch.delete::<ContentDueDoc>(vec![scan_id.into()]);
-            return Ok(());
-        }
-        if let ScanEvent::ProbeObserved(observed) = event {
-            if let Some(buffer) = self.observations.get_mut(scan_id) {
-                buffer.push(observed);
-            }
-            return Ok(());
-        }
-        let Some(mut scan) = batch.get::<ScanDoc>(vec![scan_id.into()]).await? else {
-            // A deleted scan (or events of a scan this log never requested): nothing to show.
-            return Ok(());
-        };
-        match event {
-            ScanEvent::ScanStarted(started) => {
-                scan.worker_id = Some(started.worker_id);
-                scan.started_at = Some(at);
-                set_status(batch, &mut scan, ScanStatus::Running, at).await?;
-            }
-            ScanEvent::ProbeFailed(_) => {
-                scan.failed_probes += 1;
-                scan.updated_at = at;
-            }
-            ScanEvent::ScanFinalizing(finalizing) => {
-                scan.observation_count = finalizing.observation_count;
-                set_status(batch, &mut scan, ScanStatus::Finalizing, at).await?;
-            }
-            ScanEvent::ScanCompleted(completed) => {
-                let observations = self
-                    .observations(id, scan_id, recorded.event.stream_version)
-                    .await?;
-                scan.observation_count = completed.observation_count;
-                scan.ruleset_version = Some(completed.ruleset_version.clone());
-                scan.completed_position = Some(position);
-                set_status(batch, &mut scan, ScanStatus::Completed, at).await?;
-                complete(
-                    batch,
-                    &mut scan,
-                    &completed.ruleset_version,
-                    &observations,
-                    recorded,
-                )
-                .await?;
-            }
-            ScanEvent::ScanFailed(failed) => {
-                self.buffer_end(scan_id);
-                scan.failure_reason = Some(failed.reason.clone());
-                set_status(batch, &mut scan, ScanStatus::Failed, at).await?;
-                notify(
-                    batch,
-                    &scan,
-                    NotificationKind::ScanFailed,
-                    None,
-                    recorded,
-                    format!("Scan of {} failed: {}", scan.domain, failed.reason),
-                );
-            }
-            ScanEvent::ScanCancelled(cancelled) => {
-                self.buffer_end(scan_id);
-                scan.cancel_reason = cancelled.reason;
-                set_status(batch, &mut scan, ScanStatus::Cancelled, at).await?;
-            }
-            ScanEvent::ScanDeleted(_) => {
-                self.buffer_end(scan_id);
-                return delete_scan(batch, scan).await;
-            }
-            ScanEvent::ScanRequested(_)
-            | ScanEvent::ProbeObserved(_)
-            | ScanEvent::ContentSampleKept(_)
-            | ScanEvent::ContentKeyDestroyed(_) => {}
-        }
-        batch.put(scan);
-        Ok(())
+        Ok(completions)
     }
+}
+
+/// Applies one scan event; a ScanCompleted's `assessed` is what [`Completion::assess`] made of it.
+async fn apply_scan(
+    recorded: &RecordedEvent,
+    event: ScanEvent,
+    assessed: Option<Result<Assessed, ProjectionError>>,
+    batch: &mut Batch<'_>,
+) -> Result<(), ProjectionError> {
+    let Some(id) = scan_of(&recorded.event.stream) else {
+        return Ok(());
+    };
+    let scan_id = id.to_string();
+    let scan_id = scan_id.as_str();
+    let at = recorded.event.recorded_at;
+    let position = recorded.global_position;
+    if let ScanEvent::ScanRequested(requested) = &event {
+        let doc = requested_doc(scan_id, requested, recorded);
+        for project in scopes(&doc) {
+            let stats = stats_of(batch, &doc.tenant, project).await?;
+            stats.scans_total += 1;
+            *stats.scans_by_status.entry("queued".into()).or_default() += 1;
+            stats.last_scan_at = Some(at);
+        }
+        batch.put(doc);
+        if let Some(sampling) = requested.content_sample {
+            batch.put(ContentDueDoc {
+                scan_id: scan_id.to_owned(),
+                tenant: requested.tenant.as_str().to_owned(),
+                expires_at: sampling.expires_at(recorded.event.occurred_at),
+            });
+        }
+        return Ok(());
+    }
+    if let ScanEvent::ContentKeyDestroyed(_) = event {
+        // Also after deletion: the to-do entry goes whatever became of the scan.
+        batch.delete::<ContentDueDoc>(vec![scan_id.into()]);
+        return Ok(());
+    }
+    if let ScanEvent::ProbeObserved(_) = event {
+        // Kept with its scan by `gather`.
+        return Ok(());
+    }
+    let Some(mut scan) = batch.get::<ScanDoc>(vec![scan_id.into()]).await? else {
+        // A deleted scan (or events of a scan this log never requested): nothing to show.
+        return Ok(());
+    };
+    match event {
+        ScanEvent::ScanStarted(started) => {
+            scan.worker_id = Some(started.worker_id);
+            scan.started_at = Some(at);
+            set_status(batch, &mut scan, ScanStatus::Running, at).await?;
+        }
+        ScanEvent::ProbeFailed(_) => {
+            scan.failed_probes += 1;
+            scan.updated_at = at;
+        }
+        ScanEvent::ScanFinalizing(finalizing) => {
+            scan.observation_count = finalizing.observation_count;
+            set_status(batch, &mut scan, ScanStatus::Finalizing, at).await?;
+        }
+        ScanEvent::ScanCompleted(completed) => {
+            let assessed = assessed.ok_or_else(|| {
+                ProjectionError::Corrupt(format!("scan {scan_id} completed unassessed"))
+            })??;
+            scan.observation_count = completed.observation_count;
+            scan.ruleset_version = Some(completed.ruleset_version.clone());
+            scan.completed_position = Some(position);
+            set_status(batch, &mut scan, ScanStatus::Completed, at).await?;
+            complete(
+                batch,
+                &mut scan,
+                &completed.ruleset_version,
+                assessed,
+                recorded,
+            )
+            .await?;
+        }
+        ScanEvent::ScanFailed(failed) => {
+            scan.failure_reason = Some(failed.reason.clone());
+            set_status(batch, &mut scan, ScanStatus::Failed, at).await?;
+            notify(
+                batch,
+                &scan,
+                NotificationKind::ScanFailed,
+                None,
+                recorded,
+                format!("Scan of {} failed: {}", scan.domain, failed.reason),
+            );
+        }
+        ScanEvent::ScanCancelled(cancelled) => {
+            scan.cancel_reason = cancelled.reason;
+            set_status(batch, &mut scan, ScanStatus::Cancelled, at).await?;
+        }
+        ScanEvent::ScanDeleted(_) => {
+            return delete_scan(batch, scan).await;
+        }
+        ScanEvent::ScanRequested(_)
+        | ScanEvent::ProbeObserved(_)
+        | ScanEvent::ContentSampleKept(_)
+        | ScanEvent::ContentKeyDestroyed(_) => {}
+    }
+    batch.put(scan);
+    Ok(())
 }
 
 /// A scan's document as its request makes it.
@@ -410,12 +518,13 @@ fn trend_key(scan: &ScanDoc, project: &str, domain: &str, day: &str) -> Vec<Cell
 
 /// Reads, in a few queries, what the batch's completed scans would otherwise read one key at a
 /// time: each one's target, domain and trend rows (and the document of a scan requested before the
-/// batch). A scan requested in the batch is known from its request.
+/// batch). A scan requested in the batch is known from its request. Returns each completed scan's
+/// tenant and target by scan id; a deleted scan has none.
 async fn prefetch_completions(
     events: &[RecordedEvent],
     scan_events: &[Option<ScanEvent>],
     batch: &mut Batch<'_>,
-) -> Result<(), ProjectionError> {
+) -> Result<HashMap<String, (String, String)>, ProjectionError> {
     let mut requested: HashMap<String, ScanDoc> = HashMap::new();
     let mut completed: Vec<(String, DateTime<Utc>)> = Vec::new();
     for (recorded, event) in events.iter().zip(scan_events) {
@@ -432,8 +541,9 @@ async fn prefetch_completions(
             _ => {}
         }
     }
+    let mut named = HashMap::new();
     if completed.is_empty() {
-        return Ok(());
+        return Ok(named);
     }
     let earlier: Vec<Vec<Cell>> = completed
         .iter()
@@ -454,6 +564,10 @@ async fn prefetch_completions(
                 None => continue,
             },
         };
+        named.insert(
+            id.clone(),
+            (scan.tenant.clone(), scan.spec.target.as_str().to_owned()),
+        );
         targets.push(target_key(scan));
         domains.push(domain_key(scan));
         let day = day_of(*at);
@@ -465,7 +579,7 @@ async fn prefetch_completions(
     batch.prefetch::<TargetDoc>(targets).await?;
     batch.prefetch::<DomainDoc>(domains).await?;
     batch.prefetch::<TrendDoc>(trends).await?;
-    Ok(())
+    Ok(named)
 }
 
 /// A notification with an id stable across rebuilds.
@@ -540,30 +654,28 @@ async fn put_fingerprint(
     Ok(())
 }
 
-/// Everything a completed scan changes.
+/// Everything a completed scan changes, given what its observations decided.
 async fn complete(
     batch: &mut Batch<'_>,
     scan: &mut ScanDoc,
     ruleset: &str,
-    observations: &[ProbeObserved],
+    assessed: Assessed,
     recorded: &RecordedEvent,
 ) -> Result<(), ProjectionError> {
     let at = recorded.event.recorded_at;
     let position = recorded.global_position;
     let target = scan.spec.target.as_str().to_owned();
-    let facts = ScanFacts {
-        tenant: &scan.tenant,
-        target: &target,
-        observations,
-    };
-    let assessment = assess(ruleset, &facts)
-        .map_err(|e| ProjectionError::Corrupt(format!("scan {}: {e}", scan.id)))?;
+    let Assessed {
+        assessment,
+        analysis,
+        coverage,
+    } = assessed;
     let findings = &assessment.findings;
     let counts = assessment.counts;
     let grades = assessment.grades.clone();
     scan.findings = Some(counts);
     scan.score = assessment.overall.score;
-    scan.analysis = Some(vantage_rules::analysis::analyze(observations));
+    scan.analysis = Some(analysis);
     scan.grades = Some(grades.clone());
     scan.overall = Some(assessment.overall.clone());
 
@@ -574,9 +686,7 @@ async fn complete(
             finding: finding.clone(),
         });
     }
-    for framework in FRAMEWORKS {
-        let coverage = coverage(framework, ruleset, findings)
-            .map_err(|e| ProjectionError::Corrupt(format!("scan {}: {e}", scan.id)))?;
+    for coverage in coverage {
         batch.put(CoverageDoc {
             scan_id: scan.id.clone(),
             tenant: scan.tenant.clone(),
