@@ -157,7 +157,8 @@ async fn measure(args: &ApiBenchArgs, backend: Backend, events: usize) -> anyhow
     )
     .await?;
     // A bulk load leaves PostgreSQL's statistics stale and its visibility maps unset, which a
-    // long-running server would have fixed by autovacuum long since: measure the steady state.
+    // long-running server would have fixed by autovacuum long since, and gigabytes of dirty pages
+    // the checkpointer would write in the middle of the first load: measure the steady state.
     if let Some((url, schema)) = &opened.cleanup {
         let mut conn = sqlx::postgres::PgConnection::connect(url).await?;
         sqlx::query(sqlx::AssertSqlSafe(format!("SET search_path TO {schema}")))
@@ -171,6 +172,7 @@ async fn measure(args: &ApiBenchArgs, backend: Backend, events: usize) -> anyhow
             .execute(&mut conn)
             .await?;
         }
+        sqlx::query("CHECKPOINT").execute(&mut conn).await?;
     }
     let scans = read.scalar("SELECT COUNT(*) FROM rm_scans", &[]).await?;
     let completed: Vec<serde_json::Value> = read
