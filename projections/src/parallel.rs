@@ -1,9 +1,10 @@
-//! Fork-join over the machine's cores for the pure part of a batch (decoding its events, assessing
-//! its completed scans): the items are cut into one contiguous run per core, each run is mapped on a
-//! scoped thread (the calling thread maps the first), and the results come back in the items' order,
-//! so the caller sees exactly what a sequential map would give.
+//! Fork-join over the machine's cores for the pure part of a batch (the scans projector decoding its
+//! events and assessing its completed scans, a `Batch` serialising its documents): the items are cut
+//! into one contiguous run per core, each run is mapped on a scoped thread (the calling thread maps
+//! the first), and the results come back in the items' order, so the caller sees exactly what a
+//! sequential map would give.
 //!
-//! A projector's `apply` already does this work on its task's thread; mapping on every core only
+//! A batch's task already does this work on its own thread; mapping on every core only
 //! shortens that stretch, so it holds the runtime's thread no longer than the loop it replaces.
 //! Inputs too small to repay a thread's start stay on the calling thread.
 
